@@ -1,0 +1,592 @@
+//! The command line. One place prints errors and sets the exit code; every command
+//! takes `--data DIR` and `--json`. Commands open the same SQLite file the server
+//! writes (WAL lets them read while it runs).
+
+mod demo;
+mod export;
+pub mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::clock::{day_of, Clock};
+use crate::config::{Config, LogFormat, Runtime};
+use crate::model::{Site, SiteKey};
+use crate::report::{self, DateRange};
+use crate::store::{SqliteStore, Store};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pixeltrack",
+    version,
+    about = "Self-hosted tracking pixels and privacy-first analytics"
+)]
+pub struct Cli {
+    /// Data directory (overrides `data_dir` from the config file and PIXELTRACK_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Configuration file (TOML). See README "Configuration".
+    #[arg(long, global = true, value_name = "FILE", env = "PIXELTRACK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (pixels, health and metrics endpoints).
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Log format.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormatArg>,
+        /// Log filter, e.g. `info` or `pixeltrack=debug`.
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+    /// Manage sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Show a site's traffic: visitors, visits, pageviews, bounce rate and top lists.
+    Report {
+        /// Site key or domain (optional when there is one site).
+        #[arg(long)]
+        site: Option<String>,
+        /// First day, YYYY-MM-DD (UTC). Default: 29 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (UTC), included. Default: today.
+        #[arg(long)]
+        to: Option<String>,
+        /// Rows per top list.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Print CSV (one row per breakdown value).
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
+    /// Export raw events (streamed) to standard output.
+    Export {
+        /// Site key or domain.
+        #[arg(long)]
+        site: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+        format: ExportFormat,
+        /// First day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (UTC), included.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Create a demo site with a realistic month of traffic.
+    Demo {
+        /// Days of traffic, ending today.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Average visitors per day.
+        #[arg(long, default_value_t = 400)]
+        visitors_per_day: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SiteCommand {
+    /// Add a site and print its key and pixel snippet.
+    Add {
+        /// The site's domain, e.g. example.com.
+        domain: String,
+        /// A display name (default: the domain).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List sites.
+    List,
+    /// Remove a site and all of its data.
+    Remove {
+        /// Site key or domain.
+        site: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Ndjson,
+    Csv,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            eprintln!("pixeltrack: {e:#}");
+            1
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn load_config(cli: &Cli, flags: &[(&str, toml::Value)]) -> anyhow::Result<Runtime> {
+    let mut overrides: Vec<(&str, toml::Value)> = flags.to_vec();
+    if let Some(d) = &cli.data {
+        overrides.push(("data_dir", toml::Value::String(d.display().to_string())));
+    }
+    let env = std::env::vars().filter(|(k, _)| k != "PIXELTRACK_CONFIG");
+    Ok(Config::load(cli.config.as_deref(), env, &overrides)?.validate()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve {
+            listen,
+            log_format,
+            log_level,
+        } => {
+            let mut flags: Vec<(&str, toml::Value)> = Vec::new();
+            if let Some(l) = listen {
+                flags.push(("listen", toml::Value::String(l.clone())));
+            }
+            if let Some(f) = log_format {
+                let f = match f {
+                    LogFormatArg::Text => "text",
+                    LogFormatArg::Json => "json",
+                };
+                flags.push(("log_format", toml::Value::String(f.into())));
+            }
+            if let Some(l) = log_level {
+                flags.push(("log_level", toml::Value::String(l.clone())));
+            }
+            let rt = load_config(&cli, &flags)?;
+            init_logging(&rt);
+            serve(rt)
+        }
+        Command::Site(cmd) => {
+            let rt = load_config(&cli, &[])?;
+            site_command(&rt, cmd, cli.json)
+        }
+        Command::Report {
+            site,
+            from,
+            to,
+            limit,
+            csv,
+        } => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            let site = pick_site(&store, site.as_deref())?;
+            let range = parse_range(from.as_deref(), to.as_deref(), 29)?;
+            let r = report::site_report(&store, &site, range, *limit)?;
+            let mut out = std::io::stdout().lock();
+            if cli.json {
+                serde_json::to_writer_pretty(&mut out, &r)?;
+                writeln!(out)?;
+            } else if *csv {
+                write_report_csv(&mut out, &r)?;
+            } else {
+                out.write_all(render_report(&r).as_bytes())?;
+            }
+            Ok(())
+        }
+        Command::Export {
+            site,
+            format,
+            from,
+            to,
+        } => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            let site = pick_site(&store, Some(site))?;
+            let (from_ms, to_ms) = match (from, to) {
+                (None, None) => (i64::MIN, i64::MAX),
+                _ => parse_range(from.as_deref(), to.as_deref(), 36_500)?.millis(),
+            };
+            let n = export::export(
+                &store,
+                &site,
+                from_ms,
+                to_ms,
+                *format,
+                &mut std::io::stdout().lock(),
+            )?;
+            eprintln!("exported {n} events");
+            Ok(())
+        }
+        Command::Demo {
+            days,
+            visitors_per_day,
+        } => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            let (site, events) = demo::run(&store, &rt, *days, *visitors_per_day, &Clock::System)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"site": site.domain, "key": site.key.as_str(), "events": events})
+                );
+            } else {
+                println!(
+                    "Demo site {} (key {}) has {events} events.",
+                    site.domain, site.key
+                );
+                println!("See it with: pixeltrack report --site {}", site.key);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(rt: Runtime) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(rt.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (is another server running? try --listen 127.0.0.1:8081)",
+                    rt.listen
+                )
+            })?;
+        crate::server::serve(
+            rt,
+            Clock::System,
+            listener,
+            crate::server::shutdown_signal(),
+        )
+        .await
+    })
+}
+
+fn init_logging(rt: &Runtime) {
+    let filter = tracing_subscriber::EnvFilter::new(&rt.config.log_level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match rt.config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn open_store(rt: &Runtime) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(&rt.config.data_dir).with_context(|| {
+        format!(
+            "opening the data directory {}",
+            rt.config.data_dir.display()
+        )
+    })
+}
+
+/// Finds a site by key or domain; with no argument, the only site.
+fn pick_site(store: &SqliteStore, wanted: Option<&str>) -> anyhow::Result<Site> {
+    let sites = store.sites()?;
+    match wanted {
+        Some(w) => sites
+            .into_iter()
+            .find(|s| s.key.as_str() == w || s.domain == w.to_ascii_lowercase())
+            .with_context(|| format!("no site '{w}': list sites with 'pixeltrack site list' or create it with 'pixeltrack site add {w}'")),
+        None => match sites.len() {
+            0 => bail!("no sites yet: create one with 'pixeltrack site add example.com'"),
+            1 => Ok(sites.into_iter().next().expect("one site")),
+            _ => bail!(
+                "there are {} sites; pick one with --site ({})",
+                sites.len(),
+                sites.iter().map(|s| s.domain.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        },
+    }
+}
+
+fn parse_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    default_days: i64,
+) -> anyhow::Result<DateRange> {
+    let day = |s: &str, flag: &str| {
+        DateRange::parse_date(s)
+            .with_context(|| format!("{flag} {s:?} is not a date like 2026-01-31"))
+    };
+    let to_day = match to {
+        Some(t) => day(t, "--to")?,
+        None => day_of(Clock::System.now_ms()),
+    };
+    let from_day = match from {
+        Some(f) => day(f, "--from")?,
+        None => to_day - default_days,
+    };
+    if from_day > to_day {
+        bail!("--from is after --to");
+    }
+    Ok(DateRange { from_day, to_day })
+}
+
+/// Normalizes a domain argument: lowercase host, no scheme, path or port.
+fn parse_domain(raw: &str) -> anyhow::Result<String> {
+    let trimmed = raw.trim();
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("https://{trimmed}")
+    };
+    let url = url::Url::parse(&with_scheme).ok();
+    let host = url
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase());
+    match host {
+        Some(h) if !h.is_empty() && h.len() <= 253 => Ok(h),
+        _ => bail!("{raw:?} is not a domain such as example.com"),
+    }
+}
+
+fn public_base(rt: &Runtime) -> String {
+    format!("http://{}", rt.listen)
+}
+
+fn snippet(rt: &Runtime, site: &Site) -> String {
+    format!(
+        "<img src=\"{}/p.gif?s={}\" alt=\"\" width=\"1\" height=\"1\" style=\"position:absolute\" referrerpolicy=\"no-referrer-when-downgrade\">",
+        public_base(rt),
+        site.key
+    )
+}
+
+fn site_command(rt: &Runtime, cmd: &SiteCommand, json: bool) -> anyhow::Result<()> {
+    let store = open_store(rt)?;
+    match cmd {
+        SiteCommand::Add { domain, name } => {
+            let domain = parse_domain(domain)?;
+            let name = name.clone().unwrap_or_else(|| domain.clone());
+            let site =
+                store.add_site(&SiteKey::generate(), &domain, &name, Clock::System.now_ms())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"key": site.key.as_str(), "domain": site.domain, "name": site.name, "snippet": snippet(rt, &site)})
+                );
+            } else {
+                println!("Added {} — site key: {}", site.domain, site.key);
+                println!();
+                println!("Put this pixel on your pages (or use the URL in emails and ads):");
+                println!("  {}", snippet(rt, &site));
+            }
+        }
+        SiteCommand::List => {
+            let sites = store.sites()?;
+            if json {
+                let list: Vec<_> = sites
+                    .iter()
+                    .map(|s| serde_json::json!({"key": s.key.as_str(), "domain": s.domain, "name": s.name, "events": store.count_events(s.id.0).unwrap_or(0)}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if sites.is_empty() {
+                println!("No sites yet: add one with 'pixeltrack site add example.com'.");
+            } else {
+                let rows: Vec<Vec<String>> = sites
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.key.to_string(),
+                            output::term_cell(&s.domain, 60),
+                            output::term_cell(&s.name, 40),
+                            store.count_events(s.id.0).unwrap_or(0).to_string(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    output::table(&["key", "domain", "name", "events"], &rows)
+                );
+            }
+        }
+        SiteCommand::Remove { site } => {
+            let s = pick_site(&store, Some(site))?;
+            store.remove_site(&s.key)?;
+            store.checkpoint()?;
+            if json {
+                println!("{}", serde_json::json!({"removed": s.key.as_str()}));
+            } else {
+                println!("Removed {} ({}) and all of its data.", s.domain, s.key);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fmt_duration(secs: f64) -> String {
+    let s = secs.round() as i64;
+    if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn render_report(r: &report::SiteReport) -> String {
+    let o = &r.overview;
+    let mut out = format!(
+        "{} — {} to {} (UTC)\n\nvisitors {}   visits {}   pageviews {}   bounce rate {:.1}%   visit duration {}\n",
+        output::term_cell(&r.site, 80),
+        r.from,
+        r.to,
+        o.visitors,
+        o.visits,
+        o.pageviews,
+        o.bounce_rate,
+        fmt_duration(o.visit_duration)
+    );
+    if o.events > 0 {
+        out.push_str(&format!("custom events {}\n", o.events));
+    }
+    if o.bot_events > 0 {
+        out.push_str(&format!(
+            "machine traffic (bots, crawlers, tools; not counted above): {} events\n",
+            o.bot_events
+        ));
+    }
+    for b in &r.breakdowns {
+        if b.rows.is_empty() {
+            continue;
+        }
+        let title = match b.dimension {
+            "page" => "Top pages",
+            "entry_page" => "Entry pages",
+            "exit_page" => "Exit pages",
+            "source" => "Sources",
+            "medium" => "Media",
+            "utm_source" => "UTM sources",
+            "utm_medium" => "UTM media",
+            "utm_campaign" => "UTM campaigns",
+            "browser" => "Browsers",
+            "os" => "Operating systems",
+            "device" => "Devices",
+            "event" => "Custom events",
+            "bot" => "Machine traffic by reason",
+            "bot_source" => "Machine traffic by source",
+            other => other,
+        };
+        let (header, rows): ([&str; 2], Vec<Vec<String>>) = match b.dimension {
+            "bot" | "bot_source" | "event" => (
+                [b.dimension, "events"],
+                b.rows
+                    .iter()
+                    .map(|row| vec![display_value(&row.value, 60), row.events.to_string()])
+                    .collect(),
+            ),
+            "entry_page" | "exit_page" => (
+                [b.dimension, "visits"],
+                b.rows
+                    .iter()
+                    .map(|row| vec![display_value(&row.value, 60), row.visits.to_string()])
+                    .collect(),
+            ),
+            _ => (
+                [b.dimension, "visitors"],
+                b.rows
+                    .iter()
+                    .map(|row| {
+                        vec![
+                            display_value(&row.value, 60),
+                            row.visitors.to_string(),
+                            row.visits.to_string(),
+                            row.pageviews.to_string(),
+                        ]
+                    })
+                    .collect(),
+            ),
+        };
+        out.push_str(&format!("\n{title}\n"));
+        if rows.first().is_some_and(|r| r.len() == 4) {
+            out.push_str(&output::table(
+                &[header[0], "visitors", "visits", "pageviews"],
+                &rows,
+            ));
+        } else {
+            out.push_str(&output::table(&header, &rows));
+        }
+    }
+    if r.breakdowns.iter().all(|b| b.rows.is_empty()) {
+        out.push_str("\nNo traffic in this range yet.\n");
+    }
+    out
+}
+
+fn display_value(v: &str, max: usize) -> String {
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        output::term_cell(v, max)
+    }
+}
+
+fn write_report_csv(out: &mut impl Write, r: &report::SiteReport) -> std::io::Result<()> {
+    out.write_all(
+        output::csv_line(
+            &[
+                "dimension",
+                "value",
+                "visitors",
+                "visits",
+                "pageviews",
+                "events",
+            ]
+            .map(String::from),
+        )
+        .as_bytes(),
+    )?;
+    let o = &r.overview;
+    out.write_all(
+        output::csv_line(&[
+            "total".into(),
+            String::new(),
+            o.visitors.to_string(),
+            o.visits.to_string(),
+            o.pageviews.to_string(),
+            o.events.to_string(),
+        ])
+        .as_bytes(),
+    )?;
+    for b in &r.breakdowns {
+        for row in &b.rows {
+            out.write_all(
+                output::csv_line(&[
+                    b.dimension.to_string(),
+                    row.value.clone(),
+                    row.visitors.to_string(),
+                    row.visits.to_string(),
+                    row.pageviews.to_string(),
+                    row.events.to_string(),
+                ])
+                .as_bytes(),
+            )?;
+        }
+    }
+    Ok(())
+}

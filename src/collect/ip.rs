@@ -1,0 +1,117 @@
+//! The client IP: the socket peer, unless the peer is a trusted proxy, in which case
+//! the rightmost `X-Forwarded-For` hop that is not itself a trusted proxy. Anything
+//! left of that hop was written by the client and proves nothing.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+
+fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    proxies.iter().any(|n| n.contains(&ip))
+}
+
+/// Parses one hop: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:443`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    s.parse::<SocketAddr>().ok().map(|a| a.ip())
+}
+
+/// `xff` holds every `X-Forwarded-For` header value in arrival order.
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    xff: impl Iterator<Item = &'a str>,
+    proxies: &[IpNet],
+) -> IpAddr {
+    if !trusted(peer, proxies) {
+        return peer;
+    }
+    let hops: Vec<&str> = xff.flat_map(|h| h.split(',')).collect();
+    let mut candidate = peer;
+    for hop in hops.iter().rev() {
+        match parse_hop(hop) {
+            Some(ip) if trusted(ip, proxies) => candidate = ip,
+            Some(ip) => return ip,
+            None => return candidate,
+        }
+    }
+    candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(s: &[&str]) -> Vec<IpNet> {
+        s.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peer_ignores_forwarded_for() {
+        let got = client_ip(
+            ip("198.51.100.9"),
+            ["203.0.113.77"].into_iter(),
+            &nets(&["10.0.0.0/8"]),
+        );
+        assert_eq!(got, ip("198.51.100.9"));
+        let got = client_ip(ip("10.0.0.1"), ["203.0.113.77"].into_iter(), &[]);
+        assert_eq!(got, ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn trusted_peer_gives_rightmost_untrusted_hop() {
+        let p = nets(&["10.0.0.0/8", "127.0.0.1/32"]);
+        let spoofed = "6.6.6.6, 203.0.113.77, 10.1.1.1";
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), [spoofed].into_iter(), &p),
+            ip("203.0.113.77")
+        );
+        // Several headers are one list.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                ["6.6.6.6", "203.0.113.77:4711"].into_iter(),
+                &p
+            ),
+            ip("203.0.113.77")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), ["[2001:db8::7]:443"].into_iter(), &p),
+            ip("2001:db8::7")
+        );
+        // All hops trusted: the leftmost one.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), ["10.9.9.9, 10.0.0.3"].into_iter(), &p),
+            ip("10.9.9.9")
+        );
+        // No header: the peer.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), std::iter::empty(), &p),
+            ip("10.0.0.2")
+        );
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), ["nonsense, 10.0.0.5"].into_iter(), &p),
+            ip("10.0.0.5")
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_match_ipv4_proxies() {
+        let p = nets(&["127.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("::ffff:127.0.0.1"), ["203.0.113.77"].into_iter(), &p),
+            ip("203.0.113.77")
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Collect: the unauthenticated HTTP edge. Parses and validates a hit, finds its
+//! site, hands it to enrichment and then to ingest, and always answers with the
+//! image — a drop is counted by reason and named in `X-Pixel-Reason`, never an error
+//! a mail client or a page would show.
+
+pub mod image;
+pub mod ip;
+pub mod query;
+pub mod sites;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use ipnet::IpNet;
+
+use crate::clock::{day_of, Clock};
+use crate::config::LimitsConfig;
+use crate::enrich::salts::SaltKeeper;
+use crate::enrich::{Enricher, Outcome};
+use crate::ingest::{IngestHandle, Submitted};
+use crate::metrics::{Metrics, Route};
+use crate::model::{DropReason, RawHit, SiteKey};
+use crate::store::SqliteStore;
+
+pub use image::Kind;
+use sites::SiteCache;
+
+/// Everything the collector needs, shared by all requests.
+pub struct Collector {
+    pub sites: SiteCache,
+    pub salts: Arc<SaltKeeper>,
+    pub store: Arc<SqliteStore>,
+    pub enricher: Enricher,
+    pub ingest: IngestHandle,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+    pub limits: LimitsConfig,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+pub async fn pixel_gif(State(c): State<Arc<Collector>>, req: Parts) -> Response {
+    c.metrics.request(Route::PixelGif);
+    let reason = c.record(&req).await;
+    image::respond(Kind::Gif, reason, true)
+}
+
+pub async fn pixel_png(State(c): State<Arc<Collector>>, req: Parts) -> Response {
+    c.metrics.request(Route::PixelPng);
+    let reason = c.record(&req).await;
+    image::respond(Kind::Png, reason, true)
+}
+
+/// `HEAD` answers like `GET` but records nothing: link checkers and mail scanners
+/// send it, people never do.
+pub async fn pixel_head(req: Parts) -> Response {
+    let kind = if req.uri.path().ends_with(".png") {
+        Kind::Png
+    } else {
+        Kind::Gif
+    };
+    image::respond(kind, None, false)
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<String>, DropReason> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => std::str::from_utf8(v.as_bytes())
+            .map(|s| Some(s.to_owned()))
+            .map_err(|_| DropReason::InvalidInput),
+    }
+}
+
+impl Collector {
+    /// Records one hit; returns the drop reason if it was not stored.
+    async fn record(&self, req: &Parts) -> Option<&'static str> {
+        match self.try_record(req).await {
+            Ok(()) => None,
+            Err(reason) => Some(reason.as_str()),
+        }
+    }
+
+    async fn try_record(&self, req: &Parts) -> Result<(), DropReason> {
+        let hit = self.parse(req).map_err(|r| self.count(r))?;
+        let key = hit.params.site.as_deref().unwrap_or("");
+        if key.is_empty() {
+            return Err(self.count(DropReason::MissingSite));
+        }
+        let key = SiteKey::parse(key).ok_or_else(|| self.count(DropReason::UnknownSite))?;
+        let site = self
+            .sites
+            .get(&key)
+            .await
+            .ok_or_else(|| self.count(DropReason::UnknownSite))?;
+        let salt = self
+            .salt(day_of(hit.received_ms))
+            .await
+            .ok_or_else(|| self.count(DropReason::StoreError))?;
+        let event = match self.enricher.enrich(&hit, &site, &salt) {
+            Outcome::Keep(e) => e,
+            Outcome::Drop(r) => return Err(self.count(r)),
+        };
+        match self.ingest.submit(*event).await {
+            Submitted::Stored | Submitted::TimedOut => Ok(()),
+            // Ingest counted these itself.
+            Submitted::Dropped(r) => Err(r),
+        }
+    }
+
+    fn count(&self, r: DropReason) -> DropReason {
+        self.metrics.dropped(r);
+        r
+    }
+
+    async fn salt(&self, day: i64) -> Option<crate::enrich::Salt> {
+        if let Some(s) = self.salts.get(day) {
+            return Some(s);
+        }
+        // Only reachable if the minute tick has not run yet for a new day.
+        let (keeper, store, now) = (self.salts.clone(), self.store.clone(), self.clock.now_ms());
+        tokio::task::spawn_blocking(move || keeper.rotate(&store, now))
+            .await
+            .ok()?
+            .ok()?;
+        self.salts.get(day)
+    }
+
+    fn parse(&self, req: &Parts) -> Result<RawHit, DropReason> {
+        let query = req.uri.query().unwrap_or("");
+        if query.len() > self.limits.max_query_bytes {
+            return Err(DropReason::Oversized);
+        }
+        let headers = &req.headers;
+        let ua = header_str(headers, header::USER_AGENT)?.unwrap_or_default();
+        if ua.len() > self.limits.max_ua_bytes {
+            return Err(DropReason::Oversized);
+        }
+        let referer = header_str(headers, header::REFERER)?;
+        if referer
+            .as_ref()
+            .is_some_and(|r| r.len() > self.limits.max_query_bytes)
+        {
+            return Err(DropReason::Oversized);
+        }
+        let params = query::parse(query)?;
+        let peer = req
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let xff = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        Ok(RawHit {
+            received_ms: self.clock.now_ms(),
+            ip: ip::client_ip(peer, xff, &self.trusted_proxies),
+            user_agent: ua,
+            referer_header: referer,
+            params,
+        })
+    }
+}

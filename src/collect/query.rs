@@ -1,0 +1,92 @@
+//! Pixel query strings, decoded byte-exactly: invalid UTF-8 and NUL bytes are
+//! refused rather than silently replaced, so garbage is counted, never stored.
+
+use crate::model::{DropReason, HitParams};
+
+/// Custom props are `p.<key>=<value>`.
+const PROP_PREFIX: &str = "p.";
+
+fn decode(raw: &str) -> Result<String, DropReason> {
+    let plus_as_space = raw.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus_as_space).collect();
+    let s = String::from_utf8(bytes).map_err(|_| DropReason::InvalidInput)?;
+    if s.contains('\0') {
+        return Err(DropReason::InvalidInput);
+    }
+    Ok(s)
+}
+
+/// Parses the pixel's query. Unknown keys (cache busters like `rnd`) are ignored;
+/// for repeated keys the first one wins.
+pub fn parse(query: &str) -> Result<HitParams, DropReason> {
+    let mut p = HitParams::default();
+    for pair in query.split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k)?;
+        let value = decode(v)?;
+        let slot = match key.as_str() {
+            "s" => &mut p.site,
+            "e" => &mut p.event,
+            "u" => &mut p.url,
+            "r" => &mut p.referrer,
+            "t" => &mut p.title,
+            "v" => &mut p.value,
+            "cur" => &mut p.currency,
+            "id" => &mut p.id,
+            other => {
+                if let Some(prop) = other.strip_prefix(PROP_PREFIX) {
+                    if !p.props.iter().any(|(k, _)| k == prop) {
+                        p.props.push((prop.to_owned(), value));
+                    }
+                }
+                continue;
+            }
+        };
+        if slot.is_none() {
+            *slot = Some(value);
+        }
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_parameter_is_read() {
+        let p = parse("s=k1&e=signup&u=https%3A%2F%2Fa.example%2Fx%3Fy%3D1&r=https://b.example/&t=Hello+World&v=9.99&cur=EUR&id=o-1&p.plan=pro&p.seats=3&rnd=123").unwrap();
+        assert_eq!(p.site.as_deref(), Some("k1"));
+        assert_eq!(p.event.as_deref(), Some("signup"));
+        assert_eq!(p.url.as_deref(), Some("https://a.example/x?y=1"));
+        assert_eq!(p.referrer.as_deref(), Some("https://b.example/"));
+        assert_eq!(p.title.as_deref(), Some("Hello World"));
+        assert_eq!(p.value.as_deref(), Some("9.99"));
+        assert_eq!(p.currency.as_deref(), Some("EUR"));
+        assert_eq!(p.id.as_deref(), Some("o-1"));
+        assert_eq!(
+            p.props,
+            vec![("plan".into(), "pro".into()), ("seats".into(), "3".into())]
+        );
+    }
+
+    #[test]
+    fn first_value_wins() {
+        let p = parse("s=a&s=b&p.x=1&p.x=2").unwrap();
+        assert_eq!(p.site.as_deref(), Some("a"));
+        assert_eq!(p.props, vec![("x".into(), "1".into())]);
+    }
+
+    #[test]
+    fn invalid_utf8_and_nul_are_refused() {
+        assert_eq!(parse("s=k&t=%FF%FE"), Err(DropReason::InvalidInput));
+        assert_eq!(parse("s=k&t=a%00b"), Err(DropReason::InvalidInput));
+        assert_eq!(parse("s=k%C0"), Err(DropReason::InvalidInput));
+    }
+
+    #[test]
+    fn empty_and_odd_queries_do_not_fail() {
+        assert_eq!(parse("").unwrap(), HitParams::default());
+        assert_eq!(parse("&&=&s").unwrap().site.as_deref(), Some(""));
+    }
+}

@@ -1,0 +1,92 @@
+//! Site lookups for the collector: a map in memory, refreshed from the store when an
+//! unknown key shows up (the CLI may have added it while the server runs). Unknown
+//! keys are remembered for a few seconds so garbage keys cannot hammer the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::model::{Site, SiteKey};
+use crate::store::{SqliteStore, Store};
+
+const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+const NEGATIVE_MAX: usize = 10_000;
+
+pub struct SiteCache {
+    store: Arc<SqliteStore>,
+    known: RwLock<HashMap<String, Arc<Site>>>,
+    unknown: RwLock<HashMap<String, Instant>>,
+}
+
+impl SiteCache {
+    pub fn new(store: Arc<SqliteStore>) -> Self {
+        SiteCache {
+            store,
+            known: RwLock::new(HashMap::new()),
+            unknown: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub async fn get(&self, key: &SiteKey) -> Option<Arc<Site>> {
+        if let Some(s) = self
+            .known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_str())
+        {
+            return Some(s.clone());
+        }
+        if let Some(at) = self
+            .unknown
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_str())
+        {
+            if at.elapsed() < NEGATIVE_TTL {
+                return None;
+            }
+        }
+        let store = self.store.clone();
+        let k = key.clone();
+        let found = tokio::task::spawn_blocking(move || store.site_by_key(&k))
+            .await
+            .ok()
+            .and_then(|r| {
+                r.map_err(|e| tracing::warn!(error = %e, "site lookup failed"))
+                    .ok()
+            })
+            .flatten();
+        match found {
+            Some(site) => {
+                let site = Arc::new(site);
+                self.known
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.as_str().to_owned(), site.clone());
+                Some(site)
+            }
+            None => {
+                let mut unknown = self.unknown.write().unwrap_or_else(|p| p.into_inner());
+                if unknown.len() >= NEGATIVE_MAX {
+                    unknown.retain(|_, at| at.elapsed() < NEGATIVE_TTL);
+                    if unknown.len() >= NEGATIVE_MAX {
+                        unknown.clear();
+                    }
+                }
+                unknown.insert(key.as_str().to_owned(), Instant::now());
+                None
+            }
+        }
+    }
+
+    /// Forgets removed sites (called periodically).
+    pub fn reload(&self) {
+        if let Ok(sites) = self.store.sites() {
+            let map = sites
+                .into_iter()
+                .map(|s| (s.key.as_str().to_owned(), Arc::new(s)))
+                .collect();
+            *self.known.write().unwrap_or_else(|p| p.into_inner()) = map;
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Configuration, layered: built-in defaults → TOML file (`--config`) →
+//! `PIXELTRACK_*` environment variables → command-line flags. All layers merge into
+//! one TOML table which is deserialized once with `deny_unknown_fields`, so an unknown
+//! or mistyped key fails at start with the key's name, whatever layer it came from.
+//!
+//! Environment names: `PIXELTRACK_<KEY>` for top-level keys and
+//! `PIXELTRACK_<SECTION>__<KEY>` for sections, e.g. `PIXELTRACK_INGEST__DURABILITY=async`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Folder holding the SQLite database and nothing else.
+    pub data_dir: PathBuf,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `pixeltrack=debug`.
+    pub log_level: String,
+    /// CIDRs of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Write the client IP into the events table (off by default; see docs/architecture.md).
+    pub store_ip: bool,
+    pub ingest: IngestConfig,
+    pub limits: LimitsConfig,
+    pub enrich: EnrichConfig,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// `commit`: answer after the event is committed. `async`: answer at once.
+    pub durability: Durability,
+    /// Events waiting for the writer; when full, new hits are dropped as `overload`.
+    pub queue_capacity: usize,
+    /// Most events written in one transaction.
+    pub batch_max: usize,
+    /// How long a pixel waits for its commit before answering anyway.
+    pub commit_timeout_ms: u64,
+    /// SQLite `synchronous`: `normal` survives a process crash (SIGKILL);
+    /// `full` also survives power loss, at the cost of an fsync per commit.
+    pub synchronous: Synchronous,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    Commit,
+    Async,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A pixel query string longer than this is dropped as `oversized`.
+    pub max_query_bytes: usize,
+    /// A `User-Agent` longer than this is dropped as `oversized` (no browser sends one).
+    pub max_ua_bytes: usize,
+    /// User agents are truncated to this many bytes before parsing.
+    pub ua_parse_bytes: usize,
+    /// Largest request head (request line + headers) the server reads.
+    pub max_header_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// Parsed user agents kept in memory.
+    pub ua_cache_size: usize,
+    /// Inactivity that ends a session.
+    pub session_timeout_minutes: u32,
+    /// How long a day's visitor salt outlives its day before it is destroyed.
+    pub salt_grace_minutes: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./pixeltrack-data"),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            trusted_proxies: Vec::new(),
+            store_ip: false,
+            ingest: IngestConfig {
+                durability: Durability::Commit,
+                queue_capacity: 65_536,
+                batch_max: 4_096,
+                commit_timeout_ms: 2_000,
+                synchronous: Synchronous::Normal,
+            },
+            limits: LimitsConfig {
+                max_query_bytes: 16 * 1024,
+                max_ua_bytes: 4 * 1024,
+                ua_parse_bytes: 512,
+                max_header_bytes: 2 * 1024 * 1024,
+            },
+            enrich: EnrichConfig {
+                ua_cache_size: 10_000,
+                session_timeout_minutes: 30,
+                salt_grace_minutes: 60,
+            },
+        }
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    pub config: Config,
+    pub listen: SocketAddr,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Config {
+    /// Builds the layered configuration. `env` is passed in so tests need not touch the
+    /// process environment; `overrides` are flags already in `key.path = value` form.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(&str, toml::Value)],
+    ) -> Result<Config, ConfigError> {
+        let mut table = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let layer: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            merge(&mut table, layer);
+        }
+        for (name, raw) in env {
+            let Some(key) = name.strip_prefix("PIXELTRACK_") else {
+                continue;
+            };
+            let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            set_path(&mut table, &path, env_value(&raw))
+                .map_err(|e| ConfigError::Invalid(format!("environment variable {name}: {e}")))?;
+        }
+        for (key, value) in overrides {
+            let path: Vec<&str> = key.split('.').collect();
+            set_path(&mut table, &path, value.clone()).map_err(ConfigError::Invalid)?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot, and resolves them for the server.
+    pub fn validate(self) -> Result<Runtime, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen = {:?} is not an address:port such as 127.0.0.1:8080",
+                self.listen
+            ))
+        })?;
+        let mut trusted = Vec::new();
+        for cidr in &self.trusted_proxies {
+            let net = cidr
+                .parse::<IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "trusted_proxies: {cidr:?} is not a CIDR such as 10.0.0.0/8 or an IP"
+                    ))
+                })?;
+            trusted.push(net);
+        }
+        let positive = [
+            ("ingest.queue_capacity", self.ingest.queue_capacity),
+            ("ingest.batch_max", self.ingest.batch_max),
+            ("limits.max_query_bytes", self.limits.max_query_bytes),
+            ("limits.max_ua_bytes", self.limits.max_ua_bytes),
+            ("limits.ua_parse_bytes", self.limits.ua_parse_bytes),
+            ("enrich.ua_cache_size", self.enrich.ua_cache_size),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        if self.limits.max_header_bytes < 8192 {
+            return Err(ConfigError::Invalid(
+                "limits.max_header_bytes must be at least 8192".into(),
+            ));
+        }
+        if self.enrich.session_timeout_minutes == 0 {
+            return Err(ConfigError::Invalid(
+                "enrich.session_timeout_minutes must be at least 1".into(),
+            ));
+        }
+        if self
+            .log_level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "log_level = {:?} is not a tracing filter such as \"info\"",
+                self.log_level
+            )));
+        }
+        Ok(Runtime {
+            config: self,
+            listen,
+            trusted_proxies: trusted,
+        })
+    }
+}
+
+/// Environment values are TOML when they parse as a TOML value (numbers, booleans,
+/// arrays), otherwise plain strings.
+fn env_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&wrapped) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn merge(base: &mut toml::Table, layer: toml::Table) {
+    for (k, v) in layer {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(l)) => merge(b, l),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[&str], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut cur = table;
+    for p in parents {
+        match cur.get_mut(*p) {
+            Some(toml::Value::Table(t)) => cur = t,
+            _ => return Err(format!("unknown section `{p}`")),
+        }
+    }
+    if !cur.contains_key(*last) {
+        return Err(format!("unknown key `{}`", path.join(".")));
+    }
+    // A list may be given as a comma-separated string (PIXELTRACK_TRUSTED_PROXIES=a,b).
+    let value = match (cur.get(*last), value) {
+        (Some(toml::Value::Array(_)), toml::Value::String(s)) => toml::Value::Array(
+            s.split(',')
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+                .map(|p| toml::Value::String(p.into()))
+                .collect(),
+        ),
+        (_, v) => v,
+    };
+    cur.insert((*last).to_owned(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let rt = Config::load(None, Vec::new(), &[])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(rt.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(rt.config.data_dir, PathBuf::from("./pixeltrack-data"));
+        assert_eq!(rt.config.ingest.durability, Durability::Commit);
+        assert!(!rt.config.store_ip);
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nstore_ip = true\n[ingest]\nbatch_max = 7\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("PIXELTRACK_INGEST__BATCH_MAX".to_string(), "9".to_string()),
+            (
+                "PIXELTRACK_TRUSTED_PROXIES".to_string(),
+                "10.0.0.0/8, ::1".to_string(),
+            ),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let flags = [("listen", toml::Value::String("127.0.0.1:9100".into()))];
+        let c = Config::load(Some(&file), env, &flags).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9100");
+        assert!(c.store_ip);
+        assert_eq!(c.ingest.batch_max, 9);
+        assert_eq!(c.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
+        let rt = c.validate().unwrap();
+        assert_eq!(rt.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[ingest]\nbatch_maxx = 3\n").unwrap();
+        let err = Config::load(Some(&file), Vec::new(), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("batch_maxx"), "{err}");
+
+        let env = vec![("PIXELTRACK_LISTN".to_string(), "x".to_string())];
+        let err = Config::load(None, env, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("PIXELTRACK_LISTN") && err.contains("listn"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_explained() {
+        let bad = |k: &str, v: toml::Value| {
+            Config::load(None, Vec::new(), &[(k, v)])
+                .and_then(Config::validate)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("listen", "localhost".into()).contains("listen"));
+        assert!(bad(
+            "trusted_proxies",
+            toml::Value::Array(vec!["10.0.0.0/99".into()])
+        )
+        .contains("10.0.0.0/99"));
+        assert!(bad("ingest.durability", "maybe".into()).contains("maybe"));
+        assert!(bad("ingest.batch_max", 0.into()).contains("batch_max"));
+    }
+}

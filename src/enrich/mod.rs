@@ -1,0 +1,330 @@
+//! Enrich: turns a validated [`RawHit`] into an [`Event`] — user agent, bot verdict,
+//! page, referrer, UTM, visitor id. Pure and total: the site, the day's salt and the
+//! lookup tables come in as arguments; the result is `Keep(event)` or `Drop(reason)`.
+//! The client IP is used for the visitor hash and then forgotten (unless `store_ip`).
+
+pub mod bot;
+pub mod page;
+pub mod referrer;
+pub mod salts;
+pub mod ua;
+pub mod visitor;
+
+use std::net::IpAddr;
+
+use crate::model::{DropReason, Event, RawHit, Site};
+
+pub use visitor::Salt;
+
+/// Longest event name.
+pub const MAX_EVENT_NAME: usize = 64;
+/// Longest title.
+pub const MAX_TITLE: usize = 512;
+/// Custom props: at most this many keys, each key and value capped.
+pub const MAX_PROPS: usize = 30;
+pub const MAX_PROP_KEY: usize = 64;
+pub const MAX_PROP_VALUE: usize = 512;
+pub const MAX_ORDER_ID: usize = 128;
+
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Keep(Box<Event>),
+    Drop(DropReason),
+}
+
+/// Lookup tables and settings enrichment needs; built once, shared by all requests.
+pub struct Enricher {
+    ua: ua::UaParser,
+    store_ip: bool,
+}
+
+impl Enricher {
+    pub fn new(ua_cache_size: usize, ua_parse_bytes: usize, store_ip: bool) -> Self {
+        Enricher {
+            ua: ua::UaParser::new(ua_cache_size, ua_parse_bytes),
+            store_ip,
+        }
+    }
+
+    /// Builds every lookup table now, so the first request does not pay for it.
+    pub fn warm_up(&self) {
+        ua::warm_up();
+        bot::warm_up();
+        referrer::warm_up();
+    }
+
+    pub fn enrich(&self, hit: &RawHit, site: &Site, salt: &Salt) -> Outcome {
+        match self.build(hit, site, salt) {
+            Ok(e) => Outcome::Keep(Box::new(e)),
+            Err(r) => Outcome::Drop(r),
+        }
+    }
+
+    fn build(&self, hit: &RawHit, site: &Site, salt: &Salt) -> Result<Event, DropReason> {
+        let p = &hit.params;
+        let name = match p.event.as_deref() {
+            None | Some("") => "pageview".to_owned(),
+            Some(n) if valid_event_name(n) => n.to_owned(),
+            Some(_) => return Err(DropReason::InvalidInput),
+        };
+        let page_url = p
+            .url
+            .as_deref()
+            .or(hit.referer_header.as_deref())
+            .unwrap_or("");
+        let page = page::parse(page_url);
+        let referrer = referrer::classify(
+            p.referrer.as_deref().unwrap_or(""),
+            &page.host,
+            &site.domain,
+        );
+        let (value_minor, currency) = money(p.value.as_deref(), p.currency.as_deref())?;
+        let order_id = page::clean_text(p.id.as_deref().unwrap_or(""), MAX_ORDER_ID);
+
+        let info = self.ua.parse(&hit.user_agent);
+        let bot = bot::verdict(&hit.user_agent, info.spider);
+        let visitor = visitor::visitor_id(salt, site.id.0, hit.ip, &hit.user_agent);
+
+        // Source: utm_source, then ?ref=, then the referrer's known name or host.
+        let (source, medium) = if !page.utm.source.is_empty() || !page.ref_param.is_empty() {
+            let source = if page.utm.source.is_empty() {
+                page.ref_param.clone()
+            } else {
+                page.utm.source.clone()
+            };
+            let medium = referrer::utm_medium(&page.utm.medium)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    if referrer.medium == "direct" {
+                        "campaign".to_owned()
+                    } else {
+                        referrer.medium.clone()
+                    }
+                });
+            (source, medium)
+        } else {
+            (referrer.source.clone(), referrer.medium.clone())
+        };
+
+        Ok(Event {
+            site_id: site.id.0,
+            ts_ms: hit.received_ms,
+            name,
+            visitor_id: visitor.0,
+            session_id: 0,
+            host: page.host,
+            path: page.path,
+            query: page.query,
+            title: page::clean_text(p.title.as_deref().unwrap_or(""), MAX_TITLE),
+            referrer: referrer.url,
+            referrer_host: referrer.host,
+            source,
+            medium,
+            utm: page.utm,
+            click_id: page.click_id,
+            browser: info.browser.clone(),
+            browser_version: info.browser_version.clone(),
+            os: info.os.clone(),
+            os_version: info.os_version.clone(),
+            device: info.device,
+            bot,
+            value_minor,
+            currency,
+            order_id,
+            props: props_json(&p.props),
+            ip: self.store_ip.then(|| ip_text(hit.ip)),
+        })
+    }
+}
+
+fn ip_text(ip: IpAddr) -> String {
+    ip.to_string()
+}
+
+/// Event names: 1–64 characters, no control characters.
+pub fn valid_event_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= MAX_EVENT_NAME && !n.chars().any(char::is_control)
+}
+
+/// `v` as a decimal with at most two fraction digits, into minor units; `cur` as
+/// three ASCII letters. Floats are never involved.
+fn money(v: Option<&str>, cur: Option<&str>) -> Result<(Option<i64>, String), DropReason> {
+    let currency = match cur.map(str::trim) {
+        None | Some("") => String::new(),
+        Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            c.to_ascii_uppercase()
+        }
+        Some(_) => return Err(DropReason::InvalidInput),
+    };
+    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok((None, currency));
+    };
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || whole.len() > 15
+        || frac.len() > 2
+        || !all_digits(whole)
+        || !all_digits(frac)
+    {
+        return Err(DropReason::InvalidInput);
+    }
+    let whole: i64 = whole.parse().map_err(|_| DropReason::InvalidInput)?;
+    let frac: i64 = format!("{frac:0<2}")
+        .parse()
+        .map_err(|_| DropReason::InvalidInput)?;
+    let minor = whole * 100 + frac;
+    Ok((Some(if neg { -minor } else { minor }), currency))
+}
+
+fn props_json(props: &[(String, String)]) -> String {
+    let mut map = serde_json::Map::new();
+    for (k, v) in props.iter().take(MAX_PROPS) {
+        let k = page::clean_text(k, MAX_PROP_KEY);
+        if k.is_empty() {
+            continue;
+        }
+        map.insert(
+            k,
+            serde_json::Value::String(page::clean_text(v, MAX_PROP_VALUE)),
+        );
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BotReason, Device, HitParams, SiteId, SiteKey};
+
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
+    /// A hit with sensible defaults; tests change only what they test.
+    fn hit(params: HitParams) -> RawHit {
+        RawHit {
+            received_ms: 1_700_000_000_000,
+            ip: "203.0.113.77".parse().unwrap(),
+            user_agent: CHROME.into(),
+            referer_header: None,
+            params,
+        }
+    }
+
+    fn site() -> Site {
+        Site {
+            id: SiteId(1),
+            key: SiteKey::parse("k1").unwrap(),
+            domain: "example.com".into(),
+            name: "Example".into(),
+            created_ms: 0,
+        }
+    }
+
+    fn keep(h: &RawHit) -> Event {
+        let e = Enricher::new(100, 512, false);
+        match e.enrich(h, &site(), &Salt::random(1)) {
+            Outcome::Keep(ev) => *ev,
+            Outcome::Drop(r) => panic!("dropped: {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pageview_gets_every_field() {
+        let ev = keep(&hit(HitParams {
+            site: Some("k1".into()),
+            url: Some(
+                "https://example.com/pricing?utm_source=news&utm_campaign=launch&secret=1".into(),
+            ),
+            referrer: Some("https://www.google.com/search?q=x".into()),
+            title: Some("Pricing\n".into()),
+            props: vec![("plan".into(), "pro".into())],
+            ..HitParams::default()
+        }));
+        assert_eq!(ev.name, "pageview");
+        assert_eq!(
+            (ev.host.as_str(), ev.path.as_str()),
+            ("example.com", "/pricing")
+        );
+        assert_eq!(ev.query, "utm_source=news&utm_campaign=launch");
+        assert_eq!(ev.source, "news");
+        assert_eq!(ev.medium, "search");
+        assert_eq!(ev.referrer_host, "google.com");
+        assert_eq!(ev.utm.campaign, "launch");
+        assert_eq!(ev.title, "Pricing");
+        assert_eq!(
+            (ev.browser.as_str(), ev.os.as_str(), ev.device),
+            ("Chrome", "Windows", Device::Desktop)
+        );
+        assert_eq!(ev.bot, None);
+        assert_eq!(ev.props, r#"{"plan":"pro"}"#);
+        assert_eq!(ev.ip, None);
+    }
+
+    #[test]
+    fn page_url_falls_back_to_the_referer_header() {
+        let mut h = hit(HitParams::default());
+        h.referer_header = Some("https://example.com/blog/post".into());
+        let ev = keep(&h);
+        assert_eq!(ev.path, "/blog/post");
+        assert_eq!(ev.medium, "direct");
+    }
+
+    #[test]
+    fn bots_are_kept_and_flagged() {
+        let mut h = hit(HitParams::default());
+        h.user_agent = "curl/8.5.0".into();
+        assert_eq!(keep(&h).bot, Some(BotReason::Crawler));
+        h.user_agent = String::new();
+        assert_eq!(keep(&h).bot, Some(BotReason::EmptyUa));
+    }
+
+    #[test]
+    fn money_is_exact_minor_units() {
+        assert_eq!(
+            money(Some("19.99"), Some("eur")),
+            Ok((Some(1999), "EUR".into()))
+        );
+        assert_eq!(money(Some("5"), None), Ok((Some(500), String::new())));
+        assert_eq!(money(Some("0.5"), None), Ok((Some(50), String::new())));
+        for bad in ["1e3", "1.999", "abc", "NaN", "1.2.3", "", "-"] {
+            if bad.is_empty() {
+                continue;
+            }
+            assert_eq!(
+                money(Some(bad), None),
+                Err(DropReason::InvalidInput),
+                "{bad}"
+            );
+        }
+        assert_eq!(money(None, Some("EURO")), Err(DropReason::InvalidInput));
+    }
+
+    #[test]
+    fn bad_event_names_are_dropped() {
+        let e = Enricher::new(10, 512, false);
+        for name in ["a\u{0}b", &"x".repeat(65)] {
+            let h = hit(HitParams {
+                event: Some(name.to_string()),
+                ..HitParams::default()
+            });
+            assert_eq!(
+                e.enrich(&h, &site(), &Salt::random(1)),
+                Outcome::Drop(DropReason::InvalidInput)
+            );
+        }
+    }
+
+    #[test]
+    fn store_ip_is_opt_in() {
+        let e = Enricher::new(10, 512, true);
+        let Outcome::Keep(ev) = e.enrich(&hit(HitParams::default()), &site(), &Salt::random(1))
+        else {
+            panic!()
+        };
+        assert_eq!(ev.ip.as_deref(), Some("203.0.113.77"));
+    }
+}

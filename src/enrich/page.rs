@@ -1,0 +1,138 @@
+//! Page URL → host, path and an allowlisted query string. Everything outside the
+//! allowlist (tokens, emails, session ids) is dropped before anything is stored.
+
+use crate::model::Utm;
+
+/// Query parameters kept from page URLs.
+pub const QUERY_ALLOWLIST: &[&str] = &[
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "msclkid",
+    "ref",
+];
+
+/// Longest path stored; longer ones are cut.
+pub const MAX_PATH: usize = 2048;
+/// Longest value of an allowlisted parameter.
+pub const MAX_PARAM: usize = 256;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    pub host: String,
+    pub path: String,
+    pub query: String,
+    pub utm: Utm,
+    /// `gclid:…`, `fbclid:…` or `msclkid:…`.
+    pub click_id: String,
+    /// The `ref` parameter (GoatCounter/Liwan convention for a source).
+    pub ref_param: String,
+}
+
+/// Parses an absolute page URL. Anything that is not http(s) yields an empty page.
+pub fn parse(raw: &str) -> Page {
+    let Ok(url) = url::Url::parse(raw.trim()) else {
+        return Page::default();
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Page::default();
+    }
+    let mut page = Page {
+        host: url
+            .host_str()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_ascii_lowercase(),
+        path: super::ua::truncate(url.path(), MAX_PATH).to_owned(),
+        ..Page::default()
+    };
+    let mut kept = url::form_urlencoded::Serializer::new(String::new());
+    let mut any = false;
+    for (k, v) in url.query_pairs() {
+        let Some(key) = QUERY_ALLOWLIST.iter().find(|a| **a == k) else {
+            continue;
+        };
+        let v = clean_text(&v, MAX_PARAM);
+        if v.is_empty() {
+            continue;
+        }
+        let slot = match *key {
+            "utm_source" => &mut page.utm.source,
+            "utm_medium" => &mut page.utm.medium,
+            "utm_campaign" => &mut page.utm.campaign,
+            "utm_term" => &mut page.utm.term,
+            "utm_content" => &mut page.utm.content,
+            "ref" => &mut page.ref_param,
+            id => {
+                if page.click_id.is_empty() {
+                    page.click_id = format!("{id}:{v}");
+                }
+                kept.append_pair(key, &v);
+                any = true;
+                continue;
+            }
+        };
+        if slot.is_empty() {
+            *slot = v.clone();
+        }
+        kept.append_pair(key, &v);
+        any = true;
+    }
+    if any {
+        page.query = kept.finish();
+    }
+    page
+}
+
+/// Trims, replaces control characters by spaces and caps the length of a text field.
+pub fn clean_text(s: &str, max: usize) -> String {
+    let cleaned: String = s
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    super::ua::truncate(&cleaned, max).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_path_and_allowlisted_query() {
+        let p = parse("https://Example.com/pricing?utm_source=news&utm_medium=email&email=a%40b.com&token=x&gclid=G1#top");
+        assert_eq!(p.host, "example.com");
+        assert_eq!(p.path, "/pricing");
+        assert_eq!(p.query, "utm_source=news&utm_medium=email&gclid=G1");
+        assert_eq!(p.utm.source, "news");
+        assert_eq!(p.utm.medium, "email");
+        assert_eq!(p.click_id, "gclid:G1");
+    }
+
+    #[test]
+    fn every_utm_field_and_ref() {
+        let p = parse("http://a.example/x?utm_campaign=spring&utm_term=shoes&utm_content=hero&ref=hn&fbclid=F");
+        assert_eq!(p.utm.campaign, "spring");
+        assert_eq!(p.utm.term, "shoes");
+        assert_eq!(p.utm.content, "hero");
+        assert_eq!(p.ref_param, "hn");
+        assert_eq!(p.click_id, "fbclid:F");
+    }
+
+    #[test]
+    fn non_http_urls_are_empty() {
+        assert_eq!(parse("javascript:alert(1)"), Page::default());
+        assert_eq!(parse("/relative"), Page::default());
+        assert_eq!(parse(""), Page::default());
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        assert_eq!(clean_text(" a\r\nb\t ", 10), "a  b");
+        assert_eq!(clean_text("abcdef", 3), "abc");
+    }
+}

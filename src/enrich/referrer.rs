@@ -1,0 +1,260 @@
+//! Referrer → host, source name and medium, from Snowplow's maintained referer-parser
+//! database (vendored as `data/referers.json`), plus UTM overrides. Self-referrals
+//! (the page's own host) count as no referrer.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+static REFERERS_JSON: &str = include_str!("../../data/referers.json");
+
+#[derive(Deserialize)]
+struct SourceEntry {
+    domains: Vec<String>,
+}
+
+struct Db {
+    /// `domain` or `domain/path-prefix` → (source, medium).
+    by_key: HashMap<String, (String, &'static str)>,
+}
+
+fn db() -> &'static Db {
+    static DB: OnceLock<Db> = OnceLock::new();
+    DB.get_or_init(|| {
+        let raw: HashMap<String, HashMap<String, SourceEntry>> =
+            serde_json::from_str(REFERERS_JSON).expect("vendored referers.json is valid");
+        let mut by_key = HashMap::new();
+        for (medium, sources) in raw {
+            let medium = normalize_medium(&medium);
+            for (source, entry) in sources {
+                for d in entry.domains {
+                    by_key.insert(d.to_ascii_lowercase(), (source.clone(), medium));
+                }
+            }
+        }
+        Db { by_key }
+    })
+}
+
+pub fn warm_up() {
+    db();
+}
+
+/// Our media: `search`, `social`, `email`, `paid`, `referral`, `direct`, `campaign`.
+fn normalize_medium(m: &str) -> &'static str {
+    match m {
+        "search" => "search",
+        "social" => "social",
+        "email" => "email",
+        "paid" => "paid",
+        _ => "referral",
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Referral {
+    /// The referrer URL, without query string and fragment.
+    pub url: String,
+    pub host: String,
+    pub source: String,
+    pub medium: String,
+}
+
+/// Looks `referrer` up. `page_host` and `site_domain` make self-referrals direct.
+pub fn classify(referrer: &str, page_host: &str, site_domain: &str) -> Referral {
+    let direct = Referral {
+        medium: "direct".into(),
+        ..Referral::default()
+    };
+    let Ok(url) = url::Url::parse(referrer.trim()) else {
+        return direct;
+    };
+    if !matches!(url.scheme(), "http" | "https" | "android-app") {
+        return direct;
+    }
+    let Some(host) = url
+        .host_str()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+    else {
+        return direct;
+    };
+    if is_same_site(&host, page_host) || is_same_site(&host, site_domain) {
+        return direct;
+    }
+    let bare = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    let (source, medium) = lookup(&host, url.path())
+        .map(|(s, m)| (s.to_owned(), m.to_owned()))
+        .unwrap_or_else(|| (bare.clone(), "referral".to_owned()));
+    let mut clean = url.clone();
+    clean.set_query(None);
+    clean.set_fragment(None);
+    Referral {
+        url: clean.to_string(),
+        host: bare,
+        source,
+        medium,
+    }
+}
+
+fn is_same_site(host: &str, other: &str) -> bool {
+    let other = other.trim_end_matches('.').to_ascii_lowercase();
+    if other.is_empty() {
+        return false;
+    }
+    let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_owned();
+    let (h, o) = (strip(host), strip(&other));
+    h == o || h.ends_with(&format!(".{o}"))
+}
+
+/// Tries `host/first-path-segment`, then the host, then the host without its
+/// leftmost labels (`mail.google.com` → `google.com`), as referer-parser does.
+fn lookup(host: &str, path: &str) -> Option<(&'static str, &'static str)> {
+    let db = db();
+    let first_segment = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let mut h = host;
+    loop {
+        if !first_segment.is_empty() {
+            if let Some((s, m)) = db.by_key.get(&format!("{h}/{first_segment}")) {
+                return Some((s.as_str(), m));
+            }
+        }
+        if let Some((s, m)) = db.by_key.get(h) {
+            return Some((s.as_str(), m));
+        }
+        match h.split_once('.') {
+            Some((_, rest)) if rest.contains('.') => h = rest,
+            _ => return None,
+        }
+    }
+}
+
+/// The medium a `utm_medium` value names, when it names one of ours.
+pub fn utm_medium(m: &str) -> Option<&'static str> {
+    let m = m.to_ascii_lowercase();
+    Some(match m.as_str() {
+        "email" | "e-mail" | "newsletter" | "mail" => "email",
+        "cpc" | "ppc" | "paid" | "paidsearch" | "paid_search" | "display" | "banner" | "cpm" => {
+            "paid"
+        }
+        "social" | "social-network" | "social_media" | "sm" => "social",
+        "organic" | "search" => "search",
+        "referral" => "referral",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sm(r: &str) -> (String, String, String) {
+        let c = classify(r, "example.com", "example.com");
+        (c.host, c.source, c.medium)
+    }
+
+    #[test]
+    fn known_sources_and_media() {
+        let cases = [
+            (
+                "https://www.google.com/search?q=pixel",
+                "google.com",
+                "Google",
+                "search",
+            ),
+            (
+                "https://www.google.co.uk/",
+                "google.co.uk",
+                "Google",
+                "search",
+            ),
+            (
+                "https://www.bing.com/search?q=x",
+                "bing.com",
+                "Bing",
+                "search",
+            ),
+            (
+                "https://duckduckgo.com/",
+                "duckduckgo.com",
+                "DuckDuckGo",
+                "search",
+            ),
+            (
+                "https://www.facebook.com/",
+                "facebook.com",
+                "Facebook",
+                "social",
+            ),
+            ("https://t.co/abc", "t.co", "Twitter", "social"),
+            (
+                "https://www.linkedin.com/feed/",
+                "linkedin.com",
+                "LinkedIn",
+                "social",
+            ),
+            (
+                "https://www.reddit.com/r/rust/",
+                "reddit.com",
+                "Reddit",
+                "social",
+            ),
+            (
+                "https://news.ycombinator.com/item?id=1",
+                "news.ycombinator.com",
+                "Hacker News",
+                "social",
+            ),
+            (
+                "https://mail.google.com/mail/u/0/",
+                "mail.google.com",
+                "Gmail",
+                "email",
+            ),
+            (
+                "https://blog.example.org/post",
+                "blog.example.org",
+                "blog.example.org",
+                "referral",
+            ),
+        ];
+        for (r, host, source, medium) in cases {
+            assert_eq!(sm(r), (host.into(), source.into(), medium.into()), "{r}");
+        }
+    }
+
+    #[test]
+    fn self_referrals_and_garbage_are_direct() {
+        for r in [
+            "https://example.com/other",
+            "https://www.example.com/",
+            "https://shop.example.com/cart",
+            "",
+            "not a url",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                sm(r),
+                (String::new(), String::new(), "direct".into()),
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn referrer_url_loses_its_query() {
+        let c = classify(
+            "https://blog.example.org/p?token=secret#x",
+            "example.com",
+            "",
+        );
+        assert_eq!(c.url, "https://blog.example.org/p");
+    }
+
+    #[test]
+    fn utm_media_map_to_ours() {
+        assert_eq!(utm_medium("Newsletter"), Some("email"));
+        assert_eq!(utm_medium("cpc"), Some("paid"));
+        assert_eq!(utm_medium("weird"), None);
+    }
+}

@@ -1,0 +1,264 @@
+//! Ingest: a bounded queue in front of one writer thread that group-commits.
+//!
+//! The writer blocks for the first queued event, takes whatever else is queued (up
+//! to `batch_max`), writes it all in one transaction and then acknowledges every
+//! event of the batch. While it commits, new events queue up and form the next batch,
+//! so the batch size adapts to the load with no timer. In `commit` durability the
+//! pixel answers only after its acknowledgement: a 200 means the row is committed.
+//!
+//! Full queue policy: the hit is dropped as `overload` (counted) and the pixel still
+//! answers — a tracking pixel must never slow down or break the page that embeds it.
+
+pub mod sessions;
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::{Clock, Millis};
+use crate::config::{Durability, IngestConfig};
+use crate::metrics::Metrics;
+use crate::model::{DropReason, Event};
+use crate::store::sqlite::SqliteWriter;
+use crate::store::Batch;
+
+use sessions::Sessions;
+
+enum Msg {
+    Event(Box<Event>, Option<oneshot::Sender<bool>>),
+    /// Drain what is queued, commit, and stop.
+    Shutdown,
+}
+
+/// The collectors' side of the queue. Cheap to clone.
+#[derive(Clone)]
+pub struct IngestHandle {
+    tx: mpsc::Sender<Msg>,
+    metrics: Arc<Metrics>,
+    durability: Durability,
+    commit_timeout: Duration,
+}
+
+/// How a submitted event fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// Committed (commit durability) or queued (async durability).
+    Stored,
+    /// Still queued when the wait ran out; it will most likely still be written.
+    TimedOut,
+    Dropped(DropReason),
+}
+
+impl IngestHandle {
+    pub async fn submit(&self, event: Event) -> Submitted {
+        let wait = self.durability == Durability::Commit;
+        let (ack_tx, ack_rx) = if wait {
+            let (t, r) = oneshot::channel();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        match self.tx.try_send(Msg::Event(Box::new(event), ack_tx)) {
+            Ok(()) => {
+                self.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return self.drop_with(DropReason::Overload);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return self.drop_with(DropReason::ShuttingDown);
+            }
+        }
+        let Some(rx) = ack_rx else {
+            return Submitted::Stored;
+        };
+        match tokio::time::timeout(self.commit_timeout, rx).await {
+            Ok(Ok(true)) => Submitted::Stored,
+            // The writer counted the store_error drop already.
+            Ok(Ok(false)) => Submitted::Dropped(DropReason::StoreError),
+            Ok(Err(_)) => self.drop_with(DropReason::ShuttingDown),
+            Err(_) => {
+                self.metrics.commit_timeouts.fetch_add(1, Ordering::Relaxed);
+                Submitted::TimedOut
+            }
+        }
+    }
+
+    fn drop_with(&self, reason: DropReason) -> Submitted {
+        self.metrics.dropped(reason);
+        Submitted::Dropped(reason)
+    }
+
+    /// Asks the writer to commit everything queued so far and stop. Events submitted
+    /// after this are dropped as `shutting_down`.
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Msg::Shutdown).await;
+    }
+}
+
+/// Sessions, the seen-visitor filter and the writer connection: everything that
+/// turns events into one committed transaction. The writer thread owns one; the
+/// `demo` command drives one directly.
+pub struct EventWriter {
+    sqlite: SqliteWriter,
+    sessions: Sessions,
+    seen: SeenKeys,
+    metrics: Arc<Metrics>,
+}
+
+impl EventWriter {
+    pub fn new(sqlite: SqliteWriter, session_timeout_ms: Millis, metrics: Arc<Metrics>) -> Self {
+        EventWriter {
+            sqlite,
+            sessions: Sessions::new(session_timeout_ms),
+            seen: SeenKeys::new(4_000_000),
+            metrics,
+        }
+    }
+
+    /// Re-opens sessions that were open when the process stopped.
+    pub fn resume(&mut self, rows: Vec<crate::store::SessionRow>) {
+        self.sessions.resume(rows);
+    }
+
+    pub fn evict_idle(&mut self, now: Millis) {
+        self.sessions.evict_idle(now);
+    }
+
+    /// Sessionizes `events` (in time order) and commits them in one transaction.
+    /// Returns whether the commit succeeded; failures are logged and counted.
+    pub fn write(&mut self, events: Vec<Event>) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        let mut batch = Batch::default();
+        batch.events.reserve(events.len());
+        for mut e in events {
+            self.sessions.track(&mut e, &mut batch);
+            batch.events.push(e);
+        }
+        let m = &self.metrics;
+        let n = batch.events.len() as u64;
+        let bots = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
+        let seen = &self.seen;
+        batch.uniques.retain(|u| !seen.contains(u.key));
+        let started = Instant::now();
+        let result = self.sqlite.apply(&mut batch);
+        m.commit_latency(started.elapsed());
+        match result {
+            Ok(()) => {
+                for u in &batch.uniques {
+                    self.seen.insert(u.key);
+                }
+                m.batches_written.fetch_add(1, Ordering::Relaxed);
+                m.events_stored.fetch_add(n, Ordering::Relaxed);
+                m.bot_events_stored.fetch_add(bots, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = n, "batch failed; its events are dropped");
+                m.batches_failed.fetch_add(1, Ordering::Relaxed);
+                for _ in 0..n {
+                    m.dropped(DropReason::StoreError);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Starts the writer thread.
+pub fn start(
+    mut writer: EventWriter,
+    config: &IngestConfig,
+    clock: Clock,
+) -> (IngestHandle, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Msg>(config.queue_capacity);
+    let batch_max = config.batch_max;
+    let metrics = writer.metrics.clone();
+    let thread = std::thread::Builder::new()
+        .name("pixeltrack-writer".into())
+        .spawn(move || {
+            let mut last_evict = clock.now_ms();
+            let mut stopping = false;
+            while !stopping {
+                let Some(first) = rx.blocking_recv() else {
+                    break;
+                };
+                let mut msgs = vec![first];
+                while msgs.len() < batch_max {
+                    match rx.try_recv() {
+                        Ok(m) => msgs.push(m),
+                        Err(_) => break,
+                    }
+                }
+                if msgs.iter().any(|m| matches!(m, Msg::Shutdown)) {
+                    // Take what arrived before the shutdown request too.
+                    stopping = true;
+                    rx.close();
+                    while let Ok(m) = rx.try_recv() {
+                        msgs.push(m);
+                    }
+                }
+                let mut events = Vec::with_capacity(msgs.len());
+                let mut acks = Vec::with_capacity(msgs.len());
+                for msg in msgs {
+                    if let Msg::Event(e, ack) = msg {
+                        events.push(*e);
+                        acks.push(ack);
+                    }
+                }
+                writer
+                    .metrics
+                    .queue_depth
+                    .fetch_sub(acks.len() as i64, Ordering::Relaxed);
+                let ok = writer.write(events);
+                for ack in acks.into_iter().flatten() {
+                    let _ = ack.send(ok);
+                }
+                let now = clock.now_ms();
+                if now - last_evict > 60_000 {
+                    writer.evict_idle(now);
+                    last_evict = now;
+                }
+            }
+            tracing::info!("writer stopped");
+        })
+        .expect("spawning the writer thread");
+    let handle = IngestHandle {
+        tx,
+        metrics,
+        durability: config.durability,
+        commit_timeout: Duration::from_millis(config.commit_timeout_ms),
+    };
+    (handle, thread)
+}
+
+/// Unique-visitor keys already counted, so repeat visitors skip the database.
+/// Bounded: when full it is cleared and the `uniques` table answers again.
+struct SeenKeys {
+    set: HashSet<i64>,
+    cap: usize,
+}
+
+impl SeenKeys {
+    fn new(cap: usize) -> Self {
+        SeenKeys {
+            set: HashSet::new(),
+            cap,
+        }
+    }
+    fn contains(&self, k: i64) -> bool {
+        self.set.contains(&k)
+    }
+    fn insert(&mut self, k: i64) {
+        if self.set.len() >= self.cap {
+            self.set.clear();
+        }
+        self.set.insert(k);
+    }
+}

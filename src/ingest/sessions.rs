@@ -1,0 +1,384 @@
+//! Sessions and rollup deltas. The writer thread sees every event in order, so it
+//! owns the open sessions: it stamps each event with its session id and turns the
+//! event into additive rollup deltas and unique-visitor candidates for the batch.
+//!
+//! Visit-level numbers (visits, bounces, duration) are credited to the hour the
+//! session started; event-level numbers (pageviews, events) to the event's hour.
+//! A bounce is a session with a single event; the second event takes it back.
+
+use std::collections::HashMap;
+
+use crate::clock::{day_of, hour_of, Millis};
+use crate::enrich::visitor::random_id;
+use crate::model::Event;
+use crate::store::{Batch, Counts, Dim, RollupKey, SessionRow, UniqueCandidate, SESSION_DIMS};
+
+struct Open {
+    row: SessionRow,
+    bounced: bool,
+}
+
+pub struct Sessions {
+    open: HashMap<(i64, i64), Open>,
+    timeout_ms: Millis,
+}
+
+fn session_dims(e: &Event) -> Vec<String> {
+    SESSION_DIMS
+        .iter()
+        .map(|d| {
+            match d {
+                Dim::Source => &e.source,
+                Dim::Referrer => &e.referrer_host,
+                Dim::Medium => &e.medium,
+                Dim::UtmSource => &e.utm.source,
+                Dim::UtmMedium => &e.utm.medium,
+                Dim::UtmCampaign => &e.utm.campaign,
+                Dim::UtmTerm => &e.utm.term,
+                Dim::UtmContent => &e.utm.content,
+                Dim::Browser => &e.browser,
+                Dim::Os => &e.os,
+                Dim::Device => return e.device.as_str().to_owned(),
+                _ => unreachable!("SESSION_DIMS holds session dimensions only"),
+            }
+            .clone()
+        })
+        .collect()
+}
+
+/// The rows a visit is counted in: the total, each session dimension, the entry page.
+fn visit_targets(row: &SessionRow) -> Vec<(Dim, String)> {
+    let mut t = Vec::with_capacity(SESSION_DIMS.len() + 2);
+    t.push((Dim::Total, String::new()));
+    for (d, v) in SESSION_DIMS.iter().zip(&row.dims) {
+        t.push((*d, v.clone()));
+    }
+    if !row.entry_page.is_empty() {
+        t.push((Dim::EntryPage, row.entry_page.clone()));
+    }
+    t
+}
+
+fn add(batch: &mut Batch, site_id: i64, dim: Dim, hour: i64, value: &str, c: Counts) {
+    let key = RollupKey {
+        site_id,
+        dim,
+        hour,
+        value: value.to_owned(),
+    };
+    batch.rollups.entry(key).or_default().add(&c);
+}
+
+/// FNV-1a, 64 bit: stable across builds (the keys outlive a process), and these
+/// keys only live for a day or two, where 64 bits make a collision negligible.
+fn unique_key(site_id: i64, day: i64, dim: Dim, value: &str, visitor: i64) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(&site_id.to_le_bytes());
+    eat(&day.to_le_bytes());
+    eat(&[dim as u8]);
+    eat(&(value.len() as u64).to_le_bytes());
+    eat(value.as_bytes());
+    eat(&visitor.to_le_bytes());
+    h as i64
+}
+
+impl Sessions {
+    pub fn new(timeout_ms: Millis) -> Self {
+        Sessions {
+            open: HashMap::new(),
+            timeout_ms,
+        }
+    }
+
+    /// Re-opens sessions that were open when the process stopped.
+    pub fn resume(&mut self, rows: Vec<SessionRow>) {
+        for row in rows {
+            let bounced = row.events <= 1;
+            self.open
+                .insert((row.site_id, row.visitor_id), Open { row, bounced });
+        }
+    }
+
+    /// Forgets sessions idle for longer than the timeout.
+    pub fn evict_idle(&mut self, now: Millis) {
+        let timeout = self.timeout_ms;
+        self.open.retain(|_, o| now - o.row.last_ms <= timeout);
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Stamps `e` with its session and adds its counts to `batch`.
+    pub fn track(&mut self, e: &mut Event, batch: &mut Batch) {
+        let hour = hour_of(e.ts_ms);
+        let day = day_of(e.ts_ms);
+        if let Some(reason) = e.bot {
+            let c = Counts {
+                events: 1,
+                ..Counts::default()
+            };
+            add(batch, e.site_id, Dim::Bot, hour, reason.as_str(), c);
+            add(batch, e.site_id, Dim::BotSource, hour, &e.source, c);
+            add(batch, e.site_id, Dim::BotPage, hour, &e.path, c);
+            return;
+        }
+        let pv = e.is_pageview();
+        let key = (e.site_id, e.visitor_id);
+        let timeout = self.timeout_ms;
+        let live = self
+            .open
+            .get(&key)
+            .is_some_and(|o| e.ts_ms - o.row.last_ms <= timeout);
+
+        if live {
+            let o = self.open.get_mut(&key).expect("checked above");
+            let start_hour = hour_of(o.row.start_ms);
+            let delta = (e.ts_ms - o.row.last_ms).max(0);
+            o.row.last_ms = o.row.last_ms.max(e.ts_ms);
+            o.row.events += 1;
+            let mut visit = Counts {
+                duration_ms: delta,
+                ..Counts::default()
+            };
+            if o.bounced {
+                visit.bounces = -1;
+                o.bounced = false;
+            }
+            for (d, v) in visit_targets(&o.row) {
+                add(batch, e.site_id, d, start_hour, &v, visit);
+            }
+            if pv {
+                o.row.pageviews += 1;
+                let one = Counts {
+                    visits: 1,
+                    ..Counts::default()
+                };
+                if o.row.entry_page.is_empty() {
+                    o.row.entry_page = e.path.clone();
+                    add(batch, e.site_id, Dim::EntryPage, start_hour, &e.path, one);
+                }
+                if o.row.exit_page != e.path {
+                    if !o.row.exit_page.is_empty() {
+                        let minus = Counts {
+                            visits: -1,
+                            ..Counts::default()
+                        };
+                        add(
+                            batch,
+                            e.site_id,
+                            Dim::ExitPage,
+                            start_hour,
+                            &o.row.exit_page,
+                            minus,
+                        );
+                    }
+                    o.row.exit_page = e.path.clone();
+                    add(batch, e.site_id, Dim::ExitPage, start_hour, &e.path, one);
+                }
+            }
+            e.session_id = o.row.id;
+        } else {
+            let page = if pv { e.path.clone() } else { String::new() };
+            let row = SessionRow {
+                id: random_id(),
+                site_id: e.site_id,
+                visitor_id: e.visitor_id,
+                start_ms: e.ts_ms,
+                last_ms: e.ts_ms,
+                pageviews: i64::from(pv),
+                events: 1,
+                entry_page: page.clone(),
+                exit_page: page.clone(),
+                dims: session_dims(e),
+            };
+            let visit = Counts {
+                visits: 1,
+                bounces: 1,
+                ..Counts::default()
+            };
+            for (d, v) in visit_targets(&row) {
+                add(batch, e.site_id, d, hour, &v, visit);
+            }
+            if !page.is_empty() {
+                let one = Counts {
+                    visits: 1,
+                    ..Counts::default()
+                };
+                add(batch, e.site_id, Dim::ExitPage, hour, &page, one);
+            }
+            e.session_id = row.id;
+            self.open.insert(key, Open { row, bounced: true });
+        }
+
+        // Event-level counts, at the event's hour.
+        let o = &self.open[&key];
+        let c = if pv {
+            Counts {
+                pageviews: 1,
+                ..Counts::default()
+            }
+        } else {
+            Counts {
+                events: 1,
+                ..Counts::default()
+            }
+        };
+        let mut targets: Vec<(Dim, String)> = vec![(Dim::Total, String::new())];
+        targets.extend(SESSION_DIMS.iter().copied().zip(o.row.dims.iter().cloned()));
+        if pv {
+            targets.push((Dim::Page, e.path.clone()));
+        } else {
+            targets.push((Dim::Event, e.name.clone()));
+        }
+        for (d, v) in targets {
+            add(batch, e.site_id, d, hour, &v, c);
+            batch.uniques.push(UniqueCandidate {
+                key: unique_key(e.site_id, day, d, &v, e.visitor_id),
+                day,
+                rollup: RollupKey {
+                    site_id: e.site_id,
+                    dim: d,
+                    hour,
+                    value: v,
+                },
+            });
+        }
+        if let Some(pos) = batch.sessions.iter().position(|s| s.id == o.row.id) {
+            batch.sessions[pos] = o.row.clone();
+        } else {
+            batch.sessions.push(o.row.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::HOUR_MS;
+    use crate::model::BotReason;
+
+    const T0: Millis = 1_700_000_000_000 / HOUR_MS * HOUR_MS;
+    const MIN: Millis = 60_000;
+
+    fn ev(visitor: i64, ts: Millis, name: &str, path: &str) -> Event {
+        Event {
+            site_id: 1,
+            ts_ms: ts,
+            name: name.into(),
+            visitor_id: visitor,
+            path: path.into(),
+            source: "news".into(),
+            ..Event::default()
+        }
+    }
+
+    fn total(b: &Batch, dim: Dim, value: &str) -> Counts {
+        let mut c = Counts::default();
+        for (k, v) in &b.rollups {
+            if k.dim == dim && k.value == value {
+                c.add(v);
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn one_pageview_is_a_bounced_visit() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        let mut e = ev(7, T0, "pageview", "/a");
+        s.track(&mut e, &mut b);
+        assert_ne!(e.session_id, 0);
+        let t = total(&b, Dim::Total, "");
+        assert_eq!((t.visits, t.bounces, t.pageviews), (1, 1, 1));
+        assert_eq!(total(&b, Dim::EntryPage, "/a").visits, 1);
+        assert_eq!(total(&b, Dim::ExitPage, "/a").visits, 1);
+        assert_eq!(total(&b, Dim::Source, "news").visits, 1);
+    }
+
+    #[test]
+    fn second_pageview_unbounces_moves_exit_and_adds_duration() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        let mut a = ev(7, T0, "pageview", "/a");
+        let mut c = ev(7, T0 + 5 * MIN, "pageview", "/b");
+        s.track(&mut a, &mut b);
+        s.track(&mut c, &mut b);
+        assert_eq!(a.session_id, c.session_id);
+        let t = total(&b, Dim::Total, "");
+        assert_eq!(
+            (t.visits, t.bounces, t.pageviews, t.duration_ms),
+            (1, 0, 2, 5 * MIN)
+        );
+        assert_eq!(total(&b, Dim::ExitPage, "/a").visits, 0);
+        assert_eq!(total(&b, Dim::ExitPage, "/b").visits, 1);
+        assert_eq!(total(&b, Dim::EntryPage, "/a").visits, 1);
+        assert_eq!(b.sessions.len(), 1);
+        assert_eq!(b.sessions[0].pageviews, 2);
+    }
+
+    #[test]
+    fn thirty_minutes_of_silence_ends_a_session() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        let mut a = ev(7, T0, "pageview", "/a");
+        let mut c = ev(7, T0 + 31 * MIN, "pageview", "/a");
+        s.track(&mut a, &mut b);
+        s.track(&mut c, &mut b);
+        assert_ne!(a.session_id, c.session_id);
+        let t = total(&b, Dim::Total, "");
+        assert_eq!((t.visits, t.bounces), (2, 2));
+        s.evict_idle(T0 + 62 * MIN);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn custom_events_count_as_events_not_pageviews() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        s.track(&mut ev(7, T0, "pageview", "/a"), &mut b);
+        s.track(&mut ev(7, T0 + MIN, "signup", "/a"), &mut b);
+        let t = total(&b, Dim::Total, "");
+        assert_eq!((t.pageviews, t.events, t.bounces), (1, 1, 0));
+        assert_eq!(total(&b, Dim::Event, "signup").events, 1);
+    }
+
+    #[test]
+    fn bots_only_count_under_bot() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        let mut e = ev(7, T0, "pageview", "/a");
+        e.bot = Some(BotReason::Crawler);
+        s.track(&mut e, &mut b);
+        assert_eq!(e.session_id, 0);
+        assert_eq!(total(&b, Dim::Bot, "crawler").events, 1);
+        assert_eq!(total(&b, Dim::Total, ""), Counts::default());
+        assert!(b.uniques.is_empty());
+    }
+
+    #[test]
+    fn unique_keys_differ_by_every_part() {
+        let k = unique_key(1, 2, Dim::Page, "/a", 9);
+        assert_eq!(k, unique_key(1, 2, Dim::Page, "/a", 9));
+        for other in [
+            unique_key(2, 2, Dim::Page, "/a", 9),
+            unique_key(1, 3, Dim::Page, "/a", 9),
+            unique_key(1, 2, Dim::Source, "/a", 9),
+            unique_key(1, 2, Dim::Page, "/b", 9),
+            unique_key(1, 2, Dim::Page, "/a", 8),
+        ] {
+            assert_ne!(k, other);
+        }
+    }
+}

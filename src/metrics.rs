@@ -1,0 +1,192 @@
+//! Counters for `/metrics`, in Prometheus text format. Hand-rolled on atomics: the
+//! label sets are small fixed enums (never paths or user agents), and the hot path
+//! pays one relaxed atomic add per counter, with no registry lookups.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::model::DropReason;
+
+/// Routes as metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    PixelGif,
+    PixelPng,
+    Health,
+    Metrics,
+    Other,
+}
+
+impl Route {
+    const ALL: [Route; 5] = [
+        Route::PixelGif,
+        Route::PixelPng,
+        Route::Health,
+        Route::Metrics,
+        Route::Other,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::PixelGif => "pixel_gif",
+            Route::PixelPng => "pixel_png",
+            Route::Health => "health",
+            Route::Metrics => "metrics",
+            Route::Other => "other",
+        }
+    }
+}
+
+/// Upper bounds of the commit-latency buckets, in microseconds.
+const COMMIT_BUCKETS_US: [u64; 12] = [
+    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000, 5_000_000,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: [AtomicU64; 5],
+    drops: [AtomicU64; DropReason::ALL.len()],
+    pub events_stored: AtomicU64,
+    pub bot_events_stored: AtomicU64,
+    pub batches_written: AtomicU64,
+    pub batches_failed: AtomicU64,
+    pub commit_timeouts: AtomicU64,
+    pub queue_depth: AtomicI64,
+    commit_buckets: [AtomicU64; COMMIT_BUCKETS_US.len()],
+    commit_count: AtomicU64,
+    commit_sum_us: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request(&self, route: Route) {
+        let i = Route::ALL.iter().position(|r| *r == route).unwrap_or(4);
+        self.requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dropped(&self, reason: DropReason) {
+        self.drops[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()].load(Ordering::Relaxed)
+    }
+
+    pub fn commit_latency(&self, d: std::time::Duration) {
+        let us = d.as_micros() as u64;
+        for (i, bound) in COMMIT_BUCKETS_US.iter().enumerate() {
+            if us <= *bound {
+                self.commit_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.commit_count.fetch_add(1, Ordering::Relaxed);
+        self.commit_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::with_capacity(4096);
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        s.push_str("# HELP pixeltrack_http_requests_total HTTP requests by route.\n");
+        s.push_str("# TYPE pixeltrack_http_requests_total counter\n");
+        for (i, r) in Route::ALL.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "pixeltrack_http_requests_total{{route=\"{}\"}} {}",
+                r.label(),
+                get(&self.requests[i])
+            );
+        }
+        s.push_str("# HELP pixeltrack_events_stored_total Events committed to the store (bots included).\n");
+        s.push_str("# TYPE pixeltrack_events_stored_total counter\n");
+        let _ = writeln!(
+            s,
+            "pixeltrack_events_stored_total {}",
+            get(&self.events_stored)
+        );
+        s.push_str("# HELP pixeltrack_bot_events_stored_total Events stored with a bot verdict.\n");
+        s.push_str("# TYPE pixeltrack_bot_events_stored_total counter\n");
+        let _ = writeln!(
+            s,
+            "pixeltrack_bot_events_stored_total {}",
+            get(&self.bot_events_stored)
+        );
+        s.push_str("# HELP pixeltrack_events_dropped_total Hits not stored, by reason.\n");
+        s.push_str("# TYPE pixeltrack_events_dropped_total counter\n");
+        for r in DropReason::ALL {
+            let _ = writeln!(
+                s,
+                "pixeltrack_events_dropped_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.drops(r)
+            );
+        }
+        s.push_str("# HELP pixeltrack_commit_timeouts_total Pixels answered before their commit finished.\n");
+        s.push_str("# TYPE pixeltrack_commit_timeouts_total counter\n");
+        let _ = writeln!(
+            s,
+            "pixeltrack_commit_timeouts_total {}",
+            get(&self.commit_timeouts)
+        );
+        s.push_str(
+            "# HELP pixeltrack_batches_written_total Transactions committed by the writer.\n",
+        );
+        s.push_str("# TYPE pixeltrack_batches_written_total counter\n");
+        let _ = writeln!(
+            s,
+            "pixeltrack_batches_written_total {}",
+            get(&self.batches_written)
+        );
+        s.push_str("# HELP pixeltrack_batches_failed_total Transactions that failed (their events are counted as store_error drops).\n");
+        s.push_str("# TYPE pixeltrack_batches_failed_total counter\n");
+        let _ = writeln!(
+            s,
+            "pixeltrack_batches_failed_total {}",
+            get(&self.batches_failed)
+        );
+        s.push_str("# HELP pixeltrack_queue_depth Events waiting for the writer.\n");
+        s.push_str("# TYPE pixeltrack_queue_depth gauge\n");
+        let _ = writeln!(
+            s,
+            "pixeltrack_queue_depth {}",
+            self.queue_depth.load(Ordering::Relaxed).max(0)
+        );
+        s.push_str("# HELP pixeltrack_commit_seconds Time to write and commit one batch.\n");
+        s.push_str("# TYPE pixeltrack_commit_seconds histogram\n");
+        for (i, bound) in COMMIT_BUCKETS_US.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "pixeltrack_commit_seconds_bucket{{le=\"{}\"}} {}",
+                *bound as f64 / 1e6,
+                get(&self.commit_buckets[i])
+            );
+        }
+        let count = get(&self.commit_count);
+        let _ = writeln!(s, "pixeltrack_commit_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            s,
+            "pixeltrack_commit_seconds_sum {}",
+            get(&self.commit_sum_us) as f64 / 1e6
+        );
+        let _ = writeln!(s, "pixeltrack_commit_seconds_count {count}");
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_drop_reason_and_the_histogram() {
+        let m = Metrics::default();
+        m.dropped(DropReason::UnknownSite);
+        m.dropped(DropReason::UnknownSite);
+        m.commit_latency(std::time::Duration::from_micros(700));
+        let text = m.render();
+        assert!(text.contains("pixeltrack_events_dropped_total{reason=\"unknown_site\"} 2"));
+        assert!(text.contains("pixeltrack_events_dropped_total{reason=\"overload\"} 0"));
+        assert!(text.contains("pixeltrack_commit_seconds_bucket{le=\"0.0005\"} 0"));
+        assert!(text.contains("pixeltrack_commit_seconds_bucket{le=\"0.001\"} 1"));
+        assert!(text.contains("pixeltrack_commit_seconds_count 1"));
+    }
+}

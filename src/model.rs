@@ -1,0 +1,251 @@
+//! Plain types shared by the stages: ids, the raw hit, the enriched event and the
+//! reasons a hit can be dropped or flagged. Raw strings are validated once, here.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::clock::Millis;
+
+/// Internal numeric id of a site (the `sites.id` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SiteId(pub i64);
+
+/// The public key a pixel names its site by (`s=`). Not a secret: it is in every page.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SiteKey(String);
+
+impl SiteKey {
+    pub const MAX_LEN: usize = 64;
+
+    /// Accepts 1..=64 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Option<SiteKey> {
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| SiteKey(s.to_owned()))
+    }
+
+    /// A new random key: 12 characters of lowercase base32 (60 bits).
+    pub fn generate() -> SiteKey {
+        const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+        let mut bytes = [0u8; 12];
+        crate::enrich::visitor::fill_random(&mut bytes);
+        SiteKey(
+            bytes
+                .iter()
+                .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+                .collect(),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SiteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A cookieless visitor id: keyed hash of (daily salt, site, IP, UA). Changes every day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VisitorId(pub i64);
+
+/// A session: one visitor's events with no gap longer than the session timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionId(pub i64);
+
+/// A site as the collector and the reports see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub id: SiteId,
+    pub key: SiteKey,
+    pub domain: String,
+    pub name: String,
+    pub created_ms: Millis,
+}
+
+/// What arrived on the wire, before anything is trusted. The IP lives only here,
+/// in memory; enrichment turns it into a visitor hash and drops it.
+#[derive(Clone, Debug)]
+pub struct RawHit {
+    pub received_ms: Millis,
+    pub ip: IpAddr,
+    pub user_agent: String,
+    /// The `Referer` header: the page that embeds the pixel.
+    pub referer_header: Option<String>,
+    pub params: HitParams,
+}
+
+/// The decoded query parameters of a pixel hit (DESIGN §4).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HitParams {
+    pub site: Option<String>,
+    pub event: Option<String>,
+    pub url: Option<String>,
+    pub referrer: Option<String>,
+    pub title: Option<String>,
+    pub value: Option<String>,
+    pub currency: Option<String>,
+    pub id: Option<String>,
+    pub props: Vec<(String, String)>,
+}
+
+/// An enriched event, ready to be stored.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Event {
+    pub site_id: i64,
+    pub ts_ms: Millis,
+    pub name: String,
+    pub visitor_id: i64,
+    /// Assigned by ingest (sessions need every event of the visitor in order).
+    pub session_id: i64,
+    pub host: String,
+    pub path: String,
+    /// The page's query string, reduced to the allowlist.
+    pub query: String,
+    pub title: String,
+    pub referrer: String,
+    pub referrer_host: String,
+    pub source: String,
+    pub medium: String,
+    pub utm: Utm,
+    pub click_id: String,
+    pub browser: String,
+    pub browser_version: String,
+    pub os: String,
+    pub os_version: String,
+    pub device: Device,
+    pub bot: Option<BotReason>,
+    /// Value in minor units (cents); never a float.
+    pub value_minor: Option<i64>,
+    pub currency: String,
+    pub order_id: String,
+    /// Custom props as a JSON object string (`{}` when none).
+    pub props: String,
+    /// Only set when the operator turned `store_ip` on.
+    pub ip: Option<String>,
+}
+
+impl Event {
+    pub fn is_pageview(&self) -> bool {
+        self.name == "pageview"
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Utm {
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub term: String,
+    pub content: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Device {
+    Desktop,
+    Mobile,
+    Tablet,
+    #[default]
+    Unknown,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Desktop => "desktop",
+            Device::Mobile => "mobile",
+            Device::Tablet => "tablet",
+            Device::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Device {
+        match s {
+            "desktop" => Device::Desktop,
+            "mobile" => Device::Mobile,
+            "tablet" => Device::Tablet,
+            _ => Device::Unknown,
+        }
+    }
+}
+
+/// Why an event was flagged as automated. Bots are stored with this, never mixed
+/// into human numbers, never silently deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BotReason {
+    /// No `User-Agent` header at all.
+    EmptyUa,
+    /// An HTTP library or command-line tool (curl, wget, python-requests, Go…).
+    Tool,
+    /// Matched the maintained crawler list (`isbot`).
+    Crawler,
+    /// uap-core classifies the device as a `Spider`.
+    Spider,
+}
+
+impl BotReason {
+    pub const ALL: [BotReason; 4] = [
+        BotReason::EmptyUa,
+        BotReason::Tool,
+        BotReason::Crawler,
+        BotReason::Spider,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotReason::EmptyUa => "empty_ua",
+            BotReason::Tool => "tool",
+            BotReason::Crawler => "crawler",
+            BotReason::Spider => "spider",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BotReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Why a hit was not stored. Every one is counted in `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    MissingSite,
+    UnknownSite,
+    InvalidInput,
+    Oversized,
+    Overload,
+    ShuttingDown,
+    StoreError,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 7] = [
+        DropReason::MissingSite,
+        DropReason::UnknownSite,
+        DropReason::InvalidInput,
+        DropReason::Oversized,
+        DropReason::Overload,
+        DropReason::ShuttingDown,
+        DropReason::StoreError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::MissingSite => "missing_site",
+            DropReason::UnknownSite => "unknown_site",
+            DropReason::InvalidInput => "invalid_input",
+            DropReason::Oversized => "oversized",
+            DropReason::Overload => "overload",
+            DropReason::ShuttingDown => "shutting_down",
+            DropReason::StoreError => "store_error",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}

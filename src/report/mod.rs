@@ -1,0 +1,235 @@
+//! Report: pure functions from a store, a site and a date range to typed results.
+//! Everything here reads rollups, so the cost of a report depends on the number of
+//! hours and distinct values in the range, not on the number of raw events.
+//!
+//! Unique visitors: a visitor id is a hash with a salt that changes every UTC day, so
+//! an id never spans two days. The rollups count each id once per (day, row); summing
+//! whole days is therefore the exact number of distinct ids in the range — the same
+//! person on two days is two visitors, by design (no lasting identifier exists).
+
+use serde::Serialize;
+
+use crate::clock::DAY_MS;
+use crate::model::Site;
+use crate::store::{Counts, Dim, Result, Store};
+
+/// Whole UTC days, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DateRange {
+    pub from_day: i64,
+    pub to_day: i64,
+}
+
+impl DateRange {
+    pub fn hours(&self) -> (i64, i64) {
+        (self.from_day * 24, (self.to_day + 1) * 24)
+    }
+
+    pub fn millis(&self) -> (i64, i64) {
+        (self.from_day * DAY_MS, (self.to_day + 1) * DAY_MS)
+    }
+
+    /// `YYYY-MM-DD` of a day number.
+    pub fn date(day: i64) -> String {
+        chrono::DateTime::from_timestamp(day * 86_400, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    }
+
+    /// Parses `YYYY-MM-DD` into a day number.
+    pub fn parse_date(s: &str) -> Option<i64> {
+        let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+        Some((d - epoch).num_days())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Overview {
+    pub visitors: i64,
+    pub visits: i64,
+    pub pageviews: i64,
+    pub events: i64,
+    /// Percent of visits with a single event.
+    pub bounce_rate: f64,
+    /// Mean visit duration in seconds.
+    pub visit_duration: f64,
+    /// Events flagged as machine traffic (not in the numbers above).
+    pub bot_events: i64,
+}
+
+impl Overview {
+    fn from_counts(c: &Counts, bot_events: i64) -> Overview {
+        let ratio = |a: i64, b: i64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        Overview {
+            visitors: c.visitors,
+            visits: c.visits,
+            pageviews: c.pageviews,
+            events: c.events,
+            bounce_rate: (ratio(c.bounces, c.visits) * 1000.0).round() / 10.0,
+            visit_duration: (ratio(c.duration_ms, c.visits) / 100.0).round() / 10.0,
+            bot_events,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    pub value: String,
+    pub visitors: i64,
+    pub visits: i64,
+    pub pageviews: i64,
+    pub events: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DayPoint {
+    pub date: String,
+    pub visitors: i64,
+    pub visits: i64,
+    pub pageviews: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Breakdown {
+    pub dimension: &'static str,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SiteReport {
+    pub site: String,
+    pub from: String,
+    pub to: String,
+    pub overview: Overview,
+    pub days: Vec<DayPoint>,
+    pub breakdowns: Vec<Breakdown>,
+}
+
+/// The breakdowns of the standard report, in display order.
+pub const REPORT_DIMS: &[Dim] = &[
+    Dim::Page,
+    Dim::EntryPage,
+    Dim::ExitPage,
+    Dim::Source,
+    Dim::Medium,
+    Dim::UtmSource,
+    Dim::UtmMedium,
+    Dim::UtmCampaign,
+    Dim::Browser,
+    Dim::Os,
+    Dim::Device,
+    Dim::Event,
+    Dim::Bot,
+    Dim::BotSource,
+];
+
+pub fn overview(store: &dyn Store, site: &Site, range: DateRange) -> Result<Overview> {
+    let (from, to) = range.hours();
+    let total = store
+        .rollup_sums(site.id.0, Dim::Total, from, to, 1)?
+        .into_iter()
+        .next()
+        .map(|r| r.counts)
+        .unwrap_or_default();
+    let bots: i64 = store
+        .rollup_sums(site.id.0, Dim::Bot, from, to, 100)?
+        .iter()
+        .map(|r| r.counts.events)
+        .sum();
+    Ok(Overview::from_counts(&total, bots))
+}
+
+pub fn breakdown(
+    store: &dyn Store,
+    site: &Site,
+    range: DateRange,
+    dim: Dim,
+    limit: usize,
+) -> Result<Breakdown> {
+    let (from, to) = range.hours();
+    let rows = store
+        .rollup_sums(site.id.0, dim, from, to, limit)?
+        .into_iter()
+        .map(|r| Row {
+            value: r.value,
+            visitors: r.counts.visitors,
+            visits: r.counts.visits,
+            pageviews: r.counts.pageviews,
+            events: r.counts.events,
+        })
+        .collect();
+    Ok(Breakdown {
+        dimension: dim.name(),
+        rows,
+    })
+}
+
+pub fn days(store: &dyn Store, site: &Site, range: DateRange) -> Result<Vec<DayPoint>> {
+    let (from, to) = range.hours();
+    let series = store.rollup_series(site.id.0, from, to, 24)?;
+    Ok((range.from_day..=range.to_day)
+        .map(|day| {
+            let c = series
+                .iter()
+                .find(|(h, _)| *h == day * 24)
+                .map(|(_, c)| *c)
+                .unwrap_or_default();
+            DayPoint {
+                date: DateRange::date(day),
+                visitors: c.visitors,
+                visits: c.visits,
+                pageviews: c.pageviews,
+            }
+        })
+        .collect())
+}
+
+pub fn site_report(
+    store: &dyn Store,
+    site: &Site,
+    range: DateRange,
+    limit: usize,
+) -> Result<SiteReport> {
+    let mut breakdowns = Vec::new();
+    for dim in REPORT_DIMS {
+        breakdowns.push(breakdown(store, site, range, *dim, limit)?);
+    }
+    Ok(SiteReport {
+        site: site.domain.clone(),
+        from: DateRange::date(range.from_day),
+        to: DateRange::date(range.to_day),
+        overview: overview(store, site, range)?,
+        days: days(store, site, range)?,
+        breakdowns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        let d = DateRange::parse_date("2026-11-29").unwrap();
+        assert_eq!(DateRange::date(d), "2026-11-29");
+        assert_eq!(DateRange::parse_date("1970-01-02"), Some(1));
+        assert_eq!(DateRange::parse_date("2024-01-01'--"), None);
+    }
+
+    #[test]
+    fn overview_rates() {
+        let c = Counts {
+            visitors: 3,
+            visits: 4,
+            pageviews: 9,
+            events: 1,
+            bounces: 1,
+            duration_ms: 120_000,
+        };
+        let o = Overview::from_counts(&c, 2);
+        assert_eq!(o.bounce_rate, 25.0);
+        assert_eq!(o.visit_duration, 30.0);
+        assert_eq!(o.bot_events, 2);
+    }
+}

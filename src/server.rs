@@ -1,0 +1,254 @@
+//! `pixeltrack serve`: wires the stages together, serves HTTP, and shuts down in
+//! order — stop accepting, finish in-flight requests, commit the queue, exit 0.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tower::Service;
+
+use crate::clock::Clock;
+use crate::collect::{self, Collector};
+use crate::config::Runtime;
+use crate::enrich::salts::SaltKeeper;
+use crate::enrich::Enricher;
+use crate::ingest;
+use crate::metrics::{Metrics, Route};
+use crate::store::SqliteStore;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub collector: Arc<Collector>,
+    pub metrics: Arc<Metrics>,
+    pub draining: Arc<AtomicBool>,
+}
+
+/// A running pixeltrack: the router plus what must be stopped in order.
+pub struct App {
+    pub state: AppState,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl App {
+    /// Opens the store, starts the writer thread, prepares salts and lookup tables.
+    pub fn build(rt: &Runtime, clock: Clock) -> anyhow::Result<App> {
+        let cfg = &rt.config;
+        let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+        let metrics = Arc::new(Metrics::default());
+        let timeout_ms = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
+        let resume = store.recent_sessions(clock.now_ms() - timeout_ms)?;
+        let mut event_writer = ingest::EventWriter::new(
+            store.writer(cfg.ingest.synchronous)?,
+            timeout_ms,
+            metrics.clone(),
+        );
+        event_writer.resume(resume);
+        let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone());
+        let salts = Arc::new(SaltKeeper::new(cfg.enrich.salt_grace_minutes));
+        salts.rotate(&store, clock.now_ms())?;
+        let enricher = Enricher::new(
+            cfg.enrich.ua_cache_size,
+            cfg.limits.ua_parse_bytes,
+            cfg.store_ip,
+        );
+        enricher.warm_up();
+        let collector = Arc::new(Collector {
+            sites: collect::sites::SiteCache::new(store.clone()),
+            salts,
+            store,
+            enricher,
+            ingest,
+            metrics: metrics.clone(),
+            clock,
+            limits: cfg.limits.clone(),
+            trusted_proxies: rt.trusted_proxies.clone(),
+        });
+        Ok(App {
+            state: AppState {
+                collector,
+                metrics,
+                draining: Arc::new(AtomicBool::new(false)),
+            },
+            writer,
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Commits everything queued and waits for the writer thread to finish.
+    pub async fn finish(self) {
+        self.state.draining.store(true, Ordering::SeqCst);
+        self.state.collector.ingest.shutdown().await;
+        let writer = self.writer;
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let collect = Router::new()
+        .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))
+        .route("/p.png", get(collect::pixel_png).head(collect::pixel_head))
+        .with_state(state.collector.clone());
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state);
+    collect.merge(ops)
+}
+
+async fn healthz(State(s): State<AppState>) -> &'static str {
+    s.metrics.request(Route::Health);
+    "ok\n"
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    s.metrics.request(Route::Health);
+    if s.draining.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    s.metrics.request(Route::Metrics);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found(State(s): State<AppState>) -> Response {
+    s.metrics.request(Route::Other);
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains and stops.
+pub async fn serve(
+    rt: Runtime,
+    clock: Clock,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let app = App::build(&rt, clock.clone())?;
+    let router = app.router();
+    let local = listener.local_addr()?;
+    tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
+
+    // Once a minute: rotate salts, forget removed sites.
+    let c = app.state.collector.clone();
+    let ticker = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let c2 = c.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = c2.salts.rotate(&c2.store, c2.clock.now_ms()) {
+                    tracing::error!(error = %e, "salt rotation failed");
+                }
+                c2.sites.reload();
+            })
+            .await;
+        }
+    });
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_buf_size(rt.config.limits.max_header_bytes)
+        .keep_alive(true)
+        .header_read_timeout(Duration::from_secs(30))
+        .timer(hyper_util::rt::TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = connection_service(router.clone(), peer);
+                let conn = http.serve_connection(TokioIo::new(stream), svc);
+                let fut = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = fut.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutdown requested: draining");
+    app.state.draining.store(true, Ordering::SeqCst);
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish within the drain timeout");
+    }
+    ticker.abort();
+    app.finish().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+fn connection_service(
+    router: Router,
+    peer: SocketAddr,
+) -> hyper_util::service::TowerToHyperService<
+    impl Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = Response,
+            Error = std::convert::Infallible,
+            Future = impl Send,
+        > + Clone,
+> {
+    let svc = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let mut r = router.clone();
+        async move { r.call(req.map(axum::body::Body::new)).await }
+    });
+    let _ = TokioExecutor::new();
+    hyper_util::service::TowerToHyperService::new(svc)
+}

@@ -1,0 +1,234 @@
+//! Store: where events and their rollups live. One trait, so report and cli never
+//! know which backend runs; SQLite (embedded, WAL, one writer) is the first backend.
+//!
+//! The writer hands a [`Batch`] over: raw events, the sessions they touched, rollup
+//! deltas and unique-visitor candidates. A backend applies a batch in one transaction,
+//! so a committed event and its rollups are never apart.
+
+pub mod sqlite;
+
+use std::collections::HashMap;
+
+use crate::clock::Millis;
+use crate::model::{Event, Site, SiteKey};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the database was written by a newer pixeltrack (schema {found}, this binary knows {known})")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A rolled-up dimension. Values are stored as small integers; never reorder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    Total = 0,
+    Page = 1,
+    EntryPage = 2,
+    ExitPage = 3,
+    Source = 4,
+    Referrer = 5,
+    Medium = 6,
+    UtmSource = 7,
+    UtmMedium = 8,
+    UtmCampaign = 9,
+    UtmTerm = 10,
+    UtmContent = 11,
+    Browser = 12,
+    Os = 13,
+    Device = 14,
+    Event = 15,
+    /// Bot events by reason (bots are never in the other dimensions).
+    Bot = 16,
+    /// Bot events by source, and by page: machine traffic, reported apart.
+    BotSource = 17,
+    BotPage = 18,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 19] = [
+        Dim::Total,
+        Dim::Page,
+        Dim::EntryPage,
+        Dim::ExitPage,
+        Dim::Source,
+        Dim::Referrer,
+        Dim::Medium,
+        Dim::UtmSource,
+        Dim::UtmMedium,
+        Dim::UtmCampaign,
+        Dim::UtmTerm,
+        Dim::UtmContent,
+        Dim::Browser,
+        Dim::Os,
+        Dim::Device,
+        Dim::Event,
+        Dim::Bot,
+        Dim::BotSource,
+        Dim::BotPage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::Total => "total",
+            Dim::Page => "page",
+            Dim::EntryPage => "entry_page",
+            Dim::ExitPage => "exit_page",
+            Dim::Source => "source",
+            Dim::Referrer => "referrer",
+            Dim::Medium => "medium",
+            Dim::UtmSource => "utm_source",
+            Dim::UtmMedium => "utm_medium",
+            Dim::UtmCampaign => "utm_campaign",
+            Dim::UtmTerm => "utm_term",
+            Dim::UtmContent => "utm_content",
+            Dim::Browser => "browser",
+            Dim::Os => "os",
+            Dim::Device => "device",
+            Dim::Event => "event",
+            Dim::Bot => "bot",
+            Dim::BotSource => "bot_source",
+            Dim::BotPage => "bot_page",
+        }
+    }
+
+    /// Parses a dimension name against the allowlist.
+    pub fn parse(s: &str) -> Option<Dim> {
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RollupKey {
+    pub site_id: i64,
+    pub dim: Dim,
+    pub hour: i64,
+    pub value: String,
+}
+
+/// Additive counters of one rollup row. Deltas may be negative (a bounce that
+/// turned into a visit, an exit page that moved on).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub visitors: i64,
+    pub visits: i64,
+    pub pageviews: i64,
+    pub events: i64,
+    pub bounces: i64,
+    pub duration_ms: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.visitors += o.visitors;
+        self.visits += o.visits;
+        self.pageviews += o.pageviews;
+        self.events += o.events;
+        self.bounces += o.bounces;
+        self.duration_ms += o.duration_ms;
+    }
+}
+
+/// The state of a session after a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: i64,
+    pub site_id: i64,
+    pub visitor_id: i64,
+    pub start_ms: Millis,
+    pub last_ms: Millis,
+    pub pageviews: i64,
+    pub events: i64,
+    pub entry_page: String,
+    pub exit_page: String,
+    /// Session-level dimension values, in [`SESSION_DIMS`] order.
+    pub dims: Vec<String>,
+}
+
+/// The dimensions a session carries from its first event.
+pub const SESSION_DIMS: [Dim; 11] = [
+    Dim::Source,
+    Dim::Referrer,
+    Dim::Medium,
+    Dim::UtmSource,
+    Dim::UtmMedium,
+    Dim::UtmCampaign,
+    Dim::UtmTerm,
+    Dim::UtmContent,
+    Dim::Browser,
+    Dim::Os,
+    Dim::Device,
+];
+
+/// "Has this visitor been counted on this row's day yet?" — `key` is a 64-bit hash
+/// of (site, day, dimension, value, visitor); the row's `visitors` grows by one when
+/// the key is new.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UniqueCandidate {
+    pub key: i64,
+    pub day: i64,
+    pub rollup: RollupKey,
+}
+
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub sessions: Vec<SessionRow>,
+    pub rollups: HashMap<RollupKey, Counts>,
+    pub uniques: Vec<UniqueCandidate>,
+}
+
+/// One summed rollup row, as reports read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RollupSum {
+    pub value: String,
+    pub counts: Counts,
+}
+
+/// Reads and small writes every backend offers. Ranges are `[from, to)` in hours.
+pub trait Store: Send + Sync {
+    fn sites(&self) -> Result<Vec<Site>>;
+    fn site_by_key(&self, key: &SiteKey) -> Result<Option<Site>>;
+    fn add_site(&self, key: &SiteKey, domain: &str, name: &str, now: Millis) -> Result<Site>;
+    /// Removes a site and every row that belongs to it; returns false if unknown.
+    fn remove_site(&self, key: &SiteKey) -> Result<bool>;
+
+    /// Sums `dim` over `[from_hour, to_hour)`, grouped by value, largest first.
+    fn rollup_sums(
+        &self,
+        site_id: i64,
+        dim: Dim,
+        from_hour: i64,
+        to_hour: i64,
+        limit: usize,
+    ) -> Result<Vec<RollupSum>>;
+    /// `Dim::Total` summed per bucket of `bucket_hours`, keyed by the bucket's first hour.
+    fn rollup_series(
+        &self,
+        site_id: i64,
+        from_hour: i64,
+        to_hour: i64,
+        bucket_hours: i64,
+    ) -> Result<Vec<(i64, Counts)>>;
+    /// Streams raw events of a site in time order.
+    fn for_each_event(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        f: &mut dyn FnMut(Event) -> std::io::Result<()>,
+    ) -> Result<u64>;
+    fn count_events(&self, site_id: i64) -> Result<u64>;
+}

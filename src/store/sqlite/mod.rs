@@ -1,0 +1,481 @@
+//! The SQLite backend: one file (`pixeltrack.db`) in the data dir, WAL mode so the
+//! CLI and reports read while the server writes, one writer connection owned by the
+//! ingest thread, and `secure_delete` so deleted salts and erased rows are zeroed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Batch, Counts, Dim, Result, RollupSum, SessionRow, Store, StoreError};
+use crate::clock::Millis;
+use crate::config::Synchronous;
+use crate::enrich::Salt;
+use crate::model::{BotReason, Device, Event, Site, SiteId, SiteKey, Utm};
+
+pub const DB_FILE: &str = "pixeltrack.db";
+
+/// Migrations in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("sql/001_init.sql")];
+
+const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
+const UPSERT_SESSION: &str = include_str!("sql/upsert_session.sql");
+const UPSERT_ROLLUP: &str = include_str!("sql/upsert_rollup.sql");
+const ROLLUP_SUMS: &str = include_str!("sql/rollup_sums.sql");
+const ROLLUP_SERIES: &str = include_str!("sql/rollup_series.sql");
+const RECENT_SESSIONS: &str = include_str!("sql/recent_sessions.sql");
+const SELECT_EVENTS: &str = include_str!("sql/select_events.sql");
+
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match sync {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = open_conn(&path, Synchronous::Normal)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new connection for the one writer thread.
+    pub fn writer(&self, sync: Synchronous) -> Result<SqliteWriter> {
+        Ok(SqliteWriter {
+            conn: open_conn(&self.path, sync)?,
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-done transaction behind
+        // (rusqlite rolls back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Salts still held, oldest first.
+    pub fn salts(&self) -> Result<Vec<Salt>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT day, salt FROM salts ORDER BY day")?;
+        let rows = st.query_map([], |r| {
+            let day: i64 = r.get(0)?;
+            let blob: Vec<u8> = r.get(1)?;
+            Ok((day, blob))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (day, blob) = row?;
+            if let Ok(bytes) = <[u8; 32]>::try_from(blob.as_slice()) {
+                out.push(Salt { day, bytes });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores `salt` unless its day already has one; returns the day's salt.
+    pub fn put_salt(&self, salt: &Salt) -> Result<Salt> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO salts (day, salt) VALUES (?1, ?2)",
+            params![salt.day, &salt.bytes[..]],
+        )?;
+        let blob: Vec<u8> =
+            conn.query_row("SELECT salt FROM salts WHERE day = ?1", [salt.day], |r| {
+                r.get(0)
+            })?;
+        let bytes = <[u8; 32]>::try_from(blob.as_slice())
+            .map_err(|_| StoreError::Conflict("stored salt has the wrong length".into()))?;
+        Ok(Salt {
+            day: salt.day,
+            bytes,
+        })
+    }
+
+    /// Destroys salts of days before `keep_from_day`, and the unique-visitor keys of
+    /// those days, then checkpoints so the bytes leave the WAL too.
+    pub fn destroy_salts_before(&self, keep_from_day: i64) -> Result<usize> {
+        let conn = self.conn();
+        let n = conn.execute("DELETE FROM salts WHERE day < ?1", [keep_from_day])?;
+        conn.execute("DELETE FROM uniques WHERE day < ?1", [keep_from_day - 1])?;
+        if n > 0 {
+            checkpoint(&conn)?;
+        }
+        Ok(n)
+    }
+
+    /// Sessions whose last event is at or after `since`.
+    pub fn recent_sessions(&self, since: Millis) -> Result<Vec<SessionRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(RECENT_SESSIONS)?;
+        let rows = st.query_map([since], |r| {
+            let mut dims = Vec::with_capacity(super::SESSION_DIMS.len());
+            for i in 0..super::SESSION_DIMS.len() {
+                dims.push(r.get::<_, String>(9 + i)?);
+            }
+            Ok(SessionRow {
+                id: r.get(0)?,
+                site_id: r.get(1)?,
+                visitor_id: r.get(2)?,
+                start_ms: r.get(3)?,
+                last_ms: r.get(4)?,
+                pageviews: r.get(5)?,
+                events: r.get(6)?,
+                entry_page: r.get(7)?,
+                exit_page: r.get(8)?,
+                dims,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Moves everything in the WAL into the main file and truncates the WAL.
+    pub fn checkpoint(&self) -> Result<()> {
+        checkpoint(&self.conn())
+    }
+}
+
+fn checkpoint(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
+    let key: String = r.get(1)?;
+    Ok(Site {
+        id: SiteId(r.get(0)?),
+        key: SiteKey::parse(&key).unwrap_or_else(|| SiteKey::parse("invalid").expect("valid")),
+        domain: r.get(2)?,
+        name: r.get(3)?,
+        created_ms: r.get(4)?,
+    })
+}
+
+fn counts_from(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counts> {
+    Ok(Counts {
+        visitors: r.get(first)?,
+        visits: r.get(first + 1)?,
+        pageviews: r.get(first + 2)?,
+        events: r.get(first + 3)?,
+        bounces: r.get(first + 4)?,
+        duration_ms: r.get(first + 5)?,
+    })
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let bot: Option<String> = r.get(24)?;
+    let device: String = r.get(23)?;
+    Ok(Event {
+        site_id: r.get(0)?,
+        ts_ms: r.get(1)?,
+        name: r.get(2)?,
+        visitor_id: r.get(3)?,
+        session_id: r.get(4)?,
+        host: r.get(5)?,
+        path: r.get(6)?,
+        query: r.get(7)?,
+        title: r.get(8)?,
+        referrer: r.get(9)?,
+        referrer_host: r.get(10)?,
+        source: r.get(11)?,
+        medium: r.get(12)?,
+        utm: Utm {
+            source: r.get(13)?,
+            medium: r.get(14)?,
+            campaign: r.get(15)?,
+            term: r.get(16)?,
+            content: r.get(17)?,
+        },
+        click_id: r.get(18)?,
+        browser: r.get(19)?,
+        browser_version: r.get(20)?,
+        os: r.get(21)?,
+        os_version: r.get(22)?,
+        device: Device::parse(&device),
+        bot: bot.as_deref().and_then(BotReason::parse),
+        value_minor: r.get(25)?,
+        currency: r.get(26)?,
+        order_id: r.get(27)?,
+        props: r.get(28)?,
+        ip: r.get(29)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn sites(&self) -> Result<Vec<Site>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT id, key, domain, name, created_ms FROM sites ORDER BY id")?;
+        let rows = st.query_map([], site_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn site_by_key(&self, key: &SiteKey) -> Result<Option<Site>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT id, key, domain, name, created_ms FROM sites WHERE key = ?1",
+                [key.as_str()],
+                site_from_row,
+            )
+            .optional()?)
+    }
+
+    fn add_site(&self, key: &SiteKey, domain: &str, name: &str, now: Millis) -> Result<Site> {
+        let conn = self.conn();
+        let exists: Option<String> = conn
+            .query_row("SELECT key FROM sites WHERE domain = ?1", [domain], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(existing) = exists {
+            return Err(StoreError::Conflict(format!(
+                "a site for {domain} exists already (key {existing})"
+            )));
+        }
+        conn.execute(
+            "INSERT INTO sites (key, domain, name, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![key.as_str(), domain, name, now],
+        )?;
+        Ok(Site {
+            id: SiteId(conn.last_insert_rowid()),
+            key: key.clone(),
+            domain: domain.to_owned(),
+            name: name.to_owned(),
+            created_ms: now,
+        })
+    }
+
+    fn remove_site(&self, key: &SiteKey) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let id: Option<i64> = tx
+            .query_row("SELECT id FROM sites WHERE key = ?1", [key.as_str()], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        for table in ["events", "sessions", "rollups"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
+        }
+        tx.execute("DELETE FROM sites WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn rollup_sums(
+        &self,
+        site_id: i64,
+        dim: Dim,
+        from_hour: i64,
+        to_hour: i64,
+        limit: usize,
+    ) -> Result<Vec<RollupSum>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(ROLLUP_SUMS)?;
+        let rows = st.query_map(
+            params![site_id, dim as i64, from_hour, to_hour, limit as i64],
+            |r| {
+                Ok(RollupSum {
+                    value: r.get(0)?,
+                    counts: counts_from(r, 1)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn rollup_series(
+        &self,
+        site_id: i64,
+        from_hour: i64,
+        to_hour: i64,
+        bucket_hours: i64,
+    ) -> Result<Vec<(i64, Counts)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(ROLLUP_SERIES)?;
+        let rows = st.query_map(
+            params![site_id, from_hour, to_hour, bucket_hours.max(1)],
+            |r| Ok((r.get(0)?, counts_from(r, 1)?)),
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn for_each_event(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        f: &mut dyn FnMut(Event) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        // A connection of its own: a long export must not block the server's reads.
+        let conn = open_conn(&self.path, Synchronous::Normal)?;
+        let mut st = conn.prepare(SELECT_EVENTS)?;
+        let mut rows = st.query(params![site_id, from_ms, to_ms])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            if f(event_from_row(row)?).is_err() {
+                break; // the reader went away (broken pipe): stop quietly
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn count_events(&self, site_id: i64) -> Result<u64> {
+        let conn = self.conn();
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE site_id = ?1",
+            [site_id],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+}
+
+/// The ingest thread's connection: applies batches, one transaction each.
+pub struct SqliteWriter {
+    conn: Connection,
+}
+
+impl SqliteWriter {
+    /// Writes a batch atomically. Unique candidates that are new add one visitor to
+    /// their rollup row; then the rollup deltas are upserted.
+    pub fn apply(&mut self, batch: &mut Batch) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(INSERT_EVENT)?;
+            for e in &batch.events {
+                ins.execute(params![
+                    e.site_id,
+                    e.ts_ms,
+                    e.name,
+                    e.visitor_id,
+                    e.session_id,
+                    e.host,
+                    e.path,
+                    e.query,
+                    e.title,
+                    e.referrer,
+                    e.referrer_host,
+                    e.source,
+                    e.medium,
+                    e.utm.source,
+                    e.utm.medium,
+                    e.utm.campaign,
+                    e.utm.term,
+                    e.utm.content,
+                    e.click_id,
+                    e.browser,
+                    e.browser_version,
+                    e.os,
+                    e.os_version,
+                    e.device.as_str(),
+                    e.bot.map(BotReason::as_str),
+                    e.value_minor,
+                    e.currency,
+                    e.order_id,
+                    e.props,
+                    e.ip,
+                ])?;
+            }
+            let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
+            for s in &batch.sessions {
+                let d = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
+                ses.execute(params![
+                    s.id,
+                    s.site_id,
+                    s.visitor_id,
+                    s.start_ms,
+                    s.last_ms,
+                    s.pageviews,
+                    s.events,
+                    s.entry_page,
+                    s.exit_page,
+                    d(0),
+                    d(1),
+                    d(2),
+                    d(3),
+                    d(4),
+                    d(5),
+                    d(6),
+                    d(7),
+                    d(8),
+                    d(9),
+                    d(10),
+                ])?;
+            }
+            let mut uniq =
+                tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
+            for u in &batch.uniques {
+                if uniq.execute(params![u.key, u.day])? == 1 {
+                    batch.rollups.entry(u.rollup.clone()).or_default().visitors += 1;
+                }
+            }
+            let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
+            for (k, c) in &batch.rollups {
+                if *c == Counts::default() {
+                    continue;
+                }
+                up.execute(params![
+                    k.site_id,
+                    k.dim as i64,
+                    k.hour,
+                    k.value,
+                    c.visitors,
+                    c.visits,
+                    c.pageviews,
+                    c.events,
+                    c.bounces,
+                    c.duration_ms,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
