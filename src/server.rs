@@ -22,6 +22,7 @@ use crate::enrich::salts::SaltKeeper;
 use crate::enrich::Enricher;
 use crate::ingest;
 use crate::metrics::{Metrics, Route};
+use crate::model::DropReason;
 use crate::store::SqliteStore;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -211,8 +212,17 @@ pub async fn serve(
                 let svc = connection_service(router.clone(), peer);
                 let conn = http.serve_connection(TokioIo::new(stream), svc);
                 let fut = graceful.watch(conn);
+                let metrics = app.state.metrics.clone();
                 tokio::spawn(async move {
-                    let _ = fut.await;
+                    // Requests the HTTP layer refused before any handler ran: hyper has
+                    // already answered 414/431/400; count them like any other drop.
+                    if let Err(e) = fut.await {
+                        if e.is_parse_too_large() {
+                            metrics.dropped(DropReason::Oversized);
+                        } else if e.is_parse() {
+                            metrics.dropped(DropReason::InvalidInput);
+                        }
+                    }
                 });
             }
             _ = &mut shutdown => break,

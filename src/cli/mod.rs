@@ -492,45 +492,32 @@ fn render_report(r: &report::SiteReport) -> String {
             "bot_source" => "Machine traffic by source",
             other => other,
         };
-        let (header, rows): ([&str; 2], Vec<Vec<String>>) = match b.dimension {
-            "bot" | "bot_source" | "event" => (
-                [b.dimension, "events"],
-                b.rows
-                    .iter()
-                    .map(|row| vec![display_value(&row.value, 60), row.events.to_string()])
-                    .collect(),
-            ),
-            "entry_page" | "exit_page" => (
-                [b.dimension, "visits"],
-                b.rows
-                    .iter()
-                    .map(|row| vec![display_value(&row.value, 60), row.visits.to_string()])
-                    .collect(),
-            ),
-            _ => (
-                [b.dimension, "visitors"],
-                b.rows
-                    .iter()
-                    .map(|row| {
-                        vec![
-                            display_value(&row.value, 60),
-                            row.visitors.to_string(),
-                            row.visits.to_string(),
-                            row.pageviews.to_string(),
-                        ]
-                    })
-                    .collect(),
-            ),
+        // Which counters a breakdown shows: visit-level dimensions count visits,
+        // event-level ones events, pages visitors and pageviews.
+        type Col = (&'static str, fn(&report::Row) -> i64);
+        let cols: &[Col] = match b.dimension {
+            "bot" | "bot_source" | "event" => &[("events", |r| r.events)],
+            "page" => &[("visitors", |r| r.visitors), ("pageviews", |r| r.pageviews)],
+            "entry_page" | "exit_page" => &[("visits", |r| r.visits)],
+            _ => &[
+                ("visitors", |r| r.visitors),
+                ("visits", |r| r.visits),
+                ("pageviews", |r| r.pageviews),
+            ],
         };
+        let mut header = vec![b.dimension];
+        header.extend(cols.iter().map(|(name, _)| *name));
+        let rows: Vec<Vec<String>> = b
+            .rows
+            .iter()
+            .map(|row| {
+                let mut cells = vec![display_value(&row.value, 60)];
+                cells.extend(cols.iter().map(|(_, get)| get(row).to_string()));
+                cells
+            })
+            .collect();
         out.push_str(&format!("\n{title}\n"));
-        if rows.first().is_some_and(|r| r.len() == 4) {
-            out.push_str(&output::table(
-                &[header[0], "visitors", "visits", "pageviews"],
-                &rows,
-            ));
-        } else {
-            out.push_str(&output::table(&header, &rows));
-        }
+        out.push_str(&output::table(&header, &rows));
     }
     if r.breakdowns.iter().all(|b| b.rows.is_empty()) {
         out.push_str("\nNo traffic in this range yet.\n");
@@ -540,7 +527,7 @@ fn render_report(r: &report::SiteReport) -> String {
 
 fn display_value(v: &str, max: usize) -> String {
     if v.is_empty() {
-        "(none)".into()
+        "(direct / none)".into()
     } else {
         output::term_cell(v, max)
     }

@@ -52,7 +52,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     let fmt_row = |cells: Vec<&str>| {
         let mut line = String::new();
-        for (i, c) in cells.iter().enumerate() {
+        for (i, c) in cells.iter().enumerate().take(cols) {
             let pad = width[i].saturating_sub(c.chars().count());
             if i > 0 {
                 line.push_str("  ");

@@ -59,7 +59,27 @@ fn visit_targets(row: &SessionRow) -> Vec<(Dim, String)> {
     t
 }
 
+/// Dimensions where an empty value means "not set" and gets no row of its own
+/// (an empty source, by contrast, is direct traffic and is counted).
+fn skip_empty(dim: Dim, value: &str) -> bool {
+    value.is_empty()
+        && matches!(
+            dim,
+            Dim::Referrer
+                | Dim::UtmSource
+                | Dim::UtmMedium
+                | Dim::UtmCampaign
+                | Dim::UtmTerm
+                | Dim::UtmContent
+                | Dim::EntryPage
+                | Dim::ExitPage
+        )
+}
+
 fn add(batch: &mut Batch, site_id: i64, dim: Dim, hour: i64, value: &str, c: Counts) {
+    if skip_empty(dim, value) {
+        return;
+    }
     let key = RollupKey {
         site_id,
         dim,
@@ -242,6 +262,9 @@ impl Sessions {
             targets.push((Dim::Event, e.name.clone()));
         }
         for (d, v) in targets {
+            if skip_empty(d, &v) {
+                continue;
+            }
             add(batch, e.site_id, d, hour, &v, c);
             batch.uniques.push(UniqueCandidate {
                 key: unique_key(e.site_id, day, d, &v, e.visitor_id),

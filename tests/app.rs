@@ -1,0 +1,448 @@
+//! In-process tests: the real router, store and writer thread on a fresh data dir,
+//! driven with `oneshot` (no socket) and a fixed clock.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use pixeltrack::clock::{Clock, DAY_MS, HOUR_MS};
+use pixeltrack::config::{Config, Runtime};
+use pixeltrack::report::{self, DateRange};
+use pixeltrack::server::App;
+use pixeltrack::store::{Dim, SqliteStore, Store};
+use tower::ServiceExt;
+
+use common::CHROME;
+
+/// 2026-11-02 00:00 UTC, a Monday.
+const DAY0: i64 = 20_394;
+const T0: i64 = DAY0 * DAY_MS;
+const MIN: i64 = 60_000;
+
+struct TestApp {
+    app: Option<App>,
+    router: Router,
+    clock: Clock,
+    key: String,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+}
+
+fn runtime(dir: &std::path::Path, extra: &[(&str, toml::Value)]) -> Runtime {
+    let mut flags = vec![("data_dir", toml::Value::String(dir.display().to_string()))];
+    flags.extend(extra.iter().cloned());
+    Config::load(None, Vec::new(), &flags)
+        .unwrap()
+        .validate()
+        .unwrap()
+}
+
+impl TestApp {
+    fn new(extra: &[(&str, toml::Value)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime(dir.path(), extra);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let site = store
+            .add_site(
+                &pixeltrack::model::SiteKey::parse("testkey").unwrap(),
+                "example.com",
+                "Example",
+                0,
+            )
+            .unwrap();
+        let clock = Clock::fixed(T0 + 9 * HOUR_MS);
+        let app = App::build(&rt, clock.clone()).unwrap();
+        let router = app.router();
+        TestApp {
+            app: Some(app),
+            router,
+            clock,
+            key: site.key.to_string(),
+            store,
+            _dir: dir,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        peer: &str,
+    ) -> axum::response::Response {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::empty()).unwrap();
+        let peer: SocketAddr = format!("{peer}:40000").parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        self.router.clone().oneshot(req).await.unwrap()
+    }
+
+    /// A pageview by a Chrome visitor from `ip` at `t`.
+    async fn view(
+        &self,
+        t: i64,
+        ip: &str,
+        path_and_query: &str,
+        referrer: &str,
+    ) -> axum::response::Response {
+        self.clock.set(t);
+        let u = urlencode(&format!("https://example.com{path_and_query}"));
+        let r = urlencode(referrer);
+        let uri = format!("/p.gif?s={}&u={u}&r={r}", self.key);
+        self.send("GET", &uri, &[("user-agent", CHROME)], ip).await
+    }
+
+    fn site(&self) -> pixeltrack::model::Site {
+        self.store.sites().unwrap().remove(0)
+    }
+
+    async fn finish(mut self) -> Self {
+        if let Some(app) = self.app.take() {
+            app.finish().await;
+        }
+        self
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn body(res: axum::response::Response) -> Vec<u8> {
+    axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gif_and_png_bytes_and_headers() {
+    let t = TestApp::new(&[]);
+    for (path, ctype) in [("/p.gif", "image/gif"), ("/p.png", "image/png")] {
+        let res = t
+            .send(
+                "GET",
+                &format!("{path}?s={}", t.key),
+                &[("user-agent", CHROME)],
+                "198.51.100.1",
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers().clone();
+        assert_eq!(h["content-type"], ctype);
+        assert_eq!(
+            h["cache-control"],
+            "no-store, no-cache, must-revalidate, private"
+        );
+        assert_eq!(h["pragma"], "no-cache");
+        assert_eq!(h["expires"], "0");
+        assert!(h.get("x-pixel-reason").is_none());
+        let bytes = body(res).await;
+        assert_eq!(h["content-length"], bytes.len().to_string().as_str());
+        if ctype == "image/gif" {
+            assert_eq!(bytes, pixeltrack::collect::image::GIF);
+        } else {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        }
+    }
+    let t = t.finish().await;
+    assert_eq!(t.store.count_events(1).unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_answers_like_get_and_records_nothing() {
+    let t = TestApp::new(&[]);
+    let res = t
+        .send(
+            "HEAD",
+            &format!("/p.gif?s={}", t.key),
+            &[("user-agent", CHROME)],
+            "198.51.100.1",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/gif");
+    assert_eq!(res.headers()["content-length"], "43");
+    assert!(body(res).await.is_empty());
+    let t = t.finish().await;
+    assert_eq!(t.store.count_events(1).unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_hits_get_the_image_and_a_counted_drop() {
+    let t = TestApp::new(&[]);
+    // Over `limits.max_query_bytes` (16 KiB) but under the 64 KiB an `http::Uri` can
+    // hold; longer targets are refused by the HTTP layer (see tests/binary.rs).
+    let big_query = format!("/p.gif?s={}&t={}", t.key, "x".repeat(60 * 1024));
+    let cases: Vec<(String, Vec<(&str, String)>, &str)> = vec![
+        ("/p.gif".into(), vec![], "missing_site"),
+        ("/p.gif?s=nosuchsite".into(), vec![], "unknown_site"),
+        ("/p.gif?s=bad%20key!".into(), vec![], "unknown_site"),
+        (
+            format!("/p.gif?s={}&t=%FF%FE", t.key),
+            vec![],
+            "invalid_input",
+        ),
+        (
+            format!("/p.gif?s={}&u=a%00b", t.key),
+            vec![],
+            "invalid_input",
+        ),
+        (format!("/p.gif?s={}&v=1e9", t.key), vec![], "invalid_input"),
+        (
+            format!("/p.gif?s={}&cur=EURO", t.key),
+            vec![],
+            "invalid_input",
+        ),
+        (big_query, vec![], "oversized"),
+        (
+            format!("/p.gif?s={}", t.key),
+            vec![("user-agent", "A".repeat(1 << 20))],
+            "oversized",
+        ),
+    ];
+    for (uri, headers, reason) in &cases {
+        let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let res = t.send("GET", uri, &hs, "198.51.100.1").await;
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            res.headers()["x-pixel-reason"],
+            *reason,
+            "{}",
+            &uri[..uri.len().min(80)]
+        );
+        assert_eq!(body(res).await, pixeltrack::collect::image::GIF);
+    }
+    let metrics =
+        String::from_utf8(body(t.send("GET", "/metrics", &[], "127.0.0.1").await).await).unwrap();
+    for (reason, n) in [
+        ("missing_site", 1.0),
+        ("unknown_site", 2.0),
+        ("invalid_input", 4.0),
+        ("oversized", 2.0),
+    ] {
+        assert_eq!(
+            common::metric(
+                &metrics,
+                &format!("pixeltrack_events_dropped_total{{reason=\"{reason}\"}}")
+            ),
+            n,
+            "{reason}"
+        );
+    }
+    let t = t.finish().await;
+    assert_eq!(t.store.count_events(1).unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn x_forwarded_for_is_ignored_without_a_trusted_proxy() {
+    let t = TestApp::new(&[]);
+    t.clock.set(T0 + 9 * HOUR_MS);
+    for xff in ["203.0.113.1", "203.0.113.2"] {
+        let uri = format!("/p.gif?s={}&u=https%3A%2F%2Fexample.com%2F", t.key);
+        t.send(
+            "GET",
+            &uri,
+            &[("user-agent", CHROME), ("x-forwarded-for", xff)],
+            "198.51.100.9",
+        )
+        .await;
+    }
+    let t = t.finish().await;
+    let r = report::overview(
+        &t.store,
+        &t.site(),
+        DateRange {
+            from_day: DAY0,
+            to_day: DAY0,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.visitors, 1, "both hits come from the same socket peer");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn x_forwarded_for_is_used_behind_a_trusted_proxy() {
+    let proxies = toml::Value::Array(vec!["10.0.0.0/8".into()]);
+    let t = TestApp::new(&[("trusted_proxies", proxies)]);
+    for xff in [
+        "203.0.113.1",
+        "6.6.6.6, 203.0.113.2",
+        "203.0.113.1, 10.0.0.7",
+    ] {
+        let uri = format!("/p.gif?s={}&u=https%3A%2F%2Fexample.com%2F", t.key);
+        t.send(
+            "GET",
+            &uri,
+            &[("user-agent", CHROME), ("x-forwarded-for", xff)],
+            "10.0.0.2",
+        )
+        .await;
+    }
+    let t = t.finish().await;
+    let r = report::overview(
+        &t.store,
+        &t.site(),
+        DateRange {
+            from_day: DAY0,
+            to_day: DAY0,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.visitors, 2, "203.0.113.1 twice and 203.0.113.2 once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_numbers_follow_the_traffic() {
+    let t = TestApp::new(&[]);
+    let h9 = T0 + 9 * HOUR_MS;
+    // Visitor A: Google → /, then /pricing 2 min later, then /signup 3 min later.
+    t.view(h9, "198.51.100.1", "/", "https://www.google.com/search?q=x")
+        .await;
+    t.view(h9 + 2 * MIN, "198.51.100.1", "/pricing", "").await;
+    t.view(h9 + 5 * MIN, "198.51.100.1", "/signup", "").await;
+    // Visitor B: newsletter campaign, one page (a bounce).
+    t.view(
+        h9 + 10 * MIN,
+        "198.51.100.2",
+        "/pricing?utm_source=news&utm_medium=email&utm_campaign=nov&email=a%40b.com",
+        "",
+    )
+    .await;
+    // Visitor A again after 2 hours: a second visit, same visitor (same day).
+    t.view(
+        h9 + 2 * 60 * MIN,
+        "198.51.100.1",
+        "/docs",
+        "https://news.ycombinator.com/item?id=1",
+    )
+    .await;
+    // A crawler: stored, flagged, not counted as a visitor.
+    t.clock.set(h9 + 3 * MIN);
+    let uri = format!("/p.gif?s={}&u=https%3A%2F%2Fexample.com%2F", t.key);
+    t.send(
+        "GET",
+        &uri,
+        &[(
+            "user-agent",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        )],
+        "66.249.66.1",
+    )
+    .await;
+    // Visitor C the next day.
+    t.view(T0 + DAY_MS + 9 * HOUR_MS, "198.51.100.3", "/", "")
+        .await;
+
+    let t = t.finish().await;
+    let site = t.site();
+    let day0 = DateRange {
+        from_day: DAY0,
+        to_day: DAY0,
+    };
+    let o = report::overview(&t.store, &site, day0).unwrap();
+    assert_eq!(
+        (o.visitors, o.visits, o.pageviews, o.bot_events),
+        (2, 3, 5, 1)
+    );
+    // Visits: A1 (3 pages, 5 min), B (bounce), A2 (bounce).
+    assert_eq!(o.bounce_rate, 66.7);
+    assert_eq!(o.visit_duration, 100.0);
+
+    let both = DateRange {
+        from_day: DAY0,
+        to_day: DAY0 + 1,
+    };
+    let o2 = report::overview(&t.store, &site, both).unwrap();
+    assert_eq!((o2.visitors, o2.visits, o2.pageviews), (3, 4, 6));
+
+    let rows = |dim: Dim| -> Vec<(String, i64, i64, i64)> {
+        report::breakdown(&t.store, &site, day0, dim, 10)
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| (r.value, r.visitors, r.visits, r.pageviews))
+            .collect()
+    };
+    let sources = rows(Dim::Source);
+    assert!(sources.contains(&("Google".into(), 1, 1, 3)), "{sources:?}");
+    assert!(sources.contains(&("news".into(), 1, 1, 1)), "{sources:?}");
+    assert!(
+        sources.contains(&("Hacker News".into(), 1, 1, 1)),
+        "{sources:?}"
+    );
+    let pages = rows(Dim::Page);
+    assert_eq!(pages[0], ("/pricing".into(), 2, 0, 2));
+    assert_eq!(rows(Dim::UtmCampaign), vec![("nov".into(), 1, 1, 1)]);
+    let entry = rows(Dim::EntryPage);
+    assert!(
+        entry.contains(&("/".into(), 0, 1, 0)) && entry.contains(&("/docs".into(), 0, 1, 0)),
+        "{entry:?}"
+    );
+    let exit = rows(Dim::ExitPage);
+    assert!(exit.contains(&("/signup".into(), 0, 1, 0)), "{exit:?}");
+    assert!(!exit.iter().any(|r| r.0 == "/" && r.2 != 0), "{exit:?}");
+    assert_eq!(rows(Dim::Device), vec![("desktop".into(), 2, 3, 5)]);
+
+    // The stored query keeps only allowlisted parameters.
+    let mut queries = Vec::new();
+    t.store
+        .for_each_event(site.id.0, 0, i64::MAX, &mut |e| {
+            queries.push(e.query);
+            Ok(())
+        })
+        .unwrap();
+    assert!(queries.contains(&"utm_source=news&utm_medium=email&utm_campaign=nov".to_string()));
+    assert!(queries.iter().all(|q| !q.contains("email=")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_resume_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), &[]);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let key = store
+        .add_site(
+            &pixeltrack::model::SiteKey::parse("k2").unwrap(),
+            "example.com",
+            "E",
+            0,
+        )
+        .unwrap()
+        .key;
+    let clock = Clock::fixed(T0 + 9 * HOUR_MS);
+    for (i, path) in ["%2Fa", "%2Fb"].iter().enumerate() {
+        clock.set(T0 + 9 * HOUR_MS + i as i64 * 5 * MIN);
+        let app = App::build(&rt, clock.clone()).unwrap();
+        let mut req = Request::builder()
+            .uri(format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com{path}"))
+            .header("user-agent", CHROME)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo("198.51.100.1:1".parse::<SocketAddr>().unwrap()));
+        app.router().oneshot(req).await.unwrap();
+        app.finish().await;
+    }
+    let site = store.sites().unwrap().remove(0);
+    let o = report::overview(
+        &store,
+        &site,
+        DateRange {
+            from_day: DAY0,
+            to_day: DAY0,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (o.visitors, o.visits, o.pageviews, o.bounce_rate),
+        (1, 1, 2, 0.0)
+    );
+}

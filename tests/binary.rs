@@ -1,0 +1,346 @@
+//! End-to-end tests of the real binary: a child process on an ephemeral port with a
+//! fresh data dir, spoken to over real sockets, killed and restarted for real.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{add_site, cli, contains, export, files, http, metric, Server, CHROME};
+
+fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    (dir, data)
+}
+
+#[test]
+fn readme_tutorial_site_pixel_report() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    // The CLI adds the site while the server runs; the server picks it up.
+    let key = add_site(&data, "example.com");
+    let url = format!("/p.gif?s={key}&u=https://example.com/pricing?utm_source=news");
+    let res = server.get(&url, &[("User-Agent", CHROME)]);
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, pixeltrack::collect::image::GIF);
+    // Plain curl: stored too, but as machine traffic.
+    assert_eq!(
+        server.get(&url, &[("User-Agent", "curl/8.5.0")]).status,
+        200
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["report", "--json"])).unwrap();
+    assert_eq!(report["overview"]["visitors"], 1);
+    assert_eq!(report["overview"]["pageviews"], 1);
+    assert_eq!(report["overview"]["bot_events"], 1);
+    let sources = report["breakdowns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["dimension"] == "source")
+        .unwrap();
+    assert_eq!(sources["rows"][0]["value"], "news");
+    let text = cli(&data, &["report"]);
+    assert!(text.contains("news") && text.contains("/pricing"), "{text}");
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[test]
+fn client_ip_never_reaches_the_disk_or_the_log() {
+    let (_d, data) = data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let server = Server::start(&data, &[("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32")]);
+    for i in 0..20 {
+        let url = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2Fp{i}");
+        let res = server.get(
+            &url,
+            &[("User-Agent", CHROME), ("X-Forwarded-For", "203.0.113.77")],
+        );
+        assert_eq!(res.status, 200);
+        assert!(res.header("x-pixel-reason").is_none());
+    }
+    let check = |when: &str| {
+        for (path, bytes) in files(&data) {
+            assert!(
+                !contains(&bytes, b"203.0.113.77"),
+                "{when}: IP text in {}",
+                path.display()
+            );
+            assert!(
+                !contains(&bytes, &[203, 0, 113, 77]),
+                "{when}: IP bytes in {}",
+                path.display()
+            );
+        }
+    };
+    check("while running (WAL included)");
+    let events = export(&data, &key);
+    assert_eq!(events.len(), 20);
+    // All 20 hits came from one forwarded IP: one visitor, so the header was used.
+    let visitors: std::collections::HashSet<_> =
+        events.iter().map(|e| e["visitor_id"].clone()).collect();
+    assert_eq!(visitors.len(), 1);
+    assert!(events.iter().all(|e| e["ip"].is_null()));
+    let log = server.log_text();
+    assert_eq!(server.terminate().code(), Some(0));
+    check("after shutdown");
+    assert!(!log.contains("203.0.113.77"));
+}
+
+#[test]
+fn hostile_requests_over_the_socket_never_break_the_server() {
+    let (_d, data) = data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let server = Server::start(&data, &[]);
+    let addr = server.addr;
+    let ok_image = |res: common::Response, reason: &str| {
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("x-pixel-reason"), Some(reason));
+        assert_eq!(res.body, pixeltrack::collect::image::GIF);
+    };
+    // A 1 MiB user agent.
+    let huge_ua = "A".repeat(1 << 20);
+    ok_image(
+        server.get(&format!("/p.gif?s={key}"), &[("User-Agent", &huge_ua)]),
+        "oversized",
+    );
+    // Invalid UTF-8 and NUL, percent-encoded.
+    ok_image(
+        server.get(&format!("/p.gif?s={key}&t=%C3%28"), &[]),
+        "invalid_input",
+    );
+    ok_image(
+        server.get(&format!("/p.gif?s={key}&p.x=%00"), &[]),
+        "invalid_input",
+    );
+    ok_image(server.get("/p.gif?s=does-not-exist", &[]), "unknown_site");
+    // Raw non-UTF-8 bytes in a header value.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut req =
+            format!("GET /p.gif?s={key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nUser-Agent: ")
+                .into_bytes();
+        req.extend_from_slice(&[0xff, 0xfe, b'x']);
+        req.extend_from_slice(b"\r\n\r\n");
+        s.write_all(&req).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("x-pixel-reason: invalid_input"),
+            "{text}"
+        );
+    }
+    // A 100 KB query: more than an HTTP URI can hold (64 KiB), so the HTTP layer
+    // answers 414 by itself; it is still counted.
+    let long = format!("/p.gif?s={key}&t={}", "x".repeat(100 * 1024));
+    let res = http(addr, "GET", &long, &[]).unwrap();
+    assert_eq!(res.status, 414);
+    // Still alive and counting.
+    assert_eq!(server.get("/healthz", &[]).status, 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+    assert_eq!(
+        metric(&m, "pixeltrack_events_dropped_total{reason=\"oversized\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "pixeltrack_events_dropped_total{reason=\"invalid_input\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "pixeltrack_events_dropped_total{reason=\"unknown_site\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&m, "pixeltrack_events_stored_total"), 0.0);
+    let log = server.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// Clients hammer the server; returns the ids that got a complete 200.
+fn load(
+    server_addr: std::net::SocketAddr,
+    key: &str,
+    stop: Arc<AtomicBool>,
+    clients: usize,
+) -> Vec<std::thread::JoinHandle<Vec<String>>> {
+    (0..clients)
+        .map(|c| {
+            let (stop, key) = (stop.clone(), key.to_owned());
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) && i < 5_000 {
+                    let id = format!("c{c}-{i}");
+                    let url = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F&p.n={id}");
+                    match http(server_addr, "GET", &url, &[("User-Agent", CHROME)]) {
+                        Ok(r) if r.status == 200 && r.header("x-pixel-reason").is_none() => {
+                            acked.push(id)
+                        }
+                        Ok(_) => {}
+                        Err(_) => {
+                            // Server gone (killed) or refusing: stop this client.
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+                acked
+            })
+        })
+        .collect()
+}
+
+fn stored_ids(data: &std::path::Path, key: &str) -> HashMap<String, usize> {
+    let mut count = HashMap::new();
+    for e in export(data, key) {
+        if let Some(n) = e["props"]["n"].as_str() {
+            *count.entry(n.to_owned()).or_insert(0) += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn sigkill_mid_load_loses_no_acknowledged_event() {
+    let (_d, data) = data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let mut server = Server::start(&data, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(server.addr, &key, stop.clone(), 8);
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() > 100,
+        "too little load to prove anything: {}",
+        acked.len()
+    );
+
+    // Restart on the same data: it must come up and serve.
+    let again = Server::start(&data, &[]);
+    assert_eq!(again.get("/readyz", &[]).status, 200);
+    let stored = stored_ids(&data, &key);
+    for id in &acked {
+        assert_eq!(
+            stored.get(id),
+            Some(&1),
+            "acknowledged event {id} stored {:?} times",
+            stored.get(id)
+        );
+    }
+    assert!(
+        stored.values().all(|n| *n == 1),
+        "an event was stored twice"
+    );
+    assert_eq!(again.terminate().code(), Some(0));
+}
+
+#[test]
+fn sigterm_drains_in_flight_hits_and_exits_zero() {
+    let (_d, data) = data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let server = Server::start(&data, &[]);
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(addr, &key, stop.clone(), 6);
+    std::thread::sleep(Duration::from_millis(800));
+    let status = server.terminate();
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(status.code(), Some(0), "SIGTERM must exit 0");
+    let acked: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(acked.len() > 50, "too little load: {}", acked.len());
+    let stored = stored_ids(&data, &key);
+    for id in &acked {
+        assert_eq!(stored.get(id), Some(&1), "acknowledged {id}");
+    }
+    // After the drain nothing listens any more.
+    assert!(http(addr, "GET", "/healthz", &[]).is_err());
+}
+
+#[test]
+fn readyz_reports_draining_while_connections_finish() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    assert_eq!(server.get("/readyz", &[]).status, 200);
+    assert_eq!(server.get("/healthz", &[]).status, 200);
+    let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+    assert!(m.contains("# TYPE pixeltrack_commit_seconds histogram"));
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[test]
+fn bad_configuration_fails_at_start_with_the_key_named() {
+    let (_d, data) = data_dir();
+    let out = std::process::Command::new(common::bin())
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("PIXELTRACK_INGEST__DURABILTY", "commit")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PIXELTRACK_INGEST__DURABILTY") && err.contains("ingest.durabilty"),
+        "{err}"
+    );
+
+    let cfg = data.with_extension("toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"127.0.0.1:0\"\n[ingest]\ndurability = \"sometimes\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::bin())
+        .arg("--data")
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sometimes"), "{err}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let log = server.log_text();
+    assert_eq!(server.terminate().code(), Some(0));
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string());
+    }
+    let _ = Mutex::new(());
+}

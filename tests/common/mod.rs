@@ -1,0 +1,242 @@
+//! Helpers for end-to-end tests: the real binary on an ephemeral port with a fresh
+//! data dir, a tiny HTTP/1.1 client on std sockets, and file scans of the data dir.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pixeltrack")
+}
+
+/// Runs a CLI command on `data`; returns stdout, panics with stderr on failure.
+pub fn cli(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("PIXELTRACK_CONFIG")
+        .output()
+        .expect("run pixeltrack");
+    assert!(
+        out.status.success(),
+        "pixeltrack {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Adds a site and returns its key.
+pub fn add_site(data: &Path, domain: &str) -> String {
+    let out = cli(data, &["site", "add", domain, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["key"].as_str().expect("key").to_owned()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts `pixeltrack serve` on 127.0.0.1:0 and waits until it listens.
+    pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Server {
+        let log = data.with_extension(format!("log{}", std::process::id()));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(bin());
+        cmd.arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env_remove("PIXELTRACK_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn pixeltrack serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(addr) = listen_addr(&log) {
+                return Server {
+                    child,
+                    addr,
+                    data: data.to_owned(),
+                    log,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        http(self.addr, "GET", path, headers).expect("request")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(ok.success());
+        wait_timeout(&mut self.child, Duration::from_secs(30))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn listen_addr(log: &Path) -> Option<SocketAddr> {
+    let f = std::fs::File::open(log).ok()?;
+    for line in BufReader::new(f).lines().map_while(Result::ok) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(l) = v["fields"]["listen"].as_str() {
+            return l.parse().ok();
+        }
+    }
+    None
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the raw target is sent as given,
+/// so tests can send bytes a URL type would refuse.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete response")
+    })
+}
+
+fn parse_response(raw: &[u8]) -> Option<Response> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let body = raw[end + 4..].to_vec();
+    let len = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    if let Some(len) = len {
+        if body.len() < len {
+            return None; // cut off mid-body: not a complete response
+        }
+    }
+    Some(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Every file under `dir` (recursively), with its bytes.
+pub fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let p = entry.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p, bytes));
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Raw events of a site, via the real `export` command.
+pub fn export(data: &Path, site: &str) -> Vec<serde_json::Value> {
+    cli(data, &["export", "--site", site, "--format", "ndjson"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ndjson line"))
+        .collect()
+}
+
+/// The value of a Prometheus sample line such as `name{label="x"}`.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(sample)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no metric {sample}"))
+}
