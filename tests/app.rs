@@ -181,7 +181,8 @@ async fn bad_hits_get_the_image_and_a_counted_drop() {
     // Over `limits.max_query_bytes` (16 KiB) but under the 64 KiB an `http::Uri` can
     // hold; longer targets are refused by the HTTP layer (see tests/binary.rs).
     let big_query = format!("/p.gif?s={}&t={}", t.key, "x".repeat(60 * 1024));
-    let cases: Vec<(String, Vec<(&str, String)>, &str)> = vec![
+    type Case = (String, Vec<(&'static str, String)>, &'static str);
+    let cases: Vec<Case> = vec![
         ("/p.gif".into(), vec![], "missing_site"),
         ("/p.gif?s=nosuchsite".into(), vec![], "unknown_site"),
         ("/p.gif?s=bad%20key!".into(), vec![], "unknown_site"),

@@ -47,6 +47,8 @@ pub struct Server {
 
 impl Server {
     /// Starts `pixeltrack serve` on 127.0.0.1:0 and waits until it listens.
+    // The child is owned by `Server`, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Server {
         let log = data.with_extension(format!("log{}", std::process::id()));
         let log_file = std::fs::File::create(&log).expect("log file");
