@@ -115,3 +115,21 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client writes into X-Forwarded-For, an untrusted peer is the
+        /// answer, and a trusted peer never yields a hop left of a garbage entry.
+        #[test]
+        fn forwarded_for_cannot_be_forged_from_outside(xff in "[0-9a-f.:, \\[\\]]{0,80}") {
+            let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+            let peer: IpAddr = "198.51.100.4".parse().unwrap();
+            prop_assert_eq!(client_ip(peer, [xff.as_str()].into_iter(), &proxies), peer);
+            let _ = client_ip("10.0.0.1".parse().unwrap(), [xff.as_str()].into_iter(), &proxies);
+        }
+    }
+}

@@ -90,3 +90,31 @@ mod tests {
         assert_eq!(parse("&&=&s").unwrap().site.as_deref(), Some(""));
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any query string parses or is refused as invalid input — never a panic,
+        /// and nothing decoded ever carries a NUL.
+        #[test]
+        fn parse_is_total(q in "[ -~]{0,300}") {
+            match parse(&q) {
+                Ok(p) => {
+                    let all = [&p.site, &p.event, &p.url, &p.referrer, &p.title, &p.value, &p.currency, &p.id];
+                    prop_assert!(all.iter().all(|f| f.as_deref().map_or(true, |s| !s.contains('\0'))));
+                }
+                Err(r) => prop_assert_eq!(r, DropReason::InvalidInput),
+            }
+        }
+
+        #[test]
+        fn encoded_values_round_trip(v in "\\PC{0,40}") {
+            let enc = percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let p = parse(&format!("s=k&t={enc}")).unwrap();
+            prop_assert_eq!(p.title.as_deref(), Some(v.as_str()));
+        }
+    }
+}

@@ -328,3 +328,53 @@ mod tests {
         assert_eq!(ev.ip.as_deref(), Some("203.0.113.77"));
     }
 }
+
+#[cfg(test)]
+mod prop {
+    use super::*;
+    use crate::model::{HitParams, SiteId, SiteKey};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Enrichment is total: arbitrary strings in every field give an event or a
+        /// drop reason, and a kept event's text fields hold no control characters.
+        #[test]
+        fn enrich_is_total(
+            ua in "\\PC{0,200}",
+            url in "\\PC{0,200}",
+            referrer in "\\PC{0,100}",
+            title in "\\PC{0,100}",
+            event in proptest::option::of("\\PC{0,80}"),
+            value in proptest::option::of("[-0-9.e]{0,20}"),
+        ) {
+            let hit = RawHit {
+                received_ms: 1_700_000_000_000,
+                ip: "203.0.113.77".parse().unwrap(),
+                user_agent: ua,
+                referer_header: None,
+                params: HitParams {
+                    url: Some(url),
+                    referrer: Some(referrer),
+                    title: Some(title),
+                    event,
+                    value,
+                    ..HitParams::default()
+                },
+            };
+            let site = Site {
+                id: SiteId(1),
+                key: SiteKey::parse("k").unwrap(),
+                domain: "example.com".into(),
+                name: String::new(),
+                created_ms: 0,
+            };
+            let e = Enricher::new(16, 512, false);
+            if let Outcome::Keep(ev) = e.enrich(&hit, &site, &Salt::random(1)) {
+                for f in [&ev.title, &ev.path, &ev.host, &ev.referrer, &ev.source, &ev.name] {
+                    prop_assert!(!f.chars().any(char::is_control), "{:?}", f);
+                }
+                prop_assert!(ev.title.len() <= MAX_TITLE);
+            }
+        }
+    }
+}
