@@ -40,9 +40,31 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Write the client IP into the events table (off by default; see docs/architecture.md).
     pub store_ip: bool,
+    /// The URL this server is reached at from the outside, used in snippets and in
+    /// tagged emails (e.g. `https://t.example.com`). Default: `http://<listen>`.
+    pub public_url: String,
     pub ingest: IngestConfig,
     pub limits: LimitsConfig,
     pub enrich: EnrichConfig,
+    pub email: EmailConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// Networks whose opens and clicks are security scanners (CIDRs). Microsoft's
+    /// Safe Links scanners come from 104.47.0.0/16.
+    pub scanner_networks: Vec<String>,
+    /// Opens and clicks this soon after the campaign's send time are scanners.
+    pub min_human_seconds: u32,
+    /// A click with no open on record this soon after sending is a scanner.
+    pub click_without_open_seconds: u32,
+    /// This many distinct links of one message clicked within `burst_seconds` is a scanner.
+    pub burst_links: u32,
+    pub burst_seconds: u32,
+    /// One IP clicking for this many recipients within `shared_ip_seconds` is a scanner.
+    pub shared_ip_recipients: u32,
+    pub shared_ip_seconds: u32,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -115,6 +137,7 @@ impl Default for Config {
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
             store_ip: false,
+            public_url: String::new(),
             ingest: IngestConfig {
                 durability: Durability::Commit,
                 queue_capacity: 65_536,
@@ -133,6 +156,15 @@ impl Default for Config {
                 session_timeout_minutes: 30,
                 salt_grace_minutes: 60,
             },
+            email: EmailConfig {
+                scanner_networks: vec!["104.47.0.0/16".into()],
+                min_human_seconds: 10,
+                click_without_open_seconds: 60,
+                burst_links: 3,
+                burst_seconds: 2,
+                shared_ip_recipients: 3,
+                shared_ip_seconds: 60,
+            },
         }
     }
 }
@@ -143,6 +175,9 @@ pub struct Runtime {
     pub config: Config,
     pub listen: SocketAddr,
     pub trusted_proxies: Vec<IpNet>,
+    pub scanner_networks: Vec<IpNet>,
+    /// `public_url` without a trailing slash.
+    pub public_url: String,
 }
 
 impl Config {
@@ -193,18 +228,24 @@ impl Config {
                 self.listen
             ))
         })?;
-        let mut trusted = Vec::new();
-        for cidr in &self.trusted_proxies {
-            let net = cidr
-                .parse::<IpNet>()
-                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    ConfigError::Invalid(format!(
-                        "trusted_proxies: {cidr:?} is not a CIDR such as 10.0.0.0/8 or an IP"
-                    ))
-                })?;
-            trusted.push(net);
-        }
+        let trusted = parse_nets("trusted_proxies", &self.trusted_proxies)?;
+        let scanner_networks = parse_nets("email.scanner_networks", &self.email.scanner_networks)?;
+        let public_url = if self.public_url.is_empty() {
+            format!("http://{listen}")
+        } else {
+            let u = url::Url::parse(&self.public_url).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.query().is_none()
+            });
+            if u.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url = {:?} is not an http(s) URL such as https://t.example.com",
+                    self.public_url
+                )));
+            }
+            self.public_url.trim_end_matches('/').to_owned()
+        };
         let positive = [
             ("ingest.queue_capacity", self.ingest.queue_capacity),
             ("ingest.batch_max", self.ingest.batch_max),
@@ -242,8 +283,24 @@ impl Config {
             config: self,
             listen,
             trusted_proxies: trusted,
+            scanner_networks,
+            public_url,
         })
     }
+}
+
+fn parse_nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    list.iter()
+        .map(|cidr| {
+            cidr.parse::<IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "{key}: {cidr:?} is not a CIDR such as 10.0.0.0/8 or an IP"
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// Environment values are TOML when they parse as a TOML value (numbers, booleans,

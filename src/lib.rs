@@ -15,3 +15,5 @@ pub mod model;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod tag;
+pub mod token;

@@ -12,15 +12,19 @@ use crate::model::DropReason;
 pub enum Route {
     PixelGif,
     PixelPng,
+    EmailOpen,
+    EmailClick,
     Health,
     Metrics,
     Other,
 }
 
 impl Route {
-    const ALL: [Route; 5] = [
+    const ALL: [Route; 7] = [
         Route::PixelGif,
         Route::PixelPng,
+        Route::EmailOpen,
+        Route::EmailClick,
         Route::Health,
         Route::Metrics,
         Route::Other,
@@ -30,6 +34,8 @@ impl Route {
         match self {
             Route::PixelGif => "pixel_gif",
             Route::PixelPng => "pixel_png",
+            Route::EmailOpen => "email_open",
+            Route::EmailClick => "email_click",
             Route::Health => "health",
             Route::Metrics => "metrics",
             Route::Other => "other",
@@ -44,7 +50,7 @@ const COMMIT_BUCKETS_US: [u64; 12] = [
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: [AtomicU64; 5],
+    requests: [AtomicU64; 7],
     drops: [AtomicU64; DropReason::ALL.len()],
     pub events_stored: AtomicU64,
     pub bot_events_stored: AtomicU64,
@@ -59,7 +65,10 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn request(&self, route: Route) {
-        let i = Route::ALL.iter().position(|r| *r == route).unwrap_or(4);
+        let i = Route::ALL
+            .iter()
+            .position(|r| *r == route)
+            .unwrap_or(Route::ALL.len() - 1);
         self.requests[i].fetch_add(1, Ordering::Relaxed);
     }
 

@@ -68,6 +68,19 @@ pub struct Site {
     pub created_ms: Millis,
 }
 
+/// An email campaign: what opens and clicks are counted against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Campaign {
+    pub id: i64,
+    pub site_id: i64,
+    pub name: String,
+    pub created_ms: Millis,
+    /// When it was sent (rates over time and scanner timing start here).
+    pub sent_ms: Option<Millis>,
+    /// How many emails were delivered: the denominator of open and click rates.
+    pub delivered: Option<i64>,
+}
+
 /// What arrived on the wire, before anything is trusted. The IP lives only here,
 /// in memory; enrichment turns it into a visitor hash and drops it.
 #[derive(Clone, Debug)]
@@ -128,6 +141,77 @@ pub struct Event {
     pub props: String,
     /// Only set when the operator turned `store_ip` on.
     pub ip: Option<String>,
+    /// Email opens and clicks: campaign, recipient, verdict.
+    pub email: Option<EmailFields>,
+}
+
+/// What an email open or click carries besides the web fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailFields {
+    pub campaign_id: i64,
+    /// The sender's own recipient id, as given when the email was tagged.
+    pub recipient: String,
+    /// Clicks: the destination URL.
+    pub link: String,
+    pub verdict: Verdict,
+    /// Short code of the signal that decided the verdict (`ua_google_image_proxy`, `burst`…).
+    pub reason: &'static str,
+    /// Gmail, Apple Mail, Outlook, Yahoo, Thunderbird or other.
+    pub client: &'static str,
+}
+
+/// Who opened or clicked. Machine verdicts are stored, never deleted, and reported
+/// beside the human numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Human,
+    /// Apple Mail Privacy Protection prefetch: happens on delivery, opened or not.
+    AppleMpp,
+    /// Gmail's image proxy: loads when the user opens the mail — a human-triggered open.
+    GmailProxy,
+    /// Yahoo's caching proxy: also loads on open.
+    YahooProxy,
+    /// Another mail provider's image proxy.
+    OtherProxy,
+    /// A security scanner (Safe Links, Mimecast, Proofpoint, Barracuda…).
+    Scanner,
+    Bot,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 7] = [
+        Verdict::Human,
+        Verdict::AppleMpp,
+        Verdict::GmailProxy,
+        Verdict::YahooProxy,
+        Verdict::OtherProxy,
+        Verdict::Scanner,
+        Verdict::Bot,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Human => "human",
+            Verdict::AppleMpp => "apple_mpp",
+            Verdict::GmailProxy => "gmail_proxy",
+            Verdict::YahooProxy => "yahoo_proxy",
+            Verdict::OtherProxy => "other_proxy",
+            Verdict::Scanner => "scanner",
+            Verdict::Bot => "bot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Opens a person caused: direct loads and the proxies that fetch on open.
+    pub fn is_human_triggered(self) -> bool {
+        matches!(
+            self,
+            Verdict::Human | Verdict::GmailProxy | Verdict::YahooProxy | Verdict::OtherProxy
+        )
+    }
 }
 
 impl Event {
@@ -215,6 +299,10 @@ impl BotReason {
 pub enum DropReason {
     MissingSite,
     UnknownSite,
+    /// An open or click token that does not verify (forged, tampered, retired key).
+    BadToken,
+    /// A valid token whose campaign is gone.
+    UnknownCampaign,
     InvalidInput,
     Oversized,
     Overload,
@@ -223,9 +311,11 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
+        DropReason::BadToken,
+        DropReason::UnknownCampaign,
         DropReason::InvalidInput,
         DropReason::Oversized,
         DropReason::Overload,
@@ -237,6 +327,8 @@ impl DropReason {
         match self {
             DropReason::MissingSite => "missing_site",
             DropReason::UnknownSite => "unknown_site",
+            DropReason::BadToken => "bad_token",
+            DropReason::UnknownCampaign => "unknown_campaign",
             DropReason::InvalidInput => "invalid_input",
             DropReason::Oversized => "oversized",
             DropReason::Overload => "overload",

@@ -23,7 +23,7 @@ use crate::enrich::Enricher;
 use crate::ingest;
 use crate::metrics::{Metrics, Route};
 use crate::model::DropReason;
-use crate::store::SqliteStore;
+use crate::store::{SqliteStore, Store};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +62,16 @@ impl App {
             cfg.enrich.ua_cache_size,
             cfg.limits.ua_parse_bytes,
             cfg.store_ip,
+        )
+        .with_email_thresholds(crate::enrich::email::Thresholds {
+            min_human_seconds: i64::from(cfg.email.min_human_seconds),
+            click_without_open_seconds: i64::from(cfg.email.click_without_open_seconds),
+        });
+        let keys = store.token_keys(clock.now_ms())?;
+        let email = collect::email::EmailState::new(
+            collect::email::keyring(keys),
+            rt.scanner_networks.clone(),
+            cfg.email.clone(),
         );
         enricher.warm_up();
         let collector = Arc::new(Collector {
@@ -74,6 +84,7 @@ impl App {
             clock,
             limits: cfg.limits.clone(),
             trusted_proxies: rt.trusted_proxies.clone(),
+            email,
         });
         Ok(App {
             state: AppState {
@@ -184,6 +195,7 @@ pub async fn serve(
                     tracing::error!(error = %e, "salt rotation failed");
                 }
                 c2.sites.reload();
+                c2.email.reload_keys(c2.store.as_ref(), c2.clock.now_ms());
             })
             .await;
         }

@@ -204,7 +204,7 @@ pub fn run(
         }
         total += events.len() as u64;
         for chunk in events.chunks(5_000) {
-            if !writer.write(chunk.to_vec()) {
+            if !writer.write(chunk.to_vec(), Vec::new()) {
                 anyhow::bail!("writing demo events failed (see the log above)");
             }
         }

@@ -366,14 +366,10 @@ fn parse_domain(raw: &str) -> anyhow::Result<String> {
     }
 }
 
-fn public_base(rt: &Runtime) -> String {
-    format!("http://{}", rt.listen)
-}
-
 fn snippet(rt: &Runtime, site: &Site) -> String {
     format!(
         "<img src=\"{}/p.gif?s={}\" alt=\"\" width=\"1\" height=\"1\" style=\"position:absolute\" referrerpolicy=\"no-referrer-when-downgrade\">",
-        public_base(rt),
+        rt.public_url,
         site.key
     )
 }

@@ -3,6 +3,7 @@
 //! image — a drop is counted by reason and named in `X-Pixel-Reason`, never an error
 //! a mail client or a page would show.
 
+pub mod email;
 pub mod image;
 pub mod ip;
 pub mod query;
@@ -23,7 +24,7 @@ use crate::enrich::salts::SaltKeeper;
 use crate::enrich::{Enricher, Outcome};
 use crate::ingest::{IngestHandle, Submitted};
 use crate::metrics::{Metrics, Route};
-use crate::model::{DropReason, RawHit, SiteKey};
+use crate::model::{DropReason, HitParams, RawHit, SiteKey};
 use crate::store::SqliteStore;
 
 pub use image::Kind;
@@ -40,6 +41,7 @@ pub struct Collector {
     pub clock: Clock,
     pub limits: LimitsConfig,
     pub trusted_proxies: Vec<IpNet>,
+    pub email: email::EmailState,
 }
 
 pub async fn pixel_gif(State(c): State<Arc<Collector>>, req: Parts) -> Response {
@@ -133,6 +135,12 @@ impl Collector {
         if query.len() > self.limits.max_query_bytes {
             return Err(DropReason::Oversized);
         }
+        let params = query::parse(query)?;
+        self.raw_hit(req, params)
+    }
+
+    /// The request's headers and peer, checked, around already-parsed parameters.
+    fn raw_hit(&self, req: &Parts, params: HitParams) -> Result<RawHit, DropReason> {
         let headers = &req.headers;
         let ua = header_str(headers, header::USER_AGENT)?.unwrap_or_default();
         if ua.len() > self.limits.max_ua_bytes {
@@ -145,7 +153,6 @@ impl Collector {
         {
             return Err(DropReason::Oversized);
         }
-        let params = query::parse(query)?;
         let peer = req
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

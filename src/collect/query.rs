@@ -16,6 +16,17 @@ fn decode(raw: &str) -> Result<String, DropReason> {
     Ok(s)
 }
 
+/// The first value of one parameter.
+pub fn param(query: &str, name: &str) -> Result<Option<String>, DropReason> {
+    for pair in query.split('&').filter(|s| !s.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if decode(k)? == name {
+            return decode(v).map(Some);
+        }
+    }
+    Ok(None)
+}
+
 /// Parses the pixel's query. Unknown keys (cache busters like `rnd`) are ignored;
 /// for repeated keys the first one wins.
 pub fn parse(query: &str) -> Result<HitParams, DropReason> {

@@ -79,6 +79,12 @@ impl SiteCache {
         }
     }
 
+    /// A known site by its numeric id.
+    pub fn by_id(&self, id: i64) -> Option<Arc<Site>> {
+        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+        known.values().find(|s| s.id.0 == id).cloned()
+    }
+
     /// Forgets removed sites (called periodically).
     pub fn reload(&self) {
         if let Ok(sites) = self.store.sites() {

@@ -4,6 +4,7 @@
 //! The client IP is used for the visitor hash and then forgotten (unless `store_ip`).
 
 pub mod bot;
+pub mod email;
 pub mod page;
 pub mod referrer;
 pub mod salts;
@@ -36,6 +37,17 @@ pub enum Outcome {
 pub struct Enricher {
     ua: ua::UaParser,
     store_ip: bool,
+    email: email::Thresholds,
+}
+
+/// What collect knows about an email open or click besides the hit itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmailContext {
+    pub campaign_id: i64,
+    pub recipient: String,
+    /// `Some(destination)` for a click, `None` for an open.
+    pub link: Option<String>,
+    pub signals: email::Signals,
 }
 
 impl Enricher {
@@ -43,7 +55,45 @@ impl Enricher {
         Enricher {
             ua: ua::UaParser::new(ua_cache_size, ua_parse_bytes),
             store_ip,
+            email: email::Thresholds::default(),
         }
+    }
+
+    pub fn with_email_thresholds(mut self, t: email::Thresholds) -> Self {
+        self.email = t;
+        self
+    }
+
+    /// An email open or click: the web enrichment, then the verdict. The bot verdict
+    /// of the web path is folded into the email verdict (proxies are not bots here).
+    pub fn enrich_email(
+        &self,
+        hit: &RawHit,
+        site: &Site,
+        salt: &Salt,
+        cx: EmailContext,
+    ) -> Outcome {
+        let mut e = match self.build(hit, site, salt) {
+            Ok(e) => e,
+            Err(r) => return Outcome::Drop(r),
+        };
+        let ua = hit.user_agent.as_str();
+        let (verdict, reason) = match &cx.link {
+            Some(_) => email::classify_click(ua, &cx.signals, &self.email),
+            None => email::classify_open(ua, &cx.signals, &self.email),
+        };
+        e.bot = None;
+        e.source = String::new();
+        e.medium = "email".into();
+        e.email = Some(crate::model::EmailFields {
+            campaign_id: cx.campaign_id,
+            recipient: cx.recipient,
+            link: cx.link.unwrap_or_default(),
+            verdict,
+            reason,
+            client: email::email_client(ua),
+        });
+        Outcome::Keep(Box::new(e))
     }
 
     /// Builds every lookup table now, so the first request does not pay for it.
@@ -133,6 +183,7 @@ impl Enricher {
             order_id,
             props: props_json(&p.props),
             ip: self.store_ip.then(|| ip_text(hit.ip)),
+            email: None,
         })
     }
 }

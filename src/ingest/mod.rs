@@ -24,12 +24,14 @@ use crate::config::{Durability, IngestConfig};
 use crate::metrics::Metrics;
 use crate::model::{DropReason, Event};
 use crate::store::sqlite::SqliteWriter;
-use crate::store::Batch;
+use crate::store::{Batch, Reclassify};
 
 use sessions::Sessions;
 
 enum Msg {
     Event(Box<Event>, Option<oneshot::Sender<bool>>),
+    /// Re-label earlier email events (written with the next batch).
+    Reclassify(Reclassify),
     /// Drain what is queued, commit, and stop.
     Shutdown,
 }
@@ -93,6 +95,11 @@ impl IngestHandle {
         Submitted::Dropped(reason)
     }
 
+    /// Queues a correction of earlier verdicts; best effort (a full queue skips it).
+    pub fn reclassify(&self, r: Reclassify) {
+        let _ = self.tx.try_send(Msg::Reclassify(r));
+    }
+
     /// Asks the writer to commit everything queued so far and stop. Events submitted
     /// after this are dropped as `shutting_down`.
     pub async fn shutdown(&self) {
@@ -131,11 +138,14 @@ impl EventWriter {
 
     /// Sessionizes `events` (in time order) and commits them in one transaction.
     /// Returns whether the commit succeeded; failures are logged and counted.
-    pub fn write(&mut self, events: Vec<Event>) -> bool {
-        if events.is_empty() {
+    pub fn write(&mut self, events: Vec<Event>, reclassify: Vec<Reclassify>) -> bool {
+        if events.is_empty() && reclassify.is_empty() {
             return true;
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            reclassify,
+            ..Batch::default()
+        };
         batch.events.reserve(events.len());
         for mut e in events {
             self.sessions.track(&mut e, &mut batch);
@@ -206,17 +216,22 @@ pub fn start(
                 }
                 let mut events = Vec::with_capacity(msgs.len());
                 let mut acks = Vec::with_capacity(msgs.len());
+                let mut fixes = Vec::new();
                 for msg in msgs {
-                    if let Msg::Event(e, ack) = msg {
-                        events.push(*e);
-                        acks.push(ack);
+                    match msg {
+                        Msg::Event(e, ack) => {
+                            events.push(*e);
+                            acks.push(ack);
+                        }
+                        Msg::Reclassify(r) => fixes.push(r),
+                        Msg::Shutdown => {}
                     }
                 }
                 writer
                     .metrics
                     .queue_depth
                     .fetch_sub(acks.len() as i64, Ordering::Relaxed);
-                let ok = writer.write(events);
+                let ok = writer.write(events, fixes);
                 for ack in acks.into_iter().flatten() {
                     let _ = ack.send(ok);
                 }

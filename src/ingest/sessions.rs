@@ -141,6 +141,10 @@ impl Sessions {
 
     /// Stamps `e` with its session and adds its counts to `batch`.
     pub fn track(&mut self, e: &mut Event, batch: &mut Batch) {
+        // Email opens and clicks are reported per campaign, not as web traffic.
+        if e.email.is_some() {
+            return;
+        }
         let hour = hour_of(e.ts_ms);
         let day = day_of(e.ts_ms);
         if let Some(reason) = e.bot {

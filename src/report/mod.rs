@@ -7,6 +7,8 @@
 //! whole days is therefore the exact number of distinct ids in the range — the same
 //! person on two days is two visitors, by design (no lasting identifier exists).
 
+pub mod email;
+
 use serde::Serialize;
 
 use crate::clock::DAY_MS;

@@ -10,7 +10,7 @@ pub mod sqlite;
 use std::collections::HashMap;
 
 use crate::clock::Millis;
-use crate::model::{Event, Site, SiteKey};
+use crate::model::{Campaign, Event, Site, SiteKey};
 
 pub use sqlite::SqliteStore;
 
@@ -182,9 +182,34 @@ pub struct UniqueCandidate {
     pub rollup: RollupKey,
 }
 
+/// Re-labels earlier email events of one recipient (e.g. the first clicks of a burst
+/// that turned out to be a scanner). Only `human` events are changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reclassify {
+    pub campaign_id: i64,
+    pub recipient: String,
+    pub name: String,
+    pub from_ms: Millis,
+    pub verdict: &'static str,
+    pub reason: &'static str,
+}
+
+/// One email event as campaign reports read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailRow {
+    pub ts_ms: Millis,
+    pub name: String,
+    pub recipient: String,
+    pub link: String,
+    pub verdict: String,
+    pub client: String,
+    pub device: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<Event>,
+    pub reclassify: Vec<Reclassify>,
     pub sessions: Vec<SessionRow>,
     pub rollups: HashMap<RollupKey, Counts>,
     pub uniques: Vec<UniqueCandidate>,
@@ -231,4 +256,25 @@ pub trait Store: Send + Sync {
         f: &mut dyn FnMut(Event) -> std::io::Result<()>,
     ) -> Result<u64>;
     fn count_events(&self, site_id: i64) -> Result<u64>;
+
+    fn campaigns(&self, site_id: Option<i64>) -> Result<Vec<Campaign>>;
+    fn campaign(&self, id: i64) -> Result<Option<Campaign>>;
+    fn add_campaign(&self, site_id: i64, name: &str, now: Millis) -> Result<Campaign>;
+    fn set_campaign_sent(
+        &self,
+        id: i64,
+        delivered: Option<i64>,
+        sent_ms: Option<Millis>,
+    ) -> Result<bool>;
+    /// Every open and click of a campaign, in time order.
+    fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>>;
+    /// Whether the recipient has any open recorded for the campaign.
+    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool>;
+
+    /// Token master keys `(id, key)`; creates the first one if there is none.
+    fn token_keys(&self, now: Millis) -> Result<Vec<(u8, [u8; 32])>>;
+    /// Adds a new signing key; returns its id.
+    fn rotate_token_key(&self, now: Millis) -> Result<u8>;
+    /// Removes a key: tokens signed with it stop verifying.
+    fn retire_token_key(&self, id: u8) -> Result<bool>;
 }

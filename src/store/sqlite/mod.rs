@@ -7,16 +7,21 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Batch, Counts, Dim, Result, RollupSum, SessionRow, Store, StoreError};
+use super::{Batch, Counts, Dim, EmailRow, Result, RollupSum, SessionRow, Store, StoreError};
 use crate::clock::Millis;
 use crate::config::Synchronous;
 use crate::enrich::Salt;
-use crate::model::{BotReason, Device, Event, Site, SiteId, SiteKey, Utm};
+use crate::model::{
+    BotReason, Campaign, Device, EmailFields, Event, Site, SiteId, SiteKey, Utm, Verdict,
+};
 
 pub const DB_FILE: &str = "pixeltrack.db";
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("sql/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sql/001_init.sql"),
+    include_str!("sql/002_email.sql"),
+];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
 const UPSERT_SESSION: &str = include_str!("sql/upsert_session.sql");
@@ -25,6 +30,8 @@ const ROLLUP_SUMS: &str = include_str!("sql/rollup_sums.sql");
 const ROLLUP_SERIES: &str = include_str!("sql/rollup_series.sql");
 const RECENT_SESSIONS: &str = include_str!("sql/recent_sessions.sql");
 const SELECT_EVENTS: &str = include_str!("sql/select_events.sql");
+const RECLASSIFY: &str = include_str!("sql/reclassify.sql");
+const CAMPAIGN_EVENTS: &str = include_str!("sql/campaign_events.sql");
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -240,8 +247,74 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         order_id: r.get(27)?,
         props: r.get(28)?,
         ip: r.get(29)?,
+        email: email_from_row(r)?,
     })
 }
+
+fn email_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<EmailFields>> {
+    let Some(campaign_id) = r.get::<_, Option<i64>>(30)? else {
+        return Ok(None);
+    };
+    let verdict: String = r.get(33)?;
+    let reason: String = r.get(34)?;
+    let client: String = r.get(35)?;
+    Ok(Some(EmailFields {
+        campaign_id,
+        recipient: r.get(31)?,
+        link: r.get(32)?,
+        verdict: Verdict::parse(&verdict).unwrap_or(Verdict::Human),
+        reason: intern_reason(&reason),
+        client: intern_client(&client),
+    }))
+}
+
+/// Reasons and clients are short codes from fixed sets; reading one back gives the
+/// same `&'static str` (unknown codes from newer versions read as `other`).
+fn intern_reason(s: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "ok",
+        "ua_google_image_proxy",
+        "ua_yahoo_mail_proxy",
+        "ua_seznam_email_proxy",
+        "ua_bare_mozilla",
+        "ua_security_scanner",
+        "scanner_network",
+        "head_before_get",
+        "too_soon_after_send",
+        "empty_ua",
+        "crawler_list",
+        "burst",
+        "one_ip_many_recipients",
+        "click_without_open_soon_after_send",
+    ];
+    KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
+}
+
+fn intern_client(s: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "Gmail",
+        "Yahoo",
+        "Outlook",
+        "Thunderbird",
+        "Apple Mail",
+        "other",
+    ];
+    KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
+}
+
+fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
+    Ok(Campaign {
+        id: r.get(0)?,
+        site_id: r.get(1)?,
+        name: r.get(2)?,
+        created_ms: r.get(3)?,
+        sent_ms: r.get(4)?,
+        delivered: r.get(5)?,
+    })
+}
+
+const CAMPAIGN_COLUMNS: &str =
+    "SELECT id, site_id, name, created_ms, sent_ms, delivered FROM campaigns";
 
 impl Store for SqliteStore {
     fn sites(&self) -> Result<Vec<Site>> {
@@ -375,6 +448,128 @@ impl Store for SqliteStore {
         )?;
         Ok(n as u64)
     }
+
+    fn campaigns(&self, site_id: Option<i64>) -> Result<Vec<Campaign>> {
+        let conn = self.conn();
+        let sql = format!("{CAMPAIGN_COLUMNS} WHERE ?1 IS NULL OR site_id = ?1 ORDER BY id");
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map([site_id], campaign_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn campaign(&self, id: i64) -> Result<Option<Campaign>> {
+        let conn = self.conn();
+        let sql = format!("{CAMPAIGN_COLUMNS} WHERE id = ?1");
+        Ok(conn.query_row(&sql, [id], campaign_from_row).optional()?)
+    }
+
+    fn add_campaign(&self, site_id: i64, name: &str, now: Millis) -> Result<Campaign> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO campaigns (site_id, name, created_ms) VALUES (?1, ?2, ?3)",
+            params![site_id, name, now],
+        )?;
+        Ok(Campaign {
+            id: conn.last_insert_rowid(),
+            site_id,
+            name: name.to_owned(),
+            created_ms: now,
+            sent_ms: None,
+            delivered: None,
+        })
+    }
+
+    fn set_campaign_sent(
+        &self,
+        id: i64,
+        delivered: Option<i64>,
+        sent_ms: Option<Millis>,
+    ) -> Result<bool> {
+        let conn = self.conn();
+        let n = conn.execute(
+            "UPDATE campaigns SET delivered = COALESCE(?2, delivered), sent_ms = COALESCE(?3, sent_ms) WHERE id = ?1",
+            params![id, delivered, sent_ms],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(CAMPAIGN_EVENTS)?;
+        let rows = st.query_map([campaign_id], |r| {
+            Ok(EmailRow {
+                ts_ms: r.get(0)?,
+                name: r.get(1)?,
+                recipient: r.get(2)?,
+                link: r.get(3)?,
+                verdict: r.get(4)?,
+                client: r.get(5)?,
+                device: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM events WHERE campaign_id = ?1 AND recipient = ?2 AND name = 'email_open' LIMIT 1",
+                params![campaign_id, recipient],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn token_keys(&self, now: Millis) -> Result<Vec<(u8, [u8; 32])>> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO token_keys (id, key, created_ms) SELECT 1, ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM token_keys)",
+            params![&crate::token::random_master()[..], now],
+        )?;
+        let mut st = conn.prepare("SELECT id, key FROM token_keys ORDER BY id")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, key) = row?;
+            if let (Ok(id), Ok(key)) = (u8::try_from(id), <[u8; 32]>::try_from(key.as_slice())) {
+                out.push((id, key));
+            }
+        }
+        Ok(out)
+    }
+
+    fn rotate_token_key(&self, now: Millis) -> Result<u8> {
+        let conn = self.conn();
+        let next: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM token_keys", [], |r| {
+                r.get(0)
+            })?;
+        let id = u8::try_from(next).map_err(|_| {
+            StoreError::Conflict("key ids are exhausted (255); retire old keys first".into())
+        })?;
+        conn.execute(
+            "INSERT INTO token_keys (id, key, created_ms) VALUES (?1, ?2, ?3)",
+            params![i64::from(id), &crate::token::random_master()[..], now],
+        )?;
+        Ok(id)
+    }
+
+    fn retire_token_key(&self, id: u8) -> Result<bool> {
+        let conn = self.conn();
+        let count: i64 = conn.query_row("SELECT COUNT(*) FROM token_keys", [], |r| r.get(0))?;
+        let max: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM token_keys", [], |r| {
+            r.get(0)
+        })?;
+        if count <= 1 || i64::from(id) == max {
+            return Err(StoreError::Conflict(
+                "the newest key signs new tokens and cannot be retired; rotate first".into(),
+            ));
+        }
+        let n = conn.execute("DELETE FROM token_keys WHERE id = ?1", [i64::from(id)])?;
+        Ok(n == 1)
+    }
 }
 
 /// The ingest thread's connection: applies batches, one transaction each.
@@ -421,6 +616,12 @@ impl SqliteWriter {
                     e.order_id,
                     e.props,
                     e.ip,
+                    e.email.as_ref().map(|m| m.campaign_id),
+                    e.email.as_ref().map(|m| m.recipient.as_str()).unwrap_or(""),
+                    e.email.as_ref().map(|m| m.link.as_str()).unwrap_or(""),
+                    e.email.as_ref().map(|m| m.verdict.as_str()).unwrap_or(""),
+                    e.email.as_ref().map(|m| m.reason).unwrap_or(""),
+                    e.email.as_ref().map(|m| m.client).unwrap_or(""),
                 ])?;
             }
             let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
@@ -455,6 +656,17 @@ impl SqliteWriter {
                 if uniq.execute(params![u.key, u.day])? == 1 {
                     batch.rollups.entry(u.rollup.clone()).or_default().visitors += 1;
                 }
+            }
+            let mut re = tx.prepare_cached(RECLASSIFY)?;
+            for r in &batch.reclassify {
+                re.execute(params![
+                    r.verdict,
+                    r.reason,
+                    r.campaign_id,
+                    r.recipient,
+                    r.name,
+                    r.from_ms
+                ])?;
             }
             let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
             for (k, c) in &batch.rollups {

@@ -1,0 +1,438 @@
+//! Email opens (`/o/<token>.gif`) and clicks (`/c/<token>`). The token says which
+//! site, campaign, recipient and destination; this module verifies it, gathers the
+//! signals the classifier needs from recent activity (HEAD probes, click bursts, one
+//! IP across many recipients, prior opens) and the campaign's send time, and hands
+//! the hit to enrichment and ingest like any other.
+//!
+//! A bad token never redirects: the open pixel still answers with the image (counted
+//! drop), the click answers a plain 404.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+
+use super::{image, Collector, Kind};
+use crate::clock::Millis;
+use crate::config::EmailConfig;
+use crate::enrich::email::Signals;
+use crate::enrich::{EmailContext, Outcome};
+use crate::ingest::Submitted;
+use crate::metrics::Route;
+use crate::model::{Campaign, DropReason, HitParams, Site};
+use crate::store::{Reclassify, Store};
+use crate::token::{Action, EmailToken, Key, Keyring, MAX_RECIPIENT};
+
+const HEAD_PROBE_WINDOW_MS: Millis = 60_000;
+const CAMPAIGN_TTL: Duration = Duration::from_secs(10);
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// Recent-activity maps are pruned when they grow past this many entries.
+const ACTIVITY_MAX: usize = 100_000;
+
+/// Recent activity, in memory only, for the stateful signals.
+#[derive(Default)]
+struct Activity {
+    /// Hash of a token → when it was last probed with HEAD.
+    heads: HashMap<u64, Millis>,
+    /// (campaign, recipient) → recent clicks (time, link).
+    clicks: HashMap<(i64, String), Vec<(Millis, String)>>,
+    /// (campaign, hashed IP) → recent clicks (time, recipient).
+    by_ip: HashMap<(i64, u64), Vec<(Millis, String)>>,
+    /// (campaign, recipient) with an open seen by this process.
+    opened: HashSet<(i64, String)>,
+}
+
+pub struct EmailState {
+    keyring: RwLock<(Keyring, Instant)>,
+    campaigns: RwLock<HashMap<i64, (Campaign, Instant)>>,
+    activity: Mutex<Activity>,
+    hasher: RandomState,
+    scanner_networks: Vec<IpNet>,
+    config: EmailConfig,
+}
+
+/// Builds a keyring from stored master keys.
+pub fn keyring(keys: Vec<(u8, [u8; 32])>) -> Keyring {
+    Keyring::new(keys.into_iter().map(|(id, k)| Key::new(id, &k)).collect())
+}
+
+impl EmailState {
+    pub fn new(keyring: Keyring, scanner_networks: Vec<IpNet>, config: EmailConfig) -> Self {
+        EmailState {
+            keyring: RwLock::new((keyring, Instant::now())),
+            campaigns: RwLock::new(HashMap::new()),
+            activity: Mutex::new(Activity::default()),
+            hasher: RandomState::new(),
+            scanner_networks,
+            config,
+        }
+    }
+
+    fn hash<T: std::hash::Hash>(&self, v: T) -> u64 {
+        self.hasher.hash_one(v)
+    }
+
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-reads the keys (after `pixeltrack key rotate`).
+    pub fn reload_keys(&self, store: &dyn Store, now: Millis) {
+        if let Ok(keys) = store.token_keys(now) {
+            *self.keyring.write().unwrap_or_else(|p| p.into_inner()) =
+                (keyring(keys), Instant::now());
+        }
+    }
+}
+
+fn parse_token(c: &Collector, raw: &str) -> Result<EmailToken, DropReason> {
+    let open = |c: &Collector| {
+        let ring = c.email.keyring.read().unwrap_or_else(|p| p.into_inner());
+        ring.0.open_email(raw)
+    };
+    match open(c) {
+        Ok(t) => Ok(t),
+        Err(crate::token::TokenError::UnknownKey) => {
+            // A key rotated by the CLI while we run: reload, at most every few seconds.
+            let stale = c
+                .email
+                .keyring
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .1
+                .elapsed()
+                > KEY_RELOAD_EVERY;
+            if stale {
+                c.email.reload_keys(c.store.as_ref(), c.clock.now_ms());
+                return open(c).map_err(|_| DropReason::BadToken);
+            }
+            Err(DropReason::BadToken)
+        }
+        Err(_) => Err(DropReason::BadToken),
+    }
+}
+
+/// The recipient: from the token, or — for a merge-tag token — from the `r` query
+/// parameter the sending platform filled in (forgeable by design; see README).
+fn recipient(token: &EmailToken, parts: &Parts) -> Result<String, DropReason> {
+    if let Some(r) = &token.recipient {
+        return Ok(r.clone());
+    }
+    let r = super::query::param(parts.uri.query().unwrap_or(""), "r")?.unwrap_or_default();
+    let r = r.trim();
+    if r.len() > MAX_RECIPIENT || r.chars().any(char::is_control) {
+        return Err(DropReason::InvalidInput);
+    }
+    Ok(r.to_owned())
+}
+
+impl Collector {
+    async fn campaign(&self, id: i64) -> Option<Campaign> {
+        if let Some((c, at)) = self
+            .email
+            .campaigns
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            if at.elapsed() < CAMPAIGN_TTL {
+                return Some(c.clone());
+            }
+        }
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || store.campaign(id))
+            .await
+            .ok()?
+            .ok()??;
+        self.email
+            .campaigns
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (found.clone(), Instant::now()));
+        Some(found)
+    }
+
+    async fn prior_open(&self, campaign: i64, recipient: &str) -> bool {
+        if self
+            .email
+            .activity()
+            .opened
+            .contains(&(campaign, recipient.to_owned()))
+        {
+            return true;
+        }
+        let (store, r) = (self.store.clone(), recipient.to_owned());
+        tokio::task::spawn_blocking(move || store.has_open(campaign, &r))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false)
+    }
+
+    /// Records an email hit; returns the token (if valid) and the drop reason, if any.
+    async fn record_email(
+        &self,
+        parts: &Parts,
+        raw_token: &str,
+        click: bool,
+    ) -> (Option<EmailToken>, Option<DropReason>) {
+        let token = match parse_token(self, raw_token) {
+            Ok(t) => t,
+            Err(r) => return (None, Some(self.count(r))),
+        };
+        let result = self.record_token(parts, &token, raw_token, click).await;
+        (Some(token), result.err())
+    }
+
+    async fn record_token(
+        &self,
+        parts: &Parts,
+        token: &EmailToken,
+        raw_token: &str,
+        click: bool,
+    ) -> Result<(), DropReason> {
+        let recipient = recipient(token, parts).map_err(|r| self.count(r))?;
+        let campaign = self
+            .campaign(token.campaign_id)
+            .await
+            .filter(|c| c.site_id == token.site_id)
+            .ok_or_else(|| self.count(DropReason::UnknownCampaign))?;
+        let site = self
+            .site_by_id(token.site_id)
+            .await
+            .ok_or_else(|| self.count(DropReason::UnknownSite))?;
+        let link = match &token.action {
+            Action::Click(url) => Some(url.clone()),
+            Action::Open => None,
+        };
+        let mut hit = self.raw_hit(
+            parts,
+            HitParams {
+                site: Some(site.key.to_string()),
+                event: Some(if click { "email_click" } else { "email_open" }.into()),
+                url: link.clone(),
+                ..HitParams::default()
+            },
+        )?;
+        hit.referer_header = None;
+        let now = hit.received_ms;
+        let cfg = &self.email.config;
+        let mut signals = Signals {
+            secs_since_send: campaign.sent_ms.map(|s| (now - s) / 1000),
+            scanner_network: in_networks(hit.ip, &self.email.scanner_networks),
+            ..Signals::default()
+        };
+        let mut fixes = Vec::new();
+        {
+            let mut a = self.email.activity();
+            let tok = self.email.hash(raw_token);
+            signals.head_probe = a
+                .heads
+                .get(&tok)
+                .is_some_and(|t| now - t <= HEAD_PROBE_WINDOW_MS);
+            if click {
+                let burst_ms = i64::from(cfg.burst_seconds) * 1000;
+                let clicks = a
+                    .clicks
+                    .entry((campaign.id, recipient.clone()))
+                    .or_default();
+                clicks.retain(|(t, _)| now - t <= burst_ms);
+                clicks.push((now, link.clone().unwrap_or_default()));
+                let links: HashSet<&String> = clicks.iter().map(|(_, l)| l).collect();
+                if links.len() as u32 >= cfg.burst_links {
+                    signals.burst = true;
+                    fixes.push((recipient.clone(), now - burst_ms, "burst"));
+                }
+                let ip_ms = i64::from(cfg.shared_ip_seconds) * 1000;
+                let ip_key = (campaign.id, self.email.hash(hit.ip));
+                let by_ip = a.by_ip.entry(ip_key).or_default();
+                by_ip.retain(|(t, _)| now - t <= ip_ms);
+                by_ip.push((now, recipient.clone()));
+                let recipients: HashSet<&String> = by_ip.iter().map(|(_, r)| r).collect();
+                if recipients.len() as u32 >= cfg.shared_ip_recipients {
+                    signals.shared_ip = true;
+                    for r in recipients {
+                        fixes.push((r.clone(), now - ip_ms, "one_ip_many_recipients"));
+                    }
+                }
+            } else {
+                a.opened.insert((campaign.id, recipient.clone()));
+            }
+            prune(&mut a, now);
+        }
+        if click {
+            signals.prior_open = self.prior_open(campaign.id, &recipient).await;
+        }
+        let salt = self
+            .salt(crate::clock::day_of(now))
+            .await
+            .ok_or_else(|| self.count(DropReason::StoreError))?;
+        let cx = EmailContext {
+            campaign_id: campaign.id,
+            recipient,
+            link,
+            signals,
+        };
+        let event = match self.enricher.enrich_email(&hit, &site, &salt, cx) {
+            Outcome::Keep(e) => e,
+            Outcome::Drop(r) => return Err(self.count(r)),
+        };
+        let submitted = self.ingest.submit(*event).await;
+        for (r, from_ms, reason) in fixes {
+            self.ingest.reclassify(Reclassify {
+                campaign_id: campaign.id,
+                recipient: r,
+                name: "email_click".into(),
+                from_ms,
+                verdict: "scanner",
+                reason,
+            });
+        }
+        match submitted {
+            Submitted::Stored | Submitted::TimedOut => Ok(()),
+            Submitted::Dropped(r) => Err(r),
+        }
+    }
+
+    fn remember_head(&self, raw_token: &str) {
+        let now = self.clock.now_ms();
+        let mut a = self.email.activity();
+        let h = self.email.hash(raw_token);
+        a.heads.insert(h, now);
+        prune(&mut a, now);
+    }
+
+    async fn site_by_id(&self, id: i64) -> Option<Arc<Site>> {
+        if let Some(s) = self.sites.by_id(id) {
+            return Some(s);
+        }
+        // Rare (a site added since the last reload): one small read.
+        self.sites.reload();
+        self.sites.by_id(id)
+    }
+}
+
+fn prune(a: &mut Activity, now: Millis) {
+    let window = 10 * 60_000;
+    if a.heads.len() > ACTIVITY_MAX {
+        a.heads.retain(|_, t| now - *t <= HEAD_PROBE_WINDOW_MS);
+    }
+    if a.clicks.len() > ACTIVITY_MAX {
+        a.clicks
+            .retain(|_, v| v.iter().any(|(t, _)| now - t <= window));
+    }
+    if a.by_ip.len() > ACTIVITY_MAX {
+        a.by_ip
+            .retain(|_, v| v.iter().any(|(t, _)| now - t <= window));
+    }
+    if a.opened.len() > ACTIVITY_MAX {
+        a.opened.clear(); // the store answers "prior open" from then on
+    }
+}
+
+fn token_of_file(file: &str) -> &str {
+    file.strip_suffix(".gif").unwrap_or(file)
+}
+
+pub async fn open_get(
+    State(c): State<Arc<Collector>>,
+    Path(file): Path<String>,
+    parts: Parts,
+) -> Response {
+    c.metrics.request(Route::EmailOpen);
+    let (_, dropped) = c.record_email(&parts, token_of_file(&file), false).await;
+    image::respond(Kind::Gif, dropped.map(DropReason::as_str), true)
+}
+
+/// `HEAD` records nothing, but a GET of the same token right after it is a scanner.
+pub async fn open_head(State(c): State<Arc<Collector>>, Path(file): Path<String>) -> Response {
+    c.metrics.request(Route::EmailOpen);
+    c.remember_head(token_of_file(&file));
+    image::respond(Kind::Gif, None, false)
+}
+
+fn not_found() -> Response {
+    let mut res = (
+        StatusCode::NOT_FOUND,
+        "This link is not valid. It may have been mistyped, cut short or changed.\n",
+    )
+        .into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    no_store(res)
+}
+
+fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// A 302 to exactly the signed destination, or a 404 if it cannot be sent as-is.
+fn redirect(token: &EmailToken) -> Response {
+    let Action::Click(url) = &token.action else {
+        return not_found();
+    };
+    // Validated when signed; checked again so a header can never be split.
+    let Ok(location) = crate::token::destination(url).and_then(|u| {
+        HeaderValue::from_str(&u).map_err(|_| crate::token::BadDestination(u, "not a header value"))
+    }) else {
+        return not_found();
+    };
+    let mut res = StatusCode::FOUND.into_response();
+    res.headers_mut().insert(header::LOCATION, location);
+    no_store(res)
+}
+
+pub async fn click_get(
+    State(c): State<Arc<Collector>>,
+    Path(raw): Path<String>,
+    parts: Parts,
+) -> Response {
+    c.metrics.request(Route::EmailClick);
+    match c.record_email(&parts, &raw, true).await {
+        (Some(token), _) => redirect(&token),
+        (None, _) => not_found(),
+    }
+}
+
+pub async fn click_head(State(c): State<Arc<Collector>>, Path(raw): Path<String>) -> Response {
+    c.metrics.request(Route::EmailClick);
+    match parse_token(&c, &raw) {
+        Ok(token) => {
+            c.remember_head(&raw);
+            redirect(&token)
+        }
+        Err(_) => not_found(),
+    }
+}
+
+/// Whether `ip` is inside any of `nets` (IPv4-mapped IPv6 counts as IPv4).
+pub fn in_networks(ip: IpAddr, nets: &[IpNet]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    nets.iter().any(|n| n.contains(&ip))
+}

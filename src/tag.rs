@@ -1,0 +1,348 @@
+//! Tagging an email: insert the open pixel and turn every `http(s)` link into a
+//! signed click link. Uses lol_html, a streaming HTML rewriter that parses like a
+//! browser, so malformed HTML is handled and everything we do not touch stays
+//! byte-identical. `mailto:`, `tel:`, anchors, relative links and links marked
+//! `data-pixeltrack="off"` are left alone.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lol_html::html_content::ContentType;
+use lol_html::{element, end, rewrite_str, RewriteStrSettings};
+
+use crate::token::{destination, Action, EmailToken, Keyring, MAX_RECIPIENT};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TagError {
+    #[error("recipient id must be 1 to {MAX_RECIPIENT} characters without control characters")]
+    BadRecipient,
+    #[error("no token key available")]
+    NoKey,
+    #[error("cannot parse the HTML: {0}")]
+    Html(String),
+}
+
+/// Who the email is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Recipient<'a> {
+    /// A recipient id, sealed into every token.
+    Id(&'a str),
+    /// A sending platform's merge tag such as `{{subscriber_id}}`, appended as `?r=`.
+    /// Anyone can change that parameter: per-recipient numbers from merge-tag links are
+    /// only as trustworthy as the people who receive the email.
+    MergeTag(&'a str),
+}
+
+pub struct Tagger<'a> {
+    pub keyring: &'a Keyring,
+    /// Public base URL of the server, without a trailing slash.
+    pub base: &'a str,
+    pub site_id: i64,
+    pub campaign_id: i64,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tagged {
+    pub html: String,
+    pub links: usize,
+    /// `http(s)` links left alone because they are not safe to redirect to.
+    pub refused: Vec<String>,
+}
+
+/// Decodes the character references that appear in attribute values.
+fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let Some(end) = rest.find(';').filter(|e| *e <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let name = &rest[1..end];
+        let ch = match name {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn valid_recipient(r: &str) -> bool {
+    !r.is_empty() && r.len() <= MAX_RECIPIENT && !r.chars().any(char::is_control)
+}
+
+impl Tagger<'_> {
+    fn token(&self, recipient: Recipient<'_>, action: Action) -> Result<String, TagError> {
+        let t = EmailToken {
+            site_id: self.site_id,
+            campaign_id: self.campaign_id,
+            recipient: match recipient {
+                Recipient::Id(r) => Some(r.to_owned()),
+                Recipient::MergeTag(_) => None,
+            },
+            action,
+        };
+        self.keyring.seal_email(&t).ok_or(TagError::NoKey)
+    }
+
+    fn suffix(recipient: Recipient<'_>) -> String {
+        match recipient {
+            Recipient::Id(_) => String::new(),
+            Recipient::MergeTag(tag) => format!("?r={tag}"),
+        }
+    }
+
+    /// The open pixel's URL.
+    pub fn open_url(&self, recipient: Recipient<'_>) -> Result<String, TagError> {
+        let t = self.token(recipient, Action::Open)?;
+        Ok(format!(
+            "{}/o/{t}.gif{}",
+            self.base,
+            Self::suffix(recipient)
+        ))
+    }
+
+    /// A click URL for `dest` (validated).
+    pub fn click_url(
+        &self,
+        recipient: Recipient<'_>,
+        dest: &str,
+    ) -> Result<Option<String>, TagError> {
+        let Ok(dest) = destination(dest) else {
+            return Ok(None);
+        };
+        let t = self.token(recipient, Action::Click(dest))?;
+        Ok(Some(format!(
+            "{}/c/{t}{}",
+            self.base,
+            Self::suffix(recipient)
+        )))
+    }
+
+    pub fn tag(&self, html: &str, recipient: Recipient<'_>) -> Result<Tagged, TagError> {
+        if let Recipient::Id(r) = recipient {
+            if !valid_recipient(r) {
+                return Err(TagError::BadRecipient);
+            }
+        }
+        let pixel = format!(
+            "<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\">",
+            self.open_url(recipient)?
+        );
+        let placed = Rc::new(Cell::new(false));
+        let links = Rc::new(Cell::new(0usize));
+        let refused = Rc::new(RefCell::new(Vec::new()));
+        let failure: Rc<RefCell<Option<TagError>>> = Rc::new(RefCell::new(None));
+        let (p1, p2) = (placed.clone(), placed.clone());
+        let (px1, px2) = (pixel.clone(), pixel);
+        let (l, rf, f) = (links.clone(), refused.clone(), failure.clone());
+        let settings = RewriteStrSettings::new()
+            .append_element_content_handler(element!("a[href]", move |el| {
+                if el
+                    .get_attribute("data-pixeltrack")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"))
+                {
+                    return Ok(());
+                }
+                let href = decode_entities(&el.get_attribute("href").unwrap_or_default());
+                let trimmed = href.trim();
+                let lower = trimmed.to_ascii_lowercase();
+                if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                    return Ok(());
+                }
+                match self.click_url(recipient, trimmed) {
+                    Ok(Some(url)) => {
+                        el.set_attribute("href", &url)?;
+                        l.set(l.get() + 1);
+                    }
+                    Ok(None) => rf.borrow_mut().push(trimmed.chars().take(200).collect()),
+                    Err(e) => *f.borrow_mut() = Some(e),
+                }
+                Ok(())
+            }))
+            .append_element_content_handler(element!("body", move |el| {
+                if !p1.get() {
+                    el.append(&px1, ContentType::Html);
+                    p1.set(true);
+                }
+                Ok(())
+            }))
+            .append_document_content_handler(end!(move |end| {
+                if !p2.get() {
+                    end.append(&px2, ContentType::Html);
+                }
+                Ok(())
+            }));
+        let html = rewrite_str(html, settings).map_err(|e| TagError::Html(e.to_string()))?;
+        if let Some(e) = failure.take() {
+            return Err(e);
+        }
+        let refused = refused.take();
+        Ok(Tagged {
+            html,
+            links: links.get(),
+            refused,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::Key;
+
+    fn ring() -> Keyring {
+        Keyring::new(vec![Key::new(1, &[7; 32])])
+    }
+
+    const EMAIL: &str = r##"<!doctype html>
+<html><head><title>Hi</title></head>
+<body>
+<p>Hello <b>there</b> — see <a href="https://example.com/pricing?a=1&amp;b=2">pricing</a>,
+<a class=x href=HTTP://Example.com/UP>shouting</a>,
+<a href="mailto:sales@example.com">mail</a>, <a href="tel:+123">call</a>,
+<a href="#top">top</a>, <a href="/relative">rel</a>,
+<a data-pixeltrack="off" href="https://example.com/unsubscribe">unsubscribe</a>,
+<a href="javascript:alert(1)">js</a>, <a href="https://user@evil.example/">creds</a>.</p>
+</body></html>
+"##;
+
+    #[test]
+    fn links_and_pixel_and_nothing_else() {
+        let r = ring();
+        let t = Tagger {
+            keyring: &r,
+            base: "https://t.example",
+            site_id: 1,
+            campaign_id: 9,
+        };
+        let out = t.tag(EMAIL, Recipient::Id("alice@example.com")).unwrap();
+        assert_eq!(out.links, 2);
+        assert_eq!(out.refused, vec!["https://user@evil.example/".to_string()]);
+        assert!(!out.html.contains("alice"));
+        assert_eq!(out.html.matches("https://t.example/c/").count(), 2);
+        assert_eq!(out.html.matches("https://t.example/o/").count(), 1);
+        for untouched in [
+            "mailto:sales@example.com",
+            "tel:+123",
+            "href=\"#top\"",
+            "href=\"/relative\"",
+            "data-pixeltrack=\"off\" href=\"https://example.com/unsubscribe\"",
+            "javascript:alert(1)",
+            "<p>Hello <b>there</b> — see ",
+            "<!doctype html>\n<html><head><title>Hi</title></head>\n<body>\n",
+        ] {
+            assert!(out.html.contains(untouched), "{untouched}");
+        }
+        // The pixel sits at the end of the body.
+        assert!(out.html.contains(".gif\" width=\"1\" height=\"1\" alt=\"\" style=\"display:block;border:0;width:1px;height:1px\"></body>"));
+        // The click tokens carry the decoded destination.
+        let href = out
+            .html
+            .split("href=\"https://t.example/c/")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let tok = r.open_email(href).unwrap();
+        assert_eq!(
+            tok.action,
+            Action::Click("https://example.com/pricing?a=1&b=2".into())
+        );
+        assert_eq!(tok.recipient.as_deref(), Some("alice@example.com"));
+    }
+
+    #[test]
+    fn unchanged_parts_stay_byte_identical() {
+        let r = ring();
+        let t = Tagger {
+            keyring: &r,
+            base: "https://t.example",
+            site_id: 1,
+            campaign_id: 9,
+        };
+        let html =
+            "<body><p>caf\u{e9} &nbsp; <i>x</i></p><!-- c --><a href=\"mailto:a@b\">m</a></body>";
+        let out = t.tag(html, Recipient::Id("r1")).unwrap().html;
+        let without_pixel = out.replace(
+            &out[out.find("<img").unwrap()..out.find("</body>").unwrap()],
+            "",
+        );
+        assert_eq!(without_pixel, html);
+    }
+
+    #[test]
+    fn malformed_html_and_no_body() {
+        let r = ring();
+        let t = Tagger {
+            keyring: &r,
+            base: "https://t.example",
+            site_id: 1,
+            campaign_id: 9,
+        };
+        for html in [
+            "<p>unclosed <a href=https://example.com/x>link",
+            "<a href='https://example.com/'><div></a>",
+            "",
+            "plain text",
+        ] {
+            let out = t.tag(html, Recipient::Id("r1")).unwrap();
+            assert_eq!(out.html.matches("/o/").count(), 1, "{html}");
+            if html.contains("href") {
+                assert_eq!(out.links, 1, "{html}");
+            }
+        }
+    }
+
+    #[test]
+    fn merge_tags_append_the_placeholder() {
+        let r = ring();
+        let t = Tagger {
+            keyring: &r,
+            base: "https://t.example",
+            site_id: 1,
+            campaign_id: 9,
+        };
+        let out = t
+            .tag(
+                "<body><a href=\"https://example.com/\">x</a></body>",
+                Recipient::MergeTag("{{subscriber_id}}"),
+            )
+            .unwrap();
+        assert!(out.html.contains(".gif?r={{subscriber_id}}\""));
+        assert!(out.html.contains("?r={{subscriber_id}}\">x</a>"));
+        assert!(t.tag("x", Recipient::Id("")).is_err());
+        assert!(t.tag("x", Recipient::Id("a\nb")).is_err());
+    }
+
+    #[test]
+    fn entities_decode() {
+        assert_eq!(
+            decode_entities("a&amp;b&#38;c&#x26;d&lt;&bogus;&"),
+            "a&b&c&d<&bogus;&"
+        );
+    }
+}
