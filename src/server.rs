@@ -113,6 +113,14 @@ pub fn router(state: AppState) -> Router {
     let collect = Router::new()
         .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))
         .route("/p.png", get(collect::pixel_png).head(collect::pixel_head))
+        .route(
+            "/o/{file}",
+            get(collect::email::open_get).head(collect::email::open_head),
+        )
+        .route(
+            "/c/{token}",
+            get(collect::email::click_get).head(collect::email::click_head),
+        )
         .with_state(state.collector.clone());
     let ops = Router::new()
         .route("/healthz", get(healthz))

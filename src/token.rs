@@ -238,8 +238,14 @@ pub fn destination(raw: &str) -> Result<String, BadDestination> {
     if ["%0d", "%0a", "%00"].iter().any(|e| lower.contains(e)) {
         return bad("encoded line breaks or NUL");
     }
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+    let Some(authority) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    else {
         return bad("only absolute http:// and https:// links can be tracked");
+    };
+    if authority.starts_with('/') {
+        return bad("no host after the scheme");
     }
     let Ok(url) = url::Url::parse(raw) else {
         return bad("not a valid URL");

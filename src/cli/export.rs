@@ -76,6 +76,27 @@ fn cells(e: &Event) -> Vec<String> {
         e.order_id.clone(),
         e.props.clone(),
         e.ip.clone().unwrap_or_default(),
+        e.email
+            .as_ref()
+            .map(|m| m.campaign_id.to_string())
+            .unwrap_or_default(),
+        e.email
+            .as_ref()
+            .map(|m| m.recipient.clone())
+            .unwrap_or_default(),
+        e.email.as_ref().map(|m| m.link.clone()).unwrap_or_default(),
+        e.email
+            .as_ref()
+            .map(|m| m.verdict.as_str().to_owned())
+            .unwrap_or_default(),
+        e.email
+            .as_ref()
+            .map(|m| m.reason.to_owned())
+            .unwrap_or_default(),
+        e.email
+            .as_ref()
+            .map(|m| m.client.to_owned())
+            .unwrap_or_default(),
     ]
 }
 

@@ -3,6 +3,7 @@
 //! writes (WAL lets them read while it runs).
 
 mod demo;
+mod email;
 mod export;
 pub mod output;
 
@@ -58,8 +59,14 @@ enum Command {
     /// Show a site's traffic: visitors, visits, pageviews, bounce rate and top lists.
     Report {
         /// Site key or domain (optional when there is one site).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "campaign")]
         site: Option<String>,
+        /// Report an email campaign instead of a site.
+        #[arg(long)]
+        campaign: Option<i64>,
+        /// With --campaign: per-recipient activity (first and last open, opens, clicks).
+        #[arg(long, requires = "campaign")]
+        recipients: bool,
         /// First day, YYYY-MM-DD (UTC). Default: 29 days before --to.
         #[arg(long)]
         from: Option<String>,
@@ -73,6 +80,15 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         csv: bool,
     },
+    /// Email campaigns: create, list, mark as sent.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Tag email HTML: insert the open pixel and turn links into signed click links.
+    #[command(subcommand)]
+    Email(EmailCommand),
+    /// Token keys for email links: list, rotate, retire.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Export raw events (streamed) to standard output.
     Export {
         /// Site key or domain.
@@ -115,6 +131,75 @@ enum SiteCommand {
         /// Site key or domain.
         site: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum CampaignCommand {
+    /// Create a campaign.
+    Create {
+        /// Site key or domain.
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List campaigns.
+    List {
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Show a campaign's report (same as `report --campaign ID`).
+    Show {
+        id: i64,
+        /// Per-recipient activity.
+        #[arg(long)]
+        recipients: bool,
+    },
+    /// Record that a campaign was sent: when, and to how many (the rates' denominator).
+    Sent {
+        id: i64,
+        /// Emails delivered.
+        #[arg(long)]
+        count: Option<i64>,
+        /// When: `now` (default), 2026-11-29 or 2026-11-29T10:00:00Z.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EmailCommand {
+    /// Tag one email (stdin → stdout), a batch (--recipients), or a merge-tag template.
+    Tag {
+        #[arg(long)]
+        campaign: i64,
+        /// The recipient's id in your sending tool (never visible in the links).
+        #[arg(long)]
+        recipient: Option<String>,
+        /// CSV of recipients (a `recipient`/`id`/`email` column, or the first column).
+        #[arg(long, requires = "out_dir")]
+        recipients: Option<PathBuf>,
+        /// Where batch mode writes one HTML file per recipient, plus index.csv.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Merge-tag mode: one template for a sending platform, the recipient left as this
+        /// placeholder (e.g. '{{subscriber_id}}'). Forgeable: see README "Email tracking".
+        #[arg(long)]
+        merge_tag: Option<String>,
+        /// Read the HTML from this file instead of standard input.
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// List keys; the newest signs.
+    List,
+    /// Add a new signing key (old links keep working).
+    Rotate,
+    /// Remove an old key: links signed with it stop working.
+    Retire { id: u8 },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -190,11 +275,61 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             site_command(&rt, cmd, cli.json)
         }
         Command::Report {
+            campaign: Some(id),
+            recipients,
+            csv,
+            ..
+        } => {
+            let rt = load_config(&cli, &[])?;
+            email::report(&open_store(&rt)?, *id, *recipients, *csv, cli.json)
+        }
+        Command::Campaign(cmd) => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            match cmd {
+                CampaignCommand::Create { site, name } => {
+                    email::create(&store, site, name, cli.json)
+                }
+                CampaignCommand::List { site } => email::list(&store, site.as_deref(), cli.json),
+                CampaignCommand::Show { id, recipients } => {
+                    email::report(&store, *id, *recipients, false, cli.json)
+                }
+                CampaignCommand::Sent { id, count, at } => {
+                    email::sent(&store, *id, *count, at.as_deref(), cli.json)
+                }
+            }
+        }
+        Command::Email(EmailCommand::Tag {
+            campaign,
+            recipient,
+            recipients,
+            out_dir,
+            merge_tag,
+            input,
+        }) => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            let args = email::TagArgs {
+                campaign: *campaign,
+                recipient: recipient.as_deref(),
+                recipients: recipients.as_deref(),
+                out_dir: out_dir.as_deref(),
+                merge_tag: merge_tag.as_deref(),
+                input: input.as_deref(),
+            };
+            email::tag(&rt, &store, args, cli.json)
+        }
+        Command::Key(cmd) => {
+            let rt = load_config(&cli, &[])?;
+            email::keys(&open_store(&rt)?, cmd, cli.json)
+        }
+        Command::Report {
             site,
             from,
             to,
             limit,
             csv,
+            ..
         } => {
             let rt = load_config(&cli, &[])?;
             let store = open_store(&rt)?;

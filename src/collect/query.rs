@@ -115,7 +115,7 @@ mod prop {
             match parse(&q) {
                 Ok(p) => {
                     let all = [&p.site, &p.event, &p.url, &p.referrer, &p.title, &p.value, &p.currency, &p.id];
-                    prop_assert!(all.iter().all(|f| f.as_deref().map_or(true, |s| !s.contains('\0'))));
+                    prop_assert!(all.iter().all(|f| f.as_deref().is_none_or(|s| !s.contains('\0'))));
                 }
                 Err(r) => prop_assert_eq!(r, DropReason::InvalidInput),
             }

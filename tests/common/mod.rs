@@ -173,12 +173,12 @@ pub fn http(
     s.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    parse_response(&raw).ok_or_else(|| {
+    parse_response(&raw, method == "HEAD").ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete response")
     })
 }
 
-fn parse_response(raw: &[u8]) -> Option<Response> {
+fn parse_response(raw: &[u8], is_head: bool) -> Option<Response> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");
@@ -192,7 +192,7 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse::<usize>().ok());
-    if let Some(len) = len {
+    if let (Some(len), false) = (len, is_head) {
         if body.len() < len {
             return None; // cut off mid-body: not a complete response
         }
