@@ -214,7 +214,8 @@ impl Collector {
             Action::Open => None,
         };
         let mut hit = self.raw_hit(
-            parts,
+            &parts.headers,
+            &parts.extensions,
             HitParams {
                 site: Some(site.key.to_string()),
                 event: Some(if click { "email_click" } else { "email_open" }.into()),

@@ -12,9 +12,9 @@ pub mod sites;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, Extensions, HeaderMap, Uri};
 use axum::response::Response;
 use ipnet::IpNet;
 
@@ -44,15 +44,24 @@ pub struct Collector {
     pub email: email::EmailState,
 }
 
-pub async fn pixel_gif(State(c): State<Arc<Collector>>, req: Parts) -> Response {
+pub async fn pixel_gif(State(c): State<Arc<Collector>>, req: Request) -> Response {
     c.metrics.request(Route::PixelGif);
-    let reason = c.record(&req).await;
+    // Parsed before the first await: the request itself is not kept (nor cloned).
+    let hit = {
+        let req = req;
+        c.parse(req.uri(), req.headers(), req.extensions())
+    };
+    let reason = c.record(hit).await;
     image::respond(Kind::Gif, reason, true)
 }
 
-pub async fn pixel_png(State(c): State<Arc<Collector>>, req: Parts) -> Response {
+pub async fn pixel_png(State(c): State<Arc<Collector>>, req: Request) -> Response {
     c.metrics.request(Route::PixelPng);
-    let reason = c.record(&req).await;
+    let hit = {
+        let req = req;
+        c.parse(req.uri(), req.headers(), req.extensions())
+    };
+    let reason = c.record(hit).await;
     image::respond(Kind::Png, reason, true)
 }
 
@@ -78,15 +87,15 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<St
 
 impl Collector {
     /// Records one hit; returns the drop reason if it was not stored.
-    async fn record(&self, req: &Parts) -> Option<&'static str> {
-        match self.try_record(req).await {
+    async fn record(&self, hit: Result<RawHit, DropReason>) -> Option<&'static str> {
+        match self.try_record(hit).await {
             Ok(()) => None,
             Err(reason) => Some(reason.as_str()),
         }
     }
 
-    async fn try_record(&self, req: &Parts) -> Result<(), DropReason> {
-        let hit = self.parse(req).map_err(|r| self.count(r))?;
+    async fn try_record(&self, hit: Result<RawHit, DropReason>) -> Result<(), DropReason> {
+        let hit = hit.map_err(|r| self.count(r))?;
         let key = hit.params.site.as_deref().unwrap_or("");
         if key.is_empty() {
             return Err(self.count(DropReason::MissingSite));
@@ -130,18 +139,27 @@ impl Collector {
         self.salts.get(day)
     }
 
-    fn parse(&self, req: &Parts) -> Result<RawHit, DropReason> {
-        let query = req.uri.query().unwrap_or("");
+    fn parse(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        ext: &Extensions,
+    ) -> Result<RawHit, DropReason> {
+        let query = uri.query().unwrap_or("");
         if query.len() > self.limits.max_query_bytes {
             return Err(DropReason::Oversized);
         }
         let params = query::parse(query)?;
-        self.raw_hit(req, params)
+        self.raw_hit(headers, ext, params)
     }
 
     /// The request's headers and peer, checked, around already-parsed parameters.
-    fn raw_hit(&self, req: &Parts, params: HitParams) -> Result<RawHit, DropReason> {
-        let headers = &req.headers;
+    fn raw_hit(
+        &self,
+        headers: &HeaderMap,
+        ext: &Extensions,
+        params: HitParams,
+    ) -> Result<RawHit, DropReason> {
         let ua = header_str(headers, header::USER_AGENT)?.unwrap_or_default();
         if ua.len() > self.limits.max_ua_bytes {
             return Err(DropReason::Oversized);
@@ -153,8 +171,7 @@ impl Collector {
         {
             return Err(DropReason::Oversized);
         }
-        let peer = req
-            .extensions
+        let peer = ext
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));

@@ -132,7 +132,7 @@ impl Enricher {
         let order_id = page::clean_text(p.id.as_deref().unwrap_or(""), MAX_ORDER_ID);
 
         let info = self.ua.parse(&hit.user_agent);
-        let bot = bot::verdict(&hit.user_agent, info.spider);
+        let bot = info.bot;
         let visitor = visitor::visitor_id(salt, site.id.0, hit.ip, &hit.user_agent);
 
         // Source: utm_source, then ?ref=, then the referrer's known name or host.

@@ -19,6 +19,8 @@ pub struct UaInfo {
     pub device: Device,
     /// uap-core classifies the device as `Spider`.
     pub spider: bool,
+    /// The bot verdict, cached with the parse (the crawler regex is the costlier part).
+    pub bot: Option<crate::model::BotReason>,
 }
 
 fn extractor() -> &'static ua_parser::Extractor<'static> {
@@ -48,7 +50,8 @@ impl UaParser {
         }
     }
 
-    /// Parses `ua`, truncated to the configured byte cap first.
+    /// Parses `ua`, truncated to the configured byte cap first (the bot verdict too:
+    /// no crawler hides its name behind 512 bytes of padding that a browser would send).
     pub fn parse(&self, ua: &str) -> Arc<UaInfo> {
         let ua = truncate(ua, self.parse_bytes);
         if let Some(hit) = self.cache.get(ua) {
@@ -101,6 +104,7 @@ pub fn parse_uncached(ua: &str) -> UaInfo {
     let device_family = dev.map(|d| d.device.to_string()).unwrap_or_default();
     info.spider = device_family == "Spider";
     info.device = device_type(ua, &device_family, &info.os);
+    info.bot = super::bot::verdict(ua, info.spider);
     info
 }
 

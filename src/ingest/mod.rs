@@ -147,15 +147,16 @@ impl EventWriter {
             ..Batch::default()
         };
         batch.events.reserve(events.len());
+        let seen = &self.seen;
         for mut e in events {
-            self.sessions.track(&mut e, &mut batch);
+            self.sessions
+                .track(&mut e, &mut batch, &|k| seen.contains(k));
             batch.events.push(e);
         }
+        self.sessions.finish_batch(&mut batch);
         let m = &self.metrics;
         let n = batch.events.len() as u64;
         let bots = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
-        let seen = &self.seen;
-        batch.uniques.retain(|u| !seen.contains(u.key));
         let started = Instant::now();
         let result = self.sqlite.apply(&mut batch);
         m.commit_latency(started.elapsed());

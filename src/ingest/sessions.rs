@@ -6,7 +6,7 @@
 //! session started; event-level numbers (pageviews, events) to the event's hour.
 //! A bounce is a session with a single event; the second event takes it back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::clock::{day_of, hour_of, Millis};
 use crate::enrich::visitor::random_id;
@@ -16,11 +16,17 @@ use crate::store::{Batch, Counts, Dim, RollupKey, SessionRow, UniqueCandidate, S
 struct Open {
     row: SessionRow,
     bounced: bool,
+    /// Changed in the current batch (its row must be written).
+    touched: bool,
 }
 
 pub struct Sessions {
     open: HashMap<(i64, i64), Open>,
     timeout_ms: Millis,
+    /// Sessions changed in the current batch.
+    touched: Vec<(i64, i64)>,
+    /// Unique-visitor keys already offered in the current batch.
+    offered: HashSet<i64>,
 }
 
 fn session_dims(e: &Event) -> Vec<String> {
@@ -46,17 +52,16 @@ fn session_dims(e: &Event) -> Vec<String> {
         .collect()
 }
 
-/// The rows a visit is counted in: the total, each session dimension, the entry page.
-fn visit_targets(row: &SessionRow) -> Vec<(Dim, String)> {
-    let mut t = Vec::with_capacity(SESSION_DIMS.len() + 2);
-    t.push((Dim::Total, String::new()));
+/// Calls `f` for each row a visit is counted in: the total, each session dimension,
+/// the entry page.
+fn for_visit_targets(row: &SessionRow, mut f: impl FnMut(Dim, &str)) {
+    f(Dim::Total, "");
     for (d, v) in SESSION_DIMS.iter().zip(&row.dims) {
-        t.push((*d, v.clone()));
+        f(*d, v);
     }
     if !row.entry_page.is_empty() {
-        t.push((Dim::EntryPage, row.entry_page.clone()));
+        f(Dim::EntryPage, &row.entry_page);
     }
-    t
 }
 
 /// Dimensions where an empty value means "not set" and gets no row of its own
@@ -77,16 +82,9 @@ fn skip_empty(dim: Dim, value: &str) -> bool {
 }
 
 fn add(batch: &mut Batch, site_id: i64, dim: Dim, hour: i64, value: &str, c: Counts) {
-    if skip_empty(dim, value) {
-        return;
+    if !skip_empty(dim, value) {
+        batch.rollups.add(site_id, dim, hour, value, &c);
     }
-    let key = RollupKey {
-        site_id,
-        dim,
-        hour,
-        value: value.to_owned(),
-    };
-    batch.rollups.entry(key).or_default().add(&c);
 }
 
 /// FNV-1a, 64 bit: stable across builds (the keys outlive a process), and these
@@ -108,11 +106,22 @@ fn unique_key(site_id: i64, day: i64, dim: Dim, value: &str, visitor: i64) -> i6
     h as i64
 }
 
+const ONE_VISIT: Counts = Counts {
+    visitors: 0,
+    visits: 1,
+    pageviews: 0,
+    events: 0,
+    bounces: 0,
+    duration_ms: 0,
+};
+
 impl Sessions {
     pub fn new(timeout_ms: Millis) -> Self {
         Sessions {
             open: HashMap::new(),
             timeout_ms,
+            touched: Vec::new(),
+            offered: HashSet::new(),
         }
     }
 
@@ -120,15 +129,23 @@ impl Sessions {
     pub fn resume(&mut self, rows: Vec<SessionRow>) {
         for row in rows {
             let bounced = row.events <= 1;
-            self.open
-                .insert((row.site_id, row.visitor_id), Open { row, bounced });
+            let key = (row.site_id, row.visitor_id);
+            self.open.insert(
+                key,
+                Open {
+                    row,
+                    bounced,
+                    touched: false,
+                },
+            );
         }
     }
 
     /// Forgets sessions idle for longer than the timeout.
     pub fn evict_idle(&mut self, now: Millis) {
         let timeout = self.timeout_ms;
-        self.open.retain(|_, o| now - o.row.last_ms <= timeout);
+        self.open
+            .retain(|_, o| o.touched || now - o.row.last_ms <= timeout);
     }
 
     pub fn len(&self) -> usize {
@@ -139,8 +156,9 @@ impl Sessions {
         self.open.is_empty()
     }
 
-    /// Stamps `e` with its session and adds its counts to `batch`.
-    pub fn track(&mut self, e: &mut Event, batch: &mut Batch) {
+    /// Stamps `e` with its session and adds its counts to `batch`. `counted(key)` says
+    /// whether a unique-visitor key is known to be stored already.
+    pub fn track(&mut self, e: &mut Event, batch: &mut Batch, counted: &dyn Fn(i64) -> bool) {
         // Email opens and clicks are reported per campaign, not as web traffic.
         if e.email.is_some() {
             return;
@@ -179,36 +197,46 @@ impl Sessions {
                 visit.bounces = -1;
                 o.bounced = false;
             }
-            for (d, v) in visit_targets(&o.row) {
-                add(batch, e.site_id, d, start_hour, &v, visit);
+            if visit != Counts::default() {
+                for_visit_targets(&o.row, |d, v| {
+                    add(batch, e.site_id, d, start_hour, v, visit)
+                });
             }
             if pv {
                 o.row.pageviews += 1;
-                let one = Counts {
-                    visits: 1,
-                    ..Counts::default()
-                };
                 if o.row.entry_page.is_empty() {
                     o.row.entry_page = e.path.clone();
-                    add(batch, e.site_id, Dim::EntryPage, start_hour, &e.path, one);
+                    add(
+                        batch,
+                        e.site_id,
+                        Dim::EntryPage,
+                        start_hour,
+                        &e.path,
+                        ONE_VISIT,
+                    );
                 }
                 if o.row.exit_page != e.path {
-                    if !o.row.exit_page.is_empty() {
-                        let minus = Counts {
-                            visits: -1,
-                            ..Counts::default()
-                        };
-                        add(
-                            batch,
-                            e.site_id,
-                            Dim::ExitPage,
-                            start_hour,
-                            &o.row.exit_page,
-                            minus,
-                        );
-                    }
+                    let minus = Counts {
+                        visits: -1,
+                        ..Counts::default()
+                    };
+                    add(
+                        batch,
+                        e.site_id,
+                        Dim::ExitPage,
+                        start_hour,
+                        &o.row.exit_page,
+                        minus,
+                    );
                     o.row.exit_page = e.path.clone();
-                    add(batch, e.site_id, Dim::ExitPage, start_hour, &e.path, one);
+                    add(
+                        batch,
+                        e.site_id,
+                        Dim::ExitPage,
+                        start_hour,
+                        &e.path,
+                        ONE_VISIT,
+                    );
                 }
             }
             e.session_id = o.row.id;
@@ -223,7 +251,7 @@ impl Sessions {
                 pageviews: i64::from(pv),
                 events: 1,
                 entry_page: page.clone(),
-                exit_page: page.clone(),
+                exit_page: page,
                 dims: session_dims(e),
             };
             let visit = Counts {
@@ -231,22 +259,33 @@ impl Sessions {
                 bounces: 1,
                 ..Counts::default()
             };
-            for (d, v) in visit_targets(&row) {
-                add(batch, e.site_id, d, hour, &v, visit);
-            }
-            if !page.is_empty() {
-                let one = Counts {
-                    visits: 1,
-                    ..Counts::default()
-                };
-                add(batch, e.site_id, Dim::ExitPage, hour, &page, one);
-            }
+            for_visit_targets(&row, |d, v| add(batch, e.site_id, d, hour, v, visit));
+            add(
+                batch,
+                e.site_id,
+                Dim::ExitPage,
+                hour,
+                &row.exit_page,
+                ONE_VISIT,
+            );
             e.session_id = row.id;
-            self.open.insert(key, Open { row, bounced: true });
+            // A stale session of the same visitor (a gap past the timeout) ends here.
+            self.open.insert(
+                key,
+                Open {
+                    row,
+                    bounced: true,
+                    touched: false,
+                },
+            );
         }
 
         // Event-level counts, at the event's hour.
-        let o = &self.open[&key];
+        let o = self.open.get_mut(&key).expect("inserted or found above");
+        if !o.touched {
+            o.touched = true;
+            self.touched.push(key);
+        }
         let c = if pv {
             Counts {
                 pageviews: 1,
@@ -258,34 +297,46 @@ impl Sessions {
                 ..Counts::default()
             }
         };
-        let mut targets: Vec<(Dim, String)> = vec![(Dim::Total, String::new())];
-        targets.extend(SESSION_DIMS.iter().copied().zip(o.row.dims.iter().cloned()));
-        if pv {
-            targets.push((Dim::Page, e.path.clone()));
-        } else {
-            targets.push((Dim::Event, e.name.clone()));
-        }
-        for (d, v) in targets {
-            if skip_empty(d, &v) {
-                continue;
+        let offered = &mut self.offered;
+        let mut each = |d: Dim, v: &str| {
+            if skip_empty(d, v) {
+                return;
             }
-            add(batch, e.site_id, d, hour, &v, c);
-            batch.uniques.push(UniqueCandidate {
-                key: unique_key(e.site_id, day, d, &v, e.visitor_id),
-                day,
-                rollup: RollupKey {
-                    site_id: e.site_id,
-                    dim: d,
-                    hour,
-                    value: v,
-                },
-            });
+            batch.rollups.add(e.site_id, d, hour, v, &c);
+            let k = unique_key(e.site_id, day, d, v, e.visitor_id);
+            if !counted(k) && offered.insert(k) {
+                batch.uniques.push(UniqueCandidate {
+                    key: k,
+                    day,
+                    rollup: RollupKey {
+                        site_id: e.site_id,
+                        dim: d,
+                        hour,
+                        value: v.to_owned(),
+                    },
+                });
+            }
+        };
+        each(Dim::Total, "");
+        for (d, v) in SESSION_DIMS.iter().zip(&o.row.dims) {
+            each(*d, v);
         }
-        if let Some(pos) = batch.sessions.iter().position(|s| s.id == o.row.id) {
-            batch.sessions[pos] = o.row.clone();
+        if pv {
+            each(Dim::Page, &e.path);
         } else {
-            batch.sessions.push(o.row.clone());
+            each(Dim::Event, &e.name);
         }
+    }
+
+    /// Ends the batch: adds the rows of every session it changed.
+    pub fn finish_batch(&mut self, batch: &mut Batch) {
+        for key in self.touched.drain(..) {
+            if let Some(o) = self.open.get_mut(&key) {
+                o.touched = false;
+                batch.sessions.push(o.row.clone());
+            }
+        }
+        self.offered.clear();
     }
 }
 
@@ -310,9 +361,13 @@ mod tests {
         }
     }
 
+    fn track(s: &mut Sessions, e: &mut Event, b: &mut Batch) {
+        s.track(e, b, &|_| false);
+    }
+
     fn total(b: &Batch, dim: Dim, value: &str) -> Counts {
         let mut c = Counts::default();
-        for (k, v) in &b.rollups {
+        for (k, v) in b.rollups.iter() {
             if k.dim == dim && k.value == value {
                 c.add(v);
             }
@@ -325,7 +380,7 @@ mod tests {
         let mut s = Sessions::new(30 * MIN);
         let mut b = Batch::default();
         let mut e = ev(7, T0, "pageview", "/a");
-        s.track(&mut e, &mut b);
+        track(&mut s, &mut e, &mut b);
         assert_ne!(e.session_id, 0);
         let t = total(&b, Dim::Total, "");
         assert_eq!((t.visits, t.bounces, t.pageviews), (1, 1, 1));
@@ -340,8 +395,8 @@ mod tests {
         let mut b = Batch::default();
         let mut a = ev(7, T0, "pageview", "/a");
         let mut c = ev(7, T0 + 5 * MIN, "pageview", "/b");
-        s.track(&mut a, &mut b);
-        s.track(&mut c, &mut b);
+        track(&mut s, &mut a, &mut b);
+        track(&mut s, &mut c, &mut b);
         assert_eq!(a.session_id, c.session_id);
         let t = total(&b, Dim::Total, "");
         assert_eq!(
@@ -351,6 +406,7 @@ mod tests {
         assert_eq!(total(&b, Dim::ExitPage, "/a").visits, 0);
         assert_eq!(total(&b, Dim::ExitPage, "/b").visits, 1);
         assert_eq!(total(&b, Dim::EntryPage, "/a").visits, 1);
+        s.finish_batch(&mut b);
         assert_eq!(b.sessions.len(), 1);
         assert_eq!(b.sessions[0].pageviews, 2);
     }
@@ -361,11 +417,12 @@ mod tests {
         let mut b = Batch::default();
         let mut a = ev(7, T0, "pageview", "/a");
         let mut c = ev(7, T0 + 31 * MIN, "pageview", "/a");
-        s.track(&mut a, &mut b);
-        s.track(&mut c, &mut b);
+        track(&mut s, &mut a, &mut b);
+        track(&mut s, &mut c, &mut b);
         assert_ne!(a.session_id, c.session_id);
         let t = total(&b, Dim::Total, "");
         assert_eq!((t.visits, t.bounces), (2, 2));
+        s.finish_batch(&mut b);
         s.evict_idle(T0 + 62 * MIN);
         assert!(s.is_empty());
     }
@@ -374,8 +431,8 @@ mod tests {
     fn custom_events_count_as_events_not_pageviews() {
         let mut s = Sessions::new(30 * MIN);
         let mut b = Batch::default();
-        s.track(&mut ev(7, T0, "pageview", "/a"), &mut b);
-        s.track(&mut ev(7, T0 + MIN, "signup", "/a"), &mut b);
+        track(&mut s, &mut ev(7, T0, "pageview", "/a"), &mut b);
+        track(&mut s, &mut ev(7, T0 + MIN, "signup", "/a"), &mut b);
         let t = total(&b, Dim::Total, "");
         assert_eq!((t.pageviews, t.events, t.bounces), (1, 1, 0));
         assert_eq!(total(&b, Dim::Event, "signup").events, 1);
@@ -387,7 +444,7 @@ mod tests {
         let mut b = Batch::default();
         let mut e = ev(7, T0, "pageview", "/a");
         e.bot = Some(BotReason::Crawler);
-        s.track(&mut e, &mut b);
+        track(&mut s, &mut e, &mut b);
         assert_eq!(e.session_id, 0);
         assert_eq!(total(&b, Dim::Bot, "crawler").events, 1);
         assert_eq!(total(&b, Dim::Total, ""), Counts::default());

@@ -206,12 +206,58 @@ pub struct EmailRow {
     pub device: String,
 }
 
+/// Rollup deltas of one batch. Looked up by a hash of the borrowed key parts, so
+/// adding to a row that exists allocates nothing (the writer's hot loop).
+#[derive(Debug, Default)]
+pub struct Rollups {
+    rows: HashMap<u64, Vec<(RollupKey, Counts)>>,
+}
+
+fn key_hash(site_id: i64, dim: Dim, hour: i64, value: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (site_id, dim as u8, hour, value).hash(&mut h);
+    h.finish()
+}
+
+impl Rollups {
+    pub fn add(&mut self, site_id: i64, dim: Dim, hour: i64, value: &str, c: &Counts) {
+        let bucket = self
+            .rows
+            .entry(key_hash(site_id, dim, hour, value))
+            .or_default();
+        let found = bucket.iter_mut().find(|(k, _)| {
+            k.site_id == site_id && k.dim == dim && k.hour == hour && k.value == value
+        });
+        match found {
+            Some((_, counts)) => counts.add(c),
+            None => bucket.push((
+                RollupKey {
+                    site_id,
+                    dim,
+                    hour,
+                    value: value.to_owned(),
+                },
+                *c,
+            )),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&RollupKey, &Counts)> {
+        self.rows.values().flatten().map(|(k, c)| (k, c))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<Event>,
     pub reclassify: Vec<Reclassify>,
     pub sessions: Vec<SessionRow>,
-    pub rollups: HashMap<RollupKey, Counts>,
+    pub rollups: Rollups,
     pub uniques: Vec<UniqueCandidate>,
 }
 

@@ -654,7 +654,12 @@ impl SqliteWriter {
                 tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
             for u in &batch.uniques {
                 if uniq.execute(params![u.key, u.day])? == 1 {
-                    batch.rollups.entry(u.rollup.clone()).or_default().visitors += 1;
+                    let k = &u.rollup;
+                    let one = Counts {
+                        visitors: 1,
+                        ..Counts::default()
+                    };
+                    batch.rollups.add(k.site_id, k.dim, k.hour, &k.value, &one);
                 }
             }
             let mut re = tx.prepare_cached(RECLASSIFY)?;
@@ -669,7 +674,7 @@ impl SqliteWriter {
                 ])?;
             }
             let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
-            for (k, c) in &batch.rollups {
+            for (k, c) in batch.rollups.iter() {
                 if *c == Counts::default() {
                     continue;
                 }
