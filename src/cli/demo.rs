@@ -149,8 +149,11 @@ pub fn run(
     );
     bar.set_message("generating traffic");
     let mut total = 0u64;
+    // One random salt per day, as the server keeps them (a visit that runs past midnight
+    // meets the next day's salt, like real traffic); none is stored.
+    let salts: std::collections::HashMap<i64, Salt> =
+        (first..=today + 1).map(|d| (d, Salt::random(d))).collect();
     for day in first..=today {
-        let salt = Salt::random(day);
         let weekend = matches!((day + 4).rem_euclid(7), 0 | 6);
         let base = f64::from(visitors_per_day) * if weekend { 0.65 } else { 1.0 };
         let visitors = (base * (0.8 + rng.below(40) as f64 / 100.0)) as u64;
@@ -198,7 +201,10 @@ pub fn run(
         hits.sort_by_key(|h| h.received_ms);
         let mut events = Vec::with_capacity(hits.len());
         for h in &hits {
-            if let Outcome::Keep(e) = enricher.enrich(h, &site, &salt) {
+            let Some(salt) = salts.get(&day_of(h.received_ms)) else {
+                continue;
+            };
+            if let Outcome::Keep(e) = enricher.enrich(h, &site, salt) {
                 events.push(*e);
             }
         }
