@@ -421,9 +421,12 @@ fn serve(rt: Runtime) -> anyhow::Result<()> {
 
 fn init_logging(rt: &Runtime) {
     let filter = tracing_subscriber::EnvFilter::new(&rt.config.log_level);
+    // Colours only for a terminal: a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match rt.config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
