@@ -217,6 +217,15 @@ mod tests {
         Keyring::new(vec![Key::new(1, &[7; 32])])
     }
 
+    fn tagger(r: &Keyring) -> Tagger<'_> {
+        Tagger {
+            keyring: r,
+            base: "https://t.example",
+            site_id: 1,
+            campaign_id: 9,
+        }
+    }
+
     const EMAIL: &str = r##"<!doctype html>
 <html><head><title>Hi</title></head>
 <body>
@@ -232,12 +241,7 @@ mod tests {
     #[test]
     fn links_and_pixel_and_nothing_else() {
         let r = ring();
-        let t = Tagger {
-            keyring: &r,
-            base: "https://t.example",
-            site_id: 1,
-            campaign_id: 9,
-        };
+        let t = tagger(&r);
         let out = t.tag(EMAIL, Recipient::Id("alice@example.com")).unwrap();
         assert_eq!(out.links, 2);
         assert_eq!(out.refused, vec!["https://user@evil.example/".to_string()]);
@@ -278,12 +282,7 @@ mod tests {
     #[test]
     fn unchanged_parts_stay_byte_identical() {
         let r = ring();
-        let t = Tagger {
-            keyring: &r,
-            base: "https://t.example",
-            site_id: 1,
-            campaign_id: 9,
-        };
+        let t = tagger(&r);
         let html =
             "<body><p>caf\u{e9} &nbsp; <i>x</i></p><!-- c --><a href=\"mailto:a@b\">m</a></body>";
         let out = t.tag(html, Recipient::Id("r1")).unwrap().html;
@@ -297,12 +296,7 @@ mod tests {
     #[test]
     fn malformed_html_and_no_body() {
         let r = ring();
-        let t = Tagger {
-            keyring: &r,
-            base: "https://t.example",
-            site_id: 1,
-            campaign_id: 9,
-        };
+        let t = tagger(&r);
         for html in [
             "<p>unclosed <a href=https://example.com/x>link",
             "<a href='https://example.com/'><div></a>",
@@ -320,12 +314,7 @@ mod tests {
     #[test]
     fn merge_tags_append_the_placeholder() {
         let r = ring();
-        let t = Tagger {
-            keyring: &r,
-            base: "https://t.example",
-            site_id: 1,
-            campaign_id: 9,
-        };
+        let t = tagger(&r);
         let out = t
             .tag(
                 "<body><a href=\"https://example.com/\">x</a></body>",

@@ -18,6 +18,26 @@ const EMAIL: &str = r#"<html><body><h1>November</h1>
 <a href="mailto:help@shop.example">Help</a>
 </body></html>"#;
 
+/// A fresh data dir with site `shop.example` and campaign 1 named `name`.
+fn site_with_campaign(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    add_site(&data, "shop.example");
+    cli(
+        &data,
+        &[
+            "campaign",
+            "create",
+            "--site",
+            "shop.example",
+            "--name",
+            name,
+        ],
+    );
+    (dir, data)
+}
+
 /// Paths of the open pixel and click links in a tagged email, in document order.
 fn tracked_paths(html: &str) -> (String, Vec<String>) {
     let path = |marker: &str| -> Vec<String> {
@@ -307,21 +327,7 @@ fn campaign_report_tells_humans_from_machines() {
 
 #[test]
 fn key_rotation_keeps_old_links_working_until_retired() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "K",
-        ],
-    );
+    let (dir, data) = site_with_campaign("K");
     let input = dir.path().join("e.html");
     std::fs::write(&input, "<a href=\"https://shop.example/\">x</a>").unwrap();
     let tag = || {
@@ -358,21 +364,7 @@ fn key_rotation_keeps_old_links_working_until_retired() {
 
 #[test]
 fn merge_tag_links_take_the_recipient_from_the_url() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "M",
-        ],
-    );
+    let (dir, data) = site_with_campaign("M");
     let input = dir.path().join("e.html");
     std::fs::write(
         &input,
