@@ -66,6 +66,83 @@ pub struct Site {
     pub domain: String,
     pub name: String,
     pub created_ms: Millis,
+    pub privacy: Privacy,
+}
+
+/// A site's privacy settings (see docs/privacy.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Privacy {
+    pub mode: PrivacyMode,
+    /// `Sec-GPC: 1` means no identifiers for this hit.
+    pub honour_gpc: bool,
+    /// `DNT: 1` likewise (off by default: DNT is deprecated and often set by default).
+    pub honour_dnt: bool,
+    /// What happens to a hit that may not carry identifiers.
+    pub without_consent: WithoutConsent,
+    /// Raw events older than this are deleted (rollups are kept).
+    pub retention_days: Option<u32>,
+    /// Keep values that look like email addresses in URLs, titles and props.
+    pub allow_emails: bool,
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy {
+            mode: PrivacyMode::Anonymous,
+            honour_gpc: true,
+            honour_dnt: false,
+            without_consent: WithoutConsent::Aggregate,
+            retention_days: None,
+            allow_emails: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrivacyMode {
+    /// Cookieless daily visitor hash, no per-person data (the default for web).
+    Anonymous,
+    /// Identifiers only for hits that carry consent (`consent=1`).
+    Consented,
+    /// Record nothing.
+    Off,
+}
+
+impl PrivacyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivacyMode::Anonymous => "anonymous",
+            PrivacyMode::Consented => "consented",
+            PrivacyMode::Off => "off",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Anonymous, Self::Consented, Self::Off]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WithoutConsent {
+    /// Count the hit with no visitor, session or other identifier.
+    Aggregate,
+    /// Do not store it (counted as a `no_consent` drop).
+    Drop,
+}
+
+impl WithoutConsent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithoutConsent::Aggregate => "aggregate",
+            WithoutConsent::Drop => "drop",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Aggregate, Self::Drop]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
 }
 
 /// An email campaign: what opens and clicks are counted against.
@@ -90,6 +167,10 @@ pub struct RawHit {
     pub user_agent: String,
     /// The `Referer` header: the page that embeds the pixel.
     pub referer_header: Option<String>,
+    /// `Sec-GPC: 1` (Global Privacy Control).
+    pub gpc: bool,
+    /// `DNT: 1`.
+    pub dnt: bool,
     pub params: HitParams,
 }
 
@@ -104,6 +185,8 @@ pub struct HitParams {
     pub value: Option<String>,
     pub currency: Option<String>,
     pub id: Option<String>,
+    /// `consent=1` / `consent=0` from the page's consent banner.
+    pub consent: Option<String>,
     pub props: Vec<(String, String)>,
 }
 
@@ -303,6 +386,12 @@ pub enum DropReason {
     BadToken,
     /// A valid token whose campaign is gone.
     UnknownCampaign,
+    /// The site's privacy mode is `off`.
+    TrackingOff,
+    /// No consent (GPC, DNT, consented mode without `consent=1`) and the site drops such hits.
+    NoConsent,
+    /// The email recipient withdrew consent.
+    ConsentWithdrawn,
     InvalidInput,
     Oversized,
     Overload,
@@ -311,11 +400,14 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
         DropReason::BadToken,
         DropReason::UnknownCampaign,
+        DropReason::TrackingOff,
+        DropReason::NoConsent,
+        DropReason::ConsentWithdrawn,
         DropReason::InvalidInput,
         DropReason::Oversized,
         DropReason::Overload,
@@ -329,6 +421,9 @@ impl DropReason {
             DropReason::UnknownSite => "unknown_site",
             DropReason::BadToken => "bad_token",
             DropReason::UnknownCampaign => "unknown_campaign",
+            DropReason::TrackingOff => "tracking_off",
+            DropReason::NoConsent => "no_consent",
+            DropReason::ConsentWithdrawn => "consent_withdrawn",
             DropReason::InvalidInput => "invalid_input",
             DropReason::Oversized => "oversized",
             DropReason::Overload => "overload",

@@ -236,6 +236,8 @@ fn hit(
         ip,
         user_agent: ua.to_owned(),
         referer_header: None,
+        gpc: false,
+        dnt: false,
         params: HitParams {
             site: Some(site.key.to_string()),
             event: event.map(str::to_owned),

@@ -179,7 +179,14 @@ impl Collector {
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok());
+        let flag = |name: &str| {
+            headers
+                .get(name)
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
+        };
         Ok(RawHit {
+            gpc: flag("sec-gpc"),
+            dnt: flag("dnt"),
             received_ms: self.clock.now_ms(),
             ip: ip::client_ip(peer, xff, &self.trusted_proxies),
             user_agent: ua,

@@ -44,6 +44,7 @@ pub fn parse(query: &str) -> Result<HitParams, DropReason> {
             "v" => &mut p.value,
             "cur" => &mut p.currency,
             "id" => &mut p.id,
+            "consent" => &mut p.consent,
             other => {
                 if let Some(prop) = other.strip_prefix(PROP_PREFIX) {
                     if !p.props.iter().any(|(k, _)| k == prop) {

@@ -6,6 +6,7 @@
 pub mod bot;
 pub mod email;
 pub mod page;
+pub mod privacy;
 pub mod referrer;
 pub mod salts;
 pub mod ua;
@@ -111,6 +112,18 @@ impl Enricher {
     }
 
     fn build(&self, hit: &RawHit, site: &Site, salt: &Salt) -> Result<Event, DropReason> {
+        let identify = privacy::may_identify(hit, &site.privacy)?;
+        let mut e = self.build_full(hit, site, salt)?;
+        if !identify {
+            privacy::reduce(&mut e);
+        }
+        if !site.privacy.allow_emails {
+            privacy::redact_emails(&mut e);
+        }
+        Ok(e)
+    }
+
+    fn build_full(&self, hit: &RawHit, site: &Site, salt: &Salt) -> Result<Event, DropReason> {
         let p = &hit.params;
         let name = match p.event.as_deref() {
             None | Some("") => "pageview".to_owned(),
@@ -261,6 +274,8 @@ mod tests {
             ip: "203.0.113.77".parse().unwrap(),
             user_agent: CHROME.into(),
             referer_header: None,
+            gpc: false,
+            dnt: false,
             params,
         }
     }
@@ -272,6 +287,7 @@ mod tests {
             domain: "example.com".into(),
             name: "Example".into(),
             created_ms: 0,
+            privacy: Default::default(),
         }
     }
 
@@ -403,6 +419,8 @@ mod prop {
                 ip: "203.0.113.77".parse().unwrap(),
                 user_agent: ua,
                 referer_header: None,
+                gpc: false,
+                dnt: false,
                 params: HitParams {
                     url: Some(url),
                     referrer: Some(referrer),
@@ -418,6 +436,7 @@ mod prop {
                 domain: "example.com".into(),
                 name: String::new(),
                 created_ms: 0,
+                privacy: Default::default(),
             };
             let e = Enricher::new(16, 512, false);
             if let Outcome::Keep(ev) = e.enrich(&hit, &site, &Salt::random(1)) {

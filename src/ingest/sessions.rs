@@ -176,6 +176,25 @@ impl Sessions {
             return;
         }
         let pv = e.is_pageview();
+        if e.visitor_id == 0 {
+            // An anonymous hit (no consent, GPC): counted, but no visitor and no visit.
+            let c = Counts {
+                pageviews: i64::from(pv),
+                events: i64::from(!pv),
+                ..Counts::default()
+            };
+            add(batch, e.site_id, Dim::Total, hour, "", c);
+            for (d, v) in SESSION_DIMS.iter().zip(session_dims(e)) {
+                add(batch, e.site_id, *d, hour, &v, c);
+            }
+            let (d, v) = if pv {
+                (Dim::Page, &e.path)
+            } else {
+                (Dim::Event, &e.name)
+            };
+            add(batch, e.site_id, d, hour, v, c);
+            return;
+        }
         let key = (e.site_id, e.visitor_id);
         let timeout = self.timeout_ms;
         let live = self
@@ -449,6 +468,20 @@ mod tests {
         assert_eq!(total(&b, Dim::Bot, "crawler").events, 1);
         assert_eq!(total(&b, Dim::Total, ""), Counts::default());
         assert!(b.uniques.is_empty());
+    }
+
+    #[test]
+    fn anonymous_hits_count_without_visitors_or_visits() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        let mut e = ev(0, T0, "pageview", "/a");
+        track(&mut s, &mut e, &mut b);
+        track(&mut s, &mut ev(0, T0 + MIN, "pageview", "/a"), &mut b);
+        assert_eq!(e.session_id, 0);
+        let t = total(&b, Dim::Total, "");
+        assert_eq!((t.pageviews, t.visits, t.visitors, t.bounces), (2, 0, 0, 0));
+        assert_eq!(total(&b, Dim::Page, "/a").pageviews, 2);
+        assert!(b.uniques.is_empty() && s.is_empty());
     }
 
     #[test]

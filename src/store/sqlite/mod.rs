@@ -12,7 +12,8 @@ use crate::clock::Millis;
 use crate::config::Synchronous;
 use crate::enrich::Salt;
 use crate::model::{
-    BotReason, Campaign, Device, EmailFields, Event, Site, SiteId, SiteKey, Utm, Verdict,
+    BotReason, Campaign, Device, EmailFields, Event, Privacy, PrivacyMode, Site, SiteId, SiteKey,
+    Utm, Verdict, WithoutConsent,
 };
 
 pub const DB_FILE: &str = "pixeltrack.db";
@@ -21,6 +22,7 @@ pub const DB_FILE: &str = "pixeltrack.db";
 const MIGRATIONS: &[&str] = &[
     include_str!("sql/001_init.sql"),
     include_str!("sql/002_email.sql"),
+    include_str!("sql/003_privacy.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -189,14 +191,28 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+const SITE_COLUMNS: &str = "SELECT id, key, domain, name, created_ms, privacy_mode, honour_gpc, \
+     honour_dnt, without_consent, retention_days, allow_emails FROM sites";
+
 fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
     let key: String = r.get(1)?;
+    let mode: String = r.get(5)?;
+    let without: String = r.get(8)?;
+    let defaults = Privacy::default();
     Ok(Site {
         id: SiteId(r.get(0)?),
         key: SiteKey::parse(&key).unwrap_or_else(|| SiteKey::parse("invalid").expect("valid")),
         domain: r.get(2)?,
         name: r.get(3)?,
         created_ms: r.get(4)?,
+        privacy: Privacy {
+            mode: PrivacyMode::parse(&mode).unwrap_or(defaults.mode),
+            honour_gpc: r.get(6)?,
+            honour_dnt: r.get(7)?,
+            without_consent: WithoutConsent::parse(&without).unwrap_or(defaults.without_consent),
+            retention_days: r.get(9)?,
+            allow_emails: r.get(10)?,
+        },
     })
 }
 
@@ -319,8 +335,7 @@ const CAMPAIGN_COLUMNS: &str =
 impl Store for SqliteStore {
     fn sites(&self) -> Result<Vec<Site>> {
         let conn = self.conn();
-        let mut st =
-            conn.prepare("SELECT id, key, domain, name, created_ms FROM sites ORDER BY id")?;
+        let mut st = conn.prepare(&format!("{SITE_COLUMNS} ORDER BY id"))?;
         let rows = st.query_map([], site_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -329,7 +344,7 @@ impl Store for SqliteStore {
         let conn = self.conn();
         Ok(conn
             .query_row(
-                "SELECT id, key, domain, name, created_ms FROM sites WHERE key = ?1",
+                &format!("{SITE_COLUMNS} WHERE key = ?1"),
                 [key.as_str()],
                 site_from_row,
             )
@@ -358,6 +373,7 @@ impl Store for SqliteStore {
             domain: domain.to_owned(),
             name: name.to_owned(),
             created_ms: now,
+            privacy: Privacy::default(),
         })
     }
 
