@@ -38,8 +38,10 @@ pub struct Config {
     pub log_level: String,
     /// CIDRs of reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
-    /// Write the client IP into the events table (off by default; see docs/architecture.md).
+    /// Write the client IP into the events table (off by default; see docs/privacy.md).
     pub store_ip: bool,
+    /// With `store_ip`: keep only the network part (/24, /48). Off stores full addresses.
+    pub store_ip_truncate: bool,
     /// The URL this server is reached at from the outside, used in snippets and in
     /// tagged emails (e.g. `https://t.example.com`). Default: `http://<listen>`.
     pub public_url: String,
@@ -137,6 +139,7 @@ impl Default for Config {
             log_level: "info".into(),
             trusted_proxies: Vec::new(),
             store_ip: false,
+            store_ip_truncate: true,
             public_url: String::new(),
             ingest: IngestConfig {
                 durability: Durability::Commit,

@@ -30,6 +30,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct AppState {
+    pub config: Arc<crate::config::Config>,
     pub collector: Arc<Collector>,
     pub metrics: Arc<Metrics>,
     pub draining: Arc<AtomicBool>,
@@ -63,6 +64,7 @@ impl App {
             cfg.limits.ua_parse_bytes,
             cfg.store_ip,
         )
+        .with_ip_truncation(cfg.store_ip_truncate)
         .with_email_thresholds(crate::enrich::email::Thresholds {
             min_human_seconds: i64::from(cfg.email.min_human_seconds),
             click_without_open_seconds: i64::from(cfg.email.click_without_open_seconds),
@@ -88,6 +90,7 @@ impl App {
         });
         Ok(App {
             state: AppState {
+                config: Arc::new(cfg.clone()),
                 collector,
                 metrics,
                 draining: Arc::new(AtomicBool::new(false)),
@@ -121,11 +124,16 @@ pub fn router(state: AppState) -> Router {
             "/c/{token}",
             get(collect::email::click_get).head(collect::email::click_head),
         )
+        .route(
+            "/u/{token}",
+            get(collect::email::withdraw_get).post(collect::email::withdraw_post),
+        )
         .with_state(state.collector.clone());
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/privacy", get(privacy))
         .fallback(not_found)
         .with_state(state);
     collect.merge(ops)
@@ -155,6 +163,36 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.render(),
     )
         .into_response()
+}
+
+/// The privacy statement, generated from the live configuration and site settings.
+async fn privacy(State(s): State<AppState>) -> Response {
+    s.metrics.request(Route::Other);
+    let store = s.collector.store.clone();
+    let sites = tokio::task::spawn_blocking(move || store.sites()).await;
+    match sites {
+        Ok(Ok(sites)) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            crate::report::privacy::statement(&s.config, &sites),
+        )
+            .into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response(),
+    }
+}
+
+/// Deletes raw events past each site's retention period.
+pub fn run_retention(store: &SqliteStore, now: crate::clock::Millis) -> crate::store::Result<u64> {
+    let mut total = 0;
+    for site in store.sites()? {
+        if let Some(days) = site.privacy.retention_days {
+            let before = now - i64::from(days) * crate::clock::DAY_MS;
+            total += store.apply_retention(site.id.0, before, false)?;
+        }
+    }
+    if total > 0 {
+        store.checkpoint()?;
+    }
+    Ok(total)
 }
 
 async fn not_found(State(s): State<AppState>) -> Response {
@@ -190,15 +228,25 @@ pub async fn serve(
     let local = listener.local_addr()?;
     tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
 
-    // Once a minute: rotate salts, forget removed sites.
+    // Once a minute: rotate salts, forget removed sites, reload keys; hourly (and at
+    // start) apply retention.
     let c = app.state.collector.clone();
     let ticker = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.tick().await;
+        let mut minutes = 0u64;
         loop {
             tick.tick().await;
             let c2 = c.clone();
+            let retention = minutes % 60 == 0;
+            minutes += 1;
             let _ = tokio::task::spawn_blocking(move || {
+                if retention {
+                    match run_retention(&c2.store, c2.clock.now_ms()) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "retention: old events deleted"),
+                        Err(e) => tracing::error!(error = %e, "retention failed"),
+                    }
+                }
                 if let Err(e) = c2.salts.rotate(&c2.store, c2.clock.now_ms()) {
                     tracing::error!(error = %e, "salt rotation failed");
                 }

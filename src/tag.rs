@@ -22,6 +22,9 @@ pub enum TagError {
     Html(String),
 }
 
+/// A link with this `href` becomes the recipient's consent-withdrawal link.
+pub const WITHDRAW_PLACEHOLDER: &str = "pixeltrack:withdraw";
+
 /// Who the email is for.
 #[derive(Clone, Copy, Debug)]
 pub enum Recipient<'a> {
@@ -124,6 +127,12 @@ impl Tagger<'_> {
         ))
     }
 
+    /// The recipient's consent-withdrawal URL (not for merge tags: it must be signed).
+    pub fn withdraw_url(&self, recipient: &str) -> Result<String, TagError> {
+        let t = self.token(Recipient::Id(recipient), Action::Withdraw)?;
+        Ok(format!("{}/u/{t}", self.base))
+    }
+
     /// A click URL for `dest` (validated).
     pub fn click_url(
         &self,
@@ -168,6 +177,15 @@ impl Tagger<'_> {
                 }
                 let href = decode_entities(&el.get_attribute("href").unwrap_or_default());
                 let trimmed = href.trim();
+                if trimmed.eq_ignore_ascii_case(WITHDRAW_PLACEHOLDER) {
+                    if let Recipient::Id(r) = recipient {
+                        match self.withdraw_url(r) {
+                            Ok(url) => el.set_attribute("href", &url)?,
+                            Err(e) => *f.borrow_mut() = Some(e),
+                        }
+                    }
+                    return Ok(());
+                }
                 let lower = trimmed.to_ascii_lowercase();
                 if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                     return Ok(());

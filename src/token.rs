@@ -147,6 +147,8 @@ pub enum Action {
     Open,
     /// A click to this (validated, normalised) destination.
     Click(String),
+    /// The recipient's link to withdraw consent to tracking.
+    Withdraw,
 }
 
 /// The payload of an open or click token. `recipient: None` is a merge-tag token:
@@ -169,6 +171,7 @@ impl EmailToken {
         let (kind, url) = match &self.action {
             Action::Open => (b'o', ""),
             Action::Click(u) => (b'c', u.as_str()),
+            Action::Withdraw => (b'u', ""),
         };
         out.push(kind);
         out.push(u8::from(self.recipient.is_some()));
@@ -198,6 +201,7 @@ impl EmailToken {
         let action = match kind {
             b'o' => Action::Open,
             b'c' => Action::Click(url),
+            b'u' => Action::Withdraw,
             _ => return None,
         };
         Some(EmailToken {

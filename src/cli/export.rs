@@ -100,7 +100,7 @@ fn cells(e: &Event) -> Vec<String> {
     ]
 }
 
-fn json(e: &Event) -> serde_json::Value {
+pub fn json(e: &Event) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for (k, v) in COLUMNS.iter().zip(cells(e)) {
         let value = match *k {

@@ -6,6 +6,7 @@ mod demo;
 mod email;
 mod export;
 pub mod output;
+mod privacy;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -89,6 +90,36 @@ enum Command {
     /// Token keys for email links: list, rotate, retire.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Delete raw events past each site's retention period now (the server does it hourly).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Erase every event and derived row of one person (GDPR art. 17).
+    Erase {
+        /// An email recipient id.
+        #[arg(long)]
+        recipient: Option<String>,
+        /// A visitor id, as shown in exports.
+        #[arg(long)]
+        visitor: Option<i64>,
+        /// Only this site (recipients).
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Export every event of one person as NDJSON (GDPR art. 15).
+    SubjectExport {
+        #[arg(long)]
+        recipient: Option<String>,
+        #[arg(long)]
+        visitor: Option<i64>,
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Record or withdraw an email recipient's consent to open and click tracking.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// What this installation collects, why and for how long (also at GET /privacy).
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Export raw events (streamed) to standard output.
     Export {
         /// Site key or domain.
@@ -126,6 +157,8 @@ enum SiteCommand {
     },
     /// List sites.
     List,
+    /// Change a site's privacy settings.
+    Set(privacy::SiteSettings),
     /// Remove a site and all of its data.
     Remove {
         /// Site key or domain.
@@ -189,6 +222,40 @@ enum EmailCommand {
         /// Read the HTML from this file instead of standard input.
         #[arg(long)]
         input: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RetentionCommand {
+    /// Apply retention now.
+    Run,
+}
+
+#[derive(Subcommand, Debug)]
+enum PrivacyCommand {
+    /// Print the privacy statement.
+    Report,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConsentCommand {
+    /// Record consent.
+    Set {
+        #[arg(long)]
+        recipient: String,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        campaign: Option<i64>,
+    },
+    /// Withdraw consent: effective at once, also for emails already sent.
+    Withdraw {
+        #[arg(long)]
+        recipient: String,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        campaign: Option<i64>,
     },
 }
 
@@ -318,6 +385,64 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 input: input.as_deref(),
             };
             email::tag(&rt, &store, args, cli.json)
+        }
+        Command::Retention(RetentionCommand::Run) => {
+            let rt = load_config(&cli, &[])?;
+            privacy::retention(&open_store(&rt)?, cli.json)
+        }
+        Command::Erase {
+            recipient,
+            visitor,
+            site,
+        } => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            let s = privacy::subject(&store, recipient.as_deref(), *visitor, site.as_deref())?;
+            privacy::erase(&store, &s, cli.json)
+        }
+        Command::SubjectExport {
+            recipient,
+            visitor,
+            site,
+        } => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            let s = privacy::subject(&store, recipient.as_deref(), *visitor, site.as_deref())?;
+            privacy::subject_export(&store, &s)
+        }
+        Command::Consent(cmd) => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            match cmd {
+                ConsentCommand::Set {
+                    recipient,
+                    site,
+                    campaign,
+                } => privacy::consent(
+                    &store,
+                    true,
+                    recipient,
+                    site.as_deref(),
+                    *campaign,
+                    cli.json,
+                ),
+                ConsentCommand::Withdraw {
+                    recipient,
+                    site,
+                    campaign,
+                } => privacy::consent(
+                    &store,
+                    false,
+                    recipient,
+                    site.as_deref(),
+                    *campaign,
+                    cli.json,
+                ),
+            }
+        }
+        Command::Privacy(PrivacyCommand::Report) => {
+            let rt = load_config(&cli, &[])?;
+            privacy::report(&rt, &open_store(&rt)?)
         }
         Command::Key(cmd) => {
             let rt = load_config(&cli, &[])?;
@@ -532,6 +657,7 @@ fn site_command(rt: &Runtime, cmd: &SiteCommand, json: bool) -> anyhow::Result<(
                 println!("  {}", snippet(rt, &site));
             }
         }
+        SiteCommand::Set(a) => privacy::site_set(&store, a, json)?,
         SiteCommand::List => {
             let sites = store.sites()?;
             if json {

@@ -185,8 +185,14 @@ impl Collector {
         click: bool,
     ) -> (Option<EmailToken>, Option<DropReason>) {
         let token = match parse_token(self, raw_token) {
-            Ok(t) => t,
-            Err(r) => return (None, Some(self.count(r))),
+            // A token only works on its own route: an open token is no click link.
+            Ok(t)
+                if matches!(t.action, Action::Click(_)) == click
+                    && t.action != Action::Withdraw =>
+            {
+                t
+            }
+            Ok(_) | Err(_) => return (None, Some(self.count(DropReason::BadToken))),
         };
         let result = self.record_token(parts, &token, raw_token, click).await;
         (Some(token), result.err())
@@ -209,9 +215,12 @@ impl Collector {
             .site_by_id(token.site_id)
             .await
             .ok_or_else(|| self.count(DropReason::UnknownSite))?;
+        self.check_consent(&site, campaign.id, &recipient)
+            .await
+            .map_err(|r| self.count(r))?;
         let link = match &token.action {
             Action::Click(url) => Some(url.clone()),
-            Action::Open => None,
+            Action::Open | Action::Withdraw => None,
         };
         let mut hit = self.raw_hit(
             &parts.headers,
@@ -300,6 +309,27 @@ impl Collector {
         match submitted {
             Submitted::Stored | Submitted::TimedOut => Ok(()),
             Submitted::Dropped(r) => Err(r),
+        }
+    }
+
+    /// Per-recipient consent, read at request time so a withdrawal applies at once,
+    /// also to emails sent before it.
+    async fn check_consent(
+        &self,
+        site: &Site,
+        campaign: i64,
+        recipient: &str,
+    ) -> Result<(), DropReason> {
+        let (store, site_id, r) = (self.store.clone(), site.id.0, recipient.to_owned());
+        let consent = tokio::task::spawn_blocking(move || store.consent(site_id, campaign, &r))
+            .await
+            .map_err(|_| DropReason::StoreError)?
+            .map_err(|_| DropReason::StoreError)?;
+        match (consent, site.privacy.mode) {
+            (Some(false), _) => Err(DropReason::ConsentWithdrawn),
+            (Some(true), _) => Ok(()),
+            (None, crate::model::PrivacyMode::Consented) => Err(DropReason::NoConsent),
+            (None, _) => Ok(()),
         }
     }
 
@@ -421,11 +451,85 @@ pub async fn click_get(
 pub async fn click_head(State(c): State<Arc<Collector>>, Path(raw): Path<String>) -> Response {
     c.metrics.request(Route::EmailClick);
     match parse_token(&c, &raw) {
-        Ok(token) => {
+        Ok(token) if matches!(token.action, Action::Click(_)) => {
             c.remember_head(&raw);
             redirect(&token)
         }
-        Err(_) => not_found(),
+        _ => not_found(),
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{t}</title></head><body style=\"font-family:sans-serif;max-width:34em;margin:3em auto;padding:0 1em\">\
+         <h1>{t}</h1>{body_html}</body></html>",
+        t = escape_html(title)
+    );
+    let mut res = (status, html).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    no_store(res)
+}
+
+fn withdraw_token(c: &Collector, raw: &str) -> Option<(EmailToken, String)> {
+    let t = parse_token(c, raw).ok()?;
+    let r = t.recipient.clone()?;
+    (t.action == Action::Withdraw).then_some((t, r))
+}
+
+/// `GET /u/<token>`: a confirmation page only. Scanners GET every link; acting on a GET
+/// would let them withdraw consent for people (RFC 8058 makes the same point).
+pub async fn withdraw_get(State(c): State<Arc<Collector>>, Path(raw): Path<String>) -> Response {
+    c.metrics.request(Route::Other);
+    if withdraw_token(&c, &raw).is_none() {
+        return not_found();
+    }
+    page(
+        StatusCode::OK,
+        "Stop tracking of these emails?",
+        "<p>If you confirm, we stop recording when you open these emails or click their links. \
+         Links keep working.</p><form method=\"post\"><button type=\"submit\">Stop tracking</button></form>",
+    )
+}
+
+/// `POST /u/<token>`: withdraws the recipient's consent for every campaign of the site.
+pub async fn withdraw_post(State(c): State<Arc<Collector>>, Path(raw): Path<String>) -> Response {
+    c.metrics.request(Route::Other);
+    let Some((t, recipient)) = withdraw_token(&c, &raw) else {
+        return not_found();
+    };
+    let (store, now) = (c.store.clone(), c.clock.now_ms());
+    let done = tokio::task::spawn_blocking(move || {
+        store.set_consent(t.site_id, 0, &recipient, false, now)
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => page(
+            StatusCode::OK,
+            "Tracking stopped",
+            "<p>Done. Opens and clicks of these emails are no longer recorded for you.</p>",
+        ),
+        _ => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Please try again",
+            "<p>We could not save your choice just now. Please try again in a minute.</p>",
+        ),
     }
 }
 

@@ -38,6 +38,8 @@ pub enum Outcome {
 pub struct Enricher {
     ua: ua::UaParser,
     store_ip: bool,
+    /// With `store_ip`: keep only the network (/24 for IPv4, /48 for IPv6).
+    truncate_ip: bool,
     email: email::Thresholds,
 }
 
@@ -56,8 +58,14 @@ impl Enricher {
         Enricher {
             ua: ua::UaParser::new(ua_cache_size, ua_parse_bytes),
             store_ip,
+            truncate_ip: true,
             email: email::Thresholds::default(),
         }
+    }
+
+    pub fn with_ip_truncation(mut self, truncate: bool) -> Self {
+        self.truncate_ip = truncate;
+        self
     }
 
     pub fn with_email_thresholds(mut self, t: email::Thresholds) -> Self {
@@ -195,14 +203,26 @@ impl Enricher {
             currency,
             order_id,
             props: props_json(&p.props),
-            ip: self.store_ip.then(|| ip_text(hit.ip)),
+            ip: self.store_ip.then(|| ip_text(hit.ip, self.truncate_ip)),
             email: None,
         })
     }
 }
 
-fn ip_text(ip: IpAddr) -> String {
-    ip.to_string()
+fn ip_text(ip: IpAddr, truncate: bool) -> String {
+    if !truncate {
+        return ip.to_string();
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            std::net::Ipv4Addr::new(a, b, c, 0).to_string()
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0).to_string()
+        }
+    }
 }
 
 /// Event names: 1–64 characters, no control characters.
@@ -386,13 +406,26 @@ mod tests {
     }
 
     #[test]
-    fn store_ip_is_opt_in() {
-        let e = Enricher::new(10, 512, true);
-        let Outcome::Keep(ev) = e.enrich(&hit(HitParams::default()), &site(), &Salt::random(1))
-        else {
-            panic!()
+    fn store_ip_is_opt_in_and_truncated_unless_told() {
+        let ip_of = |e: Enricher, ip: &str| {
+            let mut h = hit(HitParams::default());
+            h.ip = ip.parse().unwrap();
+            match e.enrich(&h, &site(), &Salt::random(1)) {
+                Outcome::Keep(ev) => ev.ip,
+                Outcome::Drop(r) => panic!("{r:?}"),
+            }
         };
-        assert_eq!(ev.ip.as_deref(), Some("203.0.113.77"));
+        assert_eq!(ip_of(Enricher::new(10, 512, false), "203.0.113.77"), None);
+        assert_eq!(
+            ip_of(Enricher::new(10, 512, true), "203.0.113.77").as_deref(),
+            Some("203.0.113.0")
+        );
+        assert_eq!(
+            ip_of(Enricher::new(10, 512, true), "2001:db8:1:2:3::4").as_deref(),
+            Some("2001:db8:1::")
+        );
+        let full = Enricher::new(10, 512, true).with_ip_truncation(false);
+        assert_eq!(ip_of(full, "203.0.113.77").as_deref(), Some("203.0.113.77"));
     }
 }
 

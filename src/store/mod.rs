@@ -10,7 +10,7 @@ pub mod sqlite;
 use std::collections::HashMap;
 
 use crate::clock::Millis;
-use crate::model::{Campaign, Event, Site, SiteKey};
+use crate::model::{Campaign, Event, Privacy, Site, SiteKey};
 
 pub use sqlite::SqliteStore;
 
@@ -323,4 +323,38 @@ pub trait Store: Send + Sync {
     fn rotate_token_key(&self, now: Millis) -> Result<u8>;
     /// Removes a key: tokens signed with it stop verifying.
     fn retire_token_key(&self, id: u8) -> Result<bool>;
+
+    fn set_privacy(&self, site_id: i64, p: &Privacy) -> Result<()>;
+    /// Deletes raw events (and ended sessions) of a site older than `before_ms`; with
+    /// `rollups`, also the hourly rollups before it. Returns the events deleted.
+    fn apply_retention(&self, site_id: i64, before_ms: Millis, rollups: bool) -> Result<u64>;
+    /// Every stored event of one person, for export (subject access).
+    fn subject_events(&self, subject: &Subject) -> Result<Vec<Event>>;
+    /// Deletes every event and derived row of one person, then checkpoints the WAL.
+    /// Returns the rows deleted.
+    fn erase_subject(&self, subject: &Subject) -> Result<u64>;
+    /// Records an email recipient's consent (`campaign_id` 0: every campaign of the site).
+    fn set_consent(
+        &self,
+        site_id: i64,
+        campaign_id: i64,
+        recipient: &str,
+        granted: bool,
+        now: Millis,
+    ) -> Result<()>;
+    /// `Some(false)` if consent is withdrawn for this campaign or the site, `Some(true)`
+    /// if granted (and not withdrawn), `None` if never recorded.
+    fn consent(&self, site_id: i64, campaign_id: i64, recipient: &str) -> Result<Option<bool>>;
+}
+
+/// A person whose data is exported or erased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// An email recipient id (optionally only on one site).
+    Recipient {
+        site_id: Option<i64>,
+        recipient: String,
+    },
+    /// A (daily) visitor id, as shown in exports.
+    Visitor(i64),
 }

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Batch, Counts, Dim, EmailRow, Result, RollupSum, SessionRow, Store, StoreError};
+use super::{
+    Batch, Counts, Dim, EmailRow, Result, RollupSum, SessionRow, Store, StoreError, Subject,
+};
 use crate::clock::Millis;
 use crate::config::Synchronous;
 use crate::enrich::Salt;
@@ -570,6 +572,123 @@ impl Store for SqliteStore {
             params![i64::from(id), &crate::token::random_master()[..], now],
         )?;
         Ok(id)
+    }
+
+    fn set_privacy(&self, site_id: i64, p: &Privacy) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE sites SET privacy_mode = ?2, honour_gpc = ?3, honour_dnt = ?4, without_consent = ?5, \
+             retention_days = ?6, allow_emails = ?7 WHERE id = ?1",
+            params![
+                site_id,
+                p.mode.as_str(),
+                p.honour_gpc,
+                p.honour_dnt,
+                p.without_consent.as_str(),
+                p.retention_days,
+                p.allow_emails
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn apply_retention(&self, site_id: i64, before_ms: Millis, rollups: bool) -> Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM events WHERE site_id = ?1 AND ts_ms < ?2",
+            params![site_id, before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM sessions WHERE site_id = ?1 AND last_ms < ?2",
+            params![site_id, before_ms],
+        )?;
+        if rollups {
+            tx.execute(
+                "DELETE FROM rollups WHERE site_id = ?1 AND hour < ?2",
+                params![site_id, before_ms.div_euclid(crate::clock::HOUR_MS)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    fn subject_events(&self, subject: &Subject) -> Result<Vec<Event>> {
+        let conn = self.conn();
+        let base = SELECT_EVENTS.split("WHERE").next().unwrap_or(SELECT_EVENTS);
+        let (sql, a, b): (String, rusqlite::types::Value, rusqlite::types::Value) = match subject {
+            Subject::Recipient { site_id, recipient } => (
+                format!("{base} WHERE recipient = ?1 AND campaign_id IS NOT NULL AND (?2 IS NULL OR site_id = ?2) ORDER BY ts_ms, id"),
+                recipient.clone().into(),
+                (*site_id).into(),
+            ),
+            Subject::Visitor(v) => (
+                format!("{base} WHERE visitor_id = ?1 AND ?2 IS NULL ORDER BY ts_ms, id"),
+                (*v).into(),
+                rusqlite::types::Value::Null,
+            ),
+        };
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map(params![a, b], event_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn erase_subject(&self, subject: &Subject) -> Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = match subject {
+            Subject::Recipient { site_id, recipient } => {
+                let n = tx.execute(
+                    "DELETE FROM events WHERE recipient = ?1 AND campaign_id IS NOT NULL AND (?2 IS NULL OR site_id = ?2)",
+                    params![recipient, site_id],
+                )?;
+                n + tx.execute(
+                    "DELETE FROM consent WHERE recipient = ?1 AND (?2 IS NULL OR site_id = ?2)",
+                    params![recipient, site_id],
+                )?
+            }
+            Subject::Visitor(v) => {
+                let n = tx.execute("DELETE FROM events WHERE visitor_id = ?1", [v])?;
+                n + tx.execute("DELETE FROM sessions WHERE visitor_id = ?1", [v])?
+            }
+        };
+        tx.commit()?;
+        // secure_delete zeroed the freed pages; move them out of the WAL too.
+        checkpoint(&conn)?;
+        Ok(n as u64)
+    }
+
+    fn set_consent(
+        &self,
+        site_id: i64,
+        campaign_id: i64,
+        recipient: &str,
+        granted: bool,
+        now: Millis,
+    ) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO consent (site_id, campaign_id, recipient, granted, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (site_id, campaign_id, recipient) DO UPDATE SET granted = excluded.granted, updated_ms = excluded.updated_ms",
+            params![site_id, campaign_id, recipient, granted, now],
+        )?;
+        Ok(())
+    }
+
+    fn consent(&self, site_id: i64, campaign_id: i64, recipient: &str) -> Result<Option<bool>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT granted FROM consent WHERE site_id = ?1 AND recipient = ?3 AND campaign_id IN (0, ?2)",
+        )?;
+        let rows = st.query_map(params![site_id, campaign_id, recipient], |r| {
+            r.get::<_, bool>(0)
+        })?;
+        let mut out = None;
+        for g in rows {
+            let g = g?;
+            out = Some(out.unwrap_or(true) && g);
+        }
+        Ok(out)
     }
 
     fn retire_token_key(&self, id: u8) -> Result<bool> {
