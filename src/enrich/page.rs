@@ -114,6 +114,12 @@ mod tests {
     }
 
     #[test]
+    fn only_allowlisted_parameters_survive() {
+        let p = parse("https://example.com/?email=a%40b.com&token=x&utm_source=n");
+        assert_eq!(p.query, "utm_source=n");
+    }
+
+    #[test]
     fn every_utm_field_and_ref() {
         let p = parse("http://a.example/x?utm_campaign=spring&utm_term=shoes&utm_content=hero&ref=hn&fbclid=F");
         assert_eq!(p.utm.campaign, "spring");

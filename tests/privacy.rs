@@ -1,0 +1,333 @@
+//! Privacy guarantees end to end: GPC, consent withdrawal for mail already sent, the
+//! withdrawal link, retention, erasure down to the bytes of the data dir.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use common::{add_site, cli, contains, export, files, http, Server, CHROME};
+use pixeltrack::clock::{Clock, DAY_MS};
+use pixeltrack::config::Config;
+use pixeltrack::server::{run_retention, App};
+use pixeltrack::store::{SqliteStore, Store};
+use tower::ServiceExt;
+
+#[test]
+fn gpc_hits_are_counted_but_carry_nothing_identifying() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let server = Server::start(&data, &[]);
+    let url = format!(
+        "/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2Fa&r=https%3A%2F%2Fblog.example.org%2Fpost%3Fid%3D7&id=order-1&p.plan=pro"
+    );
+    for _ in 0..2 {
+        let res = server.get(&url, &[("User-Agent", CHROME), ("Sec-GPC", "1")]);
+        assert_eq!(res.status, 200);
+        assert!(res.header("x-pixel-reason").is_none());
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+    let events = export(&data, &key);
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(e["visitor_id"], 0);
+        assert_eq!(e["session_id"], 0);
+        assert_eq!(e["referrer"], "");
+        assert_eq!(e["order_id"], "");
+        assert_eq!(e["browser_version"], "");
+        assert_eq!(e["referrer_host"], "blog.example.org");
+    }
+    let r: serde_json::Value = serde_json::from_str(&cli(&data, &["report", "--json"])).unwrap();
+    assert_eq!(
+        (
+            r["overview"]["visitors"].as_i64(),
+            r["overview"]["visits"].as_i64(),
+            r["overview"]["pageviews"].as_i64()
+        ),
+        (Some(0), Some(0), Some(2))
+    );
+
+    // The same site set to drop such hits: nothing is stored, the drop is counted.
+    cli(
+        &data,
+        &["site", "set", "example.com", "--without-consent", "drop"],
+    );
+    let server = Server::start(&data, &[]);
+    let res = server.get(&url, &[("User-Agent", CHROME), ("Sec-GPC", "1")]);
+    assert_eq!(
+        (res.status, res.header("x-pixel-reason")),
+        (200, Some("no_consent"))
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+    assert_eq!(export(&data, &key).len(), 2);
+}
+
+fn tagged_paths(
+    data: &std::path::Path,
+    dir: &std::path::Path,
+    recipient: &str,
+) -> (String, String, String) {
+    let input = dir.join("e.html");
+    std::fs::write(&input, "<body><a href=\"https://shop.example/x\">x</a> <a href=\"pixeltrack:withdraw\">stop tracking</a></body>").unwrap();
+    let html = cli(
+        data,
+        &[
+            "email",
+            "tag",
+            "--campaign",
+            "1",
+            "--recipient",
+            recipient,
+            "--input",
+            input.to_str().unwrap(),
+        ],
+    );
+    let find = |marker: &str| {
+        let i = html
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in {html}"));
+        let rest = &html[i..];
+        rest[..rest.find('"').unwrap()].replace("http://127.0.0.1:8080", "")
+    };
+    (
+        find("http://127.0.0.1:8080/o/"),
+        find("http://127.0.0.1:8080/c/"),
+        find("http://127.0.0.1:8080/u/"),
+    )
+}
+
+#[test]
+fn withdrawn_consent_stops_recording_at_once_even_for_mail_already_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    add_site(&data, "shop.example");
+    cli(
+        &data,
+        &[
+            "campaign",
+            "create",
+            "--site",
+            "shop.example",
+            "--name",
+            "C",
+        ],
+    );
+    let (open, click, withdraw) = tagged_paths(&data, dir.path(), "ann@example.com");
+    let (open_b, _, _) = tagged_paths(&data, dir.path(), "bob@example.com");
+    let server = Server::start(&data, &[]);
+    let ua = [("User-Agent", CHROME)];
+    assert_eq!(server.get(&open, &ua).status, 200);
+
+    // GET on the withdrawal link only asks; scanners GET every link.
+    let page = server.get(&withdraw, &ua);
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<form method=\"post\">"));
+    assert_eq!(
+        server.get(&open, &ua).header("x-pixel-reason"),
+        None,
+        "a GET changed nothing"
+    );
+
+    // POST withdraws; the old pixel and link still answer but record nothing for Ann.
+    let res = http(server.addr, "POST", &withdraw, &[("Content-Length", "0")]).unwrap();
+    assert_eq!(res.status, 200);
+    let res = server.get(&open, &ua);
+    assert_eq!(
+        (res.status, res.header("x-pixel-reason")),
+        (200, Some("consent_withdrawn"))
+    );
+    assert_eq!(res.body, pixeltrack::collect::image::GIF);
+    let res = server.get(&click, &ua);
+    assert_eq!(
+        (res.status, res.header("location")),
+        (302, Some("https://shop.example/x"))
+    );
+    // Bob is unaffected; withdrawal by the CLI works the same for him.
+    assert_eq!(server.get(&open_b, &ua).header("x-pixel-reason"), None);
+    cli(
+        &data,
+        &[
+            "consent",
+            "withdraw",
+            "--recipient",
+            "bob@example.com",
+            "--campaign",
+            "1",
+        ],
+    );
+    assert_eq!(
+        server.get(&open_b, &ua).header("x-pixel-reason"),
+        Some("consent_withdrawn")
+    );
+    // A withdrawal token is no open or click token.
+    assert_eq!(server.get(&withdraw.replace("/u/", "/c/"), &ua).status, 404);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let r: serde_json::Value = serde_json::from_str(&cli(
+        &data,
+        &["report", "--campaign", "1", "--recipients", "--json"],
+    ))
+    .unwrap();
+    let recips = r["recipients"].as_array().unwrap();
+    let ann = recips
+        .iter()
+        .find(|x| x["recipient"] == "ann@example.com")
+        .unwrap();
+    assert_eq!(
+        (ann["opens"].as_i64(), ann["clicks"].as_i64()),
+        (Some(2), Some(0)),
+        "only the opens before withdrawal"
+    );
+    assert_eq!(r["clicks"]["total"], 0);
+}
+
+#[test]
+fn erase_removes_a_recipient_from_every_table_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    add_site(&data, "shop.example");
+    cli(
+        &data,
+        &[
+            "campaign",
+            "create",
+            "--site",
+            "shop.example",
+            "--name",
+            "C",
+        ],
+    );
+    let who = "erase-me.please@example.com";
+    let (open, click, _) = tagged_paths(&data, dir.path(), who);
+    let (open_other, _, _) = tagged_paths(&data, dir.path(), "keep@example.com");
+    cli(
+        &data,
+        &[
+            "consent",
+            "set",
+            "--recipient",
+            who,
+            "--site",
+            "shop.example",
+        ],
+    );
+    let server = Server::start(&data, &[]);
+    for p in [&open, &click, &open_other] {
+        server.get(p, &[("User-Agent", CHROME)]);
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+    let before = cli(&data, &["subject-export", "--recipient", who]);
+    assert_eq!(before.lines().count(), 2);
+    assert!(files(&data)
+        .iter()
+        .any(|(_, b)| contains(b, who.as_bytes())));
+
+    let out: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["erase", "--recipient", who, "--json"])).unwrap();
+    assert_eq!(out["deleted"], 3, "two events and one consent record");
+    assert_eq!(cli(&data, &["subject-export", "--recipient", who]), "");
+    for (path, bytes) in files(&data) {
+        assert!(
+            !contains(&bytes, who.as_bytes()),
+            "recipient still in {}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        cli(
+            &data,
+            &["subject-export", "--recipient", "keep@example.com"]
+        )
+        .lines()
+        .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_removes_old_events_and_keeps_recent_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = vec![(
+        "data_dir",
+        toml::Value::String(dir.path().display().to_string()),
+    )];
+    flags.push(("log_level", "warn".into()));
+    let rt = Config::load(None, Vec::new(), &flags)
+        .unwrap()
+        .validate()
+        .unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let site = store
+        .add_site(
+            &pixeltrack::model::SiteKey::parse("k").unwrap(),
+            "example.com",
+            "E",
+            0,
+        )
+        .unwrap();
+    let now = 20_400 * DAY_MS + 12 * 3_600_000;
+    let clock = Clock::fixed(now - 400 * DAY_MS);
+    let app = App::build(&rt, clock.clone()).unwrap();
+    for (age_days, page) in [(400, "old"), (1, "recent")] {
+        clock.set(now - age_days * DAY_MS);
+        let mut req = Request::builder()
+            .uri(format!("/p.gif?s=k&u=https%3A%2F%2Fexample.com%2F{page}"))
+            .header("user-agent", CHROME)
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo("198.51.100.1:1".parse::<SocketAddr>().unwrap()));
+        app.router().oneshot(req).await.unwrap();
+    }
+    app.finish().await;
+    assert_eq!(store.count_events(site.id.0).unwrap(), 2);
+    let mut p = site.privacy.clone();
+    p.retention_days = Some(365);
+    store.set_privacy(site.id.0, &p).unwrap();
+    assert_eq!(run_retention(&store, now).unwrap(), 1);
+    let mut paths = Vec::new();
+    store
+        .for_each_event(site.id.0, 0, i64::MAX, &mut |e| {
+            paths.push(e.path);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(paths, vec!["/recent".to_string()]);
+}
+
+#[test]
+fn privacy_statement_is_served_and_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    add_site(&data, "example.com");
+    cli(
+        &data,
+        &[
+            "site",
+            "set",
+            "example.com",
+            "--retention-days",
+            "90",
+            "--dnt",
+            "on",
+        ],
+    );
+    let text = cli(&data, &["privacy", "report"]);
+    assert!(
+        text.contains("example.com: mode anonymous")
+            && text.contains("Do Not Track (DNT: 1): honoured")
+            && text.contains("after 90 days"),
+        "{text}"
+    );
+    let server = Server::start(&data, &[]);
+    let res = server.get("/privacy", &[]);
+    assert_eq!(res.status, 200);
+    assert_eq!(String::from_utf8(res.body).unwrap(), text);
+}
