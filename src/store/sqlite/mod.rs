@@ -33,7 +33,8 @@ const UPSERT_ROLLUP: &str = include_str!("sql/upsert_rollup.sql");
 const ROLLUP_SUMS: &str = include_str!("sql/rollup_sums.sql");
 const ROLLUP_SERIES: &str = include_str!("sql/rollup_series.sql");
 const RECENT_SESSIONS: &str = include_str!("sql/recent_sessions.sql");
-const SELECT_EVENTS: &str = include_str!("sql/select_events.sql");
+/// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
+const EVENT_COLUMNS: &str = include_str!("sql/event_columns.sql");
 const RECLASSIFY: &str = include_str!("sql/reclassify.sql");
 const CAMPAIGN_EVENTS: &str = include_str!("sql/campaign_events.sql");
 
@@ -445,7 +446,10 @@ impl Store for SqliteStore {
     ) -> Result<u64> {
         // A connection of its own: a long export must not block the server's reads.
         let conn = open_conn(&self.path, Synchronous::Normal)?;
-        let mut st = conn.prepare(SELECT_EVENTS)?;
+        let sql = format!(
+            "{EVENT_COLUMNS} WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms, id"
+        );
+        let mut st = conn.prepare(&sql)?;
         let mut rows = st.query(params![site_id, from_ms, to_ms])?;
         let mut n = 0;
         while let Some(row) = rows.next()? {
@@ -615,7 +619,7 @@ impl Store for SqliteStore {
 
     fn subject_events(&self, subject: &Subject) -> Result<Vec<Event>> {
         let conn = self.conn();
-        let base = SELECT_EVENTS.split("WHERE").next().unwrap_or(SELECT_EVENTS);
+        let base = EVENT_COLUMNS;
         let (sql, a, b): (String, rusqlite::types::Value, rusqlite::types::Value) = match subject {
             Subject::Recipient { site_id, recipient } => (
                 format!("{base} WHERE recipient = ?1 AND campaign_id IS NOT NULL AND (?2 IS NULL OR site_id = ?2) ORDER BY ts_ms, id"),

@@ -4,5 +4,3 @@ SELECT site_id, ts_ms, name, visitor_id, session_id, host, path, query, title, r
        value_minor, currency, order_id, props, ip, campaign_id, recipient, link, verdict,
        verdict_reason, email_client
 FROM events
-WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3
-ORDER BY ts_ms, id
