@@ -83,6 +83,8 @@ pub struct Privacy {
     pub retention_days: Option<u32>,
     /// Keep values that look like email addresses in URLs, titles and props.
     pub allow_emails: bool,
+    /// Email tracking: only the day of each recipient's last open, no events.
+    pub deliverability_only: bool,
 }
 
 impl Default for Privacy {
@@ -94,6 +96,7 @@ impl Default for Privacy {
             without_consent: WithoutConsent::Aggregate,
             retention_days: None,
             allow_emails: false,
+            deliverability_only: false,
         }
     }
 }

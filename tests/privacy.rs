@@ -331,3 +331,60 @@ fn privacy_statement_is_served_and_printed() {
     assert_eq!(res.status, 200);
     assert_eq!(String::from_utf8(res.body).unwrap(), text);
 }
+
+#[test]
+fn deliverability_only_keeps_just_the_day_of_the_last_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "shop.example");
+    cli(
+        &data,
+        &[
+            "campaign",
+            "create",
+            "--site",
+            "shop.example",
+            "--name",
+            "C",
+        ],
+    );
+    cli(
+        &data,
+        &[
+            "site",
+            "set",
+            "shop.example",
+            "--email-mode",
+            "deliverability",
+        ],
+    );
+    let who = "dee@example.com";
+    let (open, click, _) = tagged_paths(&data, dir.path(), who);
+    let server = Server::start(&data, &[]);
+    let ua = [("User-Agent", CHROME)];
+    for _ in 0..2 {
+        let res = server.get(&open, &ua);
+        assert_eq!((res.status, res.header("x-pixel-reason")), (200, None));
+    }
+    assert_eq!(
+        server.get(&click, &ua).header("location"),
+        Some("https://shop.example/x")
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+    assert!(
+        export(&data, &key).is_empty(),
+        "no events in deliverability-only mode"
+    );
+    let lines: Vec<serde_json::Value> = cli(&data, &["subject-export", "--recipient", who])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["last_open_day"], today.as_str());
+    let out: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["erase", "--recipient", who, "--json"])).unwrap();
+    assert_eq!(out["deleted"], 1);
+    assert_eq!(cli(&data, &["subject-export", "--recipient", who]), "");
+}

@@ -32,6 +32,16 @@ pub struct SiteSettings {
     /// Keep values that look like email addresses in URLs, titles and props.
     #[arg(long)]
     pub allow_emails: Option<OnOff>,
+    /// Email tracking: full (opens and clicks per recipient) or deliverability (only the
+    /// day of each recipient's last open, overwritten; no events).
+    #[arg(long)]
+    pub email_mode: Option<EmailMode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmailMode {
+    Full,
+    Deliverability,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -75,10 +85,14 @@ pub fn site_set(store: &SqliteStore, a: &SiteSettings, json: bool) -> anyhow::Re
     if let Some(v) = a.allow_emails {
         p.allow_emails = v.on();
     }
+    if let Some(m) = a.email_mode {
+        p.deliverability_only = m == EmailMode::Deliverability;
+    }
     store.set_privacy(site.id.0, &p)?;
     let out = serde_json::json!({
         "site": site.domain, "privacy_mode": p.mode.as_str(), "gpc": p.honour_gpc, "dnt": p.honour_dnt,
         "without_consent": p.without_consent.as_str(), "retention_days": p.retention_days, "allow_emails": p.allow_emails,
+        "email_mode": if p.deliverability_only { "deliverability" } else { "full" },
     });
     if json {
         println!("{out}");
@@ -136,6 +150,18 @@ pub fn subject_export(store: &SqliteStore, s: &Subject) -> anyhow::Result<()> {
     for e in store.subject_events(s)? {
         serde_json::to_writer(&mut out, &super::export::json(&e))?;
         out.write_all(b"\n")?;
+    }
+    if let Subject::Recipient { site_id, recipient } = s {
+        for (site, day) in store.last_opens(recipient)? {
+            if site_id.is_none_or(|only| only == site) {
+                let date = crate::report::DateRange::date(day);
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"site_id": site, "recipient": recipient, "last_open_day": date}),
+                )?;
+                out.write_all(b"\n")?;
+            }
+        }
     }
     out.flush()?;
     Ok(())

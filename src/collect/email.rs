@@ -218,6 +218,21 @@ impl Collector {
         self.check_consent(&site, campaign.id, &recipient)
             .await
             .map_err(|r| self.count(r))?;
+        if site.privacy.deliverability_only {
+            // Only the day of the last open, overwritten; clicks just redirect.
+            if !click && !recipient.is_empty() {
+                let (store, site_id) = (self.store.clone(), site.id.0);
+                let day = crate::clock::day_of(self.clock.now_ms());
+                let r = recipient.clone();
+                let saved =
+                    tokio::task::spawn_blocking(move || store.touch_last_open(site_id, &r, day))
+                        .await;
+                if !matches!(saved, Ok(Ok(()))) {
+                    return Err(self.count(DropReason::StoreError));
+                }
+            }
+            return Ok(());
+        }
         let link = match &token.action {
             Action::Click(url) => Some(url.clone()),
             Action::Open | Action::Withdraw => None,

@@ -63,6 +63,9 @@ pub fn statement(cfg: &Config, sites: &[Site]) -> String {
             }
             None => s.push_str("  Raw events are kept until the operator deletes them; aggregated counts are kept.\n"),
         }
+        if p.deliverability_only {
+            s.push_str("  Emails: only the day of each recipient's last open is kept (overwritten); no opens or clicks are recorded.\n");
+        }
         if p.allow_emails {
             s.push_str("  Email addresses in page addresses, titles and properties are kept (the operator allowed it).\n");
         }

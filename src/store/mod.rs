@@ -345,6 +345,10 @@ pub trait Store: Send + Sync {
     /// `Some(false)` if consent is withdrawn for this campaign or the site, `Some(true)`
     /// if granted (and not withdrawn), `None` if never recorded.
     fn consent(&self, site_id: i64, campaign_id: i64, recipient: &str) -> Result<Option<bool>>;
+    /// Deliverability-only mode: remembers the day of a recipient's last open.
+    fn touch_last_open(&self, site_id: i64, recipient: &str, day: i64) -> Result<()>;
+    /// `(site_id, day)` of the recipient's last open, per site, in deliverability-only mode.
+    fn last_opens(&self, recipient: &str) -> Result<Vec<(i64, i64)>>;
 }
 
 /// A person whose data is exported or erased.

@@ -195,7 +195,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 const SITE_COLUMNS: &str = "SELECT id, key, domain, name, created_ms, privacy_mode, honour_gpc, \
-     honour_dnt, without_consent, retention_days, allow_emails FROM sites";
+     honour_dnt, without_consent, retention_days, allow_emails, email_mode FROM sites";
 
 fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
     let key: String = r.get(1)?;
@@ -215,6 +215,7 @@ fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
             without_consent: WithoutConsent::parse(&without).unwrap_or(defaults.without_consent),
             retention_days: r.get(9)?,
             allow_emails: r.get(10)?,
+            deliverability_only: r.get::<_, String>(11)? == "deliverability",
         },
     })
 }
@@ -582,7 +583,7 @@ impl Store for SqliteStore {
         let conn = self.conn();
         conn.execute(
             "UPDATE sites SET privacy_mode = ?2, honour_gpc = ?3, honour_dnt = ?4, without_consent = ?5, \
-             retention_days = ?6, allow_emails = ?7 WHERE id = ?1",
+             retention_days = ?6, allow_emails = ?7, email_mode = ?8 WHERE id = ?1",
             params![
                 site_id,
                 p.mode.as_str(),
@@ -590,7 +591,8 @@ impl Store for SqliteStore {
                 p.honour_dnt,
                 p.without_consent.as_str(),
                 p.retention_days,
-                p.allow_emails
+                p.allow_emails,
+                if p.deliverability_only { "deliverability" } else { "full" }
             ],
         )?;
         Ok(())
@@ -646,8 +648,12 @@ impl Store for SqliteStore {
                     "DELETE FROM events WHERE recipient = ?1 AND campaign_id IS NOT NULL AND (?2 IS NULL OR site_id = ?2)",
                     params![recipient, site_id],
                 )?;
-                n + tx.execute(
+                let n = n + tx.execute(
                     "DELETE FROM consent WHERE recipient = ?1 AND (?2 IS NULL OR site_id = ?2)",
+                    params![recipient, site_id],
+                )?;
+                n + tx.execute(
+                    "DELETE FROM last_opens WHERE recipient = ?1 AND (?2 IS NULL OR site_id = ?2)",
                     params![recipient, site_id],
                 )?
             }
@@ -693,6 +699,24 @@ impl Store for SqliteStore {
             out = Some(out.unwrap_or(true) && g);
         }
         Ok(out)
+    }
+
+    fn touch_last_open(&self, site_id: i64, recipient: &str, day: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO last_opens (site_id, recipient, day) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (site_id, recipient) DO UPDATE SET day = MAX(day, excluded.day)",
+            params![site_id, recipient, day],
+        )?;
+        Ok(())
+    }
+
+    fn last_opens(&self, recipient: &str) -> Result<Vec<(i64, i64)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT site_id, day FROM last_opens WHERE recipient = ?1 ORDER BY site_id")?;
+        let rows = st.query_map([recipient], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn retire_token_key(&self, id: u8) -> Result<bool> {
