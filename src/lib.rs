@@ -4,6 +4,7 @@
 //! `collect → enrich → ingest → store → report → cli`, plus the shared
 //! `model`, `config`, `clock` and `metrics`. A stage only uses stages to its right.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod collect;

@@ -113,6 +113,9 @@ impl App {
 }
 
 pub fn router(state: AppState) -> Router {
+    let api = crate::api::router(crate::api::ApiState {
+        store: state.collector.store.clone(),
+    });
     let collect = Router::new()
         .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))
         .route("/p.png", get(collect::pixel_png).head(collect::pixel_head))
@@ -136,7 +139,7 @@ pub fn router(state: AppState) -> Router {
         .route("/privacy", get(privacy))
         .fallback(not_found)
         .with_state(state);
-    collect.merge(ops)
+    collect.merge(api).merge(ops)
 }
 
 async fn healthz(State(s): State<AppState>) -> &'static str {
@@ -195,8 +198,14 @@ pub fn run_retention(store: &SqliteStore, now: crate::clock::Millis) -> crate::s
     Ok(total)
 }
 
-async fn not_found(State(s): State<AppState>) -> Response {
+async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
     s.metrics.request(Route::Other);
+    if uri.path().starts_with("/api/") {
+        return crate::api::ApiError::NotFound(
+            "no such API endpoint; see /api/v1/openapi.json".into(),
+        )
+        .into_response();
+    }
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 

@@ -87,6 +87,9 @@ enum Command {
     /// Tag email HTML: insert the open pixel and turn links into signed click links.
     #[command(subcommand)]
     Email(EmailCommand),
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Token keys for email links: list, rotate, retire.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -260,6 +263,26 @@ enum ConsentCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create an API token; it is printed once and stored only as a hash.
+    Create {
+        /// read (reports), write (also sites and campaigns), admin (also subject export and erasure).
+        #[arg(long)]
+        scope: String,
+        /// Limit the token to one site (key or domain).
+        #[arg(long)]
+        site: Option<String>,
+        /// A name to recognise it by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum KeyCommand {
     /// List keys; the newest signs.
     List,
@@ -279,6 +302,11 @@ enum LogFormatArg {
 pub enum ExportFormat {
     Ndjson,
     Csv,
+}
+
+/// An event as one JSON object (the export format), for the API's subject export.
+pub fn event_json(e: &crate::model::Event) -> serde_json::Value {
+    export::json(e)
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -443,6 +471,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Privacy(PrivacyCommand::Report) => {
             let rt = load_config(&cli, &[])?;
             privacy::report(&rt, &open_store(&rt)?)
+        }
+        Command::Token(cmd) => {
+            let rt = load_config(&cli, &[])?;
+            token_command(&open_store(&rt)?, cmd, cli.json)
         }
         Command::Key(cmd) => {
             let rt = load_config(&cli, &[])?;
@@ -695,6 +727,75 @@ fn site_command(rt: &Runtime, cmd: &SiteCommand, json: bool) -> anyhow::Result<(
             } else {
                 println!("Removed {} ({}) and all of its data.", s.domain, s.key);
             }
+        }
+    }
+    Ok(())
+}
+
+fn token_command(store: &SqliteStore, cmd: &TokenCommand, json: bool) -> anyhow::Result<()> {
+    use crate::store::{ApiToken, Scope};
+    match cmd {
+        TokenCommand::Create { scope, site, name } => {
+            let scope = Scope::parse(scope)
+                .with_context(|| format!("--scope {scope:?}: use read, write or admin"))?;
+            let site_id = match site {
+                Some(s) => Some(pick_site(store, Some(s))?.id.0),
+                None => None,
+            };
+            let secret = crate::api::new_token_secret();
+            let t = ApiToken {
+                id: 0,
+                name: name.clone(),
+                scope,
+                site_id,
+                created_ms: Clock::System.now_ms(),
+            };
+            let id = store.add_api_token(&t, &crate::api::token_hash(&secret))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "token": secret, "scope": scope.as_str(), "site_id": site_id})
+                );
+            } else {
+                println!(
+                    "Token {id} ({} scope{}):",
+                    scope.as_str(),
+                    if site_id.is_some() { ", one site" } else { "" }
+                );
+                println!("  {secret}");
+                println!("It is shown only now. Use it as: Authorization: Bearer {secret}");
+            }
+        }
+        TokenCommand::List => {
+            let list = store.api_tokens()?;
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|t| serde_json::json!({"id": t.id, "name": t.name, "scope": t.scope.as_str(), "site_id": t.site_id}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.to_string(),
+                            output::term_cell(&t.name, 40),
+                            t.scope.as_str().to_owned(),
+                            t.site_id
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "all".into()),
+                        ]
+                    })
+                    .collect();
+                print!("{}", output::table(&["id", "name", "scope", "site"], &rows));
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if !store.revoke_api_token(*id)? {
+                bail!("no token {id}: see 'pixeltrack token list'");
+            }
+            println!("Token {id} revoked.");
         }
     }
     Ok(())

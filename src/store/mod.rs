@@ -349,6 +349,49 @@ pub trait Store: Send + Sync {
     fn touch_last_open(&self, site_id: i64, recipient: &str, day: i64) -> Result<()>;
     /// `(site_id, day)` of the recipient's last open, per site, in deliverability-only mode.
     fn last_opens(&self, recipient: &str) -> Result<Vec<(i64, i64)>>;
+
+    /// Stores a token's metadata under the SHA-256 `hash` of its secret; returns its id.
+    fn add_api_token(&self, t: &ApiToken, hash: &str) -> Result<i64>;
+    fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+    fn api_tokens(&self) -> Result<Vec<ApiToken>>;
+    fn revoke_api_token(&self, id: i64) -> Result<bool>;
+}
+
+/// What an API token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Read reports and settings.
+    Read,
+    /// Also create and change sites and campaigns.
+    Write,
+    /// Also subject access and erasure.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Scope> {
+        [Scope::Read, Scope::Write, Scope::Admin]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// An API token's metadata (its secret is never stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub scope: Scope,
+    /// Limited to one site, or all sites when `None`.
+    pub site_id: Option<i64>,
+    pub created_ms: Millis,
 }
 
 /// A person whose data is exported or erased.

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    Batch, Counts, Dim, EmailRow, Result, RollupSum, SessionRow, Store, StoreError, Subject,
+    ApiToken, Batch, Counts, Dim, EmailRow, Result, RollupSum, Scope, SessionRow, Store,
+    StoreError, Subject,
 };
 use crate::clock::Millis;
 use crate::config::Synchronous;
@@ -25,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/001_init.sql"),
     include_str!("sql/002_email.sql"),
     include_str!("sql/003_privacy.sql"),
+    include_str!("sql/004_api.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -320,6 +322,18 @@ fn intern_client(s: &str) -> &'static str {
         "other",
     ];
     KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
+}
+
+fn api_token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
+    let scope: String = r.get(2)?;
+    Ok(ApiToken {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        // An unknown scope from a newer version reads as the least powerful one.
+        scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+        site_id: r.get(3)?,
+        created_ms: r.get(4)?,
+    })
 }
 
 fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
@@ -717,6 +731,39 @@ impl Store for SqliteStore {
             .prepare("SELECT site_id, day FROM last_opens WHERE recipient = ?1 ORDER BY site_id")?;
         let rows = st.query_map([recipient], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn add_api_token(&self, t: &ApiToken, hash: &str) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO api_tokens (name, hash, scope, site_id, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![t.name, hash, t.scope.as_str(), t.site_id, t.created_ms],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT id, name, scope, site_id, created_ms FROM api_tokens WHERE hash = ?1",
+                [hash],
+                api_token_from_row,
+            )
+            .optional()?)
+    }
+
+    fn api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT id, name, scope, site_id, created_ms FROM api_tokens ORDER BY id")?;
+        let rows = st.query_map([], api_token_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn revoke_api_token(&self, id: i64) -> Result<bool> {
+        let conn = self.conn();
+        Ok(conn.execute("DELETE FROM api_tokens WHERE id = ?1", [id])? == 1)
     }
 
     fn retire_token_key(&self, id: u8) -> Result<bool> {

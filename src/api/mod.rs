@@ -1,0 +1,521 @@
+//! The JSON API under `/api/v1`, for scripts and the dashboard. Bearer tokens with a
+//! scope (read < write < admin) and optionally one site; only a SHA-256 of a token is
+//! stored. Every parameter is checked against an allowlist (400 otherwise), values are
+//! bound, never spliced, and internal errors never leak into a response.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::model::Site;
+use crate::report::{self, DateRange};
+use crate::store::{ApiToken, Dim, Scope, SqliteStore, Store, Subject};
+
+/// Prefix of every token, so leaked tokens are easy to recognise (and scan for).
+pub const TOKEN_PREFIX: &str = "pt_";
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<SqliteStore>,
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized,
+    Forbidden(String),
+    NotFound(String),
+    Internal,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "missing or unknown API token: send 'Authorization: Bearer pt_…' (create one with 'pixeltrack token create')".into(),
+            ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log".into()),
+        };
+        let mut res = (status, Json(json!({ "error": msg }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        res
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "api request failed");
+    ApiError::Internal
+}
+
+/// SHA-256 hex of a token secret (tokens are 256-bit random: no slow hash needed).
+pub fn token_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new random token secret.
+pub fn new_token_secret() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    crate::enrich::visitor::fill_random(&mut b);
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    )
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::store::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(internal)?
+        .map_err(internal)
+}
+
+/// The caller, authenticated by its bearer token.
+pub struct Auth(pub ApiToken);
+
+impl FromRequestParts<ApiState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() <= 100)
+            .ok_or(ApiError::Unauthorized)?;
+        let hash = token_hash(secret);
+        let store = state.store.clone();
+        let token = blocking(move || store.api_token_by_hash(&hash)).await?;
+        token.map(Auth).ok_or(ApiError::Unauthorized)
+    }
+}
+
+impl Auth {
+    fn need(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.0.scope >= scope {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this token's scope is '{}'; '{}' is needed",
+                self.0.scope.as_str(),
+                scope.as_str()
+            )))
+        }
+    }
+
+    fn may_see(&self, site_id: i64) -> bool {
+        self.0.site_id.is_none_or(|s| s == site_id)
+    }
+}
+
+/// Query parameters, checked against the allowlist of the endpoint.
+fn params(parts: &Parts, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let q = parts.uri.query().unwrap_or("");
+    let mut out = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(ApiError::BadRequest(format!(
+                "unknown parameter '{}'; allowed: {}",
+                k.chars().take(40).collect::<String>(),
+                allowed.join(", ")
+            )));
+        }
+        out.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(out)
+}
+
+fn get_param<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    p.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+async fn find_site(state: &ApiState, auth: &Auth, wanted: Option<&str>) -> Result<Site, ApiError> {
+    let store = state.store.clone();
+    let sites = blocking(move || store.sites()).await?;
+    let visible: Vec<Site> = sites.into_iter().filter(|s| auth.may_see(s.id.0)).collect();
+    match wanted {
+        Some(w) => {
+            let found = visible
+                .into_iter()
+                .find(|s| s.key.as_str() == w || s.domain == w);
+            // Not "forbidden": do not tell a token which other sites exist.
+            found.ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no site '{}' for this token",
+                    w.chars().take(80).collect::<String>()
+                ))
+            })
+        }
+        None if visible.len() == 1 => Ok(visible.into_iter().next().expect("one")),
+        None => Err(ApiError::BadRequest(
+            "parameter 'site' is required (a site key or domain)".into(),
+        )),
+    }
+}
+
+fn date(p: &[(String, String)], name: &str, default: i64) -> Result<i64, ApiError> {
+    match get_param(p, name) {
+        None => Ok(default),
+        Some(v) => DateRange::parse_date(v).ok_or_else(|| {
+            ApiError::BadRequest(format!("'{name}' must be a date like 2026-01-31"))
+        }),
+    }
+}
+
+pub const METRICS: &[&str] = &[
+    "visitors",
+    "visits",
+    "pageviews",
+    "events",
+    "bounce_rate",
+    "visit_duration",
+    "bot_events",
+];
+pub const INTERVALS: &[&str] = &["hour", "day", "week"];
+const STATS_PARAMS: &[&str] = &[
+    "site",
+    "from",
+    "to",
+    "metrics",
+    "dimension",
+    "interval",
+    "limit",
+];
+
+async fn sites(State(state): State<ApiState>, auth: Auth) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let sites = blocking(move || store.sites()).await?;
+    let list: Vec<Value> = sites
+        .iter()
+        .filter(|s| auth.may_see(s.id.0))
+        .map(|s| json!({"key": s.key.as_str(), "domain": s.domain, "name": s.name}))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn stats(
+    State(state): State<ApiState>,
+    auth: Auth,
+    parts: Parts,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Read)?;
+    let p = params(&parts, STATS_PARAMS)?;
+    let site = find_site(&state, &auth, get_param(&p, "site")).await?;
+    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
+    let to = date(&p, "to", today)?;
+    let from = date(&p, "from", to - 29)?;
+    if from > to || to - from > 3_660 {
+        return Err(ApiError::BadRequest(
+            "'from' must be on or before 'to', at most 10 years apart".into(),
+        ));
+    }
+    let metrics: Vec<&str> = match get_param(&p, "metrics") {
+        None => METRICS.to_vec(),
+        Some(m) => m.split(',').map(str::trim).collect(),
+    };
+    if let Some(bad) = metrics.iter().find(|m| !METRICS.contains(m)) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown metric '{}'; allowed: {}",
+            bad.chars().take(40).collect::<String>(),
+            METRICS.join(", ")
+        )));
+    }
+    let dimension = match get_param(&p, "dimension") {
+        None => None,
+        Some(d) => match Dim::parse(d).filter(|d| *d != Dim::Total) {
+            Some(d) => Some(d),
+            None => {
+                let names: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "unknown dimension '{}'; allowed: {}",
+                    d.chars().take(40).collect::<String>(),
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    let interval = get_param(&p, "interval").unwrap_or("day");
+    let bucket = match interval {
+        "hour" => 1,
+        "day" => 24,
+        "week" => 168,
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "'interval' must be one of {}",
+                INTERVALS.join(", ")
+            )))
+        }
+    };
+    let limit = match get_param(&p, "limit") {
+        None => 10,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "'limit' must be a number from 1 to 1000".into(),
+                ))
+            }
+        },
+    };
+    let range = DateRange {
+        from_day: from,
+        to_day: to,
+    };
+    let store = state.store.clone();
+    let site2 = site.clone();
+    let (overview, series, breakdown) = blocking(move || {
+        let o = report::overview(store.as_ref(), &site2, range)?;
+        let (h0, h1) = range.hours();
+        let s = store.rollup_series(site2.id.0, h0, h1, bucket)?;
+        let b = match dimension {
+            Some(d) => Some(report::breakdown(store.as_ref(), &site2, range, d, limit)?),
+            None => None,
+        };
+        Ok((o, s, b))
+    })
+    .await?;
+    let pick = |v: Value| -> Value {
+        let mut out = serde_json::Map::new();
+        for m in &metrics {
+            if let Some(x) = v.get(*m) {
+                out.insert((*m).to_owned(), x.clone());
+            }
+        }
+        Value::Object(out)
+    };
+    let results = pick(serde_json::to_value(&overview).map_err(internal)?);
+    let series: Vec<Value> = series
+        .iter()
+        .map(|(hour, c)| {
+            let t = chrono::DateTime::from_timestamp(hour * 3600, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+            json!({"time": t, "visitors": c.visitors, "visits": c.visits, "pageviews": c.pageviews, "events": c.events})
+        })
+        .collect();
+    let mut body = json!({
+        "site": site.domain,
+        "from": DateRange::date(from),
+        "to": DateRange::date(to),
+        "interval": interval,
+        "results": results,
+        "series": series,
+    });
+    if let Some(b) = breakdown {
+        body["dimension"] = json!(b.dimension);
+        body["breakdown"] = serde_json::to_value(&b.rows).map_err(internal)?;
+    }
+    Ok(Json(body))
+}
+
+async fn campaign_report(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Read)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("campaign id must be a number".into()))?;
+    let store = state.store.clone();
+    let found = blocking(move || {
+        let Some(c) = store.campaign(id)? else {
+            return Ok(None);
+        };
+        let events = store.campaign_events(id)?;
+        Ok(Some((c, events)))
+    })
+    .await?;
+    match found {
+        Some((c, events)) if auth.may_see(c.site_id) => {
+            let r = report::email::campaign_report(&c, &events, true);
+            Ok(Json(serde_json::to_value(&r).map_err(internal)?))
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "no campaign {id} for this token"
+        ))),
+    }
+}
+
+fn subject_of(auth: &Auth, id: String, parts: &Parts) -> Result<Subject, ApiError> {
+    let p = params(parts, &["type"])?;
+    match get_param(&p, "type").unwrap_or("recipient") {
+        "recipient" => {
+            if id.is_empty() || id.len() > crate::token::MAX_RECIPIENT {
+                return Err(ApiError::BadRequest(
+                    "recipient id must be 1 to 256 characters".into(),
+                ));
+            }
+            Ok(Subject::Recipient {
+                site_id: auth.0.site_id,
+                recipient: id,
+            })
+        }
+        "visitor" => {
+            if auth.0.site_id.is_some() {
+                return Err(ApiError::Forbidden(
+                    "visitor subjects need a token for all sites".into(),
+                ));
+            }
+            id.parse()
+                .map(Subject::Visitor)
+                .map_err(|_| ApiError::BadRequest("visitor id must be a number".into()))
+        }
+        _ => Err(ApiError::BadRequest(
+            "'type' must be recipient or visitor".into(),
+        )),
+    }
+}
+
+/// `GET /api/v1/subjects/<id>`: every event of one person, as NDJSON (GDPR art. 15).
+async fn subject_get(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    auth.need(Scope::Admin)?;
+    let subject = subject_of(&auth, id, &parts)?;
+    let store = state.store.clone();
+    let events = blocking(move || store.subject_events(&subject)).await?;
+    let mut body = String::new();
+    for e in &events {
+        body.push_str(&crate::cli::event_json(e).to_string());
+        body.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// `DELETE /api/v1/subjects/<id>`: erases one person (GDPR art. 17).
+async fn subject_delete(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    parts: Parts,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Admin)?;
+    let subject = subject_of(&auth, id, &parts)?;
+    let store = state.store.clone();
+    let n = blocking(move || store.erase_subject(&subject)).await?;
+    Ok(Json(json!({ "deleted": n })))
+}
+
+/// Every API route: (path, methods, scope, summary). The router and the OpenAPI
+/// document are both built from this list, and a test checks them against each other.
+pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
+    (
+        "/api/v1/sites",
+        &["get"],
+        "read",
+        "Sites this token can see",
+    ),
+    (
+        "/api/v1/stats",
+        &["get"],
+        "read",
+        "Totals, a time series and optionally one breakdown for a site and date range",
+    ),
+    (
+        "/api/v1/campaigns/{id}/report",
+        &["get"],
+        "read",
+        "An email campaign's report, human and machine numbers side by side",
+    ),
+    (
+        "/api/v1/subjects/{id}",
+        &["get", "delete"],
+        "admin",
+        "Export (GET, NDJSON) or erase (DELETE) every event of one person",
+    ),
+    ("/api/v1/openapi.json", &["get"], "none", "This document"),
+];
+
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (path, methods, scope, summary) in ROUTES {
+        let mut ops = serde_json::Map::new();
+        for m in *methods {
+            let mut op = json!({
+                "summary": summary,
+                "responses": {
+                    "200": {"description": "OK"},
+                    "400": {"description": "A parameter is not allowed or not valid"},
+                    "401": {"description": "Missing or unknown token"},
+                    "403": {"description": "The token's scope is too small"},
+                    "404": {"description": "Not found for this token"}
+                }
+            });
+            if *scope != "none" {
+                op["security"] = json!([{"bearer": []}]);
+                op["x-required-scope"] = json!(scope);
+            }
+            if path.contains("{id}") {
+                op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+            }
+            if *path == "/api/v1/stats" {
+                let dims: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                op["parameters"] = json!([
+                    {"name": "site", "in": "query", "schema": {"type": "string"}, "description": "site key or domain"},
+                    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "metrics", "in": "query", "schema": {"type": "string"}, "description": format!("comma-separated: {}", METRICS.join(", "))},
+                    {"name": "dimension", "in": "query", "schema": {"type": "string", "enum": dims}},
+                    {"name": "interval", "in": "query", "schema": {"type": "string", "enum": INTERVALS}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+                ]);
+            }
+            if *path == "/api/v1/subjects/{id}" {
+                op["parameters"] = json!([
+                    {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "type", "in": "query", "schema": {"type": "string", "enum": ["recipient", "visitor"]}}
+                ]);
+            }
+            ops.insert((*m).to_owned(), op);
+        }
+        paths.insert((*path).to_owned(), Value::Object(ops));
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "pixeltrack API", "version": env!("CARGO_PKG_VERSION")},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths
+    })
+}
+
+async fn openapi_json() -> Json<Value> {
+    Json(openapi())
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route(ROUTES[0].0, get(sites))
+        .route(ROUTES[1].0, get(stats))
+        .route(ROUTES[2].0, get(campaign_report))
+        .route(ROUTES[3].0, get(subject_get).delete(subject_delete))
+        .route(ROUTES[4].0, get(openapi_json))
+        .with_state(state)
+}

@@ -1,0 +1,173 @@
+//! The JSON API over real HTTP: token scopes, site isolation, allowlisted parameters
+//! (SQL injection attempts get a 400), subject export and erasure, and an OpenAPI
+//! document that lists exactly the routes the server has.
+
+mod common;
+
+use common::{add_site, cli, http, Server, CHROME};
+
+fn token(data: &std::path::Path, args: &[&str]) -> String {
+    let mut a = vec!["token", "create", "--json"];
+    a.extend_from_slice(args);
+    let v: serde_json::Value = serde_json::from_str(&cli(data, &a)).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+fn get(server: &Server, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {token}");
+    let res = server.get(path, &[("Authorization", &auth)]);
+    let body = serde_json::from_slice(&res.body).unwrap_or(serde_json::Value::Null);
+    (res.status, body)
+}
+
+#[test]
+fn api_tokens_scopes_sites_and_allowlists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let a = add_site(&data, "a.example");
+    let b = add_site(&data, "b.example");
+    let read_all = token(&data, &["--scope", "read"]);
+    let read_a = token(&data, &["--scope", "read", "--site", "a.example"]);
+    let admin = token(&data, &["--scope", "admin"]);
+    let server = Server::start(&data, &[]);
+    for i in 0..3 {
+        let url = format!("/p.gif?s={a}&u=https%3A%2F%2Fa.example%2Fp{i}%3Futm_source%3Dnews");
+        assert_eq!(server.get(&url, &[("User-Agent", CHROME)]).status, 200);
+    }
+
+    // No or a wrong token: 401 with a hint, never data.
+    let res = server.get("/api/v1/sites", &[]);
+    assert_eq!(res.status, 401);
+    assert!(String::from_utf8_lossy(&res.body).contains("token create"));
+    assert_eq!(get(&server, "/api/v1/sites", "pt_forged").0, 401);
+
+    // Site isolation: the a-token sees a only and cannot read b.
+    let (s, sites) = get(&server, "/api/v1/sites", &read_a);
+    assert_eq!((s, sites.as_array().unwrap().len()), (200, 1));
+    assert_eq!(
+        get(&server, &format!("/api/v1/stats?site={b}"), &read_a).0,
+        404
+    );
+    assert_eq!(get(&server, "/api/v1/stats?site=b.example", &read_a).0, 404);
+    let (s, stats) = get(&server, "/api/v1/stats", &read_a);
+    assert_eq!(s, 200, "{stats}");
+    assert_eq!(stats["results"]["pageviews"], 3);
+    assert_eq!(stats["results"]["visitors"], 1);
+
+    // A breakdown, chosen metrics.
+    let (s, st) = get(
+        &server,
+        &format!("/api/v1/stats?site={a}&dimension=source&metrics=visitors,pageviews"),
+        &read_all,
+    );
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(st["breakdown"][0]["value"], "news");
+    assert_eq!(st["results"].as_object().unwrap().len(), 2);
+
+    // Allowlists: injection attempts are 400s that name the allowed values.
+    for bad in [
+        format!("/api/v1/stats?site={a}&dimension=referrer)%20UNION%20SELECT%201--"),
+        format!("/api/v1/stats?site={a}&sort=visits;DROP%20TABLE%20events"),
+        format!("/api/v1/stats?site={a}&from=2024-01-01'--"),
+        format!("/api/v1/stats?site={a}&metrics=visitors,password"),
+        format!("/api/v1/stats?site={a}&interval=decade"),
+        format!("/api/v1/stats?site={a}&limit=0"),
+    ] {
+        let (s, body) = get(&server, &bad, &read_all);
+        assert_eq!(s, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().is_some(), "{bad}");
+    }
+    let (_, body) = get(
+        &server,
+        &format!("/api/v1/stats?site={a}&dimension=nope"),
+        &read_all,
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("utm_campaign"),
+        "{body}"
+    );
+    // The events table is still there.
+    assert_eq!(
+        get(&server, &format!("/api/v1/stats?site={a}"), &read_all).1["results"]["pageviews"],
+        3
+    );
+
+    // Scopes: a read token cannot touch subjects; admin can.
+    assert_eq!(get(&server, "/api/v1/subjects/someone", &read_all).0, 403);
+    let auth = format!("Bearer {read_all}");
+    assert_eq!(
+        http(
+            server.addr,
+            "DELETE",
+            "/api/v1/subjects/someone",
+            &[("Authorization", &auth)]
+        )
+        .unwrap()
+        .status,
+        403
+    );
+    let auth = format!("Bearer {admin}");
+    let res = http(
+        server.addr,
+        "DELETE",
+        "/api/v1/subjects/someone",
+        &[("Authorization", &auth)],
+    )
+    .unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&res.body).unwrap()["deleted"],
+        0
+    );
+
+    // Unknown endpoints answer JSON.
+    let (s, body) = get(&server, "/api/v1/nope", &read_all);
+    assert_eq!(s, 404);
+    assert!(body["error"].as_str().unwrap().contains("openapi.json"));
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // Revoked tokens stop working.
+    let list: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["token", "list", "--json"])).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    cli(&data, &["token", "revoke", "1"]);
+    let server = Server::start(&data, &[]);
+    assert_eq!(get(&server, "/api/v1/sites", &read_all).0, 401);
+    // Secrets are not stored: the token text appears in no file of the data dir.
+    for (path, bytes) in common::files(&data) {
+        assert!(
+            !common::contains(&bytes, admin.as_bytes()),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn openapi_document_lists_exactly_the_api_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let server = Server::start(&data, &[]);
+    let res = server.get("/api/v1/openapi.json", &[]);
+    assert_eq!(res.status, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), pixeltrack::api::ROUTES.len());
+    for (path, methods, _, _) in pixeltrack::api::ROUTES {
+        let concrete = path.replace("{id}", "1");
+        for m in *methods {
+            assert!(paths[*path].get(*m).is_some(), "{m} {path}");
+            // Every documented operation exists on the server (401/403/404-for-data, never a
+            // missing route or 405).
+            let res = http(server.addr, &m.to_uppercase(), &concrete, &[]).unwrap();
+            assert!(
+                matches!(res.status, 200 | 401),
+                "{m} {path}: {}",
+                res.status
+            );
+        }
+    }
+}
