@@ -15,7 +15,9 @@ use pixeltrack::model::{Device, Event, SiteKey};
 use pixeltrack::report::{site_report, DateRange};
 use pixeltrack::store::{SqliteStore, Store};
 
-const PAGES: [&str; 8] = ["/", "/pricing", "/docs", "/blog", "/about", "/a", "/b", "/c"];
+const PAGES: [&str; 8] = [
+    "/", "/pricing", "/docs", "/blog", "/about", "/a", "/b", "/c",
+];
 const SOURCES: [&str; 5] = ["", "Google", "Hacker News", "Reddit", "news"];
 const BROWSERS: [&str; 4] = ["Chrome", "Firefox", "Safari", "Edge"];
 
@@ -23,10 +25,17 @@ fn fill(events: u64, now: i64) -> (tempfile::TempDir, SqliteStore, pixeltrack::m
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path()).expect("store");
     let site = store
-        .add_site(&SiteKey::parse("bench").expect("key"), "bench.example", "Bench", 0)
+        .add_site(
+            &SiteKey::parse("bench").expect("key"),
+            "bench.example",
+            "Bench",
+            0,
+        )
         .expect("site");
     let mut w = EventWriter::new(
-        store.writer(pixeltrack::config::Synchronous::Normal).expect("writer"),
+        store
+            .writer(pixeltrack::config::Synchronous::Normal)
+            .expect("writer"),
         30 * 60_000,
         Arc::new(Metrics::default()),
     );
@@ -75,10 +84,19 @@ fn time_report(store: &SqliteStore, site: &pixeltrack::model::Site, range: DateR
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let (small, large) = (args.first().copied().unwrap_or(10_000), args.get(1).copied().unwrap_or(1_000_000));
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (small, large) = (
+        args.first().copied().unwrap_or(10_000),
+        args.get(1).copied().unwrap_or(1_000_000),
+    );
     let now = day_of(chrono::Utc::now().timestamp_millis()) * DAY_MS;
-    let range = DateRange { from_day: day_of(now) - 30, to_day: day_of(now) };
+    let range = DateRange {
+        from_day: day_of(now) - 30,
+        to_day: day_of(now),
+    };
     let mut results = Vec::new();
     for n in [small, large] {
         let t = Instant::now();
