@@ -183,21 +183,6 @@ async fn privacy(State(s): State<AppState>) -> Response {
     }
 }
 
-/// Deletes raw events past each site's retention period.
-pub fn run_retention(store: &SqliteStore, now: crate::clock::Millis) -> crate::store::Result<u64> {
-    let mut total = 0;
-    for site in store.sites()? {
-        if let Some(days) = site.privacy.retention_days {
-            let before = now - i64::from(days) * crate::clock::DAY_MS;
-            total += store.apply_retention(site.id.0, before, false)?;
-        }
-    }
-    if total > 0 {
-        store.checkpoint()?;
-    }
-    Ok(total)
-}
-
 async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
     s.metrics.request(Route::Other);
     if uri.path().starts_with("/api/") {
@@ -250,7 +235,7 @@ pub async fn serve(
             minutes += 1;
             let _ = tokio::task::spawn_blocking(move || {
                 if retention {
-                    match run_retention(&c2.store, c2.clock.now_ms()) {
+                    match crate::store::run_retention(c2.store.as_ref(), c2.clock.now_ms()) {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(deleted = n, "retention: old events deleted"),
                         Err(e) => tracing::error!(error = %e, "retention failed"),

@@ -11,8 +11,8 @@ use axum::http::Request;
 use common::{add_site, cli, contains, export, files, http, Server, CHROME};
 use pixeltrack::clock::{Clock, DAY_MS};
 use pixeltrack::config::Config;
-use pixeltrack::server::{run_retention, App};
-use pixeltrack::store::{SqliteStore, Store};
+use pixeltrack::server::App;
+use pixeltrack::store::{run_retention, SqliteStore, Store};
 use tower::ServiceExt;
 
 #[test]

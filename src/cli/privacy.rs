@@ -104,7 +104,7 @@ pub fn site_set(store: &SqliteStore, a: &SiteSettings, json: bool) -> anyhow::Re
 }
 
 pub fn retention(store: &SqliteStore, json: bool) -> anyhow::Result<()> {
-    let n = crate::server::run_retention(store, Clock::System.now_ms())?;
+    let n = crate::store::run_retention(store, Clock::System.now_ms())?;
     if json {
         println!("{}", serde_json::json!({"deleted": n}));
     } else {

@@ -10,7 +10,6 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -252,7 +251,7 @@ impl Collector {
         let cfg = &self.email.config;
         let mut signals = Signals {
             secs_since_send: campaign.sent_ms.map(|s| (now - s) / 1000),
-            scanner_network: in_networks(hit.ip, &self.email.scanner_networks),
+            scanner_network: super::ip::in_networks(hit.ip, &self.email.scanner_networks),
             ..Signals::default()
         };
         let mut fixes = Vec::new();
@@ -546,13 +545,4 @@ pub async fn withdraw_post(State(c): State<Arc<Collector>>, Path(raw): Path<Stri
             "<p>We could not save your choice just now. Please try again in a minute.</p>",
         ),
     }
-}
-
-/// Whether `ip` is inside any of `nets` (IPv4-mapped IPv6 counts as IPv4).
-pub fn in_networks(ip: IpAddr, nets: &[IpNet]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    nets.iter().any(|n| n.contains(&ip))
 }

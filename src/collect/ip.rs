@@ -6,12 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+/// Whether `ip` is inside any of `nets` (an IPv4-mapped IPv6 address counts as IPv4).
+pub fn in_networks(ip: IpAddr, nets: &[IpNet]) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     };
-    proxies.iter().any(|n| n.contains(&ip))
+    nets.iter().any(|n| n.contains(&ip))
 }
 
 /// Parses one hop: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]:443`.
@@ -29,14 +30,14 @@ pub fn client_ip<'a>(
     xff: impl Iterator<Item = &'a str>,
     proxies: &[IpNet],
 ) -> IpAddr {
-    if !trusted(peer, proxies) {
+    if !in_networks(peer, proxies) {
         return peer;
     }
     let hops: Vec<&str> = xff.flat_map(|h| h.split(',')).collect();
     let mut candidate = peer;
     for hop in hops.iter().rev() {
         match parse_hop(hop) {
-            Some(ip) if trusted(ip, proxies) => candidate = ip,
+            Some(ip) if in_networks(ip, proxies) => candidate = ip,
             Some(ip) => return ip,
             None => return candidate,
         }

@@ -394,6 +394,21 @@ pub struct ApiToken {
     pub created_ms: Millis,
 }
 
+/// Deletes raw events past each site's retention period; returns how many.
+pub fn run_retention(store: &SqliteStore, now: Millis) -> Result<u64> {
+    let mut total = 0;
+    for site in store.sites()? {
+        if let Some(days) = site.privacy.retention_days {
+            let before = now - i64::from(days) * crate::clock::DAY_MS;
+            total += store.apply_retention(site.id.0, before, false)?;
+        }
+    }
+    if total > 0 {
+        store.checkpoint()?;
+    }
+    Ok(total)
+}
+
 /// A person whose data is exported or erased.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
