@@ -50,6 +50,26 @@ impl fmt::Display for SiteKey {
     }
 }
 
+/// Normalizes a site's domain: lowercase host, no scheme, path or port. `None` when
+/// it is not a host name.
+pub fn parse_domain(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("https://{trimmed}")
+    };
+    let url = url::Url::parse(&with_scheme).ok()?;
+    let host = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty() && host.len() <= 253).then_some(host)
+}
+
+/// Campaign and site names: 1–200 characters, no control characters.
+pub fn valid_name(name: &str) -> bool {
+    let n = name.trim();
+    !n.is_empty() && n.len() <= 200 && !n.chars().any(char::is_control)
+}
+
 /// A cookieless visitor id: keyed hash of (daily salt, site, IP, UA). Changes every day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VisitorId(pub i64);

@@ -31,6 +31,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<crate::config::Config>,
+    pub public_url: String,
     pub collector: Arc<Collector>,
     pub metrics: Arc<Metrics>,
     pub draining: Arc<AtomicBool>,
@@ -91,6 +92,7 @@ impl App {
         Ok(App {
             state: AppState {
                 config: Arc::new(cfg.clone()),
+                public_url: rt.public_url.clone(),
                 collector,
                 metrics,
                 draining: Arc::new(AtomicBool::new(false)),
@@ -115,6 +117,7 @@ impl App {
 pub fn router(state: AppState) -> Router {
     let api = crate::api::router(crate::api::ApiState {
         store: state.collector.store.clone(),
+        public_url: state.public_url.clone(),
     });
     let collect = Router::new()
         .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))

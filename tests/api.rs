@@ -171,3 +171,148 @@ fn openapi_document_lists_exactly_the_api_routes() {
         }
     }
 }
+
+fn send(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn write_scope_manages_sites_campaigns_and_tags_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    add_site(&data, "a.example");
+    let read = token(&data, &["--scope", "read"]);
+    let write = token(&data, &["--scope", "write"]);
+    let write_a = token(&data, &["--scope", "write", "--site", "a.example"]);
+    let server = Server::start(&data, &[]);
+
+    let new_site = r#"{"domain":"https://Shop.Example/x","name":"Shop"}"#;
+    assert_eq!(
+        send(&server, "POST", "/api/v1/sites", &read, new_site).0,
+        403
+    );
+    assert_eq!(
+        send(&server, "POST", "/api/v1/sites", &write_a, new_site).0,
+        403
+    );
+    let (s, site) = send(&server, "POST", "/api/v1/sites", &write, new_site);
+    assert_eq!(s, 201, "{site}");
+    assert_eq!(site["domain"], "shop.example");
+    assert_eq!(
+        send(&server, "POST", "/api/v1/sites", &write, new_site).0,
+        409
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/v1/sites",
+            &write,
+            r#"{"domain":"x.example","admin":true}"#
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        send(&server, "POST", "/api/v1/sites", &write, "{not json").0,
+        400
+    );
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/v1/sites",
+            &write,
+            r#"{"domain":"not a domain"}"#
+        )
+        .0,
+        400
+    );
+
+    // A site-limited token cannot reach the new site's campaigns.
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            "/api/v1/campaigns",
+            &write_a,
+            r#"{"site":"shop.example","name":"N"}"#
+        )
+        .0,
+        404
+    );
+    let (s, c) = send(
+        &server,
+        "POST",
+        "/api/v1/campaigns",
+        &write,
+        r#"{"site":"shop.example","name":"Nov"}"#,
+    );
+    assert_eq!(s, 201, "{c}");
+    let id = c["id"].as_i64().unwrap();
+    let (s, c) = send(
+        &server,
+        "POST",
+        &format!("/api/v1/campaigns/{id}/sent"),
+        &write,
+        r#"{"count":1200,"at":"2026-11-29T10:00:00Z"}"#,
+    );
+    assert_eq!((s, c["delivered"].as_i64()), (200, Some(1200)), "{c}");
+    let (s, list) = get(&server, "/api/v1/campaigns?site=shop.example", &read);
+    assert_eq!((s, list[0]["name"].as_str()), (200, Some("Nov")));
+
+    let tag = format!(
+        r#"{{"campaign":{id},"recipient":"ann@example.com","html":"<body><a href=\"https://shop.example/\">x</a></body>"}}"#
+    );
+    let (s, out) = send(&server, "POST", "/api/v1/email/tag", &write, &tag);
+    assert_eq!((s, out["links"].as_i64()), (200, Some(1)), "{out}");
+    let html = out["html"].as_str().unwrap();
+    assert!(
+        html.contains("/c/") && html.contains("/o/") && !html.contains("ann@"),
+        "{html}"
+    );
+    assert_eq!(
+        send(&server, "POST", "/api/v1/email/tag", &write_a, &tag).0,
+        404
+    );
+
+    let auth = format!("Bearer {write}");
+    let res = http(
+        server.addr,
+        "DELETE",
+        "/api/v1/sites/shop.example",
+        &[("Authorization", &auth)],
+    )
+    .unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        get(&server, "/api/v1/sites", &read)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -9,7 +9,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -24,6 +24,8 @@ pub const TOKEN_PREFIX: &str = "pt_";
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<SqliteStore>,
+    /// Public base URL for tagged emails.
+    pub public_url: String,
 }
 
 #[derive(Debug)]
@@ -32,6 +34,7 @@ pub enum ApiError {
     Unauthorized,
     Forbidden(String),
     NotFound(String),
+    Conflict(String),
     Internal,
 }
 
@@ -45,6 +48,7 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log".into()),
         };
         let mut res = (status, Json(json!({ "error": msg }))).into_response();
@@ -424,26 +428,278 @@ async fn subject_delete(
     Ok(Json(json!({ "deleted": n })))
 }
 
+/// A JSON request body: at most 1 MiB, only known fields (400 otherwise).
+pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+            .await
+            .map_err(|_| ApiError::BadRequest("request body too large (1 MiB at most)".into()))?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSite {
+    domain: String,
+    name: Option<String>,
+}
+
+async fn site_create(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Body(b): Body<NewSite>,
+) -> Result<Response, ApiError> {
+    auth.need(Scope::Write)?;
+    if auth.0.site_id.is_some() {
+        return Err(ApiError::Forbidden(
+            "a token limited to one site cannot create sites".into(),
+        ));
+    }
+    let domain = crate::model::parse_domain(&b.domain).ok_or_else(|| {
+        ApiError::BadRequest("'domain' must be a domain such as example.com".into())
+    })?;
+    let name = b.name.unwrap_or_else(|| domain.clone());
+    if !crate::model::valid_name(&name) {
+        return Err(ApiError::BadRequest(
+            "'name' must be 1 to 200 characters".into(),
+        ));
+    }
+    let store = state.store.clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    let created = tokio::task::spawn_blocking(move || {
+        store.add_site(
+            &crate::model::SiteKey::generate(),
+            &domain,
+            name.trim(),
+            now,
+        )
+    })
+    .await
+    .map_err(internal)?;
+    match created {
+        Ok(s) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"key": s.key.as_str(), "domain": s.domain, "name": s.name})),
+        )
+            .into_response()),
+        Err(crate::store::StoreError::Conflict(m)) => Err(ApiError::Conflict(m)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn site_delete(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Write)?;
+    let site = find_site(&state, &auth, Some(&key)).await?;
+    let store = state.store.clone();
+    blocking(move || {
+        store.remove_site(&site.key)?;
+        store.checkpoint()
+    })
+    .await?;
+    Ok(Json(json!({"deleted": key})))
+}
+
+fn campaign_json(c: &crate::model::Campaign) -> Value {
+    json!({"id": c.id, "site_id": c.site_id, "name": c.name, "sent_ms": c.sent_ms, "delivered": c.delivered})
+}
+
+async fn campaigns(
+    State(state): State<ApiState>,
+    auth: Auth,
+    parts: Parts,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Read)?;
+    let p = params(&parts, &["site"])?;
+    let site = find_site(&state, &auth, get_param(&p, "site")).await?;
+    let store = state.store.clone();
+    let list = blocking(move || store.campaigns(Some(site.id.0))).await?;
+    Ok(Json(Value::Array(list.iter().map(campaign_json).collect())))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCampaign {
+    site: Option<String>,
+    name: String,
+}
+
+async fn campaign_create(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Body(b): Body<NewCampaign>,
+) -> Result<Response, ApiError> {
+    auth.need(Scope::Write)?;
+    let site = find_site(&state, &auth, b.site.as_deref()).await?;
+    if !crate::model::valid_name(&b.name) {
+        return Err(ApiError::BadRequest(
+            "'name' must be 1 to 200 characters".into(),
+        ));
+    }
+    let store = state.store.clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    let c = blocking(move || store.add_campaign(site.id.0, b.name.trim(), now)).await?;
+    Ok((StatusCode::CREATED, Json(campaign_json(&c))).into_response())
+}
+
+async fn own_campaign(
+    state: &ApiState,
+    auth: &Auth,
+    id: &str,
+) -> Result<crate::model::Campaign, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("campaign id must be a number".into()))?;
+    let store = state.store.clone();
+    match blocking(move || store.campaign(id)).await? {
+        Some(c) if auth.may_see(c.site_id) => Ok(c),
+        _ => Err(ApiError::NotFound(format!(
+            "no campaign {id} for this token"
+        ))),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sent {
+    /// Emails delivered.
+    count: Option<i64>,
+    /// RFC 3339 time; default now.
+    at: Option<String>,
+}
+
+async fn campaign_sent(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Body(b): Body<Sent>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Write)?;
+    let c = own_campaign(&state, &auth, &id).await?;
+    if b.count.is_some_and(|n| n < 0) {
+        return Err(ApiError::BadRequest("'count' cannot be negative".into()));
+    }
+    let at = match b.at {
+        None => chrono::Utc::now().timestamp_millis(),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+            .map(|t| t.timestamp_millis())
+            .map_err(|_| {
+                ApiError::BadRequest(
+                    "'at' must be an RFC 3339 time such as 2026-11-29T10:00:00Z".into(),
+                )
+            })?,
+    };
+    let store = state.store.clone();
+    let c = blocking(move || {
+        store.set_campaign_sent(c.id, b.count, Some(at))?;
+        Ok(store.campaign(c.id)?.unwrap_or(c))
+    })
+    .await?;
+    Ok(Json(campaign_json(&c)))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagRequest {
+    campaign: i64,
+    recipient: Option<String>,
+    merge_tag: Option<String>,
+    html: String,
+}
+
+/// `POST /api/v1/email/tag`: the HTML with the open pixel and signed click links.
+async fn email_tag(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Body(b): Body<TagRequest>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Write)?;
+    let c = own_campaign(&state, &auth, &b.campaign.to_string()).await?;
+    let store = state.store.clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    let keys = blocking(move || store.token_keys(now)).await?;
+    let ring = crate::token::Keyring::new(
+        keys.into_iter()
+            .map(|(id, k)| crate::token::Key::new(id, &k))
+            .collect(),
+    );
+    let tagger = crate::tag::Tagger {
+        keyring: &ring,
+        base: &state.public_url,
+        site_id: c.site_id,
+        campaign_id: c.id,
+    };
+    let recipient = match (&b.recipient, &b.merge_tag) {
+        (Some(r), None) => crate::tag::Recipient::Id(r),
+        (None, Some(t)) => crate::tag::Recipient::MergeTag(t),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of 'recipient' or 'merge_tag'".into(),
+            ))
+        }
+    };
+    let out = tagger
+        .tag(&b.html, recipient)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(
+        json!({"html": out.html, "links": out.links, "refused": out.refused}),
+    ))
+}
+
 /// Every API route: (path, methods, scope, summary). The router and the OpenAPI
 /// document are both built from this list, and a test checks them against each other.
 pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
     (
         "/api/v1/sites",
-        &["get"],
+        &["get", "post"],
         "read",
-        "Sites this token can see",
+        "Sites this token can see (GET); create one (POST {domain, name}; write scope)",
     ),
     (
-        "/api/v1/stats",
-        &["get"],
+        "/api/v1/sites/{id}",
+        &["delete"],
+        "write",
+        "Delete a site (by key or domain) and all of its data",
+    ),
+    (
+        "/api/v1/campaigns",
+        &["get", "post"],
         "read",
-        "Totals, a time series and optionally one breakdown for a site and date range",
+        "A site's email campaigns (GET ?site=); create one (POST {site, name}; write scope)",
+    ),
+    (
+        "/api/v1/campaigns/{id}/sent",
+        &["post"],
+        "write",
+        "Record when a campaign was sent and to how many (POST {count, at})",
     ),
     (
         "/api/v1/campaigns/{id}/report",
         &["get"],
         "read",
         "An email campaign's report, human and machine numbers side by side",
+    ),
+    (
+        "/api/v1/email/tag",
+        &["post"],
+        "write",
+        "Tag email HTML (POST {campaign, recipient or merge_tag, html})",
+    ),
+    (
+        "/api/v1/stats",
+        &["get"],
+        "read",
+        "Totals, a time series and optionally one breakdown for a site and date range",
     ),
     (
         "/api/v1/subjects/{id}",
@@ -510,12 +766,23 @@ async fn openapi_json() -> Json<Value> {
     Json(openapi())
 }
 
+/// The API router, built from [`ROUTES`]: a route cannot exist without being documented.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route(ROUTES[0].0, get(sites))
-        .route(ROUTES[1].0, get(stats))
-        .route(ROUTES[2].0, get(campaign_report))
-        .route(ROUTES[3].0, get(subject_get).delete(subject_delete))
-        .route(ROUTES[4].0, get(openapi_json))
-        .with_state(state)
+    let mut r = Router::new();
+    for (path, _, _, _) in ROUTES {
+        let handlers = match *path {
+            "/api/v1/sites" => get(sites).post(site_create),
+            "/api/v1/sites/{id}" => axum::routing::delete(site_delete),
+            "/api/v1/campaigns" => get(campaigns).post(campaign_create),
+            "/api/v1/campaigns/{id}/sent" => post(campaign_sent),
+            "/api/v1/campaigns/{id}/report" => get(campaign_report),
+            "/api/v1/email/tag" => post(email_tag),
+            "/api/v1/stats" => get(stats),
+            "/api/v1/subjects/{id}" => get(subject_get).delete(subject_delete),
+            "/api/v1/openapi.json" => get(openapi_json),
+            other => unreachable!("documented route {other} has no handler"),
+        };
+        r = r.route(path, handlers);
+    }
+    r.with_state(state)
 }

@@ -49,10 +49,10 @@ fn campaign_json(c: &Campaign) -> serde_json::Value {
 
 pub fn create(store: &SqliteStore, site: &str, name: &str, json: bool) -> anyhow::Result<()> {
     let site = pick_site(store, Some(site))?;
-    let name = name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+    if !crate::model::valid_name(name) {
         bail!("a campaign name is 1 to 200 characters without control characters");
     }
+    let name = name.trim();
     let c = store.add_campaign(site.id.0, name, Clock::System.now_ms())?;
     if json {
         println!("{}", campaign_json(&c));

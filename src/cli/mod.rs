@@ -642,23 +642,9 @@ fn parse_range(
     Ok(DateRange { from_day, to_day })
 }
 
-/// Normalizes a domain argument: lowercase host, no scheme, path or port.
 fn parse_domain(raw: &str) -> anyhow::Result<String> {
-    let trimmed = raw.trim();
-    let with_scheme = if trimmed.contains("://") {
-        trimmed.to_owned()
-    } else {
-        format!("https://{trimmed}")
-    };
-    let url = url::Url::parse(&with_scheme).ok();
-    let host = url
-        .as_ref()
-        .and_then(|u| u.host_str())
-        .map(|h| h.trim_end_matches('.').to_ascii_lowercase());
-    match host {
-        Some(h) if !h.is_empty() && h.len() <= 253 => Ok(h),
-        _ => bail!("{raw:?} is not a domain such as example.com"),
-    }
+    crate::model::parse_domain(raw)
+        .with_context(|| format!("{raw:?} is not a domain such as example.com"))
 }
 
 fn snippet(rt: &Runtime, site: &Site) -> String {
