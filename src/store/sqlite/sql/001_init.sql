@@ -41,8 +41,8 @@ CREATE TABLE events (
     props            TEXT NOT NULL,
     ip               TEXT
 );
+-- One index only: every index is paid on every pixel hit (see docs/benchmarks.md).
 CREATE INDEX events_site_ts ON events (site_id, ts_ms);
-CREATE INDEX events_session ON events (session_id);
 
 -- One row per session, updated as its events arrive.
 CREATE TABLE sessions (
@@ -68,7 +68,6 @@ CREATE TABLE sessions (
     device        TEXT NOT NULL
 );
 CREATE INDEX sessions_last ON sessions (last_ms);
-CREATE INDEX sessions_site_start ON sessions (site_id, start_ms);
 
 -- Hourly rollups, written in the same transaction as the events they count.
 -- dim 0 is the site total (value ''); see store::Dim for the others.

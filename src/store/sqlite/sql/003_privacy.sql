@@ -24,4 +24,3 @@ CREATE TABLE consent (
     updated_ms  INTEGER NOT NULL,
     PRIMARY KEY (site_id, campaign_id, recipient)
 );
-CREATE INDEX events_visitor ON events (visitor_id);
