@@ -210,6 +210,9 @@ pub struct HitParams {
     pub id: Option<String>,
     /// `consent=1` / `consent=0` from the page's consent banner.
     pub consent: Option<String>,
+    /// Tracker engagement: deepest scroll (0–100) and visible milliseconds.
+    pub scroll_pct: Option<i64>,
+    pub engaged_ms: Option<i64>,
     pub props: Vec<(String, String)>,
 }
 
@@ -249,6 +252,9 @@ pub struct Event {
     pub ip: Option<String>,
     /// Email opens and clicks: campaign, recipient, verdict.
     pub email: Option<EmailFields>,
+    /// From the JS tracker's `engagement` event: deepest scroll (percent) and visible time.
+    pub scroll_pct: Option<i64>,
+    pub engaged_ms: Option<i64>,
 }
 
 /// What an email open or click carries besides the web fields.

@@ -205,6 +205,8 @@ impl Enricher {
             props: props_json(&p.props),
             ip: self.store_ip.then(|| ip_text(hit.ip, self.truncate_ip)),
             email: None,
+            scroll_pct: p.scroll_pct.map(|s| s.clamp(0, 100)),
+            engaged_ms: p.engaged_ms.map(|m| m.clamp(0, 86_400_000)),
         })
     }
 }

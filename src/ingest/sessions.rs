@@ -87,6 +87,26 @@ fn add(batch: &mut Batch, site_id: i64, dim: Dim, hour: i64, value: &str, c: Cou
     }
 }
 
+/// The event-level rows of a non-pageview event: its name, and for the tracker's
+/// `outbound`/`download` events the URL, and each custom prop as `event: key=value`.
+fn custom_event_rows(e: &Event) -> Vec<(Dim, String)> {
+    let mut rows = vec![(Dim::Event, e.name.clone())];
+    let props: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&e.props).unwrap_or_default();
+    let url = props.get("url").and_then(|u| u.as_str()).unwrap_or("");
+    match e.name.as_str() {
+        "outbound" if !url.is_empty() => rows.push((Dim::Outbound, url.to_owned())),
+        "download" if !url.is_empty() => rows.push((Dim::Download, url.to_owned())),
+        _ => {}
+    }
+    for (k, v) in props.iter().take(crate::enrich::MAX_PROPS) {
+        if let Some(v) = v.as_str() {
+            rows.push((Dim::EventProp, format!("{}: {k}={v}", e.name)));
+        }
+    }
+    rows
+}
+
 /// FNV-1a, 64 bit: stable across builds (the keys outlive a process), and these
 /// keys only live for a day or two, where 64 bits make a collision negligible.
 fn unique_key(site_id: i64, day: i64, dim: Dim, value: &str, visitor: i64) -> i64 {
@@ -106,6 +126,9 @@ fn unique_key(site_id: i64, day: i64, dim: Dim, value: &str, visitor: i64) -> i6
     h as i64
 }
 
+/// The tracker's per-page-view report of scroll depth and visible time.
+pub const ENGAGEMENT: &str = "engagement";
+
 const ONE_VISIT: Counts = Counts {
     visitors: 0,
     visits: 1,
@@ -113,6 +136,9 @@ const ONE_VISIT: Counts = Counts {
     events: 0,
     bounces: 0,
     duration_ms: 0,
+    scroll_sum: 0,
+    scroll_n: 0,
+    engaged_ms: 0,
 };
 
 impl Sessions {
@@ -176,6 +202,19 @@ impl Sessions {
             return;
         }
         let pv = e.is_pageview();
+        if e.name == ENGAGEMENT {
+            // Scroll depth and visible time of a page view: page-level averages, nothing
+            // else (it is not an interaction: it does not end a bounce).
+            let c = Counts {
+                scroll_sum: e.scroll_pct.unwrap_or(0),
+                scroll_n: i64::from(e.scroll_pct.is_some()),
+                engaged_ms: e.engaged_ms.unwrap_or(0),
+                ..Counts::default()
+            };
+            add(batch, e.site_id, Dim::Total, hour, "", c);
+            add(batch, e.site_id, Dim::Page, hour, &e.path, c);
+            return;
+        }
         if e.visitor_id == 0 {
             // An anonymous hit (no consent, GPC): counted, but no visitor and no visit.
             let c = Counts {
@@ -187,12 +226,13 @@ impl Sessions {
             for (d, v) in SESSION_DIMS.iter().zip(session_dims(e)) {
                 add(batch, e.site_id, *d, hour, &v, c);
             }
-            let (d, v) = if pv {
-                (Dim::Page, &e.path)
+            if pv {
+                add(batch, e.site_id, Dim::Page, hour, &e.path, c);
             } else {
-                (Dim::Event, &e.name)
-            };
-            add(batch, e.site_id, d, hour, v, c);
+                for (d, v) in custom_event_rows(e) {
+                    add(batch, e.site_id, d, hour, &v, c);
+                }
+            }
             return;
         }
         let key = (e.site_id, e.visitor_id);
@@ -343,7 +383,9 @@ impl Sessions {
         if pv {
             each(Dim::Page, &e.path);
         } else {
-            each(Dim::Event, &e.name);
+            for (d, v) in custom_event_rows(e) {
+                each(d, &v);
+            }
         }
     }
 
@@ -482,6 +524,51 @@ mod tests {
         assert_eq!((t.pageviews, t.visits, t.visitors, t.bounces), (2, 0, 0, 0));
         assert_eq!(total(&b, Dim::Page, "/a").pageviews, 2);
         assert!(b.uniques.is_empty() && s.is_empty());
+    }
+
+    #[test]
+    fn engagement_feeds_page_averages_and_nothing_else() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        track(&mut s, &mut ev(7, T0, "pageview", "/a"), &mut b);
+        let mut e = ev(7, T0 + MIN, ENGAGEMENT, "/a");
+        e.scroll_pct = Some(90);
+        e.engaged_ms = Some(30_000);
+        track(&mut s, &mut e, &mut b);
+        let page = total(&b, Dim::Page, "/a");
+        assert_eq!(
+            (
+                page.scroll_sum,
+                page.scroll_n,
+                page.engaged_ms,
+                page.pageviews
+            ),
+            (90, 1, 30_000, 1)
+        );
+        let t = total(&b, Dim::Total, "");
+        assert_eq!(
+            (t.events, t.bounces),
+            (0, 1),
+            "engagement is no interaction"
+        );
+    }
+
+    #[test]
+    fn outbound_downloads_and_props_get_rows() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Batch::default();
+        let mut e = ev(7, T0, "outbound", "/a");
+        e.props = r#"{"url":"https://other.example/x"}"#.into();
+        track(&mut s, &mut e, &mut b);
+        let mut d = ev(7, T0 + 1, "signup", "/a");
+        d.props = r#"{"plan":"pro"}"#.into();
+        track(&mut s, &mut d, &mut b);
+        assert_eq!(
+            total(&b, Dim::Outbound, "https://other.example/x").events,
+            1
+        );
+        assert_eq!(total(&b, Dim::EventProp, "signup: plan=pro").events, 1);
+        assert_eq!(total(&b, Dim::Event, "signup").events, 1);
     }
 
     #[test]

@@ -229,6 +229,7 @@ mod tests {
             events: 1,
             bounces: 1,
             duration_ms: 120_000,
+            ..Counts::default()
         };
         let o = Overview::from_counts(&c, 2);
         assert_eq!(o.bounce_rate, 25.0);

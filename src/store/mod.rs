@@ -55,10 +55,15 @@ pub enum Dim {
     /// Bot events by source, and by page: machine traffic, reported apart.
     BotSource = 17,
     BotPage = 18,
+    /// Outbound link clicks and file downloads, by URL.
+    Outbound = 19,
+    Download = 20,
+    /// Custom event props, as `event: key=value`.
+    EventProp = 21,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 19] = [
+    pub const ALL: [Dim; 22] = [
         Dim::Total,
         Dim::Page,
         Dim::EntryPage,
@@ -78,6 +83,9 @@ impl Dim {
         Dim::Bot,
         Dim::BotSource,
         Dim::BotPage,
+        Dim::Outbound,
+        Dim::Download,
+        Dim::EventProp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +109,9 @@ impl Dim {
             Dim::Bot => "bot",
             Dim::BotSource => "bot_source",
             Dim::BotPage => "bot_page",
+            Dim::Outbound => "outbound",
+            Dim::Download => "download",
+            Dim::EventProp => "event_prop",
         }
     }
 
@@ -128,6 +139,11 @@ pub struct Counts {
     pub events: i64,
     pub bounces: i64,
     pub duration_ms: i64,
+    /// Sum and count of scroll depths (percent) reported for page views.
+    pub scroll_sum: i64,
+    pub scroll_n: i64,
+    /// Visible time on pages, in milliseconds.
+    pub engaged_ms: i64,
 }
 
 impl Counts {
@@ -138,6 +154,9 @@ impl Counts {
         self.events += o.events;
         self.bounces += o.bounces;
         self.duration_ms += o.duration_ms;
+        self.scroll_sum += o.scroll_sum;
+        self.scroll_n += o.scroll_n;
+        self.engaged_ms += o.engaged_ms;
     }
 }
 

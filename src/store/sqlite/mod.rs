@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/002_email.sql"),
     include_str!("sql/003_privacy.sql"),
     include_str!("sql/004_api.sql"),
+    include_str!("sql/005_web.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -230,6 +231,9 @@ fn counts_from(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counts> 
         events: r.get(first + 3)?,
         bounces: r.get(first + 4)?,
         duration_ms: r.get(first + 5)?,
+        scroll_sum: r.get(first + 6)?,
+        scroll_n: r.get(first + 7)?,
+        engaged_ms: r.get(first + 8)?,
     })
 }
 
@@ -270,6 +274,8 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         props: r.get(28)?,
         ip: r.get(29)?,
         email: email_from_row(r)?,
+        scroll_pct: r.get(36)?,
+        engaged_ms: r.get(37)?,
     })
 }
 
@@ -832,6 +838,8 @@ impl SqliteWriter {
                     e.email.as_ref().map(|m| m.verdict.as_str()).unwrap_or(""),
                     e.email.as_ref().map(|m| m.reason).unwrap_or(""),
                     e.email.as_ref().map(|m| m.client).unwrap_or(""),
+                    e.scroll_pct,
+                    e.engaged_ms,
                 ])?;
             }
             let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
@@ -899,6 +907,9 @@ impl SqliteWriter {
                     c.events,
                     c.bounces,
                     c.duration_ms,
+                    c.scroll_sum,
+                    c.scroll_n,
+                    c.engaged_ms,
                 ])?;
             }
         }
