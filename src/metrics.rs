@@ -14,17 +14,21 @@ pub enum Route {
     PixelPng,
     EmailOpen,
     EmailClick,
+    Event,
+    Script,
     Health,
     Metrics,
     Other,
 }
 
 impl Route {
-    const ALL: [Route; 7] = [
+    const ALL: [Route; 9] = [
         Route::PixelGif,
         Route::PixelPng,
         Route::EmailOpen,
         Route::EmailClick,
+        Route::Event,
+        Route::Script,
         Route::Health,
         Route::Metrics,
         Route::Other,
@@ -36,6 +40,8 @@ impl Route {
             Route::PixelPng => "pixel_png",
             Route::EmailOpen => "email_open",
             Route::EmailClick => "email_click",
+            Route::Event => "event",
+            Route::Script => "script",
             Route::Health => "health",
             Route::Metrics => "metrics",
             Route::Other => "other",
@@ -50,7 +56,7 @@ const COMMIT_BUCKETS_US: [u64; 12] = [
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: [AtomicU64; 7],
+    requests: [AtomicU64; 9],
     drops: [AtomicU64; DropReason::ALL.len()],
     pub events_stored: AtomicU64,
     pub bot_events_stored: AtomicU64,

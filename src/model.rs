@@ -87,6 +87,20 @@ pub struct Site {
     pub name: String,
     pub created_ms: Millis,
     pub privacy: Privacy,
+    /// More hostnames (besides the domain and its subdomains) whose pages may send events.
+    pub hosts: Vec<String>,
+}
+
+impl Site {
+    /// Whether a page on `host` belongs to this site: the domain, a subdomain of it, or
+    /// one of the extra hosts.
+    pub fn owns_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let d = self.domain.as_str();
+        host == d
+            || host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
+            || self.hosts.contains(&host)
+    }
 }
 
 /// A site's privacy settings (see docs/privacy.md).
@@ -421,6 +435,8 @@ pub enum DropReason {
     NoConsent,
     /// The email recipient withdrew consent.
     ConsentWithdrawn,
+    /// A tracker event from a page on a host the site does not own.
+    HostNotAllowed,
     InvalidInput,
     Oversized,
     Overload,
@@ -429,7 +445,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
         DropReason::BadToken,
@@ -437,6 +453,7 @@ impl DropReason {
         DropReason::TrackingOff,
         DropReason::NoConsent,
         DropReason::ConsentWithdrawn,
+        DropReason::HostNotAllowed,
         DropReason::InvalidInput,
         DropReason::Oversized,
         DropReason::Overload,
@@ -453,6 +470,7 @@ impl DropReason {
             DropReason::TrackingOff => "tracking_off",
             DropReason::NoConsent => "no_consent",
             DropReason::ConsentWithdrawn => "consent_withdrawn",
+            DropReason::HostNotAllowed => "host_not_allowed",
             DropReason::InvalidInput => "invalid_input",
             DropReason::Oversized => "oversized",
             DropReason::Overload => "overload",

@@ -131,6 +131,11 @@ pub fn router(state: AppState) -> Router {
             get(collect::email::click_get).head(collect::email::click_head),
         )
         .route(
+            "/e",
+            axum::routing::post(collect::web::event).options(collect::web::preflight),
+        )
+        .route("/t.js", get(collect::web::script))
+        .route(
             "/u/{token}",
             get(collect::email::withdraw_get).post(collect::email::withdraw_post),
         )

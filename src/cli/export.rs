@@ -37,6 +37,14 @@ const COLUMNS: &[&str] = &[
     "order_id",
     "props",
     "ip",
+    "campaign_id",
+    "recipient",
+    "link",
+    "verdict",
+    "verdict_reason",
+    "email_client",
+    "scroll_pct",
+    "engaged_ms",
 ];
 
 fn time(ms: i64) -> String {
@@ -97,6 +105,8 @@ fn cells(e: &Event) -> Vec<String> {
             .as_ref()
             .map(|m| m.client.to_owned())
             .unwrap_or_default(),
+        e.scroll_pct.map(|v| v.to_string()).unwrap_or_default(),
+        e.engaged_ms.map(|v| v.to_string()).unwrap_or_default(),
     ]
 }
 
@@ -114,6 +124,14 @@ pub fn json(e: &Event) -> serde_json::Value {
                 .map(|b| serde_json::Value::from(b.as_str()))
                 .unwrap_or(serde_json::Value::Null),
             "props" => serde_json::from_str(&e.props).unwrap_or_else(|_| serde_json::json!({})),
+            "scroll_pct" => e
+                .scroll_pct
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
+            "engaged_ms" => e
+                .engaged_ms
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
             "ip" => {
                 e.ip.clone()
                     .map(serde_json::Value::from)
@@ -164,6 +182,11 @@ pub fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_header_and_rows_have_the_same_columns() {
+        assert_eq!(COLUMNS.len(), cells(&Event::default()).len());
+    }
 
     #[test]
     fn json_has_every_column_with_types() {

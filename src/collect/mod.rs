@@ -8,6 +8,7 @@ pub mod image;
 pub mod ip;
 pub mod query;
 pub mod sites;
+pub mod web;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -126,7 +127,7 @@ impl Collector {
         r
     }
 
-    async fn salt(&self, day: i64) -> Option<crate::enrich::Salt> {
+    pub(crate) async fn salt(&self, day: i64) -> Option<crate::enrich::Salt> {
         if let Some(s) = self.salts.get(day) {
             return Some(s);
         }
@@ -154,7 +155,7 @@ impl Collector {
     }
 
     /// The request's headers and peer, checked, around already-parsed parameters.
-    fn raw_hit(
+    pub(crate) fn raw_hit(
         &self,
         headers: &HeaderMap,
         ext: &Extensions,

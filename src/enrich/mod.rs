@@ -310,6 +310,7 @@ mod tests {
             name: "Example".into(),
             created_ms: 0,
             privacy: Default::default(),
+            hosts: Vec::new(),
         }
     }
 
@@ -472,6 +473,7 @@ mod prop {
                 name: String::new(),
                 created_ms: 0,
                 privacy: Default::default(),
+            hosts: Vec::new(),
             };
             let e = Enricher::new(16, 512, false);
             if let Outcome::Keep(ev) = e.enrich(&hit, &site, &Salt::random(1)) {

@@ -89,6 +89,7 @@ mod tests {
             domain: "example.com".into(),
             name: "E".into(),
             created_ms: 0,
+            hosts: Vec::new(),
             privacy: Privacy {
                 retention_days: Some(90),
                 ..Privacy::default()

@@ -344,6 +344,8 @@ pub trait Store: Send + Sync {
     fn retire_token_key(&self, id: u8) -> Result<bool>;
 
     fn set_privacy(&self, site_id: i64, p: &Privacy) -> Result<()>;
+    /// The extra hostnames whose pages may send a site's events.
+    fn set_hosts(&self, site_id: i64, hosts: &[String]) -> Result<()>;
     /// Deletes raw events (and ended sessions) of a site older than `before_ms`; with
     /// `rollups`, also the hourly rollups before it. Returns the events deleted.
     fn apply_retention(&self, site_id: i64, before_ms: Millis, rollups: bool) -> Result<u64>;

@@ -198,7 +198,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 const SITE_COLUMNS: &str = "SELECT id, key, domain, name, created_ms, privacy_mode, honour_gpc, \
-     honour_dnt, without_consent, retention_days, allow_emails, email_mode FROM sites";
+     honour_dnt, without_consent, retention_days, allow_emails, email_mode, hosts FROM sites";
 
 fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
     let key: String = r.get(1)?;
@@ -211,6 +211,12 @@ fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
         domain: r.get(2)?,
         name: r.get(3)?,
         created_ms: r.get(4)?,
+        hosts: r
+            .get::<_, String>(12)?
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect(),
         privacy: Privacy {
             mode: PrivacyMode::parse(&mode).unwrap_or(defaults.mode),
             honour_gpc: r.get(6)?,
@@ -398,6 +404,7 @@ impl Store for SqliteStore {
             name: name.to_owned(),
             created_ms: now,
             privacy: Privacy::default(),
+            hosts: Vec::new(),
         })
     }
 
@@ -614,6 +621,15 @@ impl Store for SqliteStore {
                 p.allow_emails,
                 if p.deliverability_only { "deliverability" } else { "full" }
             ],
+        )?;
+        Ok(())
+    }
+
+    fn set_hosts(&self, site_id: i64, hosts: &[String]) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE sites SET hosts = ?2 WHERE id = ?1",
+            params![site_id, hosts.join(",")],
         )?;
         Ok(())
     }

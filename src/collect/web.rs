@@ -1,0 +1,280 @@
+//! The JS tracker's side: `GET /t.js` (the script) and `POST /e` (its events, JSON in a
+//! `text/plain` body so `navigator.sendBeacon` needs no CORS preflight). Same
+//! enrichment, privacy rules and durability as the pixel; unlike the pixel, the
+//! answer is JSON with a real status, because a script can act on it: 400 for a
+//! malformed body, 403 for a page on a host the site does not own, 503 (retryable)
+//! when the store cannot take the event.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::Collector;
+use crate::enrich::Outcome;
+use crate::ingest::Submitted;
+use crate::metrics::Route;
+use crate::model::{DropReason, HitParams, SiteKey};
+
+/// The tracker, written by hand, no build step (see assets/t.js).
+pub const SCRIPT: &str = include_str!("../../assets/t.js");
+/// Largest event body accepted.
+pub const MAX_BODY: usize = 8 * 1024;
+
+fn etag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| {
+        let d = Sha256::digest(SCRIPT.as_bytes());
+        format!(
+            "\"{}\"",
+            d.iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    })
+}
+
+pub async fn script(headers: HeaderMap) -> Response {
+    let tag = etag();
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, SCRIPT).into_response()
+    };
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// What the tracker sends. Short names keep the script small.
+#[derive(Deserialize)]
+struct Incoming {
+    /// Site key.
+    s: String,
+    /// Event name (default pageview).
+    n: Option<String>,
+    /// Page URL, referrer, title.
+    u: Option<String>,
+    r: Option<String>,
+    t: Option<String>,
+    /// Deepest scroll (percent) and visible milliseconds (`engagement` events).
+    sd: Option<i64>,
+    em: Option<i64>,
+    /// Custom props: strings, numbers or booleans.
+    p: Option<serde_json::Map<String, Value>>,
+    /// Value and currency.
+    v: Option<Value>,
+    c: Option<String>,
+    /// Consent from the page (`pixeltrack.consent(true|false)`).
+    cs: Option<bool>,
+}
+
+fn cors(res: &mut Response, origin: Option<&HeaderValue>) {
+    if let Some(o) = origin {
+        res.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+        res.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+fn answer(status: StatusCode, body: Value, origin: Option<&HeaderValue>) -> Response {
+    let mut res = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    cors(&mut res, origin);
+    res
+}
+
+/// `OPTIONS /e`: scripts that send `application/json` get a preflight answer.
+pub async fn preflight(headers: HeaderMap) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    cors(&mut res, headers.get(header::ORIGIN));
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    res
+}
+
+fn prop_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
+    c.metrics.request(Route::Event);
+    let (parts, body): (_, Body) = req.into_parts();
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    let bad = |c: &Collector, r: DropReason, status: StatusCode, msg: &str| {
+        c.metrics.dropped(r);
+        answer(status, json!({ "error": msg }), origin.as_ref())
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return bad(
+            &c,
+            DropReason::Oversized,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body larger than 8 KiB",
+        );
+    };
+    let inc: Incoming = match serde_json::from_slice(&bytes) {
+        Ok(i) => i,
+        Err(_) => {
+            return bad(
+                &c,
+                DropReason::InvalidInput,
+                StatusCode::BAD_REQUEST,
+                "body is not a valid event (JSON with at least \"s\")",
+            )
+        }
+    };
+    let mut props = Vec::new();
+    for (k, v) in inc.p.unwrap_or_default() {
+        match prop_text(&v) {
+            Some(t) => props.push((k, t)),
+            None => {
+                return bad(
+                    &c,
+                    DropReason::InvalidInput,
+                    StatusCode::BAD_REQUEST,
+                    "props must be strings, numbers or booleans",
+                )
+            }
+        }
+    }
+    let value = match inc.v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return bad(
+                &c,
+                DropReason::InvalidInput,
+                StatusCode::BAD_REQUEST,
+                "value must be a number or a decimal string",
+            )
+        }
+    };
+    let params = HitParams {
+        site: Some(inc.s.clone()),
+        event: inc.n,
+        url: inc.u,
+        referrer: inc.r,
+        title: inc.t,
+        value,
+        currency: inc.c,
+        consent: inc.cs.map(|b| if b { "1" } else { "0" }.to_owned()),
+        scroll_pct: inc.sd,
+        engaged_ms: inc.em,
+        props,
+        ..HitParams::default()
+    };
+    let hit = match c.raw_hit(&parts.headers, &parts.extensions, params) {
+        Ok(h) => h,
+        Err(r) => return bad(&c, r, StatusCode::BAD_REQUEST, "invalid request headers"),
+    };
+    let Some(key) = SiteKey::parse(&inc.s) else {
+        return bad(
+            &c,
+            DropReason::UnknownSite,
+            StatusCode::BAD_REQUEST,
+            "unknown site",
+        );
+    };
+    let Some(site) = c.sites.get(&key).await else {
+        return bad(
+            &c,
+            DropReason::UnknownSite,
+            StatusCode::BAD_REQUEST,
+            "unknown site",
+        );
+    };
+    // Only pages of the site's own hosts may send its events (and only their origin
+    // gets a CORS answer): no one else can write into its numbers.
+    let page_host = crate::enrich::page::parse(hit.params.url.as_deref().unwrap_or("")).host;
+    let origin_ok = origin.as_ref().is_none_or(|o| {
+        o.to_str()
+            .ok()
+            .and_then(|o| url::Url::parse(o).ok())
+            .and_then(|u| u.host_str().map(|h| site.owns_host(h)))
+            .unwrap_or(false)
+    });
+    if page_host.is_empty() || !site.owns_host(&page_host) || !origin_ok {
+        c.metrics.dropped(DropReason::HostNotAllowed);
+        return answer(
+            StatusCode::FORBIDDEN,
+            json!({ "error": "this page's host is not one of the site's hosts (pixeltrack site set --hosts)" }),
+            None,
+        );
+    }
+    let Some(salt) = c.salt(crate::clock::day_of(hit.received_ms)).await else {
+        return bad(
+            &c,
+            DropReason::StoreError,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "try again",
+        );
+    };
+    let event = match c.enricher.enrich(&hit, &site, &salt) {
+        Outcome::Keep(e) => e,
+        Outcome::Drop(r @ (DropReason::NoConsent | DropReason::TrackingOff)) => {
+            c.metrics.dropped(r);
+            return answer(
+                StatusCode::ACCEPTED,
+                json!({ "ok": true, "stored": false }),
+                origin.as_ref(),
+            );
+        }
+        Outcome::Drop(r) => return bad(&c, r, StatusCode::BAD_REQUEST, r.as_str()),
+    };
+    match c.ingest.submit(*event).await {
+        Submitted::Stored | Submitted::TimedOut => {
+            answer(StatusCode::ACCEPTED, json!({ "ok": true }), origin.as_ref())
+        }
+        Submitted::Dropped(_) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "busy, retry" }),
+            origin.as_ref(),
+        ),
+    }
+}

@@ -1,0 +1,308 @@
+//! The JS tracker in real headless Chromium, driven over WebDriver (chromedriver).
+//! Needs Debian's `chromium` and `chromium-driver`, so it is `#[ignore]`d in plain
+//! `cargo test`; `.ci/run` installs both and runs it with `--ignored`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{add_site, export, Server, CHROME};
+use serde_json::{json, Value};
+
+/// A page server for the test pages (a different origin from pixeltrack's).
+fn serve_pages(pages: Vec<(&'static str, String)>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split(' ').nth(1).unwrap_or("/").to_owned();
+            let body = pages
+                .iter()
+                .find(|(p, _)| path.starts_with(p))
+                .map(|(_, b)| b.clone());
+            let (status, body) = match body {
+                Some(b) => ("200 OK", b),
+                None => ("404 Not Found", "not found".into()),
+            };
+            let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    addr
+}
+
+struct Driver {
+    child: Child,
+    port: u16,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = wd(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wd(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("chromedriver");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + len {
+                return serde_json::from_slice(&raw[end + 4..end + 4 + len]).unwrap_or(Value::Null);
+            }
+        }
+    }
+    Value::Null
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (apt-get install chromium-driver)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        // A normal desktop Chrome UA: headless Chromium announces itself as
+        // HeadlessChrome, which pixeltrack (rightly) flags as a bot.
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            // Debian's /usr/bin/chromium is a wrapper script that chromedriver cannot wait on.
+            "binary": if std::path::Path::new("/usr/lib/chromium/chromium").exists() { "/usr/lib/chromium/chromium" } else { "/usr/bin/chromium" },
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                     format!("--user-data-dir={}", profile.path().display()), format!("--user-agent={CHROME}"),
+                     "--window-size=1200,800"]
+        }}}});
+        let v = wd(port, "POST", "/session", Some(caps));
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        Driver {
+            child,
+            port,
+            session,
+            _profile: profile,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        wd(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
+    }
+
+    fn go(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )["value"]
+            .clone()
+    }
+
+    fn click(&self, css: &str) {
+        let el = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = el["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no {css}: {el}"))
+            .to_owned();
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+}
+
+fn page(tracker: SocketAddr, key: &str, before: &str) -> String {
+    format!(
+        r#"<!doctype html><html><head><title>Test page</title>{before}
+<script src="http://{tracker}/t.js" data-site="{key}" data-scroll="milestones"></script></head>
+<body><h1>Hello</h1>
+<a id="out" href="https://example.org/elsewhere" onclick="return false">out</a>
+<a id="dl" href="/files/report.pdf" onclick="return false">report</a>
+<button id="cta" data-pixeltrack-event="cta_click" data-pixeltrack-prop-plan="pro">Go</button>
+<div style="height:5000px"></div><p>end</p></body></html>"#
+    )
+}
+
+/// Polls the store until `done` holds for its events (bounded).
+fn wait_for(data: &std::path::Path, key: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ev = export(data, key);
+        if done(&ev) || Instant::now() > deadline {
+            return ev;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[ignore = "needs Chromium and chromedriver; run by .ci/run with --ignored"]
+fn tracker_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "127.0.0.1");
+    let server = Server::start(&data, &[]);
+    let gpc = "<script>Object.defineProperty(navigator,'globalPrivacyControl',{get:function(){return true}})</script>";
+    let pages = serve_pages(vec![
+        ("/page.html", page(server.addr, &key, "")),
+        ("/gpc.html", page(server.addr, &key, gpc)),
+        ("/after.html", page(server.addr, &key, "")),
+    ]);
+    let b = Driver::start();
+
+    b.go(&format!("http://{pages}/page.html"));
+    assert_eq!(b.js("return typeof window.pixeltrack"), "function");
+    b.js("history.pushState({}, '', '/spa/one')");
+    b.js("history.pushState({}, '', '/spa/two')");
+    b.js("window.scrollTo(0, document.documentElement.scrollHeight)");
+    b.click("#out");
+    b.click("#dl");
+    b.js("pixeltrack('signup', {props: {plan: 'pro'}, value: 9.99, currency: 'EUR'})");
+    b.click("#cta");
+    assert_eq!(
+        b.cmd("GET", "/cookie", None)["value"],
+        json!([]),
+        "the tracker sets no cookie"
+    );
+    b.go("about:blank"); // hides the page: the last engagement report goes out
+
+    let want = |ev: &[Value]| ev.iter().filter(|e| e["name"] == "engagement").count() >= 3;
+    let ev = wait_for(&data, &key, want);
+    let named = |n: &str| {
+        ev.iter()
+            .filter(|e| e["name"] == n)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let paths = |n: &str| {
+        named(n)
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        paths("pageview"),
+        vec!["/page.html", "/spa/one", "/spa/two"],
+        "{ev:#?}"
+    );
+    assert_eq!(
+        paths("engagement"),
+        vec!["/page.html", "/spa/one", "/spa/two"],
+        "{ev:#?}"
+    );
+    let last = named("engagement").pop().unwrap();
+    assert!(last["scroll_pct"].as_i64().unwrap() >= 90, "{last}");
+    let depths: Vec<String> = named("scroll")
+        .iter()
+        .map(|e| e["props"]["depth"].as_str().unwrap().to_owned())
+        .collect();
+    let scroll_paths = paths("scroll");
+    assert_eq!(depths, vec!["25", "50", "75", "100"], "{scroll_paths:?}");
+    assert_eq!(
+        named("outbound")[0]["props"]["url"],
+        "https://example.org/elsewhere"
+    );
+    assert!(named("download")[0]["props"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/files/report.pdf"));
+    let signup = &named("signup")[0];
+    assert_eq!(
+        (signup["value_minor"].as_i64(), signup["currency"].as_str()),
+        (Some(999), Some("EUR"))
+    );
+    assert_eq!(signup["props"]["plan"], "pro");
+    assert_eq!(named("cta_click")[0]["props"]["plan"], "pro");
+    assert!(
+        ev.iter()
+            .all(|e| e["bot"].is_null() && e["browser"] == "Chrome"),
+        "{ev:#?}"
+    );
+    let visitors: std::collections::HashSet<_> =
+        ev.iter().map(|e| e["visitor_id"].clone()).collect();
+    assert_eq!(visitors.len(), 1, "one cookieless visitor");
+
+    // With Global Privacy Control the tracker stays silent; a later normal page proves
+    // the browser kept sending.
+    let before = ev.len();
+    b.go(&format!("http://{pages}/gpc.html"));
+    b.js("history.pushState({}, '', '/gpc/two')");
+    b.click("#cta");
+    b.js("pixeltrack('signup'); pixeltrack.consent(true)");
+    b.go(&format!("http://{pages}/after.html"));
+    let ev = wait_for(&data, &key, |ev| {
+        ev.iter().any(|e| e["path"] == "/after.html")
+    });
+    assert!(ev.iter().any(|e| e["path"] == "/after.html"));
+    assert!(
+        ev.iter()
+            .all(|e| !e["path"].as_str().unwrap().starts_with("/gpc")),
+        "GPC page sent: {ev:#?}"
+    );
+    assert!(ev.len() > before);
+    drop(b);
+    assert_eq!(server.terminate().code(), Some(0));
+}
