@@ -160,8 +160,13 @@ enum SiteCommand {
     },
     /// List sites.
     List,
-    /// Change a site's privacy settings.
+    /// Change a site's privacy settings and allowed hosts.
     Set(privacy::SiteSettings),
+    /// Print the tracker snippet (script plus <noscript> pixel) for a site's pages.
+    Snippet {
+        /// Site key or domain.
+        site: String,
+    },
     /// Remove a site and all of its data.
     Remove {
         /// Site key or domain.
@@ -676,6 +681,19 @@ fn site_command(rt: &Runtime, cmd: &SiteCommand, json: bool) -> anyhow::Result<(
             }
         }
         SiteCommand::Set(a) => privacy::site_set(&store, a, json)?,
+        SiteCommand::Snippet { site } => {
+            let s = pick_site(&store, Some(site))?;
+            let text = format!(
+                "<script defer src=\"{base}/t.js\" data-site=\"{key}\"></script>\n<noscript><img src=\"{base}/p.gif?s={key}\" alt=\"\" width=\"1\" height=\"1\" referrerpolicy=\"no-referrer-when-downgrade\"></noscript>",
+                base = rt.public_url,
+                key = s.key
+            );
+            if json {
+                println!("{}", serde_json::json!({"snippet": text}));
+            } else {
+                println!("{text}");
+            }
+        }
         SiteCommand::List => {
             let sites = store.sites()?;
             if json {

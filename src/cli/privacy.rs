@@ -36,6 +36,10 @@ pub struct SiteSettings {
     /// day of each recipient's last open, overwritten; no events).
     #[arg(long)]
     pub email_mode: Option<EmailMode>,
+    /// More hostnames whose pages may send this site's tracker events, comma-separated
+    /// (the domain and its subdomains always may); `none` clears the list.
+    #[arg(long)]
+    pub hosts: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -89,10 +93,26 @@ pub fn site_set(store: &SqliteStore, a: &SiteSettings, json: bool) -> anyhow::Re
         p.deliverability_only = m == EmailMode::Deliverability;
     }
     store.set_privacy(site.id.0, &p)?;
+    let mut hosts = site.hosts.clone();
+    if let Some(h) = &a.hosts {
+        hosts = Vec::new();
+        for raw in h
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty() && *x != "none")
+        {
+            hosts.push(
+                crate::model::parse_domain(raw)
+                    .with_context(|| format!("--hosts: {raw:?} is not a host name"))?,
+            );
+        }
+        store.set_hosts(site.id.0, &hosts)?;
+    }
     let out = serde_json::json!({
         "site": site.domain, "privacy_mode": p.mode.as_str(), "gpc": p.honour_gpc, "dnt": p.honour_dnt,
         "without_consent": p.without_consent.as_str(), "retention_days": p.retention_days, "allow_emails": p.allow_emails,
         "email_mode": if p.deliverability_only { "deliverability" } else { "full" },
+        "hosts": hosts,
     });
     if json {
         println!("{out}");

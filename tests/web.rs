@@ -1,0 +1,211 @@
+//! The tracker's endpoints over HTTP, without a browser: the script's caching and size,
+//! and `POST /e`'s answers to good, malformed, foreign and GPC events.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::{add_site, cli, export, metric, Server, CHROME};
+
+fn post(
+    server: &Server,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<(String, String)>) {
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    let mut req = format!("POST /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, body.to_owned(), headers)
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn script_is_small_cached_and_revalidated() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("d"), &[]);
+    let res = server.get("/t.js", &[]);
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("cache-control"), Some("public, max-age=86400"));
+    assert!(res
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/javascript"));
+    let etag = res.header("etag").unwrap().to_owned();
+    assert_eq!(server.get("/t.js", &[("If-None-Match", &etag)]).status, 304);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&res.body).unwrap();
+    let size = gz.finish().unwrap().len();
+    assert!(
+        size <= 1536,
+        "t.js is {size} bytes gzipped; the budget is 1.5 KB"
+    );
+    let text = String::from_utf8(res.body).unwrap();
+    assert!(
+        !text.contains("cookie"),
+        "the tracker never touches cookies"
+    );
+}
+
+#[test]
+fn events_are_validated_scoped_to_the_site_and_honour_gpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let server = Server::start(&data, &[]);
+    let ua = ("User-Agent", CHROME);
+    let origin = ("Origin", "https://www.example.com");
+
+    let ok = format!(
+        r#"{{"s":"{key}","n":"pageview","u":"https://www.example.com/a?utm_source=x&secret=1","r":"https://news.ycombinator.com/","t":"A"}}"#
+    );
+    let (s, body, h) = post(&server, &ok, &[ua, origin]);
+    assert_eq!(s, 202, "{body}");
+    assert_eq!(
+        header(&h, "access-control-allow-origin"),
+        Some("https://www.example.com")
+    );
+    let eng = format!(
+        r#"{{"s":"{key}","n":"engagement","u":"https://www.example.com/a","sd":140,"em":5000}}"#
+    );
+    assert_eq!(post(&server, &eng, &[ua, origin]).0, 202);
+    let custom = format!(
+        r#"{{"s":"{key}","n":"signup","u":"https://example.com/a","p":{{"plan":"pro","seats":3,"trial":true}},"v":9.99,"c":"EUR"}}"#
+    );
+    assert_eq!(post(&server, &custom, &[ua]).0, 202);
+
+    // Malformed, oversized, foreign.
+    for bad in [
+        "",
+        "{",
+        "[]",
+        r#"{"n":"pageview"}"#,
+        &format!(r#"{{"s":"{key}","p":{{"x":{{"deep":1}}}}}}"#),
+        &format!(r#"{{"s":"{key}","v":[1]}}"#),
+    ] {
+        let (s, body, _) = post(&server, bad, &[ua]);
+        assert_eq!(s, 400, "{bad}: {body}");
+        assert!(body.contains("\"error\""), "{body}");
+    }
+    let big = format!(r#"{{"s":"{key}","t":"{}"}}"#, "x".repeat(9000));
+    assert_eq!(post(&server, &big, &[ua]).0, 413);
+    assert_eq!(
+        post(
+            &server,
+            &format!(r#"{{"s":"{key}","u":"https://evil.example/"}}"#),
+            &[ua]
+        )
+        .0,
+        403
+    );
+    let (s, _, h) = post(&server, &ok, &[ua, ("Origin", "https://evil.example")]);
+    assert_eq!(s, 403);
+    assert_eq!(header(&h, "access-control-allow-origin"), None);
+    assert_eq!(
+        post(
+            &server,
+            r#"{"s":"nosuchsite","u":"https://example.com/"}"#,
+            &[ua]
+        )
+        .0,
+        400
+    );
+
+    // GPC: accepted, but stored without identifiers.
+    let gpc = format!(r#"{{"s":"{key}","n":"pageview","u":"https://example.com/gpc","cs":true}}"#);
+    assert_eq!(post(&server, &gpc, &[ua, ("Sec-GPC", "1")]).0, 202);
+
+    // Preflight.
+    let res = common::http(
+        server.addr,
+        "OPTIONS",
+        "/e",
+        &[("Origin", "https://example.com")],
+    )
+    .unwrap();
+    assert_eq!(res.status, 204);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://example.com")
+    );
+
+    let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+    assert_eq!(
+        metric(
+            &m,
+            "pixeltrack_events_dropped_total{reason=\"host_not_allowed\"}"
+        ),
+        2.0
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let ev = export(&data, &key);
+    let by = |n: &str| ev.iter().find(|e| e["name"] == n).unwrap().clone();
+    let pv = by("pageview");
+    assert_eq!(
+        (
+            pv["path"].as_str(),
+            pv["query"].as_str(),
+            pv["source"].as_str()
+        ),
+        (Some("/a"), Some("utm_source=x"), Some("x"))
+    );
+    let e = by("engagement");
+    assert_eq!(
+        (e["scroll_pct"].as_i64(), e["engaged_ms"].as_i64()),
+        (Some(100), Some(5000)),
+        "scroll clamped to 100"
+    );
+    let s = by("signup");
+    assert_eq!(
+        (
+            s["value_minor"].as_i64(),
+            s["props"]["seats"].as_str(),
+            s["props"]["trial"].as_str()
+        ),
+        (Some(999), Some("3"), Some("true"))
+    );
+    let g = ev.iter().find(|e| e["path"] == "/gpc").unwrap();
+    assert_eq!(g["visitor_id"], 0, "GPC wins over consent");
+
+    // Another host of the same site, once allowed.
+    cli(
+        &data,
+        &["site", "set", "example.com", "--hosts", "shop.example.net"],
+    );
+    let server = Server::start(&data, &[]);
+    let other = format!(r#"{{"s":"{key}","u":"https://shop.example.net/cart"}}"#);
+    assert_eq!(
+        post(
+            &server,
+            &other,
+            &[ua, ("Origin", "https://shop.example.net")]
+        )
+        .0,
+        202
+    );
+    let snippet = cli(&data, &["site", "snippet", "example.com"]);
+    assert!(
+        snippet.contains(&format!("/t.js\" data-site=\"{key}\""))
+            && snippet.contains("<noscript><img"),
+        "{snippet}"
+    );
+}
