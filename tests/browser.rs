@@ -284,6 +284,33 @@ fn tracker_in_headless_chromium() {
     let visitors: std::collections::HashSet<_> =
         ev.iter().map(|e| e["visitor_id"].clone()).collect();
     assert_eq!(visitors.len(), 1, "one cookieless visitor");
+    let r: Value = serde_json::from_str(&common::cli(&data, &["report", "--json"])).unwrap();
+    let rows = |d: &str| {
+        r["breakdowns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["dimension"] == d)
+            .unwrap()["rows"]
+            .clone()
+    };
+    let two = rows("page")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["value"] == "/spa/two")
+        .unwrap()
+        .clone();
+    assert!(two["scroll_depth"].as_f64().unwrap() >= 90.0, "{two}");
+    assert_eq!(
+        rows("outbound")[0]["value"],
+        "https://example.org/elsewhere"
+    );
+    assert!(rows("download")[0]["value"]
+        .as_str()
+        .unwrap()
+        .ends_with("/files/report.pdf"));
+    assert_eq!(r["overview"]["pageviews"], 3);
 
     // With Global Privacy Control the tracker stays silent; a later normal page proves
     // the browser kept sending.

@@ -186,6 +186,47 @@ fn events_are_validated_scoped_to_the_site_and_honour_gpc() {
     let g = ev.iter().find(|e| e["path"] == "/gpc").unwrap();
     assert_eq!(g["visitor_id"], 0, "GPC wins over consent");
 
+    // The web report: scroll depth and engagement per page, custom events with props.
+    let r: serde_json::Value = serde_json::from_str(&cli(&data, &["report", "--json"])).unwrap();
+    let rows = |d: &str| {
+        r["breakdowns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["dimension"] == d)
+            .unwrap()["rows"]
+            .clone()
+    };
+    let a = rows("page")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["value"] == "/a")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (a["scroll_depth"].as_f64(), a["engagement_time"].as_f64()),
+        (Some(100.0), Some(5.0)),
+        "{a}"
+    );
+    let props: Vec<String> = rows("event_prop")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        props.contains(&"signup: plan=pro".to_string())
+            && props.contains(&"signup: seats=3".to_string()),
+        "{props:?}"
+    );
+    assert_eq!(r["overview"]["engagement_time"], 5.0);
+    let text = cli(&data, &["report"]);
+    assert!(
+        text.contains("average scroll depth 100%") && text.contains("Custom event props"),
+        "{text}"
+    );
+
     // Another host of the same site, once allowed.
     cli(
         &data,

@@ -830,6 +830,12 @@ fn render_report(r: &report::SiteReport) -> String {
     if o.events > 0 {
         out.push_str(&format!("custom events {}\n", o.events));
     }
+    if let (Some(depth), Some(time)) = (o.scroll_depth, o.engagement_time) {
+        out.push_str(&format!(
+            "average scroll depth {depth:.0}%   engagement time {} per page view\n",
+            fmt_duration(time)
+        ));
+    }
     if o.bot_events > 0 {
         out.push_str(&format!(
             "machine traffic (bots, crawlers, tools; not counted above): {} events\n",
@@ -853,6 +859,9 @@ fn render_report(r: &report::SiteReport) -> String {
             "os" => "Operating systems",
             "device" => "Devices",
             "event" => "Custom events",
+            "event_prop" => "Custom event props",
+            "outbound" => "Outbound links",
+            "download" => "Downloads",
             "bot" => "Machine traffic by reason",
             "bot_source" => "Machine traffic by source",
             other => other,
@@ -861,7 +870,10 @@ fn render_report(r: &report::SiteReport) -> String {
         // event-level ones events, pages visitors and pageviews.
         type Col = (&'static str, fn(&report::Row) -> i64);
         let cols: &[Col] = match b.dimension {
-            "bot" | "bot_source" | "event" => &[("events", |r| r.events)],
+            "bot" | "bot_source" => &[("events", |r| r.events)],
+            "event" | "event_prop" | "outbound" | "download" => {
+                &[("visitors", |r| r.visitors), ("events", |r| r.events)]
+            }
             "page" => &[("visitors", |r| r.visitors), ("pageviews", |r| r.pageviews)],
             "entry_page" | "exit_page" => &[("visits", |r| r.visits)],
             _ => &[
@@ -872,12 +884,25 @@ fn render_report(r: &report::SiteReport) -> String {
         };
         let mut header = vec![b.dimension];
         header.extend(cols.iter().map(|(name, _)| *name));
+        // Pages measured by the JS tracker also show scroll depth and engagement time.
+        let engagement = b.dimension == "page" && b.rows.iter().any(|r| r.scroll_depth.is_some());
+        if engagement {
+            header.extend(["scroll", "time"]);
+        }
+        let opt = |v: Option<f64>, unit: &str| {
+            v.map(|v| format!("{v:.0}{unit}"))
+                .unwrap_or_else(|| "-".into())
+        };
         let rows: Vec<Vec<String>> = b
             .rows
             .iter()
             .map(|row| {
                 let mut cells = vec![display_value(&row.value, 60)];
                 cells.extend(cols.iter().map(|(_, get)| get(row).to_string()));
+                if engagement {
+                    cells.push(opt(row.scroll_depth, "%"));
+                    cells.push(opt(row.engagement_time, "s"));
+                }
                 cells
             })
             .collect();

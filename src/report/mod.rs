@@ -59,6 +59,9 @@ pub struct Overview {
     pub visit_duration: f64,
     /// Events flagged as machine traffic (not in the numbers above).
     pub bot_events: i64,
+    /// Mean deepest scroll and visible seconds per page view (JS tracker only).
+    pub scroll_depth: Option<f64>,
+    pub engagement_time: Option<f64>,
 }
 
 impl Overview {
@@ -72,6 +75,8 @@ impl Overview {
             bounce_rate: (ratio(c.bounces, c.visits) * 1000.0).round() / 10.0,
             visit_duration: (ratio(c.duration_ms, c.visits) / 100.0).round() / 10.0,
             bot_events,
+            scroll_depth: per_report(c).0,
+            engagement_time: per_report(c).1,
         }
     }
 }
@@ -83,6 +88,21 @@ pub struct Row {
     pub visits: i64,
     pub pageviews: i64,
     pub events: i64,
+    /// Mean deepest scroll (percent) of page views that reported one (JS tracker).
+    pub scroll_depth: Option<f64>,
+    /// Mean visible seconds per page view that reported engagement (JS tracker).
+    pub engagement_time: Option<f64>,
+}
+
+fn per_report(c: &Counts) -> (Option<f64>, Option<f64>) {
+    if c.scroll_n <= 0 {
+        return (None, None);
+    }
+    let n = c.scroll_n as f64;
+    (
+        Some((c.scroll_sum as f64 / n * 10.0).round() / 10.0),
+        Some((c.engaged_ms as f64 / n / 100.0).round() / 10.0),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -123,6 +143,9 @@ pub const REPORT_DIMS: &[Dim] = &[
     Dim::Os,
     Dim::Device,
     Dim::Event,
+    Dim::EventProp,
+    Dim::Outbound,
+    Dim::Download,
     Dim::Bot,
     Dim::BotSource,
 ];
@@ -154,12 +177,17 @@ pub fn breakdown(
     let rows = store
         .rollup_sums(site.id.0, dim, from, to, limit)?
         .into_iter()
-        .map(|r| Row {
-            value: r.value,
-            visitors: r.counts.visitors,
-            visits: r.counts.visits,
-            pageviews: r.counts.pageviews,
-            events: r.counts.events,
+        .map(|r| {
+            let (scroll_depth, engagement_time) = per_report(&r.counts);
+            Row {
+                value: r.value,
+                visitors: r.counts.visitors,
+                visits: r.counts.visits,
+                pageviews: r.counts.pageviews,
+                events: r.counts.events,
+                scroll_depth,
+                engagement_time,
+            }
         })
         .collect();
     Ok(Breakdown {
