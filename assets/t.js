@@ -42,7 +42,7 @@
       scroll();
     };
     api_ = w.pixeltrack = function (n, o) {
-      try { o = o || {}; send({ n: n, p: o.props, v: o.value, c: o.currency }) } catch (_) {}
+      try { o = o || {}; if (typeof n == "string") send({ n: n, p: o.props, v: o.value, c: o.currency }) } catch (_) {}
     };
     api_.consent = function (b) { consent = !!b };
     ["pushState", "replaceState"].forEach(function (k) {
@@ -62,7 +62,7 @@
         send({ n: x.getAttribute("data-pixeltrack-event"), p: p });
       }
       if (!l) return;
-      if (/\.(pdf|zip|dmg|exe|msi|csv|xlsx?|docx?|pptx?|mp3|mp4|gz|tgz|rar|7z|apk|iso)$/i.test(l.pathname)) send({ n: "download", p: { url: l.href } });
+      if (/\.(pdf|zip|dmg|exe|msi|csv|xlsx?|docx?|pptx?|mp3|mp4|gz|tgz|rar)$/i.test(l.pathname)) send({ n: "download", p: { url: l.href } });
       else if (l.host != loc.host && /^https?:/.test(l.protocol) && a("outbound") != "off") send({ n: "outbound", p: { url: l.href } });
     });
     view();

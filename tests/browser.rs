@@ -215,6 +215,9 @@ fn tracker_in_headless_chromium() {
 
     b.go(&format!("http://{pages}/page.html"));
     assert_eq!(b.js("return typeof window.pixeltrack"), "function");
+    // Misuse never throws into the page.
+    let misuse = "try { pixeltrack(); pixeltrack({}, 5); pixeltrack(null, null); pixeltrack.consent(true); return 'ok' } catch (e) { return 'threw: ' + e }";
+    assert_eq!(b.js(misuse), "ok");
     b.js("history.pushState({}, '', '/spa/one')");
     b.js("history.pushState({}, '', '/spa/two')");
     b.js("window.scrollTo(0, document.documentElement.scrollHeight)");
@@ -255,12 +258,14 @@ fn tracker_in_headless_chromium() {
     );
     let last = named("engagement").pop().unwrap();
     assert!(last["scroll_pct"].as_i64().unwrap() >= 90, "{last}");
-    let depths: Vec<String> = named("scroll")
+    // Sent at the same moment, the four beacons may arrive in any order.
+    let mut depths: Vec<i64> = named("scroll")
         .iter()
-        .map(|e| e["props"]["depth"].as_str().unwrap().to_owned())
+        .map(|e| e["props"]["depth"].as_str().unwrap().parse().unwrap())
         .collect();
+    depths.sort();
     let scroll_paths = paths("scroll");
-    assert_eq!(depths, vec!["25", "50", "75", "100"], "{scroll_paths:?}");
+    assert_eq!(depths, vec![25, 50, 75, 100], "{scroll_paths:?}");
     assert_eq!(
         named("outbound")[0]["props"]["url"],
         "https://example.org/elsewhere"

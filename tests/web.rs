@@ -243,6 +243,26 @@ fn events_are_validated_scoped_to_the_site_and_honour_gpc() {
         .0,
         202
     );
+    // Consented mode: identifiers only with the page's consent (pixeltrack.consent(true)).
+    assert_eq!(server.terminate().code(), Some(0));
+    cli(
+        &data,
+        &["site", "set", "example.com", "--privacy-mode", "consented"],
+    );
+    let server = Server::start(&data, &[]);
+    for (path, cs) in [("/no-consent", ""), ("/consent", r#","cs":true"#)] {
+        let body = format!(r#"{{"s":"{key}","u":"https://example.com{path}"{cs}}}"#);
+        assert_eq!(post(&server, &body, &[ua]).0, 202);
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+    let ev = export(&data, &key);
+    let visitor = |p: &str| {
+        ev.iter().find(|e| e["path"] == p).unwrap()["visitor_id"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(visitor("/no-consent"), 0);
+    assert_ne!(visitor("/consent"), 0);
     let snippet = cli(&data, &["site", "snippet", "example.com"]);
     assert!(
         snippet.contains(&format!("/t.js\" data-site=\"{key}\""))

@@ -124,6 +124,11 @@ pub fn json(e: &Event) -> serde_json::Value {
                 .map(|b| serde_json::Value::from(b.as_str()))
                 .unwrap_or(serde_json::Value::Null),
             "props" => serde_json::from_str(&e.props).unwrap_or_else(|_| serde_json::json!({})),
+            "campaign_id" => e
+                .email
+                .as_ref()
+                .map(|m| serde_json::Value::from(m.campaign_id))
+                .unwrap_or(serde_json::Value::Null),
             "scroll_pct" => e
                 .scroll_pct
                 .map(serde_json::Value::from)
@@ -204,6 +209,7 @@ mod tests {
         assert_eq!(j["value_minor"], 1999);
         assert_eq!(j["props"]["a"], "1");
         assert_eq!(j["ip"], serde_json::Value::Null);
+        assert_eq!(j["campaign_id"], serde_json::Value::Null);
         // CSV neutralises the formula; JSON keeps the string as data.
         assert!(csv_line(&cells(&e)).contains("'=cmd"));
     }
