@@ -19,7 +19,7 @@
       }
     };
     var scroll = function () {
-      var e = d.documentElement, h = e.scrollHeight - w.innerHeight, p = h > 0 ? Math.round(100 * (w.scrollY || e.scrollTop) / h) : 100;
+      var e = d.documentElement, h = e.scrollHeight - w.innerHeight, p = h > 0 ? Math.round(100 * w.scrollY / h) : 100;
       if (h <= 0 && d.readyState != "complete") return;
       p = p > 100 ? 100 : p;
       if (p > depth) {
@@ -38,7 +38,7 @@
       if (url) flush(), ref = url;
       url = loc.href; depth = 0; shown = 0; sent = 0; vis = d.hidden ? 0 : Date.now();
       marks = a("scroll") == "milestones" && [];
-      send({ n: "pageview", r: ref, t: d.title });
+      send({ n: "pageview", r: ref, t: d.title, w: screen.width });
       scroll();
     };
     api_ = w.pixeltrack = function (n, o) {

@@ -227,6 +227,8 @@ pub struct HitParams {
     /// Tracker engagement: deepest scroll (0–100) and visible milliseconds.
     pub scroll_pct: Option<i64>,
     pub engaged_ms: Option<i64>,
+    /// Screen width in CSS pixels (tracker page views).
+    pub screen_width: Option<i64>,
     pub props: Vec<(String, String)>,
 }
 
@@ -269,6 +271,8 @@ pub struct Event {
     /// From the JS tracker's `engagement` event: deepest scroll (percent) and visible time.
     pub scroll_pct: Option<i64>,
     pub engaged_ms: Option<i64>,
+    /// The screen's CSS width in pixels, from the JS tracker's page views.
+    pub screen_width: Option<i64>,
 }
 
 /// What an email open or click carries besides the web fields.

@@ -251,6 +251,12 @@ fn tracker_in_headless_chromium() {
         vec!["/page.html", "/spa/one", "/spa/two"],
         "{ev:#?}"
     );
+    assert!(
+        named("pageview")
+            .iter()
+            .all(|e| e["screen_width"].as_i64().is_some_and(|w| w > 0)),
+        "{ev:#?}"
+    );
     assert_eq!(
         paths("engagement"),
         vec!["/page.html", "/spa/one", "/spa/two"],

@@ -45,6 +45,7 @@ const COLUMNS: &[&str] = &[
     "email_client",
     "scroll_pct",
     "engaged_ms",
+    "screen_width",
 ];
 
 fn time(ms: i64) -> String {
@@ -107,6 +108,7 @@ fn cells(e: &Event) -> Vec<String> {
             .unwrap_or_default(),
         e.scroll_pct.map(|v| v.to_string()).unwrap_or_default(),
         e.engaged_ms.map(|v| v.to_string()).unwrap_or_default(),
+        e.screen_width.map(|v| v.to_string()).unwrap_or_default(),
     ]
 }
 
@@ -135,6 +137,10 @@ pub fn json(e: &Event) -> serde_json::Value {
                 .unwrap_or(serde_json::Value::Null),
             "engaged_ms" => e
                 .engaged_ms
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
+            "screen_width" => e
+                .screen_width
                 .map(serde_json::Value::from)
                 .unwrap_or(serde_json::Value::Null),
             "ip" => {

@@ -84,6 +84,8 @@ struct Incoming {
     /// Deepest scroll (percent) and visible milliseconds (`engagement` events).
     sd: Option<i64>,
     em: Option<i64>,
+    /// Screen width in CSS pixels.
+    w: Option<i64>,
     /// Custom props: strings, numbers or booleans.
     p: Option<serde_json::Map<String, Value>>,
     /// Value and currency.
@@ -206,6 +208,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
         consent: inc.cs.map(|b| if b { "1" } else { "0" }.to_owned()),
         scroll_pct: inc.sd,
         engaged_ms: inc.em,
+        screen_width: inc.w,
         props,
         ..HitParams::default()
     };

@@ -207,6 +207,7 @@ impl Enricher {
             email: None,
             scroll_pct: p.scroll_pct.map(|s| s.clamp(0, 100)),
             engaged_ms: p.engaged_ms.map(|m| m.clamp(0, 86_400_000)),
+            screen_width: p.screen_width.filter(|w| (1..=100_000).contains(w)),
         })
     }
 }

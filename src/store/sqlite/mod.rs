@@ -282,6 +282,7 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         email: email_from_row(r)?,
         scroll_pct: r.get(36)?,
         engaged_ms: r.get(37)?,
+        screen_width: r.get(38)?,
     })
 }
 
@@ -856,6 +857,7 @@ impl SqliteWriter {
                     e.email.as_ref().map(|m| m.client).unwrap_or(""),
                     e.scroll_pct,
                     e.engaged_ms,
+                    e.screen_width,
                 ])?;
             }
             let mut ses = tx.prepare_cached(UPSERT_SESSION)?;

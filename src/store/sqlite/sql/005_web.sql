@@ -2,6 +2,7 @@
 -- rollups; the hostnames a site's pages may send events from.
 ALTER TABLE events ADD COLUMN scroll_pct INTEGER;
 ALTER TABLE events ADD COLUMN engaged_ms INTEGER;
+ALTER TABLE events ADD COLUMN screen_width INTEGER;
 ALTER TABLE rollups ADD COLUMN scroll_sum INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rollups ADD COLUMN scroll_n INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rollups ADD COLUMN engaged_ms INTEGER NOT NULL DEFAULT 0;
