@@ -298,6 +298,25 @@ fn write_scope_manages_sites_campaigns_and_tags_email() {
         404
     );
 
+    // Consent through the API: a withdrawal stops recording at once.
+    let withdraw = format!(r#"{{"recipient":"ann@example.com","granted":false,"campaign":{id}}}"#);
+    assert_eq!(
+        send(&server, "POST", "/api/v1/consent", &read, &withdraw).0,
+        403
+    );
+    let (s, body) = send(&server, "POST", "/api/v1/consent", &write, &withdraw);
+    assert_eq!(s, 200, "{body}");
+    let open = html
+        .split("src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("http://127.0.0.1:8080", "");
+    let res = server.get(&open, &[("User-Agent", CHROME)]);
+    assert_eq!(res.header("x-pixel-reason"), Some("consent_withdrawn"));
+
     let auth = format!("Bearer {write}");
     let res = http(
         server.addr,

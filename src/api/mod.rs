@@ -656,6 +656,48 @@ async fn email_tag(
     ))
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentRequest {
+    recipient: String,
+    granted: bool,
+    /// One campaign, or (without it) every campaign of `site`.
+    campaign: Option<i64>,
+    site: Option<String>,
+}
+
+/// `POST /api/v1/consent`: records or withdraws an email recipient's consent; a
+/// withdrawal applies at once, also to emails already sent.
+async fn consent(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Body(b): Body<ConsentRequest>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Write)?;
+    if b.recipient.is_empty()
+        || b.recipient.len() > crate::token::MAX_RECIPIENT
+        || b.recipient.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(
+            "'recipient' must be 1 to 256 characters".into(),
+        ));
+    }
+    let (site_id, campaign_id) = match b.campaign {
+        Some(id) => {
+            let c = own_campaign(&state, &auth, &id.to_string()).await?;
+            (c.site_id, c.id)
+        }
+        None => (find_site(&state, &auth, b.site.as_deref()).await?.id.0, 0),
+    };
+    let store = state.store.clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    let (recipient, granted) = (b.recipient.clone(), b.granted);
+    blocking(move || store.set_consent(site_id, campaign_id, &recipient, granted, now)).await?;
+    Ok(Json(
+        json!({"recipient": b.recipient, "granted": b.granted, "campaign": b.campaign}),
+    ))
+}
+
 /// Every API route: (path, methods, scope, summary). The router and the OpenAPI
 /// document are both built from this list, and a test checks them against each other.
 pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
@@ -694,6 +736,12 @@ pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
         &["post"],
         "write",
         "Tag email HTML (POST {campaign, recipient or merge_tag, html})",
+    ),
+    (
+        "/api/v1/consent",
+        &["post"],
+        "write",
+        "Record or withdraw an email recipient's consent (POST {recipient, granted, campaign or site})",
     ),
     (
         "/api/v1/stats",
@@ -777,6 +825,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/campaigns/{id}/sent" => post(campaign_sent),
             "/api/v1/campaigns/{id}/report" => get(campaign_report),
             "/api/v1/email/tag" => post(email_tag),
+            "/api/v1/consent" => post(consent),
             "/api/v1/stats" => get(stats),
             "/api/v1/subjects/{id}" => get(subject_get).delete(subject_delete),
             "/api/v1/openapi.json" => get(openapi_json),
