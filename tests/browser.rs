@@ -296,15 +296,7 @@ fn tracker_in_headless_chromium() {
         ev.iter().map(|e| e["visitor_id"].clone()).collect();
     assert_eq!(visitors.len(), 1, "one cookieless visitor");
     let r: Value = serde_json::from_str(&common::cli(&data, &["report", "--json"])).unwrap();
-    let rows = |d: &str| {
-        r["breakdowns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["dimension"] == d)
-            .unwrap()["rows"]
-            .clone()
-    };
+    let rows = |d: &str| serde_json::Value::Array(common::report_rows(&r, d));
     let two = rows("page")
         .as_array()
         .unwrap()

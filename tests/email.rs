@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{add_site, cli, http, Server, CHROME};
+use common::{add_site, cli, http, site_with_campaign, Server, CHROME};
 
 const GMAIL: &str =
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
@@ -17,26 +17,6 @@ const EMAIL: &str = r#"<html><body><h1>November</h1>
 <a href="https://shop.example/blog">Blog</a>
 <a href="mailto:help@shop.example">Help</a>
 </body></html>"#;
-
-/// A fresh data dir with site `shop.example` and campaign 1 named `name`.
-fn site_with_campaign(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            name,
-        ],
-    );
-    (dir, data)
-}
 
 /// Paths of the open pixel and click links in a tagged email, in document order.
 fn tracked_paths(html: &str) -> (String, Vec<String>) {

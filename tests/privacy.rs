@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use common::{add_site, cli, contains, export, files, http, Server, CHROME};
+use common::{add_site, cli, contains, export, files, http, site_with_campaign, Server, CHROME};
 use pixeltrack::clock::{Clock, DAY_MS};
 use pixeltrack::config::Config;
 use pixeltrack::server::App;
@@ -102,21 +102,7 @@ fn tagged_paths(
 
 #[test]
 fn withdrawn_consent_stops_recording_at_once_even_for_mail_already_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "C",
-        ],
-    );
+    let (dir, data) = site_with_campaign("C");
     let (open, click, withdraw) = tagged_paths(&data, dir.path(), "ann@example.com");
     let (open_b, _, _) = tagged_paths(&data, dir.path(), "bob@example.com");
     let server = Server::start(&data, &[]);
@@ -188,21 +174,7 @@ fn withdrawn_consent_stops_recording_at_once_even_for_mail_already_sent() {
 
 #[test]
 fn erase_removes_a_recipient_from_every_table_and_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "C",
-        ],
-    );
+    let (dir, data) = site_with_campaign("C");
     let who = "erase-me.please@example.com";
     let (open, click, _) = tagged_paths(&data, dir.path(), who);
     let (open_other, _, _) = tagged_paths(&data, dir.path(), "keep@example.com");

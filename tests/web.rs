@@ -188,15 +188,7 @@ fn events_are_validated_scoped_to_the_site_and_honour_gpc() {
 
     // The web report: scroll depth and engagement per page, custom events with props.
     let r: serde_json::Value = serde_json::from_str(&cli(&data, &["report", "--json"])).unwrap();
-    let rows = |d: &str| {
-        r["breakdowns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["dimension"] == d)
-            .unwrap()["rows"]
-            .clone()
-    };
+    let rows = |d: &str| serde_json::Value::Array(common::report_rows(&r, d));
     let a = rows("page")
         .as_array()
         .unwrap()

@@ -242,3 +242,34 @@ pub fn metric(text: &str, sample: &str) -> f64 {
         })
         .unwrap_or_else(|| panic!("no metric {sample}"))
 }
+
+/// A fresh data dir with site `shop.example` and campaign 1 named `name`.
+pub fn site_with_campaign(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    add_site(&data, "shop.example");
+    cli(
+        &data,
+        &[
+            "campaign",
+            "create",
+            "--site",
+            "shop.example",
+            "--name",
+            name,
+        ],
+    );
+    (dir, data)
+}
+
+/// The rows of one breakdown of a `report --json` document.
+pub fn report_rows(report: &serde_json::Value, dimension: &str) -> Vec<serde_json::Value> {
+    report["breakdowns"]
+        .as_array()
+        .expect("breakdowns")
+        .iter()
+        .find(|b| b["dimension"] == dimension)
+        .and_then(|b| b["rows"].as_array().cloned())
+        .unwrap_or_default()
+}
