@@ -97,26 +97,9 @@ enum Command {
     #[command(subcommand)]
     Retention(RetentionCommand),
     /// Erase every event and derived row of one person (GDPR art. 17).
-    Erase {
-        /// An email recipient id.
-        #[arg(long)]
-        recipient: Option<String>,
-        /// A visitor id, as shown in exports.
-        #[arg(long)]
-        visitor: Option<i64>,
-        /// Only this site (recipients).
-        #[arg(long)]
-        site: Option<String>,
-    },
+    Erase(SubjectArgs),
     /// Export every event of one person as NDJSON (GDPR art. 15).
-    SubjectExport {
-        #[arg(long)]
-        recipient: Option<String>,
-        #[arg(long)]
-        visitor: Option<i64>,
-        #[arg(long)]
-        site: Option<String>,
-    },
+    SubjectExport(SubjectArgs),
     /// Record or withdraw an email recipient's consent to open and click tracking.
     #[command(subcommand)]
     Consent(ConsentCommand),
@@ -231,6 +214,20 @@ enum EmailCommand {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+}
+
+/// Who `erase` and `subject-export` are about.
+#[derive(clap::Args, Debug)]
+struct SubjectArgs {
+    /// An email recipient id.
+    #[arg(long)]
+    recipient: Option<String>,
+    /// A visitor id, as shown in exports.
+    #[arg(long)]
+    visitor: Option<i64>,
+    /// Only this site (recipients).
+    #[arg(long)]
+    site: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -423,25 +420,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = load_config(&cli, &[])?;
             privacy::retention(&open_store(&rt)?, cli.json)
         }
-        Command::Erase {
-            recipient,
-            visitor,
-            site,
-        } => {
+        Command::Erase(a) | Command::SubjectExport(a) => {
             let rt = load_config(&cli, &[])?;
             let store = open_store(&rt)?;
-            let s = privacy::subject(&store, recipient.as_deref(), *visitor, site.as_deref())?;
-            privacy::erase(&store, &s, cli.json)
-        }
-        Command::SubjectExport {
-            recipient,
-            visitor,
-            site,
-        } => {
-            let rt = load_config(&cli, &[])?;
-            let store = open_store(&rt)?;
-            let s = privacy::subject(&store, recipient.as_deref(), *visitor, site.as_deref())?;
-            privacy::subject_export(&store, &s)
+            let s = privacy::subject(&store, a.recipient.as_deref(), a.visitor, a.site.as_deref())?;
+            if matches!(cli.command, Command::Erase(_)) {
+                privacy::erase(&store, &s, cli.json)
+            } else {
+                privacy::subject_export(&store, &s)
+            }
         }
         Command::Consent(cmd) => {
             let rt = load_config(&cli, &[])?;
