@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tower::Service;
 
@@ -329,6 +329,5 @@ fn connection_service(
         let mut r = router.clone();
         async move { r.call(req.map(axum::body::Body::new)).await }
     });
-    let _ = TokioExecutor::new();
     hyper_util::service::TowerToHyperService::new(svc)
 }

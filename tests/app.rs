@@ -157,6 +157,30 @@ async fn gif_and_png_bytes_and_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn readyz_is_503_while_draining() {
+    let t = TestApp::new(&[]);
+    let ready = |t: &TestApp| {
+        let t = t.router.clone();
+        async move {
+            let mut req = Request::builder()
+                .uri("/readyz")
+                .body(Body::empty())
+                .unwrap();
+            req.extensions_mut()
+                .insert(ConnectInfo("127.0.0.1:1".parse::<SocketAddr>().unwrap()));
+            t.oneshot(req).await.unwrap().status()
+        }
+    };
+    assert_eq!(ready(&t).await, StatusCode::OK);
+    let app = t.app.as_ref().unwrap();
+    app.state
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ready(&t).await, StatusCode::SERVICE_UNAVAILABLE);
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn head_answers_like_get_and_records_nothing() {
     let t = TestApp::new(&[]);
     let res = t

@@ -285,7 +285,7 @@ fn sigterm_drains_in_flight_hits_and_exits_zero() {
 }
 
 #[test]
-fn readyz_reports_draining_while_connections_finish() {
+fn health_ready_and_metrics_answer() {
     let (_d, data) = data_dir();
     let server = Server::start(&data, &[]);
     assert_eq!(server.get("/readyz", &[]).status, 200);
