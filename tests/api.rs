@@ -107,19 +107,9 @@ fn api_tokens_scopes_sites_and_allowlists() {
         .status,
         403
     );
-    let auth = format!("Bearer {admin}");
-    let res = http(
-        server.addr,
-        "DELETE",
-        "/api/v1/subjects/someone",
-        &[("Authorization", &auth)],
-    )
-    .unwrap();
-    assert_eq!(res.status, 200);
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&res.body).unwrap()["deleted"],
-        0
-    );
+    let (status, body) = send(&server, "DELETE", "/api/v1/subjects/someone", &admin, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deleted"], 0);
 
     // Unknown endpoints answer JSON.
     let (s, body) = get(&server, "/api/v1/nope", &read_all);
@@ -317,15 +307,8 @@ fn write_scope_manages_sites_campaigns_and_tags_email() {
     let res = server.get(&open, &[("User-Agent", CHROME)]);
     assert_eq!(res.header("x-pixel-reason"), Some("consent_withdrawn"));
 
-    let auth = format!("Bearer {write}");
-    let res = http(
-        server.addr,
-        "DELETE",
-        "/api/v1/sites/shop.example",
-        &[("Authorization", &auth)],
-    )
-    .unwrap();
-    assert_eq!(res.status, 200);
+    let (status, body) = send(&server, "DELETE", "/api/v1/sites/shop.example", &write, "");
+    assert_eq!(status, 200, "{body}");
     assert_eq!(
         get(&server, "/api/v1/sites", &read)
             .1

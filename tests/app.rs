@@ -99,6 +99,17 @@ impl TestApp {
         self.send("GET", &uri, &[("user-agent", CHROME)], ip).await
     }
 
+    /// Unique visitors of the first test day.
+    fn day0_visitors(&self) -> i64 {
+        let day0 = DateRange {
+            from_day: DAY0,
+            to_day: DAY0,
+        };
+        report::overview(&self.store, &self.site(), day0)
+            .unwrap()
+            .visitors
+    }
+
     fn site(&self) -> pixeltrack::model::Site {
         self.store.sites().unwrap().remove(0)
     }
@@ -281,16 +292,11 @@ async fn x_forwarded_for_is_ignored_without_a_trusted_proxy() {
         .await;
     }
     let t = t.finish().await;
-    let r = report::overview(
-        &t.store,
-        &t.site(),
-        DateRange {
-            from_day: DAY0,
-            to_day: DAY0,
-        },
-    )
-    .unwrap();
-    assert_eq!(r.visitors, 1, "both hits come from the same socket peer");
+    assert_eq!(
+        t.day0_visitors(),
+        1,
+        "both hits come from the same socket peer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,16 +318,11 @@ async fn x_forwarded_for_is_used_behind_a_trusted_proxy() {
         .await;
     }
     let t = t.finish().await;
-    let r = report::overview(
-        &t.store,
-        &t.site(),
-        DateRange {
-            from_day: DAY0,
-            to_day: DAY0,
-        },
-    )
-    .unwrap();
-    assert_eq!(r.visitors, 2, "203.0.113.1 twice and 203.0.113.2 once");
+    assert_eq!(
+        t.day0_visitors(),
+        2,
+        "203.0.113.1 twice and 203.0.113.2 once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
