@@ -72,7 +72,7 @@ impl App {
         });
         let keys = store.token_keys(clock.now_ms())?;
         let email = collect::email::EmailState::new(
-            collect::email::keyring(keys),
+            crate::token::Keyring::from_masters(keys),
             rt.scanner_networks.clone(),
             cfg.email.clone(),
         );

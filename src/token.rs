@@ -80,6 +80,11 @@ impl Keyring {
         Keyring { keys }
     }
 
+    /// A keyring from stored `(id, master key)` pairs.
+    pub fn from_masters(keys: Vec<(u8, [u8; 32])>) -> Keyring {
+        Keyring::new(keys.into_iter().map(|(id, k)| Key::new(id, &k)).collect())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

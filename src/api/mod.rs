@@ -408,7 +408,7 @@ async fn subject_get(
     let events = blocking(move || store.subject_events(&subject)).await?;
     let mut body = String::new();
     for e in &events {
-        body.push_str(&crate::cli::event_json(e).to_string());
+        body.push_str(&crate::report::export::json(e).to_string());
         body.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
@@ -628,11 +628,7 @@ async fn email_tag(
     let store = state.store.clone();
     let now = chrono::Utc::now().timestamp_millis();
     let keys = blocking(move || store.token_keys(now)).await?;
-    let ring = crate::token::Keyring::new(
-        keys.into_iter()
-            .map(|(id, k)| crate::token::Key::new(id, &k))
-            .collect(),
-    );
+    let ring = crate::token::Keyring::from_masters(keys);
     let tagger = crate::tag::Tagger {
         keyring: &ring,
         base: &state.public_url,

@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 use super::output::{csv_line, table, term_cell};
 use super::pick_site;
 use crate::clock::{Clock, Millis};
-use crate::collect::email::keyring;
 use crate::config::Runtime;
 use crate::model::Campaign;
 use crate::report::email::{campaign_report, CampaignReport};
@@ -138,7 +137,7 @@ fn tagger_parts(
     campaign: i64,
 ) -> anyhow::Result<(Campaign, crate::token::Keyring)> {
     let c = campaign_by_id(store, campaign)?;
-    let ring = keyring(store.token_keys(Clock::System.now_ms())?);
+    let ring = crate::token::Keyring::from_masters(store.token_keys(Clock::System.now_ms())?);
     Ok((c, ring))
 }
 

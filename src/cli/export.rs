@@ -4,99 +4,9 @@ use std::io::Write;
 
 use super::output::csv_line;
 use super::ExportFormat;
-use crate::model::{Event, Site};
+use crate::model::Site;
+use crate::report::export::{cells, columns, json};
 use crate::store::{SqliteStore, Store};
-
-use serde_json::Value;
-
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
-}
-
-/// One event as named, typed fields: the single source of both formats, so the CSV
-/// header and its rows cannot drift apart.
-fn fields(e: &Event) -> Vec<(&'static str, Value)> {
-    let s = |v: &str| Value::String(v.to_owned());
-    let n = |v: Option<i64>| v.map(Value::from).unwrap_or(Value::Null);
-    let m = e.email.as_ref();
-    let email = |f: fn(&crate::model::EmailFields) -> String| {
-        m.map(|m| Value::String(f(m))).unwrap_or(Value::Null)
-    };
-    vec![
-        ("time", s(&time(e.ts_ms))),
-        ("name", s(&e.name)),
-        ("visitor_id", Value::from(e.visitor_id)),
-        ("session_id", Value::from(e.session_id)),
-        ("host", s(&e.host)),
-        ("path", s(&e.path)),
-        ("query", s(&e.query)),
-        ("title", s(&e.title)),
-        ("referrer", s(&e.referrer)),
-        ("referrer_host", s(&e.referrer_host)),
-        ("source", s(&e.source)),
-        ("medium", s(&e.medium)),
-        ("utm_source", s(&e.utm.source)),
-        ("utm_medium", s(&e.utm.medium)),
-        ("utm_campaign", s(&e.utm.campaign)),
-        ("utm_term", s(&e.utm.term)),
-        ("utm_content", s(&e.utm.content)),
-        ("click_id", s(&e.click_id)),
-        ("browser", s(&e.browser)),
-        ("browser_version", s(&e.browser_version)),
-        ("os", s(&e.os)),
-        ("os_version", s(&e.os_version)),
-        ("device", s(e.device.as_str())),
-        ("bot", e.bot.map(|b| s(b.as_str())).unwrap_or(Value::Null)),
-        ("value_minor", n(e.value_minor)),
-        ("currency", s(&e.currency)),
-        ("order_id", s(&e.order_id)),
-        (
-            "props",
-            serde_json::from_str(&e.props).unwrap_or_else(|_| serde_json::json!({})),
-        ),
-        ("ip", e.ip.as_deref().map(s).unwrap_or(Value::Null)),
-        ("campaign_id", n(m.map(|m| m.campaign_id))),
-        ("recipient", email(|m| m.recipient.clone())),
-        ("link", email(|m| m.link.clone())),
-        ("verdict", email(|m| m.verdict.as_str().to_owned())),
-        ("verdict_reason", email(|m| m.reason.to_owned())),
-        ("email_client", email(|m| m.client.to_owned())),
-        ("scroll_pct", n(e.scroll_pct)),
-        ("engaged_ms", n(e.engaged_ms)),
-        ("screen_width", n(e.screen_width)),
-    ]
-}
-
-fn columns() -> Vec<String> {
-    fields(&Event::default())
-        .into_iter()
-        .map(|(k, _)| k.to_owned())
-        .collect()
-}
-
-/// CSV cells: strings as they are, numbers and props as JSON text, nulls empty.
-fn cells(e: &Event) -> Vec<String> {
-    fields(e)
-        .into_iter()
-        .map(|(_, v)| match v {
-            Value::Null => String::new(),
-            Value::String(s) => s,
-            other => other.to_string(),
-        })
-        .collect()
-}
-
-/// An event as one JSON object (the NDJSON line).
-pub fn json(e: &Event) -> Value {
-    Value::Object(
-        fields(e)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-    )
-}
 
 /// Writes every event of `site` in `[from_ms, to_ms)`; returns how many.
 pub fn export(
@@ -129,42 +39,4 @@ pub fn export(
     }
     out.flush()?;
     Ok(n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_has_every_column_with_types() {
-        let e = Event {
-            name: "pageview".into(),
-            title: "=cmd|' /C calc'!A0".into(),
-            props: r#"{"a":"1"}"#.into(),
-            value_minor: Some(1999),
-            ..Event::default()
-        };
-        let j = json(&e);
-        assert_eq!(j.as_object().unwrap().len(), 38);
-        for c in columns() {
-            assert!(j.get(&c).is_some(), "{c}");
-        }
-        assert_eq!(j["value_minor"], 1999);
-        assert_eq!(j["props"]["a"], "1");
-        assert_eq!(j["ip"], serde_json::Value::Null);
-        assert_eq!(j["campaign_id"], serde_json::Value::Null);
-        assert_eq!(j["visitor_id"], 0);
-        // CSV neutralises the formula; JSON keeps the string as data.
-        assert!(csv_line(&cells(&e)).contains("'=cmd"));
-        let c = cells(&e);
-        assert_eq!(
-            c[columns().iter().position(|k| k == "value_minor").unwrap()],
-            "1999"
-        );
-        assert_eq!(
-            c[columns().iter().position(|k| k == "props").unwrap()],
-            r#"{"a":"1"}"#
-        );
-        assert_eq!(c[columns().iter().position(|k| k == "bot").unwrap()], "");
-    }
 }

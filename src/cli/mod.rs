@@ -306,11 +306,6 @@ pub enum ExportFormat {
     Csv,
 }
 
-/// An event as one JSON object (the export format), for the API's subject export.
-pub fn event_json(e: &crate::model::Event) -> serde_json::Value {
-    export::json(e)
-}
-
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();

@@ -168,7 +168,7 @@ pub fn erase(store: &SqliteStore, s: &Subject, json: bool) -> anyhow::Result<()>
 pub fn subject_export(store: &SqliteStore, s: &Subject) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in store.subject_events(s)? {
-        serde_json::to_writer(&mut out, &super::export::json(&e))?;
+        serde_json::to_writer(&mut out, &crate::report::export::json(&e))?;
         out.write_all(b"\n")?;
     }
     if let Subject::Recipient { site_id, recipient } = s {

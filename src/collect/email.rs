@@ -28,7 +28,7 @@ use crate::ingest::Submitted;
 use crate::metrics::Route;
 use crate::model::{Campaign, DropReason, HitParams, Site};
 use crate::store::{Reclassify, Store};
-use crate::token::{Action, EmailToken, Key, Keyring, MAX_RECIPIENT};
+use crate::token::{Action, EmailToken, Keyring, MAX_RECIPIENT};
 
 const HEAD_PROBE_WINDOW_MS: Millis = 60_000;
 const CAMPAIGN_TTL: Duration = Duration::from_secs(10);
@@ -58,11 +58,6 @@ pub struct EmailState {
     config: EmailConfig,
 }
 
-/// Builds a keyring from stored master keys.
-pub fn keyring(keys: Vec<(u8, [u8; 32])>) -> Keyring {
-    Keyring::new(keys.into_iter().map(|(id, k)| Key::new(id, &k)).collect())
-}
-
 impl EmailState {
     pub fn new(keyring: Keyring, scanner_networks: Vec<IpNet>, config: EmailConfig) -> Self {
         EmailState {
@@ -87,7 +82,7 @@ impl EmailState {
     pub fn reload_keys(&self, store: &dyn Store, now: Millis) {
         if let Ok(keys) = store.token_keys(now) {
             *self.keyring.write().unwrap_or_else(|p| p.into_inner()) =
-                (keyring(keys), Instant::now());
+                (Keyring::from_masters(keys), Instant::now());
         }
     }
 }

@@ -8,6 +8,7 @@
 //! person on two days is two visitors, by design (no lasting identifier exists).
 
 pub mod email;
+pub mod export;
 pub mod privacy;
 
 use serde::Serialize;
