@@ -354,8 +354,8 @@ impl Collector {
         if let Some(s) = self.sites.by_id(id) {
             return Some(s);
         }
-        // Rare (a site added since the last reload): one small read.
-        self.sites.reload();
+        // Rare (a site added since the last reload): one small read, off the async threads.
+        self.sites.reload_async().await;
         self.sites.by_id(id)
     }
 }

@@ -88,11 +88,23 @@ impl SiteCache {
     /// Forgets removed sites (called periodically).
     pub fn reload(&self) {
         if let Ok(sites) = self.store.sites() {
-            let map = sites
-                .into_iter()
-                .map(|s| (s.key.as_str().to_owned(), Arc::new(s)))
-                .collect();
-            *self.known.write().unwrap_or_else(|p| p.into_inner()) = map;
+            self.install(sites);
         }
+    }
+
+    /// Like [`reload`](Self::reload), off the async threads (for request paths).
+    pub async fn reload_async(&self) {
+        let store = self.store.clone();
+        if let Ok(Ok(sites)) = tokio::task::spawn_blocking(move || store.sites()).await {
+            self.install(sites);
+        }
+    }
+
+    fn install(&self, sites: Vec<Site>) {
+        let map = sites
+            .into_iter()
+            .map(|s| (s.key.as_str().to_owned(), Arc::new(s)))
+            .collect();
+        *self.known.write().unwrap_or_else(|p| p.into_inner()) = map;
     }
 }
