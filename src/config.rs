@@ -49,6 +49,27 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub enrich: EnrichConfig,
     pub email: EmailConfig,
+    pub ads: AdsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdsConfig {
+    /// The landing-page parameter ad links append with the click id.
+    pub click_param: String,
+    /// Which click a conversion is credited to.
+    pub attribution: Attribution,
+    /// Clicks older than this before a conversion are not credited.
+    pub lookback_days: u32,
+    /// A conversion repeating an order id counted this recently is a duplicate.
+    pub dedupe_days: u32,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    LastClick,
+    FirstClick,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -168,6 +189,12 @@ impl Default for Config {
                 shared_ip_recipients: 3,
                 shared_ip_seconds: 60,
             },
+            ads: AdsConfig {
+                click_param: "ptclid".into(),
+                attribution: Attribution::LastClick,
+                lookback_days: 30,
+                dedupe_days: 30,
+            },
         }
     }
 }
@@ -265,6 +292,19 @@ impl Config {
         if self.limits.max_header_bytes < 8192 {
             return Err(ConfigError::Invalid(
                 "limits.max_header_bytes must be at least 8192".into(),
+            ));
+        }
+        if !crate::model::valid_ad_id(&self.ads.click_param)
+            || self.ads.click_param.starts_with("utm_")
+        {
+            return Err(ConfigError::Invalid(format!(
+                "ads.click_param = {:?} must be 1-64 characters of A-Z a-z 0-9 . _ ~ : - (not utm_*)",
+                self.ads.click_param
+            )));
+        }
+        if self.ads.lookback_days == 0 {
+            return Err(ConfigError::Invalid(
+                "ads.lookback_days must be at least 1".into(),
             ));
         }
         if self.enrich.session_timeout_minutes == 0 {

@@ -193,6 +193,8 @@ pub struct Campaign {
     pub sent_ms: Option<Millis>,
     /// How many emails were delivered: the denominator of open and click rates.
     pub delivered: Option<i64>,
+    /// What the campaign cost (minor units of `cost_currency`), for cost per acquisition.
+    pub cost: Option<(i64, String)>,
 }
 
 /// What arrived on the wire, before anything is trusted. The IP lives only here,
@@ -215,6 +217,12 @@ pub struct RawHit {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HitParams {
     pub site: Option<String>,
+    /// Impressions: campaign id (`cmp`), ad (`ad`) and placement (`pl`).
+    pub campaign: Option<String>,
+    pub ad: Option<String>,
+    pub placement: Option<String>,
+    /// A pixeltrack click id (`clid`), so a conversion can name the click it follows.
+    pub click: Option<String>,
     pub event: Option<String>,
     pub url: Option<String>,
     pub referrer: Option<String>,
@@ -273,6 +281,28 @@ pub struct Event {
     pub engaged_ms: Option<i64>,
     /// The screen's CSS width in pixels, from the JS tracker's page views.
     pub screen_width: Option<i64>,
+    /// Ad impressions and ad clicks: campaign, ad and placement.
+    pub ad: Option<AdFields>,
+}
+
+/// What an ad impression or ad click carries. Ad traffic is reported per campaign,
+/// never as web visits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdFields {
+    pub campaign_id: i64,
+    pub ad: String,
+    pub placement: String,
+    /// Clicks: the landing page the link redirects to.
+    pub link: String,
+}
+
+/// Ad, placement and similar ids from the wire: 1–64 characters of
+/// `[A-Za-z0-9._~:-]` (what ad servers' macros produce), nothing that could execute.
+pub fn valid_ad_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b':' | b'-'))
 }
 
 /// What an email open or click carries besides the web fields.
@@ -347,6 +377,12 @@ impl Verdict {
 impl Event {
     pub fn is_pageview(&self) -> bool {
         self.name == "pageview"
+    }
+
+    /// Email opens/clicks and ad impressions/clicks: reported per campaign, not as web
+    /// traffic (they would otherwise inflate visits and bounces).
+    pub fn is_campaign_traffic(&self) -> bool {
+        self.email.is_some() || self.ad.is_some()
     }
 }
 
@@ -442,6 +478,12 @@ pub enum DropReason {
     /// A tracker event from a page on a host the site does not own.
     HostNotAllowed,
     InvalidInput,
+    /// A value or currency that is not an exact ISO 4217 amount.
+    InvalidAmount,
+    /// An ad, campaign or placement id outside the allowed length and characters.
+    InvalidId,
+    /// A conversion whose order id was already counted within the dedupe window.
+    Duplicate,
     Oversized,
     Overload,
     ShuttingDown,
@@ -449,7 +491,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
         DropReason::BadToken,
@@ -459,6 +501,9 @@ impl DropReason {
         DropReason::ConsentWithdrawn,
         DropReason::HostNotAllowed,
         DropReason::InvalidInput,
+        DropReason::InvalidAmount,
+        DropReason::InvalidId,
+        DropReason::Duplicate,
         DropReason::Oversized,
         DropReason::Overload,
         DropReason::ShuttingDown,
@@ -476,6 +521,9 @@ impl DropReason {
             DropReason::ConsentWithdrawn => "consent_withdrawn",
             DropReason::HostNotAllowed => "host_not_allowed",
             DropReason::InvalidInput => "invalid_input",
+            DropReason::InvalidAmount => "invalid_amount",
+            DropReason::InvalidId => "invalid_id",
+            DropReason::Duplicate => "duplicate",
             DropReason::Oversized => "oversized",
             DropReason::Overload => "overload",
             DropReason::ShuttingDown => "shutting_down",
@@ -485,5 +533,16 @@ impl DropReason {
 
     pub fn index(self) -> usize {
         Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
+    /// What a script or API client is told about a refused event.
+    pub fn explain(self) -> &'static str {
+        match self {
+            DropReason::InvalidAmount => "v must be a non-negative decimal with at most the currency's minor digits (19.99 EUR, 1500 JPY), and cur an ISO 4217 code",
+            DropReason::InvalidId => "ad, cmp, pl and clid must be 1-64 characters of A-Z a-z 0-9 . _ ~ : - (cmp: a campaign id from 'pixeltrack campaign list')",
+            DropReason::UnknownCampaign => "no such campaign for this site (see 'pixeltrack campaign list')",
+            DropReason::InvalidInput => "invalid event: check the event name and fields",
+            r => r.as_str(),
+        }
     }
 }

@@ -55,7 +55,8 @@ impl App {
             store.writer(cfg.ingest.synchronous)?,
             timeout_ms,
             metrics.clone(),
-        );
+        )
+        .with_dedupe_window(i64::from(cfg.ads.dedupe_days) * crate::clock::DAY_MS);
         event_writer.resume(resume);
         let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone());
         let salts = Arc::new(SaltKeeper::new(cfg.enrich.salt_grace_minutes));
@@ -66,6 +67,7 @@ impl App {
             cfg.store_ip,
         )
         .with_ip_truncation(cfg.store_ip_truncate)
+        .with_click_param(&cfg.ads.click_param)
         .with_email_thresholds(crate::enrich::email::Thresholds {
             min_human_seconds: i64::from(cfg.email.min_human_seconds),
             click_without_open_seconds: i64::from(cfg.email.click_without_open_seconds),

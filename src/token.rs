@@ -1,4 +1,4 @@
-//! Opaque signed tokens for email opens and clicks.
+//! Opaque signed tokens for email opens and clicks, and for ad click links.
 //!
 //! A token is `base64url(version ‖ key id ‖ nonce ‖ ciphertext ‖ tag)`: the payload
 //! (site, campaign, recipient, destination) is encrypted with ChaCha20 and the whole
@@ -154,6 +154,35 @@ pub enum Action {
     Click(String),
     /// The recipient's link to withdraw consent to tracking.
     Withdraw,
+    /// An ad link (`pixeltrack link create`): no recipient; the ad and placement it
+    /// was made for, and the validated destination.
+    AdClick {
+        url: String,
+        ad: String,
+        placement: String,
+    },
+}
+
+impl Action {
+    /// Where a click token redirects to.
+    pub fn destination(&self) -> Option<&str> {
+        match self {
+            Action::Click(u) | Action::AdClick { url: u, .. } => Some(u),
+            Action::Open | Action::Withdraw => None,
+        }
+    }
+}
+
+/// A fresh click id for an ad click: 16 characters of lowercase base32 (80 bits),
+/// appended to the landing page URL so its pageview and conversion can name the click.
+pub fn new_click_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 16];
+    crate::enrich::visitor::fill_random(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// The payload of an open or click token. `recipient: None` is a merge-tag token:
@@ -173,16 +202,18 @@ pub const MAX_DESTINATION: usize = 2048;
 impl EmailToken {
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
-        let (kind, url) = match &self.action {
-            Action::Open => (b'o', ""),
-            Action::Click(u) => (b'c', u.as_str()),
-            Action::Withdraw => (b'u', ""),
+        let (kind, url, extra): (u8, &str, &[&str]) = match &self.action {
+            Action::Open => (b'o', "", &[]),
+            Action::Click(u) => (b'c', u.as_str(), &[]),
+            Action::Withdraw => (b'u', "", &[]),
+            Action::AdClick { url, ad, placement } => (b'a', url, &[ad, placement]),
         };
         out.push(kind);
         out.push(u8::from(self.recipient.is_some()));
         out.extend_from_slice(&self.site_id.to_le_bytes());
         out.extend_from_slice(&self.campaign_id.to_le_bytes());
-        for field in [self.recipient.as_deref().unwrap_or(""), url] {
+        let fields = [self.recipient.as_deref().unwrap_or(""), url];
+        for field in fields.iter().chain(extra) {
             out.extend_from_slice(&(field.len() as u16).to_le_bytes());
             out.extend_from_slice(field.as_bytes());
         }
@@ -207,6 +238,11 @@ impl EmailToken {
             b'o' => Action::Open,
             b'c' => Action::Click(url),
             b'u' => Action::Withdraw,
+            b'a' => Action::AdClick {
+                url,
+                ad: field()?,
+                placement: field()?,
+            },
             _ => return None,
         };
         Some(EmailToken {

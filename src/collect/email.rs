@@ -129,7 +129,7 @@ fn recipient(token: &EmailToken, parts: &Parts) -> Result<String, DropReason> {
 }
 
 impl Collector {
-    async fn campaign(&self, id: i64) -> Option<Campaign> {
+    pub(super) async fn campaign(&self, id: i64) -> Option<Campaign> {
         if let Some((c, at)) = self
             .email
             .campaigns
@@ -175,10 +175,11 @@ impl Collector {
     async fn record_email(
         &self,
         parts: &Parts,
+        parsed: Result<EmailToken, DropReason>,
         raw_token: &str,
         click: bool,
     ) -> (Option<EmailToken>, Option<DropReason>) {
-        let token = match parse_token(self, raw_token) {
+        let token = match parsed {
             // A token only works on its own route: an open token is no click link.
             Ok(t)
                 if matches!(t.action, Action::Click(_)) == click
@@ -227,10 +228,7 @@ impl Collector {
             }
             return Ok(());
         }
-        let link = match &token.action {
-            Action::Click(url) => Some(url.clone()),
-            Action::Open | Action::Withdraw => None,
-        };
+        let link = token.action.destination().map(str::to_owned);
         let mut hit = self.raw_hit(
             &parts.headers,
             &parts.extensions,
@@ -350,7 +348,7 @@ impl Collector {
         prune(&mut a, now);
     }
 
-    async fn site_by_id(&self, id: i64) -> Option<Arc<Site>> {
+    pub(super) async fn site_by_id(&self, id: i64) -> Option<Arc<Site>> {
         if let Some(s) = self.sites.by_id(id) {
             return Some(s);
         }
@@ -388,7 +386,10 @@ pub async fn open_get(
     parts: Parts,
 ) -> Response {
     c.metrics.request(Route::EmailOpen);
-    let (_, dropped) = c.record_email(&parts, token_of_file(&file), false).await;
+    let raw = token_of_file(&file);
+    let (_, dropped) = c
+        .record_email(&parts, parse_token(&c, raw), raw, false)
+        .await;
     image::respond(Kind::Gif, dropped.map(DropReason::as_str), true)
 }
 
@@ -429,13 +430,18 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-/// A 302 to exactly the signed destination, or a 404 if it cannot be sent as-is.
-fn redirect(token: &EmailToken) -> Response {
-    let Action::Click(url) = &token.action else {
+/// A 302 to exactly the signed destination (plus, for an ad click, the click id under
+/// `param`), or a 404 if it cannot be sent as-is.
+fn redirect(token: &EmailToken, click_id: Option<(&str, &str)>) -> Response {
+    let Some(url) = token.action.destination() else {
         return not_found();
     };
+    let url = match click_id {
+        Some((param, id)) => super::ads::with_click_id(url, param, id),
+        None => url.to_owned(),
+    };
     // Validated when signed; checked again so a header can never be split.
-    let Ok(location) = crate::token::destination(url).and_then(|u| {
+    let Ok(location) = crate::token::destination(&url).and_then(|u| {
         HeaderValue::from_str(&u).map_err(|_| crate::token::BadDestination(u, "not a header value"))
     }) else {
         return not_found();
@@ -451,8 +457,16 @@ pub async fn click_get(
     parts: Parts,
 ) -> Response {
     c.metrics.request(Route::EmailClick);
-    match c.record_email(&parts, &raw, true).await {
-        (Some(token), _) => redirect(&token),
+    let parsed = parse_token(&c, &raw);
+    if let Ok(token) = &parsed {
+        if matches!(token.action, Action::AdClick { .. }) {
+            let minted = c.record_ad_click(&parts, token).await;
+            let param = c.enricher.click_param();
+            return redirect(token, minted.as_deref().map(|id| (param, id)));
+        }
+    }
+    match c.record_email(&parts, parsed, &raw, true).await {
+        (Some(token), _) => redirect(&token, None),
         (None, _) => not_found(),
     }
 }
@@ -460,9 +474,9 @@ pub async fn click_get(
 pub async fn click_head(State(c): State<Arc<Collector>>, Path(raw): Path<String>) -> Response {
     c.metrics.request(Route::EmailClick);
     match parse_token(&c, &raw) {
-        Ok(token) if matches!(token.action, Action::Click(_)) => {
+        Ok(token) if token.action.destination().is_some() => {
             c.remember_head(&raw);
-            redirect(&token)
+            redirect(&token, None)
         }
         _ => not_found(),
     }

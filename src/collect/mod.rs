@@ -3,6 +3,7 @@
 //! image — a drop is counted by reason and named in `X-Pixel-Reason`, never an error
 //! a mail client or a page would show.
 
+pub mod ads;
 pub mod email;
 pub mod image;
 pub mod ip;
@@ -115,6 +116,7 @@ impl Collector {
             Outcome::Keep(e) => e,
             Outcome::Drop(r) => return Err(self.count(r)),
         };
+        self.check_campaign(&event).await?;
         match self.ingest.submit(*event).await {
             Submitted::Stored | Submitted::TimedOut => Ok(()),
             // Ingest counted these itself.

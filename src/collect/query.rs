@@ -37,6 +37,10 @@ pub fn parse(query: &str) -> Result<HitParams, DropReason> {
         let value = decode(v)?;
         let slot = match key.as_str() {
             "s" => &mut p.site,
+            "cmp" => &mut p.campaign,
+            "ad" => &mut p.ad,
+            "pl" => &mut p.placement,
+            "clid" => &mut p.click,
             "e" => &mut p.event,
             "u" => &mut p.url,
             "r" => &mut p.referrer,
@@ -67,8 +71,12 @@ mod tests {
 
     #[test]
     fn every_parameter_is_read() {
-        let p = parse("s=k1&e=signup&u=https%3A%2F%2Fa.example%2Fx%3Fy%3D1&r=https://b.example/&t=Hello+World&v=9.99&cur=EUR&id=o-1&p.plan=pro&p.seats=3&rnd=123").unwrap();
+        let p = parse("s=k1&cmp=7&ad=banner-1&pl=top&clid=abc&e=signup&u=https%3A%2F%2Fa.example%2Fx%3Fy%3D1&r=https://b.example/&t=Hello+World&v=9.99&cur=EUR&id=o-1&p.plan=pro&p.seats=3&rnd=123").unwrap();
         assert_eq!(p.site.as_deref(), Some("k1"));
+        assert_eq!(p.campaign.as_deref(), Some("7"));
+        assert_eq!(p.ad.as_deref(), Some("banner-1"));
+        assert_eq!(p.placement.as_deref(), Some("top"));
+        assert_eq!(p.click.as_deref(), Some("abc"));
         assert_eq!(p.event.as_deref(), Some("signup"));
         assert_eq!(p.url.as_deref(), Some("https://a.example/x?y=1"));
         assert_eq!(p.referrer.as_deref(), Some("https://b.example/"));

@@ -70,7 +70,8 @@ pub async fn script(headers: HeaderMap) -> Response {
     res
 }
 
-/// What the tracker sends. Short names keep the script small.
+/// What the tracker sends. Short names keep the script small; `pixeltrack(name,
+/// options)` passes its options through, so their long names are aliases.
 #[derive(Deserialize)]
 struct Incoming {
     /// Site key.
@@ -87,10 +88,19 @@ struct Incoming {
     /// Screen width in CSS pixels.
     w: Option<i64>,
     /// Custom props: strings, numbers or booleans.
+    #[serde(alias = "props")]
     p: Option<serde_json::Map<String, Value>>,
     /// Value and currency.
+    #[serde(alias = "value")]
     v: Option<Value>,
+    #[serde(alias = "currency")]
     c: Option<String>,
+    /// Order id (conversions), our click id, and an impression's campaign, ad, placement.
+    id: Option<String>,
+    clid: Option<String>,
+    cmp: Option<Value>,
+    ad: Option<String>,
+    pl: Option<String>,
     /// Consent from the page (`pixeltrack.consent(true|false)`).
     cs: Option<bool>,
 }
@@ -197,8 +207,26 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
             )
         }
     };
+    let campaign = match inc.cmp {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return bad(
+                &c,
+                DropReason::InvalidId,
+                StatusCode::BAD_REQUEST,
+                DropReason::InvalidId.explain(),
+            )
+        }
+    };
     let params = HitParams {
         site: Some(inc.s.clone()),
+        campaign,
+        ad: inc.ad,
+        placement: inc.pl,
+        click: inc.clid,
+        id: inc.id,
         event: inc.n,
         url: inc.u,
         referrer: inc.r,
@@ -234,7 +262,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
     };
     // Only pages of the site's own hosts may send its events (and only their origin
     // gets a CORS answer): no one else can write into its numbers.
-    let page_host = crate::enrich::page::parse(hit.params.url.as_deref().unwrap_or("")).host;
+    let page_host = crate::enrich::page::parse(hit.params.url.as_deref().unwrap_or(""), "").host;
     let origin_ok = origin.as_ref().is_none_or(|o| {
         o.to_str()
             .ok()
@@ -268,8 +296,16 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
                 origin.as_ref(),
             );
         }
-        Outcome::Drop(r) => return bad(&c, r, StatusCode::BAD_REQUEST, r.as_str()),
+        Outcome::Drop(r) => return bad(&c, r, StatusCode::BAD_REQUEST, r.explain()),
     };
+    if let Err(r) = c.check_campaign(&event).await {
+        // Counted by the check.
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": r.explain() }),
+            origin.as_ref(),
+        );
+    }
     match c.ingest.submit(*event).await {
         Submitted::Stored | Submitted::TimedOut => {
             answer(StatusCode::ACCEPTED, json!({ "ok": true }), origin.as_ref())

@@ -5,6 +5,7 @@
 
 pub mod bot;
 pub mod email;
+pub mod money;
 pub mod page;
 pub mod privacy;
 pub mod referrer;
@@ -14,7 +15,7 @@ pub mod visitor;
 
 use std::net::IpAddr;
 
-use crate::model::{DropReason, Event, RawHit, Site};
+use crate::model::{valid_ad_id, AdFields, DropReason, Event, RawHit, Site};
 
 pub use visitor::Salt;
 
@@ -41,7 +42,14 @@ pub struct Enricher {
     /// With `store_ip`: keep only the network (/24 for IPv4, /48 for IPv6).
     truncate_ip: bool,
     email: email::Thresholds,
+    /// The landing-page parameter our ad links append (`ptclid`).
+    click_param: String,
 }
+
+/// The event name of an ad impression.
+pub const IMPRESSION: &str = "impression";
+/// The event name of a conversion.
+pub const CONVERSION: &str = "conversion";
 
 /// What collect knows about an email open or click besides the hit itself.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,7 +68,17 @@ impl Enricher {
             store_ip,
             truncate_ip: true,
             email: email::Thresholds::default(),
+            click_param: "ptclid".into(),
         }
+    }
+
+    pub fn with_click_param(mut self, name: &str) -> Self {
+        self.click_param = name.to_owned();
+        self
+    }
+
+    pub fn click_param(&self) -> &str {
+        &self.click_param
     }
 
     pub fn with_ip_truncation(mut self, truncate: bool) -> Self {
@@ -105,6 +123,32 @@ impl Enricher {
         Outcome::Keep(Box::new(e))
     }
 
+    /// A click on an ad link: the web enrichment (the page is the one that showed the
+    /// ad, from `Referer`), plus the campaign fields and our click id — unless the hit
+    /// may not carry identifiers (GPC, no consent), in which case the click is counted
+    /// without one and cannot be attributed.
+    pub fn enrich_ad_click(
+        &self,
+        hit: &RawHit,
+        site: &Site,
+        salt: &Salt,
+        ad: AdFields,
+        click_id: &str,
+    ) -> Outcome {
+        let mut e = match self.build(hit, site, salt) {
+            Ok(e) => e,
+            Err(r) => return Outcome::Drop(r),
+        };
+        e.name = "click".into();
+        e.click_id = if e.visitor_id != 0 {
+            format!("{}{click_id}", page::OWN_CLICK_PREFIX)
+        } else {
+            String::new()
+        };
+        e.ad = Some(ad);
+        Outcome::Keep(Box::new(e))
+    }
+
     /// Builds every lookup table now, so the first request does not pay for it.
     pub fn warm_up(&self) {
         ua::warm_up();
@@ -143,14 +187,27 @@ impl Enricher {
             .as_deref()
             .or(hit.referer_header.as_deref())
             .unwrap_or("");
-        let page = page::parse(page_url);
+        let mut page = page::parse(page_url, &self.click_param);
         let referrer = referrer::classify(
             p.referrer.as_deref().unwrap_or(""),
             &page.host,
             &site.domain,
         );
-        let (value_minor, currency) = money(p.value.as_deref(), p.currency.as_deref())?;
+        let (value_minor, currency) = money::parse(p.value.as_deref(), p.currency.as_deref())
+            .map_err(|_| DropReason::InvalidAmount)?;
         let order_id = page::clean_text(p.id.as_deref().unwrap_or(""), MAX_ORDER_ID);
+        let ad = if name == IMPRESSION {
+            Some(ad_fields(p)?)
+        } else {
+            None
+        };
+        // A click id named on the hit itself (`clid`) beats one in the page URL.
+        if let Some(clid) = p.click.as_deref().filter(|c| !c.is_empty()) {
+            if !valid_ad_id(clid) {
+                return Err(DropReason::InvalidId);
+            }
+            page.click_id = format!("{}{clid}", page::OWN_CLICK_PREFIX);
+        }
 
         let info = self.ua.parse(&hit.user_agent);
         let bot = info.bot;
@@ -208,8 +265,32 @@ impl Enricher {
             scroll_pct: p.scroll_pct.map(|s| s.clamp(0, 100)),
             engaged_ms: p.engaged_ms.map(|m| m.clamp(0, 86_400_000)),
             screen_width: p.screen_width.filter(|w| (1..=100_000).contains(w)),
+            ad,
         })
     }
+}
+
+/// `cmp` (required: the campaign id), `ad` and `pl` of an impression.
+fn ad_fields(p: &crate::model::HitParams) -> Result<AdFields, DropReason> {
+    let id = |v: &Option<String>| -> Result<String, DropReason> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(String::new()),
+            Some(s) if valid_ad_id(s) => Ok(s.to_owned()),
+            Some(_) => Err(DropReason::InvalidId),
+        }
+    };
+    let campaign_id = p
+        .campaign
+        .as_deref()
+        .and_then(|c| c.trim().parse::<i64>().ok())
+        .filter(|c| *c > 0)
+        .ok_or(DropReason::InvalidId)?;
+    Ok(AdFields {
+        campaign_id,
+        ad: id(&p.ad)?,
+        placement: id(&p.placement)?,
+        link: String::new(),
+    })
 }
 
 fn ip_text(ip: IpAddr, truncate: bool) -> String {
@@ -231,41 +312,6 @@ fn ip_text(ip: IpAddr, truncate: bool) -> String {
 /// Event names: 1–64 characters, no control characters.
 pub fn valid_event_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= MAX_EVENT_NAME && !n.chars().any(char::is_control)
-}
-
-/// `v` as a decimal with at most two fraction digits, into minor units; `cur` as
-/// three ASCII letters. Floats are never involved.
-fn money(v: Option<&str>, cur: Option<&str>) -> Result<(Option<i64>, String), DropReason> {
-    let currency = match cur.map(str::trim) {
-        None | Some("") => String::new(),
-        Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
-            c.to_ascii_uppercase()
-        }
-        Some(_) => return Err(DropReason::InvalidInput),
-    };
-    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok((None, currency));
-    };
-    let (neg, digits) = match v.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, v),
-    };
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty()
-        || whole.len() > 15
-        || frac.len() > 2
-        || !all_digits(whole)
-        || !all_digits(frac)
-    {
-        return Err(DropReason::InvalidInput);
-    }
-    let whole: i64 = whole.parse().map_err(|_| DropReason::InvalidInput)?;
-    let frac: i64 = format!("{frac:0<2}")
-        .parse()
-        .map_err(|_| DropReason::InvalidInput)?;
-    let minor = whole * 100 + frac;
-    Ok((Some(if neg { -minor } else { minor }), currency))
 }
 
 fn props_json(props: &[(String, String)]) -> String {
@@ -371,27 +417,6 @@ mod tests {
         assert_eq!(keep(&h).bot, Some(BotReason::Crawler));
         h.user_agent = String::new();
         assert_eq!(keep(&h).bot, Some(BotReason::EmptyUa));
-    }
-
-    #[test]
-    fn money_is_exact_minor_units() {
-        assert_eq!(
-            money(Some("19.99"), Some("eur")),
-            Ok((Some(1999), "EUR".into()))
-        );
-        assert_eq!(money(Some("5"), None), Ok((Some(500), String::new())));
-        assert_eq!(money(Some("0.5"), None), Ok((Some(50), String::new())));
-        for bad in ["1e3", "1.999", "abc", "NaN", "1.2.3", "", "-"] {
-            if bad.is_empty() {
-                continue;
-            }
-            assert_eq!(
-                money(Some(bad), None),
-                Err(DropReason::InvalidInput),
-                "{bad}"
-            );
-        }
-        assert_eq!(money(None, Some("EURO")), Err(DropReason::InvalidInput));
     }
 
     #[test]

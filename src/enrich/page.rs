@@ -27,14 +27,19 @@ pub struct Page {
     pub path: String,
     pub query: String,
     pub utm: Utm,
-    /// `gclid:…`, `fbclid:…` or `msclkid:…`.
+    /// `ptclid:…` (our own ad click id), or the ad platform's `gclid:…`, `fbclid:…`,
+    /// `msclkid:…`. Ours wins when a URL carries several.
     pub click_id: String,
     /// The `ref` parameter (GoatCounter/Liwan convention for a source).
     pub ref_param: String,
 }
 
+/// Prefix of our own click ids in `click_id`, whatever the URL parameter is named.
+pub const OWN_CLICK_PREFIX: &str = "ptclid:";
+
 /// Parses an absolute page URL. Anything that is not http(s) yields an empty page.
-pub fn parse(raw: &str) -> Page {
+/// `click_param` names the parameter our ad links append (`ptclid` by default).
+pub fn parse(raw: &str, click_param: &str) -> Page {
     let Ok(url) = url::Url::parse(raw.trim()) else {
         return Page::default();
     };
@@ -53,6 +58,15 @@ pub fn parse(raw: &str) -> Page {
     let mut kept = url::form_urlencoded::Serializer::new(String::new());
     let mut any = false;
     for (k, v) in url.query_pairs() {
+        if !click_param.is_empty() && k == click_param {
+            let v = clean_text(&v, MAX_PARAM);
+            if crate::model::valid_ad_id(&v) {
+                page.click_id = format!("{OWN_CLICK_PREFIX}{v}");
+                kept.append_pair(click_param, &v);
+                any = true;
+            }
+            continue;
+        }
         let Some(key) = QUERY_ALLOWLIST.iter().find(|a| **a == k) else {
             continue;
         };
@@ -104,7 +118,7 @@ mod tests {
 
     #[test]
     fn host_path_and_allowlisted_query() {
-        let p = parse("https://Example.com/pricing?utm_source=news&utm_medium=email&email=a%40b.com&token=x&gclid=G1#top");
+        let p = parse("https://Example.com/pricing?utm_source=news&utm_medium=email&email=a%40b.com&token=x&gclid=G1#top", "ptclid");
         assert_eq!(p.host, "example.com");
         assert_eq!(p.path, "/pricing");
         assert_eq!(p.query, "utm_source=news&utm_medium=email&gclid=G1");
@@ -115,13 +129,16 @@ mod tests {
 
     #[test]
     fn only_allowlisted_parameters_survive() {
-        let p = parse("https://example.com/?email=a%40b.com&token=x&utm_source=n");
+        let p = parse(
+            "https://example.com/?email=a%40b.com&token=x&utm_source=n",
+            "ptclid",
+        );
         assert_eq!(p.query, "utm_source=n");
     }
 
     #[test]
     fn every_utm_field_and_ref() {
-        let p = parse("http://a.example/x?utm_campaign=spring&utm_term=shoes&utm_content=hero&ref=hn&fbclid=F");
+        let p = parse("http://a.example/x?utm_campaign=spring&utm_term=shoes&utm_content=hero&ref=hn&fbclid=F", "ptclid");
         assert_eq!(p.utm.campaign, "spring");
         assert_eq!(p.utm.term, "shoes");
         assert_eq!(p.utm.content, "hero");
@@ -130,10 +147,31 @@ mod tests {
     }
 
     #[test]
+    fn our_click_id_wins_under_its_configured_name() {
+        let p = parse(
+            "https://shop.example/land?gclid=G&ptclid=abc123&x=1",
+            "ptclid",
+        );
+        assert_eq!(p.click_id, "ptclid:abc123");
+        assert_eq!(p.query, "gclid=G&ptclid=abc123");
+        let p = parse("https://shop.example/land?ref_id=abc123", "ref_id");
+        assert_eq!(p.click_id, "ptclid:abc123");
+        // Under another name it is just an unknown parameter; a hostile value is dropped.
+        assert_eq!(
+            parse("https://shop.example/?ptclid=abc", "ref_id").click_id,
+            ""
+        );
+        assert_eq!(
+            parse("https://shop.example/?ptclid=%3Cscript%3E", "ptclid").click_id,
+            ""
+        );
+    }
+
+    #[test]
     fn non_http_urls_are_empty() {
-        assert_eq!(parse("javascript:alert(1)"), Page::default());
-        assert_eq!(parse("/relative"), Page::default());
-        assert_eq!(parse(""), Page::default());
+        assert_eq!(parse("javascript:alert(1)", "ptclid"), Page::default());
+        assert_eq!(parse("/relative", "ptclid"), Page::default());
+        assert_eq!(parse("", "ptclid"), Page::default());
     }
 
     #[test]

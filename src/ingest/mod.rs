@@ -115,6 +115,8 @@ pub struct EventWriter {
     sessions: Sessions,
     seen: SeenKeys,
     metrics: Arc<Metrics>,
+    /// A conversion repeating an order id counted this recently is a duplicate.
+    dedupe_window_ms: Millis,
 }
 
 impl EventWriter {
@@ -124,7 +126,37 @@ impl EventWriter {
             sessions: Sessions::new(session_timeout_ms),
             seen: SeenKeys::new(4_000_000),
             metrics,
+            dedupe_window_ms: 30 * crate::clock::DAY_MS,
         }
+    }
+
+    pub fn with_dedupe_window(mut self, ms: Millis) -> Self {
+        self.dedupe_window_ms = ms;
+        self
+    }
+
+    /// Drops conversions whose (site, order id) was counted within the window — in
+    /// this batch or before (like Meta's Conversions API does with event ids). A page
+    /// reload on the thank-you page then counts once.
+    fn dedupe_orders(&self, events: &mut Vec<Event>) {
+        let mut fresh = HashSet::new();
+        events.retain(|e| {
+            if e.name != crate::enrich::CONVERSION || e.order_id.is_empty() {
+                return true;
+            }
+            let again = !fresh.insert((e.site_id, e.order_id.clone()))
+                || self
+                    .sqlite
+                    .order_counted(e.site_id, &e.order_id, e.ts_ms - self.dedupe_window_ms)
+                    .unwrap_or_else(|err| {
+                        tracing::error!(error = %err, "order lookup failed; counting the conversion");
+                        false
+                    });
+            if again {
+                self.metrics.dropped(DropReason::Duplicate);
+            }
+            !again
+        });
     }
 
     /// Re-opens sessions that were open when the process stopped.
@@ -138,7 +170,8 @@ impl EventWriter {
 
     /// Sessionizes `events` (in time order) and commits them in one transaction.
     /// Returns whether the commit succeeded; failures are logged and counted.
-    pub fn write(&mut self, events: Vec<Event>, reclassify: Vec<Reclassify>) -> bool {
+    pub fn write(&mut self, mut events: Vec<Event>, reclassify: Vec<Reclassify>) -> bool {
+        self.dedupe_orders(&mut events);
         if events.is_empty() && reclassify.is_empty() {
             return true;
         }

@@ -185,8 +185,9 @@ impl Sessions {
     /// Stamps `e` with its session and adds its counts to `batch`. `counted(key)` says
     /// whether a unique-visitor key is known to be stored already.
     pub fn track(&mut self, e: &mut Event, batch: &mut Batch, counted: &dyn Fn(i64) -> bool) {
-        // Email opens and clicks are reported per campaign, not as web traffic.
-        if e.email.is_some() {
+        // Email opens/clicks and ad impressions/clicks are reported per campaign, not
+        // as web traffic.
+        if e.is_campaign_traffic() {
             return;
         }
         let hour = hour_of(e.ts_ms);

@@ -292,6 +292,7 @@ mod tests {
             created_ms: 0,
             sent_ms: Some(0),
             delivered: Some(4),
+            cost: None,
         };
         let h = HOUR_MS;
         let ev = vec![

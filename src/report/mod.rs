@@ -7,6 +7,7 @@
 //! whole days is therefore the exact number of distinct ids in the range — the same
 //! person on two days is two visitors, by design (no lasting identifier exists).
 
+pub mod ads;
 pub mod email;
 pub mod export;
 pub mod privacy;

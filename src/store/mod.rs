@@ -287,6 +287,117 @@ pub struct RollupSum {
     pub counts: Counts,
 }
 
+/// What a goal or a funnel step matches: an event name or a page path, where `*`
+/// stands for any run of characters (`/blog/*`, `signup_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    pub kind: PatternKind,
+    pub glob: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatternKind {
+    /// Custom events by name (`signup`, `conversion`).
+    Event,
+    /// Page views by path.
+    Page,
+}
+
+impl PatternKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PatternKind::Event => "event",
+            PatternKind::Page => "page",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Event, Self::Page]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl Pattern {
+    pub const MAX_LEN: usize = 256;
+
+    /// `page:/pricing`, `event:signup`, or a bare path starting with `/`.
+    pub fn parse(s: &str) -> Option<Pattern> {
+        let (kind, glob) = match s.split_once(':') {
+            Some((k, g)) if PatternKind::parse(k).is_some() => (PatternKind::parse(k)?, g),
+            _ if s.starts_with('/') => (PatternKind::Page, s),
+            _ => return None,
+        };
+        Pattern::new(kind, glob)
+    }
+
+    pub fn new(kind: PatternKind, glob: &str) -> Option<Pattern> {
+        let glob = glob.trim();
+        let ok = !glob.is_empty()
+            && glob.len() <= Self::MAX_LEN
+            && !glob.chars().any(char::is_control)
+            && (kind == PatternKind::Event || glob.starts_with('/') || glob.starts_with('*'));
+        ok.then(|| Pattern {
+            kind,
+            glob: glob.to_owned(),
+        })
+    }
+
+    /// The SQLite `GLOB` operand: only `*` is special; `?`, `[` and `]` are literal.
+    pub fn sql_glob(&self) -> String {
+        let mut out = String::with_capacity(self.glob.len());
+        for c in self.glob.chars() {
+            match c {
+                '?' => out.push_str("[?]"),
+                '[' => out.push_str("[[]"),
+                ']' => out.push_str("[]]"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.glob)
+    }
+}
+
+/// A goal of a site: what counts as converting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Goal {
+    pub id: i64,
+    pub site_id: i64,
+    pub name: String,
+    pub pattern: Pattern,
+}
+
+/// Ad events of one campaign and ad, counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdCount {
+    pub campaign_id: i64,
+    pub ad: String,
+    /// `impression` or `ad_click`.
+    pub name: String,
+    pub bot: bool,
+    pub n: i64,
+}
+
+/// What attribution reads: a human click (ad or email), a page view that carries one
+/// of our click ids, or a conversion.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touch {
+    pub ts_ms: Millis,
+    pub name: String,
+    pub visitor_id: i64,
+    /// `ptclid:…` (minted by an ad click, or carried by a landing page or conversion).
+    pub click_id: String,
+    pub campaign_id: Option<i64>,
+    pub ad: String,
+    pub value_minor: Option<i64>,
+    pub currency: String,
+}
+
 /// Reads and small writes every backend offers. Ranges are `[from, to)` in hours.
 pub trait Store: Send + Sync {
     fn sites(&self) -> Result<Vec<Site>>;
@@ -376,6 +487,43 @@ pub trait Store: Send + Sync {
     fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
     fn api_tokens(&self) -> Result<Vec<ApiToken>>;
     fn revoke_api_token(&self, id: i64) -> Result<bool>;
+
+    /// Records what a campaign cost (`None` clears it).
+    fn set_campaign_cost(&self, id: i64, cost: Option<(i64, &str)>) -> Result<bool>;
+    fn goals(&self, site_id: i64) -> Result<Vec<Goal>>;
+    fn add_goal(&self, site_id: i64, name: &str, pattern: &Pattern, now: Millis) -> Result<Goal>;
+    fn remove_goal(&self, site_id: i64, name: &str) -> Result<bool>;
+    /// Ad impressions and clicks in `[from, to)`, per campaign (or one), ad, name, bot.
+    fn ad_counts(
+        &self,
+        site_id: i64,
+        campaign_id: Option<i64>,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<AdCount>>;
+    /// Human clicks, landing page views with our click id, and conversions in
+    /// `[from, to)`, oldest first.
+    fn touches(&self, site_id: i64, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>>;
+    /// Web events matching `pattern` in `[from, to)` (bots and campaign traffic
+    /// excluded): `(events, distinct visitors)`.
+    fn pattern_counts(
+        &self,
+        site_id: i64,
+        pattern: &Pattern,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<(i64, i64)>;
+    /// Web events matching any of `steps` in `[from, to)`: `(key, time, mask)` ordered by
+    /// key and time, where key is the visit (`by_visit`) or the visitor, and bit `i` of
+    /// mask says the event matches step `i`. Events without a visitor are left out.
+    fn funnel_rows(
+        &self,
+        site_id: i64,
+        steps: &[Pattern],
+        by_visit: bool,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<(i64, Millis, u64)>>;
 }
 
 /// What an API token may do.

@@ -8,15 +8,15 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    ApiToken, Batch, Counts, Dim, EmailRow, Result, RollupSum, Scope, SessionRow, Store,
-    StoreError, Subject,
+    AdCount, ApiToken, Batch, Counts, Dim, EmailRow, Goal, Pattern, PatternKind, Result, RollupSum,
+    Scope, SessionRow, Store, StoreError, Subject, Touch,
 };
 use crate::clock::Millis;
 use crate::config::Synchronous;
 use crate::enrich::Salt;
 use crate::model::{
-    BotReason, Campaign, Device, EmailFields, Event, Privacy, PrivacyMode, Site, SiteId, SiteKey,
-    Utm, Verdict, WithoutConsent,
+    AdFields, BotReason, Campaign, Device, EmailFields, Event, Privacy, PrivacyMode, Site, SiteId,
+    SiteKey, Utm, Verdict, WithoutConsent,
 };
 
 pub const DB_FILE: &str = "pixeltrack.db";
@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/003_privacy.sql"),
     include_str!("sql/004_api.sql"),
     include_str!("sql/005_web.sql"),
+    include_str!("sql/006_ads.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -283,7 +284,24 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         scroll_pct: r.get(36)?,
         engaged_ms: r.get(37)?,
         screen_width: r.get(38)?,
+        ad: ad_from_row(r)?,
     })
+}
+
+/// Campaign events with no verdict are ad impressions and clicks.
+fn ad_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<AdFields>> {
+    let Some(campaign_id) = r.get::<_, Option<i64>>(30)? else {
+        return Ok(None);
+    };
+    if !r.get_ref(33)?.as_str().unwrap_or("").is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(AdFields {
+        campaign_id,
+        link: r.get(32)?,
+        ad: r.get(39)?,
+        placement: r.get(40)?,
+    }))
 }
 
 fn email_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<EmailFields>> {
@@ -291,6 +309,9 @@ fn email_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<EmailFields>
         return Ok(None);
     };
     let verdict: String = r.get(33)?;
+    if verdict.is_empty() {
+        return Ok(None);
+    }
     let reason: String = r.get(34)?;
     let client: String = r.get(35)?;
     Ok(Some(EmailFields {
@@ -349,6 +370,17 @@ fn api_token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
     })
 }
 
+/// Web traffic: no bots, no email or ad events (those have a campaign).
+const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
+
+/// The condition for one pattern kind, its glob bound as parameter `?n`.
+fn pattern_sql(kind: PatternKind, n: usize) -> String {
+    match kind {
+        PatternKind::Event => format!("name GLOB ?{n}"),
+        PatternKind::Page => format!("(name = 'pageview' AND path GLOB ?{n})"),
+    }
+}
+
 fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
     Ok(Campaign {
         id: r.get(0)?,
@@ -357,11 +389,15 @@ fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
         created_ms: r.get(3)?,
         sent_ms: r.get(4)?,
         delivered: r.get(5)?,
+        cost: r
+            .get::<_, Option<i64>>(6)?
+            .map(|m| r.get(7).map(|c| (m, c)))
+            .transpose()?,
     })
 }
 
 const CAMPAIGN_COLUMNS: &str =
-    "SELECT id, site_id, name, created_ms, sent_ms, delivered FROM campaigns";
+    "SELECT id, site_id, name, created_ms, sent_ms, delivered, cost_minor, cost_currency FROM campaigns";
 
 impl Store for SqliteStore {
     fn sites(&self) -> Result<Vec<Site>> {
@@ -420,7 +456,16 @@ impl Store for SqliteStore {
         let Some(id) = id else {
             return Ok(false);
         };
-        for table in ["events", "sessions", "rollups"] {
+        for table in [
+            "events",
+            "sessions",
+            "rollups",
+            "campaigns",
+            "consent",
+            "last_opens",
+            "orders",
+            "goals",
+        ] {
             tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
         }
         tx.execute("DELETE FROM sites WHERE id = ?1", [id])?;
@@ -527,6 +572,7 @@ impl Store for SqliteStore {
             created_ms: now,
             sent_ms: None,
             delivered: None,
+            cost: None,
         })
     }
 
@@ -789,6 +835,158 @@ impl Store for SqliteStore {
         Ok(conn.execute("DELETE FROM api_tokens WHERE id = ?1", [id])? == 1)
     }
 
+    fn set_campaign_cost(&self, id: i64, cost: Option<(i64, &str)>) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE campaigns SET cost_minor = ?2, cost_currency = ?3 WHERE id = ?1",
+            params![id, cost.map(|c| c.0), cost.map(|c| c.1).unwrap_or("")],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn goals(&self, site_id: i64) -> Result<Vec<Goal>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT id, site_id, name, kind, pattern FROM goals WHERE site_id = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([site_id], |r| {
+            let kind: String = r.get(3)?;
+            let glob: String = r.get(4)?;
+            Ok(Goal {
+                id: r.get(0)?,
+                site_id: r.get(1)?,
+                name: r.get(2)?,
+                pattern: Pattern {
+                    kind: PatternKind::parse(&kind).unwrap_or(PatternKind::Event),
+                    glob,
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn add_goal(&self, site_id: i64, name: &str, pattern: &Pattern, now: Millis) -> Result<Goal> {
+        let conn = self.conn();
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO goals (site_id, name, kind, pattern, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![site_id, name, pattern.kind.as_str(), pattern.glob, now],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "the site already has a goal named {name:?}"
+            )));
+        }
+        Ok(Goal {
+            id: conn.last_insert_rowid(),
+            site_id,
+            name: name.to_owned(),
+            pattern: pattern.clone(),
+        })
+    }
+
+    fn remove_goal(&self, site_id: i64, name: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "DELETE FROM goals WHERE site_id = ?1 AND name = ?2",
+            params![site_id, name],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn ad_counts(
+        &self,
+        site_id: i64,
+        campaign_id: Option<i64>,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<AdCount>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(include_str!("sql/ad_counts.sql"))?;
+        let rows = st.query_map(params![site_id, from_ms, to_ms, campaign_id], |r| {
+            Ok(AdCount {
+                campaign_id: r.get(0)?,
+                ad: r.get(1)?,
+                name: r.get(2)?,
+                bot: r.get(3)?,
+                n: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn touches(&self, site_id: i64, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(include_str!("sql/touches.sql"))?;
+        let rows = st.query_map(params![site_id, from_ms, to_ms], |r| {
+            Ok(Touch {
+                ts_ms: r.get(0)?,
+                name: r.get(1)?,
+                visitor_id: r.get(2)?,
+                click_id: r.get(3)?,
+                campaign_id: r.get(4)?,
+                ad: r.get(5)?,
+                value_minor: r.get(6)?,
+                currency: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn pattern_counts(
+        &self,
+        site_id: i64,
+        pattern: &Pattern,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<(i64, i64)> {
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(DISTINCT NULLIF(visitor_id, 0)) FROM events
+             WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND {WEB_EVENT} AND {}",
+            pattern_sql(pattern.kind, 4)
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&sql)?;
+        Ok(
+            st.query_row(params![site_id, from_ms, to_ms, pattern.sql_glob()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?,
+        )
+    }
+
+    fn funnel_rows(
+        &self,
+        site_id: i64,
+        steps: &[Pattern],
+        by_visit: bool,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<(i64, Millis, u64)>> {
+        if steps.is_empty() || steps.len() > 32 {
+            return Err(StoreError::Conflict("a funnel has 1 to 32 steps".into()));
+        }
+        // Only fixed SQL and parameter numbers are spliced; the patterns are bound.
+        let mask = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("(({}) << {i})", pattern_sql(s.kind, i + 4)))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let key = if by_visit { "session_id" } else { "visitor_id" };
+        let sql = format!(
+            "SELECT {key}, ts_ms, {mask} AS m FROM events
+             WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND visitor_id != 0 AND {WEB_EVENT}
+               AND m != 0
+             ORDER BY {key}, ts_ms, id"
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare(&sql)?;
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![site_id.into(), from_ms.into(), to_ms.into()];
+        args.extend(steps.iter().map(|s| s.sql_glob().into()));
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn retire_token_key(&self, id: u8) -> Result<bool> {
         let conn = self.conn();
         let count: i64 = conn.query_row("SELECT COUNT(*) FROM token_keys", [], |r| r.get(0))?;
@@ -811,6 +1009,17 @@ pub struct SqliteWriter {
 }
 
 impl SqliteWriter {
+    /// Whether a conversion with this order id was counted at or after `since_ms`.
+    pub fn order_counted(&self, site_id: i64, order_id: &str, since_ms: Millis) -> Result<bool> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT ts_ms >= ?3 FROM orders WHERE site_id = ?1 AND order_id = ?2",
+        )?;
+        let hit: Option<bool> = st
+            .query_row(params![site_id, order_id, since_ms], |r| r.get(0))
+            .optional()?;
+        Ok(hit.unwrap_or(false))
+    }
+
     /// Writes a batch atomically. Unique candidates that are new add one visitor to
     /// their rollup row; then the rollup deltas are upserted.
     pub fn apply(&mut self, batch: &mut Batch) -> Result<()> {
@@ -849,16 +1058,34 @@ impl SqliteWriter {
                     e.order_id,
                     e.props,
                     e.ip,
-                    e.email.as_ref().map(|m| m.campaign_id),
+                    e.email
+                        .as_ref()
+                        .map(|m| m.campaign_id)
+                        .or(e.ad.as_ref().map(|a| a.campaign_id)),
                     e.email.as_ref().map(|m| m.recipient.as_str()).unwrap_or(""),
-                    e.email.as_ref().map(|m| m.link.as_str()).unwrap_or(""),
+                    e.email
+                        .as_ref()
+                        .map(|m| m.link.as_str())
+                        .or(e.ad.as_ref().map(|a| a.link.as_str()))
+                        .unwrap_or(""),
                     e.email.as_ref().map(|m| m.verdict.as_str()).unwrap_or(""),
                     e.email.as_ref().map(|m| m.reason).unwrap_or(""),
                     e.email.as_ref().map(|m| m.client).unwrap_or(""),
                     e.scroll_pct,
                     e.engaged_ms,
                     e.screen_width,
+                    e.ad.as_ref().map(|a| a.ad.as_str()).unwrap_or(""),
+                    e.ad.as_ref().map(|a| a.placement.as_str()).unwrap_or(""),
                 ])?;
+            }
+            let mut order = tx.prepare_cached(
+                "INSERT INTO orders (site_id, order_id, ts_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (site_id, order_id) DO UPDATE SET ts_ms = excluded.ts_ms",
+            )?;
+            for e in &batch.events {
+                if e.name == crate::enrich::CONVERSION && !e.order_id.is_empty() {
+                    order.execute(params![e.site_id, e.order_id, e.ts_ms])?;
+                }
             }
             let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
             for s in &batch.sessions {

@@ -1,0 +1,661 @@
+//! Ads and conversions: attribution, the per-campaign and per-ad report, goals and
+//! funnels. Like the email report, everything is computed from raw events at report
+//! time, so a changed lookback or model re-applies to old data.
+//!
+//! Attribution joins a conversion to a human click (an ad click, or an email click
+//! with a human verdict) of the same person: the click id the conversion carries
+//! (`ptclid` on its page URL or `clid` on the pixel), the same visitor id, or a page
+//! view of the same visitor that carried a click id. Visitor ids change every UTC
+//! day, so without a click id a conversion only joins clicks of the same day. A
+//! conversion nothing joins is reported as unattributed — never guessed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::clock::{Millis, DAY_MS};
+use crate::config::Attribution;
+use crate::enrich::{money, CONVERSION};
+use crate::model::{Campaign, Site};
+use crate::store::{Pattern, Result, Store, Touch};
+
+use super::DateRange;
+
+/// How conversions are credited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Model {
+    pub attribution: Attribution,
+    pub lookback_ms: Millis,
+}
+
+impl Model {
+    pub fn from_config(c: &crate::config::AdsConfig) -> Self {
+        Model {
+            attribution: c.attribution,
+            lookback_ms: i64::from(c.lookback_days) * DAY_MS,
+        }
+    }
+}
+
+/// The click a conversion is credited to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Credit {
+    pub campaign_id: i64,
+    /// The ad (empty for campaign-level links and email clicks).
+    pub ad: String,
+    /// `ad` or `email`.
+    pub channel: &'static str,
+    pub click_ms: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conversion {
+    pub ts_ms: Millis,
+    pub value_minor: Option<i64>,
+    pub currency: String,
+    pub credit: Option<Credit>,
+}
+
+fn is_click(t: &Touch) -> bool {
+    t.campaign_id.is_some() && (t.name == "ad_click" || t.name == "email_click")
+}
+
+/// Credits each conversion in `touches` to one click (pure; `touches` in time order).
+pub fn attribute(touches: &[Touch], model: Model) -> Vec<Conversion> {
+    let mut by_click_id: HashMap<&str, Vec<&Touch>> = HashMap::new();
+    let mut by_visitor: HashMap<i64, Vec<&Touch>> = HashMap::new();
+    // Visitor → click ids their page views carried (with the time they were seen).
+    let mut landed: HashMap<i64, Vec<(Millis, &str)>> = HashMap::new();
+    let mut out = Vec::new();
+    for t in touches {
+        if is_click(t) {
+            if !t.click_id.is_empty() {
+                by_click_id.entry(&t.click_id).or_default().push(t);
+            }
+            if t.visitor_id != 0 {
+                by_visitor.entry(t.visitor_id).or_default().push(t);
+            }
+            continue;
+        }
+        if t.name != CONVERSION {
+            if t.visitor_id != 0 && !t.click_id.is_empty() {
+                landed
+                    .entry(t.visitor_id)
+                    .or_default()
+                    .push((t.ts_ms, &t.click_id));
+            }
+            continue;
+        }
+        let in_window = |c: &&Touch| c.ts_ms <= t.ts_ms && t.ts_ms - c.ts_ms <= model.lookback_ms;
+        let mut ids: Vec<&str> = Vec::new();
+        if !t.click_id.is_empty() {
+            ids.push(&t.click_id);
+        }
+        let mut candidates: Vec<&Touch> = Vec::new();
+        if t.visitor_id != 0 {
+            if let Some(cs) = by_visitor.get(&t.visitor_id) {
+                candidates.extend(cs.iter().copied());
+            }
+            ids.extend(
+                landed
+                    .get(&t.visitor_id)
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, id)| *id),
+            );
+        }
+        for id in ids {
+            if let Some(cs) = by_click_id.get(id) {
+                candidates.extend(cs.iter().copied());
+            }
+        }
+        candidates.retain(in_window);
+        let pick = match model.attribution {
+            Attribution::LastClick => candidates.iter().max_by_key(|c| c.ts_ms),
+            Attribution::FirstClick => candidates.iter().min_by_key(|c| c.ts_ms),
+        };
+        out.push(Conversion {
+            ts_ms: t.ts_ms,
+            value_minor: t.value_minor,
+            currency: t.currency.clone(),
+            credit: pick.map(|c| Credit {
+                campaign_id: c.campaign_id.unwrap_or(0),
+                ad: c.ad.clone(),
+                channel: if c.name == "ad_click" { "ad" } else { "email" },
+                click_ms: c.ts_ms,
+            }),
+        });
+    }
+    out
+}
+
+/// An amount in one currency, exact (`minor`) and as text (`amount`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Money {
+    pub currency: String,
+    pub amount: String,
+    pub minor: i64,
+}
+
+impl Money {
+    pub fn new(minor: i64, currency: &str) -> Money {
+        Money {
+            currency: currency.to_owned(),
+            amount: money::format(minor, currency),
+            minor,
+        }
+    }
+}
+
+/// Sums of conversion values per currency, and how many conversions carried each.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Revenue(BTreeMap<String, (i64, i64)>);
+
+impl Revenue {
+    fn add(&mut self, c: &Conversion) {
+        if let Some(v) = c.value_minor {
+            let e = self.0.entry(c.currency.clone()).or_default();
+            e.0 += v;
+            e.1 += 1;
+        }
+    }
+    fn totals(&self) -> Vec<Money> {
+        self.0
+            .iter()
+            .map(|(cur, (v, _))| Money::new(*v, cur))
+            .collect()
+    }
+    /// Integer division in minor units: the average is exact to the minor unit, rounded down.
+    fn averages(&self) -> Vec<Money> {
+        self.0
+            .iter()
+            .filter(|(_, (_, n))| *n > 0)
+            .map(|(cur, (v, n))| Money::new(v / n, cur))
+            .collect()
+    }
+}
+
+fn pct(num: i64, den: i64) -> Option<f64> {
+    (den > 0).then(|| (num as f64 * 10_000.0 / den as f64).round() / 100.0)
+}
+
+/// One line of the ad report: a campaign total, or one ad of it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AdLine {
+    pub ad: String,
+    pub impressions: i64,
+    pub bot_impressions: i64,
+    pub clicks: i64,
+    pub bot_clicks: i64,
+    /// clicks / impressions, percent.
+    pub ctr: Option<f64>,
+    /// Conversions credited to this line's clicks.
+    pub conversions: i64,
+    /// conversions / clicks, percent.
+    pub conversion_rate: Option<f64>,
+    pub revenue: Vec<Money>,
+    pub average_order_value: Vec<Money>,
+    #[serde(skip)]
+    rev: Revenue,
+}
+
+impl AdLine {
+    fn finish(&mut self) {
+        self.ctr = pct(self.clicks, self.impressions);
+        self.conversion_rate = pct(self.conversions, self.clicks);
+        self.revenue = self.rev.totals();
+        self.average_order_value = self.rev.averages();
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AdReport {
+    pub campaign_id: i64,
+    pub name: String,
+    pub attribution: &'static str,
+    pub lookback_days: i64,
+    pub total: AdLine,
+    /// Per ad, by ad id (the empty ad is the campaign's ad-less links and impressions).
+    pub ads: Vec<AdLine>,
+    /// Conversions credited to the campaign's email clicks.
+    pub email_conversions: i64,
+    pub cost: Option<Money>,
+    /// cost / conversions, in the cost's currency.
+    pub cost_per_acquisition: Option<Money>,
+}
+
+fn model_name(a: Attribution) -> &'static str {
+    match a {
+        Attribution::LastClick => "last_click",
+        Attribution::FirstClick => "first_click",
+    }
+}
+
+/// The ad report of one campaign over its whole life (until `now`).
+pub fn campaign_ads(
+    store: &dyn Store,
+    c: &Campaign,
+    model: Model,
+    now: Millis,
+) -> Result<AdReport> {
+    let (from, to) = (c.created_ms, now + 1);
+    let mut lines: BTreeMap<String, AdLine> = BTreeMap::new();
+    for row in store.ad_counts(c.site_id, Some(c.id), from, to)? {
+        let l = lines.entry(row.ad.clone()).or_insert_with(|| AdLine {
+            ad: row.ad.clone(),
+            ..AdLine::default()
+        });
+        match (row.name.as_str(), row.bot) {
+            ("impression", false) => l.impressions += row.n,
+            ("impression", true) => l.bot_impressions += row.n,
+            ("ad_click", false) => l.clicks += row.n,
+            ("ad_click", true) => l.bot_clicks += row.n,
+            _ => {}
+        }
+    }
+    let touches = store.touches(c.site_id, from - model.lookback_ms, to)?;
+    let mut total = AdLine::default();
+    let mut email_conversions = 0;
+    for conv in attribute(&touches, model) {
+        let Some(credit) = conv.credit.as_ref().filter(|k| k.campaign_id == c.id) else {
+            continue;
+        };
+        if conv.ts_ms < from {
+            continue;
+        }
+        total.conversions += 1;
+        total.rev.add(&conv);
+        if credit.channel == "email" {
+            email_conversions += 1;
+            continue;
+        }
+        let l = lines.entry(credit.ad.clone()).or_insert_with(|| AdLine {
+            ad: credit.ad.clone(),
+            ..AdLine::default()
+        });
+        l.conversions += 1;
+        l.rev.add(&conv);
+    }
+    for l in lines.values() {
+        total.impressions += l.impressions;
+        total.bot_impressions += l.bot_impressions;
+        total.clicks += l.clicks;
+        total.bot_clicks += l.bot_clicks;
+    }
+    total.finish();
+    let mut ads: Vec<AdLine> = lines.into_values().collect();
+    ads.iter_mut().for_each(AdLine::finish);
+    let cost = c.cost.as_ref().map(|(m, cur)| Money::new(*m, cur));
+    let cost_per_acquisition = c
+        .cost
+        .as_ref()
+        .filter(|_| total.conversions > 0)
+        .map(|(m, cur)| Money::new(m / total.conversions, cur));
+    Ok(AdReport {
+        campaign_id: c.id,
+        name: c.name.clone(),
+        attribution: model_name(model.attribution),
+        lookback_days: model.lookback_ms / DAY_MS,
+        total,
+        ads,
+        email_conversions,
+        cost,
+        cost_per_acquisition,
+    })
+}
+
+/// Conversions of a site in a range: how many, their value, and who gets the credit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ConversionSummary {
+    pub conversions: i64,
+    pub revenue: Vec<Money>,
+    pub average_order_value: Vec<Money>,
+    /// Conversions no click could be joined to.
+    pub unattributed: i64,
+    /// Per campaign (and channel) the conversions and revenue credited to it.
+    pub by_campaign: Vec<CampaignCredit>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CampaignCredit {
+    pub campaign_id: i64,
+    pub channel: &'static str,
+    pub conversions: i64,
+    pub revenue: Vec<Money>,
+}
+
+pub fn conversions(
+    store: &dyn Store,
+    site: &Site,
+    range: DateRange,
+    model: Model,
+) -> Result<ConversionSummary> {
+    let (from, to) = range.millis();
+    let touches = store.touches(site.id.0, from - model.lookback_ms, to)?;
+    let mut s = ConversionSummary::default();
+    let mut all = Revenue::default();
+    let mut by: BTreeMap<(i64, &'static str), (i64, Revenue)> = BTreeMap::new();
+    for conv in attribute(&touches, model) {
+        if conv.ts_ms < from {
+            continue;
+        }
+        s.conversions += 1;
+        all.add(&conv);
+        match &conv.credit {
+            None => s.unattributed += 1,
+            Some(k) => {
+                let e = by.entry((k.campaign_id, k.channel)).or_default();
+                e.0 += 1;
+                e.1.add(&conv);
+            }
+        }
+    }
+    s.revenue = all.totals();
+    s.average_order_value = all.averages();
+    s.by_campaign = by
+        .into_iter()
+        .map(|((campaign_id, channel), (n, r))| CampaignCredit {
+            campaign_id,
+            channel,
+            conversions: n,
+            revenue: r.totals(),
+        })
+        .collect();
+    Ok(s)
+}
+
+/// A goal's numbers in a range.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GoalRow {
+    pub name: String,
+    pub pattern: String,
+    /// Matching events (page views for page goals).
+    pub completions: i64,
+    /// Distinct visitors who completed it.
+    pub visitors: i64,
+    /// visitors / all visitors of the range, percent.
+    pub conversion_rate: Option<f64>,
+}
+
+pub fn goals(store: &dyn Store, site: &Site, range: DateRange) -> Result<Vec<GoalRow>> {
+    let goals = store.goals(site.id.0)?;
+    if goals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let visitors = super::overview(store, site, range)?.visitors;
+    let (from, to) = range.millis();
+    goals
+        .into_iter()
+        .map(|g| {
+            let (completions, v) = store.pattern_counts(site.id.0, &g.pattern, from, to)?;
+            Ok(GoalRow {
+                name: g.name,
+                pattern: g.pattern.to_string(),
+                completions,
+                visitors: v,
+                conversion_rate: pct(v, visitors),
+            })
+        })
+        .collect()
+}
+
+/// Where a funnel is counted: within one visit, or within a number of days from its
+/// first step (for the same visitor id, which changes daily: see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Within {
+    Visit,
+    Days(i64),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FunnelStep {
+    pub step: String,
+    /// Visits (or visitors) that reached this step, in order.
+    pub reached: i64,
+    /// Lost since the previous step.
+    pub dropped: i64,
+    /// reached / previous step's reached, percent.
+    pub from_previous: Option<f64>,
+    /// reached / first step's reached, percent.
+    pub from_start: Option<f64>,
+}
+
+/// Counts how far each key gets through the steps, in order (pure). `rows` are
+/// `(key, time, mask)` ordered by key and time; bit `i` of mask: matches step `i`.
+/// A key's funnel starts at its first step-0 event; with `Days(n)` later steps must
+/// follow within n days of that start.
+pub fn funnel_counts(rows: &[(i64, Millis, u64)], steps: usize, within: Within) -> Vec<i64> {
+    let mut reached = vec![0i64; steps];
+    let mut i = 0;
+    while i < rows.len() {
+        let key = rows[i].0;
+        let mut j = i;
+        while j < rows.len() && rows[j].0 == key {
+            j += 1;
+        }
+        // Best progress over every possible start (a later start can get further
+        // within a window), greedy from each start.
+        let mut best = 0;
+        for s in i..j {
+            if rows[s].2 & 1 == 0 {
+                continue;
+            }
+            let start = rows[s].1;
+            let mut next = 1;
+            for r in &rows[s + 1..j] {
+                if next == steps {
+                    break;
+                }
+                if let Within::Days(n) = within {
+                    if r.1 - start > n * DAY_MS {
+                        break;
+                    }
+                }
+                if r.2 & (1 << next) != 0 {
+                    next += 1;
+                }
+            }
+            best = best.max(next);
+            if best == steps {
+                break;
+            }
+        }
+        for r in reached.iter_mut().take(best) {
+            *r += 1;
+        }
+        i = j;
+    }
+    reached
+}
+
+pub fn funnel(
+    store: &dyn Store,
+    site: &Site,
+    range: DateRange,
+    steps: &[Pattern],
+    within: Within,
+) -> Result<Vec<FunnelStep>> {
+    let (from, to) = range.millis();
+    let rows = store.funnel_rows(site.id.0, steps, within == Within::Visit, from, to)?;
+    let counts = funnel_counts(&rows, steps.len(), within);
+    let first = counts.first().copied().unwrap_or(0);
+    Ok(steps
+        .iter()
+        .zip(&counts)
+        .enumerate()
+        .map(|(i, (p, &n))| {
+            let prev = if i == 0 { n } else { counts[i - 1] };
+            FunnelStep {
+                step: p.to_string(),
+                reached: n,
+                dropped: prev - n,
+                from_previous: if i == 0 { pct(n, n) } else { pct(n, prev) },
+                from_start: pct(n, first),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAST: Model = Model {
+        attribution: Attribution::LastClick,
+        lookback_ms: 30 * DAY_MS,
+    };
+
+    fn click(ts: Millis, visitor: i64, id: &str, campaign: i64, ad: &str) -> Touch {
+        Touch {
+            ts_ms: ts,
+            name: "ad_click".into(),
+            visitor_id: visitor,
+            click_id: id.into(),
+            campaign_id: Some(campaign),
+            ad: ad.into(),
+            ..Touch::default()
+        }
+    }
+    fn email_click(ts: Millis, visitor: i64, campaign: i64) -> Touch {
+        Touch {
+            name: "email_click".into(),
+            click_id: String::new(),
+            ad: String::new(),
+            ..click(ts, visitor, "", campaign, "")
+        }
+    }
+    fn view(ts: Millis, visitor: i64, id: &str) -> Touch {
+        Touch {
+            ts_ms: ts,
+            name: "pageview".into(),
+            visitor_id: visitor,
+            click_id: id.into(),
+            ..Touch::default()
+        }
+    }
+    fn conv(ts: Millis, visitor: i64, id: &str, value: i64) -> Touch {
+        Touch {
+            ts_ms: ts,
+            name: "conversion".into(),
+            visitor_id: visitor,
+            click_id: id.into(),
+            value_minor: Some(value),
+            currency: "EUR".into(),
+            ..Touch::default()
+        }
+    }
+    fn credited(c: &Conversion) -> Option<(i64, &str, &str)> {
+        c.credit
+            .as_ref()
+            .map(|k| (k.campaign_id, k.ad.as_str(), k.channel))
+    }
+
+    #[test]
+    fn last_click_wins_and_first_click_is_an_option() {
+        let t = vec![
+            click(1_000, 7, "ptclid:a", 1, "banner"),
+            click(2_000, 7, "ptclid:b", 2, "video"),
+            conv(3_000, 7, "", 100),
+        ];
+        assert_eq!(credited(&attribute(&t, LAST)[0]), Some((2, "video", "ad")));
+        let first = Model {
+            attribution: Attribution::FirstClick,
+            ..LAST
+        };
+        assert_eq!(
+            credited(&attribute(&t, first)[0]),
+            Some((1, "banner", "ad"))
+        );
+    }
+
+    #[test]
+    fn email_click_then_ad_click_credits_the_ad() {
+        let t = vec![
+            email_click(1_000, 7, 5),
+            click(2_000, 7, "ptclid:x", 9, "banner"),
+            conv(3_000, 7, "", 100),
+        ];
+        assert_eq!(credited(&attribute(&t, LAST)[0]), Some((9, "banner", "ad")));
+        // And the other way round, the email click is the last one.
+        let t = vec![
+            click(1_000, 7, "ptclid:x", 9, "banner"),
+            email_click(2_000, 7, 5),
+            conv(3_000, 7, "", 100),
+        ];
+        assert_eq!(credited(&attribute(&t, LAST)[0]), Some((5, "", "email")));
+    }
+
+    #[test]
+    fn a_click_outside_the_window_is_not_credited() {
+        let t = vec![
+            click(0, 7, "ptclid:old", 1, "a"),
+            conv(31 * DAY_MS, 0, "ptclid:old", 100),
+        ];
+        assert_eq!(attribute(&t, LAST)[0].credit, None);
+        let t = vec![
+            click(0, 7, "ptclid:old", 1, "a"),
+            conv(30 * DAY_MS, 0, "ptclid:old", 100),
+        ];
+        assert_eq!(credited(&attribute(&t, LAST)[0]), Some((1, "a", "ad")));
+    }
+
+    #[test]
+    fn a_conversion_without_a_click_stays_unattributed() {
+        let t = vec![
+            click(1_000, 7, "ptclid:a", 1, "a"),
+            conv(2_000, 8, "", 100),
+            conv(3_000, 0, "", 5),
+        ];
+        let c = attribute(&t, LAST);
+        assert_eq!(c.len(), 2);
+        assert!(c.iter().all(|c| c.credit.is_none()));
+    }
+
+    #[test]
+    fn a_later_click_does_not_count() {
+        let t = vec![conv(1_000, 7, "", 100), click(2_000, 7, "ptclid:a", 1, "a")];
+        assert_eq!(attribute(&t, LAST)[0].credit, None);
+    }
+
+    #[test]
+    fn joins_through_the_landing_page_and_across_visitor_ids() {
+        // The click's visitor id (day 1) differs from the conversion's (day 2); the
+        // landing page view of day 2 carried the click id.
+        let t = vec![
+            click(1_000, 70, "ptclid:k", 3, "a"),
+            view(DAY_MS + 5, 71, "ptclid:k"),
+            conv(DAY_MS + 9, 71, "", 100),
+        ];
+        assert_eq!(credited(&attribute(&t, LAST)[0]), Some((3, "a", "ad")));
+    }
+
+    #[test]
+    fn funnels_count_ordered_steps() {
+        // Steps: 0 = /, 1 = /pricing, 2 = signup. Masks per event.
+        let rows = vec![
+            // key 1: all three in order.
+            (1, 10, 0b001),
+            (1, 20, 0b010),
+            (1, 30, 0b100),
+            // key 2: pricing before home, then signup: only home → signup is out of
+            // order for step 1, so it reaches step 0 only.
+            (2, 10, 0b010),
+            (2, 20, 0b001),
+            (2, 30, 0b100),
+            // key 3: home, pricing.
+            (3, 10, 0b001),
+            (3, 15, 0b010),
+            // key 4: never starts.
+            (4, 10, 0b100),
+            // key 5: one event matching two steps does not take both.
+            (5, 10, 0b011),
+        ];
+        assert_eq!(funnel_counts(&rows, 3, Within::Visit), vec![4, 2, 1]);
+        // Within one day: key 1's steps are 20 ms apart, fine; spread key 6 over 3 days.
+        let mut rows2 = rows.clone();
+        rows2.extend([(6, 0, 0b001), (6, 3 * DAY_MS, 0b010)]);
+        assert_eq!(funnel_counts(&rows2, 3, Within::Days(1)), vec![5, 2, 1]);
+        assert_eq!(funnel_counts(&rows2, 3, Within::Days(7)), vec![5, 3, 1]);
+        assert_eq!(funnel_counts(&[], 3, Within::Visit), vec![0, 0, 0]);
+    }
+}
