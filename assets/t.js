@@ -42,7 +42,7 @@
       scroll();
     };
     api_ = w.pixeltrack = function (n, o) {
-      try { o = o || {}; if (typeof n == "string") send({ n: n, p: o.props, v: o.value, c: o.currency }) } catch (_) {}
+      try { if (typeof n == "string") send(Object.assign({}, o, { n: n })) } catch (_) {}
     };
     api_.consent = function (b) { consent = !!b };
     ["pushState", "replaceState"].forEach(function (k) {

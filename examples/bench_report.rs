@@ -74,7 +74,16 @@ fn time_report(store: &SqliteStore, site: &pixeltrack::model::Site, range: DateR
     let mut runs: Vec<f64> = (0..21)
         .map(|_| {
             let t = Instant::now();
-            let r = site_report(store, site, range, 10).expect("report");
+            let r = site_report(
+                store,
+                site,
+                range,
+                10,
+                pixeltrack::report::ads::Model::from_config(
+                    &pixeltrack::config::Config::default().ads,
+                ),
+            )
+            .expect("report");
             std::hint::black_box(r);
             t.elapsed().as_secs_f64() * 1000.0
         })

@@ -120,6 +120,7 @@ pub fn router(state: AppState) -> Router {
     let api = crate::api::router(crate::api::ApiState {
         store: state.collector.store.clone(),
         public_url: state.public_url.clone(),
+        ads: crate::report::ads::Model::from_config(&state.config.ads),
     });
     let collect = Router::new()
         .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))

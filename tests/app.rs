@@ -231,11 +231,15 @@ async fn bad_hits_get_the_image_and_a_counted_drop() {
             vec![],
             "invalid_input",
         ),
-        (format!("/p.gif?s={}&v=1e9", t.key), vec![], "invalid_input"),
+        (
+            format!("/p.gif?s={}&v=1e9&cur=EUR", t.key),
+            vec![],
+            "invalid_amount",
+        ),
         (
             format!("/p.gif?s={}&cur=EURO", t.key),
             vec![],
-            "invalid_input",
+            "invalid_amount",
         ),
         (big_query, vec![], "oversized"),
         (
@@ -261,7 +265,8 @@ async fn bad_hits_get_the_image_and_a_counted_drop() {
     for (reason, n) in [
         ("missing_site", 1.0),
         ("unknown_site", 2.0),
-        ("invalid_input", 4.0),
+        ("invalid_input", 2.0),
+        ("invalid_amount", 2.0),
         ("oversized", 2.0),
     ] {
         assert_eq!(

@@ -3,35 +3,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use common::{add_site, cli, export, metric, Server, CHROME};
-
-fn post(
-    server: &Server,
-    body: &str,
-    headers: &[(&str, &str)],
-) -> (u16, String, Vec<(String, String)>) {
-    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
-    let mut req = format!("POST /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, body.to_owned(), headers)
-}
+use common::{add_site, cli, export, metric, post, Server, CHROME};
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

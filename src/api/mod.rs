@@ -26,6 +26,8 @@ pub struct ApiState {
     pub store: Arc<SqliteStore>,
     /// Public base URL for tagged emails.
     pub public_url: String,
+    /// How conversions are credited in campaign reports.
+    pub ads: report::ads::Model,
 }
 
 #[derive(Debug)]
@@ -345,20 +347,18 @@ async fn campaign_report(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest("campaign id must be a number".into()))?;
-    let store = state.store.clone();
+    let (store, model) = (state.store.clone(), state.ads);
+    let visible = move |site_id| auth.may_see(site_id);
     let found = blocking(move || {
-        let Some(c) = store.campaign(id)? else {
+        let Some(c) = store.campaign(id)?.filter(|c| visible(c.site_id)) else {
             return Ok(None);
         };
-        let events = store.campaign_events(id)?;
-        Ok(Some((c, events)))
+        let now = crate::clock::Clock::System.now_ms();
+        report::campaign(store.as_ref(), &c, model, now, true).map(Some)
     })
     .await?;
     match found {
-        Some((c, events)) if auth.may_see(c.site_id) => {
-            let r = report::email::campaign_report(&c, &events, true);
-            Ok(Json(serde_json::to_value(&r).map_err(internal)?))
-        }
+        Some(r) => Ok(Json(serde_json::to_value(&r).map_err(internal)?)),
         _ => Err(ApiError::NotFound(format!(
             "no campaign {id} for this token"
         ))),

@@ -10,7 +10,7 @@ use super::pick_site;
 use crate::clock::{Clock, Millis};
 use crate::config::Runtime;
 use crate::model::Campaign;
-use crate::report::email::{campaign_report, CampaignReport};
+use crate::report::email::CampaignReport;
 use crate::store::{SqliteStore, Store};
 use crate::tag::{Recipient, Tagger};
 
@@ -132,7 +132,7 @@ pub fn sent(
     Ok(())
 }
 
-fn tagger_parts(
+pub fn tagger_parts(
     store: &SqliteStore,
     campaign: i64,
 ) -> anyhow::Result<(Campaign, crate::token::Keyring)> {
@@ -322,6 +322,7 @@ pub fn keys(store: &SqliteStore, action: &super::KeyCommand, json: bool) -> anyh
 }
 
 pub fn report(
+    rt: &Runtime,
     store: &SqliteStore,
     id: i64,
     recipients: bool,
@@ -329,7 +330,8 @@ pub fn report(
     json: bool,
 ) -> anyhow::Result<()> {
     let c = campaign_by_id(store, id)?;
-    let r = campaign_report(&c, &store.campaign_events(id)?, recipients);
+    let model = crate::report::ads::Model::from_config(&rt.config.ads);
+    let r = crate::report::campaign(store, &c, model, Clock::System.now_ms(), recipients)?;
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &r)?;
@@ -347,6 +349,15 @@ fn opt_pct(p: Option<f64>) -> String {
 }
 
 fn render(r: &CampaignReport, recipients: bool) -> String {
+    let ads = r
+        .ads
+        .as_ref()
+        .map(super::ads::render_ads)
+        .unwrap_or_default();
+    if r.opens.total + r.clicks.total == 0 && r.sent_ms.is_none() && !ads.is_empty() {
+        // An ad campaign: no email part to show.
+        return format!("Campaign {} — {}\n{ads}", r.id, term_cell(&r.name, 80));
+    }
     let mut s = format!(
         "Campaign {} — {}\nsent {}   delivered {}\n\n",
         r.id,
@@ -468,6 +479,7 @@ fn render(r: &CampaignReport, recipients: bool) -> String {
             &rows,
         ));
     }
+    s.push_str(&ads);
     s
 }
 

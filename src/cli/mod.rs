@@ -2,6 +2,7 @@
 //! takes `--data DIR` and `--json`. Commands open the same SQLite file the server
 //! writes (WAL lets them read while it runs).
 
+mod ads;
 mod demo;
 mod email;
 mod export;
@@ -81,9 +82,33 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         csv: bool,
     },
-    /// Email campaigns: create, list, mark as sent.
+    /// Campaigns (email and ads): create, list, mark as sent, record their cost.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Ad links: signed click links that mint a click id for attribution.
+    #[command(subcommand)]
+    Link(LinkCommand),
+    /// Goals: what counts as converting on a site (an event or a page pattern).
+    #[command(subcommand)]
+    Goal(GoalCommand),
+    /// How far visits (or visitors) get through ordered steps, with the drop-off.
+    Funnel {
+        /// Site key or domain (optional when there is one site).
+        #[arg(long)]
+        site: Option<String>,
+        /// A step, in order: a path (/pricing), page:/blog/* or event:signup. `*` matches anything.
+        #[arg(long = "step", required = true)]
+        steps: Vec<String>,
+        /// `visit` (all steps in one visit) or days from the first step, e.g. 7d.
+        #[arg(long, default_value = "visit")]
+        within: String,
+        /// First day, YYYY-MM-DD (UTC). Default: 29 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (UTC), included. Default: today.
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Tag email HTML: insert the open pixel and turn links into signed click links.
     #[command(subcommand)]
     Email(EmailCommand),
@@ -179,6 +204,16 @@ enum CampaignCommand {
         #[arg(long)]
         recipients: bool,
     },
+    /// Record what a campaign cost, for cost per acquisition (no flags: clear it).
+    Cost {
+        id: i64,
+        /// A decimal amount in the currency, e.g. 250.00.
+        #[arg(long)]
+        amount: Option<String>,
+        /// An ISO 4217 code, e.g. EUR.
+        #[arg(long)]
+        currency: Option<String>,
+    },
     /// Record that a campaign was sent: when, and to how many (the rates' denominator).
     Sent {
         id: i64,
@@ -188,6 +223,57 @@ enum CampaignCommand {
         /// When: `now` (default), 2026-11-29 or 2026-11-29T10:00:00Z.
         #[arg(long)]
         at: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LinkCommand {
+    /// Print a tracked ad link to use as an ad's destination URL.
+    Create {
+        /// Site key or domain.
+        #[arg(long)]
+        site: String,
+        /// Campaign id (from 'pixeltrack campaign create').
+        #[arg(long)]
+        campaign: i64,
+        /// The ad's id, as you name it (1-64 of A-Z a-z 0-9 . _ ~ : -).
+        #[arg(long)]
+        ad: Option<String>,
+        /// Where the ad runs (same characters).
+        #[arg(long)]
+        placement: Option<String>,
+        /// The landing page (absolute http(s) URL).
+        url: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GoalCommand {
+    /// Add a goal; it counts events already stored too.
+    Add {
+        /// Site key or domain.
+        #[arg(long)]
+        site: String,
+        /// A custom event name, e.g. signup (`*` matches anything).
+        #[arg(long, conflicts_with = "page")]
+        event: Option<String>,
+        /// A page path, e.g. /thank-you* (`*` matches anything).
+        #[arg(long)]
+        page: Option<String>,
+        /// A display name (default: the pattern).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List a site's goals.
+    List {
+        #[arg(long)]
+        site: Option<String>,
+    },
+    /// Remove a goal by name.
+    Remove {
+        #[arg(long)]
+        site: String,
+        name: String,
     },
 }
 
@@ -373,7 +459,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let rt = load_config(&cli, &[])?;
-            email::report(&open_store(&rt)?, *id, *recipients, *csv, cli.json)
+            email::report(&rt, &open_store(&rt)?, *id, *recipients, *csv, cli.json)
         }
         Command::Campaign(cmd) => {
             let rt = load_config(&cli, &[])?;
@@ -384,12 +470,80 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 CampaignCommand::List { site } => email::list(&store, site.as_deref(), cli.json),
                 CampaignCommand::Show { id, recipients } => {
-                    email::report(&store, *id, *recipients, false, cli.json)
+                    email::report(&rt, &store, *id, *recipients, false, cli.json)
                 }
+                CampaignCommand::Cost {
+                    id,
+                    amount,
+                    currency,
+                } => ads::campaign_cost(
+                    &store,
+                    *id,
+                    amount.as_deref(),
+                    currency.as_deref(),
+                    cli.json,
+                ),
                 CampaignCommand::Sent { id, count, at } => {
                     email::sent(&store, *id, *count, at.as_deref(), cli.json)
                 }
             }
+        }
+        Command::Link(LinkCommand::Create {
+            site,
+            campaign,
+            ad,
+            placement,
+            url,
+        }) => {
+            let rt = load_config(&cli, &[])?;
+            let args = ads::LinkArgs {
+                site,
+                campaign: *campaign,
+                ad: ad.as_deref(),
+                placement: placement.as_deref(),
+                url,
+            };
+            ads::link_create(&rt, &open_store(&rt)?, args, cli.json)
+        }
+        Command::Goal(cmd) => {
+            let rt = load_config(&cli, &[])?;
+            let store = open_store(&rt)?;
+            match cmd {
+                GoalCommand::Add {
+                    site,
+                    event,
+                    page,
+                    name,
+                } => ads::goal_add(
+                    &store,
+                    site,
+                    event.as_deref(),
+                    page.as_deref(),
+                    name.as_deref(),
+                    cli.json,
+                ),
+                GoalCommand::List { site } => ads::goal_list(&store, site.as_deref(), cli.json),
+                GoalCommand::Remove { site, name } => {
+                    ads::goal_remove(&store, site, name, cli.json)
+                }
+            }
+        }
+        Command::Funnel {
+            site,
+            steps,
+            within,
+            from,
+            to,
+        } => {
+            let rt = load_config(&cli, &[])?;
+            let args = ads::FunnelArgs {
+                site: site.as_deref(),
+                steps,
+                within,
+                from: from.as_deref(),
+                to: to.as_deref(),
+            };
+            ads::funnel(&open_store(&rt)?, args, cli.json)
         }
         Command::Email(EmailCommand::Tag {
             campaign,
@@ -479,7 +633,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&rt)?;
             let site = pick_site(&store, site.as_deref())?;
             let range = parse_range(from.as_deref(), to.as_deref(), 29)?;
-            let r = report::site_report(&store, &site, range, *limit)?;
+            let model = report::ads::Model::from_config(&rt.config.ads);
+            let r = report::site_report(&store, &site, range, *limit, model)?;
             let mut out = std::io::stdout().lock();
             if cli.json {
                 serde_json::to_writer_pretty(&mut out, &r)?;
@@ -488,6 +643,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 write_report_csv(&mut out, &r)?;
             } else {
                 out.write_all(render_report(&r).as_bytes())?;
+                out.write_all(ads::render_site(&r.goals, &r.conversions).as_bytes())?;
             }
             Ok(())
         }

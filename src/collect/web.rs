@@ -238,7 +238,6 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
         engaged_ms: inc.em,
         screen_width: inc.w,
         props,
-        ..HitParams::default()
     };
     let hit = match c.raw_hit(&parts.headers, &parts.extensions, params) {
         Ok(h) => h,

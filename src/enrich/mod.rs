@@ -139,7 +139,7 @@ impl Enricher {
             Ok(e) => e,
             Err(r) => return Outcome::Drop(r),
         };
-        e.name = "click".into();
+        e.name = "ad_click".into();
         e.click_id = if e.visitor_id != 0 {
             format!("{}{click_id}", page::OWN_CLICK_PREFIX)
         } else {

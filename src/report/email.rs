@@ -91,6 +91,9 @@ pub struct CampaignReport {
     pub devices: Vec<ShareRow>,
     pub first_48h: Vec<HourRow>,
     pub recipients: Vec<RecipientRow>,
+    /// Ad impressions, clicks and the conversions credited to the campaign (filled by
+    /// [`crate::report::campaign`], which reads more than email events).
+    pub ads: Option<super::ads::AdReport>,
 }
 
 fn pct(n: i64, d: Option<i64>) -> Option<f64> {
@@ -264,6 +267,7 @@ pub fn campaign_report(c: &Campaign, events: &[EmailRow], with_recipients: bool)
         devices: shares(&opens, |r| &r.device),
         first_48h: hours,
         recipients,
+        ads: None,
     }
 }
 

@@ -129,6 +129,22 @@ pub struct SiteReport {
     pub overview: Overview,
     pub days: Vec<DayPoint>,
     pub breakdowns: Vec<Breakdown>,
+    pub goals: Vec<ads::GoalRow>,
+    pub conversions: ads::ConversionSummary,
+}
+
+/// A campaign's whole report: email opens and clicks, ad impressions and clicks, and
+/// the conversions credited to it.
+pub fn campaign(
+    store: &dyn Store,
+    c: &crate::model::Campaign,
+    model: ads::Model,
+    now: crate::clock::Millis,
+    with_recipients: bool,
+) -> Result<email::CampaignReport> {
+    let mut r = email::campaign_report(c, &store.campaign_events(c.id)?, with_recipients);
+    r.ads = Some(ads::campaign_ads(store, c, model, now)?);
+    Ok(r)
 }
 
 /// The breakdowns of the standard report, in display order.
@@ -223,6 +239,7 @@ pub fn site_report(
     site: &Site,
     range: DateRange,
     limit: usize,
+    model: ads::Model,
 ) -> Result<SiteReport> {
     let mut breakdowns = Vec::new();
     for dim in REPORT_DIMS {
@@ -235,6 +252,8 @@ pub fn site_report(
         overview: overview(store, site, range)?,
         days: days(store, site, range)?,
         breakdowns,
+        goals: ads::goals(store, site, range)?,
+        conversions: ads::conversions(store, site, range, model)?,
     })
 }
 

@@ -273,3 +273,30 @@ pub fn report_rows(report: &serde_json::Value, dimension: &str) -> Vec<serde_jso
         .and_then(|b| b["rows"].as_array().cloned())
         .unwrap_or_default()
 }
+
+/// `POST /e` with a text/plain body, as `navigator.sendBeacon` sends it.
+pub fn post(
+    server: &Server,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<(String, String)>) {
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    let mut req = format!("POST /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, body.to_owned(), headers)
+}
