@@ -1,0 +1,1 @@
+-- Schema 6: ads (filled by the ads change)
