@@ -649,13 +649,10 @@ fn check_password(
     } else {
         None
     };
-    Ok(match found {
-        Some((user, hash)) => verify_password(password, &hash).then_some(user),
-        None => {
-            let _ = verify_password(password, DUMMY_HASH);
-            None
-        }
-    })
+    // One verification on every path: an unknown name checks against the dummy hash.
+    let hash = found.as_ref().map_or(DUMMY_HASH, |(_, h)| h.as_str());
+    let ok = verify_password(password, hash);
+    Ok(found.filter(|_| ok).map(|(user, _)| user))
 }
 
 /// `POST /logout`: ends the session (CSRF-checked, so no other site can sign you out).
