@@ -604,7 +604,8 @@ pub async fn login(
     };
     let Some(user) = user else {
         state.throttle.failed(&username, ip, now);
-        tracing::info!(client = %ip, "dashboard sign-in refused");
+        // No address in the log: raw IPs never reach the disk (DESIGN §5).
+        tracing::info!("dashboard sign-in refused");
         return Ok(login_response(
             &state,
             &headers,
