@@ -18,3 +18,4 @@ pub mod server;
 pub mod store;
 pub mod tag;
 pub mod token;
+pub mod web;

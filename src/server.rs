@@ -122,6 +122,19 @@ pub fn router(state: AppState) -> Router {
         public_url: state.public_url.clone(),
         ads: crate::report::ads::Model::from_config(&state.config.ads),
     });
+    let c = state.collector.clone();
+    let web = crate::web::router(crate::web::WebState::new(
+        c.store.clone(),
+        c.clock.clone(),
+        &state.public_url,
+        Arc::new(move |peer, headers: &axum::http::HeaderMap| {
+            let xff = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            collect::ip::client_ip(peer, xff, &c.trusted_proxies)
+        }),
+    ));
     let collect = Router::new()
         .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))
         .route("/p.png", get(collect::pixel_png).head(collect::pixel_head))
@@ -150,7 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/privacy", get(privacy))
         .fallback(not_found)
         .with_state(state);
-    collect.merge(api).merge(ops)
+    collect.merge(api).merge(web).merge(ops)
 }
 
 async fn healthz(State(s): State<AppState>) -> &'static str {
@@ -205,6 +218,25 @@ async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response 
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
+/// With no users at all, creates `admin` and prints its password once, to stderr
+/// directly: a JSON log may be shipped elsewhere, a password must not be.
+async fn first_start(app: &App, rt: &Runtime, local: SocketAddr) -> anyhow::Result<()> {
+    let store = app.state.collector.store.clone();
+    let now = app.state.collector.clock.now_ms();
+    let created =
+        tokio::task::spawn_blocking(move || crate::web::accounts::ensure_first_admin(&store, now))
+            .await??;
+    if let Some(password) = created {
+        let base = if rt.config.public_url.is_empty() {
+            format!("http://{local}")
+        } else {
+            rt.public_url.clone()
+        };
+        eprintln!("pixeltrack: created user 'admin' with password {password} — sign in at {base}/login and change it with 'pixeltrack user passwd admin'");
+    }
+    Ok(())
+}
+
 /// Resolves when SIGTERM or SIGINT arrives.
 pub async fn shutdown_signal() {
     let term = async {
@@ -231,6 +263,7 @@ pub async fn serve(
     let app = App::build(&rt, clock.clone())?;
     let router = app.router();
     let local = listener.local_addr()?;
+    first_start(&app, &rt, local).await?;
     tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
 
     // Once a minute: rotate salts, forget removed sites, reload keys; hourly (and at
@@ -250,6 +283,9 @@ pub async fn serve(
                         Ok(0) => {}
                         Ok(n) => tracing::info!(deleted = n, "retention: old events deleted"),
                         Err(e) => tracing::error!(error = %e, "retention failed"),
+                    }
+                    if let Err(e) = c2.store.purge_web_sessions(c2.clock.now_ms()) {
+                        tracing::error!(error = %e, "purging expired dashboard sessions failed");
                     }
                 }
                 if let Err(e) = c2.salts.rotate(&c2.store, c2.clock.now_ms()) {

@@ -8,6 +8,7 @@ mod email;
 mod export;
 pub mod output;
 mod privacy;
+mod user;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -115,6 +116,9 @@ enum Command {
     /// API tokens: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Dashboard users: add, list, remove, passwd.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Token keys for email links: list, rotate, retire.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -616,6 +620,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => {
             let rt = load_config(&cli, &[])?;
             token_command(&open_store(&rt)?, cmd, cli.json)
+        }
+        Command::User(cmd) => {
+            let rt = load_config(&cli, &[])?;
+            user::run(&open_store(&rt)?, cmd, cli.json)
         }
         Command::Key(cmd) => {
             let rt = load_config(&cli, &[])?;

@@ -178,7 +178,7 @@ pub fn http(
     })
 }
 
-fn parse_response(raw: &[u8], is_head: bool) -> Option<Response> {
+pub fn parse_response(raw: &[u8], is_head: bool) -> Option<Response> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");

@@ -19,6 +19,10 @@ use crate::model::{
     SiteKey, Utm, Verdict, WithoutConsent,
 };
 
+mod accounts;
+
+pub use accounts::{Role, User, WebSession};
+
 pub const DB_FILE: &str = "pixeltrack.db";
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
@@ -29,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/004_api.sql"),
     include_str!("sql/005_web.sql"),
     include_str!("sql/006_ads.sql"),
+    include_str!("sql/007_accounts.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -468,6 +473,7 @@ impl Store for SqliteStore {
         ] {
             tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
         }
+        tx.execute("DELETE FROM user_sites WHERE site_id = ?1", [id])?;
         tx.execute("DELETE FROM sites WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(true)

@@ -1,0 +1,101 @@
+//! The common page frame and the headers every dashboard response carries.
+//!
+//! The CSP allows scripts, styles and connections only from this origin and no inline
+//! code, so even an escaping bug cannot run injected script; `frame-ancestors 'none'`
+//! (and the legacy `X-Frame-Options`) stop clickjacking of the forms.
+
+use std::sync::LazyLock;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
+
+use super::accounts::CurrentUser;
+
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub const STYLESHEET_PATH: &str = "/static/app.css";
+const STYLESHEET: &str = include_str!("static/app.css");
+
+/// The stylesheet URL with a content hash, so it can be cached for a year and still
+/// change with the binary.
+pub fn stylesheet_href() -> &'static str {
+    static HREF: LazyLock<String> = LazyLock::new(|| {
+        let hash = crate::api::token_hash(STYLESHEET);
+        format!("{STYLESHEET_PATH}?v={}", &hash[..12])
+    });
+    &HREF
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A hidden `csrf` field for a form that posts as `user` (see `check_csrf`).
+pub fn csrf_field(user: &CurrentUser) -> Markup {
+    html! { input type="hidden" name="csrf" value=(user.csrf); }
+}
+
+/// A full page: head, header (with the signed-in user and a sign-out button), `body`.
+pub fn page(title: &str, user: Option<&CurrentUser>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="same-origin";
+                title { (title) " · pixeltrack" }
+                link rel="stylesheet" href=(stylesheet_href());
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "pixeltrack" }
+                    @if let Some(u) = user {
+                        span.who { "Signed in as " strong { (u.username) } " (" (u.role.as_str()) ")" }
+                        form.inline method="post" action="/logout" {
+                            (csrf_field(u))
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// An HTML response from rendered markup.
+pub fn render(markup: Markup) -> Response {
+    Html(markup.into_string()).into_response()
+}
+
+/// Adds the security headers to a dashboard response (`Cache-Control: no-store`
+/// unless the handler chose its own, as the stylesheet does).
+pub async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}

@@ -1,0 +1,591 @@
+//! Dashboard accounts end to end, against the real binary: first-start admin, sign-in,
+//! sessions, CSRF, throttling, security headers and the `user` commands.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Response, Server};
+
+const NOTICE: &str = "pixeltrack: created user 'admin' with password ";
+const LOGIN_FAILED: &str = "wrong username or password, or too many attempts — wait and retry";
+
+fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    (dir, data)
+}
+
+/// The admin password from a first start's stderr (None when none was printed).
+fn admin_password(server: &Server) -> Option<String> {
+    let log = server.log_text();
+    let line = log.lines().find(|l| l.starts_with(NOTICE))?;
+    Some(line[NOTICE.len()..].split(' ').next()?.to_owned())
+}
+
+fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut s = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        server.addr,
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    common::parse_response(&raw, method == "HEAD").expect("complete response")
+}
+
+fn set_cookies(r: &Response) -> Vec<&str> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// `name=value` of cookie `name` set by `r`.
+fn cookie_pair(r: &Response, name: &str) -> Option<String> {
+    set_cookies(r)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or("").to_owned())
+}
+
+fn text(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// The value of the hidden `csrf` field in a page.
+fn csrf_field(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A browser's view of the sign-in form: its pt_csrf cookie and the form token.
+struct LoginForm {
+    cookie: String,
+    token: String,
+}
+
+fn login_form(server: &Server) -> LoginForm {
+    let r = server.get("/login", &[]);
+    assert_eq!(r.status, 200);
+    LoginForm {
+        cookie: cookie_pair(&r, "pt_csrf").expect("pt_csrf cookie"),
+        token: csrf_field(&text(&r)),
+    }
+}
+
+fn post_login(server: &Server, form: &LoginForm, user: &str, pw: &str, next: &str) -> Response {
+    let body = format!(
+        "csrf={}&username={}&password={}&next={}",
+        form.token,
+        enc(user),
+        enc(pw),
+        enc(next)
+    );
+    request(server, "POST", "/login", &[("Cookie", &form.cookie)], &body)
+}
+
+/// Signs in; returns the `pt_session=…` cookie pair.
+fn sign_in(server: &Server, user: &str, pw: &str) -> String {
+    let r = post_login(server, &login_form(server), user, pw, "/");
+    assert_eq!(r.status, 303, "{}", text(&r));
+    cookie_pair(&r, "pt_session").expect("session cookie")
+}
+
+fn cli_with_stdin(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(common::bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("PIXELTRACK_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn assert_security_headers(r: &Response, what: &str) {
+    let csp = r
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no CSP"));
+    assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+    assert!(csp.contains("script-src 'self'"), "{what}: {csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: {csp}"
+    );
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
+    assert!(r.header("referrer-policy").is_some(), "{what}");
+}
+
+#[test]
+fn first_start_prints_the_admin_password_once() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let pw = admin_password(&server).expect("first start prints the admin password");
+    assert_eq!(pw.len(), 20);
+    let log = server.log_text();
+    assert_eq!(
+        log.matches(pw.as_str()).count(),
+        1,
+        "printed once, not logged: {log}"
+    );
+    assert!(
+        log.contains(&format!("sign in at http://{}/login", server.addr)),
+        "{log}"
+    );
+    sign_in(&server, "admin", &pw);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let again = Server::start(&data, &[]);
+    assert_eq!(admin_password(&again), None, "{}", again.log_text());
+    assert!(!again.log_text().contains(&pw));
+    sign_in(&again, "admin", &pw);
+}
+
+#[test]
+fn sign_in_sets_a_session_cookie_that_opens_the_dashboard() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let pw = admin_password(&server).unwrap();
+    let r = post_login(&server, &login_form(&server), "admin", &pw, "/");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/"));
+    let set = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("pt_session="))
+        .expect("session cookie")
+        .to_owned();
+    assert!(
+        set.contains("; HttpOnly") && set.contains("; SameSite=Lax") && set.contains("; Path=/"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain http: no Secure flag: {set}");
+    let session = set.split(';').next().unwrap();
+    assert!(
+        session.len() >= "pt_session=".len() + 43,
+        "256-bit id: {session}"
+    );
+
+    let home = server.get("/", &[("Cookie", session)]);
+    assert_eq!(home.status, 200);
+    assert!(
+        text(&home).contains("Signed in as <strong>admin</strong>"),
+        "{}",
+        text(&home)
+    );
+
+    // Only a hash of the session id is stored.
+    let id = &session["pt_session=".len()..];
+    for (path, bytes) in common::files(&data) {
+        assert!(
+            !common::contains(&bytes, id.as_bytes()),
+            "session id in {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn https_public_url_makes_cookies_secure() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[("PIXELTRACK_PUBLIC_URL", "https://t.example.com")]);
+    let pw = admin_password(&server).unwrap();
+    let r = server.get("/login", &[]);
+    assert!(
+        set_cookies(&r).iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        set_cookies(&r)
+    );
+    let r = post_login(&server, &login_form(&server), "admin", &pw, "/");
+    assert_eq!(r.status, 303);
+    assert!(
+        set_cookies(&r).iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        set_cookies(&r)
+    );
+}
+
+#[test]
+fn failed_sign_ins_look_the_same_and_are_throttled() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let pw = admin_password(&server).unwrap();
+    let form = login_form(&server);
+    let wrong = post_login(&server, &form, "admin", "not the password", "/");
+    let unknown = post_login(&server, &form, "nobody", "not the password", "/");
+    let invalid = post_login(&server, &form, "<script>", "x", "/");
+    assert_eq!(wrong.status, 401);
+    assert!(text(&wrong).contains(LOGIN_FAILED), "{}", text(&wrong));
+    for other in [&unknown, &invalid] {
+        assert_eq!(other.status, wrong.status);
+        assert_eq!(
+            other.body, wrong.body,
+            "the page must not tell which names exist"
+        );
+        assert_eq!(cookie_pair(other, "pt_session"), None);
+    }
+    // Five failures lock the name: then even the right password gets the same answer.
+    for _ in 0..4 {
+        assert_eq!(
+            post_login(&server, &form, "admin", "still wrong", "/").status,
+            401
+        );
+    }
+    let throttled = post_login(&server, &form, "admin", &pw, "/");
+    assert_eq!(throttled.status, wrong.status);
+    assert_eq!(throttled.body, wrong.body);
+    assert_eq!(cookie_pair(&throttled, "pt_session"), None);
+    // Names are throttled case-insensitively, as they are matched.
+    assert_eq!(post_login(&server, &form, "ADMIN", &pw, "/").status, 401);
+}
+
+#[test]
+fn posts_without_the_csrf_token_or_from_another_origin_are_refused() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let pw = admin_password(&server).unwrap();
+
+    // Sign-in form: the pt_csrf cookie and the field must match, Origin must be us.
+    let form = login_form(&server);
+    let body = format!("username=admin&password={}", enc(&pw));
+    let no_token = request(
+        &server,
+        "POST",
+        "/login",
+        &[("Cookie", &form.cookie)],
+        &body,
+    );
+    assert_eq!(no_token.status, 403);
+    assert!(text(&no_token).contains("CSRF"), "{}", text(&no_token));
+    let body_t = format!("{body}&csrf={}", form.token);
+    let no_cookie = request(&server, "POST", "/login", &[], &body_t);
+    assert_eq!(no_cookie.status, 403);
+    let foreign = request(
+        &server,
+        "POST",
+        "/login",
+        &[("Cookie", &form.cookie), ("Origin", "https://evil.example")],
+        &body_t,
+    );
+    assert_eq!(foreign.status, 403);
+    assert_eq!(cookie_pair(&foreign, "pt_session"), None);
+    let same_origin = format!("http://{}", server.addr);
+    let ok = request(
+        &server,
+        "POST",
+        "/login",
+        &[("Cookie", &form.cookie), ("Origin", &same_origin)],
+        &body_t,
+    );
+    assert_eq!(ok.status, 303);
+    let session = cookie_pair(&ok, "pt_session").unwrap();
+
+    // Logout: the session's token is on the page; without it, or cross-origin, 403.
+    let home = server.get("/", &[("Cookie", &session)]);
+    let token = csrf_field(&text(&home));
+    assert_ne!(token, form.token, "sessions get their own token");
+    for (headers, body) in [
+        (vec![("Cookie", session.as_str())], String::new()),
+        (vec![("Cookie", session.as_str())], "csrf=wrong".to_owned()),
+        (
+            vec![("Cookie", session.as_str())],
+            format!("csrf={}", form.token),
+        ),
+        (
+            vec![
+                ("Cookie", session.as_str()),
+                ("Origin", "https://evil.example"),
+            ],
+            format!("csrf={token}"),
+        ),
+        (
+            vec![("Cookie", session.as_str()), ("Origin", "null")],
+            format!("csrf={token}"),
+        ),
+    ] {
+        let r = request(&server, "POST", "/logout", &headers, &body);
+        assert_eq!(r.status, 403, "{headers:?} {body}");
+        assert_security_headers(&r, "403");
+    }
+    assert_eq!(
+        server.get("/", &[("Cookie", &session)]).status,
+        200,
+        "still signed in"
+    );
+
+    let out = request(
+        &server,
+        "POST",
+        "/logout",
+        &[("Cookie", &session), ("Origin", &same_origin)],
+        &format!("csrf={token}"),
+    );
+    assert_eq!(out.status, 303);
+    assert_eq!(out.header("location"), Some("/login"));
+    assert!(set_cookies(&out)
+        .iter()
+        .any(|c| c.starts_with("pt_session=;") && c.contains("Max-Age=0")));
+    let after = server.get("/", &[("Cookie", &session)]);
+    assert_eq!(
+        after.status, 303,
+        "the session is dead server-side, not just forgotten"
+    );
+}
+
+#[test]
+fn pages_need_a_session_and_next_stays_on_this_site() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let pw = admin_password(&server).unwrap();
+    let r = server.get("/", &[]);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/login"));
+    let forged = server.get(
+        "/",
+        &[(
+            "Cookie",
+            "pt_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )],
+    );
+    assert_eq!(forged.status, 303);
+
+    for evil in [
+        "//evil.example",
+        "https://evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let page = server.get(&format!("/login?next={}", enc(evil)), &[]);
+        assert!(
+            text(&page).contains("name=\"next\" value=\"/\""),
+            "{evil}: {}",
+            text(&page)
+        );
+        let r = post_login(&server, &login_form(&server), "admin", &pw, evil);
+        assert_eq!(r.status, 303, "{evil}");
+        assert_eq!(r.header("location"), Some("/"), "{evil}");
+    }
+    let r = post_login(
+        &server,
+        &login_form(&server),
+        "admin",
+        &pw,
+        "/sites/1?from=2026-01-01",
+    );
+    assert_eq!(r.header("location"), Some("/sites/1?from=2026-01-01"));
+}
+
+#[test]
+fn every_dashboard_response_carries_the_security_headers() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let pw = admin_password(&server).unwrap();
+    let form = login_form(&server);
+    let session = sign_in(&server, "admin", &pw);
+    let home = server.get("/", &[("Cookie", &session)]);
+    let css_href = text(&home)
+        .split("rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("stylesheet link")
+        .replace("&amp;", "&");
+    let css = server.get(&css_href, &[]);
+    assert_eq!(css.status, 200);
+    assert!(css
+        .header("cache-control")
+        .unwrap_or("")
+        .contains("max-age=31536000"));
+    assert!(css
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/css"));
+    for (what, r) in [
+        ("GET / signed in", &home),
+        ("GET / signed out", &server.get("/", &[])),
+        ("GET /login", &server.get("/login", &[])),
+        (
+            "failed login",
+            &post_login(&server, &form, "admin", "nope-nope-nope", "/"),
+        ),
+        (
+            "POST /logout without token",
+            &request(&server, "POST", "/logout", &[("Cookie", &session)], ""),
+        ),
+        ("stylesheet", &css),
+    ] {
+        assert_security_headers(r, what);
+        if what != "stylesheet" {
+            assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+        }
+        if r.status == 200 && what != "stylesheet" {
+            assert!(
+                !text(r).contains("<script") && !text(r).contains("style="),
+                "{what}: no inline code"
+            );
+        }
+    }
+}
+
+#[test]
+fn user_commands_manage_accounts_and_end_sessions() {
+    let (_d, data) = data_dir();
+    let site = common::add_site(&data, "a.example");
+    let out = cli_with_stdin(
+        &data,
+        &["user", "add", "ann", "--site", &site, "--password-stdin"],
+        "ann's password 1\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added = common::cli(&data, &["user", "add", "root", "--role", "admin", "--json"]);
+    let root: serde_json::Value = serde_json::from_str(&added).unwrap();
+    let root_pw = root["password"]
+        .as_str()
+        .expect("generated password shown")
+        .to_owned();
+    assert_eq!(root_pw.len(), 20);
+    let short = cli_with_stdin(
+        &data,
+        &["user", "add", "bob", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10"));
+
+    let list: serde_json::Value =
+        serde_json::from_str(&common::cli(&data, &["user", "list", "--json"])).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(
+        list.len(),
+        2,
+        "a server never started: no first-start admin"
+    );
+    assert_eq!(list[0]["name"], "ann");
+    assert_eq!(list[0]["role"], "viewer");
+    assert_eq!(list[0]["sites"], serde_json::json!([site]));
+    assert_eq!(list[1]["role"], "admin");
+    let table = common::cli(&data, &["user", "list"]);
+    assert!(
+        table.contains("ann") && table.contains("viewer") && table.contains(&site),
+        "{table}"
+    );
+
+    let server = Server::start(&data, &[]);
+    assert_eq!(
+        admin_password(&server),
+        None,
+        "users exist: no admin is created"
+    );
+    let ann = sign_in(&server, "ann", "ann's password 1");
+    let ann_home = text(&server.get("/", &[("Cookie", &ann)]));
+    assert!(
+        ann_home.contains("viewer") && ann_home.contains("1 site"),
+        "{ann_home}"
+    );
+    let root_session = sign_in(&server, "root", &root_pw);
+
+    // passwd ends existing sessions; the new password works, the old one not.
+    let out = cli_with_stdin(
+        &data,
+        &["user", "passwd", "ann", "--password-stdin"],
+        "ann's password 2\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.get("/", &[("Cookie", &ann)]).status, 303);
+    assert_eq!(
+        server.get("/", &[("Cookie", &root_session)]).status,
+        200,
+        "other users unaffected"
+    );
+    assert_eq!(
+        post_login(
+            &server,
+            &login_form(&server),
+            "ann",
+            "ann's password 1",
+            "/"
+        )
+        .status,
+        401
+    );
+    let ann = sign_in(&server, "ann", "ann's password 2");
+
+    // The last admin stays; other users can go, their sessions with them.
+    let last = Command::new(common::bin())
+        .arg("--data")
+        .arg(&data)
+        .args(["user", "remove", "root"])
+        .output()
+        .unwrap();
+    assert!(!last.status.success());
+    assert!(
+        String::from_utf8_lossy(&last.stderr).contains("last admin"),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    common::cli(&data, &["user", "remove", "ann"]);
+    assert_eq!(server.get("/", &[("Cookie", &ann)]).status, 303);
+    let list = common::cli(&data, &["user", "list", "--json"]);
+    assert!(!list.contains("\"ann\""), "{list}");
+
+    // No password is on disk in plain text, in any file (database, WAL, logs).
+    drop(server);
+    for (path, bytes) in common::files(&data) {
+        for pw in ["ann's password 1", "ann's password 2", root_pw.as_str()] {
+            assert!(
+                !common::contains(&bytes, pw.as_bytes()),
+                "{pw:?} in {}",
+                path.display()
+            );
+        }
+    }
+}
