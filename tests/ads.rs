@@ -580,3 +580,130 @@ fn ad_links_refuse_what_they_cannot_sign() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// The store and writer directly, on a hand-built event set with known answers.
+mod store {
+    use std::sync::Arc;
+
+    use pixeltrack::clock::{Millis, DAY_MS};
+    use pixeltrack::ingest::EventWriter;
+    use pixeltrack::metrics::Metrics;
+    use pixeltrack::model::{Event, SiteKey};
+    use pixeltrack::store::{Pattern, SqliteStore, Store};
+
+    fn open() -> (tempfile::TempDir, SqliteStore, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let site = store
+            .add_site(&SiteKey::parse("k").unwrap(), "shop.example", "Shop", 0)
+            .unwrap();
+        (dir, store, site.id.0)
+    }
+
+    fn ev(site: i64, ts: Millis, visitor: i64, name: &str, path: &str) -> Event {
+        Event {
+            site_id: site,
+            ts_ms: ts,
+            name: name.into(),
+            visitor_id: visitor,
+            host: "shop.example".into(),
+            path: path.into(),
+            props: "{}".into(),
+            ..Event::default()
+        }
+    }
+
+    fn order(site: i64, ts: Millis, id: &str) -> Event {
+        Event {
+            order_id: id.into(),
+            value_minor: Some(100),
+            currency: "EUR".into(),
+            ..ev(site, ts, 1, "conversion", "/thanks")
+        }
+    }
+
+    #[test]
+    fn order_ids_dedupe_within_the_window_only() {
+        let (_d, store, site) = open();
+        let metrics = Arc::new(Metrics::default());
+        let mut w = EventWriter::new(
+            store
+                .writer(pixeltrack::config::Synchronous::Normal)
+                .unwrap(),
+            30 * 60_000,
+            metrics.clone(),
+        )
+        .with_dedupe_window(2 * DAY_MS);
+        let t0 = 1_700_000_000_000;
+        // Twice in one batch, again an hour later, again after the window, and another order.
+        assert!(w.write(vec![order(site, t0, "A"), order(site, t0 + 5, "A")], vec![]));
+        assert!(w.write(vec![order(site, t0 + 3_600_000, "A")], vec![]));
+        assert!(w.write(
+            vec![
+                order(site, t0 + 3 * DAY_MS, "A"),
+                order(site, t0 + 3 * DAY_MS, "B")
+            ],
+            vec![]
+        ));
+        // Order ids are per site; an empty order id never dedupes.
+        assert!(w.write(vec![order(site, t0, ""), order(site, t0, "")], vec![]));
+        let stored: Vec<Millis> = store
+            .touches(site, 0, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.ts_ms - t0)
+            .collect();
+        assert_eq!(stored, vec![0, 0, 0, 3 * DAY_MS, 3 * DAY_MS]);
+        assert_eq!(store.count_events(site).unwrap(), 5);
+    }
+
+    #[test]
+    fn goal_patterns_match_with_wildcards_and_nothing_else_is_special() {
+        let (_d, store, site) = open();
+        let metrics = Arc::new(Metrics::default());
+        let mut w = EventWriter::new(
+            store
+                .writer(pixeltrack::config::Synchronous::Normal)
+                .unwrap(),
+            30 * 60_000,
+            metrics,
+        );
+        let t = 1_700_000_000_000;
+        let events = vec![
+            ev(site, t, 1, "pageview", "/thank-you"),
+            ev(site, t + 1, 1, "pageview", "/thank-you/order/7"),
+            ev(site, t + 2, 2, "pageview", "/thank-you"),
+            ev(site, t + 3, 3, "pageview", "/thanks"),
+            ev(site, t + 4, 3, "pageview", "/a?b"),
+            ev(site, t + 5, 4, "pageview", "/aXb"),
+            ev(site, t + 6, 4, "pageview", "/[x]"),
+            ev(site, t + 7, 5, "signup_trial", "/x"),
+            ev(site, t + 8, 6, "signup_paid", "/x"),
+            ev(site, t + 9, 7, "signup", "/x"),
+            // An event named like the page does not match a page goal, and vice versa.
+            ev(site, t + 10, 8, "/thank-you", "/x"),
+            // Bots never complete goals.
+            Event {
+                bot: Some(pixeltrack::model::BotReason::Crawler),
+                ..ev(site, t + 11, 9, "pageview", "/thank-you")
+            },
+        ];
+        assert!(w.write(events, vec![]));
+        let count = |p: &str| {
+            store
+                .pattern_counts(site, &Pattern::parse(p).unwrap(), 0, i64::MAX)
+                .unwrap()
+        };
+        assert_eq!(count("/thank-you"), (2, 2));
+        assert_eq!(count("/thank-you*"), (3, 2));
+        assert_eq!(count("/thank*"), (4, 3));
+        assert_eq!(count("page:*"), (7, 4));
+        assert_eq!(count("/a?b"), (1, 1), "? is literal");
+        assert_eq!(count("/[x]"), (1, 1), "[ ] are literal");
+        assert_eq!(count("event:signup_*"), (2, 2));
+        assert_eq!(count("event:signup*"), (3, 3));
+        assert_eq!(count("event:signup"), (1, 1));
+        assert_eq!(count("event:/thank-you"), (1, 1));
+        assert_eq!(count("/nothing*"), (0, 0));
+    }
+}
