@@ -17,7 +17,7 @@ use crate::clock::{Millis, DAY_MS};
 use crate::config::Attribution;
 use crate::enrich::{money, CONVERSION};
 use crate::model::{Campaign, Site};
-use crate::store::{Pattern, Result, Store, Touch};
+use crate::store::{Counts, Dim, Pattern, PatternKind, Result, Store, Touch};
 
 use super::DateRange;
 
@@ -384,10 +384,22 @@ pub fn goals(store: &dyn Store, site: &Site, range: DateRange) -> Result<Vec<Goa
     }
     let visitors = super::overview(store, site, range)?.visitors;
     let (from, to) = range.millis();
+    let (from_h, to_h) = range.hours();
     goals
         .into_iter()
         .map(|g| {
-            let (completions, v) = store.pattern_counts(site.id.0, &g.pattern, from, to)?;
+            // An exact name or path is one rollup row (cheap at any volume); a wildcard
+            // reads the raw events of the range.
+            let (completions, v) = if g.pattern.glob.contains('*') {
+                store.pattern_counts(site.id.0, &g.pattern, from, to)?
+            } else {
+                let (dim, pick): (Dim, fn(&Counts) -> i64) = match g.pattern.kind {
+                    PatternKind::Page => (Dim::Page, |c| c.pageviews),
+                    PatternKind::Event => (Dim::Event, |c| c.events),
+                };
+                let c = store.rollup_value(site.id.0, dim, &g.pattern.glob, from_h, to_h)?;
+                (pick(&c), c.visitors)
+            };
             Ok(GoalRow {
                 name: g.name,
                 pattern: g.pattern.to_string(),

@@ -415,6 +415,15 @@ pub trait Store: Send + Sync {
         to_hour: i64,
         limit: usize,
     ) -> Result<Vec<RollupSum>>;
+    /// One value of `dim` summed over `[from_hour, to_hour)`.
+    fn rollup_value(
+        &self,
+        site_id: i64,
+        dim: Dim,
+        value: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Counts>;
     /// `Dim::Total` summed per bucket of `bucket_hours`, keyed by the bucket's first hour.
     fn rollup_series(
         &self,

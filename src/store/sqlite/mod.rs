@@ -501,6 +501,40 @@ impl Store for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    fn rollup_value(
+        &self,
+        site_id: i64,
+        dim: Dim,
+        value: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Counts> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT SUM(visitors), SUM(visits), SUM(pageviews), SUM(events), SUM(bounces),
+                    SUM(duration_ms), SUM(scroll_sum), SUM(scroll_n), SUM(engaged_ms)
+             FROM rollups WHERE site_id = ?1 AND dim = ?2 AND hour >= ?3 AND hour < ?4 AND value = ?5",
+        )?;
+        let c = st.query_row(
+            params![site_id, dim as i64, from_hour, to_hour, value],
+            |r| {
+                let n = |i: usize| r.get::<_, Option<i64>>(i).map(Option::unwrap_or_default);
+                Ok(Counts {
+                    visitors: n(0)?,
+                    visits: n(1)?,
+                    pageviews: n(2)?,
+                    events: n(3)?,
+                    bounces: n(4)?,
+                    duration_ms: n(5)?,
+                    scroll_sum: n(6)?,
+                    scroll_n: n(7)?,
+                    engaged_ms: n(8)?,
+                })
+            },
+        )?;
+        Ok(c)
+    }
+
     fn rollup_series(
         &self,
         site_id: i64,
