@@ -20,6 +20,8 @@ use crate::store::{ApiToken, Dim, Filter, Scope, SqliteStore, Store, Subject};
 
 /// Prefix of every token, so leaked tokens are easy to recognise (and scan for).
 pub const TOKEN_PREFIX: &str = "pt_";
+/// Prefix of dashboard share-link secrets, which the API refuses (403).
+pub const SHARE_PREFIX: &str = "pts_";
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -107,12 +109,18 @@ impl FromRequestParts<ApiState> for Auth {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let secret = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .map(str::trim);
+        if bearer.is_some_and(|t| t.starts_with(SHARE_PREFIX)) {
+            return Err(ApiError::Forbidden(
+                "a share link only opens its dashboard; the API needs a token ('pixeltrack token create')".into(),
+            ));
+        }
+        let secret = bearer
             .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() <= 100)
             .ok_or(ApiError::Unauthorized)?;
         let hash = token_hash(secret);
@@ -918,5 +926,36 @@ pub fn router(state: ApiState) -> Router {
         };
         r = r.route(path, handlers);
     }
-    r.with_state(state)
+    r.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        changes_need_write,
+    ))
+    .with_state(state)
+}
+
+/// Every change needs at least the write scope, checked before the handler reads the
+/// body: a read token (or a share link) gets its 403 whatever it sends. Handlers still
+/// check finer scopes (admin for erasure).
+async fn changes_need_write(
+    State(state): State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    ) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    match Auth::from_request_parts(&mut parts, &state).await {
+        Ok(auth) => match auth.need(Scope::Write) {
+            Ok(()) => {
+                next.run(axum::extract::Request::from_parts(parts, body))
+                    .await
+            }
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
 }
