@@ -228,6 +228,76 @@ const STATS_PARAMS: &[&str] = &[
     "compare",
 ];
 
+/// A `Write` that hands its bytes to an async response body, chunk by chunk; it
+/// blocks when the client reads slowly (bounded channel), and fails when it is gone.
+struct ChannelWriter(tokio::sync::mpsc::Sender<bytes::Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(bytes::Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /api/v1/export`: raw events, streamed as they are read (NDJSON or CSV).
+async fn export(
+    State(state): State<ApiState>,
+    auth: Auth,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    auth.need(Scope::Read)?;
+    let p = params(&parts, &["site", "from", "to", "format"])?;
+    let site = find_site(&state, &auth, get_param(&p, "site")).await?;
+    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
+    let to = date(&p, "to", today)?;
+    let from = date(&p, "from", to - 29)?;
+    if from > to {
+        return Err(ApiError::BadRequest(
+            "'from' must be on or before 'to'".into(),
+        ));
+    }
+    let (format, content_type) = match get_param(&p, "format").unwrap_or("ndjson") {
+        "ndjson" => (report::export::Format::Ndjson, "application/x-ndjson"),
+        "csv" => (report::export::Format::Csv, "text/csv; charset=utf-8"),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "'format' must be ndjson or csv".into(),
+            ))
+        }
+    };
+    let range = DateRange {
+        from_day: from,
+        to_day: to,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let (a, b) = range.millis();
+        if let Err(e) =
+            report::export::write(store.as_ref(), &site, a, b, format, &mut ChannelWriter(tx))
+        {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::error!(error = %e, "export failed midway");
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
 /// The filters as given, split (for the response).
 fn q_filters_json(p: &[(String, String)]) -> Value {
     json!(get_param(p, "filters")
@@ -843,6 +913,12 @@ pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
         "Totals, a time series and optionally one breakdown for a site and date range",
     ),
     (
+        "/api/v1/export",
+        &["get"],
+        "read",
+        "Raw events of a site, streamed (?site=&from=&to=&format=ndjson|csv)",
+    ),
+    (
         "/api/v1/subjects/{id}",
         &["get", "delete"],
         "admin",
@@ -874,7 +950,8 @@ pub fn openapi() -> Value {
                 op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
             }
             if *path == "/api/v1/stats" {
-                let dims: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                let mut dims: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                dims.extend(EXTRA_DIMENSIONS);
                 op["parameters"] = json!([
                     {"name": "site", "in": "query", "schema": {"type": "string"}, "description": "site key or domain"},
                     {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
@@ -882,7 +959,17 @@ pub fn openapi() -> Value {
                     {"name": "metrics", "in": "query", "schema": {"type": "string"}, "description": format!("comma-separated: {}", METRICS.join(", "))},
                     {"name": "dimension", "in": "query", "schema": {"type": "string", "enum": dims}},
                     {"name": "interval", "in": "query", "schema": {"type": "string", "enum": INTERVALS}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "filters", "in": "query", "schema": {"type": "string"}, "description": format!("';'-separated dimension==value, dimension!=value or dimension~value (contains); dimensions: {}", Filter::DIMS.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "))},
+                    {"name": "compare", "in": "query", "schema": {"type": "string", "enum": ["previous_period"]}}
+                ]);
+            }
+            if *path == "/api/v1/export" {
+                op["parameters"] = json!([
+                    {"name": "site", "in": "query", "schema": {"type": "string"}},
+                    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["ndjson", "csv"]}}
                 ]);
             }
             if *path == "/api/v1/subjects/{id}" {
@@ -920,6 +1007,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/email/tag" => post(email_tag),
             "/api/v1/consent" => post(consent),
             "/api/v1/stats" => get(stats),
+            "/api/v1/export" => get(export),
             "/api/v1/subjects/{id}" => get(subject_get).delete(subject_delete),
             "/api/v1/openapi.json" => get(openapi_json),
             other => unreachable!("documented route {other} has no handler"),
