@@ -3,8 +3,9 @@
 
 mod common;
 
+use pixeltrack::report::raw::{Aggregate, Group};
 use pixeltrack::report::{self, DateRange, Query};
-use pixeltrack::store::{Dim, Filter, RawGroup, SqliteStore, Store};
+use pixeltrack::store::{Dim, Filter, SqliteStore, Store};
 
 #[test]
 fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
@@ -24,9 +25,9 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
     let mut with_data = 0;
     for dim in Filter::DIMS {
         let rolled = store.rollup_sums(site.id.0, dim, h0, h1, 1000).unwrap();
-        let raw = store
-            .raw_counts(site.id.0, m0, m1, &[], RawGroup::Dim(dim), 1000)
-            .unwrap();
+        let raw = Aggregate::new(&store, site.id.0, m0, m1, &[], &[Group::Dim(dim)])
+            .unwrap()
+            .sums(Group::Dim(dim), 1000);
         with_data += usize::from(!rolled.is_empty());
         let key = |r: &pixeltrack::store::RollupSum| {
             let c = &r.counts;
@@ -64,11 +65,9 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
     // The total: visitors, visits, pageviews, bounces and duration agree too.
     let q = Query::new(range);
     let rolled = report::overview(&store, &site, &q).unwrap();
-    let raw = store
-        .raw_counts(site.id.0, m0, m1, &[], RawGroup::Total, 1)
+    let raw = Aggregate::new(&store, site.id.0, m0, m1, &[], &[Group::Total])
         .unwrap()
-        .remove(0)
-        .counts;
+        .total();
     assert_eq!(
         (
             rolled.visitors,

@@ -3,7 +3,7 @@
 //! writes (WAL lets them read while it runs).
 
 mod ads;
-mod demo;
+pub mod demo;
 mod email;
 mod export;
 pub mod output;

@@ -11,12 +11,14 @@ pub mod ads;
 pub mod email;
 pub mod export;
 pub mod privacy;
+pub mod raw;
 
 use serde::Serialize;
 
 use crate::clock::DAY_MS;
 use crate::model::Site;
-use crate::store::{Counts, Dim, Filter, RawGroup, Result, RollupSum, Store};
+use crate::store::{Counts, Dim, Filter, Result, RollupSum, Store};
+use raw::{Aggregate, Group};
 
 /// Whole UTC days, both ends included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -75,15 +77,10 @@ impl Query {
         }
     }
 
-    fn raw(
-        &self,
-        store: &dyn Store,
-        site: &Site,
-        group: RawGroup,
-        limit: usize,
-    ) -> Result<Vec<RollupSum>> {
+    /// One pass over the matching raw events for `groups`.
+    fn aggregate(&self, store: &dyn Store, site: &Site, groups: &[Group]) -> Result<Aggregate> {
         let (from, to) = self.range.millis();
-        store.raw_counts(site.id.0, from, to, &self.filters, group, limit)
+        Aggregate::new(store, site.id.0, from, to, &self.filters, groups)
     }
 }
 
@@ -97,6 +94,15 @@ pub enum Interval {
 }
 
 impl Interval {
+    /// The rollup bucket a series of this interval is built from.
+    fn step_hours(self) -> i64 {
+        if self == Interval::Hour {
+            1
+        } else {
+            24
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Interval> {
         Some(match s {
             "hour" => Interval::Hour,
@@ -200,17 +206,10 @@ pub const REALTIME_MS: i64 = 30 * 60_000;
 
 pub fn realtime(store: &dyn Store, site: &Site, now_ms: i64, limit: usize) -> Result<Realtime> {
     let (from, to) = (now_ms - REALTIME_MS, now_ms + 1);
-    let total = store
-        .raw_counts(site.id.0, from, to, &[], RawGroup::Total, 1)?
-        .into_iter()
-        .next()
-        .map(|r| r.counts)
-        .unwrap_or_default();
-    let pages = store
-        .raw_counts(site.id.0, from, to, &[], RawGroup::Dim(Dim::Page), limit)?
-        .into_iter()
-        .map(Row::from)
-        .collect();
+    let page = Group::Dim(Dim::Page);
+    let agg = Aggregate::new(store, site.id.0, from, to, &[], &[Group::Total, page])?;
+    let total = agg.total();
+    let pages = agg.sums(page, limit).into_iter().map(Row::from).collect();
     Ok(Realtime {
         visitors: total.visitors,
         pageviews: total.pageviews,
@@ -296,12 +295,7 @@ pub const REPORT_DIMS: &[Dim] = &[
 
 pub fn overview(store: &dyn Store, site: &Site, q: &Query) -> Result<Overview> {
     if !q.filters.is_empty() {
-        let c = q
-            .raw(store, site, RawGroup::Total, 1)?
-            .into_iter()
-            .next()
-            .map(|r| r.counts)
-            .unwrap_or_default();
+        let c = q.aggregate(store, site, &[Group::Total])?.total();
         return Ok(Overview::from_counts(&c, 0));
     }
     let (from, to) = q.range.hours();
@@ -330,7 +324,8 @@ pub fn breakdown(
     let sums = if q.filters.is_empty() {
         store.rollup_sums(site.id.0, dim, from, to, limit)?
     } else {
-        q.raw(store, site, RawGroup::Dim(dim), limit)?
+        q.aggregate(store, site, &[Group::Dim(dim)])?
+            .sums(Group::Dim(dim), limit)
     };
     let rows = sums.into_iter().map(Row::from).collect();
     Ok(Breakdown {
@@ -347,24 +342,32 @@ pub fn series(
     q: &Query,
     interval: Interval,
 ) -> Result<Vec<DayPoint>> {
-    let (from, to) = q.range.hours();
-    let step = if interval == Interval::Hour { 1 } else { 24 };
+    let step = interval.step_hours();
     let buckets: Vec<(i64, Counts)> = if q.filters.is_empty() {
+        let (from, to) = q.range.hours();
         store.rollup_series(site.id.0, from, to, step)?
     } else {
-        q.raw(store, site, RawGroup::Hours(step), 100_000)?
-            .into_iter()
-            .filter_map(|r| Some((r.value.parse().ok()?, r.counts)))
-            .collect()
+        raw_buckets(&q.aggregate(store, site, &[Group::Hours(step)])?, step)
     };
+    Ok(points(q.range, interval, buckets))
+}
+
+fn raw_buckets(agg: &Aggregate, step: i64) -> Vec<(i64, Counts)> {
+    agg.sums(Group::Hours(step), usize::MAX)
+        .into_iter()
+        .filter_map(|r| Some((r.value.parse().ok()?, r.counts)))
+        .collect()
+}
+
+/// One point per bucket of the range, empty buckets included.
+fn points(range: DateRange, interval: Interval, buckets: Vec<(i64, Counts)>) -> Vec<DayPoint> {
+    let (from, to) = range.hours();
+    let step = interval.step_hours();
+    let buckets: std::collections::HashMap<i64, Counts> = buckets.into_iter().collect();
     let mut out: Vec<DayPoint> = Vec::new();
     let mut hour = from;
     while hour < to {
-        let c = buckets
-            .iter()
-            .find(|(h, _)| *h == hour)
-            .map(|(_, c)| *c)
-            .unwrap_or_default();
+        let c = buckets.get(&hour).copied().unwrap_or_default();
         let label = interval.label(hour);
         match out.last_mut() {
             Some(p) if p.date == label => {
@@ -381,7 +384,7 @@ pub fn series(
         }
         hour += step;
     }
-    Ok(out)
+    out
 }
 
 pub fn days(store: &dyn Store, site: &Site, q: &Query) -> Result<Vec<DayPoint>> {
@@ -397,12 +400,37 @@ pub fn site_report(
 ) -> Result<SiteReport> {
     let range = q.range;
     let mut breakdowns = Vec::new();
-    for dim in REPORT_DIMS {
-        // With filters, only what raw events can answer (not props, links, bots).
-        if q.filters.is_empty() || Filter::DIMS.contains(dim) {
+    let (overview_now, days_now) = if q.filters.is_empty() {
+        for dim in REPORT_DIMS {
             breakdowns.push(breakdown(store, site, q, *dim, limit)?);
         }
-    }
+        (overview(store, site, q)?, days(store, site, q)?)
+    } else {
+        // One pass over the matching events for the whole page; only what raw events
+        // can answer (not props, links or bots).
+        let dims: Vec<Dim> = REPORT_DIMS
+            .iter()
+            .copied()
+            .filter(|d| Filter::DIMS.contains(d))
+            .collect();
+        let mut groups: Vec<Group> = dims.iter().map(|d| Group::Dim(*d)).collect();
+        groups.extend([Group::Total, Group::Hours(24)]);
+        let agg = q.aggregate(store, site, &groups)?;
+        for dim in dims {
+            breakdowns.push(Breakdown {
+                dimension: dim.name(),
+                rows: agg
+                    .sums(Group::Dim(dim), limit)
+                    .into_iter()
+                    .map(Row::from)
+                    .collect(),
+            });
+        }
+        (
+            Overview::from_counts(&agg.total(), 0),
+            points(range, Interval::Day, raw_buckets(&agg, 24)),
+        )
+    };
     let previous = Query {
         range: range.previous(),
         filters: q.filters.clone(),
@@ -412,9 +440,9 @@ pub fn site_report(
         from: DateRange::date(range.from_day),
         to: DateRange::date(range.to_day),
         filters: q.filters.iter().map(Filter::to_param).collect(),
-        overview: overview(store, site, q)?,
+        overview: overview_now,
         previous: overview(store, site, &previous)?,
-        days: days(store, site, q)?,
+        days: days_now,
         breakdowns,
         goals: ads::goals(store, site, range)?,
         conversions: ads::conversions(store, site, range, model)?,

@@ -464,14 +464,22 @@ impl Filter {
     }
 }
 
-/// How raw-event counts are grouped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RawGroup {
-    /// One row, value `""`.
-    Total,
-    Dim(Dim),
-    /// Buckets of this many hours, the value being the bucket's first hour.
-    Hours(i64),
+/// One web event as filtered reports read it: its session-level dimensions come from
+/// its visit (as in the rollups), or from the event itself when it has no visit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebRow {
+    pub ts_ms: Millis,
+    pub visitor_id: i64,
+    pub session_id: i64,
+    pub name: String,
+    pub path: String,
+    /// In [`SESSION_DIMS`] order.
+    pub dims: Vec<String>,
+    pub entry_page: String,
+    pub exit_page: String,
+    /// The visit's event count (a bounce has 1) and its length.
+    pub visit_events: i64,
+    pub visit_ms: Millis,
 }
 
 /// A goal of a site: what counts as converting.
@@ -608,18 +616,17 @@ pub trait Store: Send + Sync {
     fn api_tokens(&self) -> Result<Vec<ApiToken>>;
     fn revoke_api_token(&self, id: i64) -> Result<bool>;
 
-    /// Counts web events in `[from, to)` matching every filter, straight from the raw
-    /// events (the rollups cannot combine two dimensions), grouped by `group`, largest
-    /// first. Visitors, visits, pageviews, events, bounces and duration, like rollups.
-    fn raw_counts(
+    /// Streams the web events in `[from, to)` that match every filter (bots, campaign
+    /// traffic and engagement pings left out): what filtered reports aggregate, since
+    /// a rollup holds one dimension and a filter combines two.
+    fn web_rows(
         &self,
         site_id: i64,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        group: RawGroup,
-        limit: usize,
-    ) -> Result<Vec<RollupSum>>;
+        f: &mut dyn FnMut(WebRow),
+    ) -> Result<()>;
 
     /// Records what a campaign cost (`None` clears it).
     fn set_campaign_cost(&self, id: i64, cost: Option<(i64, &str)>) -> Result<bool>;

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     AdCount, ApiToken, Batch, Counts, Dim, EmailRow, Filter, FilterOp, Goal, Pattern, PatternKind,
-    RawGroup, Result, RollupSum, Scope, SessionRow, Store, StoreError, Subject, Touch,
+    Result, RollupSum, Scope, SessionRow, Store, StoreError, Subject, Touch, WebRow, SESSION_DIMS,
 };
 use crate::clock::Millis;
 use crate::config::Synchronous;
@@ -901,104 +901,64 @@ impl Store for SqliteStore {
         Ok(conn.execute("DELETE FROM api_tokens WHERE id = ?1", [id])? == 1)
     }
 
-    fn raw_counts(
+    fn web_rows(
         &self,
         site_id: i64,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        group: RawGroup,
-        limit: usize,
-    ) -> Result<Vec<RollupSum>> {
+        f: &mut dyn FnMut(WebRow),
+    ) -> Result<()> {
         let mut args: Vec<rusqlite::types::Value> =
             vec![site_id.into(), from_ms.into(), to_ms.into()];
         let mut cond = String::new();
-        for f in filters {
-            let col = dim_sql(f.dim).ok_or_else(|| {
-                StoreError::Conflict(format!("cannot filter by {}", f.dim.name()))
+        for flt in filters {
+            let col = dim_sql(flt.dim).ok_or_else(|| {
+                StoreError::Conflict(format!("cannot filter by {}", flt.dim.name()))
             })?;
-            args.push(f.value.clone().into());
+            args.push(flt.value.clone().into());
             let n = args.len();
-            cond.push_str(&match f.op {
+            cond.push_str(&match flt.op {
                 FilterOp::Is => format!(" AND {col} = ?{n}"),
                 FilterOp::IsNot => format!(" AND {col} != ?{n}"),
                 FilterOp::Contains => format!(" AND instr(lower({col}), lower(?{n})) > 0"),
             });
         }
-        let value = match group {
-            RawGroup::Total => "''".to_owned(),
-            RawGroup::Dim(d) => {
-                let col = dim_sql(d).ok_or_else(|| {
-                    StoreError::Conflict(format!("cannot break down raw events by {}", d.name()))
-                })?;
-                // As in the rollups: pages count page views, events the others, and
-                // an unset value is no row.
-                match d {
-                    Dim::Page => cond.push_str(" AND e.name = 'pageview'"),
-                    Dim::Event => cond.push_str(" AND e.name != 'pageview'"),
-                    _ => {}
-                }
-                if d.empty_means_unset() {
-                    cond.push_str(&format!(" AND {col} != ''"));
-                }
-                col.to_owned()
-            }
-            RawGroup::Hours(h) => format!(
-                "CAST(e.ts_ms / {} AS INTEGER) * {}",
-                h.max(1) * 3_600_000,
-                h.max(1)
-            ),
-        };
-        args.push((limit.min(100_000) as i64).into());
-        let lim = args.len();
+        let dims = SESSION_DIMS
+            .iter()
+            .filter_map(|d| dim_sql(*d))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "WITH m AS (
-                SELECT {value} AS v, e.visitor_id, e.session_id, e.name,
-                       s.events AS s_events, s.last_ms - s.start_ms AS dur
-                FROM events e LEFT JOIN sessions s ON s.id = e.session_id
-                WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
-                  AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}
-             ),
-             a AS (
-                SELECT v, COUNT(DISTINCT NULLIF(visitor_id, 0)) AS visitors,
-                       COUNT(DISTINCT NULLIF(session_id, 0)) AS visits,
-                       SUM(name = 'pageview') AS pageviews, SUM(name != 'pageview') AS events
-                FROM m GROUP BY v
-             ),
-             b AS (
-                SELECT v, SUM(se = 1) AS bounces, SUM(dur) AS duration
-                FROM (SELECT v, session_id, MAX(s_events) AS se, MAX(dur) AS dur
-                      FROM m WHERE session_id != 0 GROUP BY v, session_id)
-                GROUP BY v
-             )
-             SELECT a.v, a.visitors, a.visits, a.pageviews, a.events,
-                    COALESCE(b.bounces, 0), COALESCE(b.duration, 0)
-             FROM a LEFT JOIN b ON a.v IS b.v
-             ORDER BY a.visitors DESC, a.pageviews DESC, a.events DESC, a.v
-             LIMIT ?{lim}"
+            "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
+                    COALESCE(s.entry_page, ''), COALESCE(s.exit_page, ''),
+                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), {dims}
+             FROM events e LEFT JOIN sessions s ON s.id = e.session_id
+             WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
+               AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}"
         );
         let conn = self.conn();
         let mut st = conn.prepare_cached(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
-            let value: rusqlite::types::Value = r.get(0)?;
-            Ok(RollupSum {
-                value: match value {
-                    rusqlite::types::Value::Text(t) => t,
-                    rusqlite::types::Value::Integer(i) => i.to_string(),
-                    _ => String::new(),
-                },
-                counts: Counts {
-                    visitors: r.get(1)?,
-                    visits: r.get(2)?,
-                    pageviews: r.get(3)?,
-                    events: r.get(4)?,
-                    bounces: r.get(5)?,
-                    duration_ms: r.get(6)?,
-                    ..Counts::default()
-                },
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut rows = st.query(rusqlite::params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            let mut dims = Vec::with_capacity(SESSION_DIMS.len());
+            for i in 0..SESSION_DIMS.len() {
+                dims.push(r.get(9 + i)?);
+            }
+            f(WebRow {
+                ts_ms: r.get(0)?,
+                visitor_id: r.get(1)?,
+                session_id: r.get(2)?,
+                name: r.get(3)?,
+                path: r.get(4)?,
+                entry_page: r.get(5)?,
+                exit_page: r.get(6)?,
+                visit_events: r.get(7)?,
+                visit_ms: r.get(8)?,
+                dims,
+            });
+        }
+        Ok(())
     }
 
     fn set_campaign_cost(&self, id: i64, cost: Option<(i64, &str)>) -> Result<bool> {

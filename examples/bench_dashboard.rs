@@ -1,0 +1,90 @@
+//! The dashboard's site page on demo data: everything its panels read (overview and
+//! previous period, the daily series, 17 breakdowns, goals, conversions, realtime,
+//! campaigns) for the default 30-day range, and the page rendered to HTML. Data comes
+//! from the real `pixeltrack demo` generator (real enrichment and writer), once at the
+//! demo's default size and once at ten times that, in the same run.
+//!
+//! `cargo run --release --example bench_dashboard`
+
+use std::time::Instant;
+
+use pixeltrack::clock::{day_of, Clock};
+use pixeltrack::config::Config;
+use pixeltrack::report::ads::Model;
+use pixeltrack::store::{Pattern, SqliteStore, Store};
+use pixeltrack::web::dashboard::{load_site, site_body, Frame, View};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn run(visitors_per_day: u32) -> (u64, f64, f64, f64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    }
+    .validate()
+    .expect("config");
+    let store = SqliteStore::open(dir.path()).expect("store");
+    let (site, events) =
+        pixeltrack::cli::demo::run(&store, &rt, 30, visitors_per_day, &Clock::System)
+            .expect("demo");
+    // Two goals, one exact (a rollup row) and one wildcard (raw events).
+    store
+        .add_goal(
+            site.id.0,
+            "Signups",
+            &Pattern::parse("event:signup").unwrap(),
+            0,
+        )
+        .unwrap();
+    store
+        .add_goal(site.id.0, "Docs", &Pattern::parse("/docs*").unwrap(), 0)
+        .unwrap();
+    let model = Model::from_config(&rt.config.ads);
+    let now = Clock::System.now_ms();
+    let view = View::parse("", day_of(now)).expect("view");
+    let filtered = View::parse("f=source%3D%3DGoogle", day_of(now)).expect("view");
+    let (mut data_ms, mut page_ms, mut filtered_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..21 {
+        let t = Instant::now();
+        let d = load_site(&store, &site, &view, model, now).expect("data");
+        data_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let frame = Frame {
+            base: "/sites/x",
+            user: None,
+            public_url: "http://127.0.0.1:8080",
+        };
+        let html = site_body(&frame, &site, &view, &d).into_string();
+        assert!(html.len() > 10_000);
+        page_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        load_site(&store, &site, &filtered, model, now).expect("filtered");
+        filtered_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    (
+        events,
+        median(data_ms),
+        median(page_ms),
+        median(filtered_ms),
+    )
+}
+
+fn main() {
+    println!("site page, default 30-day range, median of 21 runs");
+    let mut base = 0.0;
+    for vpd in [400, 4_000] {
+        let (events, data, page, filtered) = run(vpd);
+        if base == 0.0 {
+            base = data;
+        }
+        println!(
+            "{events:>8} events ({vpd} visitors/day): data {data:.2} ms ({:.2}x of the 100 ms budget), HTML {page:.2} ms, filtered by source {filtered:.2} ms; data vs demo size {:.2}x",
+            data / 100.0,
+            data / base
+        );
+    }
+}
