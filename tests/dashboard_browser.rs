@@ -360,9 +360,15 @@ impl Dashboard {
     /// The full audit of the current page: clean, a DOM without handlers, foreign
     /// scripts or non-http(s) links, and `texts` shown literally.
     fn audit(&self, what: &str, texts: &[&str]) -> String {
+        self.audit_status(what, texts, 200)
+    }
+
+    /// [`Dashboard::audit`] of a page answered with `status` (an error page is
+    /// audited like any other).
+    fn audit_status(&self, what: &str, texts: &[&str], status: u16) -> String {
         self.clean(what);
         let url = self.b.url();
-        self.headers(what, &url);
+        self.headers(what, &url, status);
         let findings = self.b.js(AUDIT);
         assert_eq!(findings, json!([]), "{what}: unsafe DOM at {url}");
         let text = self.b.js("return document.body.innerText");
@@ -377,7 +383,7 @@ impl Dashboard {
     }
 
     /// The page, fetched again with the browser's cookies, carries a strict CSP.
-    fn headers(&self, what: &str, url: &str) {
+    fn headers(&self, what: &str, url: &str, status: u16) {
         let cookies = self.b.ok("GET", "/cookie", None);
         let cookie = cookies
             .as_array()
@@ -395,7 +401,7 @@ impl Dashboard {
         let target = url.strip_prefix(&self.base).unwrap_or(url);
         let addr = self.base.trim_start_matches("http://").parse().unwrap();
         let r = http(addr, "GET", target, &[("Cookie", &cookie)]).unwrap();
-        assert_eq!(r.status, 200, "{what}: GET {target} with the session");
+        assert_eq!(r.status, status, "{what}: GET {target} with the session");
         let csp = r.header("content-security-policy").unwrap_or_default();
         assert!(
             csp.contains("script-src 'self'")
@@ -567,6 +573,9 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
         .map(|dim| format!("section.panel[data-dimension='{dim}'] table a.filter"))
         .find(|css| d.b.find(css).is_some())
         .unwrap_or_else(|| panic!("no breakdown row link at {}", d.b.url()));
+    let id = d.b.find(&row).unwrap();
+    let value = d.b.ok("GET", &format!("/element/{id}/text"), None);
+    let value = value.as_str().unwrap_or_default().trim().to_owned();
     d.b.click(&row);
     let filtered = d.b.wait_js(
         "return location.search.indexOf('f=') >= 0 && document.readyState === 'complete'",
@@ -574,8 +583,21 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
     );
     assert!(filtered, "clicking {row} did not filter: {}", d.b.url());
     d.settle("filtered view");
-    d.audit("filtered view", &[]);
+    d.audit("filtered view", &[&value]);
     d.screenshot("filtered");
+
+    // Filters come from the URL: a hostile one is shown, not run, on the page and on
+    // its error page.
+    let hostile = format!("/sites/{key}?f={}", enc(&format!("utm_campaign=={UTM}")));
+    d.go(&hostile, "hostile filter");
+    d.audit("hostile filter", &[UTM]);
+    let bad = format!(
+        "/sites/{key}?f={}&from={}",
+        enc(&format!("{EVENT}=={TITLE}")),
+        enc(TITLE)
+    );
+    d.go(&bad, "invalid filter");
+    d.audit_status("invalid filter", &[], 400);
 
     d.go(&format!("/campaigns/{campaign_id}"), "campaign page");
     d.audit("campaign page", &[CAMPAIGN]);
