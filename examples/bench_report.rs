@@ -77,7 +77,7 @@ fn time_report(store: &SqliteStore, site: &pixeltrack::model::Site, range: DateR
             let r = site_report(
                 store,
                 site,
-                range,
+                &pixeltrack::report::Query::new(range),
                 10,
                 pixeltrack::report::ads::Model::from_config(
                     &pixeltrack::config::Config::default().ads,

@@ -105,7 +105,7 @@ impl TestApp {
             from_day: DAY0,
             to_day: DAY0,
         };
-        report::overview(&self.store, &self.site(), day0)
+        report::overview(&self.store, &self.site(), &report::Query::new(day0))
             .unwrap()
             .visitors
     }
@@ -378,7 +378,7 @@ async fn report_numbers_follow_the_traffic() {
         from_day: DAY0,
         to_day: DAY0,
     };
-    let o = report::overview(&t.store, &site, day0).unwrap();
+    let o = report::overview(&t.store, &site, &report::Query::new(day0)).unwrap();
     assert_eq!(
         (o.visitors, o.visits, o.pageviews, o.bot_events),
         (2, 3, 5, 1)
@@ -391,11 +391,11 @@ async fn report_numbers_follow_the_traffic() {
         from_day: DAY0,
         to_day: DAY0 + 1,
     };
-    let o2 = report::overview(&t.store, &site, both).unwrap();
+    let o2 = report::overview(&t.store, &site, &report::Query::new(both)).unwrap();
     assert_eq!((o2.visitors, o2.visits, o2.pageviews), (3, 4, 6));
 
     let rows = |dim: Dim| -> Vec<(String, i64, i64, i64)> {
-        report::breakdown(&t.store, &site, day0, dim, 10)
+        report::breakdown(&t.store, &site, &report::Query::new(day0), dim, 10)
             .unwrap()
             .rows
             .into_iter()
@@ -466,10 +466,10 @@ async fn sessions_resume_after_a_restart() {
     let o = report::overview(
         &store,
         &site,
-        DateRange {
+        &report::Query::new(DateRange {
             from_day: DAY0,
             to_day: DAY0,
-        },
+        }),
     )
     .unwrap();
     assert_eq!(

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::Site;
 use crate::report::{self, DateRange};
-use crate::store::{ApiToken, Dim, Scope, SqliteStore, Store, Subject};
+use crate::store::{ApiToken, Dim, Filter, Scope, SqliteStore, Store, Subject};
 
 /// Prefix of every token, so leaked tokens are easy to recognise (and scan for).
 pub const TOKEN_PREFIX: &str = "pt_";
@@ -202,8 +202,12 @@ pub const METRICS: &[&str] = &[
     "bounce_rate",
     "visit_duration",
     "bot_events",
+    "conversions",
+    "revenue",
 ];
-pub const INTERVALS: &[&str] = &["hour", "day", "week"];
+pub const INTERVALS: &[&str] = &["hour", "day", "week", "month"];
+/// Breakdowns that are not rollup dimensions: goals, and conversions by campaign.
+pub const EXTRA_DIMENSIONS: &[&str] = &["goal", "campaign"];
 const STATS_PARAMS: &[&str] = &[
     "site",
     "from",
@@ -212,7 +216,16 @@ const STATS_PARAMS: &[&str] = &[
     "dimension",
     "interval",
     "limit",
+    "filters",
+    "compare",
 ];
+
+/// The filters as given, split (for the response).
+fn q_filters_json(p: &[(String, String)]) -> Value {
+    json!(get_param(p, "filters")
+        .map(|f| f.split(';').filter(|x| !x.is_empty()).collect::<Vec<_>>())
+        .unwrap_or_default())
+}
 
 async fn sites(State(state): State<ApiState>, auth: Auth) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();
@@ -254,10 +267,12 @@ async fn stats(
     }
     let dimension = match get_param(&p, "dimension") {
         None => None,
+        Some(d) if EXTRA_DIMENSIONS.contains(&d) => Some(Err(d.to_owned())),
         Some(d) => match Dim::parse(d).filter(|d| *d != Dim::Total) {
-            Some(d) => Some(d),
+            Some(d) => Some(Ok(d)),
             None => {
-                let names: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                let mut names: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                names.extend(EXTRA_DIMENSIONS);
                 return Err(ApiError::BadRequest(format!(
                     "unknown dimension '{}'; allowed: {}",
                     d.chars().take(40).collect::<String>(),
@@ -266,18 +281,13 @@ async fn stats(
             }
         },
     };
-    let interval = get_param(&p, "interval").unwrap_or("day");
-    let bucket = match interval {
-        "hour" => 1,
-        "day" => 24,
-        "week" => 168,
-        _ => {
-            return Err(ApiError::BadRequest(format!(
-                "'interval' must be one of {}",
-                INTERVALS.join(", ")
-            )))
-        }
-    };
+    let interval_name = get_param(&p, "interval").unwrap_or("day");
+    let interval = report::Interval::parse(interval_name).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "'interval' must be one of {}",
+            INTERVALS.join(", ")
+        ))
+    })?;
     let limit = match get_param(&p, "limit") {
         None => 10,
         Some(l) => match l.parse::<usize>() {
@@ -289,51 +299,130 @@ async fn stats(
             }
         },
     };
-    let range = DateRange {
-        from_day: from,
-        to_day: to,
+    // `filters=page==/pricing;source!=Google;utm_campaign~spring`
+    let filters = match get_param(&p, "filters") {
+        None => Vec::new(),
+        Some(f) => f
+            .split(';')
+            .filter(|x| !x.is_empty())
+            .map(Filter::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::BadRequest)?,
+    };
+    if filters.len() > 10 {
+        return Err(ApiError::BadRequest("at most 10 filters".into()));
+    }
+    if !filters.is_empty() && matches!(dimension, Some(Ok(d)) if !Filter::DIMS.contains(&d)) {
+        return Err(ApiError::BadRequest(
+            "with filters, the dimension must be one of the filterable ones".into(),
+        ));
+    }
+    let compare = match get_param(&p, "compare") {
+        None => false,
+        Some("previous_period") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "'compare' can only be previous_period".into(),
+            ))
+        }
+    };
+    let q = report::Query {
+        range: DateRange {
+            from_day: from,
+            to_day: to,
+        },
+        filters,
     };
     let store = state.store.clone();
     let site2 = site.clone();
-    let (overview, series, breakdown) = blocking(move || {
-        let o = report::overview(store.as_ref(), &site2, range)?;
-        let (h0, h1) = range.hours();
-        let s = store.rollup_series(site2.id.0, h0, h1, bucket)?;
-        let b = match dimension {
-            Some(d) => Some(report::breakdown(store.as_ref(), &site2, range, d, limit)?),
-            None => None,
+    let model = state.ads;
+    let want_conversions = metrics
+        .iter()
+        .any(|m| *m == "conversions" || *m == "revenue");
+    let (overview, previous, series, breakdown, conversions) = blocking(move || {
+        let st = store.as_ref();
+        let o = report::overview(st, &site2, &q)?;
+        let prev_q = report::Query {
+            range: q.range.previous(),
+            filters: q.filters.clone(),
         };
-        Ok((o, s, b))
+        let prev = if compare {
+            Some(report::overview(st, &site2, &prev_q)?)
+        } else {
+            None
+        };
+        let s = report::series(st, &site2, &q, interval)?;
+        let b = match &dimension {
+            None => None,
+            Some(Ok(d)) => Some(serde_json::to_value(
+                report::breakdown(st, &site2, &q, *d, limit)?.rows,
+            )),
+            Some(Err(extra)) if extra == "goal" => Some(serde_json::to_value(report::ads::goals(
+                st, &site2, q.range,
+            )?)),
+            Some(Err(_)) => Some(serde_json::to_value(
+                report::ads::conversions(st, &site2, q.range, model)?.by_campaign,
+            )),
+        };
+        let conv = if want_conversions {
+            let now = report::ads::conversions(st, &site2, q.range, model)?;
+            let before = if compare {
+                Some(report::ads::conversions(st, &site2, prev_q.range, model)?)
+            } else {
+                None
+            };
+            Some((now, before))
+        } else {
+            None
+        };
+        Ok((o, prev, s, b, conv))
     })
     .await?;
-    let pick = |v: Value| -> Value {
+    let pick = |o: &report::Overview,
+                c: Option<&report::ads::ConversionSummary>|
+     -> Result<Value, ApiError> {
+        let v = serde_json::to_value(o).map_err(internal)?;
         let mut out = serde_json::Map::new();
         for m in &metrics {
-            if let Some(x) = v.get(*m) {
-                out.insert((*m).to_owned(), x.clone());
-            }
+            let x = match (*m, c) {
+                ("conversions", Some(c)) => json!(c.conversions),
+                ("revenue", Some(c)) => serde_json::to_value(&c.revenue).map_err(internal)?,
+                _ => v.get(*m).cloned().unwrap_or(Value::Null),
+            };
+            out.insert((*m).to_owned(), x);
         }
-        Value::Object(out)
+        Ok(Value::Object(out))
     };
-    let results = pick(serde_json::to_value(&overview).map_err(internal)?);
-    let series: Vec<Value> = series
-        .iter()
-        .map(|(hour, c)| {
-            let t = chrono::DateTime::from_timestamp(hour * 3600, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
-            json!({"time": t, "visitors": c.visitors, "visits": c.visits, "pageviews": c.pageviews, "events": c.events})
-        })
-        .collect();
+    let conv_now = conversions.as_ref().map(|c| &c.0);
+    let conv_before = conversions.as_ref().and_then(|c| c.1.as_ref());
+    let results = pick(&overview, conv_now)?;
+    let series = serde_json::to_value(&series).map_err(internal)?;
     let mut body = json!({
         "site": site.domain,
         "from": DateRange::date(from),
         "to": DateRange::date(to),
-        "interval": interval,
+        "interval": interval_name,
+        "filters": q_filters_json(&p),
         "results": results,
         "series": series,
     });
+    if let Some(prev) = &previous {
+        let before = pick(prev, conv_before)?;
+        let mut change = serde_json::Map::new();
+        for m in &metrics {
+            let (a, b) = (results[*m].as_f64(), before[*m].as_f64());
+            let pct = match (a, b) {
+                (Some(a), Some(b)) if b != 0.0 => json!(((a - b) / b * 1000.0).round() / 10.0),
+                _ => Value::Null,
+            };
+            change.insert((*m).to_owned(), pct);
+        }
+        body["previous"] = before;
+        body["change"] = Value::Object(change);
+    }
     if let Some(b) = breakdown {
-        body["dimension"] = json!(b.dimension);
-        body["breakdown"] = serde_json::to_value(&b.rows).map_err(internal)?;
+        body["dimension"] = json!(get_param(&p, "dimension"));
+        body["breakdown"] = b.map_err(internal)?;
     }
     Ok(Json(body))
 }

@@ -79,6 +79,10 @@ enum Command {
         /// Rows per top list.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+        /// Only traffic matching this, e.g. page==/pricing, source!=Google, utm_campaign~spring
+        /// (repeatable; all must match).
+        #[arg(long = "filter", conflicts_with = "campaign")]
+        filters: Vec<String>,
         /// Print CSV (one row per breakdown value).
         #[arg(long, conflicts_with = "json")]
         csv: bool,
@@ -634,6 +638,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             to,
             limit,
+            filters,
             csv,
             ..
         } => {
@@ -642,7 +647,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let site = pick_site(&store, site.as_deref())?;
             let range = parse_range(from.as_deref(), to.as_deref(), 29)?;
             let model = report::ads::Model::from_config(&rt.config.ads);
-            let r = report::site_report(&store, &site, range, *limit, model)?;
+            let q = report::Query {
+                range,
+                filters: filters
+                    .iter()
+                    .map(|f| crate::store::Filter::parse(f).map_err(anyhow::Error::msg))
+                    .collect::<anyhow::Result<_>>()?,
+            };
+            let r = report::site_report(&store, &site, &q, *limit, model)?;
             let mut out = std::io::stdout().lock();
             if cli.json {
                 serde_json::to_writer_pretty(&mut out, &r)?;

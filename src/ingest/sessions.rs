@@ -64,21 +64,8 @@ fn for_visit_targets(row: &SessionRow, mut f: impl FnMut(Dim, &str)) {
     }
 }
 
-/// Dimensions where an empty value means "not set" and gets no row of its own
-/// (an empty source, by contrast, is direct traffic and is counted).
 fn skip_empty(dim: Dim, value: &str) -> bool {
-    value.is_empty()
-        && matches!(
-            dim,
-            Dim::Referrer
-                | Dim::UtmSource
-                | Dim::UtmMedium
-                | Dim::UtmCampaign
-                | Dim::UtmTerm
-                | Dim::UtmContent
-                | Dim::EntryPage
-                | Dim::ExitPage
-        )
+    value.is_empty() && dim.empty_means_unset()
 }
 
 fn add(batch: &mut Batch, site_id: i64, dim: Dim, hour: i64, value: &str, c: Counts) {

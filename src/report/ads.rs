@@ -382,7 +382,7 @@ pub fn goals(store: &dyn Store, site: &Site, range: DateRange) -> Result<Vec<Goa
     if goals.is_empty() {
         return Ok(Vec::new());
     }
-    let visitors = super::overview(store, site, range)?.visitors;
+    let visitors = super::overview(store, site, &super::Query::new(range))?.visitors;
     let (from, to) = range.millis();
     let (from_h, to_h) = range.hours();
     goals

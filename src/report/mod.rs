@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::clock::DAY_MS;
 use crate::model::Site;
-use crate::store::{Counts, Dim, Result, Store};
+use crate::store::{Counts, Dim, Filter, RawGroup, Result, RollupSum, Store};
 
 /// Whole UTC days, both ends included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -41,11 +41,88 @@ impl DateRange {
             .unwrap_or_default()
     }
 
+    /// The range of the same length just before this one (for "change vs previous").
+    pub fn previous(&self) -> DateRange {
+        let len = self.to_day - self.from_day + 1;
+        DateRange {
+            from_day: self.from_day - len,
+            to_day: self.from_day - 1,
+        }
+    }
+
     /// Parses `YYYY-MM-DD` into a day number.
     pub fn parse_date(s: &str) -> Option<i64> {
         let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
         Some((d - epoch).num_days())
+    }
+}
+
+/// What a report is about: a date range, and filters that every number must match.
+/// Without filters reports read the rollups; with filters, the raw events (a rollup
+/// holds one dimension, a filter combines two).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub range: DateRange,
+    pub filters: Vec<Filter>,
+}
+
+impl Query {
+    pub fn new(range: DateRange) -> Query {
+        Query {
+            range,
+            filters: Vec::new(),
+        }
+    }
+
+    fn raw(
+        &self,
+        store: &dyn Store,
+        site: &Site,
+        group: RawGroup,
+        limit: usize,
+    ) -> Result<Vec<RollupSum>> {
+        let (from, to) = self.range.millis();
+        store.raw_counts(site.id.0, from, to, &self.filters, group, limit)
+    }
+}
+
+/// Buckets of a time series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interval {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Interval {
+    pub fn parse(s: &str) -> Option<Interval> {
+        Some(match s {
+            "hour" => Interval::Hour,
+            "day" => Interval::Day,
+            "week" => Interval::Week,
+            "month" => Interval::Month,
+            _ => return None,
+        })
+    }
+
+    /// The label of the bucket an hour falls in (weeks start on Monday, UTC).
+    fn label(self, hour: i64) -> String {
+        let Some(t) = chrono::DateTime::from_timestamp(hour * 3600, 0) else {
+            return String::new();
+        };
+        match self {
+            Interval::Hour => t.format("%Y-%m-%dT%H:00Z").to_string(),
+            Interval::Day => t.format("%Y-%m-%d").to_string(),
+            Interval::Week => {
+                use chrono::Datelike;
+                let monday = t.date_naive()
+                    - chrono::Duration::days(i64::from(t.weekday().num_days_from_monday()));
+                monday.format("%Y-%m-%d").to_string()
+            }
+            Interval::Month => t.format("%Y-%m").to_string(),
+        }
     }
 }
 
@@ -126,7 +203,11 @@ pub struct SiteReport {
     pub site: String,
     pub from: String,
     pub to: String,
+    /// The filters every number matches (`dim==value`).
+    pub filters: Vec<String>,
     pub overview: Overview,
+    /// The same numbers for the period of the same length just before.
+    pub previous: Overview,
     pub days: Vec<DayPoint>,
     pub breakdowns: Vec<Breakdown>,
     pub goals: Vec<ads::GoalRow>,
@@ -168,8 +249,17 @@ pub const REPORT_DIMS: &[Dim] = &[
     Dim::BotSource,
 ];
 
-pub fn overview(store: &dyn Store, site: &Site, range: DateRange) -> Result<Overview> {
-    let (from, to) = range.hours();
+pub fn overview(store: &dyn Store, site: &Site, q: &Query) -> Result<Overview> {
+    if !q.filters.is_empty() {
+        let c = q
+            .raw(store, site, RawGroup::Total, 1)?
+            .into_iter()
+            .next()
+            .map(|r| r.counts)
+            .unwrap_or_default();
+        return Ok(Overview::from_counts(&c, 0));
+    }
+    let (from, to) = q.range.hours();
     let total = store
         .rollup_sums(site.id.0, Dim::Total, from, to, 1)?
         .into_iter()
@@ -187,13 +277,17 @@ pub fn overview(store: &dyn Store, site: &Site, range: DateRange) -> Result<Over
 pub fn breakdown(
     store: &dyn Store,
     site: &Site,
-    range: DateRange,
+    q: &Query,
     dim: Dim,
     limit: usize,
 ) -> Result<Breakdown> {
-    let (from, to) = range.hours();
-    let rows = store
-        .rollup_sums(site.id.0, dim, from, to, limit)?
+    let (from, to) = q.range.hours();
+    let sums = if q.filters.is_empty() {
+        store.rollup_sums(site.id.0, dim, from, to, limit)?
+    } else {
+        q.raw(store, site, RawGroup::Dim(dim), limit)?
+    };
+    let rows = sums
         .into_iter()
         .map(|r| {
             let (scroll_depth, engagement_time) = per_report(&r.counts);
@@ -214,43 +308,82 @@ pub fn breakdown(
     })
 }
 
-pub fn days(store: &dyn Store, site: &Site, range: DateRange) -> Result<Vec<DayPoint>> {
-    let (from, to) = range.hours();
-    let series = store.rollup_series(site.id.0, from, to, 24)?;
-    Ok((range.from_day..=range.to_day)
-        .map(|day| {
-            let c = series
-                .iter()
-                .find(|(h, _)| *h == day * 24)
-                .map(|(_, c)| *c)
-                .unwrap_or_default();
-            DayPoint {
-                date: DateRange::date(day),
+/// The visitors/visits/pageviews time series, one point per bucket (empty ones too).
+/// Visitors of a week or month are the sum of its days' (ids change daily).
+pub fn series(
+    store: &dyn Store,
+    site: &Site,
+    q: &Query,
+    interval: Interval,
+) -> Result<Vec<DayPoint>> {
+    let (from, to) = q.range.hours();
+    let step = if interval == Interval::Hour { 1 } else { 24 };
+    let buckets: Vec<(i64, Counts)> = if q.filters.is_empty() {
+        store.rollup_series(site.id.0, from, to, step)?
+    } else {
+        q.raw(store, site, RawGroup::Hours(step), 100_000)?
+            .into_iter()
+            .filter_map(|r| Some((r.value.parse().ok()?, r.counts)))
+            .collect()
+    };
+    let mut out: Vec<DayPoint> = Vec::new();
+    let mut hour = from;
+    while hour < to {
+        let c = buckets
+            .iter()
+            .find(|(h, _)| *h == hour)
+            .map(|(_, c)| *c)
+            .unwrap_or_default();
+        let label = interval.label(hour);
+        match out.last_mut() {
+            Some(p) if p.date == label => {
+                p.visitors += c.visitors;
+                p.visits += c.visits;
+                p.pageviews += c.pageviews;
+            }
+            _ => out.push(DayPoint {
+                date: label,
                 visitors: c.visitors,
                 visits: c.visits,
                 pageviews: c.pageviews,
-            }
-        })
-        .collect())
+            }),
+        }
+        hour += step;
+    }
+    Ok(out)
+}
+
+pub fn days(store: &dyn Store, site: &Site, q: &Query) -> Result<Vec<DayPoint>> {
+    series(store, site, q, Interval::Day)
 }
 
 pub fn site_report(
     store: &dyn Store,
     site: &Site,
-    range: DateRange,
+    q: &Query,
     limit: usize,
     model: ads::Model,
 ) -> Result<SiteReport> {
+    let range = q.range;
     let mut breakdowns = Vec::new();
     for dim in REPORT_DIMS {
-        breakdowns.push(breakdown(store, site, range, *dim, limit)?);
+        // With filters, only what raw events can answer (not props, links, bots).
+        if q.filters.is_empty() || Filter::DIMS.contains(dim) {
+            breakdowns.push(breakdown(store, site, q, *dim, limit)?);
+        }
     }
+    let previous = Query {
+        range: range.previous(),
+        filters: q.filters.clone(),
+    };
     Ok(SiteReport {
         site: site.domain.clone(),
         from: DateRange::date(range.from_day),
         to: DateRange::date(range.to_day),
-        overview: overview(store, site, range)?,
-        days: days(store, site, range)?,
+        filters: q.filters.iter().map(Filter::to_param).collect(),
+        overview: overview(store, site, q)?,
+        previous: overview(store, site, &previous)?,
+        days: days(store, site, q)?,
         breakdowns,
         goals: ads::goals(store, site, range)?,
         conversions: ads::conversions(store, site, range, model)?,

@@ -115,6 +115,22 @@ impl Dim {
         }
     }
 
+    /// Dimensions where an empty value means "not set" and gets no row of its own (an
+    /// empty source, by contrast, is direct traffic and is counted).
+    pub fn empty_means_unset(self) -> bool {
+        matches!(
+            self,
+            Dim::Referrer
+                | Dim::UtmSource
+                | Dim::UtmMedium
+                | Dim::UtmCampaign
+                | Dim::UtmTerm
+                | Dim::UtmContent
+                | Dim::EntryPage
+                | Dim::ExitPage
+        )
+    }
+
     /// Parses a dimension name against the allowlist.
     pub fn parse(s: &str) -> Option<Dim> {
         Self::ALL.into_iter().find(|d| d.name() == s)
@@ -363,6 +379,101 @@ impl std::fmt::Display for Pattern {
     }
 }
 
+/// How a filter compares a dimension's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterOp {
+    Is,
+    IsNot,
+    /// Case-insensitive substring.
+    Contains,
+}
+
+/// One dashboard/API filter, `page==/pricing`, `source!=Google`, `utm_campaign~spring`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    pub dim: Dim,
+    pub op: FilterOp,
+    pub value: String,
+}
+
+impl Filter {
+    /// Dimensions that can filter a report (those the raw events can answer exactly).
+    pub const DIMS: [Dim; 15] = [
+        Dim::Page,
+        Dim::EntryPage,
+        Dim::ExitPage,
+        Dim::Source,
+        Dim::Referrer,
+        Dim::Medium,
+        Dim::UtmSource,
+        Dim::UtmMedium,
+        Dim::UtmCampaign,
+        Dim::UtmTerm,
+        Dim::UtmContent,
+        Dim::Browser,
+        Dim::Os,
+        Dim::Device,
+        Dim::Event,
+    ];
+
+    /// Parses `dim==value`, `dim!=value` or `dim~value` against the allowlist.
+    pub fn parse(s: &str) -> std::result::Result<Filter, String> {
+        let (name, op, value) = [
+            ("==", FilterOp::Is),
+            ("!=", FilterOp::IsNot),
+            ("~", FilterOp::Contains),
+        ]
+        .into_iter()
+        .find_map(|(sym, op)| s.split_once(sym).map(|(d, v)| (d, op, v)))
+        .ok_or_else(|| {
+            "a filter is dimension==value, dimension!=value or dimension~value".to_string()
+        })?;
+        let dim = Dim::parse(name.trim())
+            .filter(|d| Self::DIMS.contains(d))
+            .ok_or_else(|| {
+                format!(
+                    "cannot filter by {:?}; filterable: {}",
+                    name.chars().take(40).collect::<String>(),
+                    Self::DIMS
+                        .iter()
+                        .map(|d| d.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+        if value.len() > 2048 || value.chars().any(char::is_control) {
+            return Err(
+                "a filter value is at most 2048 characters without control characters".into(),
+            );
+        }
+        Ok(Filter {
+            dim,
+            op,
+            value: value.to_owned(),
+        })
+    }
+
+    /// Back to the `dim==value` form (for links).
+    pub fn to_param(&self) -> String {
+        let op = match self.op {
+            FilterOp::Is => "==",
+            FilterOp::IsNot => "!=",
+            FilterOp::Contains => "~",
+        };
+        format!("{}{op}{}", self.dim.name(), self.value)
+    }
+}
+
+/// How raw-event counts are grouped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawGroup {
+    /// One row, value `""`.
+    Total,
+    Dim(Dim),
+    /// Buckets of this many hours, the value being the bucket's first hour.
+    Hours(i64),
+}
+
 /// A goal of a site: what counts as converting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Goal {
@@ -496,6 +607,19 @@ pub trait Store: Send + Sync {
     fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
     fn api_tokens(&self) -> Result<Vec<ApiToken>>;
     fn revoke_api_token(&self, id: i64) -> Result<bool>;
+
+    /// Counts web events in `[from, to)` matching every filter, straight from the raw
+    /// events (the rollups cannot combine two dimensions), grouped by `group`, largest
+    /// first. Visitors, visits, pageviews, events, bounces and duration, like rollups.
+    fn raw_counts(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        filters: &[Filter],
+        group: RawGroup,
+        limit: usize,
+    ) -> Result<Vec<RollupSum>>;
 
     /// Records what a campaign cost (`None` clears it).
     fn set_campaign_cost(&self, id: i64, cost: Option<(i64, &str)>) -> Result<bool>;

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    AdCount, ApiToken, Batch, Counts, Dim, EmailRow, Goal, Pattern, PatternKind, Result, RollupSum,
-    Scope, SessionRow, Store, StoreError, Subject, Touch,
+    AdCount, ApiToken, Batch, Counts, Dim, EmailRow, Filter, FilterOp, Goal, Pattern, PatternKind,
+    RawGroup, Result, RollupSum, Scope, SessionRow, Store, StoreError, Subject, Touch,
 };
 use crate::clock::Millis;
 use crate::config::Synchronous;
@@ -377,6 +377,30 @@ fn api_token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
 
 /// Web traffic: no bots, no email or ad events (those have a campaign).
 const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
+
+/// The SQL expression of a dimension over `events e LEFT JOIN sessions s`: session-level
+/// dimensions come from the visit (as in the rollups), falling back to the event for
+/// hits without a visit. Only these fixed strings are ever spliced into SQL.
+fn dim_sql(d: Dim) -> Option<&'static str> {
+    Some(match d {
+        Dim::Page => "e.path",
+        Dim::EntryPage => "COALESCE(s.entry_page, '')",
+        Dim::ExitPage => "COALESCE(s.exit_page, '')",
+        Dim::Source => "COALESCE(s.source, e.source)",
+        Dim::Referrer => "COALESCE(s.referrer_host, e.referrer_host)",
+        Dim::Medium => "COALESCE(s.medium, e.medium)",
+        Dim::UtmSource => "COALESCE(s.utm_source, e.utm_source)",
+        Dim::UtmMedium => "COALESCE(s.utm_medium, e.utm_medium)",
+        Dim::UtmCampaign => "COALESCE(s.utm_campaign, e.utm_campaign)",
+        Dim::UtmTerm => "COALESCE(s.utm_term, e.utm_term)",
+        Dim::UtmContent => "COALESCE(s.utm_content, e.utm_content)",
+        Dim::Browser => "COALESCE(s.browser, e.browser)",
+        Dim::Os => "COALESCE(s.os, e.os)",
+        Dim::Device => "COALESCE(s.device, e.device)",
+        Dim::Event => "e.name",
+        _ => return None,
+    })
+}
 
 /// The condition for one pattern kind, its glob bound as parameter `?n`.
 fn pattern_sql(kind: PatternKind, n: usize) -> String {
@@ -873,6 +897,106 @@ impl Store for SqliteStore {
     fn revoke_api_token(&self, id: i64) -> Result<bool> {
         let conn = self.conn();
         Ok(conn.execute("DELETE FROM api_tokens WHERE id = ?1", [id])? == 1)
+    }
+
+    fn raw_counts(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        filters: &[Filter],
+        group: RawGroup,
+        limit: usize,
+    ) -> Result<Vec<RollupSum>> {
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![site_id.into(), from_ms.into(), to_ms.into()];
+        let mut cond = String::new();
+        for f in filters {
+            let col = dim_sql(f.dim).ok_or_else(|| {
+                StoreError::Conflict(format!("cannot filter by {}", f.dim.name()))
+            })?;
+            args.push(f.value.clone().into());
+            let n = args.len();
+            cond.push_str(&match f.op {
+                FilterOp::Is => format!(" AND {col} = ?{n}"),
+                FilterOp::IsNot => format!(" AND {col} != ?{n}"),
+                FilterOp::Contains => format!(" AND instr(lower({col}), lower(?{n})) > 0"),
+            });
+        }
+        let value = match group {
+            RawGroup::Total => "''".to_owned(),
+            RawGroup::Dim(d) => {
+                let col = dim_sql(d).ok_or_else(|| {
+                    StoreError::Conflict(format!("cannot break down raw events by {}", d.name()))
+                })?;
+                // As in the rollups: pages count page views, events the others, and
+                // an unset value is no row.
+                match d {
+                    Dim::Page => cond.push_str(" AND e.name = 'pageview'"),
+                    Dim::Event => cond.push_str(" AND e.name != 'pageview'"),
+                    _ => {}
+                }
+                if d.empty_means_unset() {
+                    cond.push_str(&format!(" AND {col} != ''"));
+                }
+                col.to_owned()
+            }
+            RawGroup::Hours(h) => format!(
+                "CAST(e.ts_ms / {} AS INTEGER) * {}",
+                h.max(1) * 3_600_000,
+                h.max(1)
+            ),
+        };
+        args.push((limit.min(100_000) as i64).into());
+        let lim = args.len();
+        let sql = format!(
+            "WITH m AS (
+                SELECT {value} AS v, e.visitor_id, e.session_id, e.name,
+                       s.events AS s_events, s.last_ms - s.start_ms AS dur
+                FROM events e LEFT JOIN sessions s ON s.id = e.session_id
+                WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
+                  AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}
+             ),
+             a AS (
+                SELECT v, COUNT(DISTINCT NULLIF(visitor_id, 0)) AS visitors,
+                       COUNT(DISTINCT NULLIF(session_id, 0)) AS visits,
+                       SUM(name = 'pageview') AS pageviews, SUM(name != 'pageview') AS events
+                FROM m GROUP BY v
+             ),
+             b AS (
+                SELECT v, SUM(se = 1) AS bounces, SUM(dur) AS duration
+                FROM (SELECT v, session_id, MAX(s_events) AS se, MAX(dur) AS dur
+                      FROM m WHERE session_id != 0 GROUP BY v, session_id)
+                GROUP BY v
+             )
+             SELECT a.v, a.visitors, a.visits, a.pageviews, a.events,
+                    COALESCE(b.bounces, 0), COALESCE(b.duration, 0)
+             FROM a LEFT JOIN b ON a.v IS b.v
+             ORDER BY a.visitors DESC, a.pageviews DESC, a.events DESC, a.v
+             LIMIT ?{lim}"
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+            let value: rusqlite::types::Value = r.get(0)?;
+            Ok(RollupSum {
+                value: match value {
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    _ => String::new(),
+                },
+                counts: Counts {
+                    visitors: r.get(1)?,
+                    visits: r.get(2)?,
+                    pageviews: r.get(3)?,
+                    events: r.get(4)?,
+                    bounces: r.get(5)?,
+                    duration_ms: r.get(6)?,
+                    ..Counts::default()
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn set_campaign_cost(&self, id: i64, cost: Option<(i64, &str)>) -> Result<bool> {
