@@ -92,6 +92,15 @@ pub struct Site {
 }
 
 impl Site {
+    /// The tracker snippet for the site's pages (script plus `<noscript>` pixel).
+    pub fn tracker_snippet(&self, base_url: &str) -> String {
+        format!(
+            "<script defer src=\"{base}/t.js\" data-site=\"{key}\"></script>\n<noscript><img src=\"{base}/p.gif?s={key}\" alt=\"\" width=\"1\" height=\"1\" referrerpolicy=\"no-referrer-when-downgrade\"></noscript>",
+            base = base_url,
+            key = self.key
+        )
+    }
+
     /// Whether a page on `host` belongs to this site: the domain, a subdomain of it, or
     /// one of the extra hosts.
     pub fn owns_host(&self, host: &str) -> bool {

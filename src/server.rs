@@ -123,7 +123,7 @@ pub fn router(state: AppState) -> Router {
         ads: crate::report::ads::Model::from_config(&state.config.ads),
     });
     let c = state.collector.clone();
-    let web = crate::web::router(crate::web::WebState::new(
+    let mut web_state = crate::web::WebState::new(
         c.store.clone(),
         c.clock.clone(),
         &state.public_url,
@@ -134,7 +134,9 @@ pub fn router(state: AppState) -> Router {
                 .filter_map(|v| v.to_str().ok());
             collect::ip::client_ip(peer, xff, &c.trusted_proxies)
         }),
-    ));
+    );
+    web_state.ads = crate::report::ads::Model::from_config(&state.config.ads);
+    let web = crate::web::router(web_state);
     let collect = Router::new()
         .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))
         .route("/p.png", get(collect::pixel_png).head(collect::pixel_head))

@@ -472,6 +472,7 @@ fn every_dashboard_response_carries_the_security_headers() {
 fn user_commands_manage_accounts_and_end_sessions() {
     let (_d, data) = data_dir();
     let site = common::add_site(&data, "a.example");
+    common::add_site(&data, "b.example");
     let out = cli_with_stdin(
         &data,
         &["user", "add", "ann", "--site", &site, "--password-stdin"],
@@ -523,8 +524,11 @@ fn user_commands_manage_accounts_and_end_sessions() {
     );
     let ann = sign_in(&server, "ann", "ann's password 1");
     let ann_home = text(&server.get("/", &[("Cookie", &ann)]));
+    // The viewer's site list shows her one site, not the other.
     assert!(
-        ann_home.contains("viewer") && ann_home.contains("1 site"),
+        ann_home.contains("viewer")
+            && ann_home.contains("a.example")
+            && !ann_home.contains("b.example"),
         "{ann_home}"
     );
     let root_session = sign_in(&server, "root", &root_pw);

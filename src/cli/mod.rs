@@ -841,11 +841,7 @@ fn site_command(rt: &Runtime, cmd: &SiteCommand, json: bool) -> anyhow::Result<(
         SiteCommand::Set(a) => privacy::site_set(&store, a, json)?,
         SiteCommand::Snippet { site } => {
             let s = pick_site(&store, Some(site))?;
-            let text = format!(
-                "<script defer src=\"{base}/t.js\" data-site=\"{key}\"></script>\n<noscript><img src=\"{base}/p.gif?s={key}\" alt=\"\" width=\"1\" height=\"1\" referrerpolicy=\"no-referrer-when-downgrade\"></noscript>",
-                base = rt.public_url,
-                key = s.key
-            );
+            let text = s.tracker_snippet(&rt.public_url);
             if json {
                 println!("{}", serde_json::json!({"snippet": text}));
             } else {

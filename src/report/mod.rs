@@ -173,6 +173,51 @@ pub struct Row {
     pub engagement_time: Option<f64>,
 }
 
+impl From<RollupSum> for Row {
+    fn from(r: RollupSum) -> Row {
+        let (scroll_depth, engagement_time) = per_report(&r.counts);
+        Row {
+            value: r.value,
+            visitors: r.counts.visitors,
+            visits: r.counts.visits,
+            pageviews: r.counts.pageviews,
+            events: r.counts.events,
+            scroll_depth,
+            engagement_time,
+        }
+    }
+}
+
+/// The last 30 minutes, from raw events.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Realtime {
+    pub visitors: i64,
+    pub pageviews: i64,
+    pub pages: Vec<Row>,
+}
+
+pub const REALTIME_MS: i64 = 30 * 60_000;
+
+pub fn realtime(store: &dyn Store, site: &Site, now_ms: i64, limit: usize) -> Result<Realtime> {
+    let (from, to) = (now_ms - REALTIME_MS, now_ms + 1);
+    let total = store
+        .raw_counts(site.id.0, from, to, &[], RawGroup::Total, 1)?
+        .into_iter()
+        .next()
+        .map(|r| r.counts)
+        .unwrap_or_default();
+    let pages = store
+        .raw_counts(site.id.0, from, to, &[], RawGroup::Dim(Dim::Page), limit)?
+        .into_iter()
+        .map(Row::from)
+        .collect();
+    Ok(Realtime {
+        visitors: total.visitors,
+        pageviews: total.pageviews,
+        pages,
+    })
+}
+
 fn per_report(c: &Counts) -> (Option<f64>, Option<f64>) {
     if c.scroll_n <= 0 {
         return (None, None);
@@ -287,21 +332,7 @@ pub fn breakdown(
     } else {
         q.raw(store, site, RawGroup::Dim(dim), limit)?
     };
-    let rows = sums
-        .into_iter()
-        .map(|r| {
-            let (scroll_depth, engagement_time) = per_report(&r.counts);
-            Row {
-                value: r.value,
-                visitors: r.counts.visitors,
-                visits: r.counts.visits,
-                pageviews: r.counts.pageviews,
-                events: r.counts.events,
-                scroll_depth,
-                engagement_time,
-            }
-        })
-        .collect();
+    let rows = sums.into_iter().map(Row::from).collect();
     Ok(Breakdown {
         dimension: dim.name(),
         rows,

@@ -297,6 +297,11 @@ async fn session_user(
 
 /// Where an unauthenticated request is sent: the sign-in page, remembering the page.
 fn to_login(parts: &Parts, had_cookie: bool) -> Response {
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        // A change without a session (a share link, a stale tab, a forged form): refused.
+        return WebError::Forbidden("sign in first: changes need a signed-in user".into())
+            .into_response();
+    }
     let location = if parts.method == Method::GET || parts.method == Method::HEAD {
         let target = parts
             .uri
@@ -670,21 +675,6 @@ pub async fn logout(
     res.headers_mut()
         .append(header::SET_COOKIE, expire_cookie(SESSION_COOKIE));
     Ok(res)
-}
-
-/// `GET /`: a placeholder until the dashboard's site list replaces it.
-pub async fn home(user: CurrentUser) -> Response {
-    let sites = match &user.sites {
-        Access::All => "every site".to_owned(),
-        Access::Sites(s) if s.len() == 1 => "1 site".to_owned(),
-        Access::Sites(s) => format!("{} sites", s.len()),
-    };
-    let body = html! {
-        h1 { "pixeltrack" }
-        p { "Signed in as " strong { (user.username) } ", " (user.role.as_str()) ", with access to " (sites) "." }
-        p.muted { "The dashboard is on its way; meanwhile see " code { "pixeltrack report" } " and the JSON API." }
-    };
-    layout::render(layout::page("Dashboard", Some(&user), body))
 }
 
 #[cfg(test)]

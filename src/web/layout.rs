@@ -16,6 +16,31 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 pub const STYLESHEET_PATH: &str = "/static/app.css";
 const STYLESHEET: &str = include_str!("static/app.css");
+pub const SCRIPT_PATH: &str = "/static/app.js";
+const SCRIPT: &str = include_str!("static/app.js");
+
+/// The script URL with a content hash (like the stylesheet's).
+pub fn script_href() -> &'static str {
+    static HREF: LazyLock<String> = LazyLock::new(|| {
+        let hash = crate::api::token_hash(SCRIPT);
+        format!("{SCRIPT_PATH}?v={}", &hash[..12])
+    });
+    &HREF
+}
+
+pub async fn script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
 
 /// The stylesheet URL with a content hash, so it can be cached for a year and still
 /// change with the binary.

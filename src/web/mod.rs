@@ -7,6 +7,8 @@
 //! `CurrentUser` extractor; `layout` the common page frame and security headers.
 
 pub mod accounts;
+pub mod chart;
+pub mod dashboard;
 pub mod layout;
 mod throttle;
 
@@ -39,6 +41,8 @@ pub struct WebState {
     /// Cookies get `Secure` when the public URL is https.
     pub secure_cookies: bool,
     pub client_ip: Arc<ClientIpFn>,
+    /// How conversions are credited in reports.
+    pub ads: crate::report::ads::Model,
     throttle: Arc<throttle::Throttle>,
     /// Bounds concurrent argon2 runs (19 MiB each): a login flood queues, not swaps.
     hashing: Arc<tokio::sync::Semaphore>,
@@ -57,6 +61,7 @@ impl WebState {
             public_url: public_url.trim_end_matches('/').to_owned(),
             secure_cookies: public_url.starts_with("https://"),
             client_ip,
+            ads: crate::report::ads::Model::from_config(&crate::config::Config::default().ads),
             throttle: Arc::default(),
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
         }
@@ -106,7 +111,11 @@ impl IntoResponse for WebError {
 /// The dashboard's routes, with the security headers on every response.
 pub fn router(state: WebState) -> Router {
     Router::new()
-        .route("/", get(accounts::home))
+        .route("/", get(dashboard::home))
+        .route("/sites/{key}", get(dashboard::site_page))
+        .route("/sites/{key}/realtime.json", get(dashboard::realtime_json))
+        .route("/campaigns/{id}", get(dashboard::campaign_page))
+        .route(layout::SCRIPT_PATH, get(layout::script))
         .route("/login", get(accounts::login_page).post(accounts::login))
         .route("/logout", post(accounts::logout))
         .route(layout::STYLESHEET_PATH, get(layout::stylesheet))
