@@ -390,8 +390,8 @@ impl Dashboard {
         self.missing.borrow_mut().push(finding);
     }
 
-    /// The page, fetched again with the browser's cookies, carries a strict CSP.
-    fn headers(&self, what: &str, url: &str, status: u16) {
+    /// `GET target` outside the browser, with its cookies (the session).
+    fn fetch(&self, target: &str) -> common::Response {
         let cookies = self.b.ok("GET", "/cookie", None);
         let cookie = cookies
             .as_array()
@@ -406,9 +406,14 @@ impl Dashboard {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let target = url.strip_prefix(&self.base).unwrap_or(url);
         let addr = self.base.trim_start_matches("http://").parse().unwrap();
-        let r = http(addr, "GET", target, &[("Cookie", &cookie)]).unwrap();
+        http(addr, "GET", target, &[("Cookie", &cookie)]).unwrap()
+    }
+
+    /// The page, fetched again with the browser's cookies, carries a strict CSP.
+    fn headers(&self, what: &str, url: &str, status: u16) {
+        let target = url.strip_prefix(&self.base).unwrap_or(url);
+        let r = self.fetch(target);
         assert_eq!(r.status, status, "{what}: GET {target} with the session");
         let csp = r.header("content-security-policy").unwrap_or_default();
         assert!(
@@ -593,6 +598,17 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
         "site page shows a javascript: referrer"
     );
     d.screenshot("site");
+    // The realtime data app.js fetches is JSON that cannot be sniffed as HTML.
+    let rt = d.fetch(&format!("/sites/{key}/realtime.json"));
+    assert_eq!(rt.status, 200);
+    assert!(
+        rt.header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{:?}",
+        rt.header("content-type")
+    );
+    assert_eq!(rt.header("x-content-type-options"), Some("nosniff"));
+    serde_json::from_slice::<Value>(&rt.body).expect("realtime JSON");
 
     // A filtered view, reached by clicking the first row of the sources panel
     // (or the pages panel).
