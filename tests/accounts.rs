@@ -593,3 +593,264 @@ fn user_commands_manage_accounts_and_end_sessions() {
         }
     }
 }
+
+/// Every state-changing dashboard route, with a body that would be valid.
+const MUTATIONS: &[(&str, &str)] = &[
+    ("/settings/sites", "domain=new.example"),
+    (
+        "/settings/sites/KEY",
+        "hosts=&privacy_mode=off&without_consent=drop",
+    ),
+    ("/settings/sites/KEY/remove", "confirm=a.example"),
+    ("/settings/users", "username=mallory&role=admin"),
+    ("/settings/users/1/remove", ""),
+    ("/settings/tokens", "name=x&scope=admin"),
+    ("/settings/tokens/1/revoke", ""),
+    ("/settings/shares", "site=a.example&name=x"),
+    ("/settings/shares/1/revoke", ""),
+    ("/logout", ""),
+];
+
+fn with_csrf(body: &str, csrf: &str) -> String {
+    if body.is_empty() {
+        format!("csrf={csrf}")
+    } else {
+        format!("{body}&csrf={csrf}")
+    }
+}
+
+#[test]
+fn viewers_share_links_foreign_forms_and_read_tokens_cannot_change_anything() {
+    let (_d, data) = data_dir();
+    let key = common::add_site(&data, "a.example");
+    let other = common::add_site(&data, "b.example");
+    let out = cli_with_stdin(
+        &data,
+        &["user", "add", "vic", "--site", &key, "--password-stdin"],
+        "vic's password 1\n",
+    );
+    assert!(out.status.success());
+    let out = cli_with_stdin(
+        &data,
+        &[
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "admin password 1\n",
+    );
+    assert!(out.status.success());
+    let server = Server::start(&data, &[]);
+    let admin = sign_in(&server, "admin", "admin password 1");
+    let vic = sign_in(&server, "vic", "vic's password 1");
+
+    // The admin makes a share link and a read token through the settings page.
+    let settings = text(&server.get("/settings", &[("Cookie", &admin)]));
+    let csrf = csrf_field(&settings);
+    let made = request(
+        &server,
+        "POST",
+        "/settings/shares",
+        &[("Cookie", &admin)],
+        &format!("site=a.example&name=board&csrf={csrf}"),
+    );
+    assert_eq!(made.status, 200, "{}", text(&made));
+    let page = text(&made);
+    let share = page[page.find("/share/pts_").expect("share url shown")..]
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let made = request(
+        &server,
+        "POST",
+        "/settings/tokens",
+        &[("Cookie", &admin)],
+        &format!("name=r&scope=read&csrf={csrf}"),
+    );
+    let page = text(&made);
+    let token = page[page.find("pt_").expect("token shown")..]
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let vic_page = text(&server.get(&format!("/sites/{key}"), &[("Cookie", &vic)]));
+    let vic_csrf = csrf_field(&vic_page);
+    for (path, body) in MUTATIONS {
+        let path = path.replace("KEY", &key);
+        // A viewer, with a valid CSRF token: not allowed (logout is hers to do, skip it).
+        if path != "/logout" {
+            let r = request(
+                &server,
+                "POST",
+                &path,
+                &[("Cookie", &vic)],
+                &with_csrf(body, &vic_csrf),
+            );
+            assert_eq!(r.status, 403, "viewer {path}: {}", text(&r));
+        }
+        // A share link is no session.
+        let r = request(&server, "POST", &path, &[], &with_csrf(body, &csrf));
+        assert_eq!(r.status, 403, "no session {path}");
+        // The admin, but without the token, or from another site.
+        let r = request(&server, "POST", &path, &[("Cookie", &admin)], body);
+        assert_eq!(r.status, 403, "no csrf {path}");
+        let r = request(
+            &server,
+            "POST",
+            &path,
+            &[("Cookie", &admin), ("Origin", "https://evil.example")],
+            &with_csrf(body, &csrf),
+        );
+        assert_eq!(r.status, 403, "foreign origin {path}");
+    }
+    // Nothing changed: both sites, both users, still there.
+    let settings = text(&server.get("/settings", &[("Cookie", &admin)]));
+    assert!(
+        settings.contains("b.example") && settings.contains("vic") && !settings.contains("mallory")
+    );
+    assert!(!settings.contains("new.example"));
+
+    // A viewer cannot see the other site, its pages or its campaigns, nor settings.
+    assert_eq!(
+        server
+            .get(&format!("/sites/{other}"), &[("Cookie", &vic)])
+            .status,
+        404
+    );
+    assert_eq!(server.get("/settings", &[("Cookie", &vic)]).status, 403);
+    assert_eq!(
+        server
+            .get(&format!("/sites/{key}"), &[("Cookie", &vic)])
+            .status,
+        200
+    );
+
+    // The share link reads its site's page without a session, and nothing else.
+    let r = server.get(&share, &[]);
+    assert_eq!(r.status, 200, "{share}");
+    assert!(text(&r).contains("a.example") && !text(&r).contains("Sign out"));
+    assert_eq!(
+        server.get(&format!("{share}/realtime.json"), &[]).status,
+        200
+    );
+    assert_eq!(server.get("/share/pts_forged", &[]).status, 404);
+    // The API refuses share links outright, and read tokens for changes.
+    let secret = share.trim_start_matches("/share/");
+    let r = common::http(
+        server.addr,
+        "GET",
+        "/api/v1/sites",
+        &[("Authorization", &format!("Bearer {secret}"))],
+    )
+    .unwrap();
+    assert_eq!(r.status, 403);
+    for (method, path) in [
+        ("POST", "/api/v1/sites"),
+        ("DELETE", &format!("/api/v1/sites/{key}") as &str),
+        ("POST", "/api/v1/campaigns"),
+        ("POST", "/api/v1/consent"),
+        ("DELETE", "/api/v1/subjects/x"),
+    ] {
+        let r = request(
+            &server,
+            method,
+            path,
+            &[("Authorization", &format!("Bearer {token}"))],
+            "{}",
+        );
+        assert_eq!(r.status, 403, "read token {method} {path}: {}", text(&r));
+        let r = request(
+            &server,
+            method,
+            path,
+            &[("Authorization", &format!("Bearer {secret}"))],
+            "{}",
+        );
+        assert_eq!(r.status, 403, "share link {method} {path}");
+    }
+    // Revoking the link closes it.
+    let settings = text(&server.get("/settings", &[("Cookie", &admin)]));
+    let r = request(
+        &server,
+        "POST",
+        "/settings/shares/1/revoke",
+        &[("Cookie", &admin)],
+        &format!("csrf={}", csrf_field(&settings)),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(server.get(&share, &[]).status, 404);
+}
+
+#[test]
+fn a_password_protected_share_link_asks_once_and_is_throttled() {
+    let (_d, data) = data_dir();
+    common::add_site(&data, "a.example");
+    let server = Server::start(&data, &[]);
+    let admin = sign_in(&server, "admin", &admin_password(&server).unwrap());
+    let csrf = csrf_field(&text(&server.get("/settings", &[("Cookie", &admin)])));
+    let made = request(
+        &server,
+        "POST",
+        "/settings/shares",
+        &[("Cookie", &admin)],
+        &format!(
+            "site=a.example&name=board&password={}&csrf={csrf}",
+            enc("board password 1")
+        ),
+    );
+    let page = text(&made);
+    let share = page[page.find("/share/pts_").unwrap()..]
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let ask = server.get(&share, &[]);
+    assert_eq!(ask.status, 200);
+    assert!(text(&ask).contains("protected") && !text(&ask).contains("Visitors"));
+    assert_eq!(
+        server.get(&format!("{share}/realtime.json"), &[]).status,
+        403
+    );
+    let wrong = request(&server, "POST", &share, &[], "password=nope");
+    assert_eq!(wrong.status, 401);
+    let foreign = request(
+        &server,
+        "POST",
+        &share,
+        &[("Origin", "https://evil.example")],
+        &format!("password={}", enc("board password 1")),
+    );
+    assert_eq!(foreign.status, 403);
+    let ok = request(
+        &server,
+        "POST",
+        &share,
+        &[],
+        &format!("password={}", enc("board password 1")),
+    );
+    assert_eq!(ok.status, 303);
+    let c = cookie_pair(&ok, "pt_share").expect("share cookie");
+    assert!(set_cookies(&ok)
+        .iter()
+        .any(|s| s.contains(&format!("Path={share}")) && s.contains("HttpOnly")));
+    let r = server.get(&share, &[("Cookie", &c)]);
+    assert!(text(&r).contains("Visitors"), "unlocked");
+    // A forged cookie does not open it; many wrong passwords lock even the right one.
+    assert!(text(&server.get(&share, &[("Cookie", "pt_share=AAAA")])).contains("protected"));
+    for _ in 0..6 {
+        request(&server, "POST", &share, &[], "password=nope");
+    }
+    let locked = request(
+        &server,
+        "POST",
+        &share,
+        &[],
+        &format!("password={}", enc("board password 1")),
+    );
+    assert_eq!(locked.status, 401, "throttled");
+}

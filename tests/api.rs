@@ -318,3 +318,110 @@ fn write_scope_manages_sites_campaigns_and_tags_email() {
         1
     );
 }
+
+#[test]
+fn stats_filter_compare_and_export_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let a = add_site(&data, "a.example");
+    let read = token(&data, &["--scope", "read"]);
+    let server = Server::start(&data, &[]);
+    // Two visitors from a newsletter on /p0, one direct visitor on /p1 and /p2.
+    let hit = |ua: &str, page: &str, q: &str| {
+        let url = format!("/p.gif?s={a}&u=https%3A%2F%2Fa.example%2F{page}{q}");
+        assert_eq!(server.get(&url, &[("User-Agent", ua)]).status, 200);
+    };
+    let ua = |n: u32| CHROME.replace("124.0.0.0", &format!("124.0.0.{n}"));
+    hit(&ua(1), "p0", "%3Futm_source%3Dnews");
+    hit(&ua(2), "p0", "%3Futm_source%3Dnews");
+    hit(&ua(3), "p1", "");
+    hit(&ua(3), "p2", "");
+
+    let (s, st) = get(&server, &format!("/api/v1/stats?site={a}&filters=source%3D%3Dnews&dimension=page&compare=previous_period"), &read);
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(
+        (
+            st["results"]["visitors"].as_i64(),
+            st["results"]["pageviews"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(st["breakdown"].as_array().unwrap().len(), 1);
+    assert_eq!(st["breakdown"][0]["value"], "/p0");
+    assert_eq!(st["previous"]["visitors"], 0);
+    assert!(
+        st["change"]["visitors"].is_null(),
+        "no previous data: no percentage"
+    );
+    let (_, st) = get(
+        &server,
+        &format!("/api/v1/stats?site={a}&filters=source!%3Dnews;page~P"),
+        &read,
+    );
+    assert_eq!(
+        (
+            st["results"]["visitors"].as_i64(),
+            st["results"]["pageviews"].as_i64()
+        ),
+        (Some(1), Some(2))
+    );
+    let (_, st) = get(
+        &server,
+        &format!("/api/v1/stats?site={a}&interval=month&metrics=pageviews,conversions,revenue"),
+        &read,
+    );
+    assert_eq!(st["results"]["pageviews"], 4);
+    assert_eq!(st["results"]["conversions"], 0);
+    assert!(st["series"].as_array().unwrap().len() <= 2, "{st}");
+    for bad in [
+        "filters=referrer)%20UNION%20SELECT%201--%3D%3Dx",
+        "filters=bot%3D%3Dcrawler",
+        "filters=page",
+        "compare=year",
+        "dimension=outbound&filters=page%3D%3D/p0",
+    ] {
+        let (s, body) = get(&server, &format!("/api/v1/stats?site={a}&{bad}"), &read);
+        assert_eq!(s, 400, "{bad}: {body}");
+    }
+
+    // The raw export streams every event, in both formats, to a read token.
+    let auth = format!("Bearer {read}");
+    let r = http(
+        server.addr,
+        "GET",
+        &format!("/api/v1/export?site={a}"),
+        &[("Authorization", &auth)],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
+    let body = String::from_utf8(r.body).unwrap();
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c.is_ascii_hexdigit()))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(lines.len(), 4, "{body}");
+    let r = http(
+        server.addr,
+        "GET",
+        &format!("/api/v1/export?site={a}&format=csv"),
+        &[("Authorization", &auth)],
+    )
+    .unwrap();
+    let csv = String::from_utf8(r.body).unwrap();
+    assert!(
+        csv.contains("time,") && csv.matches("a.example").count() >= 4,
+        "{csv}"
+    );
+    assert_eq!(
+        get(
+            &server,
+            &format!("/api/v1/export?site={a}&format=xml"),
+            &read
+        )
+        .0,
+        400
+    );
+}

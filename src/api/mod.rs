@@ -20,6 +20,8 @@ use crate::store::{ApiToken, Dim, Filter, Scope, SqliteStore, Store, Subject};
 
 /// Prefix of every token, so leaked tokens are easy to recognise (and scan for).
 pub const TOKEN_PREFIX: &str = "pt_";
+/// Prefix of dashboard share-link secrets, which the API refuses (403).
+pub const SHARE_PREFIX: &str = "pts_";
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -107,12 +109,18 @@ impl FromRequestParts<ApiState> for Auth {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let secret = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .map(str::trim);
+        if bearer.is_some_and(|t| t.starts_with(SHARE_PREFIX)) {
+            return Err(ApiError::Forbidden(
+                "a share link only opens its dashboard; the API needs a token ('pixeltrack token create')".into(),
+            ));
+        }
+        let secret = bearer
             .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() <= 100)
             .ok_or(ApiError::Unauthorized)?;
         let hash = token_hash(secret);
@@ -219,6 +227,76 @@ const STATS_PARAMS: &[&str] = &[
     "filters",
     "compare",
 ];
+
+/// A `Write` that hands its bytes to an async response body, chunk by chunk; it
+/// blocks when the client reads slowly (bounded channel), and fails when it is gone.
+struct ChannelWriter(tokio::sync::mpsc::Sender<bytes::Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(bytes::Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /api/v1/export`: raw events, streamed as they are read (NDJSON or CSV).
+async fn export(
+    State(state): State<ApiState>,
+    auth: Auth,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    auth.need(Scope::Read)?;
+    let p = params(&parts, &["site", "from", "to", "format"])?;
+    let site = find_site(&state, &auth, get_param(&p, "site")).await?;
+    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
+    let to = date(&p, "to", today)?;
+    let from = date(&p, "from", to - 29)?;
+    if from > to {
+        return Err(ApiError::BadRequest(
+            "'from' must be on or before 'to'".into(),
+        ));
+    }
+    let (format, content_type) = match get_param(&p, "format").unwrap_or("ndjson") {
+        "ndjson" => (report::export::Format::Ndjson, "application/x-ndjson"),
+        "csv" => (report::export::Format::Csv, "text/csv; charset=utf-8"),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "'format' must be ndjson or csv".into(),
+            ))
+        }
+    };
+    let range = DateRange {
+        from_day: from,
+        to_day: to,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let (a, b) = range.millis();
+        if let Err(e) =
+            report::export::write(store.as_ref(), &site, a, b, format, &mut ChannelWriter(tx))
+        {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::error!(error = %e, "export failed midway");
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
 
 /// The filters as given, split (for the response).
 fn q_filters_json(p: &[(String, String)]) -> Value {
@@ -835,6 +913,12 @@ pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
         "Totals, a time series and optionally one breakdown for a site and date range",
     ),
     (
+        "/api/v1/export",
+        &["get"],
+        "read",
+        "Raw events of a site, streamed (?site=&from=&to=&format=ndjson|csv)",
+    ),
+    (
         "/api/v1/subjects/{id}",
         &["get", "delete"],
         "admin",
@@ -866,7 +950,8 @@ pub fn openapi() -> Value {
                 op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
             }
             if *path == "/api/v1/stats" {
-                let dims: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                let mut dims: Vec<&str> = Dim::ALL.iter().skip(1).map(|d| d.name()).collect();
+                dims.extend(EXTRA_DIMENSIONS);
                 op["parameters"] = json!([
                     {"name": "site", "in": "query", "schema": {"type": "string"}, "description": "site key or domain"},
                     {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
@@ -874,7 +959,17 @@ pub fn openapi() -> Value {
                     {"name": "metrics", "in": "query", "schema": {"type": "string"}, "description": format!("comma-separated: {}", METRICS.join(", "))},
                     {"name": "dimension", "in": "query", "schema": {"type": "string", "enum": dims}},
                     {"name": "interval", "in": "query", "schema": {"type": "string", "enum": INTERVALS}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "filters", "in": "query", "schema": {"type": "string"}, "description": format!("';'-separated dimension==value, dimension!=value or dimension~value (contains); dimensions: {}", Filter::DIMS.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "))},
+                    {"name": "compare", "in": "query", "schema": {"type": "string", "enum": ["previous_period"]}}
+                ]);
+            }
+            if *path == "/api/v1/export" {
+                op["parameters"] = json!([
+                    {"name": "site", "in": "query", "schema": {"type": "string"}},
+                    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["ndjson", "csv"]}}
                 ]);
             }
             if *path == "/api/v1/subjects/{id}" {
@@ -912,11 +1007,43 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/email/tag" => post(email_tag),
             "/api/v1/consent" => post(consent),
             "/api/v1/stats" => get(stats),
+            "/api/v1/export" => get(export),
             "/api/v1/subjects/{id}" => get(subject_get).delete(subject_delete),
             "/api/v1/openapi.json" => get(openapi_json),
             other => unreachable!("documented route {other} has no handler"),
         };
         r = r.route(path, handlers);
     }
-    r.with_state(state)
+    r.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        changes_need_write,
+    ))
+    .with_state(state)
+}
+
+/// Every change needs at least the write scope, checked before the handler reads the
+/// body: a read token (or a share link) gets its 403 whatever it sends. Handlers still
+/// check finer scopes (admin for erasure).
+async fn changes_need_write(
+    State(state): State<ApiState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    ) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    match Auth::from_request_parts(&mut parts, &state).await {
+        Ok(auth) => match auth.need(Scope::Write) {
+            Ok(()) => {
+                next.run(axum::extract::Request::from_parts(parts, body))
+                    .await
+            }
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
 }

@@ -1,30 +1,7 @@
 //! Output helpers shared by commands: CSV cells that spreadsheets cannot execute,
 //! terminal tables whose cells cannot move the cursor, and number formatting.
 
-/// A CSV cell, quoted per RFC 4180 and neutralised per OWASP "CSV injection": a cell
-/// starting with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'` so no spreadsheet
-/// evaluates it as a formula.
-pub fn csv_cell(s: &str) -> String {
-    let neutral = match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_owned(),
-    };
-    if neutral.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", neutral.replace('"', "\"\""))
-    } else {
-        neutral
-    }
-}
-
-pub fn csv_line(cells: &[String]) -> String {
-    let mut line = cells
-        .iter()
-        .map(|c| csv_cell(c))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push('\n');
-    line
-}
+pub use crate::report::export::{csv_cell, csv_line};
 
 /// Makes a stored string safe for a terminal: control characters (ESC sequences,
 /// carriage returns) become `�`, and long values are cut to `max` characters.

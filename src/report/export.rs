@@ -2,6 +2,8 @@
 //! (CLI NDJSON/CSV, the API's subject export). The CSV header and rows both come from
 //! [`fields`], so they cannot drift apart.
 
+use std::io::Write;
+
 use serde_json::Value;
 
 use crate::model::Event;
@@ -95,10 +97,82 @@ pub fn json(e: &Event) -> Value {
     )
 }
 
+/// A CSV cell, quoted per RFC 4180 and neutralised per OWASP "CSV injection": a cell
+/// starting with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'` so no spreadsheet
+/// evaluates it as a formula.
+pub fn csv_cell(s: &str) -> String {
+    let neutral = match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_owned(),
+    };
+    if neutral.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", neutral.replace('"', "\"\""))
+    } else {
+        neutral
+    }
+}
+
+pub fn csv_line(cells: &[String]) -> String {
+    let mut line = cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// The two formats of a raw export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Csv,
+}
+
+/// Writes every event of `site` in `[from_ms, to_ms)` to `out`, row by row (a CSV
+/// starts with its header); returns how many. Shared by `pixeltrack export` and the
+/// API's streamed export.
+pub fn write(
+    store: &dyn crate::store::Store,
+    site: &crate::model::Site,
+    from_ms: i64,
+    to_ms: i64,
+    format: Format,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<u64> {
+    let mut out = std::io::BufWriter::new(out);
+    if format == Format::Csv {
+        out.write_all(csv_line(&columns()).as_bytes())?;
+    }
+    let mut write_err = None;
+    let n = store
+        .for_each_event(site.id.0, from_ms, to_ms, &mut |e| {
+            let r = match format {
+                Format::Ndjson => serde_json::to_writer(&mut out, &json(&e))
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| out.write_all(b"\n")),
+                Format::Csv => out.write_all(csv_line(&cells(&e)).as_bytes()),
+            };
+            if let Err(e) = &r {
+                write_err = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+            r
+        })
+        .map_err(|e| {
+            write_err
+                .take()
+                .unwrap_or_else(|| std::io::Error::other(e.to_string()))
+        })?;
+    if let Some(e) = write_err {
+        return Err(e);
+    }
+    out.flush()?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::output::csv_line;
 
     #[test]
     fn json_has_every_column_with_types() {

@@ -357,7 +357,7 @@ where
 /// Whether the request's `Origin` (when sent) is this server: the `Host` it was sent
 /// to, or the configured public URL. `Origin: null` and other sites fail; so does a
 /// browser that says `Sec-Fetch-Site: cross-site`.
-fn same_origin(state: &WebState, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(state: &WebState, headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")

@@ -10,6 +10,8 @@ pub mod accounts;
 pub mod chart;
 pub mod dashboard;
 pub mod layout;
+pub mod settings;
+pub mod share;
 mod throttle;
 
 use std::net::IpAddr;
@@ -115,6 +117,18 @@ pub fn router(state: WebState) -> Router {
         .route("/sites/{key}", get(dashboard::site_page))
         .route("/sites/{key}/realtime.json", get(dashboard::realtime_json))
         .route("/campaigns/{id}", get(dashboard::campaign_page))
+        .route("/settings", get(settings::show))
+        .route("/settings/sites", post(settings::add_site))
+        .route("/settings/sites/{key}", post(settings::save_site))
+        .route("/settings/sites/{key}/remove", post(settings::remove_site))
+        .route("/settings/users", post(settings::add_user))
+        .route("/settings/users/{id}/remove", post(settings::remove_user))
+        .route("/settings/tokens", post(settings::add_token))
+        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
+        .route("/settings/shares", post(settings::add_share))
+        .route("/settings/shares/{id}/revoke", post(settings::revoke_share))
+        .route("/share/{secret}", get(share::show).post(share::unlock))
+        .route("/share/{secret}/realtime.json", get(share::realtime))
         .route(layout::SCRIPT_PATH, get(layout::script))
         .route("/login", get(accounts::login_page).post(accounts::login))
         .route("/logout", post(accounts::logout))

@@ -310,6 +310,73 @@ impl SqliteStore {
     }
 }
 
+/// A read-only link to one site's dashboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareLink {
+    pub id: i64,
+    pub site_id: SiteId,
+    pub name: String,
+    /// argon2id hash of the link's password, if it has one.
+    pub password_hash: Option<String>,
+    pub created_ms: Millis,
+}
+
+fn share_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ShareLink> {
+    Ok(ShareLink {
+        id: r.get(0)?,
+        site_id: SiteId(r.get(1)?),
+        name: r.get(2)?,
+        password_hash: r.get(3)?,
+        created_ms: r.get(4)?,
+    })
+}
+
+impl SqliteStore {
+    /// Stores a share link under the SHA-256 `hash` of its secret.
+    pub fn add_share_link(
+        &self,
+        site_id: SiteId,
+        hash: &str,
+        password_hash: Option<&str>,
+        name: &str,
+        now: Millis,
+    ) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO share_links (site_id, hash, password_hash, name, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![site_id.0, hash, password_hash, name, now],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn share_link_by_hash(&self, hash: &str) -> Result<Option<ShareLink>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, site_id, name, password_hash, created_ms FROM share_links WHERE hash = ?1",
+                [hash],
+                share_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn share_links(&self) -> Result<Vec<ShareLink>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, site_id, name, password_hash, created_ms FROM share_links ORDER BY id",
+        )?;
+        let rows = st.query_map([], share_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn remove_share_link(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM share_links WHERE id = ?1", [id])?
+            == 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

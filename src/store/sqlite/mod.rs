@@ -21,7 +21,7 @@ use crate::model::{
 
 mod accounts;
 
-pub use accounts::{Role, User, WebSession};
+pub use accounts::{Role, ShareLink, User, WebSession};
 
 pub const DB_FILE: &str = "pixeltrack.db";
 
@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/005_web.sql"),
     include_str!("sql/006_ads.sql"),
     include_str!("sql/007_accounts.sql"),
+    include_str!("sql/008_share.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -494,6 +495,7 @@ impl Store for SqliteStore {
             "last_opens",
             "orders",
             "goals",
+            "share_links",
         ] {
             tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
         }
