@@ -665,7 +665,7 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
     d.screenshot("campaign");
 
     d.go("/settings", "settings");
-    d.audit("settings", &["shop.example"]);
+    d.audit("settings", &["shop.example", "tester"]);
 
     d.clean("end");
     let missing = d.missing.take();
