@@ -1,6 +1,9 @@
 //! Helpers for end-to-end tests: the real binary on an ephemeral port with a fresh
-//! data dir, a tiny HTTP/1.1 client on std sockets, and file scans of the data dir.
+//! data dir, a tiny HTTP/1.1 client on std sockets, and file scans of the data dir;
+//! `webdriver` drives headless Chromium for the browser suites.
 #![allow(dead_code)]
+
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
