@@ -278,6 +278,7 @@ pub const REPORT_DIMS: &[Dim] = &[
     Dim::EntryPage,
     Dim::ExitPage,
     Dim::Source,
+    Dim::Referrer,
     Dim::Medium,
     Dim::UtmSource,
     Dim::UtmMedium,

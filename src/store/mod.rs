@@ -560,6 +560,8 @@ pub trait Store: Send + Sync {
         f: &mut dyn FnMut(Event) -> std::io::Result<()>,
     ) -> Result<u64>;
     fn count_events(&self, site_id: i64) -> Result<u64>;
+    /// Whether the site has any event at all (cheap, unlike counting them).
+    fn has_events(&self, site_id: i64) -> Result<bool>;
 
     fn campaigns(&self, site_id: Option<i64>) -> Result<Vec<Campaign>>;
     fn campaign(&self, id: i64) -> Result<Option<Campaign>>;

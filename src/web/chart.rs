@@ -78,7 +78,8 @@ pub fn lines(title: &str, labels: &[String], lines: &[Line<'_>]) -> Markup {
             }
             @for (i, l) in labels.iter().enumerate() {
                 @if i % label_every == 0 || i + 1 == n {
-                    text.axis x={(format!("{:.1}", x_of(i, n)))} y={(H - 8.0)} text-anchor="middle" { (l) }
+                    @let anchor = if i == 0 && n > 1 { "start" } else if i + 1 == n && n > 1 { "end" } else { "middle" };
+                    text.axis x={(format!("{:.1}", x_of(i, n)))} y={(H - 8.0)} text-anchor=(anchor) { (l) }
                 }
             }
             @for l in lines {

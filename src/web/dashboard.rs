@@ -341,7 +341,7 @@ pub fn load_site(
         report: report::site_report(store, site, &view.query(), 10, model)?,
         realtime: report::realtime(store, site, now, 5)?,
         campaigns: store.campaigns(Some(site.id.0))?,
-        any_events: store.count_events(site.id.0)? > 0,
+        any_events: store.has_events(site.id.0)?,
     })
 }
 
@@ -450,7 +450,7 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
                 @for (i, f) in view.filters.iter().enumerate() {
                     span.chip {
                         (f.dim.name()) " " (match f.op { crate::store::FilterOp::Is => "is", crate::store::FilterOp::IsNot => "is not", crate::store::FilterOp::Contains => "contains" }) " "
-                        strong { (f.value) }
+                        strong { (if f.value.is_empty() && f.dim == Dim::Source { "(direct)" } else if f.value.is_empty() { "(none)" } else { f.value.as_str() }) }
                         " " a.remove href=(view.without_filter(i)) title="Remove this filter" { "×" }
                     }
                 }

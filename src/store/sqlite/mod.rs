@@ -601,6 +601,14 @@ impl Store for SqliteStore {
         Ok(n)
     }
 
+    fn has_events(&self, site_id: i64) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE site_id = ?1)",
+            [site_id],
+            |r| r.get(0),
+        )?)
+    }
+
     fn count_events(&self, site_id: i64) -> Result<u64> {
         let conn = self.conn();
         let n: i64 = conn.query_row(
