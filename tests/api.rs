@@ -425,3 +425,148 @@ fn stats_filter_compare_and_export_stream() {
         400
     );
 }
+
+#[test]
+fn sites_and_campaigns_can_be_changed_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let a = add_site(&data, "a.example");
+    add_site(&data, "b.example");
+    let read = token(&data, &["--scope", "read"]);
+    let write = token(&data, &["--scope", "write"]);
+    let write_b = token(&data, &["--scope", "write", "--site", "b.example"]);
+    let server = Server::start(&data, &[]);
+
+    let change = r#"{"name":"Alpha","hosts":["www.a-shop.example"],"privacy_mode":"consented","gpc":false,"retention_days":30}"#;
+    assert_eq!(
+        send(
+            &server,
+            "PATCH",
+            &format!("/api/v1/sites/{a}"),
+            &read,
+            change
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        send(
+            &server,
+            "PATCH",
+            &format!("/api/v1/sites/{a}"),
+            &write_b,
+            change
+        )
+        .0,
+        404,
+        "another site's token"
+    );
+    let (s, body) = send(
+        &server,
+        "PATCH",
+        &format!("/api/v1/sites/{a}"),
+        &write,
+        change,
+    );
+    assert_eq!(s, 200, "{body}");
+    for bad in [
+        r#"{"privacy_mode":"spy"}"#,
+        r#"{"hosts":["not a host/"]}"#,
+        r#"{"retention_days":0}"#,
+        r#"{"owner":"me"}"#,
+    ] {
+        assert_eq!(
+            send(&server, "PATCH", &format!("/api/v1/sites/{a}"), &write, bad).0,
+            400,
+            "{bad}"
+        );
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["site", "list", "--json"])).unwrap();
+    assert!(list.to_string().contains("Alpha"), "{list}");
+    let privacy = cli(&data, &["privacy", "report"]);
+    assert!(
+        privacy.contains("deleted after 30 days")
+            && privacy.contains("Global Privacy Control (Sec-GPC: 1): not honoured"),
+        "{privacy}"
+    );
+
+    let (s, c) = send(
+        &server,
+        "POST",
+        "/api/v1/campaigns",
+        &write,
+        &format!(r#"{{"site":"{a}","name":"Spring"}}"#),
+    );
+    assert_eq!(s, 201, "{c}");
+    let id = c["id"].as_i64().unwrap();
+    let (s, c) = send(
+        &server,
+        "PATCH",
+        &format!("/api/v1/campaigns/{id}"),
+        &write,
+        r#"{"name":"Spring sale","cost":{"amount":"250.00","currency":"eur"}}"#,
+    );
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(
+        (
+            c["name"].as_str(),
+            c["cost"]["amount"].as_str(),
+            c["cost"]["currency"].as_str()
+        ),
+        (Some("Spring sale"), Some("250.00"), Some("EUR"))
+    );
+    assert_eq!(
+        send(
+            &server,
+            "PATCH",
+            &format!("/api/v1/campaigns/{id}"),
+            &write,
+            r#"{"cost":{"amount":"1.001","currency":"EUR"}}"#
+        )
+        .0,
+        400
+    );
+    let (_, c) = send(
+        &server,
+        "PATCH",
+        &format!("/api/v1/campaigns/{id}"),
+        &write,
+        r#"{"cost":null}"#,
+    );
+    assert!(c["cost"].is_null(), "{c}");
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            &format!("/api/v1/campaigns/{id}"),
+            &write_b,
+            ""
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            &format!("/api/v1/campaigns/{id}"),
+            &write,
+            ""
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            &format!("/api/v1/campaigns/{id}"),
+            &write,
+            ""
+        )
+        .0,
+        404
+    );
+}

@@ -677,8 +677,182 @@ async fn site_delete(
     Ok(Json(json!({"deleted": key})))
 }
 
+/// `PATCH /api/v1/sites/{id}`: only the fields given change.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteChange {
+    name: Option<String>,
+    hosts: Option<Vec<String>>,
+    privacy_mode: Option<String>,
+    gpc: Option<bool>,
+    dnt: Option<bool>,
+    without_consent: Option<String>,
+    /// `null` keeps raw events forever.
+    #[serde(default, with = "serde_with_null")]
+    retention_days: Option<Option<u32>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod serde_with_null {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+        Ok(Some(Option::<u32>::deserialize(d)?))
+    }
+}
+
+async fn site_update(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(key): Path<String>,
+    Body(b): Body<SiteChange>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Write)?;
+    let site = find_site(&state, &auth, Some(&key)).await?;
+    let bad = |m: &str| ApiError::BadRequest(m.to_owned());
+    if b.name
+        .as_deref()
+        .is_some_and(|n| !crate::model::valid_name(n))
+    {
+        return Err(bad("'name' must be 1 to 200 characters"));
+    }
+    let hosts = match &b.hosts {
+        None => None,
+        Some(list) => Some(
+            list.iter()
+                .map(|h| {
+                    crate::model::parse_domain(h)
+                        .ok_or_else(|| bad("'hosts' must be host names such as www.example.com"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let mut p = site.privacy.clone();
+    if let Some(m) = &b.privacy_mode {
+        p.mode = crate::model::PrivacyMode::parse(m)
+            .ok_or_else(|| bad("'privacy_mode' is anonymous, consented or off"))?;
+    }
+    if let Some(w) = &b.without_consent {
+        p.without_consent = crate::model::WithoutConsent::parse(w)
+            .ok_or_else(|| bad("'without_consent' is aggregate or drop"))?;
+    }
+    p.honour_gpc = b.gpc.unwrap_or(p.honour_gpc);
+    p.honour_dnt = b.dnt.unwrap_or(p.honour_dnt);
+    if let Some(r) = b.retention_days {
+        if r == Some(0) {
+            return Err(bad(
+                "'retention_days' is at least 1, or null to keep events",
+            ));
+        }
+        p.retention_days = r;
+    }
+    let store = state.store.clone();
+    let id = site.id.0;
+    let name = b.name.clone();
+    blocking(move || {
+        if let Some(n) = name {
+            store.rename_site(id, n.trim())?;
+        }
+        if let Some(h) = hosts {
+            store.set_hosts(id, &h)?;
+        }
+        store.set_privacy(id, &p)
+    })
+    .await?;
+    Ok(Json(json!({"updated": site.key.as_str()})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignChange {
+    name: Option<String>,
+    /// `{amount: "250.00", currency: "EUR"}`, or `null` to clear.
+    #[serde(default, with = "serde_cost")]
+    cost: Option<Option<Cost>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cost {
+    amount: String,
+    currency: String,
+}
+
+mod serde_cost {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<super::Cost>>, D::Error> {
+        Ok(Some(Option::<super::Cost>::deserialize(d)?))
+    }
+}
+
+async fn campaign_update(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Body(b): Body<CampaignChange>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Write)?;
+    let c = own_campaign(&state, &auth, &id).await?;
+    if b.name
+        .as_deref()
+        .is_some_and(|n| !crate::model::valid_name(n))
+    {
+        return Err(ApiError::BadRequest(
+            "'name' must be 1 to 200 characters".into(),
+        ));
+    }
+    let cost = match &b.cost {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(k)) => {
+            let (code, exp) = crate::enrich::money::currency(&k.currency).ok_or_else(|| {
+                ApiError::BadRequest("'currency' must be an ISO 4217 code such as EUR".into())
+            })?;
+            let minor = crate::enrich::money::parse_amount(&k.amount, exp)
+                .map_err(|e| ApiError::BadRequest(format!("'amount': {e}")))?;
+            Some(Some((minor, code)))
+        }
+    };
+    let store = state.store.clone();
+    let name = b.name.clone();
+    let updated = blocking(move || {
+        if let Some(n) = name {
+            store.rename_campaign(c.id, n.trim())?;
+        }
+        if let Some(k) = cost {
+            store.set_campaign_cost(c.id, k)?;
+        }
+        store.campaign(c.id)
+    })
+    .await?;
+    updated
+        .map(|c| Json(campaign_json(&c)))
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id} for this token")))
+}
+
+async fn campaign_delete(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Write)?;
+    let c = own_campaign(&state, &auth, &id).await?;
+    let store = state.store.clone();
+    blocking(move || {
+        store.remove_campaign(c.id)?;
+        store.checkpoint()
+    })
+    .await?;
+    Ok(Json(json!({"deleted": c.id})))
+}
+
 fn campaign_json(c: &crate::model::Campaign) -> Value {
-    json!({"id": c.id, "site_id": c.site_id, "name": c.name, "sent_ms": c.sent_ms, "delivered": c.delivered})
+    let cost = c
+        .cost
+        .as_ref()
+        .map(|(m, cur)| json!({"amount": crate::enrich::money::format(*m, cur), "currency": cur}));
+    json!({"id": c.id, "site_id": c.site_id, "name": c.name, "sent_ms": c.sent_ms, "delivered": c.delivered, "cost": cost})
 }
 
 async fn campaigns(
@@ -872,15 +1046,21 @@ pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
     ),
     (
         "/api/v1/sites/{id}",
-        &["delete"],
+        &["patch", "delete"],
         "write",
-        "Delete a site (by key or domain) and all of its data",
+        "Change a site (PATCH {name, hosts, privacy_mode, gpc, dnt, without_consent, retention_days}) or delete it and all of its data",
     ),
     (
         "/api/v1/campaigns",
         &["get", "post"],
         "read",
         "A site's email campaigns (GET ?site=); create one (POST {site, name}; write scope)",
+    ),
+    (
+        "/api/v1/campaigns/{id}",
+        &["patch", "delete"],
+        "write",
+        "Change a campaign (PATCH {name, cost: {amount, currency} or null}) or delete it with its events",
     ),
     (
         "/api/v1/campaigns/{id}/sent",
@@ -1000,7 +1180,10 @@ pub fn router(state: ApiState) -> Router {
     for (path, _, _, _) in ROUTES {
         let handlers = match *path {
             "/api/v1/sites" => get(sites).post(site_create),
-            "/api/v1/sites/{id}" => axum::routing::delete(site_delete),
+            "/api/v1/sites/{id}" => axum::routing::patch(site_update).delete(site_delete),
+            "/api/v1/campaigns/{id}" => {
+                axum::routing::patch(campaign_update).delete(campaign_delete)
+            }
             "/api/v1/campaigns" => get(campaigns).post(campaign_create),
             "/api/v1/campaigns/{id}/sent" => post(campaign_sent),
             "/api/v1/campaigns/{id}/report" => get(campaign_report),

@@ -153,6 +153,16 @@ fn prop_text(v: &Value) -> Option<String> {
     }
 }
 
+/// A JSON number or string as text (`Err` for anything else); absent or null is `None`.
+fn number_or_text(v: Option<Value>) -> Result<Option<String>, ()> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(()),
+    }
+}
+
 pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
     c.metrics.request(Route::Event);
     let (parts, body): (_, Body) = req.into_parts();
@@ -194,31 +204,21 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
             }
         }
     }
-    let value = match inc.v {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return bad(
-                &c,
-                DropReason::InvalidInput,
-                StatusCode::BAD_REQUEST,
-                "value must be a number or a decimal string",
-            )
-        }
+    let Ok(value) = number_or_text(inc.v) else {
+        return bad(
+            &c,
+            DropReason::InvalidAmount,
+            StatusCode::BAD_REQUEST,
+            "value must be a number or a decimal string",
+        );
     };
-    let campaign = match inc.cmp {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return bad(
-                &c,
-                DropReason::InvalidId,
-                StatusCode::BAD_REQUEST,
-                DropReason::InvalidId.explain(),
-            )
-        }
+    let Ok(campaign) = number_or_text(inc.cmp) else {
+        return bad(
+            &c,
+            DropReason::InvalidId,
+            StatusCode::BAD_REQUEST,
+            DropReason::InvalidId.explain(),
+        );
     };
     let params = HitParams {
         site: Some(inc.s.clone()),

@@ -522,6 +522,10 @@ pub trait Store: Send + Sync {
     fn sites(&self) -> Result<Vec<Site>>;
     fn site_by_key(&self, key: &SiteKey) -> Result<Option<Site>>;
     fn add_site(&self, key: &SiteKey, domain: &str, name: &str, now: Millis) -> Result<Site>;
+    fn rename_site(&self, site_id: i64, name: &str) -> Result<()>;
+    fn rename_campaign(&self, id: i64, name: &str) -> Result<()>;
+    /// Removes a campaign with its events and consent records; returns false if unknown.
+    fn remove_campaign(&self, id: i64) -> Result<bool>;
     /// Removes a site and every row that belongs to it; returns false if unknown.
     fn remove_site(&self, key: &SiteKey) -> Result<bool>;
 

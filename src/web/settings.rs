@@ -54,6 +54,16 @@ fn checked(on: bool) -> Option<&'static str> {
     on.then_some("checked")
 }
 
+/// A one-button form that posts to `action` (with the CSRF field).
+fn post_button(csrf: &Markup, action: &str, label: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            (csrf)
+            button.danger type="submit" { (label) }
+        }
+    }
+}
+
 fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<Markup, WebError> {
     let store = state.store.as_ref();
     let sites = store.sites().map_err(WebError::internal)?;
@@ -145,10 +155,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                             td { (u.role.as_str()) }
                             td { @if u.role == Role::Admin { "all" } @else { (u.sites.iter().map(|s| site_name(s.0)).collect::<Vec<_>>().join(", ")) } }
                             td {
-                                form.inline method="post" action={"/settings/users/" (u.id) "/remove"} {
-                                    (csrf)
-                                    button.danger type="submit" { "Remove" }
-                                }
+                                (post_button(&csrf, &format!("/settings/users/{}/remove", u.id), "Remove"))
                             }
                         }
                     }
@@ -176,10 +183,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                             td { (t.scope.as_str()) }
                             td { (t.site_id.map(site_name).unwrap_or_else(|| "all".into())) }
                             td {
-                                form.inline method="post" action={"/settings/tokens/" (t.id) "/revoke"} {
-                                    (csrf)
-                                    button.danger type="submit" { "Revoke" }
-                                }
+                                (post_button(&csrf, &format!("/settings/tokens/{}/revoke", t.id), "Revoke"))
                             }
                         }
                     }
@@ -208,10 +212,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                             td { (site_name(l.site_id.0)) }
                             td { (if l.password_hash.is_some() { "yes" } else { "no" }) }
                             td {
-                                form.inline method="post" action={"/settings/shares/" (l.id) "/revoke"} {
-                                    (csrf)
-                                    button.danger type="submit" { "Revoke" }
-                                }
+                                (post_button(&csrf, &format!("/settings/shares/{}/revoke", l.id), "Revoke"))
                             }
                         }
                     }

@@ -475,6 +475,32 @@ impl Store for SqliteStore {
         })
     }
 
+    fn rename_site(&self, site_id: i64, name: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE sites SET name = ?2 WHERE id = ?1",
+            params![site_id, name],
+        )?;
+        Ok(())
+    }
+
+    fn rename_campaign(&self, id: i64, name: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE campaigns SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )?;
+        Ok(())
+    }
+
+    fn remove_campaign(&self, id: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM events WHERE campaign_id = ?1", [id])?;
+        tx.execute("DELETE FROM consent WHERE campaign_id = ?1", [id])?;
+        let n = tx.execute("DELETE FROM campaigns WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
     fn remove_site(&self, key: &SiteKey) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
