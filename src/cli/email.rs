@@ -67,6 +67,10 @@ pub fn create(store: &SqliteStore, site: &str, name: &str, json: bool) -> anyhow
             "When sent:     pixeltrack campaign sent {} --count <delivered>",
             c.id
         );
+        println!(
+            "For ads:       pixeltrack link create --site {} --campaign {} --ad <ad> <landing URL>",
+            site.key, c.id
+        );
     }
     Ok(())
 }

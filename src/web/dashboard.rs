@@ -758,7 +758,16 @@ fn campaign_body(site: &Site, r: &CampaignReport) -> Markup {
             }
         }
         @if let Some(a) = &r.ads {
-            @if a.total.impressions + a.total.clicks + a.total.bot_impressions + a.total.conversions > 0 || a.cost.is_some() || !email {
+            @let ad_activity = a.total.impressions + a.total.clicks + a.total.bot_impressions + a.total.bot_clicks + a.total.conversions > 0;
+            @if !email && !ad_activity {
+                section.empty {
+                    h2 { "Nothing yet" }
+                    p { "Tag an email for this campaign: " code { "pixeltrack email tag --campaign " (r.id) " --recipient <id> < email.html" } }
+                    p { "Or make an ad link: " code { "pixeltrack link create --site " (site.key) " --campaign " (r.id) " --ad <ad> <landing URL>" }
+                        " and an impression pixel: " code { "/p.gif?s=" (site.key) "&e=impression&cmp=" (r.id) "&ad=<ad>" } }
+                }
+            }
+            @if ad_activity || a.cost.is_some() {
                 (ads_section(a))
             }
         }

@@ -84,6 +84,10 @@ pub fn page(title: &str, user: Option<&CurrentUser>, body: Markup) -> Markup {
                 header.top {
                     a.brand href="/" { "pixeltrack" }
                     @if let Some(u) = user {
+                        a href="/" { "Sites" }
+                        @if u.is_admin() {
+                            a href="/settings" { "Settings" }
+                        }
                         span.who { "Signed in as " strong { (u.username) } " (" (u.role.as_str()) ")" }
                         form.inline method="post" action="/logout" {
                             (csrf_field(u))

@@ -120,8 +120,8 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                                 }
                             }
                         }
-                        label { input type="checkbox" name="gpc" value="on" checked=[checked(s.privacy.honour_gpc)]; " Honour Global Privacy Control" }
-                        label { input type="checkbox" name="dnt" value="on" checked=[checked(s.privacy.honour_dnt)]; " Honour Do Not Track" }
+                        label.check { input type="checkbox" name="gpc" value="on" checked=[checked(s.privacy.honour_gpc)]; " Honour Global Privacy Control" }
+                        label.check { input type="checkbox" name="dnt" value="on" checked=[checked(s.privacy.honour_dnt)]; " Honour Do Not Track" }
                         label { "Retention (days, empty: keep)" input type="number" name="retention_days" min="1" max="36500" value=[s.privacy.retention_days]; }
                         button type="submit" { "Save" }
                     }
@@ -129,7 +129,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                 form method="post" action={"/settings/sites/" (s.key) "/remove"} {
                     (csrf)
                     div.row {
-                        label { "Type " code { (s.domain) } " to remove the site and all its data" input type="text" name="confirm"; }
+                        label { span { "Type " code { (s.domain) } " to remove the site and all its data" } input type="text" name="confirm"; }
                         button.danger type="submit" { "Remove site" }
                     }
                 }
