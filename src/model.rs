@@ -64,6 +64,15 @@ pub fn parse_domain(raw: &str) -> Option<String> {
     (!host.is_empty() && host.len() <= 253).then_some(host)
 }
 
+/// The English name of an ISO 3166-1 alpha-2 code (`"DE"` → `"Germany"`), or the code.
+pub fn country_name(code: &str) -> &str {
+    code.parse::<iso_country::Country>()
+        .ok()
+        .map(|c| c.name())
+        .filter(|n| !n.is_empty())
+        .unwrap_or(code)
+}
+
 /// Campaign and site names: 1–200 characters, no control characters.
 pub fn valid_name(name: &str) -> bool {
     let n = name.trim();
@@ -292,6 +301,8 @@ pub struct Event {
     pub screen_width: Option<i64>,
     /// Ad impressions and ad clicks: campaign, ad and placement.
     pub ad: Option<AdFields>,
+    /// ISO 3166-1 alpha-2 country of the client IP (`""` when unknown or private).
+    pub country: String,
 }
 
 /// What an ad impression or ad click carries. Ad traffic is reported per campaign,

@@ -5,6 +5,7 @@
 
 pub mod bot;
 pub mod email;
+pub mod geo;
 pub mod money;
 pub mod page;
 pub mod privacy;
@@ -266,6 +267,7 @@ impl Enricher {
             engaged_ms: p.engaged_ms.map(|m| m.clamp(0, 86_400_000)),
             screen_width: p.screen_width.filter(|w| (1..=100_000).contains(w)),
             ad,
+            country: geo::country(hit.ip).to_owned(),
         })
     }
 }

@@ -45,6 +45,7 @@ fn session_dims(e: &Event) -> Vec<String> {
                 Dim::Browser => &e.browser,
                 Dim::Os => &e.os,
                 Dim::Device => return e.device.as_str().to_owned(),
+                Dim::Country => &e.country,
                 _ => unreachable!("SESSION_DIMS holds session dimensions only"),
             }
             .clone()

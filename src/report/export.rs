@@ -20,6 +20,7 @@ pub fn fields(e: &Event) -> Vec<(&'static str, Value)> {
     let s = |v: &str| Value::String(v.to_owned());
     let n = |v: Option<i64>| v.map(Value::from).unwrap_or(Value::Null);
     let m = e.email.as_ref();
+    let ad = e.ad.as_ref();
     let email = |f: fn(&crate::model::EmailFields) -> String| {
         m.map(|m| Value::String(f(m))).unwrap_or(Value::Null)
     };
@@ -47,6 +48,7 @@ pub fn fields(e: &Event) -> Vec<(&'static str, Value)> {
         ("os", s(&e.os)),
         ("os_version", s(&e.os_version)),
         ("device", s(e.device.as_str())),
+        ("country", s(&e.country)),
         ("bot", e.bot.map(|b| s(b.as_str())).unwrap_or(Value::Null)),
         ("value_minor", n(e.value_minor)),
         ("currency", s(&e.currency)),
@@ -56,15 +58,28 @@ pub fn fields(e: &Event) -> Vec<(&'static str, Value)> {
             serde_json::from_str(&e.props).unwrap_or_else(|_| serde_json::json!({})),
         ),
         ("ip", e.ip.as_deref().map(s).unwrap_or(Value::Null)),
-        ("campaign_id", n(m.map(|m| m.campaign_id))),
+        (
+            "campaign_id",
+            n(m.map(|m| m.campaign_id).or(ad.map(|a| a.campaign_id))),
+        ),
         ("recipient", email(|m| m.recipient.clone())),
-        ("link", email(|m| m.link.clone())),
+        (
+            "link",
+            m.map(|m| s(&m.link))
+                .or(ad.map(|a| s(&a.link)))
+                .unwrap_or(Value::Null),
+        ),
         ("verdict", email(|m| m.verdict.as_str().to_owned())),
         ("verdict_reason", email(|m| m.reason.to_owned())),
         ("email_client", email(|m| m.client.to_owned())),
         ("scroll_pct", n(e.scroll_pct)),
         ("engaged_ms", n(e.engaged_ms)),
         ("screen_width", n(e.screen_width)),
+        ("ad", ad.map(|a| s(&a.ad)).unwrap_or(Value::Null)),
+        (
+            "placement",
+            ad.map(|a| s(&a.placement)).unwrap_or(Value::Null),
+        ),
     ]
 }
 
@@ -184,7 +199,7 @@ mod tests {
             ..Event::default()
         };
         let j = json(&e);
-        assert_eq!(j.as_object().unwrap().len(), 38);
+        assert_eq!(j.as_object().unwrap().len(), 41);
         for c in columns() {
             assert!(j.get(&c).is_some(), "{c}");
         }
@@ -192,6 +207,34 @@ mod tests {
         assert_eq!(j["props"]["a"], "1");
         assert_eq!(j["ip"], serde_json::Value::Null);
         assert_eq!(j["campaign_id"], serde_json::Value::Null);
+        // An ad click exports its campaign, ad, placement and landing page.
+        let click = Event {
+            ad: Some(crate::model::AdFields {
+                campaign_id: 7,
+                ad: "banner".into(),
+                placement: "top".into(),
+                link: "https://s.example/".into(),
+            }),
+            country: "DE".into(),
+            ..Event::default()
+        };
+        let k = json(&click);
+        assert_eq!(
+            (
+                k["campaign_id"].as_i64(),
+                k["ad"].as_str(),
+                k["placement"].as_str()
+            ),
+            (Some(7), Some("banner"), Some("top"))
+        );
+        assert_eq!(
+            (
+                k["link"].as_str(),
+                k["country"].as_str(),
+                k["recipient"].as_str()
+            ),
+            (Some("https://s.example/"), Some("DE"), None)
+        );
         assert_eq!(j["visitor_id"], 0);
         // CSV neutralises the formula; JSON keeps the string as data.
         assert!(csv_line(&cells(&e)).contains("'=cmd"));

@@ -286,6 +286,7 @@ pub const REPORT_DIMS: &[Dim] = &[
     Dim::Browser,
     Dim::Os,
     Dim::Device,
+    Dim::Country,
     Dim::Event,
     Dim::EventProp,
     Dim::Outbound,

@@ -12,7 +12,7 @@ pub fn statement(cfg: &Config, sites: &[Site]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Privacy statement of this pixeltrack installation (generated from its live configuration)\n");
     s.push_str("WHAT IS COLLECTED\n");
-    s.push_str("- For each page view or event: time, page address (host and path; of the query string only utm_*, gclid,\n  fbclid, msclkid, ref and our own ad click id), page title, referring site, browser and operating system with versions, device type\n  (desktop/mobile/tablet), and custom properties the site sends. Values that look like email addresses are\n  replaced by [email] unless a site allows them (see below).\n");
+    s.push_str("- For each page view or event: time, page address (host and path; of the query string only utm_*, gclid,\n  fbclid, msclkid, ref and our own ad click id), page title, referring site, browser and operating system with versions, device type\n  (desktop/mobile/tablet), the country your IP address is registered to (looked up in memory; the address\n  itself is not kept for this), and custom properties the site sends. Values that look like email addresses are\n  replaced by [email] unless a site allows them (see below).\n");
     s.push_str("- No cookies are set and nothing is stored on your device.\n");
     if cfg.store_ip {
         s.push_str(

@@ -60,10 +60,12 @@ pub enum Dim {
     Download = 20,
     /// Custom event props, as `event: key=value`.
     EventProp = 21,
+    /// The visit's country (ISO 3166-1 alpha-2).
+    Country = 22,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 22] = [
+    pub const ALL: [Dim; 23] = [
         Dim::Total,
         Dim::Page,
         Dim::EntryPage,
@@ -86,6 +88,7 @@ impl Dim {
         Dim::Outbound,
         Dim::Download,
         Dim::EventProp,
+        Dim::Country,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,6 +115,7 @@ impl Dim {
             Dim::Outbound => "outbound",
             Dim::Download => "download",
             Dim::EventProp => "event_prop",
+            Dim::Country => "country",
         }
     }
 
@@ -193,7 +197,7 @@ pub struct SessionRow {
 }
 
 /// The dimensions a session carries from its first event.
-pub const SESSION_DIMS: [Dim; 11] = [
+pub const SESSION_DIMS: [Dim; 12] = [
     Dim::Source,
     Dim::Referrer,
     Dim::Medium,
@@ -205,6 +209,7 @@ pub const SESSION_DIMS: [Dim; 11] = [
     Dim::Browser,
     Dim::Os,
     Dim::Device,
+    Dim::Country,
 ];
 
 /// "Has this visitor been counted on this row's day yet?" — `key` is a 64-bit hash
@@ -398,7 +403,7 @@ pub struct Filter {
 
 impl Filter {
     /// Dimensions that can filter a report (those the raw events can answer exactly).
-    pub const DIMS: [Dim; 15] = [
+    pub const DIMS: [Dim; 16] = [
         Dim::Page,
         Dim::EntryPage,
         Dim::ExitPage,
@@ -414,6 +419,7 @@ impl Filter {
         Dim::Os,
         Dim::Device,
         Dim::Event,
+        Dim::Country,
     ];
 
     /// Parses `dim==value`, `dim!=value` or `dim~value` against the allowlist.

@@ -38,6 +38,7 @@ const PANELS: &[(Dim, &str, Count)] = &[
     (Dim::Browser, "Browsers", Count::Visitors),
     (Dim::Os, "Operating systems", Count::Visitors),
     (Dim::Device, "Devices", Count::Visitors),
+    (Dim::Country, "Countries", Count::Visitors),
     (Dim::Event, "Events", Count::Events),
     (Dim::EventProp, "Event properties", Count::Events),
     (Dim::Outbound, "Outbound links", Count::Events),
@@ -360,7 +361,9 @@ fn panel(view: &View, dim: Dim, title: &str, count: Count, rows: &[report::Row])
                         @for r in rows {
                             @let shown = match (r.value.is_empty(), dim) {
                                 (true, Dim::Source) => "(direct)",
+                                (true, Dim::Country) => "(unknown)",
                                 (true, _) => "(none)",
+                                (false, Dim::Country) => crate::model::country_name(&r.value),
                                 _ => r.value.as_str(),
                             };
                             tr {

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/006_ads.sql"),
     include_str!("sql/007_accounts.sql"),
     include_str!("sql/008_share.sql"),
+    include_str!("sql/009_country.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -291,6 +292,7 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         engaged_ms: r.get(37)?,
         screen_width: r.get(38)?,
         ad: ad_from_row(r)?,
+        country: r.get(41)?,
     })
 }
 
@@ -398,6 +400,7 @@ fn dim_sql(d: Dim) -> Option<&'static str> {
         Dim::Browser => "COALESCE(s.browser, e.browser)",
         Dim::Os => "COALESCE(s.os, e.os)",
         Dim::Device => "COALESCE(s.device, e.device)",
+        Dim::Country => "COALESCE(s.country, e.country)",
         Dim::Event => "e.name",
         _ => return None,
     })
@@ -1236,6 +1239,7 @@ impl SqliteWriter {
                     e.screen_width,
                     e.ad.as_ref().map(|a| a.ad.as_str()).unwrap_or(""),
                     e.ad.as_ref().map(|a| a.placement.as_str()).unwrap_or(""),
+                    e.country,
                 ])?;
             }
             let mut order = tx.prepare_cached(
@@ -1271,6 +1275,7 @@ impl SqliteWriter {
                     d(8),
                     d(9),
                     d(10),
+                    d(11),
                 ])?;
             }
             let mut uniq =
