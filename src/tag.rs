@@ -22,6 +22,49 @@ pub enum TagError {
     Html(String),
 }
 
+/// Why an ad link cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AdLinkError {
+    #[error("{0} must be 1-64 characters of A-Z a-z 0-9 . _ ~ : -")]
+    BadId(&'static str),
+    #[error(transparent)]
+    Destination(#[from] crate::token::BadDestination),
+    #[error("no token key available: run 'pixeltrack key rotate'")]
+    NoKey,
+}
+
+/// A signed ad link `<base>/c/<token>` to `url` for a campaign (and optionally an ad
+/// and a placement), as `pixeltrack link create` and the API make them.
+pub fn ad_link(
+    keyring: &Keyring,
+    base: &str,
+    site_id: i64,
+    campaign_id: i64,
+    ad: Option<&str>,
+    placement: Option<&str>,
+    url: &str,
+) -> Result<(String, String), AdLinkError> {
+    let id = |what: &'static str, v: Option<&str>| match v.map(str::trim).filter(|v| !v.is_empty())
+    {
+        None => Ok(String::new()),
+        Some(v) if crate::model::valid_ad_id(v) => Ok(v.to_owned()),
+        Some(_) => Err(AdLinkError::BadId(what)),
+    };
+    let url = destination(url)?;
+    let token = EmailToken {
+        site_id,
+        campaign_id,
+        recipient: None,
+        action: Action::AdClick {
+            url: url.clone(),
+            ad: id("the ad", ad)?,
+            placement: id("the placement", placement)?,
+        },
+    };
+    let sealed = keyring.seal_email(&token).ok_or(AdLinkError::NoKey)?;
+    Ok((format!("{base}/c/{sealed}"), url))
+}
+
 /// A link with this `href` becomes the recipient's consent-withdrawal link.
 pub const WITHDRAW_PLACEHOLDER: &str = "pixeltrack:withdraw";
 

@@ -527,7 +527,7 @@ fn ad_links_refuse_what_they_cannot_sign() {
                 "<b>",
                 "https://shop.example/",
             ],
-            "--ad",
+            "the ad must be",
         ),
         (
             vec![

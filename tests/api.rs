@@ -536,6 +536,74 @@ fn sites_and_campaigns_can_be_changed_and_deleted() {
         r#"{"cost":null}"#,
     );
     assert!(c["cost"].is_null(), "{c}");
+    // An ad link for the campaign, made over the API, redirects with a click id.
+    let (s, l) = send(
+        &server,
+        "POST",
+        "/api/v1/links",
+        &read,
+        &format!(r#"{{"campaign":{id},"url":"https://a.example/land"}}"#),
+    );
+    assert_eq!(s, 403, "{l}");
+    let (s, l) = send(
+        &server,
+        "POST",
+        "/api/v1/links",
+        &write_b,
+        &format!(r#"{{"campaign":{id},"url":"https://a.example/land"}}"#),
+    );
+    assert_eq!(s, 404, "another site's campaign: {l}");
+    for bad in [
+        r#""url":"javascript:alert(1)""#,
+        r#""url":"https://a.example/","ad":"<b>""#,
+    ] {
+        let (s, l) = send(
+            &server,
+            "POST",
+            "/api/v1/links",
+            &write,
+            &format!(r#"{{"campaign":{id},{bad}}}"#),
+        );
+        assert_eq!(s, 400, "{bad}: {l}");
+    }
+    let (s, l) = send(
+        &server,
+        "POST",
+        "/api/v1/links",
+        &write,
+        &format!(r#"{{"campaign":{id},"url":"https://a.example/land","ad":"banner"}}"#),
+    );
+    assert_eq!(s, 201, "{l}");
+    let url = l["url"].as_str().unwrap();
+    let path = url[url.find("/c/").unwrap()..].to_owned();
+    let r = http(server.addr, "GET", &path, &[("User-Agent", CHROME)]).unwrap();
+    assert_eq!(r.status, 302);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("https://a.example/land?ptclid="),
+        "{:?}",
+        r.header("location")
+    );
+    // A funnel over the API.
+    let (s, f) = get(
+        &server,
+        &format!("/api/v1/funnel?site={a}&step=/land&step=event:signup"),
+        &read,
+    );
+    assert_eq!(s, 200, "{f}");
+    assert_eq!(f["steps"].as_array().unwrap().len(), 2);
+    for bad in [
+        "step=/a",
+        "step=/a&step=nope",
+        "step=/a&step=/b&within=forever",
+    ] {
+        assert_eq!(
+            get(&server, &format!("/api/v1/funnel?site={a}&{bad}"), &read).0,
+            400,
+            "{bad}"
+        );
+    }
     assert_eq!(
         send(
             &server,

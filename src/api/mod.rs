@@ -228,6 +228,88 @@ const STATS_PARAMS: &[&str] = &[
     "compare",
 ];
 
+/// `GET /api/v1/funnel`.
+async fn funnel(
+    State(state): State<ApiState>,
+    auth: Auth,
+    parts: Parts,
+) -> Result<Json<Value>, ApiError> {
+    auth.need(Scope::Read)?;
+    let p = params(&parts, &["site", "from", "to", "step", "within"])?;
+    let site = find_site(&state, &auth, get_param(&p, "site")).await?;
+    let steps = p
+        .iter()
+        .filter(|(k, _)| k == "step")
+        .map(|(_, v)| {
+            crate::store::Pattern::parse(v).ok_or_else(|| {
+                ApiError::BadRequest(
+                    "a step is a path (/pricing), page:/blog/* or event:signup".into(),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(2..=32).contains(&steps.len()) {
+        return Err(ApiError::BadRequest(
+            "a funnel has 2 to 32 'step' parameters".into(),
+        ));
+    }
+    let within = report::ads::Within::parse(get_param(&p, "within").unwrap_or("visit"))
+        .ok_or_else(|| {
+            ApiError::BadRequest("'within' is visit or a number of days such as 7d".into())
+        })?;
+    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
+    let to = date(&p, "to", today)?;
+    let from = date(&p, "from", to - 29)?;
+    if from > to {
+        return Err(ApiError::BadRequest(
+            "'from' must be on or before 'to'".into(),
+        ));
+    }
+    let store = state.store.clone();
+    let range = DateRange {
+        from_day: from,
+        to_day: to,
+    };
+    let r =
+        blocking(move || report::ads::funnel(store.as_ref(), &site, range, &steps, within)).await?;
+    Ok(Json(
+        json!({"from": DateRange::date(from), "to": DateRange::date(to), "steps": r}),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLink {
+    campaign: i64,
+    url: String,
+    ad: Option<String>,
+    placement: Option<String>,
+}
+
+/// `POST /api/v1/links`: a signed ad link, as `pixeltrack link create` makes it.
+async fn link_create(
+    State(state): State<ApiState>,
+    auth: Auth,
+    Body(b): Body<NewLink>,
+) -> Result<Response, ApiError> {
+    auth.need(Scope::Write)?;
+    let c = own_campaign(&state, &auth, &b.campaign.to_string()).await?;
+    let store = state.store.clone();
+    let keys = blocking(move || store.token_keys(chrono::Utc::now().timestamp_millis())).await?;
+    let ring = crate::token::Keyring::from_masters(keys);
+    let (link, url) = crate::tag::ad_link(
+        &ring,
+        &state.public_url,
+        c.site_id,
+        c.id,
+        b.ad.as_deref(),
+        b.placement.as_deref(),
+        &b.url,
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(json!({"url": link, "destination": url, "campaign": c.id, "ad": b.ad, "placement": b.placement}))).into_response())
+}
+
 /// A `Write` that hands its bytes to an async response body, chunk by chunk; it
 /// blocks when the client reads slowly (bounded channel), and fails when it is gone.
 struct ChannelWriter(tokio::sync::mpsc::Sender<bytes::Bytes>);
@@ -1099,6 +1181,18 @@ pub const ROUTES: &[(&str, &[&str], &str, &str)] = &[
         "Raw events of a site, streamed (?site=&from=&to=&format=ndjson|csv)",
     ),
     (
+        "/api/v1/funnel",
+        &["get"],
+        "read",
+        "How many visits (or visitors) went through ordered steps (?site=&from=&to=&step=/a&step=event:b&within=visit|7d)",
+    ),
+    (
+        "/api/v1/links",
+        &["post"],
+        "write",
+        "Make a signed ad link (POST {campaign, url, ad, placement}); clicks append a click id to the landing URL",
+    ),
+    (
         "/api/v1/subjects/{id}",
         &["get", "delete"],
         "admin",
@@ -1191,6 +1285,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/consent" => post(consent),
             "/api/v1/stats" => get(stats),
             "/api/v1/export" => get(export),
+            "/api/v1/funnel" => get(funnel),
+            "/api/v1/links" => post(link_create),
             "/api/v1/subjects/{id}" => get(subject_get).delete(subject_delete),
             "/api/v1/openapi.json" => get(openapi_json),
             other => unreachable!("documented route {other} has no handler"),

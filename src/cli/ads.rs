@@ -11,21 +11,8 @@ use super::{parse_range, pick_site};
 use crate::clock::Clock;
 use crate::config::Runtime;
 use crate::enrich::money;
-use crate::model::valid_ad_id;
 use crate::report::ads::{self, AdLine, AdReport, ConversionSummary, GoalRow, Money, Within};
 use crate::store::{Pattern, PatternKind, SqliteStore, Store};
-use crate::token::{Action, EmailToken};
-
-fn check_id(what: &str, v: Option<&str>) -> anyhow::Result<String> {
-    match v {
-        None => Ok(String::new()),
-        Some(v) if valid_ad_id(v) => Ok(v.to_owned()),
-        Some(v) => bail!(
-            "{what} {:?} must be 1-64 characters of A-Z a-z 0-9 . _ ~ : -",
-            term_cell(v, 80)
-        ),
-    }
-}
 
 pub struct LinkArgs<'a> {
     pub site: &'a str,
@@ -51,21 +38,15 @@ pub fn link_create(
             site.key
         );
     }
-    let url = crate::token::destination(a.url)?;
-    let token = EmailToken {
-        site_id: site.id.0,
-        campaign_id: campaign.id,
-        recipient: None,
-        action: Action::AdClick {
-            url: url.clone(),
-            ad: check_id("--ad", a.ad)?,
-            placement: check_id("--placement", a.placement)?,
-        },
-    };
-    let sealed = ring
-        .seal_email(&token)
-        .context("no token key: run 'pixeltrack key rotate'")?;
-    let link = format!("{}/c/{sealed}", rt.public_url);
+    let (link, url) = crate::tag::ad_link(
+        &ring,
+        &rt.public_url,
+        site.id.0,
+        campaign.id,
+        a.ad,
+        a.placement,
+        a.url,
+    )?;
     if json {
         println!(
             "{}",
@@ -200,17 +181,6 @@ pub fn goal_remove(store: &SqliteStore, site: &str, name: &str, json: bool) -> a
     Ok(())
 }
 
-/// `visit`, or a number of days such as `7d`.
-pub fn parse_within(s: &str) -> anyhow::Result<Within> {
-    if s == "visit" {
-        return Ok(Within::Visit);
-    }
-    match s.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
-        Some(n) if (1..=365).contains(&n) => Ok(Within::Days(n)),
-        _ => bail!("--within is 'visit' or a number of days such as 7d (1-365)"),
-    }
-}
-
 pub struct FunnelArgs<'a> {
     pub site: Option<&'a str>,
     pub steps: &'a [String],
@@ -238,7 +208,8 @@ pub fn funnel(store: &SqliteStore, a: FunnelArgs<'_>, json: bool) -> anyhow::Res
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let within = parse_within(a.within)?;
+    let within = Within::parse(a.within)
+        .context("--within is 'visit' or a number of days such as 7d (1-365)")?;
     let range = parse_range(a.from, a.to, 29)?;
     let r = ads::funnel(store, &site, range, &steps, within)?;
     if json {

@@ -419,6 +419,17 @@ pub enum Within {
     Days(i64),
 }
 
+impl Within {
+    /// `visit`, or a number of days such as `7d` (1–365).
+    pub fn parse(s: &str) -> Option<Within> {
+        if s == "visit" {
+            return Some(Within::Visit);
+        }
+        let n: i64 = s.strip_suffix('d')?.parse().ok()?;
+        (1..=365).contains(&n).then_some(Within::Days(n))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FunnelStep {
     pub step: String,
