@@ -600,6 +600,17 @@ mod store {
         (dir, store, site.id.0)
     }
 
+    /// The real writer (sessions, rollups, order dedupe) on `store`.
+    fn writer(store: &SqliteStore) -> EventWriter {
+        EventWriter::new(
+            store
+                .writer(pixeltrack::config::Synchronous::Normal)
+                .unwrap(),
+            30 * 60_000,
+            Arc::new(Metrics::default()),
+        )
+    }
+
     fn ev(site: i64, ts: Millis, visitor: i64, name: &str, path: &str) -> Event {
         Event {
             site_id: site,
@@ -625,15 +636,7 @@ mod store {
     #[test]
     fn order_ids_dedupe_within_the_window_only() {
         let (_d, store, site) = open();
-        let metrics = Arc::new(Metrics::default());
-        let mut w = EventWriter::new(
-            store
-                .writer(pixeltrack::config::Synchronous::Normal)
-                .unwrap(),
-            30 * 60_000,
-            metrics.clone(),
-        )
-        .with_dedupe_window(2 * DAY_MS);
+        let mut w = writer(&store).with_dedupe_window(2 * DAY_MS);
         let t0 = 1_700_000_000_000;
         // Twice in one batch, again an hour later, again after the window, and another order.
         assert!(w.write(vec![order(site, t0, "A"), order(site, t0 + 5, "A")], vec![]));
@@ -660,14 +663,7 @@ mod store {
     #[test]
     fn goal_patterns_match_with_wildcards_and_nothing_else_is_special() {
         let (_d, store, site) = open();
-        let metrics = Arc::new(Metrics::default());
-        let mut w = EventWriter::new(
-            store
-                .writer(pixeltrack::config::Synchronous::Normal)
-                .unwrap(),
-            30 * 60_000,
-            metrics,
-        );
+        let mut w = writer(&store);
         let t = 1_700_000_000_000;
         let events = vec![
             ev(site, t, 1, "pageview", "/thank-you"),

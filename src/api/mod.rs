@@ -193,6 +193,22 @@ async fn find_site(state: &ApiState, auth: &Auth, wanted: Option<&str>) -> Resul
     }
 }
 
+/// `from` and `to` (UTC days, both included); by default the last 30 days.
+fn date_range(p: &[(String, String)]) -> Result<DateRange, ApiError> {
+    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
+    let to = date(p, "to", today)?;
+    let from = date(p, "from", to - 29)?;
+    if from > to || to - from > 3_660 {
+        return Err(ApiError::BadRequest(
+            "'from' must be on or before 'to', at most 10 years apart".into(),
+        ));
+    }
+    Ok(DateRange {
+        from_day: from,
+        to_day: to,
+    })
+}
+
 fn date(p: &[(String, String)], name: &str, default: i64) -> Result<i64, ApiError> {
     match get_param(p, name) {
         None => Ok(default),
@@ -257,19 +273,9 @@ async fn funnel(
         .ok_or_else(|| {
             ApiError::BadRequest("'within' is visit or a number of days such as 7d".into())
         })?;
-    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
-    let to = date(&p, "to", today)?;
-    let from = date(&p, "from", to - 29)?;
-    if from > to {
-        return Err(ApiError::BadRequest(
-            "'from' must be on or before 'to'".into(),
-        ));
-    }
+    let range = date_range(&p)?;
+    let (from, to) = (range.from_day, range.to_day);
     let store = state.store.clone();
-    let range = DateRange {
-        from_day: from,
-        to_day: to,
-    };
     let r =
         blocking(move || report::ads::funnel(store.as_ref(), &site, range, &steps, within)).await?;
     Ok(Json(
@@ -335,14 +341,7 @@ async fn export(
     auth.need(Scope::Read)?;
     let p = params(&parts, &["site", "from", "to", "format"])?;
     let site = find_site(&state, &auth, get_param(&p, "site")).await?;
-    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
-    let to = date(&p, "to", today)?;
-    let from = date(&p, "from", to - 29)?;
-    if from > to {
-        return Err(ApiError::BadRequest(
-            "'from' must be on or before 'to'".into(),
-        ));
-    }
+    let range = date_range(&p)?;
     let (format, content_type) = match get_param(&p, "format").unwrap_or("ndjson") {
         "ndjson" => (report::export::Format::Ndjson, "application/x-ndjson"),
         "csv" => (report::export::Format::Csv, "text/csv; charset=utf-8"),
@@ -351,10 +350,6 @@ async fn export(
                 "'format' must be ndjson or csv".into(),
             ))
         }
-    };
-    let range = DateRange {
-        from_day: from,
-        to_day: to,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let store = state.store.clone();
@@ -406,14 +401,8 @@ async fn stats(
     auth.need(Scope::Read)?;
     let p = params(&parts, STATS_PARAMS)?;
     let site = find_site(&state, &auth, get_param(&p, "site")).await?;
-    let today = crate::clock::day_of(chrono::Utc::now().timestamp_millis());
-    let to = date(&p, "to", today)?;
-    let from = date(&p, "from", to - 29)?;
-    if from > to || to - from > 3_660 {
-        return Err(ApiError::BadRequest(
-            "'from' must be on or before 'to', at most 10 years apart".into(),
-        ));
-    }
+    let range = date_range(&p)?;
+    let (from, to) = (range.from_day, range.to_day);
     let metrics: Vec<&str> = match get_param(&p, "metrics") {
         None => METRICS.to_vec(),
         Some(m) => m.split(',').map(str::trim).collect(),
@@ -486,13 +475,7 @@ async fn stats(
             ))
         }
     };
-    let q = report::Query {
-        range: DateRange {
-            from_day: from,
-            to_day: to,
-        },
-        filters,
-    };
+    let q = report::Query { range, filters };
     let store = state.store.clone();
     let site2 = site.clone();
     let model = state.ads;
