@@ -568,13 +568,21 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
         "site list links /sites/{key}"
     );
 
-    // The site page: every panel with the hostile values. Page titles and raw user
-    // agents are in no panel (pages are paths, browsers are parsed names).
+    // The site page: every panel with the hostile values. Raw user agents are in no
+    // panel (they are never stored: browsers are parsed names).
     d.go(&format!("/sites/{key}"), "site page");
     let prop = format!("{EVENT}: k={PROP}");
     let text = d.audit(
         "site page",
-        &[UTM, EVENT, &prop, CAMPAIGN, "news.example", "x.example"],
+        &[
+            UTM,
+            TITLE,
+            EVENT,
+            &prop,
+            CAMPAIGN,
+            "news.example",
+            "x.example",
+        ],
     );
     // Only http(s) referrers become links (the audit refused every other href): the
     // referrer panel links news.example, and the javascript: referrer is in no panel.

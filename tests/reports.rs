@@ -35,7 +35,7 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
                 // Entry and exit pages count visits (a visit's other numbers live elsewhere).
                 Dim::EntryPage | Dim::ExitPage => (r.value.clone(), 0, c.visits, 0, 0, 0),
                 // Pages and events are counted per event; rollups keep no visits for them.
-                Dim::Page | Dim::Event => {
+                Dim::Page | Dim::Title | Dim::Event => {
                     (r.value.clone(), c.visitors, 0, c.pageviews, c.events, 0)
                 }
                 _ => (

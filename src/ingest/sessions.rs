@@ -217,6 +217,7 @@ impl Sessions {
             }
             if pv {
                 add(batch, e.site_id, Dim::Page, hour, &e.path, c);
+                add(batch, e.site_id, Dim::Title, hour, &e.title, c);
             } else {
                 for (d, v) in custom_event_rows(e) {
                     add(batch, e.site_id, d, hour, &v, c);
@@ -371,6 +372,7 @@ impl Sessions {
         }
         if pv {
             each(Dim::Page, &e.path);
+            each(Dim::Title, &e.title);
         } else {
             for (d, v) in custom_event_rows(e) {
                 each(d, &v);

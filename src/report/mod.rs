@@ -275,6 +275,7 @@ pub fn campaign(
 /// The breakdowns of the standard report, in display order.
 pub const REPORT_DIMS: &[Dim] = &[
     Dim::Page,
+    Dim::Title,
     Dim::EntryPage,
     Dim::ExitPage,
     Dim::Source,

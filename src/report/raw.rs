@@ -72,6 +72,7 @@ fn value_of(group: Group, r: &WebRow) -> Option<String> {
         Group::Dim(d) => {
             let v = match d {
                 Dim::Page if r.name == "pageview" => r.path.as_str(),
+                Dim::Title if r.name == "pageview" => r.title.as_str(),
                 Dim::Event if r.name != "pageview" => r.name.as_str(),
                 Dim::EntryPage => r.entry_page.as_str(),
                 Dim::ExitPage => r.exit_page.as_str(),

@@ -62,10 +62,12 @@ pub enum Dim {
     EventProp = 21,
     /// The visit's country (ISO 3166-1 alpha-2).
     Country = 22,
+    /// Page views by page title.
+    Title = 23,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 23] = [
+    pub const ALL: [Dim; 24] = [
         Dim::Total,
         Dim::Page,
         Dim::EntryPage,
@@ -89,6 +91,7 @@ impl Dim {
         Dim::Download,
         Dim::EventProp,
         Dim::Country,
+        Dim::Title,
     ];
 
     pub fn name(self) -> &'static str {
@@ -116,6 +119,7 @@ impl Dim {
             Dim::Download => "download",
             Dim::EventProp => "event_prop",
             Dim::Country => "country",
+            Dim::Title => "title",
         }
     }
 
@@ -132,6 +136,7 @@ impl Dim {
                 | Dim::UtmContent
                 | Dim::EntryPage
                 | Dim::ExitPage
+                | Dim::Title
         )
     }
 
@@ -403,7 +408,7 @@ pub struct Filter {
 
 impl Filter {
     /// Dimensions that can filter a report (those the raw events can answer exactly).
-    pub const DIMS: [Dim; 16] = [
+    pub const DIMS: [Dim; 17] = [
         Dim::Page,
         Dim::EntryPage,
         Dim::ExitPage,
@@ -420,6 +425,7 @@ impl Filter {
         Dim::Device,
         Dim::Event,
         Dim::Country,
+        Dim::Title,
     ];
 
     /// Parses `dim==value`, `dim!=value` or `dim~value` against the allowlist.
@@ -479,6 +485,7 @@ pub struct WebRow {
     pub session_id: i64,
     pub name: String,
     pub path: String,
+    pub title: String,
     /// In [`SESSION_DIMS`] order.
     pub dims: Vec<String>,
     pub entry_page: String,

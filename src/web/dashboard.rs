@@ -28,6 +28,7 @@ use crate::store::{Dim, Filter, Store};
 const PANELS: &[(Dim, &str, Count)] = &[
     (Dim::Page, "Pages", Count::Pageviews),
     (Dim::Source, "Sources", Count::Visitors),
+    (Dim::Title, "Page titles", Count::Pageviews),
     (Dim::EntryPage, "Entry pages", Count::Visits),
     (Dim::ExitPage, "Exit pages", Count::Visits),
     (Dim::Referrer, "Referrers", Count::Visitors),

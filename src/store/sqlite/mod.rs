@@ -387,6 +387,7 @@ const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
 fn dim_sql(d: Dim) -> Option<&'static str> {
     Some(match d {
         Dim::Page => "e.path",
+        Dim::Title => "e.title",
         Dim::EntryPage => "COALESCE(s.entry_page, '')",
         Dim::ExitPage => "COALESCE(s.exit_page, '')",
         Dim::Source => "COALESCE(s.source, e.source)",
@@ -969,7 +970,7 @@ impl Store for SqliteStore {
         let sql = format!(
             "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
                     COALESCE(s.entry_page, ''), COALESCE(s.exit_page, ''),
-                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), {dims}
+                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), e.title, {dims}
              FROM events e LEFT JOIN sessions s ON s.id = e.session_id
              WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
                AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}"
@@ -980,7 +981,7 @@ impl Store for SqliteStore {
         while let Some(r) = rows.next()? {
             let mut dims = Vec::with_capacity(SESSION_DIMS.len());
             for i in 0..SESSION_DIMS.len() {
-                dims.push(r.get(9 + i)?);
+                dims.push(r.get(10 + i)?);
             }
             f(WebRow {
                 ts_ms: r.get(0)?,
@@ -992,6 +993,7 @@ impl Store for SqliteStore {
                 exit_page: r.get(6)?,
                 visit_events: r.get(7)?,
                 visit_ms: r.get(8)?,
+                title: r.get(9)?,
                 dims,
             });
         }
