@@ -31,18 +31,7 @@ fn run(visitors_per_day: u32) -> (u64, f64, f64, f64, f64) {
     let (site, events) =
         pixeltrack::cli::demo::run(&store, &rt, 30, visitors_per_day, &Clock::System)
             .expect("demo");
-    // Two goals, one exact (a rollup row) and one wildcard (raw events).
-    store
-        .add_goal(
-            site.id.0,
-            "Signups",
-            &Pattern::parse("event:signup").unwrap(),
-            0,
-        )
-        .unwrap();
-    store
-        .add_goal(site.id.0, "Docs", &Pattern::parse("/docs*").unwrap(), 0)
-        .unwrap();
+    // The demo adds two goals (one exact, one with `*`), an ad campaign and conversions.
     let model = Model::from_config(&rt.config.ads);
     let now = Clock::System.now_ms();
     let view = View::parse("", day_of(now)).expect("view");

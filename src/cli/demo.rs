@@ -12,7 +12,7 @@ use crate::config::Runtime;
 use crate::enrich::{Enricher, Outcome, Salt};
 use crate::ingest::EventWriter;
 use crate::metrics::Metrics;
-use crate::model::{HitParams, RawHit, Site, SiteKey};
+use crate::model::{AdFields, HitParams, RawHit, Site, SiteKey};
 use crate::store::{SqliteStore, Store};
 
 pub const DEMO_DOMAIN: &str = "demo.pixeltrack.example";
@@ -136,6 +136,24 @@ pub fn run(
         timeout,
         Arc::new(Metrics::default()),
     );
+    // An ad campaign with a cost, two goals: so the dashboard's ads, conversions and goals
+    // panels have something to show.
+    let campaign = store.add_campaign(
+        site.id.0,
+        "Spring sale (demo ads)",
+        now - i64::from(days.max(1)) * DAY_MS,
+    )?;
+    store.set_campaign_cost(campaign.id, Some((30_000, "EUR")))?;
+    for (name, pattern) in [("Signups", "event:signup"), ("Read the docs", "/docs*")] {
+        let pattern = crate::store::Pattern::parse(pattern).context("demo goal")?;
+        store.add_goal(site.id.0, name, &pattern, now)?;
+    }
+    let ad_of = |ad: &str, link: &str| AdFields {
+        campaign_id: campaign.id,
+        ad: ad.to_owned(),
+        placement: "news-sidebar".to_owned(),
+        link: link.to_owned(),
+    };
     let mut seed = [0u8; 8];
     crate::enrich::visitor::fill_random(&mut seed);
     let mut rng = Rng(u64::from_le_bytes(seed));
@@ -157,7 +175,8 @@ pub fn run(
         let weekend = matches!((day + 4).rem_euclid(7), 0 | 6);
         let base = f64::from(visitors_per_day) * if weekend { 0.65 } else { 1.0 };
         let visitors = (base * (0.8 + rng.below(40) as f64 / 100.0)) as u64;
-        let mut hits: Vec<RawHit> = Vec::new();
+        // Each hit, and for an ad click its ad and minted click id.
+        let mut hits: Vec<(RawHit, Option<(AdFields, String)>)> = Vec::new();
         for _ in 0..visitors {
             let hour = *rng.pick(
                 &HOURLY
@@ -170,7 +189,50 @@ pub fn run(
             let ip = IpAddr::V4(Ipv4Addr::from(rng.next() as u32));
             let bot = rng.chance(0.06);
             let ua = if bot { *rng.pick(BOTS) } else { *rng.pick(UAS) };
-            let (referrer, query) = *rng.pick(SOURCES);
+            let (referrer, mut query) = *rng.pick(SOURCES);
+            // Some visitors come through the campaign's ads: impressions elsewhere, then
+            // an ad click whose click id the landing page carries.
+            let ad = ["banner", "video"][rng.below(2) as usize];
+            let landing: String;
+            if rng.chance(0.1) {
+                for _ in 0..(5 + rng.below(10)) {
+                    let publisher = IpAddr::V4(Ipv4Addr::from(rng.next() as u32));
+                    let reader = rng.pick::<&str>(UAS);
+                    let mut h = hit(
+                        t - 60_000,
+                        publisher,
+                        reader,
+                        &site,
+                        "/",
+                        "",
+                        "",
+                        Some("impression"),
+                    );
+                    h.params.campaign = Some(campaign.id.to_string());
+                    h.params.ad = Some(ad.to_owned());
+                    h.params.placement = Some("news-sidebar".into());
+                    h.params.url = Some("https://news.example/article".into());
+                    hits.push((h, None));
+                }
+            }
+            if !bot && rng.chance(0.02) {
+                let clid = crate::token::new_click_id();
+                let link = format!("https://{}/pricing", site.domain);
+                let click = hit(
+                    t - 2_000,
+                    ip,
+                    ua,
+                    &site,
+                    "/pricing",
+                    "",
+                    "https://news.example/article",
+                    Some("ad_click"),
+                );
+                hits.push((click, Some((ad_of(ad, &link), clid.clone()))));
+                landing =
+                    format!("?utm_source=news&utm_medium=cpc&utm_campaign=spring&ptclid={clid}");
+                query = &landing;
+            }
             let mut pages = 1;
             while pages < 8 && rng.chance(0.45) {
                 pages += 1;
@@ -181,30 +243,49 @@ pub fn run(
                     break;
                 }
                 let q = if i == 0 { query } else { "" };
-                hits.push(hit(
-                    t,
-                    ip,
-                    ua,
-                    &site,
-                    page,
-                    q,
-                    if i == 0 { referrer } else { "" },
+                hits.push((
+                    hit(
+                        t,
+                        ip,
+                        ua,
+                        &site,
+                        page,
+                        q,
+                        if i == 0 { referrer } else { "" },
+                        None,
+                    ),
                     None,
                 ));
                 if page == "/signup" && rng.chance(0.3) {
-                    hits.push(hit(t + 20_000, ip, ua, &site, page, "", "", Some("signup")));
+                    hits.push((
+                        hit(t + 20_000, ip, ua, &site, page, "", "", Some("signup")),
+                        None,
+                    ));
+                    if rng.chance(0.5) {
+                        let mut h =
+                            hit(t + 25_000, ip, ua, &site, page, "", "", Some("conversion"));
+                        h.params.value =
+                            Some(["49.00", "99.00", "19.90"][rng.below(3) as usize].into());
+                        h.params.currency = Some("EUR".into());
+                        h.params.id = Some(format!("DEMO-{}", rng.next() % 1_000_000_000));
+                        hits.push((h, None));
+                    }
                 }
                 t += 5_000 + rng.below(240_000) as i64;
                 page = *rng.pick(PAGES);
             }
         }
-        hits.sort_by_key(|h| h.received_ms);
+        hits.sort_by_key(|h| h.0.received_ms);
         let mut events = Vec::with_capacity(hits.len());
-        for h in &hits {
+        for (h, ad) in hits {
             let Some(salt) = salts.get(&day_of(h.received_ms)) else {
                 continue;
             };
-            if let Outcome::Keep(e) = enricher.enrich(h, &site, salt) {
+            let outcome = match ad {
+                Some((fields, clid)) => enricher.enrich_ad_click(&h, &site, salt, fields, &clid),
+                None => enricher.enrich(&h, &site, salt),
+            };
+            if let Outcome::Keep(e) = outcome {
                 events.push(*e);
             }
         }

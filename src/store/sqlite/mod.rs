@@ -65,6 +65,9 @@ fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 64 MiB of page cache per connection (SQLite's default is 2 MiB): the rollups a
+    // dashboard reads stay in memory instead of being re-read on every panel.
+    conn.pragma_update(None, "cache_size", -65_536)?;
     Ok(conn)
 }
 
