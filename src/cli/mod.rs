@@ -64,7 +64,7 @@ enum Command {
         /// Site key or domain (optional when there is one site).
         #[arg(long, conflicts_with = "campaign")]
         site: Option<String>,
-        /// Report an email campaign instead of a site.
+        /// Report a campaign (email and ads) instead of a site.
         #[arg(long)]
         campaign: Option<i64>,
         /// With --campaign: per-recipient activity (first and last open, opens, clicks).
