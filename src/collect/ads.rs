@@ -77,7 +77,10 @@ impl Collector {
             .raw_hit(&parts.headers, &parts.extensions, params)
             .map_err(|r| self.count(r))
             .ok()?;
-        let salt = self.salt(crate::clock::day_of(hit.received_ms)).await?;
+        let Some(salt) = self.salt(crate::clock::day_of(hit.received_ms)).await else {
+            self.count(DropReason::StoreError);
+            return None;
+        };
         let fields = AdFields {
             campaign_id: token.campaign_id,
             ad: ad.clone(),
