@@ -658,6 +658,14 @@ mod store {
             .collect();
         assert_eq!(stored, vec![0, 0, 0, 3 * DAY_MS, 3 * DAY_MS]);
         assert_eq!(store.count_events(site).unwrap(), 5);
+        // Order ids past the window are deleted by the writer's hourly upkeep.
+        let probe = store
+            .writer(pixeltrack::config::Synchronous::Normal)
+            .unwrap();
+        assert!(probe.order_counted(site, "B", 0).unwrap());
+        w.evict_idle(t0 + 10 * DAY_MS);
+        assert!(!probe.order_counted(site, "A", 0).unwrap());
+        assert!(!probe.order_counted(site, "B", 0).unwrap());
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct EventWriter {
     metrics: Arc<Metrics>,
     /// A conversion repeating an order id counted this recently is a duplicate.
     dedupe_window_ms: Millis,
+    /// When order ids past the window were last deleted.
+    orders_pruned_ms: Millis,
 }
 
 impl EventWriter {
@@ -127,6 +129,7 @@ impl EventWriter {
             seen: SeenKeys::new(4_000_000),
             metrics,
             dedupe_window_ms: 30 * crate::clock::DAY_MS,
+            orders_pruned_ms: 0,
         }
     }
 
@@ -166,6 +169,13 @@ impl EventWriter {
 
     pub fn evict_idle(&mut self, now: Millis) {
         self.sessions.evict_idle(now);
+        // Hourly: order ids older than the dedupe window can no longer match anything.
+        if now - self.orders_pruned_ms >= crate::clock::HOUR_MS {
+            self.orders_pruned_ms = now;
+            if let Err(e) = self.sqlite.prune_orders(now - self.dedupe_window_ms) {
+                tracing::error!(error = %e, "pruning old order ids failed");
+            }
+        }
     }
 
     /// Sessionizes `events` (in time order) and commits them in one transaction.

@@ -1177,6 +1177,13 @@ pub struct SqliteWriter {
 }
 
 impl SqliteWriter {
+    /// Deletes the order ids counted before `before_ms` (past the dedupe window).
+    pub fn prune_orders(&self, before_ms: Millis) -> Result<usize> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM orders WHERE ts_ms < ?1", [before_ms])?)
+    }
+
     /// Whether a conversion with this order id was counted at or after `since_ms`.
     pub fn order_counted(&self, site_id: i64, order_id: &str, since_ms: Millis) -> Result<bool> {
         let mut st = self.conn.prepare_cached(
