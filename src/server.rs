@@ -286,6 +286,13 @@ pub async fn serve(
                         Ok(n) => tracing::info!(deleted = n, "retention: old events deleted"),
                         Err(e) => tracing::error!(error = %e, "retention failed"),
                     }
+                    match crate::store::compact_rollups(c2.store.as_ref(), c2.clock.now_ms()) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(rows = n, "hourly rollups of old days folded into days")
+                        }
+                        Err(e) => tracing::error!(error = %e, "rollup compaction failed"),
+                    }
                     if let Err(e) = c2.store.purge_web_sessions(c2.clock.now_ms()) {
                         tracing::error!(error = %e, "purging expired dashboard sessions failed");
                     }

@@ -737,6 +737,21 @@ pub fn run_retention(store: &SqliteStore, now: Millis) -> Result<u64> {
     Ok(total)
 }
 
+/// Whole days of hourly rollups kept before they are folded into one row per day.
+pub const HOURLY_ROLLUP_DAYS: i64 = 7;
+
+/// Folds the hourly rollups of days older than [`HOURLY_ROLLUP_DAYS`] into daily rows,
+/// a day per transaction (the writer waits for one day at most). Reports over whole
+/// days are unchanged; an hourly series over those days shows each day at midnight.
+pub fn compact_rollups(store: &SqliteStore, now: Millis) -> Result<usize> {
+    let before = crate::clock::day_of(now) - HOURLY_ROLLUP_DAYS;
+    let mut folded = 0;
+    for day in store.rollup_days_to_compact(before)? {
+        folded += store.compact_rollup_day(day)?;
+    }
+    Ok(folded)
+}
+
 /// A person whose data is exported or erased.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {

@@ -179,6 +179,52 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Days before `before_day` that still have hourly rollup rows (past midnight).
+    pub fn rollup_days_to_compact(&self, before_day: i64) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT DISTINCT hour / 24 FROM rollups WHERE hour < ?1 AND hour % 24 != 0 ORDER BY 1",
+        )?;
+        let rows = st.query_map([before_day * 24], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Folds one day's hourly rollup rows into a single row per value at the day's
+    /// first hour, in one transaction. Rollup rows are additive (every write is a
+    /// delta), so this is exact and safe beside the writer; a 30-day panel then reads
+    /// 30 rows per value instead of 720. Returns the rows folded away.
+    pub fn compact_rollup_day(&self, day: i64) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (first, end) = (day * 24, day * 24 + 24);
+        tx.execute(
+            "INSERT INTO rollups (site_id, dim, hour, value, visitors, visits, pageviews, events,
+                                  bounces, duration_ms, scroll_sum, scroll_n, engaged_ms)
+             SELECT site_id, dim, ?1, value, SUM(visitors), SUM(visits), SUM(pageviews),
+                    SUM(events), SUM(bounces), SUM(duration_ms), SUM(scroll_sum), SUM(scroll_n),
+                    SUM(engaged_ms)
+             FROM rollups WHERE hour > ?1 AND hour < ?2
+             GROUP BY site_id, dim, value
+             ON CONFLICT (site_id, dim, hour, value) DO UPDATE SET
+                visitors = visitors + excluded.visitors,
+                visits = visits + excluded.visits,
+                pageviews = pageviews + excluded.pageviews,
+                events = events + excluded.events,
+                bounces = bounces + excluded.bounces,
+                duration_ms = duration_ms + excluded.duration_ms,
+                scroll_sum = scroll_sum + excluded.scroll_sum,
+                scroll_n = scroll_n + excluded.scroll_n,
+                engaged_ms = engaged_ms + excluded.engaged_ms",
+            params![first, end],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM rollups WHERE hour > ?1 AND hour < ?2",
+            params![first, end],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Moves everything in the WAL into the main file and truncates the WAL.
     pub fn checkpoint(&self) -> Result<()> {
         checkpoint(&self.conn())
