@@ -248,13 +248,7 @@ fn pct(p: Option<f64>) -> String {
 }
 
 fn amounts(m: &[Money]) -> String {
-    if m.is_empty() {
-        return "-".into();
-    }
-    m.iter()
-        .map(|m| format!("{} {}", m.amount, m.currency))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Money::list(m, ", ", "-")
 }
 
 fn ad_row(label: &str, l: &AdLine) -> Vec<String> {

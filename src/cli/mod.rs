@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::clock::{day_of, Clock};
 use crate::config::{Config, LogFormat, Runtime};
 use crate::model::{Site, SiteKey};
-use crate::report::{self, DateRange};
+use crate::report::{self, fmt_duration, DateRange};
 use crate::store::{SqliteStore, Store};
 
 #[derive(Parser, Debug)]
@@ -957,15 +957,6 @@ fn token_command(store: &SqliteStore, cmd: &TokenCommand, json: bool) -> anyhow:
         }
     }
     Ok(())
-}
-
-fn fmt_duration(secs: f64) -> String {
-    let s = secs.round() as i64;
-    if s >= 60 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
 }
 
 fn render_report(r: &report::SiteReport) -> String {

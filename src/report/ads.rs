@@ -138,6 +138,17 @@ pub struct Money {
 }
 
 impl Money {
+    /// Amounts as text (`"19.99 EUR, 5.00 USD"`), or `empty` when there are none.
+    pub fn list(m: &[Money], sep: &str, empty: &str) -> String {
+        if m.is_empty() {
+            return empty.to_owned();
+        }
+        m.iter()
+            .map(|m| format!("{} {}", m.amount, m.currency))
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+
     pub fn new(minor: i64, currency: &str) -> Money {
         Money {
             currency: currency.to_owned(),

@@ -20,6 +20,16 @@ use crate::model::Site;
 use crate::store::{Counts, Dim, Filter, Result, RollupSum, Store};
 use raw::{Aggregate, Group};
 
+/// Seconds as `1m 05s` or `42s`.
+pub fn fmt_duration(secs: f64) -> String {
+    let s = secs.round() as i64;
+    if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// Whole UTC days, both ends included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct DateRange {

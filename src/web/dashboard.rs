@@ -252,15 +252,6 @@ fn referrer_link(host: &str) -> Option<String> {
     ok.then(|| format!("https://{host}/"))
 }
 
-fn fmt_duration(secs: f64) -> String {
-    let s = secs.round() as i64;
-    if s >= 60 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 fn change(now: f64, before: f64, lower_is_better: bool) -> Markup {
     if before == 0.0 {
         return html! { span.change.flat { "—" } };
@@ -300,20 +291,14 @@ fn top_stats(o: &Overview, p: &Overview) -> Markup {
             (stat("Visits", o.visits.to_string(), change(f(o.visits), f(p.visits), false)))
             (stat("Pageviews", o.pageviews.to_string(), change(f(o.pageviews), f(p.pageviews), false)))
             (stat("Bounce rate", format!("{:.0}%", o.bounce_rate), change(o.bounce_rate, p.bounce_rate, true)))
-            (stat("Visit duration", fmt_duration(o.visit_duration), change(o.visit_duration, p.visit_duration, false)))
+            (stat("Visit duration", report::fmt_duration(o.visit_duration), change(o.visit_duration, p.visit_duration, false)))
             (stat("Events", o.events.to_string(), change(f(o.events), f(p.events), false)))
         }
     }
 }
 
 fn money_list(m: &[Money]) -> String {
-    if m.is_empty() {
-        return "—".into();
-    }
-    m.iter()
-        .map(|m| format!("{} {}", m.amount, m.currency))
-        .collect::<Vec<_>>()
-        .join(" · ")
+    Money::list(m, " · ", "—")
 }
 
 /// Where a site page lives and what it may offer: the signed-in dashboard or a share link.

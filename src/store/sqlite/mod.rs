@@ -198,23 +198,17 @@ impl SqliteStore {
         let tx = conn.transaction()?;
         let (first, end) = (day * 24, day * 24 + 24);
         tx.execute(
-            "INSERT INTO rollups (site_id, dim, hour, value, visitors, visits, pageviews, events,
+            &format!(
+                "INSERT INTO rollups (site_id, dim, hour, value, visitors, visits, pageviews, events,
                                   bounces, duration_ms, scroll_sum, scroll_n, engaged_ms)
              SELECT site_id, dim, ?1, value, SUM(visitors), SUM(visits), SUM(pageviews),
                     SUM(events), SUM(bounces), SUM(duration_ms), SUM(scroll_sum), SUM(scroll_n),
                     SUM(engaged_ms)
              FROM rollups WHERE hour > ?1 AND hour < ?2
              GROUP BY site_id, dim, value
-             ON CONFLICT (site_id, dim, hour, value) DO UPDATE SET
-                visitors = visitors + excluded.visitors,
-                visits = visits + excluded.visits,
-                pageviews = pageviews + excluded.pageviews,
-                events = events + excluded.events,
-                bounces = bounces + excluded.bounces,
-                duration_ms = duration_ms + excluded.duration_ms,
-                scroll_sum = scroll_sum + excluded.scroll_sum,
-                scroll_n = scroll_n + excluded.scroll_n,
-                engaged_ms = engaged_ms + excluded.engaged_ms",
+             {}",
+                upsert_rule()
+            ),
             params![first, end],
         )?;
         let n = tx.execute(
@@ -425,6 +419,15 @@ fn api_token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
         site_id: r.get(3)?,
         created_ms: r.get(4)?,
     })
+}
+
+/// The `ON CONFLICT … DO UPDATE` rule of a rollup upsert (adding the deltas), shared by
+/// the writer's upsert and the compaction, so both add every counter the same way.
+fn upsert_rule() -> &'static str {
+    let at = UPSERT_ROLLUP
+        .find("ON CONFLICT")
+        .unwrap_or(UPSERT_ROLLUP.len());
+    &UPSERT_ROLLUP[at..]
 }
 
 /// Web traffic: no bots, no email or ad events (those have a campaign).
