@@ -73,6 +73,18 @@ pub fn country_name(code: &str) -> &str {
         .unwrap_or(code)
 }
 
+/// A new site's domain (normalised) and display name (the domain when none is given),
+/// validated as every way of adding a site (CLI, API, dashboard) must.
+pub fn new_site(domain: &str, name: Option<&str>) -> Result<(String, String), &'static str> {
+    let domain = parse_domain(domain).ok_or("not a domain such as example.com")?;
+    let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) if valid_name(n) => n.to_owned(),
+        Some(_) => return Err("a name is 1 to 200 characters without control characters"),
+        None => domain.clone(),
+    };
+    Ok((domain, name))
+}
+
 /// Campaign and site names: 1–200 characters, no control characters.
 pub fn valid_name(name: &str) -> bool {
     let n = name.trim();

@@ -66,6 +66,19 @@ fn helpful_errors() {
         &["report", "--site", "a.example", "--from", "2024-01-01'--"],
     );
     assert!(err.contains("not a date"), "{err}");
+    // Names are checked the same way as in the API and the dashboard.
+    let err = run_err(
+        dir.path(),
+        &["site", "add", "c.example", "--name", "a\u{1b}[2Jb"],
+    );
+    assert!(err.contains("control characters"), "{err}");
+    let err = run_err(dir.path(), &["site", "add", "not a domain"]);
+    assert!(err.contains("not a domain"), "{err}");
+    let err = run_err(
+        dir.path(),
+        &["token", "create", "--scope", "read", "--name", "x\ny"],
+    );
+    assert!(err.contains("control characters"), "{err}");
 }
 
 #[test]

@@ -79,6 +79,33 @@ pub fn token_hash(secret: &str) -> String {
         .collect()
 }
 
+/// Creates an API token (CLI and dashboard): stores only its hash and returns its id
+/// and the secret, which is shown once. `Err` names what is wrong with the name.
+pub fn issue_token(
+    store: &SqliteStore,
+    name: &str,
+    scope: Scope,
+    site_id: Option<i64>,
+    now: crate::clock::Millis,
+) -> Result<(i64, String), crate::store::StoreError> {
+    let name = name.trim();
+    if name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(crate::store::StoreError::Conflict(
+            "a token name is at most 200 characters without control characters".into(),
+        ));
+    }
+    let secret = new_token_secret();
+    let t = ApiToken {
+        id: 0,
+        name: name.to_owned(),
+        scope,
+        site_id,
+        created_ms: now,
+    };
+    let id = store.add_api_token(&t, &token_hash(&secret))?;
+    Ok((id, secret))
+}
+
 /// A new random token secret.
 pub fn new_token_secret() -> String {
     use base64::Engine;
@@ -694,15 +721,8 @@ async fn site_create(
             "a token limited to one site cannot create sites".into(),
         ));
     }
-    let domain = crate::model::parse_domain(&b.domain).ok_or_else(|| {
-        ApiError::BadRequest("'domain' must be a domain such as example.com".into())
-    })?;
-    let name = b.name.unwrap_or_else(|| domain.clone());
-    if !crate::model::valid_name(&name) {
-        return Err(ApiError::BadRequest(
-            "'name' must be 1 to 200 characters".into(),
-        ));
-    }
+    let (domain, name) = crate::model::new_site(&b.domain, b.name.as_deref())
+        .map_err(|e| ApiError::BadRequest(e.into()))?;
     let store = state.store.clone();
     let now = chrono::Utc::now().timestamp_millis();
     let created = tokio::task::spawn_blocking(move || {

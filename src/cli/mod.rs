@@ -805,11 +805,6 @@ fn parse_range(
     Ok(DateRange { from_day, to_day })
 }
 
-fn parse_domain(raw: &str) -> anyhow::Result<String> {
-    crate::model::parse_domain(raw)
-        .with_context(|| format!("{raw:?} is not a domain such as example.com"))
-}
-
 fn snippet(rt: &Runtime, site: &Site) -> String {
     format!(
         "<img src=\"{}/p.gif?s={}\" alt=\"\" width=\"1\" height=\"1\" style=\"position:absolute\" referrerpolicy=\"no-referrer-when-downgrade\">",
@@ -822,8 +817,8 @@ fn site_command(rt: &Runtime, cmd: &SiteCommand, json: bool) -> anyhow::Result<(
     let store = open_store(rt)?;
     match cmd {
         SiteCommand::Add { domain, name } => {
-            let domain = parse_domain(domain)?;
-            let name = name.clone().unwrap_or_else(|| domain.clone());
+            let (domain, name) = crate::model::new_site(domain, name.as_deref())
+                .map_err(|e| anyhow::anyhow!("{domain:?}: {e}"))?;
             let site =
                 store.add_site(&SiteKey::generate(), &domain, &name, Clock::System.now_ms())?;
             if json {
@@ -891,7 +886,7 @@ fn site_command(rt: &Runtime, cmd: &SiteCommand, json: bool) -> anyhow::Result<(
 }
 
 fn token_command(store: &SqliteStore, cmd: &TokenCommand, json: bool) -> anyhow::Result<()> {
-    use crate::store::{ApiToken, Scope};
+    use crate::store::Scope;
     match cmd {
         TokenCommand::Create { scope, site, name } => {
             let scope = Scope::parse(scope)
@@ -900,15 +895,8 @@ fn token_command(store: &SqliteStore, cmd: &TokenCommand, json: bool) -> anyhow:
                 Some(s) => Some(pick_site(store, Some(s))?.id.0),
                 None => None,
             };
-            let secret = crate::api::new_token_secret();
-            let t = ApiToken {
-                id: 0,
-                name: name.clone(),
-                scope,
-                site_id,
-                created_ms: Clock::System.now_ms(),
-            };
-            let id = store.add_api_token(&t, &crate::api::token_hash(&secret))?;
+            let (id, secret) =
+                crate::api::issue_token(store, name, scope, site_id, Clock::System.now_ms())?;
             if json {
                 println!(
                     "{}",

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::layout::{self, csrf_field};
 use super::{CsrfForm, CurrentUser, NoFields, WebError, WebState};
-use crate::model::{parse_domain, valid_name, PrivacyMode, Site, SiteKey, WithoutConsent};
+use crate::model::{parse_domain, PrivacyMode, Site, SiteKey, WithoutConsent};
 use crate::store::sqlite::Role;
-use crate::store::{ApiToken, Scope, SqliteStore, Store};
+use crate::store::{Scope, SqliteStore, Store};
 
 /// What a POST created that must be shown exactly once.
 enum Secret {
@@ -260,18 +260,8 @@ pub async fn add_site(
     f: CsrfForm<NewSite>,
 ) -> Result<Response, WebError> {
     f.user.require_admin()?;
-    let domain = parse_domain(&f.form.domain)
-        .ok_or_else(|| WebError::BadRequest("not a domain such as example.com".into()))?;
-    let name = if f.form.name.trim().is_empty() {
-        domain.clone()
-    } else {
-        f.form.name.trim().to_owned()
-    };
-    if !valid_name(&name) {
-        return Err(WebError::BadRequest(
-            "a name is 1 to 200 characters without control characters".into(),
-        ));
-    }
+    let (domain, name) = crate::model::new_site(&f.form.domain, Some(&f.form.name))
+        .map_err(|e| WebError::BadRequest(e.into()))?;
     let now = state.clock.now_ms();
     let store = state.store.clone();
     blocking(move || {
@@ -478,24 +468,10 @@ pub async fn add_token(
     let t = f.form;
     let scope = Scope::parse(&t.scope)
         .ok_or_else(|| WebError::BadRequest("scope is read, write or admin".into()))?;
-    if t.name.len() > 200 || t.name.chars().any(char::is_control) {
-        return Err(WebError::BadRequest(
-            "a name is at most 200 characters without control characters".into(),
-        ));
-    }
     let (store, now) = (state.store.clone(), state.clock.now_ms());
-    let secret = crate::api::new_token_secret();
-    let hash = crate::api::token_hash(&secret);
-    let id = blocking(move || {
+    let (id, secret) = blocking(move || {
         let site_id = site_ids(&store, &t.site)?.first().map(|s| s.0);
-        let token = ApiToken {
-            id: 0,
-            name: t.name.trim().to_owned(),
-            scope,
-            site_id,
-            created_ms: now,
-        };
-        store.add_api_token(&token, &hash).map_err(store_err)
+        crate::api::issue_token(&store, &t.name, scope, site_id, now).map_err(store_err)
     })
     .await?;
     render(state, f.user, Some(Secret::Token { id, secret })).await
