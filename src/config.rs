@@ -106,8 +106,12 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
     /// Most events written in one transaction.
     pub batch_max: usize,
-    /// How long a pixel waits for its commit before answering anyway.
+    /// How long a hit waits for the writer to take it; past that it is answered with
+    /// `X-Pixel-Reason: timeout` and never written (a taken hit waits for its commit).
     pub commit_timeout_ms: u64,
+    /// How long the writer waits for a database lock held by another process (a
+    /// backup, a long CLI write) before the batch fails as `store_error`.
+    pub busy_timeout_ms: u64,
     /// SQLite `synchronous`: `normal` survives a process crash (SIGKILL);
     /// `full` also survives power loss, at the cost of an fsync per commit.
     pub synchronous: Synchronous,
@@ -167,6 +171,7 @@ impl Default for Config {
                 queue_capacity: 65_536,
                 batch_max: 4_096,
                 commit_timeout_ms: 2_000,
+                busy_timeout_ms: 10_000,
                 synchronous: Synchronous::Normal,
             },
             limits: LimitsConfig {

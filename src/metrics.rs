@@ -135,7 +135,7 @@ impl Metrics {
                 self.drops(r)
             );
         }
-        s.push_str("# HELP pixeltrack_commit_timeouts_total Pixels answered before their commit finished.\n");
+        s.push_str("# HELP pixeltrack_commit_timeouts_total Hits abandoned (never written) because the writer did not take them within commit_timeout_ms.\n");
         s.push_str("# TYPE pixeltrack_commit_timeouts_total counter\n");
         let _ = writeln!(
             s,

@@ -518,12 +518,14 @@ pub enum DropReason {
     Duplicate,
     Oversized,
     Overload,
+    /// The writer did not take the hit within `ingest.commit_timeout_ms`; it is never written.
+    Timeout,
     ShuttingDown,
     StoreError,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
         DropReason::BadToken,
@@ -538,6 +540,7 @@ impl DropReason {
         DropReason::Duplicate,
         DropReason::Oversized,
         DropReason::Overload,
+        DropReason::Timeout,
         DropReason::ShuttingDown,
         DropReason::StoreError,
     ];
@@ -558,6 +561,7 @@ impl DropReason {
             DropReason::Duplicate => "duplicate",
             DropReason::Oversized => "oversized",
             DropReason::Overload => "overload",
+            DropReason::Timeout => "timeout",
             DropReason::ShuttingDown => "shutting_down",
             DropReason::StoreError => "store_error",
         }

@@ -40,7 +40,14 @@ pub struct AppState {
 /// A running pixeltrack: the router plus what must be stopped in order.
 pub struct App {
     pub state: AppState,
-    writer: std::thread::JoinHandle<()>,
+    writer: std::thread::JoinHandle<ingest::Stopped>,
+}
+
+/// A stop that lost events: `serve` exits non-zero with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{lost} acknowledged or queued events could not be written before the stop (see the store errors logged above)")]
+pub struct LostEvents {
+    pub lost: u64,
 }
 
 impl App {
@@ -52,7 +59,9 @@ impl App {
         let timeout_ms = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
         let resume = store.recent_sessions(clock.now_ms() - timeout_ms)?;
         let mut event_writer = ingest::EventWriter::new(
-            store.writer(cfg.ingest.synchronous)?,
+            store
+                .writer(cfg.ingest.synchronous)?
+                .with_busy_timeout(Duration::from_millis(cfg.ingest.busy_timeout_ms))?,
             timeout_ms,
             metrics.clone(),
         )
@@ -108,11 +117,20 @@ impl App {
     }
 
     /// Commits everything queued and waits for the writer thread to finish.
-    pub async fn finish(self) {
+    /// Fails when the writer could not write everything it had acknowledged or queued.
+    pub async fn finish(self) -> Result<(), LostEvents> {
         self.state.draining.store(true, Ordering::SeqCst);
         self.state.collector.ingest.shutdown().await;
         let writer = self.writer;
-        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        let lost = match tokio::task::spawn_blocking(move || writer.join()).await {
+            Ok(Ok(stopped)) => stopped.lost,
+            // The writer thread panicked: whatever it held is gone, count it unknown.
+            _ => self.state.metrics.queue_depth.load(Ordering::Relaxed).max(1) as u64,
+        };
+        match lost {
+            0 => Ok(()),
+            lost => Err(LostEvents { lost }),
+        }
     }
 }
 
@@ -356,7 +374,10 @@ pub async fn serve(
         tracing::warn!("some connections did not finish within the drain timeout");
     }
     ticker.abort();
-    app.finish().await;
+    if let Err(e) = app.finish().await {
+        tracing::error!(lost = e.lost, "stopped, but events were lost");
+        return Err(e.into());
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

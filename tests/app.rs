@@ -116,7 +116,7 @@ impl TestApp {
 
     async fn finish(mut self) -> Self {
         if let Some(app) = self.app.take() {
-            app.finish().await;
+            app.finish().await.expect("every event written");
         }
         self
     }
@@ -460,7 +460,7 @@ async fn sessions_resume_after_a_restart() {
         req.extensions_mut()
             .insert(ConnectInfo("198.51.100.1:1".parse::<SocketAddr>().unwrap()));
         app.router().oneshot(req).await.unwrap();
-        app.finish().await;
+        app.finish().await.expect("every event written");
     }
     let site = store.sites().unwrap().remove(0);
     let o = report::overview(
@@ -475,5 +475,61 @@ async fn sessions_resume_after_a_restart() {
     assert_eq!(
         (o.visitors, o.visits, o.pageviews, o.bounce_rate),
         (1, 1, 2, 0.0)
+    );
+}
+
+/// A `200` without `X-Pixel-Reason` means stored — also when the store is locked
+/// by another process for longer than `commit_timeout_ms`. Hits the writer could not
+/// take in time are answered `timeout` and never written later.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
+    let t = TestApp::new(&[(
+        "ingest.commit_timeout_ms",
+        toml::Value::Integer(300),
+    )]);
+    let site = t.site();
+    let db = t._dir.path().join(pixeltrack::store::sqlite::DB_FILE);
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        locker.execute_batch("COMMIT").unwrap();
+    });
+    let mut sends = Vec::new();
+    for i in 0..20 {
+        let (router, key) = (t.router.clone(), t.key.clone());
+        sends.push(tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(i * 40)).await;
+            let mut req = Request::builder()
+                .uri(format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}"))
+                .header("user-agent", CHROME)
+                .body(Body::empty())
+                .unwrap();
+            let peer: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let res = router.oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "the image, always");
+            res.headers()
+                .get("x-pixel-reason")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }));
+    }
+    let mut acknowledged = 0;
+    let mut timed_out = 0;
+    for s in sends {
+        match s.await.unwrap().as_deref() {
+            None => acknowledged += 1,
+            Some("timeout") => timed_out += 1,
+            Some(other) => panic!("unexpected reason {other}"),
+        }
+    }
+    release.join().unwrap();
+    let t = t.finish().await;
+    assert!(timed_out > 0, "the lock outlived the commit timeout");
+    assert!(acknowledged > 0, "the first hit was taken and committed after the lock");
+    assert_eq!(
+        t.store.count_events(site.id.0).unwrap(),
+        acknowledged,
+        "every acknowledged hit is stored, and no timed-out one is"
     );
 }

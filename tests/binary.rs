@@ -350,3 +350,35 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string());
     }
 }
+
+/// SIGTERM with acknowledged events it cannot write (async durability, the store
+/// locked by another process past the busy timeout): the exit is non-zero and the
+/// log says how many were lost — never "stopped cleanly".
+#[test]
+fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
+    let (_d, data) = data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let server = Server::start(
+        &data,
+        &[
+            ("PIXELTRACK_INGEST__DURABILITY", "async"),
+            ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "300"),
+        ],
+    );
+    let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 0..5 {
+        let res = server.get(
+            &format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}"),
+            &[("User-Agent", CHROME)],
+        );
+        assert_eq!(res.status, 200);
+        assert!(res.header("x-pixel-reason").is_none(), "async: told stored");
+    }
+    let (status, log) = server.terminate_keeping_log();
+    locker.execute_batch("ROLLBACK").unwrap();
+    assert_ne!(status.code(), Some(0), "lost events must not exit 0: {log}");
+    assert!(!log.contains("stopped cleanly"), "{log}");
+    assert!(log.contains("events were lost"), "{log}");
+}

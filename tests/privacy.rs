@@ -257,7 +257,7 @@ async fn retention_removes_old_events_and_keeps_recent_ones() {
             .insert(ConnectInfo("198.51.100.1:1".parse::<SocketAddr>().unwrap()));
         app.router().oneshot(req).await.unwrap();
     }
-    app.finish().await;
+    app.finish().await.expect("every event written");
     assert_eq!(store.count_events(site.id.0).unwrap(), 2);
     let mut p = site.privacy.clone();
     p.retention_days = Some(365);

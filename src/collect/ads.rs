@@ -101,7 +101,7 @@ impl Collector {
         self.check_campaign(&event).await.ok()?;
         let minted = !event.click_id.is_empty();
         match self.ingest.submit(*event).await {
-            Submitted::Stored | Submitted::TimedOut => minted.then_some(click_id),
+            Submitted::Stored => minted.then_some(click_id),
             Submitted::Dropped(_) => None,
         }
     }

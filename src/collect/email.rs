@@ -314,7 +314,7 @@ impl Collector {
             });
         }
         match submitted {
-            Submitted::Stored | Submitted::TimedOut => Ok(()),
+            Submitted::Stored => Ok(()),
             Submitted::Dropped(r) => Err(r),
         }
     }

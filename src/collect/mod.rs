@@ -118,7 +118,7 @@ impl Collector {
         };
         self.check_campaign(&event).await?;
         match self.ingest.submit(*event).await {
-            Submitted::Stored | Submitted::TimedOut => Ok(()),
+            Submitted::Stored => Ok(()),
             // Ingest counted these itself.
             Submitted::Dropped(r) => Err(r),
         }

@@ -12,7 +12,7 @@
 pub mod sessions;
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,11 +29,30 @@ use crate::store::{Batch, Reclassify};
 use sessions::Sessions;
 
 enum Msg {
-    Event(Box<Event>, Option<oneshot::Sender<bool>>),
+    Event(Box<Event>, Option<Ack>),
     /// Re-label earlier email events (written with the next batch).
     Reclassify(Reclassify),
     /// Drain what is queued, commit, and stop.
     Shutdown,
+}
+
+/// A waiting handler's side of one event. The handler and the writer race for the
+/// event exactly once: the writer claims it when it takes it into a batch, the handler
+/// abandons it when its wait runs out first. An abandoned event is never written, and
+/// a claimed one is answered with its commit's outcome — so every answer is exact.
+struct Ack {
+    state: Arc<AtomicU8>,
+    done: oneshot::Sender<bool>,
+}
+
+const PENDING: u8 = 0;
+const CLAIMED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+fn settle(state: &AtomicU8, to: u8) -> bool {
+    state
+        .compare_exchange(PENDING, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 /// The collectors' side of the queue. Cheap to clone.
@@ -50,21 +69,29 @@ pub struct IngestHandle {
 pub enum Submitted {
     /// Committed (commit durability) or queued (async durability).
     Stored,
-    /// Still queued when the wait ran out; it will most likely still be written.
-    TimedOut,
+    /// Not stored, and never will be: full queue, shutdown, a failed commit, or a wait
+    /// for the writer longer than `commit_timeout_ms` (`timeout`).
     Dropped(DropReason),
 }
 
 impl IngestHandle {
+    /// Queues `event`; in commit durability, waits for its commit. A hit the writer
+    /// has not taken within `commit_timeout` is abandoned (never written) and dropped
+    /// as `timeout`; once taken, the answer waits for the commit's outcome, which the
+    /// store's busy timeout bounds.
     pub async fn submit(&self, event: Event) -> Submitted {
-        let wait = self.durability == Durability::Commit;
-        let (ack_tx, ack_rx) = if wait {
-            let (t, r) = oneshot::channel();
-            (Some(t), Some(r))
+        let (ack, waiter) = if self.durability == Durability::Commit {
+            let state = Arc::new(AtomicU8::new(PENDING));
+            let (done, rx) = oneshot::channel();
+            let ack = Ack {
+                state: state.clone(),
+                done,
+            };
+            (Some(ack), Some((state, rx)))
         } else {
             (None, None)
         };
-        match self.tx.try_send(Msg::Event(Box::new(event), ack_tx)) {
+        match self.tx.try_send(Msg::Event(Box::new(event), ack)) {
             Ok(()) => {
                 self.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
             }
@@ -75,18 +102,23 @@ impl IngestHandle {
                 return self.drop_with(DropReason::ShuttingDown);
             }
         }
-        let Some(rx) = ack_rx else {
+        let Some((state, mut rx)) = waiter else {
             return Submitted::Stored;
         };
-        match tokio::time::timeout(self.commit_timeout, rx).await {
-            Ok(Ok(true)) => Submitted::Stored,
-            // The writer counted the store_error drop already.
-            Ok(Ok(false)) => Submitted::Dropped(DropReason::StoreError),
-            Ok(Err(_)) => self.drop_with(DropReason::ShuttingDown),
-            Err(_) => {
+        let outcome = match tokio::time::timeout(self.commit_timeout, &mut rx).await {
+            Ok(outcome) => outcome,
+            Err(_) if settle(&state, ABANDONED) => {
                 self.metrics.commit_timeouts.fetch_add(1, Ordering::Relaxed);
-                Submitted::TimedOut
+                return self.drop_with(DropReason::Timeout);
             }
+            // The writer took it just in time: its commit decides.
+            Err(_) => rx.await,
+        };
+        match outcome {
+            Ok(true) => Submitted::Stored,
+            // The writer counted the store_error drop already.
+            Ok(false) => Submitted::Dropped(DropReason::StoreError),
+            Err(_) => self.drop_with(DropReason::ShuttingDown),
         }
     }
 
@@ -225,12 +257,20 @@ impl EventWriter {
     }
 }
 
+/// What the writer thread leaves behind when it stops.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// Events that were acknowledged (async durability) or queued for the final
+    /// drain, and whose batch then failed: lost.
+    pub lost: u64,
+}
+
 /// Starts the writer thread.
 pub fn start(
     mut writer: EventWriter,
     config: &IngestConfig,
     clock: Clock,
-) -> (IngestHandle, JoinHandle<()>) {
+) -> (IngestHandle, JoinHandle<Stopped>) {
     let (tx, mut rx) = mpsc::channel::<Msg>(config.queue_capacity);
     let batch_max = config.batch_max;
     let metrics = writer.metrics.clone();
@@ -239,6 +279,7 @@ pub fn start(
         .spawn(move || {
             let mut last_evict = clock.now_ms();
             let mut stopping = false;
+            let mut stopped = Stopped::default();
             while !stopping {
                 let Some(first) = rx.blocking_recv() else {
                     break;
@@ -264,6 +305,13 @@ pub fn start(
                 for msg in msgs {
                     match msg {
                         Msg::Event(e, ack) => {
+                            if let Some(a) = &ack {
+                                if !settle(&a.state, CLAIMED) {
+                                    // Its handler gave up and answered `timeout`.
+                                    writer.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                            }
                             events.push(*e);
                             acks.push(ack);
                         }
@@ -275,9 +323,15 @@ pub fn start(
                     .metrics
                     .queue_depth
                     .fetch_sub(acks.len() as i64, Ordering::Relaxed);
+                let n = acks.len() as u64;
+                let unanswered = acks.iter().filter(|a| a.is_none()).count() as u64;
                 let ok = writer.write(events, fixes);
+                if !ok {
+                    // Waiting handlers answer store_error; the others were told "stored".
+                    stopped.lost += if stopping { n } else { unanswered };
+                }
                 for ack in acks.into_iter().flatten() {
-                    let _ = ack.send(ok);
+                    let _ = ack.done.send(ok);
                 }
                 let now = clock.now_ms();
                 if now - last_evict > 60_000 {
@@ -286,6 +340,7 @@ pub fn start(
                 }
             }
             tracing::info!("writer stopped");
+            stopped
         })
         .expect("spawning the writer thread");
     let handle = IngestHandle {

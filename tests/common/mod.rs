@@ -103,6 +103,13 @@ impl Server {
         wait_timeout(&mut self.child, Duration::from_secs(30))
     }
 
+    /// Sends SIGTERM, waits for the exit, and returns it with the whole log.
+    pub fn terminate_keeping_log(self) -> (std::process::ExitStatus, String) {
+        let log = self.log.clone();
+        let status = self.terminate();
+        (status, std::fs::read_to_string(log).unwrap_or_default())
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

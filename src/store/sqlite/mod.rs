@@ -1226,6 +1226,13 @@ pub struct SqliteWriter {
 }
 
 impl SqliteWriter {
+    /// How long a write waits for a lock another process holds (a backup, a CLI
+    /// write) before the batch fails.
+    pub fn with_busy_timeout(self, t: std::time::Duration) -> Result<SqliteWriter> {
+        self.conn.busy_timeout(t)?;
+        Ok(self)
+    }
+
     /// Deletes the order ids counted before `before_ms` (past the dedupe window).
     pub fn prune_orders(&self, before_ms: Millis) -> Result<usize> {
         Ok(self
