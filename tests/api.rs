@@ -638,3 +638,113 @@ fn sites_and_campaigns_can_be_changed_and_deleted() {
         404
     );
 }
+
+/// Removing a site takes its API tokens with it, and no id is ever handed out again:
+/// a token, an email link or a key of a removed site never reaches a newer one.
+#[test]
+fn a_removed_site_leaves_no_token_link_or_key_that_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    let old_key = add_site(&data, "old.example");
+    let old_write = token(&data, &["--scope", "write", "--site", "old.example"]);
+    let admin = token(&data, &["--scope", "admin"]);
+    let created: serde_json::Value = serde_json::from_str(&cli(
+        &data,
+        &[
+            "campaign",
+            "create",
+            "--site",
+            "old.example",
+            "--name",
+            "Old",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let old_campaign = created["id"].as_i64().unwrap();
+    let html = dir.path().join("mail.html");
+    std::fs::write(&html, "<p>Hi</p>").unwrap();
+    let tagged = cli(
+        &data,
+        &[
+            "email",
+            "tag",
+            "--campaign",
+            &old_campaign.to_string(),
+            "--recipient",
+            "victim@corp.example",
+            "--input",
+            html.to_str().unwrap(),
+        ],
+    );
+    let start = tagged.find("/o/").expect("an open pixel");
+    let open = &tagged[start..start + tagged[start..].find('"').unwrap()];
+
+    let server = Server::start(&data, &[]);
+    assert_eq!(get(&server, "/api/v1/sites", &old_write).0, 200);
+    cli(&data, &["site", "remove", "old.example"]);
+    // The running server stops storing the removed key within a second or two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let res = server.get(&format!("/p.gif?s={old_key}"), &[("User-Agent", CHROME)]);
+        if res.header("x-pixel-reason") == Some("unknown_site") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "removed key still stores"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let new_key = add_site(&data, "new.example");
+    cli(
+        &data,
+        &[
+            "campaign",
+            "create",
+            "--site",
+            "new.example",
+            "--name",
+            "New",
+        ],
+    );
+    assert_eq!(
+        get(&server, "/api/v1/sites", &old_write).0,
+        401,
+        "token died with its site"
+    );
+    assert_eq!(
+        send(
+            &server,
+            "DELETE",
+            &format!("/api/v1/sites/{new_key}"),
+            &old_write,
+            ""
+        )
+        .0,
+        401
+    );
+    let (_, sites) = get(&server, "/api/v1/sites", &admin);
+    assert_eq!(sites.as_array().unwrap().len(), 1, "{sites}");
+    let (_, campaigns) = get(&server, "/api/v1/campaigns", &admin);
+    let ids: Vec<i64> = campaigns
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        !ids.contains(&old_campaign),
+        "campaign id {old_campaign} reused: {campaigns}"
+    );
+    // The removed campaign's open pixel is not counted in the new campaign.
+    let res = server.get(open, &[("User-Agent", CHROME)]);
+    assert_eq!(
+        res.header("x-pixel-reason"),
+        Some("unknown_campaign"),
+        "{open}"
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+}

@@ -483,10 +483,7 @@ async fn sessions_resume_after_a_restart() {
 /// take in time are answered `timeout` and never written later.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
-    let t = TestApp::new(&[(
-        "ingest.commit_timeout_ms",
-        toml::Value::Integer(300),
-    )]);
+    let t = TestApp::new(&[("ingest.commit_timeout_ms", toml::Value::Integer(300))]);
     let site = t.site();
     let db = t._dir.path().join(pixeltrack::store::sqlite::DB_FILE);
     let locker = rusqlite::Connection::open(&db).unwrap();
@@ -526,7 +523,10 @@ async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
     release.join().unwrap();
     let t = t.finish().await;
     assert!(timed_out > 0, "the lock outlived the commit timeout");
-    assert!(acknowledged > 0, "the first hit was taken and committed after the lock");
+    assert!(
+        acknowledged > 0,
+        "the first hit was taken and committed after the lock"
+    );
     assert_eq!(
         t.store.count_events(site.id.0).unwrap(),
         acknowledged,

@@ -306,9 +306,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
         );
     }
     match c.ingest.submit(*event).await {
-        Submitted::Stored => {
-            answer(StatusCode::ACCEPTED, json!({ "ok": true }), origin.as_ref())
-        }
+        Submitted::Stored => answer(StatusCode::ACCEPTED, json!({ "ok": true }), origin.as_ref()),
         Submitted::Dropped(_) => answer(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "error": "busy, retry" }),

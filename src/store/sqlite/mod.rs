@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/007_accounts.sql"),
     include_str!("sql/008_share.sql"),
     include_str!("sql/009_country.sql"),
+    include_str!("sql/010_ids_never_reused.sql"),
 ];
 
 const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
@@ -582,6 +583,7 @@ impl Store for SqliteStore {
             tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
         }
         tx.execute("DELETE FROM user_sites WHERE site_id = ?1", [id])?;
+        tx.execute("DELETE FROM api_tokens WHERE site_id = ?1", [id])?;
         tx.execute("DELETE FROM sites WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(true)

@@ -25,6 +25,8 @@ use crate::metrics::{Metrics, Route};
 use crate::model::DropReason;
 use crate::store::{SqliteStore, Store};
 
+pub mod jobs;
+
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -125,7 +127,12 @@ impl App {
         let lost = match tokio::task::spawn_blocking(move || writer.join()).await {
             Ok(Ok(stopped)) => stopped.lost,
             // The writer thread panicked: whatever it held is gone, count it unknown.
-            _ => self.state.metrics.queue_depth.load(Ordering::Relaxed).max(1) as u64,
+            _ => self
+                .state
+                .metrics
+                .queue_depth
+                .load(Ordering::Relaxed)
+                .max(1) as u64,
         };
         match lost {
             0 => Ok(()),
@@ -286,44 +293,7 @@ pub async fn serve(
     first_start(&app, &rt, local).await?;
     tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
 
-    // Once a minute: rotate salts, forget removed sites, reload keys; hourly (and at
-    // start) apply retention.
-    let c = app.state.collector.clone();
-    let ticker = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        let mut minutes = 0u64;
-        loop {
-            tick.tick().await;
-            let c2 = c.clone();
-            let retention = minutes % 60 == 0;
-            minutes += 1;
-            let _ = tokio::task::spawn_blocking(move || {
-                if retention {
-                    match crate::store::run_retention(c2.store.as_ref(), c2.clock.now_ms()) {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(deleted = n, "retention: old events deleted"),
-                        Err(e) => tracing::error!(error = %e, "retention failed"),
-                    }
-                    match crate::store::compact_rollups(c2.store.as_ref(), c2.clock.now_ms()) {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(rows = n, "hourly rollups of old days folded into days")
-                        }
-                        Err(e) => tracing::error!(error = %e, "rollup compaction failed"),
-                    }
-                    if let Err(e) = c2.store.purge_web_sessions(c2.clock.now_ms()) {
-                        tracing::error!(error = %e, "purging expired dashboard sessions failed");
-                    }
-                }
-                if let Err(e) = c2.salts.rotate(&c2.store, c2.clock.now_ms()) {
-                    tracing::error!(error = %e, "salt rotation failed");
-                }
-                c2.sites.reload();
-                c2.email.reload_keys(c2.store.as_ref(), c2.clock.now_ms());
-            })
-            .await;
-        }
-    });
+    let jobs = jobs::start(&app.state.collector);
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(rt.config.limits.max_header_bytes)
@@ -373,7 +343,9 @@ pub async fn serve(
     {
         tracing::warn!("some connections did not finish within the drain timeout");
     }
-    ticker.abort();
+    for job in jobs {
+        job.abort();
+    }
     if let Err(e) = app.finish().await {
         tracing::error!(lost = e.lost, "stopped, but events were lost");
         return Err(e.into());

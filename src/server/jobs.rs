@@ -1,0 +1,92 @@
+//! Periodic work of a serving process, as one table: what runs, how often, and why.
+//! Each job runs on the blocking pool on its own interval (the first run at start),
+//! so a slow one (retention over a big store) never delays another (site reload).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::collect::Collector;
+
+pub struct Job {
+    pub name: &'static str,
+    pub every: Duration,
+    pub run: fn(&Collector),
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+pub const JOBS: &[Job] = &[
+    // A site removed or changed by the CLI (another process) stops or changes
+    // collection within a second: a removed key must not keep storing.
+    Job {
+        name: "reload sites",
+        every: SECOND,
+        run: |c| c.sites.reload(),
+    },
+    Job {
+        name: "rotate salts",
+        every: MINUTE,
+        run: |c| {
+            if let Err(e) = c.salts.rotate(&c.store, c.clock.now_ms()) {
+                tracing::error!(error = %e, "salt rotation failed");
+            }
+        },
+    },
+    Job {
+        name: "reload signing keys",
+        every: MINUTE,
+        run: |c| c.email.reload_keys(c.store.as_ref(), c.clock.now_ms()),
+    },
+    Job {
+        name: "retention",
+        every: HOUR,
+        run: |c| match crate::store::run_retention(c.store.as_ref(), c.clock.now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "retention: old events deleted"),
+            Err(e) => tracing::error!(error = %e, "retention failed"),
+        },
+    },
+    Job {
+        name: "compact rollups",
+        every: HOUR,
+        run: |c| match crate::store::compact_rollups(c.store.as_ref(), c.clock.now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "hourly rollups of old days folded into days"),
+            Err(e) => tracing::error!(error = %e, "rollup compaction failed"),
+        },
+    },
+    Job {
+        name: "purge dashboard sessions",
+        every: HOUR,
+        run: |c| {
+            if let Err(e) = c.store.purge_web_sessions(c.clock.now_ms()) {
+                tracing::error!(error = %e, "purging expired dashboard sessions failed");
+            }
+        },
+    },
+];
+
+/// Starts every job; abort the returned tasks to stop them.
+pub fn start(c: &Arc<Collector>) -> Vec<tokio::task::JoinHandle<()>> {
+    JOBS.iter()
+        .map(|job| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(job.every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let c = c.clone();
+                    if tokio::task::spawn_blocking(move || (job.run)(&c))
+                        .await
+                        .is_err()
+                    {
+                        tracing::error!(job = job.name, "job panicked");
+                    }
+                }
+            })
+        })
+        .collect()
+}
