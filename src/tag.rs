@@ -332,7 +332,7 @@ mod tests {
             .split('"')
             .next()
             .unwrap();
-        let tok = r.open_email(href).unwrap();
+        let tok = r.open_email(href, crate::token::TokenRoute::Click).unwrap();
         assert_eq!(
             tok.action,
             Action::Click("https://example.com/pricing?a=1&b=2".into())

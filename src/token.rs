@@ -32,6 +32,10 @@ pub enum TokenError {
     UnknownKey,
     #[error("token signature does not match")]
     BadSignature,
+    /// A valid token of another kind: an ad link on the open route, an open pixel
+    /// on the click route. Each kind works only on its own route.
+    #[error("token of another kind than this route takes")]
+    WrongRoute,
 }
 
 /// One master key and the keys derived from it.
@@ -163,7 +167,24 @@ pub enum Action {
     },
 }
 
+/// The route a token is presented on: `/o/`, `/c/` or `/u/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRoute {
+    Open,
+    Click,
+    Withdraw,
+}
+
 impl Action {
+    /// The one route this kind of token works on.
+    pub fn route(&self) -> TokenRoute {
+        match self {
+            Action::Open => TokenRoute::Open,
+            Action::Click(_) | Action::AdClick { .. } => TokenRoute::Click,
+            Action::Withdraw => TokenRoute::Withdraw,
+        }
+    }
+
     /// Where a click token redirects to.
     pub fn destination(&self) -> Option<&str> {
         match self {
@@ -259,8 +280,13 @@ impl Keyring {
         self.seal(&t.encode())
     }
 
-    pub fn open_email(&self, token: &str) -> Result<EmailToken, TokenError> {
-        EmailToken::decode(&self.open(token)?).ok_or(TokenError::Malformed)
+    /// Opens a token presented on `route`; a token of another kind is refused.
+    pub fn open_email(&self, token: &str, route: TokenRoute) -> Result<EmailToken, TokenError> {
+        let t = EmailToken::decode(&self.open(token)?).ok_or(TokenError::Malformed)?;
+        if t.action.route() != route {
+            return Err(TokenError::WrongRoute);
+        }
+        Ok(t)
     }
 }
 
@@ -368,7 +394,7 @@ mod tests {
             ..a.clone()
         };
         let (ta, tb) = (r.seal_email(&a).unwrap(), r.seal_email(&b).unwrap());
-        assert_eq!(r.open_email(&ta).unwrap(), a);
+        assert_eq!(r.open_email(&ta, TokenRoute::Click).unwrap(), a);
         assert!(!ta.contains("alice") && !ta.contains("example"));
         // Campaign A's token with the recipient part of B's: every splice point fails.
         let (ra, rb) = (
@@ -380,7 +406,12 @@ mod tests {
             spliced.extend_from_slice(&rb[cut..]);
             let spliced = URL_SAFE_NO_PAD.encode(&spliced);
             if spliced != tb {
-                assert!(r.open_email(&spliced).is_err(), "splice at {cut} accepted");
+                for route in [TokenRoute::Open, TokenRoute::Click, TokenRoute::Withdraw] {
+                    assert!(
+                        r.open_email(&spliced, route).is_err(),
+                        "splice at {cut} accepted"
+                    );
+                }
             }
         }
         let merge = EmailToken {
@@ -388,7 +419,49 @@ mod tests {
             action: Action::Open,
             ..a
         };
-        assert_eq!(r.open_email(&r.seal_email(&merge).unwrap()).unwrap(), merge);
+        assert_eq!(
+            r.open_email(&r.seal_email(&merge).unwrap(), TokenRoute::Open)
+                .unwrap(),
+            merge
+        );
+    }
+
+    /// Each kind of token works on its own route only: an ad link presented to the
+    /// open pixel (with any `?r=` recipient) must not record an open.
+    #[test]
+    fn a_token_works_only_on_its_own_route() {
+        let r = ring(&[1]);
+        let kinds = [
+            Action::Open,
+            Action::Click("https://example.com/".into()),
+            Action::Withdraw,
+            Action::AdClick {
+                url: "https://example.com/".into(),
+                ad: "a1".into(),
+                placement: "p".into(),
+            },
+        ];
+        for action in kinds {
+            let t = EmailToken {
+                site_id: 1,
+                campaign_id: 2,
+                recipient: None,
+                action: action.clone(),
+            };
+            let sealed = r.seal_email(&t).unwrap();
+            for route in [TokenRoute::Open, TokenRoute::Click, TokenRoute::Withdraw] {
+                let opened = r.open_email(&sealed, route);
+                if route == action.route() {
+                    assert_eq!(opened.unwrap(), t);
+                } else {
+                    assert_eq!(
+                        opened,
+                        Err(TokenError::WrongRoute),
+                        "{action:?} on {route:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -385,3 +385,46 @@ fn merge_tag_links_take_the_recipient_from_the_url() {
     .unwrap();
     assert_eq!(r["recipients"][0]["recipient"], "sub-42");
 }
+
+/// An ad link's token presented to the open pixel, with any recipient in `?r=`, is
+/// refused as `bad_token` and stores nothing: a token works only on its own route.
+#[test]
+fn an_ad_link_token_cannot_forge_an_open() {
+    let (_d, data) = site_with_campaign("Spring");
+    let out: serde_json::Value = serde_json::from_str(&cli(
+        &data,
+        &[
+            "link",
+            "create",
+            "--site",
+            "shop.example",
+            "--campaign",
+            "1",
+            "--ad",
+            "a1",
+            "https://shop.example/spring",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let url = out["url"].as_str().unwrap();
+    let token = &url[url.find("/c/").unwrap() + 3..];
+    let server = Server::start(&data, &[]);
+    let res = server.get(
+        &format!("/o/{token}.gif?r=victim@corp.example"),
+        &[("User-Agent", CHROME)],
+    );
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("x-pixel-reason"), Some("bad_token"));
+    // On its own route it still works.
+    assert_eq!(
+        server
+            .get(&format!("/c/{token}"), &[("User-Agent", CHROME)])
+            .status,
+        302
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["report", "--campaign", "1", "--json"])).unwrap();
+    assert!(!report.to_string().contains("victim"), "{report}");
+    assert_eq!(server.terminate().code(), Some(0));
+}

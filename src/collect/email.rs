@@ -28,7 +28,7 @@ use crate::ingest::Submitted;
 use crate::metrics::Route;
 use crate::model::{Campaign, DropReason, HitParams, Site};
 use crate::store::{Reclassify, Store};
-use crate::token::{Action, EmailToken, Keyring, MAX_RECIPIENT};
+use crate::token::{Action, EmailToken, Keyring, TokenRoute, MAX_RECIPIENT};
 
 const HEAD_PROBE_WINDOW_MS: Millis = 60_000;
 const CAMPAIGN_TTL: Duration = Duration::from_secs(10);
@@ -87,10 +87,10 @@ impl EmailState {
     }
 }
 
-fn parse_token(c: &Collector, raw: &str) -> Result<EmailToken, DropReason> {
+fn parse_token(c: &Collector, raw: &str, route: TokenRoute) -> Result<EmailToken, DropReason> {
     let open = |c: &Collector| {
         let ring = c.email.keyring.read().unwrap_or_else(|p| p.into_inner());
-        ring.0.open_email(raw)
+        ring.0.open_email(raw, route)
     };
     match open(c) {
         Ok(t) => Ok(t),
@@ -388,7 +388,7 @@ pub async fn open_get(
     c.metrics.request(Route::EmailOpen);
     let raw = token_of_file(&file);
     let (_, dropped) = c
-        .record_email(&parts, parse_token(&c, raw), raw, false)
+        .record_email(&parts, parse_token(&c, raw, TokenRoute::Open), raw, false)
         .await;
     image::respond(Kind::Gif, dropped.map(DropReason::as_str), true)
 }
@@ -457,7 +457,7 @@ pub async fn click_get(
     parts: Parts,
 ) -> Response {
     c.metrics.request(Route::EmailClick);
-    let parsed = parse_token(&c, &raw);
+    let parsed = parse_token(&c, &raw, TokenRoute::Click);
     if let Ok(token) = &parsed {
         if matches!(token.action, Action::AdClick { .. }) {
             let minted = c.record_ad_click(&parts, token).await;
@@ -473,7 +473,7 @@ pub async fn click_get(
 
 pub async fn click_head(State(c): State<Arc<Collector>>, Path(raw): Path<String>) -> Response {
     c.metrics.request(Route::EmailClick);
-    match parse_token(&c, &raw) {
+    match parse_token(&c, &raw, TokenRoute::Click) {
         Ok(token) if token.action.destination().is_some() => {
             c.remember_head(&raw);
             redirect(&token, None)
@@ -511,7 +511,7 @@ fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
 }
 
 fn withdraw_token(c: &Collector, raw: &str) -> Option<(EmailToken, String)> {
-    let t = parse_token(c, raw).ok()?;
+    let t = parse_token(c, raw, TokenRoute::Withdraw).ok()?;
     let r = t.recipient.clone()?;
     (t.action == Action::Withdraw).then_some((t, r))
 }
