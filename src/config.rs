@@ -112,6 +112,12 @@ pub struct IngestConfig {
     /// How long the writer waits for a database lock held by another process (a
     /// backup, a long CLI write) before the batch fails as `store_error`.
     pub busy_timeout_ms: u64,
+    /// Under load, how long the sessions, rollups and unique-visitor keys of committed
+    /// events may wait in memory to be written together (reports lag by at most this;
+    /// a quiet server writes them with every batch). 0: always with the batch.
+    pub index_interval_ms: u64,
+    /// The most derived rows held in memory before they are written regardless.
+    pub index_max_rows: usize,
     /// SQLite `synchronous`: `normal` survives a process crash (SIGKILL);
     /// `full` also survives power loss, at the cost of an fsync per commit.
     pub synchronous: Synchronous,
@@ -172,6 +178,8 @@ impl Default for Config {
                 batch_max: 4_096,
                 commit_timeout_ms: 2_000,
                 busy_timeout_ms: 10_000,
+                index_interval_ms: 1_000,
+                index_max_rows: 200_000,
                 synchronous: Synchronous::Normal,
             },
             limits: LimitsConfig {
@@ -284,6 +292,7 @@ impl Config {
         let positive = [
             ("ingest.queue_capacity", self.ingest.queue_capacity),
             ("ingest.batch_max", self.ingest.batch_max),
+            ("ingest.index_max_rows", self.ingest.index_max_rows),
             ("limits.max_query_bytes", self.limits.max_query_bytes),
             ("limits.max_ua_bytes", self.limits.max_ua_bytes),
             ("limits.ua_parse_bytes", self.limits.ua_parse_bytes),

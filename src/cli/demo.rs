@@ -295,6 +295,8 @@ pub fn run(
                 anyhow::bail!("writing demo events failed (see the log above)");
             }
         }
+        // The writer leaves checkpoints to the server's job; here, one a day of data.
+        store.checkpoint()?;
         bar.inc(1);
     }
     bar.finish_and_clear();

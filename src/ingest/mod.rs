@@ -24,7 +24,7 @@ use crate::config::{Durability, IngestConfig};
 use crate::metrics::Metrics;
 use crate::model::{DropReason, Event};
 use crate::store::sqlite::SqliteWriter;
-use crate::store::{Batch, Reclassify};
+use crate::store::{Derived, Reclassify};
 
 use sessions::Sessions;
 
@@ -139,18 +139,36 @@ impl IngestHandle {
     }
 }
 
-/// Sessions, the seen-visitor filter and the writer connection: everything that
-/// turns events into one committed transaction. The writer thread owns one; the
-/// `demo` command drives one directly.
+/// When the derived rows of committed events are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// In the same transaction as the events (the writer is idle, or stopping).
+    Now,
+    /// With a later batch, unless the pending rows are older or more than the bounds.
+    Later,
+}
+
+/// Sessions, the seen-visitor filter, the derived rows not written yet and the writer
+/// connection: everything that turns events into committed transactions. The writer
+/// thread owns one; the `demo` command drives one directly.
 pub struct EventWriter {
     sqlite: SqliteWriter,
     sessions: Sessions,
     seen: SeenKeys,
     metrics: Arc<Metrics>,
+    /// Derived rows of committed events, not written yet.
+    pending: Derived,
+    /// When `pending` got its first rows.
+    pending_since: Option<Instant>,
+    /// Bounds on `pending`: its age and its size.
+    index_interval: Duration,
+    index_max_rows: usize,
     /// A conversion repeating an order id counted this recently is a duplicate.
     dedupe_window_ms: Millis,
     /// When order ids past the window were last deleted.
     orders_pruned_ms: Millis,
+    /// The newest event time seen: "now" for a recovery after a failed batch.
+    latest_ms: Millis,
 }
 
 impl EventWriter {
@@ -158,15 +176,27 @@ impl EventWriter {
         EventWriter {
             sqlite,
             sessions: Sessions::new(session_timeout_ms),
-            seen: SeenKeys::new(4_000_000),
+            seen: SeenKeys::new(SEEN_KEYS_MAX),
             metrics,
+            pending: Derived::default(),
+            pending_since: None,
+            index_interval: Duration::from_secs(1),
+            index_max_rows: 200_000,
             dedupe_window_ms: 30 * crate::clock::DAY_MS,
             orders_pruned_ms: 0,
+            latest_ms: 0,
         }
     }
 
     pub fn with_dedupe_window(mut self, ms: Millis) -> Self {
         self.dedupe_window_ms = ms;
+        self
+    }
+
+    /// How long and how large derived rows may wait under load.
+    pub fn with_index_bounds(mut self, interval: Duration, max_rows: usize) -> Self {
+        self.index_interval = interval;
+        self.index_max_rows = max_rows.max(1);
         self
     }
 
@@ -194,9 +224,40 @@ impl EventWriter {
         });
     }
 
-    /// Re-opens sessions that were open when the process stopped.
-    pub fn resume(&mut self, rows: Vec<crate::store::SessionRow>) {
-        self.sessions.resume(rows);
+    /// Rebuilds the in-memory state from the store, exactly as it was after the last
+    /// committed derived rows, then replays the events committed since (a crash or a
+    /// failed write left them unindexed) and writes their derived rows. Called at
+    /// start and after a failed batch. Returns how many events were replayed.
+    pub fn recover(&mut self, now: Millis) -> crate::store::Result<usize> {
+        self.pending = Derived::default();
+        self.pending_since = None;
+        let unindexed = self.sqlite.unindexed_events()?;
+        let first = unindexed.first().map_or(now, |e| e.ts_ms.min(now));
+        self.sessions = Sessions::new(self.sessions.timeout_ms());
+        self.sessions
+            .resume(self.sqlite.recent_sessions(first - self.sessions.timeout_ms())?);
+        let n = unindexed.len();
+        let seen = &self.seen;
+        for mut e in unindexed {
+            self.sessions
+                .track(&mut e, &mut self.pending, &|k| seen.contains(k));
+        }
+        self.sessions.finish_batch(&mut self.pending);
+        self.sqlite.apply(&[], &[], Some(&mut self.pending))?;
+        self.indexed();
+        if n > 0 {
+            tracing::info!(events = n, "derived rows rebuilt from unindexed events");
+        }
+        Ok(n)
+    }
+
+    /// The pending rows were committed.
+    fn indexed(&mut self) {
+        for u in &self.pending.uniques {
+            self.seen.insert(u.key);
+        }
+        self.pending = Derived::default();
+        self.pending_since = None;
     }
 
     pub fn evict_idle(&mut self, now: Millis) {
@@ -210,35 +271,50 @@ impl EventWriter {
         }
     }
 
-    /// Sessionizes `events` (in time order) and commits them in one transaction.
-    /// Returns whether the commit succeeded; failures are logged and counted.
-    pub fn write(&mut self, mut events: Vec<Event>, reclassify: Vec<Reclassify>) -> bool {
+    /// Sessionizes `events` (in time order) and commits them, with every derived row
+    /// pending: what the demo and tests use. Returns whether the commit succeeded.
+    pub fn write(&mut self, events: Vec<Event>, reclassify: Vec<Reclassify>) -> bool {
+        self.commit(events, reclassify, Index::Now)
+    }
+
+    /// Sessionizes `events` (in time order) and commits them in one transaction, with
+    /// the pending derived rows when `index` says now or the bounds are reached.
+    /// Returns whether the events were committed; failures are logged and counted,
+    /// and the in-memory state is rebuilt from the store.
+    pub fn commit(&mut self, mut events: Vec<Event>, reclassify: Vec<Reclassify>, index: Index) -> bool {
         self.dedupe_orders(&mut events);
-        if events.is_empty() && reclassify.is_empty() {
+        if events.is_empty() && reclassify.is_empty() && index == Index::Later {
             return true;
         }
-        let mut batch = Batch {
-            reclassify,
-            ..Batch::default()
-        };
-        batch.events.reserve(events.len());
         let seen = &self.seen;
-        for mut e in events {
+        for e in &mut events {
+            self.latest_ms = self.latest_ms.max(e.ts_ms);
             self.sessions
-                .track(&mut e, &mut batch, &|k| seen.contains(k));
-            batch.events.push(e);
+                .track(e, &mut self.pending, &|k| seen.contains(k));
         }
-        self.sessions.finish_batch(&mut batch);
-        let m = &self.metrics;
-        let n = batch.events.len() as u64;
-        let bots = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
+        if self.pending_since.is_none() && self.pending.rows() > 0 {
+            self.pending_since = Some(Instant::now());
+        }
+        let now = index == Index::Now
+            || self.pending.rows() >= self.index_max_rows
+            || self
+                .pending_since
+                .is_some_and(|t| t.elapsed() >= self.index_interval);
+        if now {
+            self.sessions.finish_batch(&mut self.pending);
+        }
+        let m = self.metrics.clone();
+        let n = events.len() as u64;
+        let bots = events.iter().filter(|e| e.bot.is_some()).count() as u64;
         let started = Instant::now();
-        let result = self.sqlite.apply(&mut batch);
+        let result = self
+            .sqlite
+            .apply(&events, &reclassify, now.then_some(&mut self.pending));
         m.commit_latency(started.elapsed());
         match result {
             Ok(()) => {
-                for u in &batch.uniques {
-                    self.seen.insert(u.key);
+                if now {
+                    self.indexed();
                 }
                 m.batches_written.fetch_add(1, Ordering::Relaxed);
                 m.events_stored.fetch_add(n, Ordering::Relaxed);
@@ -251,11 +327,20 @@ impl EventWriter {
                 for _ in 0..n {
                     m.dropped(DropReason::StoreError);
                 }
+                // Sessions and pending rows counted events that are not stored: start
+                // over from what is (the last derived rows plus the unindexed events).
+                if let Err(e) = self.recover(self.latest_ms) {
+                    tracing::error!(error = %e, "rebuilding the derived rows failed; retrying with the next batch");
+                }
                 false
             }
         }
     }
 }
+
+/// Most unique-visitor keys remembered in memory (8 bytes each plus the set's
+/// overhead: about 40 MB at the bound); past it the `uniques` table answers.
+const SEEN_KEYS_MAX: usize = 1_000_000;
 
 /// What the writer thread leaves behind when it stops.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -325,7 +410,15 @@ pub fn start(
                     .fetch_sub(acks.len() as i64, Ordering::Relaxed);
                 let n = acks.len() as u64;
                 let unanswered = acks.iter().filter(|a| a.is_none()).count() as u64;
-                let ok = writer.write(events, fixes);
+                // Idle (nothing queued behind this batch) or stopping: write the derived
+                // rows with it, so a quiet server's reports are never behind. Busy: let
+                // them gather over batches, one upsert per row for many events.
+                let index = if stopping || rx.is_empty() {
+                    Index::Now
+                } else {
+                    Index::Later
+                };
+                let ok = writer.commit(events, fixes, index);
                 if !ok {
                     // Waiting handlers answer store_error; the others were told "stored".
                     stopped.lost += if stopping { n } else { unanswered };

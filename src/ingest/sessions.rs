@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use crate::clock::{day_of, hour_of, Millis};
 use crate::enrich::visitor::random_id;
 use crate::model::Event;
-use crate::store::{Batch, Counts, Dim, RollupKey, SessionRow, UniqueCandidate, SESSION_DIMS};
+use crate::store::{Counts, Derived, Dim, RollupKey, SessionRow, UniqueCandidate, SESSION_DIMS};
 
 struct Open {
     row: SessionRow,
@@ -69,7 +69,7 @@ fn skip_empty(dim: Dim, value: &str) -> bool {
     value.is_empty() && dim.empty_means_unset()
 }
 
-fn add(batch: &mut Batch, site_id: i64, dim: Dim, hour: i64, value: &str, c: Counts) {
+fn add(batch: &mut Derived, site_id: i64, dim: Dim, hour: i64, value: &str, c: Counts) {
     if !skip_empty(dim, value) {
         batch.rollups.add(site_id, dim, hour, value, &c);
     }
@@ -166,13 +166,17 @@ impl Sessions {
         self.open.len()
     }
 
+    pub fn timeout_ms(&self) -> Millis {
+        self.timeout_ms
+    }
+
     pub fn is_empty(&self) -> bool {
         self.open.is_empty()
     }
 
     /// Stamps `e` with its session and adds its counts to `batch`. `counted(key)` says
     /// whether a unique-visitor key is known to be stored already.
-    pub fn track(&mut self, e: &mut Event, batch: &mut Batch, counted: &dyn Fn(i64) -> bool) {
+    pub fn track(&mut self, e: &mut Event, batch: &mut Derived, counted: &dyn Fn(i64) -> bool) {
         // Email opens/clicks and ad impressions/clicks are reported per campaign, not
         // as web traffic.
         if e.is_campaign_traffic() {
@@ -292,7 +296,13 @@ impl Sessions {
         } else {
             let page = if pv { e.path.clone() } else { String::new() };
             let row = SessionRow {
-                id: random_id(),
+                // A replayed event (see `EventWriter::recover`) keeps the id it was
+                // stored with; a new one gets a fresh id.
+                id: if e.session_id != 0 {
+                    e.session_id
+                } else {
+                    random_id()
+                },
                 site_id: e.site_id,
                 visitor_id: e.visitor_id,
                 start_ms: e.ts_ms,
@@ -381,7 +391,7 @@ impl Sessions {
     }
 
     /// Ends the batch: adds the rows of every session it changed.
-    pub fn finish_batch(&mut self, batch: &mut Batch) {
+    pub fn finish_batch(&mut self, batch: &mut Derived) {
         for key in self.touched.drain(..) {
             if let Some(o) = self.open.get_mut(&key) {
                 o.touched = false;
@@ -413,11 +423,11 @@ mod tests {
         }
     }
 
-    fn track(s: &mut Sessions, e: &mut Event, b: &mut Batch) {
+    fn track(s: &mut Sessions, e: &mut Event, b: &mut Derived) {
         s.track(e, b, &|_| false);
     }
 
-    fn total(b: &Batch, dim: Dim, value: &str) -> Counts {
+    fn total(b: &Derived, dim: Dim, value: &str) -> Counts {
         let mut c = Counts::default();
         for (k, v) in b.rollups.iter() {
             if k.dim == dim && k.value == value {
@@ -430,7 +440,7 @@ mod tests {
     #[test]
     fn one_pageview_is_a_bounced_visit() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         let mut e = ev(7, T0, "pageview", "/a");
         track(&mut s, &mut e, &mut b);
         assert_ne!(e.session_id, 0);
@@ -444,7 +454,7 @@ mod tests {
     #[test]
     fn second_pageview_unbounces_moves_exit_and_adds_duration() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         let mut a = ev(7, T0, "pageview", "/a");
         let mut c = ev(7, T0 + 5 * MIN, "pageview", "/b");
         track(&mut s, &mut a, &mut b);
@@ -466,7 +476,7 @@ mod tests {
     #[test]
     fn thirty_minutes_of_silence_ends_a_session() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         let mut a = ev(7, T0, "pageview", "/a");
         let mut c = ev(7, T0 + 31 * MIN, "pageview", "/a");
         track(&mut s, &mut a, &mut b);
@@ -482,7 +492,7 @@ mod tests {
     #[test]
     fn custom_events_count_as_events_not_pageviews() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         track(&mut s, &mut ev(7, T0, "pageview", "/a"), &mut b);
         track(&mut s, &mut ev(7, T0 + MIN, "signup", "/a"), &mut b);
         let t = total(&b, Dim::Total, "");
@@ -493,7 +503,7 @@ mod tests {
     #[test]
     fn bots_only_count_under_bot() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         let mut e = ev(7, T0, "pageview", "/a");
         e.bot = Some(BotReason::Crawler);
         track(&mut s, &mut e, &mut b);
@@ -506,7 +516,7 @@ mod tests {
     #[test]
     fn anonymous_hits_count_without_visitors_or_visits() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         let mut e = ev(0, T0, "pageview", "/a");
         track(&mut s, &mut e, &mut b);
         track(&mut s, &mut ev(0, T0 + MIN, "pageview", "/a"), &mut b);
@@ -520,7 +530,7 @@ mod tests {
     #[test]
     fn engagement_feeds_page_averages_and_nothing_else() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         track(&mut s, &mut ev(7, T0, "pageview", "/a"), &mut b);
         let mut e = ev(7, T0 + MIN, ENGAGEMENT, "/a");
         e.scroll_pct = Some(90);
@@ -547,7 +557,7 @@ mod tests {
     #[test]
     fn outbound_downloads_and_props_get_rows() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Batch::default();
+        let mut b = Derived::default();
         let mut e = ev(7, T0, "outbound", "/a");
         e.props = r#"{"url":"https://other.example/x"}"#.into();
         track(&mut s, &mut e, &mut b);

@@ -25,6 +25,17 @@ pub const JOBS: &[Job] = &[
         every: SECOND,
         run: |c| c.sites.reload(),
     },
+    // The writer never checkpoints (it would wait for an fsync between batches): the
+    // WAL is copied into the database beside it, without blocking anyone.
+    Job {
+        name: "checkpoint",
+        every: SECOND,
+        run: |c| {
+            if let Err(e) = c.store.checkpoint_passive() {
+                tracing::warn!(error = %e, "checkpoint failed");
+            }
+        },
+    },
     Job {
         name: "rotate salts",
         every: MINUTE,

@@ -59,7 +59,6 @@ impl App {
         let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
         let metrics = Arc::new(Metrics::default());
         let timeout_ms = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
-        let resume = store.recent_sessions(clock.now_ms() - timeout_ms)?;
         let mut event_writer = ingest::EventWriter::new(
             store
                 .writer(cfg.ingest.synchronous)?
@@ -67,8 +66,14 @@ impl App {
             timeout_ms,
             metrics.clone(),
         )
-        .with_dedupe_window(i64::from(cfg.ads.dedupe_days) * crate::clock::DAY_MS);
-        event_writer.resume(resume);
+        .with_dedupe_window(i64::from(cfg.ads.dedupe_days) * crate::clock::DAY_MS)
+        .with_index_bounds(
+            Duration::from_millis(cfg.ingest.index_interval_ms),
+            cfg.ingest.index_max_rows,
+        );
+        // Sessions open at the last stop, and the derived rows of events a crash left
+        // unindexed, exactly as they would have been.
+        event_writer.recover(clock.now_ms())?;
         let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone());
         let salts = Arc::new(SaltKeeper::new(cfg.enrich.salt_grace_minutes));
         salts.rotate(&store, clock.now_ms())?;

@@ -1,9 +1,11 @@
 //! Store: where events and their rollups live. One trait, so report and cli never
 //! know which backend runs; SQLite (embedded, WAL, one writer) is the first backend.
 //!
-//! The writer hands a [`Batch`] over: raw events, the sessions they touched, rollup
-//! deltas and unique-visitor candidates. A backend applies a batch in one transaction,
-//! so a committed event and its rollups are never apart.
+//! The writer commits raw events first: they are the durable log (the spool) that
+//! everything else derives from. Sessions, rollup deltas and unique-visitor candidates
+//! ([`Derived`]) follow in the same transaction when the writer is idle, or a little
+//! later under load, together with a high-water mark; after a crash the writer rebuilds
+//! them exactly from the events past the mark (see `ingest`).
 
 pub mod sqlite;
 
@@ -256,6 +258,7 @@ pub struct EmailRow {
 #[derive(Debug, Default)]
 pub struct Rollups {
     rows: HashMap<u64, Vec<(RollupKey, Counts)>>,
+    n: usize,
 }
 
 fn key_hash(site_id: i64, dim: Dim, hour: i64, value: &str) -> u64 {
@@ -276,7 +279,9 @@ impl Rollups {
         });
         match found {
             Some((_, counts)) => counts.add(c),
-            None => bucket.push((
+            None => {
+                self.n += 1;
+                bucket.push((
                 RollupKey {
                     site_id,
                     dim,
@@ -284,7 +289,8 @@ impl Rollups {
                     value: value.to_owned(),
                 },
                 *c,
-            )),
+            ))
+            }
         }
     }
 
@@ -295,15 +301,28 @@ impl Rollups {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// Distinct rows held.
+    pub fn len(&self) -> usize {
+        self.n
+    }
 }
 
+/// What events add to the derived tables (sessions, rollups, unique-visitor keys),
+/// accumulated in memory over one or more committed event batches and written in one
+/// go — one upsert per distinct row, not per event.
 #[derive(Debug, Default)]
-pub struct Batch {
-    pub events: Vec<Event>,
-    pub reclassify: Vec<Reclassify>,
+pub struct Derived {
     pub sessions: Vec<SessionRow>,
     pub rollups: Rollups,
     pub uniques: Vec<UniqueCandidate>,
+}
+
+impl Derived {
+    /// Rows a flush would write: the size a writer bounds.
+    pub fn rows(&self) -> usize {
+        self.sessions.len() + self.rollups.len() + self.uniques.len()
+    }
 }
 
 /// One summed rollup row, as reports read it.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    AdCount, ApiToken, Batch, Counts, Dim, EmailRow, Filter, FilterOp, Goal, Pattern, PatternKind,
+    AdCount, ApiToken, Counts, Dim, EmailRow, Filter, FilterOp, Goal, Pattern, PatternKind,
     Result, RollupSum, Scope, SessionRow, Store, StoreError, Subject, Touch, WebRow, SESSION_DIMS,
 };
 use crate::clock::Millis;
@@ -20,8 +20,10 @@ use crate::model::{
 };
 
 mod accounts;
+mod writer;
 
 pub use accounts::{Role, ShareLink, User, WebSession};
+pub use writer::SqliteWriter;
 
 pub const DB_FILE: &str = "pixeltrack.db";
 
@@ -37,17 +39,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/008_share.sql"),
     include_str!("sql/009_country.sql"),
     include_str!("sql/010_ids_never_reused.sql"),
+    include_str!("sql/011_spool.sql"),
 ];
 
-const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
-const UPSERT_SESSION: &str = include_str!("sql/upsert_session.sql");
 const UPSERT_ROLLUP: &str = include_str!("sql/upsert_rollup.sql");
 const ROLLUP_SUMS: &str = include_str!("sql/rollup_sums.sql");
 const ROLLUP_SERIES: &str = include_str!("sql/rollup_series.sql");
-const RECENT_SESSIONS: &str = include_str!("sql/recent_sessions.sql");
 /// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
 const EVENT_COLUMNS: &str = include_str!("sql/event_columns.sql");
-const RECLASSIFY: &str = include_str!("sql/reclassify.sql");
 const CAMPAIGN_EVENTS: &str = include_str!("sql/campaign_events.sql");
 
 pub struct SqliteStore {
@@ -94,9 +93,7 @@ impl SqliteStore {
 
     /// A new connection for the one writer thread.
     pub fn writer(&self, sync: Synchronous) -> Result<SqliteWriter> {
-        Ok(SqliteWriter {
-            conn: open_conn(&self.path, sync)?,
-        })
+        SqliteWriter::new(open_conn(&self.path, sync)?)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -157,27 +154,7 @@ impl SqliteStore {
 
     /// Sessions whose last event is at or after `since`.
     pub fn recent_sessions(&self, since: Millis) -> Result<Vec<SessionRow>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(RECENT_SESSIONS)?;
-        let rows = st.query_map([since], |r| {
-            let mut dims = Vec::with_capacity(super::SESSION_DIMS.len());
-            for i in 0..super::SESSION_DIMS.len() {
-                dims.push(r.get::<_, String>(9 + i)?);
-            }
-            Ok(SessionRow {
-                id: r.get(0)?,
-                site_id: r.get(1)?,
-                visitor_id: r.get(2)?,
-                start_ms: r.get(3)?,
-                last_ms: r.get(4)?,
-                pageviews: r.get(5)?,
-                events: r.get(6)?,
-                entry_page: r.get(7)?,
-                exit_page: r.get(8)?,
-                dims,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        writer::recent_sessions(&self.conn(), since)
     }
 
     /// Days before `before_day` that still have hourly rollup rows (past midnight).
@@ -218,6 +195,15 @@ impl SqliteStore {
         )?;
         tx.commit()?;
         Ok(n)
+    }
+
+    /// Copies what the WAL holds into the main file without waiting for anyone (the
+    /// writer never checkpoints itself, so it never waits for an fsync); once readers
+    /// have moved on, the writer starts the WAL over from its beginning.
+    pub fn checkpoint_passive(&self) -> Result<()> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Moves everything in the WAL into the main file and truncates the WAL.
@@ -295,7 +281,7 @@ fn counts_from(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counts> 
     })
 }
 
-fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     let bot: Option<String> = r.get(24)?;
     let device: String = r.get(23)?;
     Ok(Event {
@@ -1219,181 +1205,5 @@ impl Store for SqliteStore {
         }
         let n = conn.execute("DELETE FROM token_keys WHERE id = ?1", [i64::from(id)])?;
         Ok(n == 1)
-    }
-}
-
-/// The ingest thread's connection: applies batches, one transaction each.
-pub struct SqliteWriter {
-    conn: Connection,
-}
-
-impl SqliteWriter {
-    /// How long a write waits for a lock another process holds (a backup, a CLI
-    /// write) before the batch fails.
-    pub fn with_busy_timeout(self, t: std::time::Duration) -> Result<SqliteWriter> {
-        self.conn.busy_timeout(t)?;
-        Ok(self)
-    }
-
-    /// Deletes the order ids counted before `before_ms` (past the dedupe window).
-    pub fn prune_orders(&self, before_ms: Millis) -> Result<usize> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM orders WHERE ts_ms < ?1", [before_ms])?)
-    }
-
-    /// Whether a conversion with this order id was counted at or after `since_ms`.
-    pub fn order_counted(&self, site_id: i64, order_id: &str, since_ms: Millis) -> Result<bool> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT ts_ms >= ?3 FROM orders WHERE site_id = ?1 AND order_id = ?2",
-        )?;
-        let hit: Option<bool> = st
-            .query_row(params![site_id, order_id, since_ms], |r| r.get(0))
-            .optional()?;
-        Ok(hit.unwrap_or(false))
-    }
-
-    /// Writes a batch atomically. Unique candidates that are new add one visitor to
-    /// their rollup row; then the rollup deltas are upserted.
-    pub fn apply(&mut self, batch: &mut Batch) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut ins = tx.prepare_cached(INSERT_EVENT)?;
-            for e in &batch.events {
-                ins.execute(params![
-                    e.site_id,
-                    e.ts_ms,
-                    e.name,
-                    e.visitor_id,
-                    e.session_id,
-                    e.host,
-                    e.path,
-                    e.query,
-                    e.title,
-                    e.referrer,
-                    e.referrer_host,
-                    e.source,
-                    e.medium,
-                    e.utm.source,
-                    e.utm.medium,
-                    e.utm.campaign,
-                    e.utm.term,
-                    e.utm.content,
-                    e.click_id,
-                    e.browser,
-                    e.browser_version,
-                    e.os,
-                    e.os_version,
-                    e.device.as_str(),
-                    e.bot.map(BotReason::as_str),
-                    e.value_minor,
-                    e.currency,
-                    e.order_id,
-                    e.props,
-                    e.ip,
-                    e.email
-                        .as_ref()
-                        .map(|m| m.campaign_id)
-                        .or(e.ad.as_ref().map(|a| a.campaign_id)),
-                    e.email.as_ref().map(|m| m.recipient.as_str()).unwrap_or(""),
-                    e.email
-                        .as_ref()
-                        .map(|m| m.link.as_str())
-                        .or(e.ad.as_ref().map(|a| a.link.as_str()))
-                        .unwrap_or(""),
-                    e.email.as_ref().map(|m| m.verdict.as_str()).unwrap_or(""),
-                    e.email.as_ref().map(|m| m.reason).unwrap_or(""),
-                    e.email.as_ref().map(|m| m.client).unwrap_or(""),
-                    e.scroll_pct,
-                    e.engaged_ms,
-                    e.screen_width,
-                    e.ad.as_ref().map(|a| a.ad.as_str()).unwrap_or(""),
-                    e.ad.as_ref().map(|a| a.placement.as_str()).unwrap_or(""),
-                    e.country,
-                ])?;
-            }
-            let mut order = tx.prepare_cached(
-                "INSERT INTO orders (site_id, order_id, ts_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (site_id, order_id) DO UPDATE SET ts_ms = excluded.ts_ms",
-            )?;
-            for e in &batch.events {
-                if e.name == crate::enrich::CONVERSION && !e.order_id.is_empty() {
-                    order.execute(params![e.site_id, e.order_id, e.ts_ms])?;
-                }
-            }
-            let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
-            for s in &batch.sessions {
-                let d = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
-                ses.execute(params![
-                    s.id,
-                    s.site_id,
-                    s.visitor_id,
-                    s.start_ms,
-                    s.last_ms,
-                    s.pageviews,
-                    s.events,
-                    s.entry_page,
-                    s.exit_page,
-                    d(0),
-                    d(1),
-                    d(2),
-                    d(3),
-                    d(4),
-                    d(5),
-                    d(6),
-                    d(7),
-                    d(8),
-                    d(9),
-                    d(10),
-                    d(11),
-                ])?;
-            }
-            let mut uniq =
-                tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
-            for u in &batch.uniques {
-                if uniq.execute(params![u.key, u.day])? == 1 {
-                    let k = &u.rollup;
-                    let one = Counts {
-                        visitors: 1,
-                        ..Counts::default()
-                    };
-                    batch.rollups.add(k.site_id, k.dim, k.hour, &k.value, &one);
-                }
-            }
-            let mut re = tx.prepare_cached(RECLASSIFY)?;
-            for r in &batch.reclassify {
-                re.execute(params![
-                    r.verdict,
-                    r.reason,
-                    r.campaign_id,
-                    r.recipient,
-                    r.name,
-                    r.from_ms
-                ])?;
-            }
-            let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
-            for (k, c) in batch.rollups.iter() {
-                if *c == Counts::default() {
-                    continue;
-                }
-                up.execute(params![
-                    k.site_id,
-                    k.dim as i64,
-                    k.hour,
-                    k.value,
-                    c.visitors,
-                    c.visits,
-                    c.pageviews,
-                    c.events,
-                    c.bounces,
-                    c.duration_ms,
-                    c.scroll_sum,
-                    c.scroll_n,
-                    c.engaged_ms,
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
     }
 }

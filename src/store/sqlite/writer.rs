@@ -1,0 +1,285 @@
+//! The ingest thread's connection. Events are the durable log: each batch of them is
+//! committed (with its order ids and verdict corrections) before any pixel is
+//! answered. What they add to sessions, rollups and unique-visitor keys is written
+//! either in the same transaction (when the writer is idle) or a little later in one
+//! larger one ([`SqliteWriter::apply`] with `Some(derived)`); until then the batch's id
+//! range sits in `unindexed`, so a crash in between loses nothing: the writer replays
+//! those events at start ([`SqliteWriter::unindexed_events`]).
+//!
+//! Why: a page of events is appended, while derived rows are scattered over the
+//! rollup, session and uniques B-trees. Written per small batch, every event dirtied
+//! dozens of scattered pages (≈250 KB written per event on a realistic mix); folded
+//! over many batches, one upsert per distinct row is shared by every event that hit it.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{event_from_row, Result, EVENT_COLUMNS, UPSERT_ROLLUP};
+use crate::clock::Millis;
+use crate::model::{BotReason, Event};
+use crate::store::{Counts, Derived, Reclassify, SessionRow, SESSION_DIMS};
+
+const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
+const UPSERT_SESSION: &str = include_str!("sql/upsert_session.sql");
+const RECENT_SESSIONS: &str = include_str!("sql/recent_sessions.sql");
+const RECLASSIFY: &str = include_str!("sql/reclassify.sql");
+
+pub struct SqliteWriter {
+    conn: Connection,
+}
+
+/// Sessions whose last event is at or after `since`.
+pub(super) fn recent_sessions(conn: &Connection, since: Millis) -> Result<Vec<SessionRow>> {
+    let mut st = conn.prepare_cached(RECENT_SESSIONS)?;
+    let rows = st.query_map([since], |r| {
+        let mut dims = Vec::with_capacity(SESSION_DIMS.len());
+        for i in 0..SESSION_DIMS.len() {
+            dims.push(r.get::<_, String>(9 + i)?);
+        }
+        Ok(SessionRow {
+            id: r.get(0)?,
+            site_id: r.get(1)?,
+            visitor_id: r.get(2)?,
+            start_ms: r.get(3)?,
+            last_ms: r.get(4)?,
+            pageviews: r.get(5)?,
+            events: r.get(6)?,
+            entry_page: r.get(7)?,
+            exit_page: r.get(8)?,
+            dims,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+impl SqliteWriter {
+    pub(super) fn new(conn: Connection) -> Result<SqliteWriter> {
+        // The writer never checkpoints: a checkpoint fsyncs, and the writer must not
+        // wait for a disk flush between batches. `SqliteStore::checkpoint_passive`
+        // runs beside it (a server job, once a second).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The writer deletes nothing personal (erasure and salt destruction run on the
+        // store's connection with secure_delete ON); FAST still zeroes what it frees
+        // inside pages it writes anyway, at no extra I/O.
+        conn.pragma_update(None, "secure_delete", "FAST")?;
+        Ok(SqliteWriter { conn })
+    }
+
+    /// How long a write waits for a lock another process holds (a backup, a CLI
+    /// write) before the batch fails.
+    pub fn with_busy_timeout(self, t: std::time::Duration) -> Result<SqliteWriter> {
+        self.conn.busy_timeout(t)?;
+        Ok(self)
+    }
+
+    /// Deletes the order ids counted before `before_ms` (past the dedupe window).
+    pub fn prune_orders(&self, before_ms: Millis) -> Result<usize> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM orders WHERE ts_ms < ?1", [before_ms])?)
+    }
+
+    /// Whether a conversion with this order id was counted at or after `since_ms`.
+    pub fn order_counted(&self, site_id: i64, order_id: &str, since_ms: Millis) -> Result<bool> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT ts_ms >= ?3 FROM orders WHERE site_id = ?1 AND order_id = ?2",
+        )?;
+        let hit: Option<bool> = st
+            .query_row(params![site_id, order_id, since_ms], |r| r.get(0))
+            .optional()?;
+        Ok(hit.unwrap_or(false))
+    }
+
+    /// Sessions whose last event is at or after `since`.
+    pub fn recent_sessions(&self, since: Millis) -> Result<Vec<SessionRow>> {
+        recent_sessions(&self.conn, since)
+    }
+
+    /// The committed events whose derived rows are not written yet, in commit order.
+    pub fn unindexed_events(&self) -> Result<Vec<Event>> {
+        let mut ranges = self
+            .conn
+            .prepare("SELECT from_id, to_id FROM unindexed ORDER BY from_id")?;
+        let ranges: Vec<(i64, i64)> = ranges
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut st = self.conn.prepare(&format!(
+            "{EVENT_COLUMNS} WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid"
+        ))?;
+        let mut out = Vec::new();
+        for (from, to) in ranges {
+            for e in st.query_map([from, to], event_from_row)? {
+                out.push(e?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits `events` with their order ids and `reclassify`, in one transaction, and
+    /// with them `derived` (the rows of these and every earlier unindexed event) — or,
+    /// without it, records the events as unindexed. New unique-visitor keys add one
+    /// visitor to their rollup row as they are written.
+    pub fn apply(
+        &mut self,
+        events: &[Event],
+        reclassify: &[Reclassify],
+        derived: Option<&mut Derived>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(INSERT_EVENT)?;
+            let mut ids = None;
+            for e in events {
+                ins.execute(params![
+                    e.site_id,
+                    e.ts_ms,
+                    e.name,
+                    e.visitor_id,
+                    e.session_id,
+                    e.host,
+                    e.path,
+                    e.query,
+                    e.title,
+                    e.referrer,
+                    e.referrer_host,
+                    e.source,
+                    e.medium,
+                    e.utm.source,
+                    e.utm.medium,
+                    e.utm.campaign,
+                    e.utm.term,
+                    e.utm.content,
+                    e.click_id,
+                    e.browser,
+                    e.browser_version,
+                    e.os,
+                    e.os_version,
+                    e.device.as_str(),
+                    e.bot.map(BotReason::as_str),
+                    e.value_minor,
+                    e.currency,
+                    e.order_id,
+                    e.props,
+                    e.ip,
+                    e.email
+                        .as_ref()
+                        .map(|m| m.campaign_id)
+                        .or(e.ad.as_ref().map(|a| a.campaign_id)),
+                    e.email.as_ref().map(|m| m.recipient.as_str()).unwrap_or(""),
+                    e.email
+                        .as_ref()
+                        .map(|m| m.link.as_str())
+                        .or(e.ad.as_ref().map(|a| a.link.as_str()))
+                        .unwrap_or(""),
+                    e.email.as_ref().map(|m| m.verdict.as_str()).unwrap_or(""),
+                    e.email.as_ref().map(|m| m.reason).unwrap_or(""),
+                    e.email.as_ref().map(|m| m.client).unwrap_or(""),
+                    e.scroll_pct,
+                    e.engaged_ms,
+                    e.screen_width,
+                    e.ad.as_ref().map(|a| a.ad.as_str()).unwrap_or(""),
+                    e.ad.as_ref().map(|a| a.placement.as_str()).unwrap_or(""),
+                    e.country,
+                ])?;
+                let id = tx.last_insert_rowid();
+                ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
+            }
+            let mut order = tx.prepare_cached(
+                "INSERT INTO orders (site_id, order_id, ts_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (site_id, order_id) DO UPDATE SET ts_ms = excluded.ts_ms",
+            )?;
+            for e in events {
+                if e.name == crate::enrich::CONVERSION && !e.order_id.is_empty() {
+                    order.execute(params![e.site_id, e.order_id, e.ts_ms])?;
+                }
+            }
+            let mut re = tx.prepare_cached(RECLASSIFY)?;
+            for r in reclassify {
+                re.execute(params![
+                    r.verdict,
+                    r.reason,
+                    r.campaign_id,
+                    r.recipient,
+                    r.name,
+                    r.from_ms
+                ])?;
+            }
+            match derived {
+                Some(d) => {
+                    write_derived(&tx, d)?;
+                    tx.execute("DELETE FROM unindexed", [])?;
+                }
+                None => {
+                    if let Some((from, to)) = ids {
+                        tx.prepare_cached("INSERT INTO unindexed (from_id, to_id) VALUES (?1, ?2)")?
+                            .execute([from, to])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> {
+    let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
+    for s in &d.sessions {
+        let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
+        ses.execute(params![
+            s.id,
+            s.site_id,
+            s.visitor_id,
+            s.start_ms,
+            s.last_ms,
+            s.pageviews,
+            s.events,
+            s.entry_page,
+            s.exit_page,
+            dim(0),
+            dim(1),
+            dim(2),
+            dim(3),
+            dim(4),
+            dim(5),
+            dim(6),
+            dim(7),
+            dim(8),
+            dim(9),
+            dim(10),
+            dim(11),
+        ])?;
+    }
+    let mut uniq = tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
+    for u in &d.uniques {
+        if uniq.execute(params![u.key, u.day])? == 1 {
+            let k = &u.rollup;
+            let one = Counts {
+                visitors: 1,
+                ..Counts::default()
+            };
+            d.rollups.add(k.site_id, k.dim, k.hour, &k.value, &one);
+        }
+    }
+    let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
+    for (k, c) in d.rollups.iter() {
+        if *c == Counts::default() {
+            continue;
+        }
+        up.execute(params![
+            k.site_id,
+            k.dim as i64,
+            k.hour,
+            k.value,
+            c.visitors,
+            c.visits,
+            c.pageviews,
+            c.events,
+            c.bounces,
+            c.duration_ms,
+            c.scroll_sum,
+            c.scroll_n,
+            c.engaged_ms,
+        ])?;
+    }
+    Ok(())
+}
