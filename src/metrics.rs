@@ -62,6 +62,8 @@ pub struct Metrics {
     pub bot_events_stored: AtomicU64,
     pub batches_written: AtomicU64,
     pub batches_failed: AtomicU64,
+    /// Transactions that wrote derived rows (sessions, rollups, unique keys).
+    pub index_writes: AtomicU64,
     pub commit_timeouts: AtomicU64,
     pub queue_depth: AtomicI64,
     commit_buckets: [AtomicU64; COMMIT_BUCKETS_US.len()],
@@ -150,6 +152,13 @@ impl Metrics {
             s,
             "pixeltrack_batches_written_total {}",
             get(&self.batches_written)
+        );
+        s.push_str("# HELP pixeltrack_index_writes_total Transactions that wrote derived rows (sessions, rollups, unique visitors): fewer than batches under load.\n");
+        s.push_str("# TYPE pixeltrack_index_writes_total counter\n");
+        let _ = writeln!(
+            s,
+            "pixeltrack_index_writes_total {}",
+            get(&self.index_writes)
         );
         s.push_str("# HELP pixeltrack_batches_failed_total Transactions that failed (their events are counted as store_error drops).\n");
         s.push_str("# TYPE pixeltrack_batches_failed_total counter\n");

@@ -20,44 +20,7 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
         from_day: today - 10,
         to_day: today - 1,
     };
-    let (h0, h1) = range.hours();
-    let (m0, m1) = range.millis();
-    let mut with_data = 0;
-    for dim in Filter::DIMS {
-        let rolled = store.rollup_sums(site.id.0, dim, h0, h1, 1000).unwrap();
-        let raw = Aggregate::new(&store, site.id.0, m0, m1, &[], &[Group::Dim(dim)])
-            .unwrap()
-            .sums(Group::Dim(dim), 1000);
-        with_data += usize::from(!rolled.is_empty());
-        let key = |r: &pixeltrack::store::RollupSum| {
-            let c = &r.counts;
-            match dim {
-                // Entry and exit pages count visits (a visit's other numbers live elsewhere).
-                Dim::EntryPage | Dim::ExitPage => (r.value.clone(), 0, c.visits, 0, 0, 0),
-                // Pages and events are counted per event; rollups keep no visits for them.
-                Dim::Page | Dim::Title | Dim::Event => {
-                    (r.value.clone(), c.visitors, 0, c.pageviews, c.events, 0)
-                }
-                _ => (
-                    r.value.clone(),
-                    c.visitors,
-                    c.visits,
-                    c.pageviews,
-                    c.events,
-                    c.bounces,
-                ),
-            }
-        };
-        let mut a: Vec<_> = rolled
-            .iter()
-            .map(key)
-            .filter(|k| k != &(k.0.clone(), 0, 0, 0, 0, 0))
-            .collect();
-        let mut b: Vec<_> = raw.iter().map(key).collect();
-        a.sort();
-        b.sort();
-        assert_eq!(a, b, "{dim:?}");
-    }
+    let with_data = common::rollups_agree_with_raw_events(&store, site.id.0, range);
     assert!(
         with_data >= 12,
         "the demo fills most dimensions ({with_data})"
@@ -65,6 +28,7 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
     // The total: visitors, visits, pageviews, bounces and duration agree too.
     let q = Query::new(range);
     let rolled = report::overview(&store, &site, &q).unwrap();
+    let (m0, m1) = range.millis();
     let raw = Aggregate::new(&store, site.id.0, m0, m1, &[], &[Group::Total])
         .unwrap()
         .total();

@@ -10,9 +10,10 @@
 //! answers — a tracking pixel must never slow down or break the page that embeds it.
 
 pub mod sessions;
+pub mod uniques;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use crate::store::sqlite::SqliteWriter;
 use crate::store::{Derived, Reclassify};
 
 use sessions::Sessions;
+use uniques::SeenKeys;
 
 enum Msg {
     Event(Box<Event>, Option<Ack>),
@@ -59,6 +61,8 @@ fn settle(state: &AtomicU8, to: u8) -> bool {
 #[derive(Clone)]
 pub struct IngestHandle {
     tx: mpsc::Sender<Msg>,
+    /// Hits being handled by a collector right now (see [`IngestHandle::arrival`]).
+    in_flight: Arc<AtomicI64>,
     metrics: Arc<Metrics>,
     durability: Durability,
     commit_timeout: Duration,
@@ -127,6 +131,15 @@ impl IngestHandle {
         Submitted::Dropped(reason)
     }
 
+    /// Counts a collector request as in flight until the guard drops. The writer
+    /// writes derived rows before answering whenever no other hit is in flight, so a
+    /// client that waits for its answer and then reads a report sees its hit; while
+    /// others are, it lets them gather (see `start`).
+    pub fn arrival(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.in_flight.clone())
+    }
+
     /// Queues a correction of earlier verdicts; best effort (a full queue skips it).
     pub fn reclassify(&self, r: Reclassify) {
         let _ = self.tx.try_send(Msg::Reclassify(r));
@@ -146,6 +159,15 @@ pub enum Index {
     Now,
     /// With a later batch, unless the pending rows are older or more than the bounds.
     Later,
+}
+
+/// A collector request in flight; see [`IngestHandle::arrival`].
+pub struct InFlight(Arc<AtomicI64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Sessions, the seen-visitor filter, the derived rows not written yet and the writer
@@ -176,7 +198,7 @@ impl EventWriter {
         EventWriter {
             sqlite,
             sessions: Sessions::new(session_timeout_ms),
-            seen: SeenKeys::new(SEEN_KEYS_MAX),
+            seen: SeenKeys::default(),
             metrics,
             pending: Derived::default(),
             pending_since: None,
@@ -231,16 +253,16 @@ impl EventWriter {
     pub fn recover(&mut self, now: Millis) -> crate::store::Result<usize> {
         self.pending = Derived::default();
         self.pending_since = None;
+        self.seen = SeenKeys::load(self.sqlite.unique_keys()?);
         let unindexed = self.sqlite.unindexed_events()?;
         let first = unindexed.first().map_or(now, |e| e.ts_ms.min(now));
         self.sessions = Sessions::new(self.sessions.timeout_ms());
         self.sessions
             .resume(self.sqlite.recent_sessions(first - self.sessions.timeout_ms())?);
         let n = unindexed.len();
-        let seen = &self.seen;
         for mut e in unindexed {
             self.sessions
-                .track(&mut e, &mut self.pending, &|k| seen.contains(k));
+                .track(&mut e, &mut self.pending, &mut self.seen);
         }
         self.sessions.finish_batch(&mut self.pending);
         self.sqlite.apply(&[], &[], Some(&mut self.pending))?;
@@ -253,9 +275,6 @@ impl EventWriter {
 
     /// The pending rows were committed.
     fn indexed(&mut self) {
-        for u in &self.pending.uniques {
-            self.seen.insert(u.key);
-        }
         self.pending = Derived::default();
         self.pending_since = None;
     }
@@ -286,11 +305,9 @@ impl EventWriter {
         if events.is_empty() && reclassify.is_empty() && index == Index::Later {
             return true;
         }
-        let seen = &self.seen;
         for e in &mut events {
             self.latest_ms = self.latest_ms.max(e.ts_ms);
-            self.sessions
-                .track(e, &mut self.pending, &|k| seen.contains(k));
+            self.sessions.track(e, &mut self.pending, &mut self.seen);
         }
         if self.pending_since.is_none() && self.pending.rows() > 0 {
             self.pending_since = Some(Instant::now());
@@ -315,6 +332,7 @@ impl EventWriter {
             Ok(()) => {
                 if now {
                     self.indexed();
+                    m.index_writes.fetch_add(1, Ordering::Relaxed);
                 }
                 m.batches_written.fetch_add(1, Ordering::Relaxed);
                 m.events_stored.fetch_add(n, Ordering::Relaxed);
@@ -338,10 +356,6 @@ impl EventWriter {
     }
 }
 
-/// Most unique-visitor keys remembered in memory (8 bytes each plus the set's
-/// overhead: about 40 MB at the bound); past it the `uniques` table answers.
-const SEEN_KEYS_MAX: usize = 1_000_000;
-
 /// What the writer thread leaves behind when it stops.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Stopped {
@@ -357,6 +371,8 @@ pub fn start(
     clock: Clock,
 ) -> (IngestHandle, JoinHandle<Stopped>) {
     let (tx, mut rx) = mpsc::channel::<Msg>(config.queue_capacity);
+    let in_flight = Arc::new(AtomicI64::new(0));
+    let others_in_flight = in_flight.clone();
     let batch_max = config.batch_max;
     let metrics = writer.metrics.clone();
     let thread = std::thread::Builder::new()
@@ -408,17 +424,29 @@ pub fn start(
                     .metrics
                     .queue_depth
                     .fetch_sub(acks.len() as i64, Ordering::Relaxed);
-                let n = acks.len() as u64;
-                let unanswered = acks.iter().filter(|a| a.is_none()).count() as u64;
-                // Idle (nothing queued behind this batch) or stopping: write the derived
-                // rows with it, so a quiet server's reports are never behind. Busy: let
-                // them gather over batches, one upsert per row for many events.
-                let index = if stopping || rx.is_empty() {
+                // Whether any hit is in flight besides those of this batch (whose
+                // handlers wait for its answer): none means the load has paused.
+                let waiting = acks.iter().filter(|a| a.is_some()).count() as i64;
+                let quiet = |rx: &mpsc::Receiver<Msg>| {
+                    rx.is_empty() && others_in_flight.load(Ordering::Acquire) <= waiting
+                };
+                // Quiet or stopping: the derived rows go with the events, and a client
+                // that waits for its answer and then reads a report sees its hit. Busy:
+                // they gather over batches (one upsert per row for many events) until
+                // the load pauses — written then, before this batch is answered — or
+                // they reach the bounds.
+                let index = if stopping || quiet(&rx) {
                     Index::Now
                 } else {
                     Index::Later
                 };
+                let n = acks.len() as u64;
+                let unanswered = acks.iter().filter(|a| a.is_none()).count() as u64;
                 let ok = writer.commit(events, fixes, index);
+                if ok && index == Index::Later && quiet(&rx) {
+                    // The events are committed whatever this write does.
+                    writer.commit(Vec::new(), Vec::new(), Index::Now);
+                }
                 if !ok {
                     // Waiting handlers answer store_error; the others were told "stored".
                     stopped.lost += if stopping { n } else { unanswered };
@@ -438,34 +466,10 @@ pub fn start(
         .expect("spawning the writer thread");
     let handle = IngestHandle {
         tx,
+        in_flight,
         metrics,
         durability: config.durability,
         commit_timeout: Duration::from_millis(config.commit_timeout_ms),
     };
     (handle, thread)
-}
-
-/// Unique-visitor keys already counted, so repeat visitors skip the database.
-/// Bounded: when full it is cleared and the `uniques` table answers again.
-struct SeenKeys {
-    set: HashSet<i64>,
-    cap: usize,
-}
-
-impl SeenKeys {
-    fn new(cap: usize) -> Self {
-        SeenKeys {
-            set: HashSet::new(),
-            cap,
-        }
-    }
-    fn contains(&self, k: i64) -> bool {
-        self.set.contains(&k)
-    }
-    fn insert(&mut self, k: i64) {
-        if self.set.len() >= self.cap {
-            self.set.clear();
-        }
-        self.set.insert(k);
-    }
 }

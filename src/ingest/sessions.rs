@@ -6,12 +6,13 @@
 //! session started; event-level numbers (pageviews, events) to the event's hour.
 //! A bounce is a session with a single event; the second event takes it back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::clock::{day_of, hour_of, Millis};
-use crate::enrich::visitor::random_id;
 use crate::model::Event;
-use crate::store::{Counts, Derived, Dim, RollupKey, SessionRow, UniqueCandidate, SESSION_DIMS};
+use crate::store::{Counts, Derived, Dim, SessionRow, SESSION_DIMS};
+
+use super::uniques::SeenKeys;
 
 struct Open {
     row: SessionRow,
@@ -25,8 +26,8 @@ pub struct Sessions {
     timeout_ms: Millis,
     /// Sessions changed in the current batch.
     touched: Vec<(i64, i64)>,
-    /// Unique-visitor keys already offered in the current batch.
-    offered: HashSet<i64>,
+    /// The low bits of the next new session's id (see [`Sessions::new_id`]).
+    seq: i64,
 }
 
 fn session_dims(e: &Event) -> Vec<String> {
@@ -135,7 +136,7 @@ impl Sessions {
             open: HashMap::new(),
             timeout_ms,
             touched: Vec::new(),
-            offered: HashSet::new(),
+            seq: crate::enrich::visitor::random_id(),
         }
     }
 
@@ -174,9 +175,17 @@ impl Sessions {
         self.open.is_empty()
     }
 
-    /// Stamps `e` with its session and adds its counts to `batch`. `counted(key)` says
-    /// whether a unique-visitor key is known to be stored already.
-    pub fn track(&mut self, e: &mut Event, batch: &mut Derived, counted: &dyn Fn(i64) -> bool) {
+    /// A new session's id: its start time in the high bits and a per-writer sequence
+    /// (from a random start) in the low 20, so ids are unique and grow with time — the
+    /// sessions table appends and its recent rows share pages, instead of scattering.
+    fn new_id(&mut self, start_ms: Millis) -> i64 {
+        self.seq = self.seq.wrapping_add(1);
+        (start_ms.max(0) << 20) | (self.seq & 0xF_FFFF)
+    }
+
+    /// Stamps `e` with its session and adds its counts to `batch`. `seen` holds the
+    /// unique-visitor keys counted already; a key new to it adds a visitor to its row.
+    pub fn track(&mut self, e: &mut Event, batch: &mut Derived, seen: &mut SeenKeys) {
         // Email opens/clicks and ad impressions/clicks are reported per campaign, not
         // as web traffic.
         if e.is_campaign_traffic() {
@@ -301,7 +310,7 @@ impl Sessions {
                 id: if e.session_id != 0 {
                     e.session_id
                 } else {
-                    random_id()
+                    self.new_id(e.ts_ms)
                 },
                 site_id: e.site_id,
                 visitor_id: e.visitor_id,
@@ -356,24 +365,19 @@ impl Sessions {
                 ..Counts::default()
             }
         };
-        let offered = &mut self.offered;
+        let one_visitor = Counts {
+            visitors: 1,
+            ..Counts::default()
+        };
         let mut each = |d: Dim, v: &str| {
             if skip_empty(d, v) {
                 return;
             }
             batch.rollups.add(e.site_id, d, hour, v, &c);
             let k = unique_key(e.site_id, day, d, v, e.visitor_id);
-            if !counted(k) && offered.insert(k) {
-                batch.uniques.push(UniqueCandidate {
-                    key: k,
-                    day,
-                    rollup: RollupKey {
-                        site_id: e.site_id,
-                        dim: d,
-                        hour,
-                        value: v.to_owned(),
-                    },
-                });
+            if seen.first(day, k) {
+                batch.rollups.add(e.site_id, d, hour, v, &one_visitor);
+                batch.new_keys.push((day, k));
             }
         };
         each(Dim::Total, "");
@@ -398,7 +402,6 @@ impl Sessions {
                 batch.sessions.push(o.row.clone());
             }
         }
-        self.offered.clear();
     }
 }
 
@@ -424,7 +427,7 @@ mod tests {
     }
 
     fn track(s: &mut Sessions, e: &mut Event, b: &mut Derived) {
-        s.track(e, b, &|_| false);
+        s.track(e, b, &mut SeenKeys::default());
     }
 
     fn total(b: &Derived, dim: Dim, value: &str) -> Counts {
@@ -510,7 +513,7 @@ mod tests {
         assert_eq!(e.session_id, 0);
         assert_eq!(total(&b, Dim::Bot, "crawler").events, 1);
         assert_eq!(total(&b, Dim::Total, ""), Counts::default());
-        assert!(b.uniques.is_empty());
+        assert!(b.new_keys.is_empty());
     }
 
     #[test]
@@ -524,7 +527,7 @@ mod tests {
         let t = total(&b, Dim::Total, "");
         assert_eq!((t.pageviews, t.visits, t.visitors, t.bounces), (2, 0, 0, 0));
         assert_eq!(total(&b, Dim::Page, "/a").pageviews, 2);
-        assert!(b.uniques.is_empty() && s.is_empty());
+        assert!(b.new_keys.is_empty() && s.is_empty());
     }
 
     #[test]

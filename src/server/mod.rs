@@ -187,7 +187,11 @@ pub fn router(state: AppState) -> Router {
             "/u/{token}",
             get(collect::email::withdraw_get).post(collect::email::withdraw_post),
         )
-        .with_state(state.collector.clone());
+        .with_state(state.collector.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.collector.ingest.clone(),
+            in_flight,
+        ));
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -357,6 +361,16 @@ pub async fn serve(
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Counts collector requests in flight, so the writer can tell a pause in the load.
+async fn in_flight(
+    State(ingest): State<ingest::IngestHandle>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let _guard = ingest.arrival();
+    next.run(req).await
 }
 
 fn connection_service(

@@ -219,16 +219,6 @@ pub const SESSION_DIMS: [Dim; 12] = [
     Dim::Country,
 ];
 
-/// "Has this visitor been counted on this row's day yet?" — `key` is a 64-bit hash
-/// of (site, day, dimension, value, visitor); the row's `visitors` grows by one when
-/// the key is new.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UniqueCandidate {
-    pub key: i64,
-    pub day: i64,
-    pub rollup: RollupKey,
-}
-
 /// Re-labels earlier email events of one recipient (e.g. the first clicks of a burst
 /// that turned out to be a scanner). Only `human` events are changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -315,13 +305,14 @@ impl Rollups {
 pub struct Derived {
     pub sessions: Vec<SessionRow>,
     pub rollups: Rollups,
-    pub uniques: Vec<UniqueCandidate>,
+    /// Unique-visitor keys counted for the first time, `(day, key)`.
+    pub new_keys: Vec<(i64, i64)>,
 }
 
 impl Derived {
     /// Rows a flush would write: the size a writer bounds.
     pub fn rows(&self) -> usize {
-        self.sessions.len() + self.rollups.len() + self.uniques.len()
+        self.sessions.len() + self.rollups.len() + self.new_keys.len()
     }
 }
 

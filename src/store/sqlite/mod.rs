@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/009_country.sql"),
     include_str!("sql/010_ids_never_reused.sql"),
     include_str!("sql/011_spool.sql"),
+    include_str!("sql/012_unique_keys.sql"),
 ];
 
 const UPSERT_ROLLUP: &str = include_str!("sql/upsert_rollup.sql");
@@ -145,7 +146,7 @@ impl SqliteStore {
     pub fn destroy_salts_before(&self, keep_from_day: i64) -> Result<usize> {
         let conn = self.conn();
         let n = conn.execute("DELETE FROM salts WHERE day < ?1", [keep_from_day])?;
-        conn.execute("DELETE FROM uniques WHERE day < ?1", [keep_from_day - 1])?;
+        conn.execute("DELETE FROM unique_keys WHERE day < ?1", [keep_from_day - 1])?;
         if n > 0 {
             checkpoint(&conn)?;
         }

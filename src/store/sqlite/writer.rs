@@ -7,7 +7,7 @@
 //! those events at start ([`SqliteWriter::unindexed_events`]).
 //!
 //! Why: a page of events is appended, while derived rows are scattered over the
-//! rollup, session and uniques B-trees. Written per small batch, every event dirtied
+//! rollup and session B-trees. Written per small batch, every event dirtied
 //! dozens of scattered pages (≈250 KB written per event on a realistic mix); folded
 //! over many batches, one upsert per distinct row is shared by every event that hit it.
 
@@ -92,6 +92,13 @@ impl SqliteWriter {
     /// Sessions whose last event is at or after `since`.
     pub fn recent_sessions(&self, since: Millis) -> Result<Vec<SessionRow>> {
         recent_sessions(&self.conn, since)
+    }
+
+    /// Every unique-visitor key counted on the live days, `(day, key)`.
+    pub fn unique_keys(&self) -> Result<Vec<(i64, i64)>> {
+        let mut st = self.conn.prepare("SELECT day, key FROM unique_keys")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The committed events whose derived rows are not written yet, in commit order.
@@ -221,7 +228,7 @@ impl SqliteWriter {
     }
 }
 
-fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> {
+fn write_derived(tx: &rusqlite::Transaction<'_>, d: &Derived) -> Result<()> {
     let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
     for s in &d.sessions {
         let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
@@ -249,16 +256,9 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
             dim(11),
         ])?;
     }
-    let mut uniq = tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
-    for u in &d.uniques {
-        if uniq.execute(params![u.key, u.day])? == 1 {
-            let k = &u.rollup;
-            let one = Counts {
-                visitors: 1,
-                ..Counts::default()
-            };
-            d.rollups.add(k.site_id, k.dim, k.hour, &k.value, &one);
-        }
+    let mut key = tx.prepare_cached("INSERT INTO unique_keys (day, key) VALUES (?1, ?2)")?;
+    for (day, k) in &d.new_keys {
+        key.execute([day, k])?;
     }
     let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
     for (k, c) in d.rollups.iter() {
