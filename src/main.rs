@@ -1,5 +1,8 @@
 //! The `pixeltrack` binary: all of it lives in the library; this only reports errors.
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     std::process::exit(pixeltrack::cli::main());
 }

@@ -22,7 +22,7 @@ struct Open {
 }
 
 pub struct Sessions {
-    open: HashMap<(i64, i64), Open>,
+    open: HashMap<(i64, i64), Open, foldhash::fast::RandomState>,
     timeout_ms: Millis,
     /// Sessions changed in the current batch.
     touched: Vec<(i64, i64)>,
@@ -133,7 +133,7 @@ const ONE_VISIT: Counts = Counts {
 impl Sessions {
     pub fn new(timeout_ms: Millis) -> Self {
         Sessions {
-            open: HashMap::new(),
+            open: HashMap::default(),
             timeout_ms,
             touched: Vec::new(),
             seq: crate::enrich::visitor::random_id(),

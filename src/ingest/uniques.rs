@@ -14,9 +14,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// The keys are hashes already (keyed by the secret daily salt): a fixed fast hasher.
+type Keys = HashSet<i64, foldhash::fast::FixedState>;
+
 #[derive(Debug, Default)]
 pub struct SeenKeys {
-    days: HashMap<i64, HashSet<i64>>,
+    days: HashMap<i64, Keys>,
     newest: i64,
 }
 
@@ -41,7 +44,7 @@ impl SeenKeys {
     }
 
     pub fn len(&self) -> usize {
-        self.days.values().map(HashSet::len).sum()
+        self.days.values().map(Keys::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -247,23 +247,18 @@ pub struct EmailRow {
 /// adding to a row that exists allocates nothing (the writer's hot loop).
 #[derive(Debug, Default)]
 pub struct Rollups {
-    rows: HashMap<u64, Vec<(RollupKey, Counts)>>,
+    rows: HashMap<u64, Vec<(RollupKey, Counts)>, foldhash::fast::FixedState>,
     n: usize,
+    /// Seeded per process: rollup values (paths, titles) are chosen by visitors.
+    seed: foldhash::fast::RandomState,
 }
 
-fn key_hash(site_id: i64, dim: Dim, hour: i64, value: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (site_id, dim as u8, hour, value).hash(&mut h);
-    h.finish()
-}
 
 impl Rollups {
     pub fn add(&mut self, site_id: i64, dim: Dim, hour: i64, value: &str, c: &Counts) {
-        let bucket = self
-            .rows
-            .entry(key_hash(site_id, dim, hour, value))
-            .or_default();
+        use std::hash::BuildHasher;
+        let h = self.seed.hash_one((site_id, dim as u8, hour, value));
+        let bucket = self.rows.entry(h).or_default();
         let found = bucket.iter_mut().find(|(k, _)| {
             k.site_id == site_id && k.dim == dim && k.hour == hour && k.value == value
         });
