@@ -437,14 +437,20 @@ fn sigkill_with_unwritten_rollups_rebuilds_them_exactly() {
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
-    let acked: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let acked: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     assert!(acked.len() > 200, "too little load: {}", acked.len());
     let db = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
     let unindexed: i64 = db
         .query_row("SELECT COUNT(*) FROM unindexed", [], |r| r.get(0))
         .unwrap();
     drop(db);
-    assert!(unindexed > 0, "the kill came while derived rows were pending");
+    assert!(
+        unindexed > 0,
+        "the kill came while derived rows were pending"
+    );
 
     let again = Server::start(&data, &env);
     assert_eq!(again.terminate().code(), Some(0));

@@ -34,6 +34,8 @@ enum Msg {
     Event(Box<Event>, Option<Ack>),
     /// Re-label earlier email events (written with the next batch).
     Reclassify(Reclassify),
+    /// Write the derived rows if they are due (sent every 100 ms by a server job).
+    Tick,
     /// Drain what is queued, commit, and stop.
     Shutdown,
 }
@@ -140,6 +142,12 @@ impl IngestHandle {
         InFlight(self.in_flight.clone())
     }
 
+    /// Lets the writer write derived rows that are due although no hit arrives (the
+    /// load stopped). Best effort: a full queue means the writer is busy anyway.
+    pub fn tick(&self) {
+        let _ = self.tx.try_send(Msg::Tick);
+    }
+
     /// Queues a correction of earlier verdicts; best effort (a full queue skips it).
     pub fn reclassify(&self, r: Reclassify) {
         let _ = self.tx.try_send(Msg::Reclassify(r));
@@ -191,7 +199,14 @@ pub struct EventWriter {
     orders_pruned_ms: Millis,
     /// The newest event time seen: "now" for a recovery after a failed batch.
     latest_ms: Millis,
+    /// Events committed in the current and the previous load window.
+    window: (Instant, u64, u64),
 }
+
+/// Load windows are this long; fewer than [`LIGHT_LOAD_EVENTS`] events in the last one
+/// (1,000 events/s) is a light load, whose pauses write the derived rows at once.
+const LOAD_WINDOW: Duration = Duration::from_millis(100);
+const LIGHT_LOAD_EVENTS: u64 = 100;
 
 impl EventWriter {
     pub fn new(sqlite: SqliteWriter, session_timeout_ms: Millis, metrics: Arc<Metrics>) -> Self {
@@ -207,6 +222,7 @@ impl EventWriter {
             dedupe_window_ms: 30 * crate::clock::DAY_MS,
             orders_pruned_ms: 0,
             latest_ms: 0,
+            window: (Instant::now(), 0, 0),
         }
     }
 
@@ -257,8 +273,10 @@ impl EventWriter {
         let unindexed = self.sqlite.unindexed_events()?;
         let first = unindexed.first().map_or(now, |e| e.ts_ms.min(now));
         self.sessions = Sessions::new(self.sessions.timeout_ms());
-        self.sessions
-            .resume(self.sqlite.recent_sessions(first - self.sessions.timeout_ms())?);
+        self.sessions.resume(
+            self.sqlite
+                .recent_sessions(first - self.sessions.timeout_ms())?,
+        );
         let n = unindexed.len();
         for mut e in unindexed {
             self.sessions
@@ -271,6 +289,27 @@ impl EventWriter {
             tracing::info!(events = n, "derived rows rebuilt from unindexed events");
         }
         Ok(n)
+    }
+
+    pub fn pending_is_empty(&self) -> bool {
+        self.pending_since.is_none()
+    }
+
+    /// Fewer events than [`LIGHT_LOAD_EVENTS`] in the last load window.
+    pub fn light_load(&mut self) -> bool {
+        self.count_load(0);
+        self.window.2 < LIGHT_LOAD_EVENTS && self.window.1 < LIGHT_LOAD_EVENTS
+    }
+
+    fn count_load(&mut self, events: u64) {
+        let (start, now, prev) = &mut self.window;
+        let elapsed = start.elapsed();
+        if elapsed >= LOAD_WINDOW {
+            *prev = if elapsed >= 2 * LOAD_WINDOW { 0 } else { *now };
+            *now = 0;
+            *start = Instant::now();
+        }
+        *now += events;
     }
 
     /// The pending rows were committed.
@@ -300,9 +339,18 @@ impl EventWriter {
     /// the pending derived rows when `index` says now or the bounds are reached.
     /// Returns whether the events were committed; failures are logged and counted,
     /// and the in-memory state is rebuilt from the store.
-    pub fn commit(&mut self, mut events: Vec<Event>, reclassify: Vec<Reclassify>, index: Index) -> bool {
+    pub fn commit(
+        &mut self,
+        mut events: Vec<Event>,
+        reclassify: Vec<Reclassify>,
+        index: Index,
+    ) -> bool {
         self.dedupe_orders(&mut events);
-        if events.is_empty() && reclassify.is_empty() && index == Index::Later {
+        self.count_load(events.len() as u64);
+        let due = self
+            .pending_since
+            .is_some_and(|t| t.elapsed() >= self.index_interval);
+        if events.is_empty() && reclassify.is_empty() && index == Index::Later && !due {
             return true;
         }
         for e in &mut events {
@@ -312,11 +360,7 @@ impl EventWriter {
         if self.pending_since.is_none() && self.pending.rows() > 0 {
             self.pending_since = Some(Instant::now());
         }
-        let now = index == Index::Now
-            || self.pending.rows() >= self.index_max_rows
-            || self
-                .pending_since
-                .is_some_and(|t| t.elapsed() >= self.index_interval);
+        let now = index == Index::Now || due || self.pending.rows() >= self.index_max_rows;
         if now {
             self.sessions.finish_batch(&mut self.pending);
         }
@@ -417,7 +461,7 @@ pub fn start(
                             acks.push(ack);
                         }
                         Msg::Reclassify(r) => fixes.push(r),
-                        Msg::Shutdown => {}
+                        Msg::Tick | Msg::Shutdown => {}
                     }
                 }
                 writer
@@ -430,12 +474,14 @@ pub fn start(
                 let quiet = |rx: &mpsc::Receiver<Msg>| {
                     rx.is_empty() && others_in_flight.load(Ordering::Acquire) <= waiting
                 };
-                // Quiet or stopping: the derived rows go with the events, and a client
-                // that waits for its answer and then reads a report sees its hit. Busy:
-                // they gather over batches (one upsert per row for many events) until
-                // the load pauses — written then, before this batch is answered — or
-                // they reach the bounds.
-                let index = if stopping || quiet(&rx) {
+                // When the derived rows are written (see `Index`): with the events when
+                // nothing else is pending and nothing else is in flight (one client at a
+                // time: it reads its own hit in the next report), or when stopping.
+                // Otherwise they gather over batches, one upsert per row for many events,
+                // and are written when the load pauses while it is light (a burst that
+                // ends: written before its last answer), when they reach the bounds
+                // (checked with every batch), or at the next tick after that.
+                let index = if stopping || (writer.pending_is_empty() && quiet(&rx)) {
                     Index::Now
                 } else {
                     Index::Later
@@ -443,7 +489,7 @@ pub fn start(
                 let n = acks.len() as u64;
                 let unanswered = acks.iter().filter(|a| a.is_none()).count() as u64;
                 let ok = writer.commit(events, fixes, index);
-                if ok && index == Index::Later && quiet(&rx) {
+                if ok && !writer.pending_is_empty() && quiet(&rx) && writer.light_load() {
                     // The events are committed whatever this write does.
                     writer.commit(Vec::new(), Vec::new(), Index::Now);
                 }

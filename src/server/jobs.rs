@@ -13,11 +13,19 @@ pub struct Job {
     pub run: fn(&Collector),
 }
 
+const TICK: Duration = Duration::from_millis(100);
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
 pub const JOBS: &[Job] = &[
+    // Under load the writer lets derived rows gather up to ingest.index_interval_ms;
+    // when the load stops, no batch comes to write them: this does.
+    Job {
+        name: "ingest tick",
+        every: TICK,
+        run: |c| c.ingest.tick(),
+    },
     // A site removed or changed by the CLI (another process) stops or changes
     // collection within a second: a removed key must not keep storing.
     Job {

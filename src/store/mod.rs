@@ -253,7 +253,6 @@ pub struct Rollups {
     seed: foldhash::fast::RandomState,
 }
 
-
 impl Rollups {
     pub fn add(&mut self, site_id: i64, dim: Dim, hour: i64, value: &str, c: &Counts) {
         use std::hash::BuildHasher;
@@ -267,14 +266,14 @@ impl Rollups {
             None => {
                 self.n += 1;
                 bucket.push((
-                RollupKey {
-                    site_id,
-                    dim,
-                    hour,
-                    value: value.to_owned(),
-                },
-                *c,
-            ))
+                    RollupKey {
+                        site_id,
+                        dim,
+                        hour,
+                        value: value.to_owned(),
+                    },
+                    *c,
+                ))
             }
         }
     }

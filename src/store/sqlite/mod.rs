@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    AdCount, ApiToken, Counts, Dim, EmailRow, Filter, FilterOp, Goal, Pattern, PatternKind,
-    Result, RollupSum, Scope, SessionRow, Store, StoreError, Subject, Touch, WebRow, SESSION_DIMS,
+    AdCount, ApiToken, Counts, Dim, EmailRow, Filter, FilterOp, Goal, Pattern, PatternKind, Result,
+    RollupSum, Scope, SessionRow, Store, StoreError, Subject, Touch, WebRow, SESSION_DIMS,
 };
 use crate::clock::Millis;
 use crate::config::Synchronous;
@@ -146,7 +146,10 @@ impl SqliteStore {
     pub fn destroy_salts_before(&self, keep_from_day: i64) -> Result<usize> {
         let conn = self.conn();
         let n = conn.execute("DELETE FROM salts WHERE day < ?1", [keep_from_day])?;
-        conn.execute("DELETE FROM unique_keys WHERE day < ?1", [keep_from_day - 1])?;
+        conn.execute(
+            "DELETE FROM unique_keys WHERE day < ?1",
+            [keep_from_day - 1],
+        )?;
         if n > 0 {
             checkpoint(&conn)?;
         }

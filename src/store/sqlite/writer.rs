@@ -217,8 +217,10 @@ impl SqliteWriter {
                 }
                 None => {
                     if let Some((from, to)) = ids {
-                        tx.prepare_cached("INSERT INTO unindexed (from_id, to_id) VALUES (?1, ?2)")?
-                            .execute([from, to])?;
+                        tx.prepare_cached(
+                            "INSERT INTO unindexed (from_id, to_id) VALUES (?1, ?2)",
+                        )?
+                        .execute([from, to])?;
                     }
                 }
             }
