@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod tag;

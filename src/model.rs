@@ -29,14 +29,7 @@ impl SiteKey {
     /// A new random key: 12 characters of lowercase base32 (60 bits).
     pub fn generate() -> SiteKey {
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-        let mut bytes = [0u8; 12];
-        crate::enrich::visitor::fill_random(&mut bytes);
-        SiteKey(
-            bytes
-                .iter()
-                .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
-                .collect(),
-        )
+        SiteKey(crate::secret::random_chars(ALPHABET, 12))
     }
 
     pub fn as_str(&self) -> &str {

@@ -12,16 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::model::Site;
 use crate::report::{self, DateRange};
+use crate::secret::{sha256_hex, API_TOKEN_PREFIX, SHARE_PREFIX};
 use crate::store::{ApiToken, Dim, Filter, Scope, SqliteStore, Store, Subject};
-
-/// Prefix of every token, so leaked tokens are easy to recognise (and scan for).
-pub const TOKEN_PREFIX: &str = "pt_";
-/// Prefix of dashboard share-link secrets, which the API refuses (403).
-pub const SHARE_PREFIX: &str = "pts_";
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -71,52 +66,6 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal
 }
 
-/// SHA-256 hex of a token secret (tokens are 256-bit random: no slow hash needed).
-pub fn token_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Creates an API token (CLI and dashboard): stores only its hash and returns its id
-/// and the secret, which is shown once. `Err` names what is wrong with the name.
-pub fn issue_token(
-    store: &SqliteStore,
-    name: &str,
-    scope: Scope,
-    site_id: Option<i64>,
-    now: crate::clock::Millis,
-) -> Result<(i64, String), crate::store::StoreError> {
-    let name = name.trim();
-    if name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(crate::store::StoreError::Conflict(
-            "a token name is at most 200 characters without control characters".into(),
-        ));
-    }
-    let secret = new_token_secret();
-    let t = ApiToken {
-        id: 0,
-        name: name.to_owned(),
-        scope,
-        site_id,
-        created_ms: now,
-    };
-    let id = store.add_api_token(&t, &token_hash(&secret))?;
-    Ok((id, secret))
-}
-
-/// A new random token secret.
-pub fn new_token_secret() -> String {
-    use base64::Engine;
-    let mut b = [0u8; 32];
-    crate::enrich::visitor::fill_random(&mut b);
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-    )
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> crate::store::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -148,9 +97,9 @@ impl FromRequestParts<ApiState> for Auth {
             ));
         }
         let secret = bearer
-            .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() <= 100)
+            .filter(|t| t.starts_with(API_TOKEN_PREFIX) && t.len() <= 100)
             .ok_or(ApiError::Unauthorized)?;
-        let hash = token_hash(secret);
+        let hash = sha256_hex(secret);
         let store = state.store.clone();
         let token = blocking(move || store.api_token_by_hash(&hash)).await?;
         token.map(Auth).ok_or(ApiError::Unauthorized)

@@ -155,7 +155,7 @@ pub fn run(
         link: link.to_owned(),
     };
     let mut seed = [0u8; 8];
-    crate::enrich::visitor::fill_random(&mut seed);
+    crate::secret::fill_random(&mut seed);
     let mut rng = Rng(u64::from_le_bytes(seed));
 
     let today = day_of(now);

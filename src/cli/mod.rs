@@ -895,8 +895,13 @@ fn token_command(store: &SqliteStore, cmd: &TokenCommand, json: bool) -> anyhow:
                 Some(s) => Some(pick_site(store, Some(s))?.id.0),
                 None => None,
             };
-            let (id, secret) =
-                crate::api::issue_token(store, name, scope, site_id, Clock::System.now_ms())?;
+            let (id, secret) = crate::secret::issue_api_token(
+                store,
+                name,
+                scope,
+                site_id,
+                Clock::System.now_ms(),
+            )?;
             if json {
                 println!(
                     "{}",

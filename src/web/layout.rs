@@ -22,7 +22,7 @@ const SCRIPT: &str = include_str!("static/app.js");
 /// The script URL with a content hash (like the stylesheet's).
 pub fn script_href() -> &'static str {
     static HREF: LazyLock<String> = LazyLock::new(|| {
-        let hash = crate::api::token_hash(SCRIPT);
+        let hash = crate::secret::sha256_hex(SCRIPT);
         format!("{SCRIPT_PATH}?v={}", &hash[..12])
     });
     &HREF
@@ -46,7 +46,7 @@ pub async fn script() -> Response {
 /// change with the binary.
 pub fn stylesheet_href() -> &'static str {
     static HREF: LazyLock<String> = LazyLock::new(|| {
-        let hash = crate::api::token_hash(STYLESHEET);
+        let hash = crate::secret::sha256_hex(STYLESHEET);
         format!("{STYLESHEET_PATH}?v={}", &hash[..12])
     });
     &HREF
