@@ -151,11 +151,8 @@ async fn find_site(state: &ApiState, auth: &Auth, wanted: Option<&str>) -> Resul
     let visible: Vec<Site> = sites.into_iter().filter(|s| auth.may_see(s.id.0)).collect();
     match wanted {
         Some(w) => {
-            let found = visible
-                .into_iter()
-                .find(|s| s.key.as_str() == w || s.domain == w);
             // Not "forbidden": do not tell a token which other sites exist.
-            found.ok_or_else(|| {
+            Site::find(&visible, w).cloned().ok_or_else(|| {
                 ApiError::NotFound(format!(
                     "no site '{}' for this token",
                     w.chars().take(80).collect::<String>()

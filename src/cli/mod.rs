@@ -766,9 +766,8 @@ fn open_store(rt: &Runtime) -> anyhow::Result<SqliteStore> {
 fn pick_site(store: &SqliteStore, wanted: Option<&str>) -> anyhow::Result<Site> {
     let sites = store.sites()?;
     match wanted {
-        Some(w) => sites
-            .into_iter()
-            .find(|s| s.key.as_str() == w || s.domain == w.to_ascii_lowercase())
+        Some(w) => Site::find(&sites, w)
+            .cloned()
             .with_context(|| format!("no site '{w}': list sites with 'pixeltrack site list' or create it with 'pixeltrack site add {w}'")),
         None => match sites.len() {
             0 => bail!("no sites yet: create one with 'pixeltrack site add example.com'"),

@@ -374,16 +374,12 @@ fn site_ids(store: &SqliteStore, list: &str) -> Result<Vec<crate::model::SiteId>
         .map(str::trim)
         .filter(|x| !x.is_empty())
         .map(|w| {
-            sites
-                .iter()
-                .find(|s| s.key.as_str() == w || s.domain == w)
-                .map(|s| s.id)
-                .ok_or_else(|| {
-                    WebError::BadRequest(format!(
-                        "no site {:?}",
-                        w.chars().take(80).collect::<String>()
-                    ))
-                })
+            Site::find(&sites, w).map(|s| s.id).ok_or_else(|| {
+                WebError::BadRequest(format!(
+                    "no site {:?}",
+                    w.chars().take(80).collect::<String>()
+                ))
+            })
         })
         .collect()
 }
