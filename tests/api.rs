@@ -149,7 +149,7 @@ fn openapi_document_lists_exactly_the_api_routes() {
     for route in pixeltrack::api::routes() {
         let path = route.path;
         let concrete = path.replace("{id}", "1");
-        for m in route.methods.iter().map(|(verb, _)| verb.name()) {
+        for m in route.methods.iter().map(|op| op.verb.name()) {
             assert!(paths[path].get(m).is_some(), "{m} {path}");
             // Every documented operation exists on the server (401/403/404-for-data, never a
             // missing route or 405).

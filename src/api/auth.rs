@@ -1,10 +1,12 @@
-//! Who is calling: the bearer-token extractor ([`Auth`]: a SHA-256 lookup in
-//! `api_tokens`), its scope checks, the sites a token may see, and the middleware that
-//! asks for the write scope before any change reads its body.
+//! Who is calling: the bearer token, looked up by its SHA-256 in `api_tokens` once per
+//! request by [`require`], which also checks the scope the route list gives the
+//! operation, before the handler reads anything; the [`Auth`] extractor handlers take;
+//! and the sites a token may see.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, Method};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{blocking, ApiError, ApiState};
@@ -13,6 +15,7 @@ use crate::secret::{sha256_hex, API_TOKEN_PREFIX, SHARE_PREFIX};
 use crate::store::{ApiToken, Scope, Store};
 
 /// The caller, authenticated by its bearer token.
+#[derive(Clone)]
 pub struct Auth(pub ApiToken);
 
 impl FromRequestParts<ApiState> for Auth {
@@ -22,29 +25,37 @@ impl FromRequestParts<ApiState> for Auth {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if bearer.is_some_and(|t| t.starts_with(SHARE_PREFIX)) {
-            return Err(ApiError::Forbidden(
-                "a share link only opens its dashboard; the API needs a token ('pixeltrack token create')".into(),
-            ));
+        match parts.extensions.get::<Auth>() {
+            Some(auth) => Ok(auth.clone()),
+            None => authenticate(parts, state).await,
         }
-        let secret = bearer
-            .filter(|t| t.starts_with(API_TOKEN_PREFIX) && t.len() <= 100)
-            .ok_or(ApiError::Unauthorized)?;
-        let hash = sha256_hex(secret);
-        let store = state.store.clone();
-        let token = blocking(move || store.api_token_by_hash(&hash)).await?;
-        token.map(Auth).ok_or(ApiError::Unauthorized)
     }
 }
 
+/// The token in the `Authorization: Bearer` header, looked up by its hash.
+async fn authenticate(parts: &Parts, state: &ApiState) -> Result<Auth, ApiError> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if bearer.is_some_and(|t| t.starts_with(SHARE_PREFIX)) {
+        return Err(ApiError::Forbidden(
+            "a share link only opens its dashboard; the API needs a token ('pixeltrack token create')".into(),
+        ));
+    }
+    let secret = bearer
+        .filter(|t| t.starts_with(API_TOKEN_PREFIX) && t.len() <= 100)
+        .ok_or(ApiError::Unauthorized)?;
+    let hash = sha256_hex(secret);
+    let store = state.store.clone();
+    let token = blocking(move || store.api_token_by_hash(&hash)).await?;
+    token.map(Auth).ok_or(ApiError::Unauthorized)
+}
+
 impl Auth {
-    pub(super) fn need(&self, scope: Scope) -> Result<(), ApiError> {
+    fn need(&self, scope: Scope) -> Result<(), ApiError> {
         if self.0.scope >= scope {
             Ok(())
         } else {
@@ -88,26 +99,21 @@ impl Auth {
     }
 }
 
-/// Every change needs at least the write scope, checked before the handler reads the
-/// body: a read token (or a share link) gets its 403 whatever it sends. Handlers still
-/// check finer scopes (admin for erasure).
-pub(super) async fn changes_need_write(
-    State(state): State<ApiState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
+/// Authenticates the caller once and checks the scope its operation needs before the
+/// handler runs; the handler's [`Auth`] is this one.
+pub(super) async fn require(
+    State((state, scope)): State<(ApiState, Scope)>,
+    req: Request,
+    next: Next,
 ) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
-    }
     let (mut parts, body) = req.into_parts();
-    match Auth::from_request_parts(&mut parts, &state).await {
-        Ok(auth) => match auth.need(Scope::Write) {
-            Ok(()) => {
-                next.run(axum::extract::Request::from_parts(parts, body))
-                    .await
-            }
-            Err(e) => e.into_response(),
-        },
-        Err(e) => e.into_response(),
+    let auth = match authenticate(&parts, &state).await {
+        Ok(auth) => auth,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = auth.need(scope) {
+        return e.into_response();
     }
+    parts.extensions.insert(auth);
+    next.run(Request::from_parts(parts, body)).await
 }

@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Verb};
+use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::model::Campaign;
 use crate::report;
 use crate::store::{Scope, Store};
@@ -19,33 +19,29 @@ use crate::store::{Scope, Store};
 pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         path: "/api/v1/campaigns",
-        scope: Some(Scope::Read),
         summary: "A site's email campaigns (GET ?site=); create one (POST {site, name}; write scope)",
-        methods: &[(Verb::Get, |m| on(m, list)), (Verb::Post, |m| on(m, create))],
+        methods: &[Op::get(Scope::Read, |m| on(m, list)), Op::post(Scope::Write, |m| on(m, create))],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}",
-        scope: Some(Scope::Write),
         summary: "Change a campaign (PATCH {name, cost: {amount, currency} or null}) or delete it with its events",
         methods: &[
-            (Verb::Patch, |m| on(m, update)),
-            (Verb::Delete, |m| on(m, delete)),
+            Op::patch(Scope::Write, |m| on(m, update)),
+            Op::delete(Scope::Write, |m| on(m, delete)),
         ],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}/sent",
-        scope: Some(Scope::Write),
         summary: "Record when a campaign was sent and to how many (POST {count, at})",
-        methods: &[(Verb::Post, |m| on(m, sent))],
+        methods: &[Op::post(Scope::Write, |m| on(m, sent))],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}/report",
-        scope: Some(Scope::Read),
         summary: "An email campaign's report, human and machine numbers side by side",
-        methods: &[(Verb::Get, |m| on(m, campaign_report))],
+        methods: &[Op::get(Scope::Read, |m| on(m, campaign_report))],
         parameters: None,
     },
 ];
@@ -83,7 +79,6 @@ async fn list(
     auth: Auth,
     parts: Parts,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Read)?;
     let p = Params::parse(&parts, &["site"])?;
     let site = auth.site(&state, p.get("site")).await?;
     let store = state.store.clone();
@@ -103,7 +98,6 @@ async fn create(
     auth: Auth,
     Body(b): Body<NewCampaign>,
 ) -> Result<Response, ApiError> {
-    auth.need(Scope::Write)?;
     let site = auth.site(&state, b.site.as_deref()).await?;
     if !crate::model::valid_name(&b.name) {
         return Err(ApiError::BadRequest(
@@ -148,7 +142,6 @@ async fn update(
     Path(id): Path<String>,
     Body(b): Body<CampaignChange>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Write)?;
     let c = own_campaign(&state, &auth, &id).await?;
     if b.name
         .as_deref()
@@ -192,7 +185,6 @@ async fn delete(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Write)?;
     let c = own_campaign(&state, &auth, &id).await?;
     let store = state.store.clone();
     blocking(move || {
@@ -218,7 +210,6 @@ async fn sent(
     Path(id): Path<String>,
     Body(b): Body<Sent>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Write)?;
     let c = own_campaign(&state, &auth, &id).await?;
     if b.count.is_some_and(|n| n < 0) {
         return Err(ApiError::BadRequest("'count' cannot be negative".into()));
@@ -247,7 +238,6 @@ async fn campaign_report(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Read)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest("campaign id must be a number".into()))?;

@@ -8,23 +8,21 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::campaigns::own_campaign;
-use super::{blocking, keyring, ApiError, ApiRoute, ApiState, Auth, Body, Verb};
+use super::{blocking, keyring, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::store::{Scope, Store};
 use crate::tag::{Recipient, Tagger};
 
 pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         path: "/api/v1/email/tag",
-        scope: Some(Scope::Write),
         summary: "Tag email HTML (POST {campaign, recipient or merge_tag, html})",
-        methods: &[(Verb::Post, |m| on(m, tag))],
+        methods: &[Op::post(Scope::Write, |m| on(m, tag))],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/consent",
-        scope: Some(Scope::Write),
         summary: "Record or withdraw an email recipient's consent (POST {recipient, granted, campaign or site})",
-        methods: &[(Verb::Post, |m| on(m, consent))],
+        methods: &[Op::post(Scope::Write, |m| on(m, consent))],
         parameters: None,
     },
 ];
@@ -44,7 +42,6 @@ async fn tag(
     auth: Auth,
     Body(b): Body<TagRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Write)?;
     let c = own_campaign(&state, &auth, &b.campaign.to_string()).await?;
     let ring = keyring(&state).await?;
     let tagger = Tagger {
@@ -87,7 +84,6 @@ async fn consent(
     auth: Auth,
     Body(b): Body<ConsentRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Write)?;
     if b.recipient.is_empty()
         || b.recipient.len() > crate::token::MAX_RECIPIENT
         || b.recipient.chars().any(char::is_control)

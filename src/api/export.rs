@@ -9,15 +9,14 @@ use axum::routing::on;
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{ApiError, ApiRoute, ApiState, Auth, Verb};
+use super::{ApiError, ApiRoute, ApiState, Auth, Op};
 use crate::report;
 use crate::store::Scope;
 
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/export",
-    scope: Some(Scope::Read),
     summary: "Raw events of a site, streamed (?site=&from=&to=&format=ndjson|csv)",
-    methods: &[(Verb::Get, |m| on(m, export))],
+    methods: &[Op::get(Scope::Read, |m| on(m, export))],
     parameters: Some(parameters),
 }];
 
@@ -53,7 +52,6 @@ async fn export(
     auth: Auth,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    auth.need(Scope::Read)?;
     let p = Params::parse(&parts, &["site", "from", "to", "format"])?;
     let site = auth.site(&state, p.get("site")).await?;
     let range = p.range(state.clock.now_ms())?;

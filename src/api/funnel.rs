@@ -8,15 +8,14 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Verb};
+use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Op};
 use crate::report::{self, DateRange};
 use crate::store::{Pattern, Scope};
 
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/funnel",
-    scope: Some(Scope::Read),
     summary: "How many visits (or visitors) went through ordered steps (?site=&from=&to=&step=/a&step=event:b&within=visit|7d)",
-    methods: &[(Verb::Get, |m| on(m, funnel))],
+    methods: &[Op::get(Scope::Read, |m| on(m, funnel))],
     parameters: None,
 }];
 
@@ -26,7 +25,6 @@ async fn funnel(
     auth: Auth,
     parts: Parts,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Read)?;
     let p = Params::parse(&parts, &["site", "from", "to", "step", "within"])?;
     let site = auth.site(&state, p.get("site")).await?;
     let steps = p

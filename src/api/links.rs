@@ -9,14 +9,13 @@ use axum::Json;
 use serde_json::json;
 
 use super::campaigns::own_campaign;
-use super::{keyring, ApiError, ApiRoute, ApiState, Auth, Body, Verb};
+use super::{keyring, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::store::Scope;
 
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/links",
-    scope: Some(Scope::Write),
     summary: "Make a signed ad link (POST {campaign, url, ad, placement}); clicks append a click id to the landing URL",
-    methods: &[(Verb::Post, |m| on(m, create))],
+    methods: &[Op::post(Scope::Write, |m| on(m, create))],
     parameters: None,
 }];
 
@@ -35,7 +34,6 @@ async fn create(
     auth: Auth,
     Body(b): Body<NewLink>,
 ) -> Result<Response, ApiError> {
-    auth.need(Scope::Write)?;
     let c = own_campaign(&state, &auth, &b.campaign.to_string()).await?;
     let ring = keyring(&state).await?;
     let (link, url) = crate::tag::ad_link(

@@ -52,20 +52,57 @@ pub struct ApiState {
     pub clock: Clock,
 }
 
-/// One documented path: what the OpenAPI document says about it, and the handler of
-/// each of its methods. The router and the document are both built from these.
+/// One documented path: what the OpenAPI document says about it, and its operations.
+/// The router and the document are both built from these.
 pub struct ApiRoute {
     pub path: &'static str,
-    /// The scope the path is documented to need; `None`: no token at all.
-    pub scope: Option<Scope>,
     pub summary: &'static str,
-    pub methods: &'static [(Verb, Handler)],
+    pub methods: &'static [Op],
     /// The path's parameters in OpenAPI form, when they are more than its `{id}`.
     pub parameters: Option<fn() -> Value>,
 }
 
+impl ApiRoute {
+    /// The scope documented for the path: the smallest its operations need (`None`:
+    /// no token at all).
+    pub fn scope(&self) -> Option<Scope> {
+        self.methods.iter().map(|op| op.scope).min().flatten()
+    }
+}
+
+/// One method of a path: the scope the token needs, checked before the handler runs,
+/// and the handler.
+pub struct Op {
+    pub verb: Verb,
+    /// `None`: no token at all.
+    pub scope: Option<Scope>,
+    pub handler: Handler,
+}
+
+impl Op {
+    const fn new(verb: Verb, scope: Scope, handler: Handler) -> Op {
+        Op {
+            verb,
+            scope: Some(scope),
+            handler,
+        }
+    }
+    const fn get(scope: Scope, handler: Handler) -> Op {
+        Op::new(Verb::Get, scope, handler)
+    }
+    const fn post(scope: Scope, handler: Handler) -> Op {
+        Op::new(Verb::Post, scope, handler)
+    }
+    const fn patch(scope: Scope, handler: Handler) -> Op {
+        Op::new(Verb::Patch, scope, handler)
+    }
+    const fn delete(scope: Scope, handler: Handler) -> Op {
+        Op::new(Verb::Delete, scope, handler)
+    }
+}
+
 /// Puts a handler on one method: `|m| on(m, handler)`, so the method is named once,
-/// in the [`Verb`] beside it.
+/// in the [`Op`] around it.
 pub type Handler = fn(MethodFilter) -> MethodRouter<ApiState>;
 
 /// The HTTP methods the API serves.
@@ -116,18 +153,24 @@ pub fn routes() -> impl Iterator<Item = &'static ApiRoute> {
 }
 
 /// The API router, built from [`routes`]: a route cannot exist without being documented.
-/// Around each route's handlers: the write scope for changes, then the log of internal
-/// errors, with the route's pattern.
+/// Around each operation: its scope, checked before the handler reads anything (a read
+/// token or a share link gets its 403 whatever it sends); around each route: the log of
+/// internal errors, with the route's pattern.
 pub fn router(state: ApiState) -> Router {
     let mut r = Router::new();
     for route in routes() {
         let handlers = route
             .methods
             .iter()
-            .fold(MethodRouter::new(), |m, (verb, handler)| {
-                m.merge(handler(verb.filter()))
+            .fold(MethodRouter::new(), |m, op| {
+                let h = (op.handler)(op.verb.filter());
+                m.merge(match op.scope {
+                    Some(scope) => {
+                        h.route_layer(from_fn_with_state((state.clone(), scope), auth::require))
+                    }
+                    None => h,
+                })
             })
-            .route_layer(from_fn_with_state(state.clone(), auth::changes_need_write))
             .route_layer(from_fn_with_state(route.path, error::log_internal));
         r = r.route(route.path, handlers);
     }

@@ -6,13 +6,16 @@ use axum::routing::on;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{routes, ApiRoute, Verb};
+use super::{routes, ApiRoute, Op, Verb};
 
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/openapi.json",
-    scope: None,
     summary: "This document",
-    methods: &[(Verb::Get, |m| on(m, document))],
+    methods: &[Op {
+        verb: Verb::Get,
+        scope: None,
+        handler: |m| on(m, document),
+    }],
     parameters: None,
 }];
 
@@ -21,8 +24,8 @@ pub fn openapi() -> Value {
     let mut paths = serde_json::Map::new();
     for route in routes() {
         let mut ops = serde_json::Map::new();
-        for (verb, _) in route.methods {
-            let mut op = json!({
+        for op in route.methods {
+            let mut doc = json!({
                 "summary": route.summary,
                 "responses": {
                     "200": {"description": "OK"},
@@ -32,16 +35,16 @@ pub fn openapi() -> Value {
                     "404": {"description": "Not found for this token"}
                 }
             });
-            if let Some(scope) = route.scope {
-                op["security"] = json!([{"bearer": []}]);
-                op["x-required-scope"] = json!(scope.as_str());
+            if let Some(scope) = route.scope() {
+                doc["security"] = json!([{"bearer": []}]);
+                doc["x-required-scope"] = json!(scope.as_str());
             }
             if let Some(parameters) = route.parameters {
-                op["parameters"] = parameters();
+                doc["parameters"] = parameters();
             } else if route.path.contains("{id}") {
-                op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+                doc["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
             }
-            ops.insert(verb.name().to_owned(), op);
+            ops.insert(op.verb.name().to_owned(), doc);
         }
         paths.insert(route.path.to_owned(), Value::Object(ops));
     }

@@ -9,25 +9,23 @@ use axum::routing::on;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Verb};
+use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::model::{PrivacyMode, SiteKey, WithoutConsent};
 use crate::store::{Scope, Store};
 
 pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         path: "/api/v1/sites",
-        scope: Some(Scope::Read),
         summary: "Sites this token can see (GET); create one (POST {domain, name}; write scope)",
-        methods: &[(Verb::Get, |m| on(m, list)), (Verb::Post, |m| on(m, create))],
+        methods: &[Op::get(Scope::Read, |m| on(m, list)), Op::post(Scope::Write, |m| on(m, create))],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/sites/{id}",
-        scope: Some(Scope::Write),
         summary: "Change a site (PATCH {name, hosts, privacy_mode, gpc, dnt, without_consent, retention_days}) or delete it and all of its data",
         methods: &[
-            (Verb::Patch, |m| on(m, update)),
-            (Verb::Delete, |m| on(m, delete)),
+            Op::patch(Scope::Write, |m| on(m, update)),
+            Op::delete(Scope::Write, |m| on(m, delete)),
         ],
         parameters: None,
     },
@@ -56,7 +54,6 @@ async fn create(
     auth: Auth,
     Body(b): Body<NewSite>,
 ) -> Result<Response, ApiError> {
-    auth.need(Scope::Write)?;
     if auth.0.site_id.is_some() {
         return Err(ApiError::Forbidden(
             "a token limited to one site cannot create sites".into(),
@@ -80,7 +77,6 @@ async fn delete(
     auth: Auth,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Write)?;
     let site = auth.site(&state, Some(&key)).await?;
     let store = state.store.clone();
     blocking(move || {
@@ -120,7 +116,6 @@ async fn update(
     Path(key): Path<String>,
     Body(b): Body<SiteChange>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Write)?;
     let site = auth.site(&state, Some(&key)).await?;
     let bad = |m: &str| ApiError::BadRequest(m.to_owned());
     if b.name

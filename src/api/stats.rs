@@ -10,15 +10,14 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Verb};
+use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Op};
 use crate::report::{self, DateRange};
 use crate::store::{Dim, Filter, Scope};
 
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/stats",
-    scope: Some(Scope::Read),
     summary: "Totals, a time series and optionally one breakdown for a site and date range",
-    methods: &[(Verb::Get, |m| on(m, stats))],
+    methods: &[Op::get(Scope::Read, |m| on(m, stats))],
     parameters: Some(parameters),
 }];
 
@@ -83,7 +82,6 @@ async fn stats(
     auth: Auth,
     parts: Parts,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Read)?;
     let p = Params::parse(&parts, STATS_PARAMS)?;
     let site = auth.site(&state, p.get("site")).await?;
     let range = p.range(state.clock.now_ms())?;

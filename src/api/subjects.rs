@@ -11,16 +11,15 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Verb};
+use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Op};
 use crate::store::{Scope, Store, Subject};
 
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/subjects/{id}",
-    scope: Some(Scope::Admin),
     summary: "Export (GET, NDJSON) or erase (DELETE) every event of one person",
     methods: &[
-        (Verb::Get, |m| on(m, get)),
-        (Verb::Delete, |m| on(m, delete)),
+        Op::get(Scope::Admin, |m| on(m, get)),
+        Op::delete(Scope::Admin, |m| on(m, delete)),
     ],
     parameters: Some(parameters),
 }];
@@ -70,7 +69,6 @@ async fn get(
     Path(id): Path<String>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    auth.need(Scope::Admin)?;
     let subject = subject_of(&auth, id, &parts)?;
     let store = state.store.clone();
     let events = blocking(move || store.subject_events(&subject)).await?;
@@ -89,7 +87,6 @@ async fn delete(
     Path(id): Path<String>,
     parts: Parts,
 ) -> Result<Json<Value>, ApiError> {
-    auth.need(Scope::Admin)?;
     let subject = subject_of(&auth, id, &parts)?;
     let store = state.store.clone();
     let n = blocking(move || store.erase_subject(&subject)).await?;
