@@ -1,8 +1,18 @@
 //! pixeltrack: a self-hosted tracking-pixel and analytics server.
 //!
-//! The module tree is the data flow (see `docs/architecture.md`):
-//! `collect → enrich → ingest → store → report → cli`, plus the shared
-//! `model`, `config`, `clock` and `metrics`. A stage only uses stages to its right.
+//! The module tree is the data flow (see `docs/architecture.md`); a module uses only
+//! the modules to its right and the shared ones.
+//!
+//! - The pipeline: `collect` (HTTP in: pixels, the tracker, email and ad links) →
+//!   `enrich` (pure: user agent, bot, page, referrer, visitor id, money) → `ingest`
+//!   (the queue and the one writer thread) → `store` (the `Store` trait, SQLite) →
+//!   `report` (pure functions over rollups and raw events).
+//! - The edges, side by side: `web` (the dashboard), `api` (JSON under `/api/v1`) and
+//!   `cli` (the only place that prints errors and sets exit codes).
+//! - `server` wires the stages and the edges into one process, with its periodic jobs.
+//! - Shared: `model` (ids, sites, `RawHit` → `Event`), `config`, `clock`, `metrics`,
+//!   `secret` (random secrets, hashes, constant-time compares, issuing API tokens),
+//!   `token` (signed email and ad link tokens) and `tag` (tagging email HTML, ad links).
 
 pub mod api;
 pub mod cli;
@@ -14,6 +24,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod tag;

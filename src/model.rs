@@ -29,14 +29,7 @@ impl SiteKey {
     /// A new random key: 12 characters of lowercase base32 (60 bits).
     pub fn generate() -> SiteKey {
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-        let mut bytes = [0u8; 12];
-        crate::enrich::visitor::fill_random(&mut bytes);
-        SiteKey(
-            bytes
-                .iter()
-                .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
-                .collect(),
-        )
+        SiteKey(crate::secret::random_chars(ALPHABET, 12))
     }
 
     pub fn as_str(&self) -> &str {
@@ -113,6 +106,16 @@ pub struct Site {
 }
 
 impl Site {
+    /// The site `wanted` names: the one whose key is exactly `wanted`, else the one whose
+    /// domain is `wanted` in any letter case. The one rule for "a site by key or domain"
+    /// in the CLI, the API and the dashboard; each edge words "not found" its own way.
+    pub fn find<'a>(sites: &'a [Site], wanted: &str) -> Option<&'a Site> {
+        sites
+            .iter()
+            .find(|s| s.key.as_str() == wanted)
+            .or_else(|| sites.iter().find(|s| s.domain.eq_ignore_ascii_case(wanted)))
+    }
+
     /// The tracker snippet for the site's pages (script plus `<noscript>` pixel).
     pub fn tracker_snippet(&self, base_url: &str) -> String {
         format!(
@@ -580,5 +583,43 @@ impl DropReason {
             DropReason::InvalidInput => "invalid event: check the event name and fields",
             r => r.as_str(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(id: i64, key: &str, domain: &str) -> Site {
+        Site {
+            id: SiteId(id),
+            key: SiteKey::parse(key).unwrap(),
+            domain: domain.into(),
+            name: domain.into(),
+            created_ms: 0,
+            privacy: Privacy::default(),
+            hosts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_site_is_found_by_exact_key_first_then_by_domain_in_any_case() {
+        let sites = [site(1, "k1", "example.com"), site(2, "k2", "b.example")];
+        let found = |w: &str| Site::find(&sites, w).map(|s| s.id.0);
+        assert_eq!(found("k1"), Some(1));
+        assert_eq!(found("example.com"), Some(1));
+        assert_eq!(found("Example.COM"), Some(1));
+        assert_eq!(found("B.example"), Some(2));
+        assert_eq!(found("k2"), Some(2));
+        assert_eq!(found("K1"), None, "keys are exact");
+        assert_eq!(found("example"), None);
+        assert_eq!(found(""), None);
+        // A key that is also another site's domain names the site with that key,
+        // whatever the order.
+        let clash = [
+            site(1, "k1", "localhost"),
+            site(2, "localhost", "c.example"),
+        ];
+        assert_eq!(Site::find(&clash, "localhost").map(|s| s.id.0), Some(2));
     }
 }

@@ -146,7 +146,7 @@ impl Keyring {
 /// A fresh random master key.
 pub fn random_master() -> [u8; 32] {
     let mut k = [0u8; 32];
-    crate::enrich::visitor::fill_random(&mut k);
+    crate::secret::fill_random(&mut k);
     k
 }
 
@@ -198,12 +198,7 @@ impl Action {
 /// appended to the landing page URL so its pageview and conversion can name the click.
 pub fn new_click_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let mut bytes = [0u8; 16];
-    crate::enrich::visitor::fill_random(&mut bytes);
-    bytes
-        .iter()
-        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
-        .collect()
+    crate::secret::random_chars(ALPHABET, 16)
 }
 
 /// The payload of an open or click token. `recipient: None` is a merge-tag token:

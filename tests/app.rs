@@ -533,3 +533,31 @@ async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
         "every acknowledged hit is stored, and no timed-out one is"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_counts_its_default_dates_from_the_injected_clock() {
+    let t = TestApp::new(&[]);
+    let (_, token) = pixeltrack::secret::issue_api_token(
+        &t.store,
+        "clock",
+        pixeltrack::store::Scope::Read,
+        None,
+        0,
+    )
+    .unwrap();
+    let auth = format!("Bearer {token}");
+    let res = t
+        .send(
+            "GET",
+            "/api/v1/stats?site=testkey&metrics=visitors",
+            &[("authorization", &auth)],
+            "203.0.113.9",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_slice(&body(res).await).unwrap();
+    // The fixed clock stands at 09:00 on DAY0: the last 30 days end that day, whatever
+    // the wall clock says.
+    assert_eq!(doc["to"], DateRange::date(DAY0));
+    assert_eq!(doc["from"], DateRange::date(DAY0 - 29));
+}

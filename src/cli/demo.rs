@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::args::Ctx;
 use crate::clock::{day_of, Clock, Millis, DAY_MS};
 use crate::config::Runtime;
 use crate::enrich::{Enricher, Outcome, Salt};
@@ -16,6 +17,37 @@ use crate::model::{AdFields, HitParams, RawHit, Site, SiteKey};
 use crate::store::{SqliteStore, Store};
 
 pub const DEMO_DOMAIN: &str = "demo.pixeltrack.example";
+
+/// `pixeltrack demo`.
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Days of traffic, ending today.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Average visitors per day.
+    #[arg(long, default_value_t = 400)]
+    visitors_per_day: u32,
+}
+
+impl DemoArgs {
+    pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
+        let (rt, store) = ctx.open()?;
+        let (site, events) = run(&store, &rt, self.days, self.visitors_per_day, &ctx.clock)?;
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::json!({"site": site.domain, "key": site.key.as_str(), "events": events})
+            );
+        } else {
+            println!(
+                "Demo site {} (key {}) has {events} events.",
+                site.domain, site.key
+            );
+            println!("See it with: pixeltrack report --site {}", site.key);
+        }
+        Ok(())
+    }
+}
 
 /// splitmix64: a small, good-enough generator for fake traffic (not for secrets).
 struct Rng(u64);
@@ -155,7 +187,7 @@ pub fn run(
         link: link.to_owned(),
     };
     let mut seed = [0u8; 8];
-    crate::enrich::visitor::fill_random(&mut seed);
+    crate::secret::fill_random(&mut seed);
     let mut rng = Rng(u64::from_le_bytes(seed));
 
     let today = day_of(now);

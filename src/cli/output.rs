@@ -1,7 +1,18 @@
 //! Output helpers shared by commands: CSV cells that spreadsheets cannot execute,
 //! terminal tables whose cells cannot move the cursor, and number formatting.
 
+use crate::report::ads::Money;
 pub use crate::report::export::{csv_cell, csv_line};
+
+/// A percentage with one decimal, or `-` when there is none (no denominator).
+pub fn pct(p: Option<f64>) -> String {
+    p.map(|p| format!("{p:.1}%")).unwrap_or_else(|| "-".into())
+}
+
+/// Amounts in several currencies, or `-` for none.
+pub fn money(m: &[Money]) -> String {
+    Money::list(m, ", ", "-")
+}
 
 /// Makes a stored string safe for a terminal: control characters (ESC sequences,
 /// carriage returns) become `�`, and long values are cut to `max` characters.
@@ -16,6 +27,36 @@ pub fn term_cell(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// Writes one CSV record (cells made inert by [`csv_cell`]).
+pub fn write_csv_row(out: &mut impl std::io::Write, cells: &[String]) -> std::io::Result<()> {
+    out.write_all(csv_line(cells).as_bytes())
+}
+
+/// Prints a list: a JSON array with `--json`; else `empty` when there is nothing to
+/// list (when given), or a table with `header`, a row per item.
+pub fn print_list<T>(
+    json: bool,
+    items: &[T],
+    as_json: impl Fn(&T) -> serde_json::Value,
+    header: &[&str],
+    as_row: impl Fn(&T) -> Vec<String>,
+    empty: Option<&str>,
+) {
+    if json {
+        let list = items.iter().map(as_json).collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else if let (true, Some(message)) = (items.is_empty(), empty) {
+        println!("{message}");
+    } else {
+        print!("{}", table_of(header, items, as_row));
+    }
+}
+
+/// A table with `header` and a row per item.
+pub fn table_of<T>(header: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
+    table(header, &items.iter().map(row).collect::<Vec<_>>())
 }
 
 /// A plain text table with a header row; numbers right-aligned.

@@ -6,10 +6,10 @@ use std::io::Read;
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 
-use super::{output, pick_site};
-use crate::clock::Clock;
+use super::args::{pick_site, Ctx};
+use super::output;
 use crate::store::sqlite::Role;
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 use crate::web::accounts::{self as acc};
 
 #[derive(Subcommand, Debug)]
@@ -72,66 +72,69 @@ fn created(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-pub fn run(store: &SqliteStore, cmd: &UserCommand, json: bool) -> anyhow::Result<()> {
-    match cmd {
-        UserCommand::Add {
-            name,
-            role,
-            sites,
-            password_stdin,
-        } => {
-            acc::validate_username(name)?;
-            let role = match role {
-                RoleArg::Admin => Role::Admin,
-                RoleArg::Viewer => Role::Viewer,
-            };
-            if role == Role::Admin && !sites.is_empty() {
-                bail!(
-                    "admins see every site: --site is for viewers (drop it, or use --role viewer)"
-                );
-            }
-            let site_ids = sites
-                .iter()
-                .map(|s| pick_site(store, Some(s)).map(|s| s.id))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let (password, show) = new_password(*password_stdin)?;
-            let hash = acc::hash_password(&password)?;
-            let user = store.add_user(name, &hash, role, &site_ids, Clock::System.now_ms())?;
-            if json {
-                let mut v = serde_json::json!({"id": user.id, "name": user.username, "role": role.as_str()});
-                if show {
-                    v["password"] = password.into();
+impl UserCommand {
+    pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
+        let store = &ctx.store()?;
+        let json = ctx.json;
+        match self {
+            UserCommand::Add {
+                name,
+                role,
+                sites,
+                password_stdin,
+            } => {
+                acc::validate_username(name)?;
+                let role = match role {
+                    RoleArg::Admin => Role::Admin,
+                    RoleArg::Viewer => Role::Viewer,
+                };
+                if role == Role::Admin && !sites.is_empty() {
+                    bail!(
+                        "admins see every site: --site is for viewers (drop it, or use --role viewer)"
+                    );
                 }
-                println!("{v}");
-            } else {
-                println!("Added {} user '{}'.", role.as_str(), user.username);
-                if show {
-                    println!("Password (shown only now): {password}");
-                }
-                if role == Role::Viewer && site_ids.is_empty() {
-                    println!("Note: a viewer without --site sees no site yet.");
-                }
-            }
-        }
-        UserCommand::List => {
-            let users = store.users()?;
-            let sites = store.sites()?;
-            let keys = |u: &crate::store::sqlite::User| -> Vec<String> {
-                u.sites
+                let site_ids = sites
                     .iter()
-                    .map(|id| {
-                        sites
-                            .iter()
-                            .find(|s| s.id == *id)
-                            .map(|s| s.key.to_string())
-                            .unwrap_or_else(|| id.0.to_string())
-                    })
-                    .collect()
-            };
-            if json {
-                let v: Vec<_> = users
-                    .iter()
-                    .map(|u| {
+                    .map(|s| pick_site(store, Some(s)).map(|s| s.id))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let (password, show) = new_password(*password_stdin)?;
+                let hash = acc::hash_password(&password)?;
+                let user = store.add_user(name, &hash, role, &site_ids, ctx.now())?;
+                if json {
+                    let mut v = serde_json::json!({"id": user.id, "name": user.username, "role": role.as_str()});
+                    if show {
+                        v["password"] = password.into();
+                    }
+                    println!("{v}");
+                } else {
+                    println!("Added {} user '{}'.", role.as_str(), user.username);
+                    if show {
+                        println!("Password (shown only now): {password}");
+                    }
+                    if role == Role::Viewer && site_ids.is_empty() {
+                        println!("Note: a viewer without --site sees no site yet.");
+                    }
+                }
+            }
+            UserCommand::List => {
+                let users = store.users()?;
+                let sites = store.sites()?;
+                let keys = |u: &crate::store::sqlite::User| -> Vec<String> {
+                    u.sites
+                        .iter()
+                        .map(|id| {
+                            sites
+                                .iter()
+                                .find(|s| s.id == *id)
+                                .map(|s| s.key.to_string())
+                                .unwrap_or_else(|| id.0.to_string())
+                        })
+                        .collect()
+                };
+                output::print_list(
+                    json,
+                    &users,
+                    |u| {
                         serde_json::json!({
                             "id": u.id,
                             "name": u.username,
@@ -140,13 +143,9 @@ pub fn run(store: &SqliteStore, cmd: &UserCommand, json: bool) -> anyhow::Result
                             "sites": keys(u),
                             "created": created(u.created_ms),
                         })
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(v));
-            } else {
-                let rows: Vec<Vec<String>> = users
-                    .iter()
-                    .map(|u| {
+                    },
+                    &["id", "name", "role", "sites", "created"],
+                    |u| {
                         let sites = if u.role == Role::Admin {
                             "all".to_owned()
                         } else if u.sites.is_empty() {
@@ -161,49 +160,46 @@ pub fn run(store: &SqliteStore, cmd: &UserCommand, json: bool) -> anyhow::Result
                             sites,
                             created(u.created_ms),
                         ]
-                    })
-                    .collect();
-                print!(
-                    "{}",
-                    output::table(&["id", "name", "role", "sites", "created"], &rows)
+                    },
+                    None,
                 );
             }
-        }
-        UserCommand::Remove { name } => {
-            if !store.remove_user(name)? {
-                bail!("no user '{name}': see 'pixeltrack user list'");
-            }
-            store.checkpoint()?;
-            if json {
-                println!("{}", serde_json::json!({"removed": name}));
-            } else {
-                println!("Removed user '{name}' and ended its sessions.");
-            }
-        }
-        UserCommand::Passwd {
-            name,
-            password_stdin,
-        } => {
-            let (password, show) = new_password(*password_stdin)?;
-            let hash = acc::hash_password(&password)?;
-            let Some(ended) = store.set_password(name, &hash)? else {
-                bail!("no user '{name}': see 'pixeltrack user list'");
-            };
-            // The old hash must not linger in the WAL.
-            store.checkpoint()?;
-            if json {
-                let mut v = serde_json::json!({"name": name, "sessions_ended": ended});
-                if show {
-                    v["password"] = password.into();
+            UserCommand::Remove { name } => {
+                if !store.remove_user(name)? {
+                    bail!("no user '{name}': see 'pixeltrack user list'");
                 }
-                println!("{v}");
-            } else {
-                println!("Password of '{name}' changed; {ended} session(s) ended.");
-                if show {
-                    println!("New password (shown only now): {password}");
+                store.checkpoint()?;
+                if json {
+                    println!("{}", serde_json::json!({"removed": name}));
+                } else {
+                    println!("Removed user '{name}' and ended its sessions.");
                 }
             }
+            UserCommand::Passwd {
+                name,
+                password_stdin,
+            } => {
+                let (password, show) = new_password(*password_stdin)?;
+                let hash = acc::hash_password(&password)?;
+                let Some(ended) = store.set_password(name, &hash)? else {
+                    bail!("no user '{name}': see 'pixeltrack user list'");
+                };
+                // The old hash must not linger in the WAL.
+                store.checkpoint()?;
+                if json {
+                    let mut v = serde_json::json!({"name": name, "sessions_ended": ended});
+                    if show {
+                        v["password"] = password.into();
+                    }
+                    println!("{v}");
+                } else {
+                    println!("Password of '{name}' changed; {ended} session(s) ended.");
+                    if show {
+                        println!("New password (shown only now): {password}");
+                    }
+                }
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

@@ -10,6 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::model::VisitorId;
+use crate::secret::fill_random;
 
 /// A day's salt.
 #[derive(Clone, PartialEq, Eq)]
@@ -30,12 +31,6 @@ impl Salt {
         fill_random(&mut bytes);
         Salt { day, bytes }
     }
-}
-
-/// Fills `buf` from the operating system's CSPRNG.
-pub fn fill_random(buf: &mut [u8]) {
-    // The OS generator failing is not recoverable: refusing to run beats weak ids.
-    getrandom::fill(buf).expect("operating system random generator failed");
 }
 
 /// A random non-negative 63-bit id (sessions).

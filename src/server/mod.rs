@@ -151,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         store: state.collector.store.clone(),
         public_url: state.public_url.clone(),
         ads: crate::report::ads::Model::from_config(&state.config.ads),
+        clock: state.collector.clock.clone(),
     });
     let c = state.collector.clone();
     let mut web_state = crate::web::WebState::new(

@@ -25,7 +25,6 @@ use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Query, 
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use maud::{html, Markup};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -33,8 +32,8 @@ use serde::Deserialize;
 use super::layout;
 use super::{WebError, WebState};
 use crate::clock::{Millis, DAY_MS, HOUR_MS};
-use crate::enrich::visitor::fill_random;
 use crate::model::SiteId;
+use crate::secret::{constant_time_eq, fill_random, random_chars, random_token, sha256_hex};
 use crate::store::sqlite::{Role, User};
 use crate::store::{SqliteStore, StoreError};
 
@@ -103,19 +102,7 @@ pub fn validate_password(pw: &str) -> Result<(), AccountError> {
 /// without look-alikes (about 115 bits).
 pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    // Rejection sampling keeps every character equally likely.
-    let limit = 256 - 256 % ALPHABET.len();
-    let mut out = String::with_capacity(GENERATED_PASSWORD_CHARS);
-    while out.len() < GENERATED_PASSWORD_CHARS {
-        let mut buf = [0u8; 32];
-        fill_random(&mut buf);
-        for b in buf {
-            if (b as usize) < limit && out.len() < GENERATED_PASSWORD_CHARS {
-                out.push(ALPHABET[b as usize % ALPHABET.len()] as char);
-            }
-        }
-    }
-    out
+    random_chars(ALPHABET, GENERATED_PASSWORD_CHARS)
 }
 
 /// The argon2id PHC string of `password` (blocking: ~tens of ms of CPU and 19 MiB).
@@ -155,24 +142,8 @@ pub fn ensure_first_admin(
         .then_some(password))
 }
 
-/// 256 random bits, URL-safe base64 (43 characters).
-fn random_token() -> String {
-    let mut b = [0u8; 32];
-    fill_random(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
 fn session_hash(id: &str) -> String {
-    crate::api::token_hash(id)
-}
-
-/// Constant-time comparison, so a token cannot be guessed byte by byte from timings.
-fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    sha256_hex(id)
 }
 
 /// The value of cookie `name`, if the request sent it.
@@ -400,7 +371,7 @@ pub fn check_csrf(
     form_token: &str,
     headers: &HeaderMap,
 ) -> Result<(), WebError> {
-    if same_token(&user.csrf, form_token) && same_origin(state, headers) {
+    if constant_time_eq(&user.csrf, form_token) && same_origin(state, headers) {
         Ok(())
     } else {
         Err(WebError::Forbidden(CSRF_FAILED.into()))
@@ -590,7 +561,7 @@ pub async fn login(
         .map_err(|e| WebError::BadRequest(format!("malformed sign-in form: {e}")))?;
     let double_submit = cookie(&headers, LOGIN_CSRF_COOKIE)
         .filter(|t| well_formed(t))
-        .is_some_and(|c| same_token(c, &form.csrf));
+        .is_some_and(|c| constant_time_eq(c, &form.csrf));
     if !double_submit || !same_origin(&state, &headers) {
         return Err(WebError::Forbidden(CSRF_FAILED.into()));
     }
@@ -754,14 +725,6 @@ mod tests {
         assert_eq!(cookie(&h, "pt"), None);
         assert!(well_formed(&random_token()));
         assert!(!well_formed("abc"));
-    }
-
-    #[test]
-    fn tokens_compare_exactly() {
-        assert!(same_token("abc", "abc"));
-        assert!(!same_token("abc", "abd"));
-        assert!(!same_token("abc", "ab"));
-        assert!(!same_token("", "x"));
     }
 
     fn state(public_url: &str) -> (tempfile::TempDir, WebState) {

@@ -19,12 +19,15 @@ const STYLESHEET: &str = include_str!("static/app.css");
 pub const SCRIPT_PATH: &str = "/static/app.js";
 const SCRIPT: &str = include_str!("static/app.js");
 
+/// `path?v=` and the start of the content's SHA-256: a URL that can be cached for a year
+/// and still changes with the binary.
+fn versioned(path: &str, content: &str) -> String {
+    format!("{path}?v={}", &crate::secret::sha256_hex(content)[..12])
+}
+
 /// The script URL with a content hash (like the stylesheet's).
 pub fn script_href() -> &'static str {
-    static HREF: LazyLock<String> = LazyLock::new(|| {
-        let hash = crate::api::token_hash(SCRIPT);
-        format!("{SCRIPT_PATH}?v={}", &hash[..12])
-    });
+    static HREF: LazyLock<String> = LazyLock::new(|| versioned(SCRIPT_PATH, SCRIPT));
     &HREF
 }
 
@@ -45,10 +48,7 @@ pub async fn script() -> Response {
 /// The stylesheet URL with a content hash, so it can be cached for a year and still
 /// change with the binary.
 pub fn stylesheet_href() -> &'static str {
-    static HREF: LazyLock<String> = LazyLock::new(|| {
-        let hash = crate::api::token_hash(STYLESHEET);
-        format!("{STYLESHEET_PATH}?v={}", &hash[..12])
-    });
+    static HREF: LazyLock<String> = LazyLock::new(|| versioned(STYLESHEET_PATH, STYLESHEET));
     &HREF
 }
 

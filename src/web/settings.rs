@@ -374,16 +374,12 @@ fn site_ids(store: &SqliteStore, list: &str) -> Result<Vec<crate::model::SiteId>
         .map(str::trim)
         .filter(|x| !x.is_empty())
         .map(|w| {
-            sites
-                .iter()
-                .find(|s| s.key.as_str() == w || s.domain == w)
-                .map(|s| s.id)
-                .ok_or_else(|| {
-                    WebError::BadRequest(format!(
-                        "no site {:?}",
-                        w.chars().take(80).collect::<String>()
-                    ))
-                })
+            Site::find(&sites, w).map(|s| s.id).ok_or_else(|| {
+                WebError::BadRequest(format!(
+                    "no site {:?}",
+                    w.chars().take(80).collect::<String>()
+                ))
+            })
         })
         .collect()
 }
@@ -471,7 +467,7 @@ pub async fn add_token(
     let (store, now) = (state.store.clone(), state.clock.now_ms());
     let (id, secret) = blocking(move || {
         let site_id = site_ids(&store, &t.site)?.first().map(|s| s.0);
-        crate::api::issue_token(&store, &t.name, scope, site_id, now).map_err(store_err)
+        crate::secret::issue_api_token(&store, &t.name, scope, site_id, now).map_err(store_err)
     })
     .await?;
     render(state, f.user, Some(Secret::Token { id, secret })).await
@@ -520,7 +516,7 @@ pub async fn add_share(
         )
     };
     let secret = super::share::new_secret();
-    let hash = crate::api::token_hash(&secret);
+    let hash = crate::secret::sha256_hex(&secret);
     let (store, now) = (state.store.clone(), state.clock.now_ms());
     blocking(move || {
         let site = *site_ids(&store, &s.site)?

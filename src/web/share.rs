@@ -25,16 +25,11 @@ use crate::store::sqlite::ShareLink;
 use crate::store::Store;
 
 /// Prefix of share secrets (the API recognises and refuses them).
-pub const PREFIX: &str = crate::api::SHARE_PREFIX;
+pub const PREFIX: &str = crate::secret::SHARE_PREFIX;
 const COOKIE: &str = "pt_share";
 
 pub fn new_secret() -> String {
-    let mut b = [0u8; 32];
-    crate::enrich::visitor::fill_random(&mut b);
-    format!(
-        "{PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-    )
+    format!("{PREFIX}{}", crate::secret::random_token())
 }
 
 /// The cookie value that proves the password of `link` was given.
@@ -55,7 +50,7 @@ async fn find(
     if !secret.starts_with(PREFIX) || secret.len() > 100 {
         return Err(WebError::NotFound);
     }
-    let hash = crate::api::token_hash(secret);
+    let hash = crate::secret::sha256_hex(secret);
     let store = state.store.clone();
     let h2 = hash.clone();
     let found = tokio::task::spawn_blocking(move || -> crate::store::Result<_> {

@@ -1,0 +1,89 @@
+//! `/api/v1/export`: a site's raw events for a date range, streamed as NDJSON or CSV
+//! while they are read, so memory stays flat whatever the range.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::on;
+use serde_json::{json, Value};
+
+use super::params::Params;
+use super::{ApiError, ApiRoute, ApiState, Auth, Op};
+use crate::report;
+use crate::store::Scope;
+
+pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
+    path: "/api/v1/export",
+    summary: "Raw events of a site, streamed (?site=&from=&to=&format=ndjson|csv)",
+    methods: &[Op::get(Scope::Read, |m| on(m, export))],
+    parameters: Some(parameters),
+}];
+
+/// The query parameters, for the OpenAPI document.
+fn parameters() -> Value {
+    json!([
+        {"name": "site", "in": "query", "schema": {"type": "string"}},
+        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+        {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["ndjson", "csv"]}}
+    ])
+}
+
+/// A `Write` that hands its bytes to an async response body, chunk by chunk; it
+/// blocks when the client reads slowly (bounded channel), and fails when it is gone.
+struct ChannelWriter(tokio::sync::mpsc::Sender<bytes::Bytes>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(bytes::Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /api/v1/export`: raw events, streamed as they are read (NDJSON or CSV).
+async fn export(
+    State(state): State<ApiState>,
+    auth: Auth,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(&parts, &["site", "from", "to", "format"])?;
+    let site = auth.site(&state, p.get("site")).await?;
+    let range = p.range(state.clock.now_ms())?;
+    let (format, content_type) = match p.get("format").unwrap_or("ndjson") {
+        "ndjson" => (report::export::Format::Ndjson, "application/x-ndjson"),
+        "csv" => (report::export::Format::Csv, "text/csv; charset=utf-8"),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "'format' must be ndjson or csv".into(),
+            ))
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let (a, b) = range.millis();
+        if let Err(e) =
+            report::export::write(store.as_ref(), &site, a, b, format, &mut ChannelWriter(tx))
+        {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::error!(error = %e, "export failed midway");
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
