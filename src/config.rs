@@ -118,6 +118,12 @@ pub struct IngestConfig {
     pub index_interval_ms: u64,
     /// The most derived rows held in memory before they are written regardless.
     pub index_max_rows: usize,
+    /// The most open sessions the writer holds (≈ 0.5 KB each); past it the sessions
+    /// idle longest end early (counted in `pixeltrack_sessions_cut_total`).
+    pub max_open_sessions: usize,
+    /// The most unique-visitor keys the writer holds (≈ 20 bytes each); past it the
+    /// store decides new keys, exactly but with a page write each.
+    pub max_unique_keys: usize,
     /// SQLite `synchronous`: `normal` survives a process crash (SIGKILL);
     /// `full` also survives power loss, at the cost of an fsync per commit.
     pub synchronous: Synchronous,
@@ -180,6 +186,8 @@ impl Default for Config {
                 busy_timeout_ms: 10_000,
                 index_interval_ms: 1_000,
                 index_max_rows: 200_000,
+                max_open_sessions: 200_000,
+                max_unique_keys: 4_000_000,
                 synchronous: Synchronous::Normal,
             },
             limits: LimitsConfig {
@@ -293,6 +301,8 @@ impl Config {
             ("ingest.queue_capacity", self.ingest.queue_capacity),
             ("ingest.batch_max", self.ingest.batch_max),
             ("ingest.index_max_rows", self.ingest.index_max_rows),
+            ("ingest.max_open_sessions", self.ingest.max_open_sessions),
+            ("ingest.max_unique_keys", self.ingest.max_unique_keys),
             ("limits.max_query_bytes", self.limits.max_query_bytes),
             ("limits.max_ua_bytes", self.limits.max_ua_bytes),
             ("limits.ua_parse_bytes", self.limits.ua_parse_bytes),

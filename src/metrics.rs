@@ -66,6 +66,12 @@ pub struct Metrics {
     pub index_writes: AtomicU64,
     pub commit_timeouts: AtomicU64,
     pub queue_depth: AtomicI64,
+    /// The writer's memory: open sessions and unique-visitor keys held (both bounded,
+    /// see `ingest.max_open_sessions` and `ingest.max_unique_keys`), and sessions the
+    /// bound ended early.
+    pub open_sessions: AtomicI64,
+    pub unique_keys_held: AtomicI64,
+    pub sessions_cut: AtomicU64,
     commit_buckets: [AtomicU64; COMMIT_BUCKETS_US.len()],
     commit_count: AtomicU64,
     commit_sum_us: AtomicU64,
@@ -166,6 +172,17 @@ impl Metrics {
             s,
             "pixeltrack_batches_failed_total {}",
             get(&self.batches_failed)
+        );
+        for (name, help, v) in [
+            ("open_sessions", "Open sessions the writer holds in memory (bounded by ingest.max_open_sessions).", self.open_sessions.load(Ordering::Relaxed)),
+            ("unique_keys_held", "Unique-visitor keys the writer holds in memory (bounded by ingest.max_unique_keys).", self.unique_keys_held.load(Ordering::Relaxed)),
+        ] {
+            let _ = writeln!(s, "# HELP pixeltrack_{name} {help}\n# TYPE pixeltrack_{name} gauge\npixeltrack_{name} {v}");
+        }
+        let _ = writeln!(
+            s,
+            "# HELP pixeltrack_sessions_cut_total Sessions ended early because ingest.max_open_sessions was reached.\n# TYPE pixeltrack_sessions_cut_total counter\npixeltrack_sessions_cut_total {}",
+            get(&self.sessions_cut)
         );
         s.push_str("# HELP pixeltrack_queue_depth Events waiting for the writer.\n");
         s.push_str("# TYPE pixeltrack_queue_depth gauge\n");

@@ -54,7 +54,7 @@ fn serve(rt: Runtime, ctx: &Ctx) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let clock = ctx.clock.clone();
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(rt.listen)
             .await
             .with_context(|| {
@@ -64,7 +64,11 @@ fn serve(rt: Runtime, ctx: &Ctx) -> anyhow::Result<()> {
                 )
             })?;
         crate::server::serve(rt, clock, listener, crate::server::shutdown_signal()).await
-    })
+    });
+    // Everything queued is written by now; a periodic job still waiting for a database
+    // lock another process holds (up to its busy timeout) must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn init_logging(rt: &Runtime) {

@@ -193,6 +193,10 @@ pub struct EventWriter {
     /// Bounds on `pending`: its age and its size.
     index_interval: Duration,
     index_max_rows: usize,
+    /// Bound of the unique-visitor keys held in memory (see `uniques`).
+    max_unique_keys: usize,
+    /// Bound of the open sessions held in memory (see `Sessions::trim`).
+    max_open_sessions: usize,
     /// A conversion repeating an order id counted this recently is a duplicate.
     dedupe_window_ms: Millis,
     /// When order ids past the window were last deleted.
@@ -219,6 +223,8 @@ impl EventWriter {
             pending_since: None,
             index_interval: Duration::from_secs(1),
             index_max_rows: 200_000,
+            max_unique_keys: usize::MAX,
+            max_open_sessions: usize::MAX,
             dedupe_window_ms: 30 * crate::clock::DAY_MS,
             orders_pruned_ms: 0,
             latest_ms: 0,
@@ -228,6 +234,14 @@ impl EventWriter {
 
     pub fn with_dedupe_window(mut self, ms: Millis) -> Self {
         self.dedupe_window_ms = ms;
+        self
+    }
+
+    /// Bounds the unique-visitor keys and the open sessions held in memory; applies
+    /// from the next `recover`.
+    pub fn with_memory_bounds(mut self, unique_keys: usize, open_sessions: usize) -> Self {
+        self.max_unique_keys = unique_keys.max(1);
+        self.max_open_sessions = open_sessions;
         self
     }
 
@@ -269,10 +283,19 @@ impl EventWriter {
     pub fn recover(&mut self, now: Millis) -> crate::store::Result<usize> {
         self.pending = Derived::default();
         self.pending_since = None;
-        self.seen = SeenKeys::load(self.sqlite.unique_keys()?);
+        self.seen = SeenKeys::new(self.max_unique_keys);
+        let spill = self.seen.load(self.sqlite.unique_keys()?);
+        if !spill.is_empty() {
+            tracing::warn!(
+                keys = spill.len(),
+                bound = self.max_unique_keys,
+                "unique-visitor keys past ingest.max_unique_keys: the store decides them"
+            );
+            self.sqlite.spill_unique_keys(&spill)?;
+        }
         let unindexed = self.sqlite.unindexed_events()?;
         let first = unindexed.first().map_or(now, |e| e.ts_ms.min(now));
-        self.sessions = Sessions::new(self.sessions.timeout_ms());
+        self.sessions = Sessions::new(self.sessions.timeout_ms()).with_cap(self.max_open_sessions);
         self.sessions.resume(
             self.sqlite
                 .recent_sessions(first - self.sessions.timeout_ms())?,
@@ -380,6 +403,11 @@ impl EventWriter {
                 }
                 m.batches_written.fetch_add(1, Ordering::Relaxed);
                 m.events_stored.fetch_add(n, Ordering::Relaxed);
+                m.open_sessions
+                    .store(self.sessions.len() as i64, Ordering::Relaxed);
+                m.sessions_cut.store(self.sessions.cut, Ordering::Relaxed);
+                m.unique_keys_held
+                    .store(self.seen.len() as i64, Ordering::Relaxed);
                 m.bot_events_stored.fetch_add(bots, Ordering::Relaxed);
                 true
             }

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use crate::clock::{day_of, hour_of, Millis};
 use crate::model::Event;
-use crate::store::{Counts, Derived, Dim, SessionRow, SESSION_DIMS};
+use crate::store::{Counts, Derived, Dim, RollupKey, SessionRow, UniqueCandidate, SESSION_DIMS};
 
-use super::uniques::SeenKeys;
+use super::uniques::{Seen, SeenKeys};
 
 struct Open {
     row: SessionRow,
@@ -28,6 +28,10 @@ pub struct Sessions {
     touched: Vec<(i64, i64)>,
     /// The low bits of the next new session's id (see [`Sessions::new_id`]).
     seq: i64,
+    /// The most open sessions held; past it the longest idle ones end early.
+    cap: usize,
+    /// Sessions ended early by the bound, since start.
+    pub cut: u64,
 }
 
 fn session_dims(e: &Event) -> Vec<String> {
@@ -137,7 +141,39 @@ impl Sessions {
             timeout_ms,
             touched: Vec::new(),
             seq: crate::enrich::visitor::random_id(),
+            cap: usize::MAX,
+            cut: 0,
         }
+    }
+
+    /// Bounds the open sessions held in memory (`ingest.max_open_sessions`).
+    pub fn with_cap(mut self, cap: usize) -> Self {
+        self.cap = cap.max(10);
+        self
+    }
+
+    /// Past the bound, ends the sessions idle longest (down to 90 % of it), so memory
+    /// stays bounded under any visitor churn. A visitor whose session ended this way
+    /// starts a new visit if they come back within the timeout — the only effect, and
+    /// counted in `pixeltrack_sessions_cut_total`. Sessions changed since the last
+    /// write of derived rows stay (their rows are not stored yet).
+    fn trim(&mut self) {
+        let keep = self.cap / 10 * 9;
+        let mut idle: Vec<(Millis, (i64, i64))> = self
+            .open
+            .iter()
+            .filter(|(_, o)| !o.touched)
+            .map(|(k, o)| (o.row.last_ms, *k))
+            .collect();
+        let excess = self.open.len().saturating_sub(keep).min(idle.len());
+        if excess == 0 {
+            return;
+        }
+        idle.select_nth_unstable(excess - 1);
+        for (_, k) in &idle[..excess] {
+            self.open.remove(k);
+        }
+        self.cut += excess as u64;
     }
 
     /// Re-opens sessions that were open when the process stopped.
@@ -240,10 +276,11 @@ impl Sessions {
         }
         let key = (e.site_id, e.visitor_id);
         let timeout = self.timeout_ms;
-        let live = self
-            .open
-            .get(&key)
-            .is_some_and(|o| e.ts_ms - o.row.last_ms <= timeout);
+        // A replayed event (it has its session id already) follows the decision made
+        // when it was first written, whatever this memory holds now.
+        let live = self.open.get(&key).is_some_and(|o| {
+            e.ts_ms - o.row.last_ms <= timeout && (e.session_id == 0 || e.session_id == o.row.id)
+        });
 
         if live {
             let o = self.open.get_mut(&key).expect("checked above");
@@ -337,6 +374,9 @@ impl Sessions {
                 ONE_VISIT,
             );
             e.session_id = row.id;
+            if self.open.len() >= self.cap {
+                self.trim();
+            }
             // A stale session of the same visitor (a gap past the timeout) ends here.
             self.open.insert(
                 key,
@@ -375,9 +415,22 @@ impl Sessions {
             }
             batch.rollups.add(e.site_id, d, hour, v, &c);
             let k = unique_key(e.site_id, day, d, v, e.visitor_id);
-            if seen.first(day, k) {
-                batch.rollups.add(e.site_id, d, hour, v, &one_visitor);
-                batch.new_keys.push((day, k));
+            match seen.first(day, k) {
+                Seen::Yes => {}
+                Seen::First => {
+                    batch.rollups.add(e.site_id, d, hour, v, &one_visitor);
+                    batch.new_keys.push((day, k));
+                }
+                Seen::Full => batch.overflow.push(UniqueCandidate {
+                    day,
+                    key: k,
+                    rollup: RollupKey {
+                        site_id: e.site_id,
+                        dim: d,
+                        hour,
+                        value: v.to_owned(),
+                    },
+                }),
             }
         };
         each(Dim::Total, "");
@@ -501,6 +554,25 @@ mod tests {
         let t = total(&b, Dim::Total, "");
         assert_eq!((t.pageviews, t.events, t.bounces), (1, 1, 0));
         assert_eq!(total(&b, Dim::Event, "signup").events, 1);
+    }
+
+    #[test]
+    fn past_the_bound_the_longest_idle_sessions_end_first() {
+        let mut s = Sessions::new(30 * MIN).with_cap(10);
+        let mut b = Derived::default();
+        for v in 1..=10 {
+            track(&mut s, &mut ev(v, T0 + v * 1000, "pageview", "/a"), &mut b);
+        }
+        s.finish_batch(&mut b);
+        // Visitor 1 comes back: the freshest session of all.
+        track(&mut s, &mut ev(1, T0 + 60_000, "pageview", "/b"), &mut b);
+        s.finish_batch(&mut b);
+        // The bound is reached: down to 9 (visitor 2, idle longest, ends), then the new one.
+        track(&mut s, &mut ev(11, T0 + 61_000, "pageview", "/a"), &mut b);
+        assert_eq!((s.cut, s.len()), (1, 10));
+        assert!(!s.open.contains_key(&(1, 2)), "visitor 2 was idle longest");
+        assert!(s.open.contains_key(&(1, 1)), "the returning visitor stays");
+        assert!(s.open.contains_key(&(1, 11)));
     }
 
     #[test]

@@ -3,52 +3,94 @@
 //! dimension, value, visitor); the visitor id changes with the daily salt, so only
 //! today's and yesterday's keys can still recur.
 //!
-//! The set in memory is the authority while the writer runs: a key new to it adds a
-//! visitor at once, and is appended to the `unique_keys` table with the other derived
-//! rows (an append, not a scattered B-tree insert: ≈20 bytes written per key). At
-//! start, and after a failed write, the set is loaded back from that table.
+//! The set in memory decides while the writer runs: a key new to it adds a visitor at
+//! once, and is appended to the `unique_keys` table with the other derived rows (an
+//! append, not a scattered B-tree insert: 8 bytes written per key). At start, and after
+//! a failed write, the set is loaded back from that table.
 //!
-//! Bound: keys of the live days only (older days are dropped as a new day starts),
-//! about 40 bytes each in memory — a visitor who sees 5 pages adds about 20 keys, so
-//! 100,000 visitors a day hold about 80 MB.
+//! Bound: at most `ingest.max_unique_keys` keys (about 40 bytes each in memory). Keys
+//! beyond it are decided by the `uniques` B-tree in the store, as all keys were before
+//! (exact, at the cost of a scattered page write per new key), until a new day frees
+//! the memory of the day before yesterday. Every counted key is in exactly one of the
+//! two places, so "new" never depends on which one answered.
 
 use std::collections::{HashMap, HashSet};
 
 /// The keys are hashes already (keyed by the secret daily salt): a fixed fast hasher.
 type Keys = HashSet<i64, foldhash::fast::FixedState>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeenKeys {
     days: HashMap<i64, Keys>,
     newest: i64,
+    len: usize,
+    cap: usize,
+}
+
+impl Default for SeenKeys {
+    fn default() -> Self {
+        SeenKeys::new(usize::MAX)
+    }
+}
+
+/// What the memory says of a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Counted before.
+    Yes,
+    /// Not counted before; remembered now.
+    First,
+    /// Unknown here and no room to remember it: the store decides.
+    Full,
 }
 
 impl SeenKeys {
-    /// From stored `(day, key)` pairs.
-    pub fn load(pairs: impl IntoIterator<Item = (i64, i64)>) -> Self {
-        let mut s = SeenKeys::default();
-        for (day, key) in pairs {
-            s.first(day, key);
+    pub fn new(cap: usize) -> Self {
+        SeenKeys {
+            days: HashMap::new(),
+            newest: i64::MIN,
+            len: 0,
+            cap,
         }
-        s
     }
 
-    /// Records the key; true if it was not counted yet on `day`.
-    pub fn first(&mut self, day: i64, key: i64) -> bool {
+    /// Loads stored `(day, key)` pairs; returns those past the bound, which the caller
+    /// must hand to the store's B-tree.
+    pub fn load(&mut self, pairs: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+        let mut spill = Vec::new();
+        for (day, key) in pairs {
+            if self.first(day, key) == Seen::Full {
+                spill.push((day, key));
+            }
+        }
+        spill
+    }
+
+    pub fn first(&mut self, day: i64, key: i64) -> Seen {
         if day > self.newest {
             self.newest = day;
             // Visitor ids of days before yesterday can no longer occur (their salt is gone).
             self.days.retain(|d, _| *d >= day - 1);
+            self.len = self.days.values().map(Keys::len).sum();
         }
-        self.days.entry(day).or_default().insert(key)
+        let keys = self.days.entry(day).or_default();
+        if keys.contains(&key) {
+            return Seen::Yes;
+        }
+        if self.len >= self.cap {
+            return Seen::Full;
+        }
+        keys.insert(key);
+        self.len += 1;
+        Seen::First
     }
 
     pub fn len(&self) -> usize {
-        self.days.values().map(Keys::len).sum()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 }
 
@@ -58,12 +100,23 @@ mod tests {
 
     #[test]
     fn a_key_counts_once_per_day_and_old_days_are_dropped() {
-        let mut s = SeenKeys::load([(10, 1), (10, 2)]);
-        assert!(!s.first(10, 1));
-        assert!(s.first(10, 3));
-        assert!(s.first(11, 1), "another day");
+        let mut s = SeenKeys::default();
+        assert!(s.load(vec![(10, 1), (10, 2)]).is_empty());
+        assert_eq!(s.first(10, 1), Seen::Yes);
+        assert_eq!(s.first(10, 3), Seen::First);
+        assert_eq!(s.first(11, 1), Seen::First, "another day");
         assert_eq!(s.len(), 4);
-        assert!(s.first(12, 9));
+        assert_eq!(s.first(12, 9), Seen::First);
         assert_eq!(s.len(), 2, "day 10 dropped once day 12 began");
+    }
+
+    #[test]
+    fn past_the_bound_the_store_decides_and_a_new_day_makes_room() {
+        let mut s = SeenKeys::new(2);
+        assert_eq!(s.load(vec![(10, 1), (10, 2), (10, 3)]), vec![(10, 3)]);
+        assert_eq!(s.first(10, 1), Seen::Yes, "remembered keys still answer");
+        assert_eq!(s.first(10, 4), Seen::Full);
+        assert_eq!(s.first(11, 4), Seen::Full, "yesterday still fills it");
+        assert_eq!(s.first(12, 4), Seen::First, "day 10 gone: room again");
     }
 }

@@ -70,7 +70,8 @@ impl App {
         .with_index_bounds(
             Duration::from_millis(cfg.ingest.index_interval_ms),
             cfg.ingest.index_max_rows,
-        );
+        )
+        .with_memory_bounds(cfg.ingest.max_unique_keys, cfg.ingest.max_open_sessions);
         // Sessions open at the last stop, and the derived rows of events a crash left
         // unindexed, exactly as they would have been.
         event_writer.recover(clock.now_ms())?;

@@ -301,12 +301,23 @@ pub struct Derived {
     pub rollups: Rollups,
     /// Unique-visitor keys counted for the first time, `(day, key)`.
     pub new_keys: Vec<(i64, i64)>,
+    /// Keys the writer's memory had no room to decide: new if the store has not
+    /// counted them yet (each then adds a visitor to its row as it is written).
+    pub overflow: Vec<UniqueCandidate>,
+}
+
+/// A unique-visitor key for the store to decide, with the row it counts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UniqueCandidate {
+    pub day: i64,
+    pub key: i64,
+    pub rollup: RollupKey,
 }
 
 impl Derived {
     /// Rows a flush would write: the size a writer bounds.
     pub fn rows(&self) -> usize {
-        self.sessions.len() + self.rollups.len() + self.new_keys.len()
+        self.sessions.len() + self.rollups.len() + self.new_keys.len() + self.overflow.len()
     }
 }
 

@@ -146,10 +146,12 @@ impl SqliteStore {
     pub fn destroy_salts_before(&self, keep_from_day: i64) -> Result<usize> {
         let conn = self.conn();
         let n = conn.execute("DELETE FROM salts WHERE day < ?1", [keep_from_day])?;
-        conn.execute(
-            "DELETE FROM unique_keys WHERE day < ?1",
-            [keep_from_day - 1],
-        )?;
+        for table in ["unique_keys", "uniques"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE day < ?1"),
+                [keep_from_day - 1],
+            )?;
+        }
         if n > 0 {
             checkpoint(&conn)?;
         }

@@ -96,9 +96,33 @@ impl SqliteWriter {
 
     /// Every unique-visitor key counted on the live days, `(day, key)`.
     pub fn unique_keys(&self) -> Result<Vec<(i64, i64)>> {
-        let mut st = self.conn.prepare("SELECT day, key FROM unique_keys")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut st = self.conn.prepare("SELECT day, keys FROM unique_keys")?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let day: i64 = r.get(0)?;
+            let blob: Vec<u8> = r.get(1)?;
+            for k in blob.chunks_exact(8) {
+                let k: [u8; 8] = k.try_into().expect("chunks of 8");
+                out.push((day, i64::from_be_bytes(k)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves keys the writer's memory cannot hold into the `uniques` B-tree, which
+    /// decides them from then on (see `ingest::uniques`).
+    pub fn spill_unique_keys(&mut self, keys: &[(i64, i64)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st =
+                tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
+            for (day, key) in keys {
+                st.execute([key, day])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The committed events whose derived rows are not written yet, in commit order.
@@ -230,7 +254,7 @@ impl SqliteWriter {
     }
 }
 
-fn write_derived(tx: &rusqlite::Transaction<'_>, d: &Derived) -> Result<()> {
+fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> {
     let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
     for s in &d.sessions {
         let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
@@ -258,9 +282,28 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &Derived) -> Result<()> {
             dim(11),
         ])?;
     }
-    let mut key = tx.prepare_cached("INSERT INTO unique_keys (day, key) VALUES (?1, ?2)")?;
+    // One row per day per write: the new keys packed as 8-byte big-endian integers.
+    let mut days: Vec<(i64, Vec<u8>)> = Vec::new();
     for (day, k) in &d.new_keys {
-        key.execute([day, k])?;
+        match days.iter_mut().find(|(d, _)| d == day) {
+            Some((_, blob)) => blob.extend_from_slice(&k.to_be_bytes()),
+            None => days.push((*day, k.to_be_bytes().to_vec())),
+        }
+    }
+    let mut keys = tx.prepare_cached("INSERT INTO unique_keys (day, keys) VALUES (?1, ?2)")?;
+    for (day, blob) in &days {
+        keys.execute(params![day, blob])?;
+    }
+    let mut uniq = tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
+    for u in &d.overflow {
+        if uniq.execute(params![u.key, u.day])? == 1 {
+            let k = &u.rollup;
+            let one = Counts {
+                visitors: 1,
+                ..Counts::default()
+            };
+            d.rollups.add(k.site_id, k.dim, k.hour, &k.value, &one);
+        }
     }
     let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
     for (k, c) in d.rollups.iter() {
@@ -284,4 +327,31 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &Derived) -> Result<()> {
         ])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys counted before schema 12 (one B-tree row each) load back unchanged after it
+    /// packs them, negative ones included: an upgrade mid-day counts no visitor twice.
+    #[test]
+    fn unique_keys_survive_the_migration_to_packed_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = 11;
+        for sql in &super::super::MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        for (key, day) in [(-1_i64, 20_000_i64), (258, 20_000), (i64::MIN, 20_001)] {
+            conn.execute("INSERT INTO uniques (key, day) VALUES (?1, ?2)", [key, day])
+                .unwrap();
+        }
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(super::super::MIGRATIONS[before]).unwrap();
+        tx.commit().unwrap();
+        let w = SqliteWriter::new(conn).unwrap();
+        let mut keys = w.unique_keys().unwrap();
+        keys.sort();
+        assert_eq!(keys, vec![(20_000, -1), (20_000, 258), (20_001, i64::MIN)]);
+    }
 }
