@@ -66,6 +66,8 @@ pub struct Metrics {
     pub index_writes: AtomicU64,
     pub commit_timeouts: AtomicU64,
     pub queue_depth: AtomicI64,
+    /// The last write to the store failed (`/readyz` says not ready).
+    pub store_failing: std::sync::atomic::AtomicBool,
     /// The writer's memory: open sessions and unique-visitor keys held (both bounded,
     /// see `ingest.max_open_sessions` and `ingest.max_unique_keys`), and sessions the
     /// bound ended early.

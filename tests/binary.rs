@@ -467,3 +467,55 @@ fn sigkill_with_unwritten_rollups_rebuilds_them_exactly() {
     let dims = common::rollups_agree_with_raw_events(&store, 1, range);
     assert!(dims >= 8, "the load fills many dimensions ({dims})");
 }
+
+/// While every write fails (here: the database locked by another process past the
+/// busy timeout), `/readyz` says not ready and the log carries one line, not one per
+/// batch; once writes succeed again it is ready, without a restart.
+#[test]
+fn readyz_follows_the_store_and_failures_are_logged_once() {
+    let (_d, data) = data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let key = add_site(&data, "example.com");
+    let server = Server::start(&data, &[("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "50")]);
+    assert_eq!(server.get("/readyz", &[]).status, 200);
+    let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 0..40 {
+        let url = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}");
+        let res = server.get(&url, &[("User-Agent", CHROME)]);
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("x-pixel-reason"), Some("store_error"));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.get("/readyz", &[]).status != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still ready while writes fail"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let res = server.get("/readyz", &[]);
+    assert!(String::from_utf8_lossy(&res.body).contains("store"));
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    // No hit needed: the writer retries by itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.get("/readyz", &[]).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready after the lock went"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2Fafter");
+    assert_eq!(server.get(&url, &[("User-Agent", CHROME)]).status, 200);
+    let log = server.log_text();
+    let failures = log.matches("writing to the store failed").count()
+        + log.matches("writes to the store still failing").count();
+    assert!(
+        (1..=2).contains(&failures),
+        "{failures} failure lines:\n{log}"
+    );
+    assert!(log.contains("writes to the store succeed again"), "{log}");
+    assert_eq!(server.terminate().code(), Some(0));
+}

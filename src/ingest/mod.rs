@@ -205,6 +205,9 @@ pub struct EventWriter {
     latest_ms: Millis,
     /// Events committed in the current and the previous load window.
     window: (Instant, u64, u64),
+    /// A write failed: the in-memory state must be rebuilt before the next one.
+    needs_recovery: bool,
+    failing: Failing,
 }
 
 /// Load windows are this long; fewer than [`LIGHT_LOAD_EVENTS`] events in the last one
@@ -229,6 +232,8 @@ impl EventWriter {
             orders_pruned_ms: 0,
             latest_ms: 0,
             window: (Instant::now(), 0, 0),
+            needs_recovery: false,
+            failing: Failing::default(),
         }
     }
 
@@ -397,6 +402,8 @@ impl EventWriter {
         m.commit_latency(started.elapsed());
         match result {
             Ok(()) => {
+                self.failing.succeeded();
+                m.store_failing.store(false, Ordering::Relaxed);
                 if now {
                     self.indexed();
                     m.index_writes.fetch_add(1, Ordering::Relaxed);
@@ -412,18 +419,62 @@ impl EventWriter {
                 true
             }
             Err(e) => {
-                tracing::error!(error = %e, events = n, "batch failed; its events are dropped");
+                self.failing.failed(n, &e);
+                m.store_failing.store(true, Ordering::Relaxed);
                 m.batches_failed.fetch_add(1, Ordering::Relaxed);
                 for _ in 0..n {
                     m.dropped(DropReason::StoreError);
                 }
                 // Sessions and pending rows counted events that are not stored: start
-                // over from what is (the last derived rows plus the unindexed events).
-                if let Err(e) = self.recover(self.latest_ms) {
-                    tracing::error!(error = %e, "rebuilding the derived rows failed; retrying with the next batch");
-                }
+                // over from what is (the last derived rows plus the unindexed events)
+                // before the next batch.
+                self.needs_recovery = true;
                 false
             }
+        }
+    }
+}
+
+/// Failed writes, logged as they start, then as one summary per [`FAILURE_LOG_EVERY`]
+/// while they go on (a full disk fails every batch: thousands a second), and once more
+/// when writes succeed again.
+#[derive(Default)]
+struct Failing {
+    since: Option<Instant>,
+    reported: Option<Instant>,
+    batches: u64,
+    events: u64,
+}
+
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Failing {
+    fn failed(&mut self, events: u64, e: &crate::store::StoreError) {
+        self.batches += 1;
+        self.events += events;
+        match self.reported {
+            None => {
+                tracing::error!(error = %e, events, "writing to the store failed; the events are dropped (store_error) and /readyz says not ready until a write succeeds");
+                self.since = Some(Instant::now());
+                self.reported = Some(Instant::now());
+                (self.batches, self.events) = (0, 0);
+            }
+            Some(at) if at.elapsed() >= FAILURE_LOG_EVERY => {
+                tracing::error!(error = %e, batches = self.batches, events = self.events, "writes to the store still failing");
+                self.reported = Some(Instant::now());
+                (self.batches, self.events) = (0, 0);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn succeeded(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                failed_for_ms = since.elapsed().as_millis() as u64,
+                "writes to the store succeed again"
+            );
+            *self = Failing::default();
         }
     }
 }

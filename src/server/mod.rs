@@ -213,6 +213,12 @@ async fn readyz(State(s): State<AppState>) -> Response {
     s.metrics.request(Route::Health);
     if s.draining.load(Ordering::SeqCst) {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else if s.metrics.store_failing.load(Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: writes to the store are failing (see the log)\n",
+        )
+            .into_response()
     } else {
         (StatusCode::OK, "ready\n").into_response()
     }
