@@ -180,6 +180,23 @@ fn load(
     stop: Arc<AtomicBool>,
     clients: usize,
 ) -> Vec<std::thread::JoinHandle<Vec<String>>> {
+    load_with(server_addr, key, stop, clients, |_, _, key, id| {
+        (
+            format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F&p.n={id}"),
+            None,
+        )
+    })
+}
+
+/// Like [`load`], with each hit made by `hit(client, i, key, id)`: its path and query
+/// (carrying `p.n=<id>`), and the client IP to send as `X-Forwarded-For`, if any.
+fn load_with(
+    server_addr: std::net::SocketAddr,
+    key: &str,
+    stop: Arc<AtomicBool>,
+    clients: usize,
+    hit: fn(usize, u32, &str, &str) -> (String, Option<String>),
+) -> Vec<std::thread::JoinHandle<Vec<String>>> {
     (0..clients)
         .map(|c| {
             let (stop, key) = (stop.clone(), key.to_owned());
@@ -188,8 +205,12 @@ fn load(
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) && i < 5_000 {
                     let id = format!("c{c}-{i}");
-                    let url = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F&p.n={id}");
-                    match http(server_addr, "GET", &url, &[("User-Agent", CHROME)]) {
+                    let (url, ip) = hit(c, i, &key, &id);
+                    let mut headers = vec![("User-Agent", CHROME)];
+                    if let Some(ip) = &ip {
+                        headers.push(("X-Forwarded-For", ip));
+                    }
+                    match http(server_addr, "GET", &url, &headers) {
                         Ok(r) if r.status == 200 && r.header("x-pixel-reason").is_none() => {
                             acked.push(id)
                         }
@@ -204,6 +225,21 @@ fn load(
                 acked
             })
         })
+        .collect()
+}
+
+/// Kills the server with SIGKILL, stops the clients and returns every acknowledged id.
+fn kill_mid_load(
+    server: &mut Server,
+    stop: &AtomicBool,
+    clients: Vec<std::thread::JoinHandle<Vec<String>>>,
+) -> Vec<String> {
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
         .collect()
 }
 
@@ -226,13 +262,7 @@ fn sigkill_mid_load_loses_no_acknowledged_event() {
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(server.addr, &key, stop.clone(), 8);
     std::thread::sleep(Duration::from_millis(1500));
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let acked: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
+    let acked = kill_mid_load(&mut server, &stop, clients);
     assert!(
         acked.len() > 100,
         "too little load to prove anything: {}",
@@ -398,49 +428,24 @@ fn sigkill_with_unwritten_rollups_rebuilds_them_exactly() {
     ];
     let mut server = Server::start(&data, &env);
     let stop = Arc::new(AtomicBool::new(false));
-    let addr = server.addr;
-    let clients: Vec<_> = (0..24)
-        .map(|c| {
-            let (stop, key) = (stop.clone(), key.clone());
-            std::thread::spawn(move || {
-                let mut acked = Vec::new();
-                for i in 0..5_000u32 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let id = format!("c{c}-{i}");
-                    let ip = format!("198.51.{c}.{}", i % 41 + 1);
-                    let (event, referrer) = match i % 7 {
-                        0 => ("signup", "https%3A%2F%2Fwww.google.com%2F"),
-                        1 | 2 => ("pageview", "https%3A%2F%2Fnews.example%2Fa"),
-                        _ => ("pageview", ""),
-                    };
-                    let url = format!(
-                        "/p.gif?s={key}&e={event}&u=https%3A%2F%2Fexample.com%2Fp{}%3Futm_source%3Ds{}&r={referrer}&t=T{}&p.n={id}",
-                        i % 13,
-                        i % 3,
-                        i % 13
-                    );
-                    match http(addr, "GET", &url, &[("User-Agent", CHROME), ("X-Forwarded-For", &ip)]) {
-                        Ok(r) if r.status == 200 && r.header("x-pixel-reason").is_none() => {
-                            acked.push(id)
-                        }
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
-                acked
-            })
-        })
-        .collect();
+    // 24 clients, 41 visitors each, 13 pages with titles, referrers, UTM sources and a
+    // custom event that sometimes starts a visit.
+    let clients = load_with(server.addr, &key, stop.clone(), 24, |c, i, key, id| {
+        let (event, referrer) = match i % 7 {
+            0 => ("signup", "https%3A%2F%2Fwww.google.com%2F"),
+            1 | 2 => ("pageview", "https%3A%2F%2Fnews.example%2Fa"),
+            _ => ("pageview", ""),
+        };
+        let url = format!(
+            "/p.gif?s={key}&e={event}&u=https%3A%2F%2Fexample.com%2Fp{}%3Futm_source%3Ds{}&r={referrer}&t=T{}&p.n={id}",
+            i % 13,
+            i % 3,
+            i % 13
+        );
+        (url, Some(format!("198.51.{c}.{}", i % 41 + 1)))
+    });
     std::thread::sleep(Duration::from_millis(2500));
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let acked: Vec<String> = clients
-        .into_iter()
-        .flat_map(|c| c.join().unwrap())
-        .collect();
+    let acked = kill_mid_load(&mut server, &stop, clients);
     assert!(acked.len() > 200, "too little load: {}", acked.len());
     let db = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
     let unindexed: i64 = db
