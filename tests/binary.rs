@@ -188,14 +188,17 @@ fn load(
     })
 }
 
-/// Like [`load`], with each hit made by `hit(client, i, key, id)`: its path and query
-/// (carrying `p.n=<id>`), and the client IP to send as `X-Forwarded-For`, if any.
+/// Makes hit `i` of client `c` for site `key` carrying `p.n=<id>`: its path and query,
+/// and the client IP to send as `X-Forwarded-For`, if any.
+type Hit = fn(c: usize, i: u32, key: &str, id: &str) -> (String, Option<String>);
+
+/// Like [`load`], with each hit made by `hit`.
 fn load_with(
     server_addr: std::net::SocketAddr,
     key: &str,
     stop: Arc<AtomicBool>,
     clients: usize,
-    hit: fn(usize, u32, &str, &str) -> (String, Option<String>),
+    hit: Hit,
 ) -> Vec<std::thread::JoinHandle<Vec<String>>> {
     (0..clients)
         .map(|c| {
