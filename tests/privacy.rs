@@ -299,9 +299,17 @@ fn privacy_statement_is_served_and_printed() {
         "{text}"
     );
     let server = Server::start(&data, &[]);
-    let res = server.get("/privacy", &[]);
+    // A site's visitors read its statement; the installation's list of sites is the
+    // operator's (the public page without ?site= names none).
+    let one = cli(&data, &["privacy", "report", "--site", "example.com"]);
+    assert_eq!(one, text, "one site: the same statement");
+    let res = server.get("/privacy?site=example.com", &[]);
     assert_eq!(res.status, 200);
-    assert_eq!(String::from_utf8(res.body).unwrap(), text);
+    assert_eq!(String::from_utf8(res.body).unwrap(), one);
+    let public = String::from_utf8(server.get("/privacy", &[]).body).unwrap();
+    assert!(!public.contains("example.com"), "{public}");
+    assert!(public.contains("/privacy?site="), "{public}");
+    assert_eq!(server.get("/privacy?site=other.example", &[]).status, 404);
 }
 
 #[test]

@@ -120,6 +120,20 @@ fn events_are_validated_scoped_to_the_site_and_honour_gpc() {
         res.header("access-control-allow-origin"),
         Some("https://example.com")
     );
+    // No origin is echoed unless it is one of a site's hosts: not on a preflight, not
+    // on a refusal.
+    let res = common::http(
+        server.addr,
+        "OPTIONS",
+        "/e",
+        &[("Origin", "https://evil.example")],
+    )
+    .unwrap();
+    assert_eq!(res.status, 204);
+    assert_eq!(res.header("access-control-allow-origin"), None);
+    let (s, _, h) = post(&server, "{", &[ua, ("Origin", "https://evil.example")]);
+    assert_eq!(s, 400);
+    assert_eq!(header(&h, "access-control-allow-origin"), None);
 
     let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
     assert_eq!(

@@ -15,11 +15,19 @@ pub fn money(m: &[Money]) -> String {
 }
 
 /// Makes a stored string safe for a terminal: control characters (ESC sequences,
-/// carriage returns) become `�`, and long values are cut to `max` characters.
+/// carriage returns) and invisible format characters (bidi overrides such as U+202E
+/// that make `gpj.exe` read as `exe.jpg`, zero-width spaces) become `�`, and long
+/// values are cut to `max` characters.
 pub fn term_cell(s: &str, max: usize) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .map(|c| {
+            if c.is_control() || is_format(c) {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
         .take(max)
         .collect();
     if s.chars().count() > max {
@@ -27,6 +35,16 @@ pub fn term_cell(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// Unicode's invisible format characters (general category Cf) that can reorder or
+/// hide text: bidi controls, zero-width characters, the BOM, interlinear annotation
+/// and tag characters.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
 }
 
 /// Writes one CSV record (cells made inert by [`csv_cell`]).
@@ -124,5 +142,13 @@ mod tests {
     fn terminal_cells_cannot_carry_escapes() {
         assert_eq!(term_cell("\u{1b}[31mred", 20), "\u{fffd}[31mred");
         assert_eq!(term_cell("abcdef", 4), "abc…");
+        // A right-to-left override and a zero-width space cannot disguise a value.
+        assert_eq!(term_cell("/dl/\u{202E}gpj.exe", 40), "/dl/\u{fffd}gpj.exe");
+        assert_eq!(term_cell("pay\u{200B}pal", 40), "pay\u{fffd}pal");
+        assert_eq!(
+            term_cell("\u{2067}x\u{2069}\u{FEFF}", 40),
+            "\u{fffd}x\u{fffd}\u{fffd}"
+        );
+        assert_eq!(term_cell("Zürich – ok", 40), "Zürich – ok");
     }
 }

@@ -146,17 +146,26 @@ impl ConsentCommand {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PrivacyCommand {
-    /// Print the privacy statement.
-    Report,
+    /// Print the privacy statement: every site's settings, or one site's (what
+    /// `GET /privacy?site=<domain>` shows that site's visitors).
+    Report {
+        /// Only this site (key or domain).
+        #[arg(long)]
+        site: Option<String>,
+    },
 }
 
 impl PrivacyCommand {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
-        let PrivacyCommand::Report = self;
+        let PrivacyCommand::Report { site } = self;
         let (rt, store) = ctx.open()?;
+        let sites = match site {
+            Some(s) => vec![pick_site(&store, Some(s))?],
+            None => store.sites()?,
+        };
         print!(
             "{}",
-            crate::report::privacy::statement(&rt.config, &store.sites()?)
+            crate::report::privacy::statement(&rt.config, Some(&sites))
         );
         Ok(())
     }

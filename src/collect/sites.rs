@@ -79,6 +79,12 @@ impl SiteCache {
         }
     }
 
+    /// Whether a page on `host` belongs to any site held (for CORS preflights).
+    pub fn any_owns_host(&self, host: &str) -> bool {
+        let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+        known.values().any(|s| s.owns_host(host))
+    }
+
     /// A known site by its numeric id.
     pub fn by_id(&self, id: i64) -> Option<Arc<Site>> {
         let known = self.known.read().unwrap_or_else(|p| p.into_inner());

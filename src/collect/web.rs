@@ -124,10 +124,19 @@ fn answer(status: StatusCode, body: Value, origin: Option<&HeaderValue>) -> Resp
     res
 }
 
-/// `OPTIONS /e`: scripts that send `application/json` get a preflight answer.
-pub async fn preflight(headers: HeaderMap) -> Response {
+/// `OPTIONS /e`: scripts that send `application/json` get a preflight answer — with
+/// CORS headers only for an origin on one of the sites' hosts (a preflight names no
+/// site; the event itself is checked against its own site's hosts).
+pub async fn preflight(State(c): State<Arc<Collector>>, headers: HeaderMap) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
-    cors(&mut res, headers.get(header::ORIGIN));
+    let known = headers.get(header::ORIGIN).filter(|o| {
+        o.to_str()
+            .ok()
+            .and_then(|o| url::Url::parse(o).ok())
+            .and_then(|u| u.host_str().map(|h| c.sites.any_owns_host(h)))
+            .unwrap_or(false)
+    });
+    cors(&mut res, known);
     let h = res.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -167,9 +176,11 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
     c.metrics.request(Route::Event);
     let (parts, body): (_, Body) = req.into_parts();
     let origin = parts.headers.get(header::ORIGIN).cloned();
+    // Refusals carry no CORS header: an origin is only ever echoed once it is known to
+    // be one of the site's hosts (a page's script does not need to read a refusal).
     let bad = |c: &Collector, r: DropReason, status: StatusCode, msg: &str| {
         c.metrics.dropped(r);
-        answer(status, json!({ "error": msg }), origin.as_ref())
+        answer(status, json!({ "error": msg }), None)
     };
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return bad(

@@ -8,7 +8,9 @@ use std::fmt::Write;
 use crate::config::Config;
 use crate::model::{PrivacyMode, Site, WithoutConsent};
 
-pub fn statement(cfg: &Config, sites: &[Site]) -> String {
+/// The statement, with the settings of `sites`; `None` names no site at all (the public
+/// page without `?site=`), and says where each site's settings are.
+pub fn statement(cfg: &Config, sites: Option<&[Site]>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Privacy statement of this pixeltrack installation (generated from its live configuration)\n");
     s.push_str("WHAT IS COLLECTED\n");
@@ -34,10 +36,12 @@ pub fn statement(cfg: &Config, sites: &[Site]) -> String {
     s.push_str("- Emails: opening a tracked email or clicking its links records the campaign, your recipient id as given by the\n  sender, the link, the time, the email client and device, and whether the request came from a person, a mail\n  provider's image proxy, Apple Mail Privacy Protection or a security scanner.\n\n");
     s.push_str("PURPOSE\n- Aggregate statistics of website traffic, advertising and email campaigns for the site operator.\n\n");
     s.push_str("YOUR CHOICES AND SIGNALS, PER SITE\n");
-    if sites.is_empty() {
-        s.push_str("- (no sites configured yet)\n");
+    match sites {
+        None => s.push_str("- Each site's settings: /privacy?site=<the site's domain>\n"),
+        Some([]) => s.push_str("- (no sites configured yet)\n"),
+        Some(_) => {}
     }
-    for site in sites {
+    for site in sites.unwrap_or_default() {
         let p = &site.privacy;
         let mode = match p.mode {
             PrivacyMode::Anonymous => "anonymous (cookieless daily visitor id, no per-person data)",
@@ -95,12 +99,12 @@ mod tests {
                 ..Privacy::default()
             },
         };
-        let text = statement(&cfg, std::slice::from_ref(&site));
+        let text = statement(&cfg, Some(std::slice::from_ref(&site)));
         assert!(text.contains("never stored"));
         assert!(text.contains("example.com: mode anonymous"));
         assert!(text.contains("Global Privacy Control (Sec-GPC: 1): honoured"));
         assert!(text.contains("deleted after 90 days"));
         cfg.store_ip = true;
-        assert!(statement(&cfg, &[site]).contains("IP address IS stored"));
+        assert!(statement(&cfg, Some(&[site])).contains("IP address IS stored"));
     }
 }

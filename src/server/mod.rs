@@ -237,18 +237,28 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 /// The privacy statement, generated from the live configuration and site settings.
-async fn privacy(State(s): State<AppState>) -> Response {
+/// `GET /privacy[?site=<domain or key>]`: the statement for one site's visitors. Without
+/// a site it says what holds for every site but names none: which sites an installation
+/// tracks is the operator's business (`pixeltrack privacy report` lists them all).
+async fn privacy(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
     s.metrics.request(Route::Other);
     let store = s.collector.store.clone();
     let sites = tokio::task::spawn_blocking(move || store.sites()).await;
-    match sites {
-        Ok(Ok(sites)) => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            crate::report::privacy::statement(&s.config, &sites),
-        )
-            .into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response(),
-    }
+    let Ok(Ok(sites)) = sites else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
+    };
+    let shown = match q.get("site") {
+        Some(wanted) => match crate::model::Site::find(&sites, wanted) {
+            Some(site) => Some(std::slice::from_ref(site)),
+            None => return (StatusCode::NOT_FOUND, "no such site here\n").into_response(),
+        },
+        None => None,
+    };
+    let text = crate::report::privacy::statement(&s.config, shown);
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 async fn not_found(State(s): State<AppState>, uri: axum::http::Uri) -> Response {
