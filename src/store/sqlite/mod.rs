@@ -29,26 +29,26 @@ pub const DB_FILE: &str = "pixeltrack.db";
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
-    include_str!("sql/001_init.sql"),
-    include_str!("sql/002_email.sql"),
-    include_str!("sql/003_privacy.sql"),
-    include_str!("sql/004_api.sql"),
-    include_str!("sql/005_web.sql"),
-    include_str!("sql/006_ads.sql"),
-    include_str!("sql/007_accounts.sql"),
-    include_str!("sql/008_share.sql"),
-    include_str!("sql/009_country.sql"),
-    include_str!("sql/010_ids_never_reused.sql"),
-    include_str!("sql/011_spool.sql"),
-    include_str!("sql/012_unique_keys.sql"),
+    include_str!("sql/migrations/001_init.sql"),
+    include_str!("sql/migrations/002_email.sql"),
+    include_str!("sql/migrations/003_privacy.sql"),
+    include_str!("sql/migrations/004_api.sql"),
+    include_str!("sql/migrations/005_web.sql"),
+    include_str!("sql/migrations/006_ads.sql"),
+    include_str!("sql/migrations/007_accounts.sql"),
+    include_str!("sql/migrations/008_share.sql"),
+    include_str!("sql/migrations/009_country.sql"),
+    include_str!("sql/migrations/010_ids_never_reused.sql"),
+    include_str!("sql/migrations/011_spool.sql"),
+    include_str!("sql/migrations/012_unique_keys.sql"),
 ];
 
-const UPSERT_ROLLUP: &str = include_str!("sql/upsert_rollup.sql");
-const ROLLUP_SUMS: &str = include_str!("sql/rollup_sums.sql");
-const ROLLUP_SERIES: &str = include_str!("sql/rollup_series.sql");
+const UPSERT_ROLLUP: &str = include_str!("sql/queries/upsert_rollup.sql");
+const ROLLUP_SUMS: &str = include_str!("sql/queries/rollup_sums.sql");
+const ROLLUP_SERIES: &str = include_str!("sql/queries/rollup_series.sql");
 /// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
-const EVENT_COLUMNS: &str = include_str!("sql/event_columns.sql");
-const CAMPAIGN_EVENTS: &str = include_str!("sql/campaign_events.sql");
+const EVENT_COLUMNS: &str = include_str!("sql/queries/event_columns.sql");
+const CAMPAIGN_EVENTS: &str = include_str!("sql/queries/campaign_events.sql");
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -1110,7 +1110,7 @@ impl Store for SqliteStore {
         to_ms: Millis,
     ) -> Result<Vec<AdCount>> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached(include_str!("sql/ad_counts.sql"))?;
+        let mut st = conn.prepare_cached(include_str!("sql/queries/ad_counts.sql"))?;
         let rows = st.query_map(params![site_id, from_ms, to_ms, campaign_id], |r| {
             Ok(AdCount {
                 campaign_id: r.get(0)?,
@@ -1125,7 +1125,7 @@ impl Store for SqliteStore {
 
     fn touches(&self, site_id: i64, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
         let conn = self.conn();
-        let mut st = conn.prepare_cached(include_str!("sql/touches.sql"))?;
+        let mut st = conn.prepare_cached(include_str!("sql/queries/touches.sql"))?;
         let rows = st.query_map(params![site_id, from_ms, to_ms], |r| {
             Ok(Touch {
                 ts_ms: r.get(0)?,

@@ -18,10 +18,10 @@ use crate::clock::Millis;
 use crate::model::{BotReason, Event};
 use crate::store::{Counts, Derived, Reclassify, SessionRow, SESSION_DIMS};
 
-const INSERT_EVENT: &str = include_str!("sql/insert_event.sql");
-const UPSERT_SESSION: &str = include_str!("sql/upsert_session.sql");
-const RECENT_SESSIONS: &str = include_str!("sql/recent_sessions.sql");
-const RECLASSIFY: &str = include_str!("sql/reclassify.sql");
+const INSERT_EVENT: &str = include_str!("sql/queries/insert_event.sql");
+const UPSERT_SESSION: &str = include_str!("sql/queries/upsert_session.sql");
+const RECENT_SESSIONS: &str = include_str!("sql/queries/recent_sessions.sql");
+const RECLASSIFY: &str = include_str!("sql/queries/reclassify.sql");
 
 pub struct SqliteWriter {
     conn: Connection,
