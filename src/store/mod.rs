@@ -7,6 +7,9 @@
 //! later under load, together with a high-water mark; after a crash the writer rebuilds
 //! them exactly from the events past the mark (see `ingest`).
 
+mod dim;
+mod filter;
+mod pattern;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -14,6 +17,9 @@ use std::collections::HashMap;
 use crate::clock::Millis;
 use crate::model::{Campaign, Event, Privacy, Site, SiteKey};
 
+pub use dim::{Dim, SESSION_DIMS};
+pub use filter::{Filter, FilterOp};
+pub use pattern::{Pattern, PatternKind};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,121 +38,6 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// A rolled-up dimension. Values are stored as small integers; never reorder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dim {
-    Total = 0,
-    Page = 1,
-    EntryPage = 2,
-    ExitPage = 3,
-    Source = 4,
-    Referrer = 5,
-    Medium = 6,
-    UtmSource = 7,
-    UtmMedium = 8,
-    UtmCampaign = 9,
-    UtmTerm = 10,
-    UtmContent = 11,
-    Browser = 12,
-    Os = 13,
-    Device = 14,
-    Event = 15,
-    /// Bot events by reason (bots are never in the other dimensions).
-    Bot = 16,
-    /// Bot events by source, and by page: machine traffic, reported apart.
-    BotSource = 17,
-    BotPage = 18,
-    /// Outbound link clicks and file downloads, by URL.
-    Outbound = 19,
-    Download = 20,
-    /// Custom event props, as `event: key=value`.
-    EventProp = 21,
-    /// The visit's country (ISO 3166-1 alpha-2).
-    Country = 22,
-    /// Page views by page title.
-    Title = 23,
-}
-
-impl Dim {
-    pub const ALL: [Dim; 24] = [
-        Dim::Total,
-        Dim::Page,
-        Dim::EntryPage,
-        Dim::ExitPage,
-        Dim::Source,
-        Dim::Referrer,
-        Dim::Medium,
-        Dim::UtmSource,
-        Dim::UtmMedium,
-        Dim::UtmCampaign,
-        Dim::UtmTerm,
-        Dim::UtmContent,
-        Dim::Browser,
-        Dim::Os,
-        Dim::Device,
-        Dim::Event,
-        Dim::Bot,
-        Dim::BotSource,
-        Dim::BotPage,
-        Dim::Outbound,
-        Dim::Download,
-        Dim::EventProp,
-        Dim::Country,
-        Dim::Title,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dim::Total => "total",
-            Dim::Page => "page",
-            Dim::EntryPage => "entry_page",
-            Dim::ExitPage => "exit_page",
-            Dim::Source => "source",
-            Dim::Referrer => "referrer",
-            Dim::Medium => "medium",
-            Dim::UtmSource => "utm_source",
-            Dim::UtmMedium => "utm_medium",
-            Dim::UtmCampaign => "utm_campaign",
-            Dim::UtmTerm => "utm_term",
-            Dim::UtmContent => "utm_content",
-            Dim::Browser => "browser",
-            Dim::Os => "os",
-            Dim::Device => "device",
-            Dim::Event => "event",
-            Dim::Bot => "bot",
-            Dim::BotSource => "bot_source",
-            Dim::BotPage => "bot_page",
-            Dim::Outbound => "outbound",
-            Dim::Download => "download",
-            Dim::EventProp => "event_prop",
-            Dim::Country => "country",
-            Dim::Title => "title",
-        }
-    }
-
-    /// Dimensions where an empty value means "not set" and gets no row of its own (an
-    /// empty source, by contrast, is direct traffic and is counted).
-    pub fn empty_means_unset(self) -> bool {
-        matches!(
-            self,
-            Dim::Referrer
-                | Dim::UtmSource
-                | Dim::UtmMedium
-                | Dim::UtmCampaign
-                | Dim::UtmTerm
-                | Dim::UtmContent
-                | Dim::EntryPage
-                | Dim::ExitPage
-                | Dim::Title
-        )
-    }
-
-    /// Parses a dimension name against the allowlist.
-    pub fn parse(s: &str) -> Option<Dim> {
-        Self::ALL.into_iter().find(|d| d.name() == s)
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RollupKey {
@@ -202,22 +93,6 @@ pub struct SessionRow {
     /// Session-level dimension values, in [`SESSION_DIMS`] order.
     pub dims: Vec<String>,
 }
-
-/// The dimensions a session carries from its first event.
-pub const SESSION_DIMS: [Dim; 12] = [
-    Dim::Source,
-    Dim::Referrer,
-    Dim::Medium,
-    Dim::UtmSource,
-    Dim::UtmMedium,
-    Dim::UtmCampaign,
-    Dim::UtmTerm,
-    Dim::UtmContent,
-    Dim::Browser,
-    Dim::Os,
-    Dim::Device,
-    Dim::Country,
-];
 
 /// Re-labels earlier email events of one recipient (e.g. the first clicks of a burst
 /// that turned out to be a scanner). Only `human` events are changed.
@@ -326,169 +201,6 @@ impl Derived {
 pub struct RollupSum {
     pub value: String,
     pub counts: Counts,
-}
-
-/// What a goal or a funnel step matches: an event name or a page path, where `*`
-/// stands for any run of characters (`/blog/*`, `signup_*`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pattern {
-    pub kind: PatternKind,
-    pub glob: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PatternKind {
-    /// Custom events by name (`signup`, `conversion`).
-    Event,
-    /// Page views by path.
-    Page,
-}
-
-impl PatternKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PatternKind::Event => "event",
-            PatternKind::Page => "page",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Event, Self::Page]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
-
-impl Pattern {
-    pub const MAX_LEN: usize = 256;
-
-    /// `page:/pricing`, `event:signup`, or a bare path starting with `/`.
-    pub fn parse(s: &str) -> Option<Pattern> {
-        let (kind, glob) = match s.split_once(':') {
-            Some((k, g)) if PatternKind::parse(k).is_some() => (PatternKind::parse(k)?, g),
-            _ if s.starts_with('/') => (PatternKind::Page, s),
-            _ => return None,
-        };
-        Pattern::new(kind, glob)
-    }
-
-    pub fn new(kind: PatternKind, glob: &str) -> Option<Pattern> {
-        let glob = glob.trim();
-        let ok = !glob.is_empty()
-            && glob.len() <= Self::MAX_LEN
-            && !glob.chars().any(char::is_control)
-            && (kind == PatternKind::Event || glob.starts_with('/') || glob.starts_with('*'));
-        ok.then(|| Pattern {
-            kind,
-            glob: glob.to_owned(),
-        })
-    }
-
-    /// The SQLite `GLOB` operand: only `*` is special; `?`, `[` and `]` are literal.
-    pub fn sql_glob(&self) -> String {
-        let mut out = String::with_capacity(self.glob.len());
-        for c in self.glob.chars() {
-            match c {
-                '?' => out.push_str("[?]"),
-                '[' => out.push_str("[[]"),
-                ']' => out.push_str("[]]"),
-                c => out.push(c),
-            }
-        }
-        out
-    }
-}
-
-impl std::fmt::Display for Pattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.kind.as_str(), self.glob)
-    }
-}
-
-/// How a filter compares a dimension's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilterOp {
-    Is,
-    IsNot,
-    /// Case-insensitive substring.
-    Contains,
-}
-
-/// One dashboard/API filter, `page==/pricing`, `source!=Google`, `utm_campaign~spring`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Filter {
-    pub dim: Dim,
-    pub op: FilterOp,
-    pub value: String,
-}
-
-impl Filter {
-    /// Dimensions that can filter a report (those the raw events can answer exactly).
-    pub const DIMS: [Dim; 17] = [
-        Dim::Page,
-        Dim::EntryPage,
-        Dim::ExitPage,
-        Dim::Source,
-        Dim::Referrer,
-        Dim::Medium,
-        Dim::UtmSource,
-        Dim::UtmMedium,
-        Dim::UtmCampaign,
-        Dim::UtmTerm,
-        Dim::UtmContent,
-        Dim::Browser,
-        Dim::Os,
-        Dim::Device,
-        Dim::Event,
-        Dim::Country,
-        Dim::Title,
-    ];
-
-    /// Parses `dim==value`, `dim!=value` or `dim~value` against the allowlist.
-    pub fn parse(s: &str) -> std::result::Result<Filter, String> {
-        let (name, op, value) = [
-            ("==", FilterOp::Is),
-            ("!=", FilterOp::IsNot),
-            ("~", FilterOp::Contains),
-        ]
-        .into_iter()
-        .find_map(|(sym, op)| s.split_once(sym).map(|(d, v)| (d, op, v)))
-        .ok_or_else(|| {
-            "a filter is dimension==value, dimension!=value or dimension~value".to_string()
-        })?;
-        let dim = Dim::parse(name.trim())
-            .filter(|d| Self::DIMS.contains(d))
-            .ok_or_else(|| {
-                format!(
-                    "cannot filter by {:?}; filterable: {}",
-                    name.chars().take(40).collect::<String>(),
-                    Self::DIMS
-                        .iter()
-                        .map(|d| d.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-        if value.len() > 2048 || value.chars().any(char::is_control) {
-            return Err(
-                "a filter value is at most 2048 characters without control characters".into(),
-            );
-        }
-        Ok(Filter {
-            dim,
-            op,
-            value: value.to_owned(),
-        })
-    }
-
-    /// Back to the `dim==value` form (for links).
-    pub fn to_param(&self) -> String {
-        let op = match self.op {
-            FilterOp::Is => "==",
-            FilterOp::IsNot => "!=",
-            FilterOp::Contains => "~",
-        };
-        format!("{}{op}{}", self.dim.name(), self.value)
-    }
 }
 
 /// One web event as filtered reports read it: its session-level dimensions come from

@@ -1,0 +1,134 @@
+//! Dimensions: the axes a rollup row and a report group by (page, source, browser, …).
+//! Each is stored as a small integer in `rollups.dim`, so a variant's number never
+//! changes; names are the allowlist that report, API and CLI parameters are parsed against.
+
+/// A rolled-up dimension. Values are stored as small integers; never reorder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    Total = 0,
+    Page = 1,
+    EntryPage = 2,
+    ExitPage = 3,
+    Source = 4,
+    Referrer = 5,
+    Medium = 6,
+    UtmSource = 7,
+    UtmMedium = 8,
+    UtmCampaign = 9,
+    UtmTerm = 10,
+    UtmContent = 11,
+    Browser = 12,
+    Os = 13,
+    Device = 14,
+    Event = 15,
+    /// Bot events by reason (bots are never in the other dimensions).
+    Bot = 16,
+    /// Bot events by source, and by page: machine traffic, reported apart.
+    BotSource = 17,
+    BotPage = 18,
+    /// Outbound link clicks and file downloads, by URL.
+    Outbound = 19,
+    Download = 20,
+    /// Custom event props, as `event: key=value`.
+    EventProp = 21,
+    /// The visit's country (ISO 3166-1 alpha-2).
+    Country = 22,
+    /// Page views by page title.
+    Title = 23,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 24] = [
+        Dim::Total,
+        Dim::Page,
+        Dim::EntryPage,
+        Dim::ExitPage,
+        Dim::Source,
+        Dim::Referrer,
+        Dim::Medium,
+        Dim::UtmSource,
+        Dim::UtmMedium,
+        Dim::UtmCampaign,
+        Dim::UtmTerm,
+        Dim::UtmContent,
+        Dim::Browser,
+        Dim::Os,
+        Dim::Device,
+        Dim::Event,
+        Dim::Bot,
+        Dim::BotSource,
+        Dim::BotPage,
+        Dim::Outbound,
+        Dim::Download,
+        Dim::EventProp,
+        Dim::Country,
+        Dim::Title,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::Total => "total",
+            Dim::Page => "page",
+            Dim::EntryPage => "entry_page",
+            Dim::ExitPage => "exit_page",
+            Dim::Source => "source",
+            Dim::Referrer => "referrer",
+            Dim::Medium => "medium",
+            Dim::UtmSource => "utm_source",
+            Dim::UtmMedium => "utm_medium",
+            Dim::UtmCampaign => "utm_campaign",
+            Dim::UtmTerm => "utm_term",
+            Dim::UtmContent => "utm_content",
+            Dim::Browser => "browser",
+            Dim::Os => "os",
+            Dim::Device => "device",
+            Dim::Event => "event",
+            Dim::Bot => "bot",
+            Dim::BotSource => "bot_source",
+            Dim::BotPage => "bot_page",
+            Dim::Outbound => "outbound",
+            Dim::Download => "download",
+            Dim::EventProp => "event_prop",
+            Dim::Country => "country",
+            Dim::Title => "title",
+        }
+    }
+
+    /// Dimensions where an empty value means "not set" and gets no row of its own (an
+    /// empty source, by contrast, is direct traffic and is counted).
+    pub fn empty_means_unset(self) -> bool {
+        matches!(
+            self,
+            Dim::Referrer
+                | Dim::UtmSource
+                | Dim::UtmMedium
+                | Dim::UtmCampaign
+                | Dim::UtmTerm
+                | Dim::UtmContent
+                | Dim::EntryPage
+                | Dim::ExitPage
+                | Dim::Title
+        )
+    }
+
+    /// Parses a dimension name against the allowlist.
+    pub fn parse(s: &str) -> Option<Dim> {
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+/// The dimensions a session carries from its first event.
+pub const SESSION_DIMS: [Dim; 12] = [
+    Dim::Source,
+    Dim::Referrer,
+    Dim::Medium,
+    Dim::UtmSource,
+    Dim::UtmMedium,
+    Dim::UtmCampaign,
+    Dim::UtmTerm,
+    Dim::UtmContent,
+    Dim::Browser,
+    Dim::Os,
+    Dim::Device,
+    Dim::Country,
+];
