@@ -11,7 +11,7 @@ use std::time::Instant;
 use pixeltrack::clock::{day_of, Clock};
 use pixeltrack::config::Config;
 use pixeltrack::report::ads::Model;
-use pixeltrack::store::{Pattern, SqliteStore, Store};
+use pixeltrack::store::{EventStore, Pattern, SqliteStore};
 use pixeltrack::web::dashboard::{load_site, site_body, Frame, View};
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -13,7 +13,7 @@ use pixeltrack::ingest::EventWriter;
 use pixeltrack::metrics::Metrics;
 use pixeltrack::model::{Device, Event, SiteKey};
 use pixeltrack::report::{site_report, DateRange};
-use pixeltrack::store::{SqliteStore, Store};
+use pixeltrack::store::{EventStore, SiteStore, SqliteStore};
 
 const PAGES: [&str; 8] = [
     "/", "/pricing", "/docs", "/blog", "/about", "/a", "/b", "/c",

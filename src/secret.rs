@@ -10,7 +10,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Millis;
-use crate::store::{ApiToken, Scope, SqliteStore, Store, StoreError};
+use crate::store::{ApiToken, Scope, SqliteStore, StoreError, TokenStore};
 
 /// Prefix of every API token, so leaked tokens are easy to recognise (and scan for).
 pub const API_TOKEN_PREFIX: &str = "pt_";

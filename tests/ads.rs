@@ -589,7 +589,7 @@ mod store {
     use pixeltrack::ingest::EventWriter;
     use pixeltrack::metrics::Metrics;
     use pixeltrack::model::{Event, SiteKey};
-    use pixeltrack::store::{Pattern, SqliteStore, Store};
+    use pixeltrack::store::{EventStore, Pattern, SiteStore, SqliteStore};
 
     fn open() -> (tempfile::TempDir, SqliteStore, i64) {
         let dir = tempfile::tempdir().unwrap();

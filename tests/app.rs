@@ -13,7 +13,7 @@ use pixeltrack::clock::{Clock, DAY_MS, HOUR_MS};
 use pixeltrack::config::{Config, Runtime};
 use pixeltrack::report::{self, DateRange};
 use pixeltrack::server::App;
-use pixeltrack::store::{Dim, SqliteStore, Store};
+use pixeltrack::store::{Dim, EventStore, SiteStore, SqliteStore};
 use tower::ServiceExt;
 
 use common::CHROME;

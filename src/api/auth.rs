@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::{blocking, ApiError, ApiState};
 use crate::model::Site;
 use crate::secret::{sha256_hex, API_TOKEN_PREFIX, SHARE_PREFIX};
-use crate::store::{ApiToken, Scope, Store};
+use crate::store::{ApiToken, Scope, SiteStore, TokenStore};
 
 /// The caller, authenticated by its bearer token.
 #[derive(Clone)]

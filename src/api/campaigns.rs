@@ -14,7 +14,7 @@ use super::params::Params;
 use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::model::Campaign;
 use crate::report;
-use crate::store::{Scope, Store};
+use crate::store::{CampaignStore, Scope};
 
 pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::campaigns::own_campaign;
 use super::{blocking, keyring, ApiError, ApiRoute, ApiState, Auth, Body, Op};
-use crate::store::{Scope, Store};
+use crate::store::{PrivacyStore, Scope};
 use crate::tag::{Recipient, Tagger};
 
 pub(super) const ROUTES: &[ApiRoute] = &[

@@ -33,7 +33,7 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::report;
-use crate::store::{Scope, SqliteStore, Store};
+use crate::store::{Scope, SqliteStore, TokenStore};
 
 pub use auth::Auth;
 pub use error::ApiError;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::model::{PrivacyMode, SiteKey, WithoutConsent};
-use crate::store::{Scope, Store};
+use crate::store::{Scope, SiteStore};
 
 pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {

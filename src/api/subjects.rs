@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::params::Params;
 use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Op};
-use crate::store::{Scope, Store, Subject};
+use crate::store::{PrivacyStore, Scope, Subject};
 
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/subjects/{id}",

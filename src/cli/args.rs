@@ -11,7 +11,7 @@ use crate::clock::{day_of, Clock, Millis};
 use crate::config::{Config, Runtime};
 use crate::model::Site;
 use crate::report::DateRange;
-use crate::store::{SqliteStore, Store};
+use crate::store::{SiteStore, SqliteStore};
 
 /// Flags every command takes.
 #[derive(clap::Args, Debug)]

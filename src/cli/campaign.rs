@@ -11,7 +11,7 @@ use crate::clock::Millis;
 use crate::enrich::money;
 use crate::model::Campaign;
 use crate::report::ads::Money;
-use crate::store::{SqliteStore, Store};
+use crate::store::{CampaignStore, SqliteStore, TokenStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CampaignCommand {

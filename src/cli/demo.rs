@@ -14,7 +14,7 @@ use crate::enrich::{Enricher, Outcome, Salt};
 use crate::ingest::EventWriter;
 use crate::metrics::Metrics;
 use crate::model::{AdFields, HitParams, RawHit, Site, SiteKey};
-use crate::store::{SqliteStore, Store};
+use crate::store::{CampaignStore, SiteStore, SqliteStore};
 
 pub const DEMO_DOMAIN: &str = "demo.pixeltrack.example";
 

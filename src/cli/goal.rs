@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::args::{Ctx, SiteArg, SiteOrOnly};
 use super::output::{print_list, term_cell};
-use crate::store::{Pattern, PatternKind, SqliteStore, Store};
+use crate::store::{Pattern, PatternKind, SiteStore, SqliteStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum GoalCommand {

@@ -5,7 +5,7 @@ use anyhow::bail;
 use serde_json::json;
 
 use super::args::Ctx;
-use crate::store::Store;
+use crate::store::TokenStore;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KeyCommand {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::args::{pick_site, site_id, Ctx};
 use super::campaign::campaign_by_id;
-use crate::store::{SqliteStore, Store, Subject};
+use crate::store::{PrivacyStore, SiteStore, SqliteStore, Subject};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RetentionCommand {

@@ -8,7 +8,7 @@ use super::args::{pick_site, Ctx};
 use super::output;
 use crate::config::Runtime;
 use crate::model::{PrivacyMode, Site, SiteKey, WithoutConsent};
-use crate::store::{SqliteStore, Store};
+use crate::store::{EventStore, SiteStore, SqliteStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum SiteCommand {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::args::{site_id, Ctx};
 use super::output;
-use crate::store::{Scope, Store};
+use crate::store::{Scope, TokenStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TokenCommand {

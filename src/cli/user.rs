@@ -9,7 +9,7 @@ use clap::{Subcommand, ValueEnum};
 use super::args::{pick_site, Ctx};
 use super::output;
 use crate::store::sqlite::Role;
-use crate::store::Store;
+use crate::store::SiteStore;
 use crate::web::accounts::{self as acc};
 
 #[derive(Subcommand, Debug)]

@@ -27,7 +27,7 @@ use crate::enrich::{EmailContext, Outcome};
 use crate::ingest::Submitted;
 use crate::metrics::Route;
 use crate::model::{Campaign, DropReason, HitParams, Site};
-use crate::store::{Reclassify, Store};
+use crate::store::{CampaignStore, EventStore, PrivacyStore, Reclassify, TokenStore};
 use crate::token::{Action, EmailToken, Keyring, TokenRoute, MAX_RECIPIENT};
 
 const HEAD_PROBE_WINDOW_MS: Millis = 60_000;
@@ -79,7 +79,7 @@ impl EmailState {
     }
 
     /// Re-reads the keys (after `pixeltrack key rotate`).
-    pub fn reload_keys(&self, store: &dyn Store, now: Millis) {
+    pub fn reload_keys(&self, store: &dyn TokenStore, now: Millis) {
         if let Ok(keys) = store.token_keys(now) {
             *self.keyring.write().unwrap_or_else(|p| p.into_inner()) =
                 (Keyring::from_masters(keys), Instant::now());

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::model::{Site, SiteKey};
-use crate::store::{SqliteStore, Store};
+use crate::store::{SiteStore, SqliteStore};
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const NEGATIVE_MAX: usize = 10_000;

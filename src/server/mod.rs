@@ -23,7 +23,7 @@ use crate::enrich::Enricher;
 use crate::ingest;
 use crate::metrics::{Metrics, Route};
 use crate::model::DropReason;
-use crate::store::{SqliteStore, Store};
+use crate::store::{SiteStore, SqliteStore, TokenStore};
 
 pub mod jobs;
 

@@ -22,7 +22,7 @@ use crate::model::{Campaign, Site};
 use crate::report::ads::{AdReport, Money};
 use crate::report::email::CampaignReport;
 use crate::report::{self, DateRange, Overview, Query, Realtime, SiteReport};
-use crate::store::{Dim, Filter, Store};
+use crate::store::{CampaignStore, Dim, Filter, SiteStore, Store};
 
 /// The breakdown panels, in display order, with their titles and the count they show.
 const PANELS: &[(Dim, &str, Count)] = &[

@@ -12,7 +12,7 @@ use super::layout::{self, csrf_field};
 use super::{CsrfForm, CurrentUser, NoFields, WebError, WebState};
 use crate::model::{parse_domain, PrivacyMode, Site, SiteKey, WithoutConsent};
 use crate::store::sqlite::Role;
-use crate::store::{Scope, SqliteStore, Store};
+use crate::store::{Scope, SiteStore, SqliteStore, TokenStore};
 
 /// What a POST created that must be shown exactly once.
 enum Secret {

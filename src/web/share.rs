@@ -22,7 +22,7 @@ use super::layout;
 use super::{WebError, WebState};
 use crate::clock::day_of;
 use crate::store::sqlite::ShareLink;
-use crate::store::Store;
+use crate::store::SiteStore;
 
 /// Prefix of share secrets (the API recognises and refuses them).
 pub const PREFIX: &str = crate::secret::SHARE_PREFIX;

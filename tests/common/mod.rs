@@ -320,7 +320,7 @@ pub fn rollups_agree_with_raw_events(
     range: pixeltrack::report::DateRange,
 ) -> usize {
     use pixeltrack::report::raw::{Aggregate, Group};
-    use pixeltrack::store::{Dim, Filter, Store};
+    use pixeltrack::store::{Dim, Filter, RollupStore};
     let site = site_id;
     let (h0, h1) = range.hours();
     let (m0, m1) = range.millis();

@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn removing_a_site_removes_its_grants() {
         use crate::model::SiteKey;
-        use crate::store::Store;
+        use crate::store::SiteStore;
         let (_d, s) = store();
         let key = SiteKey::generate();
         let site = s.add_site(&key, "a.example", "a", 1).unwrap();

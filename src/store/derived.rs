@@ -1,0 +1,51 @@
+//! What the writer derives from committed events and writes beside them: sessions,
+//! rollup deltas and unique-visitor keys ([`Derived`]), gathered over one or more
+//! batches so that each distinct row is written once.
+
+use super::{RollupKey, Rollups};
+use crate::clock::Millis;
+
+/// The state of a session after a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: i64,
+    pub site_id: i64,
+    pub visitor_id: i64,
+    pub start_ms: Millis,
+    pub last_ms: Millis,
+    pub pageviews: i64,
+    pub events: i64,
+    pub entry_page: String,
+    pub exit_page: String,
+    /// Session-level dimension values, in [`SESSION_DIMS`] order.
+    pub dims: Vec<String>,
+}
+
+/// What events add to the derived tables (sessions, rollups, unique-visitor keys),
+/// accumulated in memory over one or more committed event batches and written in one
+/// go — one upsert per distinct row, not per event.
+#[derive(Debug, Default)]
+pub struct Derived {
+    pub sessions: Vec<SessionRow>,
+    pub rollups: Rollups,
+    /// Unique-visitor keys counted for the first time, `(day, key)`.
+    pub new_keys: Vec<(i64, i64)>,
+    /// Keys the writer's memory had no room to decide: new if the store has not
+    /// counted them yet (each then adds a visitor to its row as it is written).
+    pub overflow: Vec<UniqueCandidate>,
+}
+
+/// A unique-visitor key for the store to decide, with the row it counts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UniqueCandidate {
+    pub day: i64,
+    pub key: i64,
+    pub rollup: RollupKey,
+}
+
+impl Derived {
+    /// Rows a flush would write: the size a writer bounds.
+    pub fn rows(&self) -> usize {
+        self.sessions.len() + self.rollups.len() + self.new_keys.len() + self.overflow.len()
+    }
+}

@@ -1,0 +1,140 @@
+//! Raw events: what filtered reports, campaign reports, attribution, goals, funnels
+//! and exports read ([`EventStore`]), and the rows those reads return. The events
+//! themselves are written by the backend's writer, not through this trait.
+
+use super::{Filter, Pattern, Result};
+use crate::clock::Millis;
+use crate::model::Event;
+
+/// Reads of raw events. Ranges are `[from, to)` in milliseconds.
+pub trait EventStore: Send + Sync {
+    /// Streams raw events of a site in time order.
+    fn for_each_event(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        f: &mut dyn FnMut(Event) -> std::io::Result<()>,
+    ) -> Result<u64>;
+    fn count_events(&self, site_id: i64) -> Result<u64>;
+    /// Whether the site has any event at all (cheap, unlike counting them).
+    fn has_events(&self, site_id: i64) -> Result<bool>;
+
+    /// Streams the web events in `[from, to)` that match every filter (bots, campaign
+    /// traffic and engagement pings left out): what filtered reports aggregate, since
+    /// a rollup holds one dimension and a filter combines two.
+    fn web_rows(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        filters: &[Filter],
+        f: &mut dyn FnMut(WebRow),
+    ) -> Result<()>;
+
+    /// Every open and click of a campaign, in time order.
+    fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>>;
+    /// Whether the recipient has any open recorded for the campaign.
+    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool>;
+
+    /// Ad impressions and clicks in `[from, to)`, per campaign (or one), ad, name, bot.
+    fn ad_counts(
+        &self,
+        site_id: i64,
+        campaign_id: Option<i64>,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<AdCount>>;
+    /// Human clicks, landing page views with our click id, and conversions in
+    /// `[from, to)`, oldest first.
+    fn touches(&self, site_id: i64, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>>;
+    /// Web events matching `pattern` in `[from, to)` (bots and campaign traffic
+    /// excluded): `(events, distinct visitors)`.
+    fn pattern_counts(
+        &self,
+        site_id: i64,
+        pattern: &Pattern,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<(i64, i64)>;
+    /// Web events matching any of `steps` in `[from, to)`: `(key, time, mask)` ordered by
+    /// key and time, where key is the visit (`by_visit`) or the visitor, and bit `i` of
+    /// mask says the event matches step `i`. Events without a visitor are left out.
+    fn funnel_rows(
+        &self,
+        site_id: i64,
+        steps: &[Pattern],
+        by_visit: bool,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<(i64, Millis, u64)>>;
+}
+
+/// One web event as filtered reports read it: its session-level dimensions come from
+/// its visit (as in the rollups), or from the event itself when it has no visit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebRow {
+    pub ts_ms: Millis,
+    pub visitor_id: i64,
+    pub session_id: i64,
+    pub name: String,
+    pub path: String,
+    pub title: String,
+    /// In [`SESSION_DIMS`] order.
+    pub dims: Vec<String>,
+    pub entry_page: String,
+    pub exit_page: String,
+    /// The visit's event count (a bounce has 1) and its length.
+    pub visit_events: i64,
+    pub visit_ms: Millis,
+}
+
+/// One email event as campaign reports read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailRow {
+    pub ts_ms: Millis,
+    pub name: String,
+    pub recipient: String,
+    pub link: String,
+    pub verdict: String,
+    pub client: String,
+    pub device: String,
+}
+
+/// Re-labels earlier email events of one recipient (e.g. the first clicks of a burst
+/// that turned out to be a scanner). Only `human` events are changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reclassify {
+    pub campaign_id: i64,
+    pub recipient: String,
+    pub name: String,
+    pub from_ms: Millis,
+    pub verdict: &'static str,
+    pub reason: &'static str,
+}
+
+/// Ad events of one campaign and ad, counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdCount {
+    pub campaign_id: i64,
+    pub ad: String,
+    /// `impression` or `ad_click`.
+    pub name: String,
+    pub bot: bool,
+    pub n: i64,
+}
+
+/// What attribution reads: a human click (ad or email), a page view that carries one
+/// of our click ids, or a conversion.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touch {
+    pub ts_ms: Millis,
+    pub name: String,
+    pub visitor_id: i64,
+    /// `ptclid:…` (minted by an ad click, or carried by a landing page or conversion).
+    pub click_id: String,
+    pub campaign_id: Option<i64>,
+    pub ad: String,
+    pub value_minor: Option<i64>,
+    pub currency: String,
+}

@@ -1,0 +1,132 @@
+//! Rollups: hourly (later daily) rows of additive counters per site, dimension and
+//! value, written as deltas by the writer and summed by reports. [`RollupStore`] is
+//! what reports read from them; [`Rollups`] gathers one batch's deltas in memory.
+
+use std::collections::HashMap;
+
+use super::{Dim, Result};
+
+/// What unfiltered reports read. Ranges are `[from, to)` in hours.
+pub trait RollupStore: Send + Sync {
+    /// Sums `dim` over `[from_hour, to_hour)`, grouped by value, largest first.
+    fn rollup_sums(
+        &self,
+        site_id: i64,
+        dim: Dim,
+        from_hour: i64,
+        to_hour: i64,
+        limit: usize,
+    ) -> Result<Vec<RollupSum>>;
+    /// One value of `dim` summed over `[from_hour, to_hour)`.
+    fn rollup_value(
+        &self,
+        site_id: i64,
+        dim: Dim,
+        value: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Counts>;
+    /// `Dim::Total` summed per bucket of `bucket_hours`, keyed by the bucket's first hour.
+    fn rollup_series(
+        &self,
+        site_id: i64,
+        from_hour: i64,
+        to_hour: i64,
+        bucket_hours: i64,
+    ) -> Result<Vec<(i64, Counts)>>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RollupKey {
+    pub site_id: i64,
+    pub dim: Dim,
+    pub hour: i64,
+    pub value: String,
+}
+
+/// Additive counters of one rollup row. Deltas may be negative (a bounce that
+/// turned into a visit, an exit page that moved on).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub visitors: i64,
+    pub visits: i64,
+    pub pageviews: i64,
+    pub events: i64,
+    pub bounces: i64,
+    pub duration_ms: i64,
+    /// Sum and count of scroll depths (percent) reported for page views.
+    pub scroll_sum: i64,
+    pub scroll_n: i64,
+    /// Visible time on pages, in milliseconds.
+    pub engaged_ms: i64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.visitors += o.visitors;
+        self.visits += o.visits;
+        self.pageviews += o.pageviews;
+        self.events += o.events;
+        self.bounces += o.bounces;
+        self.duration_ms += o.duration_ms;
+        self.scroll_sum += o.scroll_sum;
+        self.scroll_n += o.scroll_n;
+        self.engaged_ms += o.engaged_ms;
+    }
+}
+
+/// One summed rollup row, as reports read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RollupSum {
+    pub value: String,
+    pub counts: Counts,
+}
+
+/// Rollup deltas of one batch. Looked up by a hash of the borrowed key parts, so
+/// adding to a row that exists allocates nothing (the writer's hot loop).
+#[derive(Debug, Default)]
+pub struct Rollups {
+    rows: HashMap<u64, Vec<(RollupKey, Counts)>, foldhash::fast::FixedState>,
+    n: usize,
+    /// Seeded per process: rollup values (paths, titles) are chosen by visitors.
+    seed: foldhash::fast::RandomState,
+}
+
+impl Rollups {
+    pub fn add(&mut self, site_id: i64, dim: Dim, hour: i64, value: &str, c: &Counts) {
+        use std::hash::BuildHasher;
+        let h = self.seed.hash_one((site_id, dim as u8, hour, value));
+        let bucket = self.rows.entry(h).or_default();
+        let found = bucket.iter_mut().find(|(k, _)| {
+            k.site_id == site_id && k.dim == dim && k.hour == hour && k.value == value
+        });
+        match found {
+            Some((_, counts)) => counts.add(c),
+            None => {
+                self.n += 1;
+                bucket.push((
+                    RollupKey {
+                        site_id,
+                        dim,
+                        hour,
+                        value: value.to_owned(),
+                    },
+                    *c,
+                ))
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&RollupKey, &Counts)> {
+        self.rows.values().flatten().map(|(k, c)| (k, c))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Distinct rows held.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+}

@@ -1,0 +1,408 @@
+//! Raw events in SQLite: reading rows of the `events` table back into [`Event`]s
+//! (shared with the writer's replay and subject export), and the event queries
+//! behind filtered reports, campaign reports, attribution, goals and funnels. Only
+//! fixed SQL fragments are spliced ([`dim_sql`], [`pattern_sql`]); values are bound.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{open_conn, SqliteStore};
+use crate::clock::Millis;
+use crate::config::Synchronous;
+use crate::model::{AdFields, BotReason, Device, EmailFields, Event, Utm, Verdict};
+use crate::store::{
+    AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Pattern, PatternKind, Result, SessionRow,
+    StoreError, Touch, WebRow, SESSION_DIMS,
+};
+
+/// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
+pub(super) const EVENT_COLUMNS: &str = include_str!("sql/queries/event_columns.sql");
+const CAMPAIGN_EVENTS: &str = include_str!("sql/queries/campaign_events.sql");
+
+pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let bot: Option<String> = r.get(24)?;
+    let device: String = r.get(23)?;
+    Ok(Event {
+        site_id: r.get(0)?,
+        ts_ms: r.get(1)?,
+        name: r.get(2)?,
+        visitor_id: r.get(3)?,
+        session_id: r.get(4)?,
+        host: r.get(5)?,
+        path: r.get(6)?,
+        query: r.get(7)?,
+        title: r.get(8)?,
+        referrer: r.get(9)?,
+        referrer_host: r.get(10)?,
+        source: r.get(11)?,
+        medium: r.get(12)?,
+        utm: Utm {
+            source: r.get(13)?,
+            medium: r.get(14)?,
+            campaign: r.get(15)?,
+            term: r.get(16)?,
+            content: r.get(17)?,
+        },
+        click_id: r.get(18)?,
+        browser: r.get(19)?,
+        browser_version: r.get(20)?,
+        os: r.get(21)?,
+        os_version: r.get(22)?,
+        device: Device::parse(&device),
+        bot: bot.as_deref().and_then(BotReason::parse),
+        value_minor: r.get(25)?,
+        currency: r.get(26)?,
+        order_id: r.get(27)?,
+        props: r.get(28)?,
+        ip: r.get(29)?,
+        email: email_from_row(r)?,
+        scroll_pct: r.get(36)?,
+        engaged_ms: r.get(37)?,
+        screen_width: r.get(38)?,
+        ad: ad_from_row(r)?,
+        country: r.get(41)?,
+    })
+}
+
+/// Campaign events with no verdict are ad impressions and clicks.
+fn ad_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<AdFields>> {
+    let Some(campaign_id) = r.get::<_, Option<i64>>(30)? else {
+        return Ok(None);
+    };
+    if !r.get_ref(33)?.as_str().unwrap_or("").is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(AdFields {
+        campaign_id,
+        link: r.get(32)?,
+        ad: r.get(39)?,
+        placement: r.get(40)?,
+    }))
+}
+
+fn email_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<EmailFields>> {
+    let Some(campaign_id) = r.get::<_, Option<i64>>(30)? else {
+        return Ok(None);
+    };
+    let verdict: String = r.get(33)?;
+    if verdict.is_empty() {
+        return Ok(None);
+    }
+    let reason: String = r.get(34)?;
+    let client: String = r.get(35)?;
+    Ok(Some(EmailFields {
+        campaign_id,
+        recipient: r.get(31)?,
+        link: r.get(32)?,
+        verdict: Verdict::parse(&verdict).unwrap_or(Verdict::Human),
+        reason: intern_reason(&reason),
+        client: intern_client(&client),
+    }))
+}
+
+/// Reasons and clients are short codes from fixed sets; reading one back gives the
+/// same `&'static str` (unknown codes from newer versions read as `other`).
+fn intern_reason(s: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "ok",
+        "ua_google_image_proxy",
+        "ua_yahoo_mail_proxy",
+        "ua_seznam_email_proxy",
+        "ua_bare_mozilla",
+        "ua_security_scanner",
+        "scanner_network",
+        "head_before_get",
+        "too_soon_after_send",
+        "empty_ua",
+        "crawler_list",
+        "burst",
+        "one_ip_many_recipients",
+        "click_without_open_soon_after_send",
+    ];
+    KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
+}
+
+fn intern_client(s: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "Gmail",
+        "Yahoo",
+        "Outlook",
+        "Thunderbird",
+        "Apple Mail",
+        "other",
+    ];
+    KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
+}
+
+/// Web traffic: no bots, no email or ad events (those have a campaign).
+const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
+
+/// The SQL expression of a dimension over `events e LEFT JOIN sessions s`: session-level
+/// dimensions come from the visit (as in the rollups), falling back to the event for
+/// hits without a visit. Only these fixed strings are ever spliced into SQL.
+fn dim_sql(d: Dim) -> Option<&'static str> {
+    Some(match d {
+        Dim::Page => "e.path",
+        Dim::Title => "e.title",
+        Dim::EntryPage => "COALESCE(s.entry_page, '')",
+        Dim::ExitPage => "COALESCE(s.exit_page, '')",
+        Dim::Source => "COALESCE(s.source, e.source)",
+        Dim::Referrer => "COALESCE(s.referrer_host, e.referrer_host)",
+        Dim::Medium => "COALESCE(s.medium, e.medium)",
+        Dim::UtmSource => "COALESCE(s.utm_source, e.utm_source)",
+        Dim::UtmMedium => "COALESCE(s.utm_medium, e.utm_medium)",
+        Dim::UtmCampaign => "COALESCE(s.utm_campaign, e.utm_campaign)",
+        Dim::UtmTerm => "COALESCE(s.utm_term, e.utm_term)",
+        Dim::UtmContent => "COALESCE(s.utm_content, e.utm_content)",
+        Dim::Browser => "COALESCE(s.browser, e.browser)",
+        Dim::Os => "COALESCE(s.os, e.os)",
+        Dim::Device => "COALESCE(s.device, e.device)",
+        Dim::Country => "COALESCE(s.country, e.country)",
+        Dim::Event => "e.name",
+        _ => return None,
+    })
+}
+
+/// The condition for one pattern kind, its glob bound as parameter `?n`.
+fn pattern_sql(kind: PatternKind, n: usize) -> String {
+    match kind {
+        PatternKind::Event => format!("name GLOB ?{n}"),
+        PatternKind::Page => format!("(name = 'pageview' AND path GLOB ?{n})"),
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn for_each_event(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        f: &mut dyn FnMut(Event) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        // A connection of its own: a long export must not block the server's reads.
+        let conn = open_conn(&self.path, Synchronous::Normal)?;
+        let sql = format!(
+            "{EVENT_COLUMNS} WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms, id"
+        );
+        let mut st = conn.prepare(&sql)?;
+        let mut rows = st.query(params![site_id, from_ms, to_ms])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            if f(event_from_row(row)?).is_err() {
+                break; // the reader went away (broken pipe): stop quietly
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn count_events(&self, site_id: i64) -> Result<u64> {
+        let conn = self.conn();
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE site_id = ?1",
+            [site_id],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    fn has_events(&self, site_id: i64) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE site_id = ?1)",
+            [site_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn web_rows(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        filters: &[Filter],
+        f: &mut dyn FnMut(WebRow),
+    ) -> Result<()> {
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![site_id.into(), from_ms.into(), to_ms.into()];
+        let mut cond = String::new();
+        for flt in filters {
+            let col = dim_sql(flt.dim).ok_or_else(|| {
+                StoreError::Conflict(format!("cannot filter by {}", flt.dim.name()))
+            })?;
+            args.push(flt.value.clone().into());
+            let n = args.len();
+            cond.push_str(&match flt.op {
+                FilterOp::Is => format!(" AND {col} = ?{n}"),
+                FilterOp::IsNot => format!(" AND {col} != ?{n}"),
+                FilterOp::Contains => format!(" AND instr(lower({col}), lower(?{n})) > 0"),
+            });
+        }
+        let dims = SESSION_DIMS
+            .iter()
+            .filter_map(|d| dim_sql(*d))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
+                    COALESCE(s.entry_page, ''), COALESCE(s.exit_page, ''),
+                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), e.title, {dims}
+             FROM events e LEFT JOIN sessions s ON s.id = e.session_id
+             WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
+               AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}"
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            let mut dims = Vec::with_capacity(SESSION_DIMS.len());
+            for i in 0..SESSION_DIMS.len() {
+                dims.push(r.get(10 + i)?);
+            }
+            f(WebRow {
+                ts_ms: r.get(0)?,
+                visitor_id: r.get(1)?,
+                session_id: r.get(2)?,
+                name: r.get(3)?,
+                path: r.get(4)?,
+                entry_page: r.get(5)?,
+                exit_page: r.get(6)?,
+                visit_events: r.get(7)?,
+                visit_ms: r.get(8)?,
+                title: r.get(9)?,
+                dims,
+            });
+        }
+        Ok(())
+    }
+
+    fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(CAMPAIGN_EVENTS)?;
+        let rows = st.query_map([campaign_id], |r| {
+            Ok(EmailRow {
+                ts_ms: r.get(0)?,
+                name: r.get(1)?,
+                recipient: r.get(2)?,
+                link: r.get(3)?,
+                verdict: r.get(4)?,
+                client: r.get(5)?,
+                device: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM events WHERE campaign_id = ?1 AND recipient = ?2 AND name = 'email_open' LIMIT 1",
+                params![campaign_id, recipient],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn ad_counts(
+        &self,
+        site_id: i64,
+        campaign_id: Option<i64>,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<AdCount>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(include_str!("sql/queries/ad_counts.sql"))?;
+        let rows = st.query_map(params![site_id, from_ms, to_ms, campaign_id], |r| {
+            Ok(AdCount {
+                campaign_id: r.get(0)?,
+                ad: r.get(1)?,
+                name: r.get(2)?,
+                bot: r.get(3)?,
+                n: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn touches(&self, site_id: i64, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(include_str!("sql/queries/touches.sql"))?;
+        let rows = st.query_map(params![site_id, from_ms, to_ms], |r| {
+            Ok(Touch {
+                ts_ms: r.get(0)?,
+                name: r.get(1)?,
+                visitor_id: r.get(2)?,
+                click_id: r.get(3)?,
+                campaign_id: r.get(4)?,
+                ad: r.get(5)?,
+                value_minor: r.get(6)?,
+                currency: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn pattern_counts(
+        &self,
+        site_id: i64,
+        pattern: &Pattern,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<(i64, i64)> {
+        let sql = format!(
+            "SELECT COUNT(*), COUNT(DISTINCT NULLIF(visitor_id, 0)) FROM events
+             WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND {WEB_EVENT} AND {}",
+            pattern_sql(pattern.kind, 4)
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&sql)?;
+        Ok(
+            st.query_row(params![site_id, from_ms, to_ms, pattern.sql_glob()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?,
+        )
+    }
+
+    fn funnel_rows(
+        &self,
+        site_id: i64,
+        steps: &[Pattern],
+        by_visit: bool,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<(i64, Millis, u64)>> {
+        if steps.is_empty() || steps.len() > 32 {
+            return Err(StoreError::Conflict("a funnel has 1 to 32 steps".into()));
+        }
+        // Only fixed SQL and parameter numbers are spliced; the patterns are bound.
+        let mask = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("(({}) << {i})", pattern_sql(s.kind, i + 4)))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let key = if by_visit { "session_id" } else { "visitor_id" };
+        let sql = format!(
+            "SELECT {key}, ts_ms, {mask} AS m FROM events
+             WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND visitor_id != 0 AND {WEB_EVENT}
+               AND m != 0
+             ORDER BY {key}, ts_ms, id"
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare(&sql)?;
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![site_id.into(), from_ms.into(), to_ms.into()];
+        args.extend(steps.iter().map(|s| s.sql_glob().into()));
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl SqliteStore {
+    /// Sessions whose last event is at or after `since`.
+    pub fn recent_sessions(&self, since: Millis) -> Result<Vec<SessionRow>> {
+        super::writer::recent_sessions(&self.conn(), since)
+    }
+}

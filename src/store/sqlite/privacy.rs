@@ -1,0 +1,149 @@
+//! Privacy in SQLite: the `consent` and `last_opens` tables, retention, and subject
+//! export and erasure. Deletions run on the store's connection (`secure_delete` ON)
+//! and erasure checkpoints the WAL, so erased bytes leave the disk.
+
+use rusqlite::params;
+
+use super::events::{event_from_row, EVENT_COLUMNS};
+use super::{checkpoint, SqliteStore};
+use crate::clock::Millis;
+use crate::model::Event;
+use crate::store::{PrivacyStore, Result, SiteStore, Subject};
+
+impl PrivacyStore for SqliteStore {
+    fn set_consent(
+        &self,
+        site_id: i64,
+        campaign_id: i64,
+        recipient: &str,
+        granted: bool,
+        now: Millis,
+    ) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO consent (site_id, campaign_id, recipient, granted, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (site_id, campaign_id, recipient) DO UPDATE SET granted = excluded.granted, updated_ms = excluded.updated_ms",
+            params![site_id, campaign_id, recipient, granted, now],
+        )?;
+        Ok(())
+    }
+
+    fn consent(&self, site_id: i64, campaign_id: i64, recipient: &str) -> Result<Option<bool>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT granted FROM consent WHERE site_id = ?1 AND recipient = ?3 AND campaign_id IN (0, ?2)",
+        )?;
+        let rows = st.query_map(params![site_id, campaign_id, recipient], |r| {
+            r.get::<_, bool>(0)
+        })?;
+        let mut out = None;
+        for g in rows {
+            let g = g?;
+            out = Some(out.unwrap_or(true) && g);
+        }
+        Ok(out)
+    }
+
+    fn touch_last_open(&self, site_id: i64, recipient: &str, day: i64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO last_opens (site_id, recipient, day) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (site_id, recipient) DO UPDATE SET day = MAX(day, excluded.day)",
+            params![site_id, recipient, day],
+        )?;
+        Ok(())
+    }
+
+    fn last_opens(&self, recipient: &str) -> Result<Vec<(i64, i64)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare("SELECT site_id, day FROM last_opens WHERE recipient = ?1 ORDER BY site_id")?;
+        let rows = st.query_map([recipient], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn apply_retention(&self, site_id: i64, before_ms: Millis, rollups: bool) -> Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM events WHERE site_id = ?1 AND ts_ms < ?2",
+            params![site_id, before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM sessions WHERE site_id = ?1 AND last_ms < ?2",
+            params![site_id, before_ms],
+        )?;
+        if rollups {
+            tx.execute(
+                "DELETE FROM rollups WHERE site_id = ?1 AND hour < ?2",
+                params![site_id, before_ms.div_euclid(crate::clock::HOUR_MS)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    fn subject_events(&self, subject: &Subject) -> Result<Vec<Event>> {
+        let conn = self.conn();
+        let base = EVENT_COLUMNS;
+        let (sql, a, b): (String, rusqlite::types::Value, rusqlite::types::Value) = match subject {
+            Subject::Recipient { site_id, recipient } => (
+                format!("{base} WHERE recipient = ?1 AND campaign_id IS NOT NULL AND (?2 IS NULL OR site_id = ?2) ORDER BY ts_ms, id"),
+                recipient.clone().into(),
+                (*site_id).into(),
+            ),
+            Subject::Visitor(v) => (
+                format!("{base} WHERE visitor_id = ?1 AND ?2 IS NULL ORDER BY ts_ms, id"),
+                (*v).into(),
+                rusqlite::types::Value::Null,
+            ),
+        };
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map(params![a, b], event_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn erase_subject(&self, subject: &Subject) -> Result<u64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = match subject {
+            Subject::Recipient { site_id, recipient } => {
+                let n = tx.execute(
+                    "DELETE FROM events WHERE recipient = ?1 AND campaign_id IS NOT NULL AND (?2 IS NULL OR site_id = ?2)",
+                    params![recipient, site_id],
+                )?;
+                let n = n + tx.execute(
+                    "DELETE FROM consent WHERE recipient = ?1 AND (?2 IS NULL OR site_id = ?2)",
+                    params![recipient, site_id],
+                )?;
+                n + tx.execute(
+                    "DELETE FROM last_opens WHERE recipient = ?1 AND (?2 IS NULL OR site_id = ?2)",
+                    params![recipient, site_id],
+                )?
+            }
+            Subject::Visitor(v) => {
+                let n = tx.execute("DELETE FROM events WHERE visitor_id = ?1", [v])?;
+                n + tx.execute("DELETE FROM sessions WHERE visitor_id = ?1", [v])?
+            }
+        };
+        tx.commit()?;
+        // secure_delete zeroed the freed pages; move them out of the WAL too.
+        checkpoint(&conn)?;
+        Ok(n as u64)
+    }
+}
+
+/// Deletes raw events past each site's retention period; returns how many.
+pub fn run_retention(store: &SqliteStore, now: Millis) -> Result<u64> {
+    let mut total = 0;
+    for site in store.sites()? {
+        if let Some(days) = site.privacy.retention_days {
+            let before = now - i64::from(days) * crate::clock::DAY_MS;
+            total += store.apply_retention(site.id.0, before, false)?;
+        }
+    }
+    if total > 0 {
+        store.checkpoint()?;
+    }
+    Ok(total)
+}
