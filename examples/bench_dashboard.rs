@@ -57,7 +57,7 @@ fn run(visitors_per_day: u32) -> (u64, f64, f64, f64, f64, f64) {
         load_site(&store, &site, &filtered, model, now).expect("filtered");
         filtered_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        store.pattern_counts(site.id.0, &docs, a, b).expect("goal");
+        store.pattern_counts(site.id, &docs, a, b).expect("goal");
         goal_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     // What a running server does hourly: fold old days' hourly rollups into daily rows.

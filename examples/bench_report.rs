@@ -111,7 +111,7 @@ fn main() {
         let t = Instant::now();
         let (_dir, store, site) = fill(n, now);
         let fill_s = t.elapsed().as_secs_f64();
-        let stored = store.count_events(site.id.0).expect("count");
+        let stored = store.count_events(site.id).expect("count");
         let ms = time_report(&store, &site, range);
         println!("{stored:>9} events (written in {fill_s:.1} s): full 30-day report, median of 21 runs: {ms:.2} ms");
         results.push(ms);

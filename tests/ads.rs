@@ -588,7 +588,7 @@ mod store {
     use pixeltrack::clock::{Millis, DAY_MS};
     use pixeltrack::ingest::EventWriter;
     use pixeltrack::metrics::Metrics;
-    use pixeltrack::model::{Event, SiteKey};
+    use pixeltrack::model::{Event, SiteId, SiteKey};
     use pixeltrack::store::{EventStore, Pattern, SiteStore, SqliteStore};
 
     fn open() -> (tempfile::TempDir, SqliteStore, i64) {
@@ -651,13 +651,13 @@ mod store {
         // Order ids are per site; an empty order id never dedupes.
         assert!(w.write(vec![order(site, t0, ""), order(site, t0, "")], vec![]));
         let stored: Vec<Millis> = store
-            .touches(site, 0, i64::MAX)
+            .touches(SiteId(site), 0, i64::MAX)
             .unwrap()
             .into_iter()
             .map(|t| t.ts_ms - t0)
             .collect();
         assert_eq!(stored, vec![0, 0, 0, 3 * DAY_MS, 3 * DAY_MS]);
-        assert_eq!(store.count_events(site).unwrap(), 5);
+        assert_eq!(store.count_events(SiteId(site)).unwrap(), 5);
         // Order ids past the window are deleted by the writer's hourly upkeep.
         let probe = store
             .writer(pixeltrack::config::Synchronous::Normal)
@@ -695,7 +695,7 @@ mod store {
         assert!(w.write(events, vec![]));
         let count = |p: &str| {
             store
-                .pattern_counts(site, &Pattern::parse(p).unwrap(), 0, i64::MAX)
+                .pattern_counts(SiteId(site), &Pattern::parse(p).unwrap(), 0, i64::MAX)
                 .unwrap()
         };
         assert_eq!(count("/thank-you"), (2, 2));

@@ -11,6 +11,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use pixeltrack::clock::{Clock, DAY_MS, HOUR_MS};
 use pixeltrack::config::{Config, Runtime};
+use pixeltrack::model::SiteId;
 use pixeltrack::report::{self, DateRange};
 use pixeltrack::server::App;
 use pixeltrack::store::{Dim, EventStore, SiteStore, SqliteStore};
@@ -164,7 +165,7 @@ async fn gif_and_png_bytes_and_headers() {
         }
     }
     let t = t.finish().await;
-    assert_eq!(t.store.count_events(1).unwrap(), 2);
+    assert_eq!(t.store.count_events(SiteId(1)).unwrap(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -207,7 +208,7 @@ async fn head_answers_like_get_and_records_nothing() {
     assert_eq!(res.headers()["content-length"], "43");
     assert!(body(res).await.is_empty());
     let t = t.finish().await;
-    assert_eq!(t.store.count_events(1).unwrap(), 0);
+    assert_eq!(t.store.count_events(SiteId(1)).unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -279,7 +280,7 @@ async fn bad_hits_get_the_image_and_a_counted_drop() {
         );
     }
     let t = t.finish().await;
-    assert_eq!(t.store.count_events(1).unwrap(), 0);
+    assert_eq!(t.store.count_events(SiteId(1)).unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -425,7 +426,7 @@ async fn report_numbers_follow_the_traffic() {
     // The stored query keeps only allowlisted parameters.
     let mut queries = Vec::new();
     t.store
-        .for_each_event(site.id.0, 0, i64::MAX, &mut |e| {
+        .for_each_event(site.id, 0, i64::MAX, &mut |e| {
             queries.push(e.query);
             Ok(())
         })
@@ -528,7 +529,7 @@ async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
         "the first hit was taken and committed after the lock"
     );
     assert_eq!(
-        t.store.count_events(site.id.0).unwrap(),
+        t.store.count_events(site.id).unwrap(),
         acknowledged,
         "every acknowledged hit is stored, and no timed-out one is"
     );

@@ -258,14 +258,14 @@ async fn retention_removes_old_events_and_keeps_recent_ones() {
         app.router().oneshot(req).await.unwrap();
     }
     app.finish().await.expect("every event written");
-    assert_eq!(store.count_events(site.id.0).unwrap(), 2);
+    assert_eq!(store.count_events(site.id).unwrap(), 2);
     let mut p = site.privacy.clone();
     p.retention_days = Some(365);
-    store.set_privacy(site.id.0, &p).unwrap();
+    store.set_privacy(site.id, &p).unwrap();
     assert_eq!(run_retention(&store, now).unwrap(), 1);
     let mut paths = Vec::new();
     store
-        .for_each_event(site.id.0, 0, i64::MAX, &mut |e| {
+        .for_each_event(site.id, 0, i64::MAX, &mut |e| {
             paths.push(e.path);
             Ok(())
         })

@@ -29,7 +29,7 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
     let q = Query::new(range);
     let rolled = report::overview(&store, &site, &q).unwrap();
     let (m0, m1) = range.millis();
-    let raw = Aggregate::new(&store, site.id.0, m0, m1, &[], &[Group::Total])
+    let raw = Aggregate::new(&store, site.id, m0, m1, &[], &[Group::Total])
         .unwrap()
         .total();
     assert_eq!(
@@ -145,7 +145,7 @@ fn compacting_rollups_keeps_every_number() {
             .iter()
             .map(|d| {
                 store
-                    .rollup_sums(site.id.0, *d, h0, h1, 100_000)
+                    .rollup_sums(site.id, *d, h0, h1, 100_000)
                     .unwrap()
                     .len()
             })

@@ -82,7 +82,7 @@ async fn list(
     let p = Params::parse(&parts, &["site"])?;
     let site = auth.site(&state, p.get("site")).await?;
     let store = state.store.clone();
-    let list = blocking(move || store.campaigns(Some(site.id.0))).await?;
+    let list = blocking(move || store.campaigns(Some(site.id))).await?;
     Ok(Json(Value::Array(list.iter().map(campaign_json).collect())))
 }
 
@@ -106,7 +106,7 @@ async fn create(
     }
     let store = state.store.clone();
     let now = state.clock.now_ms();
-    let c = blocking(move || store.add_campaign(site.id.0, b.name.trim(), now)).await?;
+    let c = blocking(move || store.add_campaign(site.id, b.name.trim(), now)).await?;
     Ok((StatusCode::CREATED, Json(campaign_json(&c))).into_response())
 }
 

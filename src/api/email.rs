@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::campaigns::own_campaign;
 use super::{blocking, keyring, ApiError, ApiRoute, ApiState, Auth, Body, Op};
+use crate::model::SiteId;
 use crate::store::{PrivacyStore, Scope};
 use crate::tag::{Recipient, Tagger};
 
@@ -95,9 +96,9 @@ async fn consent(
     let (site_id, campaign_id) = match b.campaign {
         Some(id) => {
             let c = own_campaign(&state, &auth, &id.to_string()).await?;
-            (c.site_id, c.id)
+            (SiteId(c.site_id), c.id)
         }
-        None => (auth.site(&state, b.site.as_deref()).await?.id.0, 0),
+        None => (auth.site(&state, b.site.as_deref()).await?.id, 0),
     };
     let store = state.store.clone();
     let now = state.clock.now_ms();

@@ -155,7 +155,7 @@ async fn update(
         p.retention_days = r;
     }
     let store = state.store.clone();
-    let id = site.id.0;
+    let id = site.id;
     let name = b.name.clone();
     blocking(move || {
         if let Some(n) = name {

@@ -9,7 +9,7 @@ use super::args::{site_id, Ctx, SiteArg};
 use super::output::{print_list, term_cell};
 use crate::clock::Millis;
 use crate::enrich::money;
-use crate::model::Campaign;
+use crate::model::{Campaign, SiteId};
 use crate::report::ads::Money;
 use crate::store::{CampaignStore, SqliteStore, TokenStore};
 
@@ -128,7 +128,7 @@ fn create(store: &SqliteStore, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow:
         bail!("a campaign name is 1 to 200 characters without control characters");
     }
     let name = name.trim();
-    let c = store.add_campaign(site.id.0, name, ctx.now())?;
+    let c = store.add_campaign(site.id, name, ctx.now())?;
     if ctx.json {
         println!("{}", campaign_json(&c));
     } else {
@@ -152,7 +152,7 @@ fn create(store: &SqliteStore, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow:
 }
 
 fn list(store: &SqliteStore, ctx: &Ctx, site: Option<&str>) -> anyhow::Result<()> {
-    let list = store.campaigns(site_id(store, site)?)?;
+    let list = store.campaigns(site_id(store, site)?.map(SiteId))?;
     print_list(
         ctx.json,
         &list,

@@ -171,14 +171,14 @@ pub fn run(
     // An ad campaign with a cost, two goals: so the dashboard's ads, conversions and goals
     // panels have something to show.
     let campaign = store.add_campaign(
-        site.id.0,
+        site.id,
         "Spring sale (demo ads)",
         now - i64::from(days.max(1)) * DAY_MS,
     )?;
     store.set_campaign_cost(campaign.id, Some((30_000, "EUR")))?;
     for (name, pattern) in [("Signups", "event:signup"), ("Read the docs", "/docs*")] {
         let pattern = crate::store::Pattern::parse(pattern).context("demo goal")?;
-        store.add_goal(site.id.0, name, &pattern, now)?;
+        store.add_goal(site.id, name, &pattern, now)?;
     }
     let ad_of = |ad: &str, link: &str| AdFields {
         campaign_id: campaign.id,

@@ -79,7 +79,7 @@ fn add(
     if !crate::model::valid_name(&name) {
         bail!("a goal name is 1 to 200 characters without control characters");
     }
-    let g = store.add_goal(site.id.0, &name, &pattern, ctx.now())?;
+    let g = store.add_goal(site.id, &name, &pattern, ctx.now())?;
     if ctx.json {
         println!(
             "{}",
@@ -98,7 +98,7 @@ fn add(
 
 fn list(store: &SqliteStore, ctx: &Ctx, site: &SiteOrOnly) -> anyhow::Result<()> {
     let site = site.find(store)?;
-    let goals = store.goals(site.id.0)?;
+    let goals = store.goals(site.id)?;
     let none = format!("No goals for {}: add one with 'pixeltrack goal add --site {} --event signup' or '--page /thank-you*'.", site.domain, site.key);
     print_list(
         ctx.json,
@@ -119,7 +119,7 @@ fn list(store: &SqliteStore, ctx: &Ctx, site: &SiteOrOnly) -> anyhow::Result<()>
 
 fn remove(store: &SqliteStore, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow::Result<()> {
     let site = site.find(store)?;
-    if !store.remove_goal(site.id.0, name)? {
+    if !store.remove_goal(site.id, name)? {
         bail!(
             "no goal {:?} on {}: see 'pixeltrack goal list --site {}'",
             term_cell(name, 80),

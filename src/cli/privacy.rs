@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::args::{pick_site, site_id, Ctx};
 use super::campaign::campaign_by_id;
+use crate::model::SiteId;
 use crate::store::{PrivacyStore, SiteStore, SqliteStore, Subject};
 
 #[derive(clap::Subcommand, Debug)]
@@ -127,9 +128,9 @@ impl ConsentCommand {
         let (site_id, campaign_id) = match (&a.site, a.campaign) {
             (_, Some(c)) => {
                 let c = campaign_by_id(&store, c)?;
-                (c.site_id, c.id)
+                (SiteId(c.site_id), c.id)
             }
-            (Some(s), None) => (pick_site(&store, Some(s))?.id.0, 0),
+            (Some(s), None) => (pick_site(&store, Some(s))?.id, 0),
             (None, None) => bail!("give --site (every campaign of the site) or --campaign"),
         };
         store.set_consent(site_id, campaign_id, &a.recipient, granted, ctx.now())?;

@@ -153,7 +153,7 @@ fn add(
 
 fn list(store: &SqliteStore, ctx: &Ctx) -> anyhow::Result<()> {
     let sites = store.sites()?;
-    let events = |s: &Site| store.count_events(s.id.0).unwrap_or(0);
+    let events = |s: &Site| store.count_events(s.id).unwrap_or(0);
     output::print_list(
         ctx.json,
         &sites,
@@ -205,7 +205,7 @@ fn set(store: &SqliteStore, a: &SiteSettings, json: bool) -> anyhow::Result<()> 
     if let Some(m) = a.email_mode {
         p.deliverability_only = m == EmailMode::Deliverability;
     }
-    store.set_privacy(site.id.0, &p)?;
+    store.set_privacy(site.id, &p)?;
     let mut hosts = site.hosts.clone();
     if let Some(h) = &a.hosts {
         hosts = Vec::new();
@@ -219,7 +219,7 @@ fn set(store: &SqliteStore, a: &SiteSettings, json: bool) -> anyhow::Result<()> 
                     .with_context(|| format!("--hosts: {raw:?} is not a host name"))?,
             );
         }
-        store.set_hosts(site.id.0, &hosts)?;
+        store.set_hosts(site.id, &hosts)?;
     }
     let out = json!({
         "site": site.domain, "privacy_mode": p.mode.as_str(), "gpc": p.honour_gpc, "dnt": p.honour_dnt,

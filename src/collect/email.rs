@@ -26,7 +26,7 @@ use crate::enrich::email::Signals;
 use crate::enrich::{EmailContext, Outcome};
 use crate::ingest::Submitted;
 use crate::metrics::Route;
-use crate::model::{Campaign, DropReason, HitParams, Site};
+use crate::model::{Campaign, DropReason, HitParams, Site, SiteId};
 use crate::store::{CampaignStore, EventStore, PrivacyStore, Reclassify, TokenStore};
 use crate::token::{Action, EmailToken, Keyring, TokenRoute, MAX_RECIPIENT};
 
@@ -216,7 +216,7 @@ impl Collector {
         if site.privacy.deliverability_only {
             // Only the day of the last open, overwritten; clicks just redirect.
             if !click && !recipient.is_empty() {
-                let (store, site_id) = (self.store.clone(), site.id.0);
+                let (store, site_id) = (self.store.clone(), site.id);
                 let day = crate::clock::day_of(self.clock.now_ms());
                 let r = recipient.clone();
                 let saved =
@@ -327,7 +327,7 @@ impl Collector {
         campaign: i64,
         recipient: &str,
     ) -> Result<(), DropReason> {
-        let (store, site_id, r) = (self.store.clone(), site.id.0, recipient.to_owned());
+        let (store, site_id, r) = (self.store.clone(), site.id, recipient.to_owned());
         let consent = tokio::task::spawn_blocking(move || store.consent(site_id, campaign, &r))
             .await
             .map_err(|_| DropReason::StoreError)?
@@ -539,7 +539,7 @@ pub async fn withdraw_post(State(c): State<Arc<Collector>>, Path(raw): Path<Stri
     };
     let (store, now) = (c.store.clone(), c.clock.now_ms());
     let done = tokio::task::spawn_blocking(move || {
-        store.set_consent(t.site_id, 0, &recipient, false, now)
+        store.set_consent(SiteId(t.site_id), 0, &recipient, false, now)
     })
     .await;
     match done {

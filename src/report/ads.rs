@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::clock::{Millis, DAY_MS};
 use crate::config::Attribution;
 use crate::enrich::{money, CONVERSION};
-use crate::model::{Campaign, Site};
+use crate::model::{Campaign, Site, SiteId};
 use crate::store::{Counts, Dim, Pattern, PatternKind, Result, Store, Touch};
 
 use super::DateRange;
@@ -251,7 +251,7 @@ pub fn campaign_ads(
 ) -> Result<AdReport> {
     let (from, to) = (c.created_ms, now + 1);
     let mut lines: BTreeMap<String, AdLine> = BTreeMap::new();
-    for row in store.ad_counts(c.site_id, Some(c.id), from, to)? {
+    for row in store.ad_counts(SiteId(c.site_id), Some(c.id), from, to)? {
         let l = lines.entry(row.ad.clone()).or_insert_with(|| AdLine {
             ad: row.ad.clone(),
             ..AdLine::default()
@@ -264,7 +264,7 @@ pub fn campaign_ads(
             _ => {}
         }
     }
-    let touches = store.touches(c.site_id, from - model.lookback_ms, to)?;
+    let touches = store.touches(SiteId(c.site_id), from - model.lookback_ms, to)?;
     let mut total = AdLine::default();
     let mut email_conversions = 0;
     for conv in attribute(&touches, model) {
@@ -342,7 +342,7 @@ pub fn conversions(
     model: Model,
 ) -> Result<ConversionSummary> {
     let (from, to) = range.millis();
-    let touches = store.touches(site.id.0, from - model.lookback_ms, to)?;
+    let touches = store.touches(site.id, from - model.lookback_ms, to)?;
     let mut s = ConversionSummary::default();
     let mut all = Revenue::default();
     let mut by: BTreeMap<(i64, &'static str), (i64, Revenue)> = BTreeMap::new();
@@ -389,7 +389,7 @@ pub struct GoalRow {
 }
 
 pub fn goals(store: &dyn Store, site: &Site, range: DateRange) -> Result<Vec<GoalRow>> {
-    let goals = store.goals(site.id.0)?;
+    let goals = store.goals(site.id)?;
     if goals.is_empty() {
         return Ok(Vec::new());
     }
@@ -402,13 +402,13 @@ pub fn goals(store: &dyn Store, site: &Site, range: DateRange) -> Result<Vec<Goa
             // An exact name or path is one rollup row (cheap at any volume); a wildcard
             // reads the raw events of the range.
             let (completions, v) = if g.pattern.glob.contains('*') {
-                store.pattern_counts(site.id.0, &g.pattern, from, to)?
+                store.pattern_counts(site.id, &g.pattern, from, to)?
             } else {
                 let (dim, pick): (Dim, fn(&Counts) -> i64) = match g.pattern.kind {
                     PatternKind::Page => (Dim::Page, |c| c.pageviews),
                     PatternKind::Event => (Dim::Event, |c| c.events),
                 };
-                let c = store.rollup_value(site.id.0, dim, &g.pattern.glob, from_h, to_h)?;
+                let c = store.rollup_value(site.id, dim, &g.pattern.glob, from_h, to_h)?;
                 (pick(&c), c.visitors)
             };
             Ok(GoalRow {
@@ -510,7 +510,7 @@ pub fn funnel(
     within: Within,
 ) -> Result<Vec<FunnelStep>> {
     let (from, to) = range.millis();
-    let rows = store.funnel_rows(site.id.0, steps, within == Within::Visit, from, to)?;
+    let rows = store.funnel_rows(site.id, steps, within == Within::Visit, from, to)?;
     let counts = funnel_counts(&rows, steps.len(), within);
     let first = counts.first().copied().unwrap_or(0);
     Ok(steps

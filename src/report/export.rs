@@ -161,7 +161,7 @@ pub fn write(
     }
     let mut write_err = None;
     let n = store
-        .for_each_event(site.id.0, from_ms, to_ms, &mut |e| {
+        .for_each_event(site.id, from_ms, to_ms, &mut |e| {
             let r = match format {
                 Format::Ndjson => serde_json::to_writer(&mut out, &json(&e))
                     .map_err(std::io::Error::from)

@@ -90,7 +90,7 @@ impl Query {
     /// One pass over the matching raw events for `groups`.
     fn aggregate(&self, store: &dyn Store, site: &Site, groups: &[Group]) -> Result<Aggregate> {
         let (from, to) = self.range.millis();
-        Aggregate::new(store, site.id.0, from, to, &self.filters, groups)
+        Aggregate::new(store, site.id, from, to, &self.filters, groups)
     }
 }
 
@@ -217,7 +217,7 @@ pub const REALTIME_MS: i64 = 30 * 60_000;
 pub fn realtime(store: &dyn Store, site: &Site, now_ms: i64, limit: usize) -> Result<Realtime> {
     let (from, to) = (now_ms - REALTIME_MS, now_ms + 1);
     let page = Group::Dim(Dim::Page);
-    let agg = Aggregate::new(store, site.id.0, from, to, &[], &[Group::Total, page])?;
+    let agg = Aggregate::new(store, site.id, from, to, &[], &[Group::Total, page])?;
     let total = agg.total();
     let pages = agg.sums(page, limit).into_iter().map(Row::from).collect();
     Ok(Realtime {
@@ -313,13 +313,13 @@ pub fn overview(store: &dyn Store, site: &Site, q: &Query) -> Result<Overview> {
     }
     let (from, to) = q.range.hours();
     let total = store
-        .rollup_sums(site.id.0, Dim::Total, from, to, 1)?
+        .rollup_sums(site.id, Dim::Total, from, to, 1)?
         .into_iter()
         .next()
         .map(|r| r.counts)
         .unwrap_or_default();
     let bots: i64 = store
-        .rollup_sums(site.id.0, Dim::Bot, from, to, 100)?
+        .rollup_sums(site.id, Dim::Bot, from, to, 100)?
         .iter()
         .map(|r| r.counts.events)
         .sum();
@@ -335,7 +335,7 @@ pub fn breakdown(
 ) -> Result<Breakdown> {
     let (from, to) = q.range.hours();
     let sums = if q.filters.is_empty() {
-        store.rollup_sums(site.id.0, dim, from, to, limit)?
+        store.rollup_sums(site.id, dim, from, to, limit)?
     } else {
         q.aggregate(store, site, &[Group::Dim(dim)])?
             .sums(Group::Dim(dim), limit)
@@ -358,7 +358,7 @@ pub fn series(
     let step = interval.step_hours();
     let buckets: Vec<(i64, Counts)> = if q.filters.is_empty() {
         let (from, to) = q.range.hours();
-        store.rollup_series(site.id.0, from, to, step)?
+        store.rollup_series(site.id, from, to, step)?
     } else {
         raw_buckets(&q.aggregate(store, site, &[Group::Hours(step)])?, step)
     };

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::clock::{Millis, HOUR_MS};
+use crate::model::SiteId;
 use crate::store::{Counts, Dim, Filter, Result, RollupSum, Store, WebRow, SESSION_DIMS};
 
 /// How raw-event counts are grouped.
@@ -89,7 +90,7 @@ fn value_of(group: Group, r: &WebRow) -> Option<String> {
 impl Aggregate {
     pub fn new(
         store: &dyn Store,
-        site_id: i64,
+        site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],

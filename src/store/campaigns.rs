@@ -3,14 +3,14 @@
 
 use super::Result;
 use crate::clock::Millis;
-use crate::model::Campaign;
+use crate::model::{Campaign, SiteId};
 
 /// Campaigns and their delivery and cost figures.
 pub trait CampaignStore: Send + Sync {
     /// Every campaign, or those of one site.
-    fn campaigns(&self, site_id: Option<i64>) -> Result<Vec<Campaign>>;
+    fn campaigns(&self, site_id: Option<SiteId>) -> Result<Vec<Campaign>>;
     fn campaign(&self, id: i64) -> Result<Option<Campaign>>;
-    fn add_campaign(&self, site_id: i64, name: &str, now: Millis) -> Result<Campaign>;
+    fn add_campaign(&self, site_id: SiteId, name: &str, now: Millis) -> Result<Campaign>;
     fn rename_campaign(&self, id: i64, name: &str) -> Result<()>;
     fn set_campaign_sent(
         &self,

@@ -4,28 +4,28 @@
 
 use super::{Filter, Pattern, Result};
 use crate::clock::Millis;
-use crate::model::Event;
+use crate::model::{Event, SiteId};
 
 /// Reads of raw events. Ranges are `[from, to)` in milliseconds.
 pub trait EventStore: Send + Sync {
     /// Streams raw events of a site in time order.
     fn for_each_event(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         f: &mut dyn FnMut(Event) -> std::io::Result<()>,
     ) -> Result<u64>;
-    fn count_events(&self, site_id: i64) -> Result<u64>;
+    fn count_events(&self, site_id: SiteId) -> Result<u64>;
     /// Whether the site has any event at all (cheap, unlike counting them).
-    fn has_events(&self, site_id: i64) -> Result<bool>;
+    fn has_events(&self, site_id: SiteId) -> Result<bool>;
 
     /// Streams the web events in `[from, to)` that match every filter (bots, campaign
     /// traffic and engagement pings left out): what filtered reports aggregate, since
     /// a rollup holds one dimension and a filter combines two.
     fn web_rows(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
@@ -40,19 +40,19 @@ pub trait EventStore: Send + Sync {
     /// Ad impressions and clicks in `[from, to)`, per campaign (or one), ad, name, bot.
     fn ad_counts(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         campaign_id: Option<i64>,
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<Vec<AdCount>>;
     /// Human clicks, landing page views with our click id, and conversions in
     /// `[from, to)`, oldest first.
-    fn touches(&self, site_id: i64, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>>;
+    fn touches(&self, site_id: SiteId, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>>;
     /// Web events matching `pattern` in `[from, to)` (bots and campaign traffic
     /// excluded): `(events, distinct visitors)`.
     fn pattern_counts(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         pattern: &Pattern,
         from_ms: Millis,
         to_ms: Millis,
@@ -62,7 +62,7 @@ pub trait EventStore: Send + Sync {
     /// mask says the event matches step `i`. Events without a visitor are left out.
     fn funnel_rows(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         steps: &[Pattern],
         by_visit: bool,
         from_ms: Millis,

@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 
 use super::{Dim, Result};
+use crate::model::SiteId;
 
 /// What unfiltered reports read. Ranges are `[from, to)` in hours.
 pub trait RollupStore: Send + Sync {
     /// Sums `dim` over `[from_hour, to_hour)`, grouped by value, largest first.
     fn rollup_sums(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         dim: Dim,
         from_hour: i64,
         to_hour: i64,
@@ -20,7 +21,7 @@ pub trait RollupStore: Send + Sync {
     /// One value of `dim` summed over `[from_hour, to_hour)`.
     fn rollup_value(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         dim: Dim,
         value: &str,
         from_hour: i64,
@@ -29,7 +30,7 @@ pub trait RollupStore: Send + Sync {
     /// `Dim::Total` summed per bucket of `bucket_hours`, keyed by the bucket's first hour.
     fn rollup_series(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         from_hour: i64,
         to_hour: i64,
         bucket_hours: i64,

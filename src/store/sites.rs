@@ -3,23 +3,24 @@
 
 use super::{Pattern, Result};
 use crate::clock::Millis;
-use crate::model::{Privacy, Site, SiteKey};
+use crate::model::{Privacy, Site, SiteId, SiteKey};
 
 /// Sites and their settings.
 pub trait SiteStore: Send + Sync {
     fn sites(&self) -> Result<Vec<Site>>;
     fn site_by_key(&self, key: &SiteKey) -> Result<Option<Site>>;
     fn add_site(&self, key: &SiteKey, domain: &str, name: &str, now: Millis) -> Result<Site>;
-    fn rename_site(&self, site_id: i64, name: &str) -> Result<()>;
+    fn rename_site(&self, site_id: SiteId, name: &str) -> Result<()>;
     /// Removes a site and every row that belongs to it; returns false if unknown.
     fn remove_site(&self, key: &SiteKey) -> Result<bool>;
-    fn set_privacy(&self, site_id: i64, p: &Privacy) -> Result<()>;
+    fn set_privacy(&self, site_id: SiteId, p: &Privacy) -> Result<()>;
     /// The extra hostnames whose pages may send a site's events.
-    fn set_hosts(&self, site_id: i64, hosts: &[String]) -> Result<()>;
+    fn set_hosts(&self, site_id: SiteId, hosts: &[String]) -> Result<()>;
 
-    fn goals(&self, site_id: i64) -> Result<Vec<Goal>>;
-    fn add_goal(&self, site_id: i64, name: &str, pattern: &Pattern, now: Millis) -> Result<Goal>;
-    fn remove_goal(&self, site_id: i64, name: &str) -> Result<bool>;
+    fn goals(&self, site_id: SiteId) -> Result<Vec<Goal>>;
+    fn add_goal(&self, site_id: SiteId, name: &str, pattern: &Pattern, now: Millis)
+        -> Result<Goal>;
+    fn remove_goal(&self, site_id: SiteId, name: &str) -> Result<bool>;
 }
 
 /// A goal of a site: what counts as converting.

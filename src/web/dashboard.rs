@@ -327,8 +327,8 @@ pub fn load_site(
     Ok(SiteData {
         report: report::site_report(store, site, &view.query(), 10, model)?,
         realtime: report::realtime(store, site, now, 5)?,
-        campaigns: store.campaigns(Some(site.id.0))?,
-        any_events: store.has_events(site.id.0)?,
+        campaigns: store.campaigns(Some(site.id))?,
+        any_events: store.has_events(site.id)?,
     })
 }
 

@@ -334,8 +334,8 @@ pub async fn save_site(
         p.honour_gpc = s.gpc.is_some();
         p.honour_dnt = s.dnt.is_some();
         p.retention_days = retention;
-        store.set_privacy(site.id.0, &p).map_err(store_err)?;
-        store.set_hosts(site.id.0, &hosts).map_err(store_err)
+        store.set_privacy(site.id, &p).map_err(store_err)?;
+        store.set_hosts(site.id, &hosts).map_err(store_err)
     })
     .await?;
     Ok(back())

@@ -321,7 +321,7 @@ pub fn rollups_agree_with_raw_events(
 ) -> usize {
     use pixeltrack::report::raw::{Aggregate, Group};
     use pixeltrack::store::{Dim, Filter, RollupStore};
-    let site = site_id;
+    let site = pixeltrack::model::SiteId(site_id);
     let (h0, h1) = range.hours();
     let (m0, m1) = range.millis();
     let mut with_data = 0;

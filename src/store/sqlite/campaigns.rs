@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::SqliteStore;
 use crate::clock::Millis;
-use crate::model::Campaign;
+use crate::model::{Campaign, SiteId};
 use crate::store::{CampaignStore, Result};
 
 const CAMPAIGN_COLUMNS: &str =
@@ -27,7 +27,7 @@ fn campaign_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
 }
 
 impl CampaignStore for SqliteStore {
-    fn campaigns(&self, site_id: Option<i64>) -> Result<Vec<Campaign>> {
+    fn campaigns(&self, site_id: Option<SiteId>) -> Result<Vec<Campaign>> {
         let conn = self.conn();
         let sql = format!("{CAMPAIGN_COLUMNS} WHERE ?1 IS NULL OR site_id = ?1 ORDER BY id");
         let mut st = conn.prepare(&sql)?;
@@ -41,7 +41,7 @@ impl CampaignStore for SqliteStore {
         Ok(conn.query_row(&sql, [id], campaign_from_row).optional()?)
     }
 
-    fn add_campaign(&self, site_id: i64, name: &str, now: Millis) -> Result<Campaign> {
+    fn add_campaign(&self, site_id: SiteId, name: &str, now: Millis) -> Result<Campaign> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO campaigns (site_id, name, created_ms) VALUES (?1, ?2, ?3)",
@@ -49,7 +49,7 @@ impl CampaignStore for SqliteStore {
         )?;
         Ok(Campaign {
             id: conn.last_insert_rowid(),
-            site_id,
+            site_id: site_id.0,
             name: name.to_owned(),
             created_ms: now,
             sent_ms: None,

@@ -1,14 +1,14 @@
 //! Raw events in SQLite: reading rows of the `events` table back into [`Event`]s
 //! (shared with the writer's replay and subject export), and the event queries
 //! behind filtered reports, campaign reports, attribution, goals and funnels. Only
-//! fixed SQL fragments are spliced ([`dim_sql`], [`pattern_sql`]); values are bound.
+//! fixed SQL fragments are spliced (`dim_sql`, `pattern_sql`); values are bound.
 
 use rusqlite::{params, OptionalExtension};
 
 use super::{open_conn, SqliteStore};
 use crate::clock::Millis;
 use crate::config::Synchronous;
-use crate::model::{AdFields, BotReason, Device, EmailFields, Event, Utm, Verdict};
+use crate::model::{AdFields, BotReason, Device, EmailFields, Event, SiteId, Utm, Verdict};
 use crate::store::{
     AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Pattern, PatternKind, Result, SessionRow,
     StoreError, Touch, WebRow, SESSION_DIMS,
@@ -173,7 +173,7 @@ fn pattern_sql(kind: PatternKind, n: usize) -> String {
 impl EventStore for SqliteStore {
     fn for_each_event(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         f: &mut dyn FnMut(Event) -> std::io::Result<()>,
@@ -195,7 +195,7 @@ impl EventStore for SqliteStore {
         Ok(n)
     }
 
-    fn count_events(&self, site_id: i64) -> Result<u64> {
+    fn count_events(&self, site_id: SiteId) -> Result<u64> {
         let conn = self.conn();
         let n: i64 = conn.query_row(
             "SELECT COUNT(*) FROM events WHERE site_id = ?1",
@@ -205,7 +205,7 @@ impl EventStore for SqliteStore {
         Ok(n as u64)
     }
 
-    fn has_events(&self, site_id: i64) -> Result<bool> {
+    fn has_events(&self, site_id: SiteId) -> Result<bool> {
         Ok(self.conn().query_row(
             "SELECT EXISTS (SELECT 1 FROM events WHERE site_id = ?1)",
             [site_id],
@@ -215,14 +215,14 @@ impl EventStore for SqliteStore {
 
     fn web_rows(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
         f: &mut dyn FnMut(WebRow),
     ) -> Result<()> {
         let mut args: Vec<rusqlite::types::Value> =
-            vec![site_id.into(), from_ms.into(), to_ms.into()];
+            vec![site_id.0.into(), from_ms.into(), to_ms.into()];
         let mut cond = String::new();
         for flt in filters {
             let col = dim_sql(flt.dim).ok_or_else(|| {
@@ -305,7 +305,7 @@ impl EventStore for SqliteStore {
 
     fn ad_counts(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         campaign_id: Option<i64>,
         from_ms: Millis,
         to_ms: Millis,
@@ -324,7 +324,7 @@ impl EventStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn touches(&self, site_id: i64, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
+    fn touches(&self, site_id: SiteId, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(include_str!("sql/queries/touches.sql"))?;
         let rows = st.query_map(params![site_id, from_ms, to_ms], |r| {
@@ -344,7 +344,7 @@ impl EventStore for SqliteStore {
 
     fn pattern_counts(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         pattern: &Pattern,
         from_ms: Millis,
         to_ms: Millis,
@@ -365,7 +365,7 @@ impl EventStore for SqliteStore {
 
     fn funnel_rows(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         steps: &[Pattern],
         by_visit: bool,
         from_ms: Millis,
@@ -391,7 +391,7 @@ impl EventStore for SqliteStore {
         let conn = self.conn();
         let mut st = conn.prepare(&sql)?;
         let mut args: Vec<rusqlite::types::Value> =
-            vec![site_id.into(), from_ms.into(), to_ms.into()];
+            vec![site_id.0.into(), from_ms.into(), to_ms.into()];
         args.extend(steps.iter().map(|s| s.sql_glob().into()));
         let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))

@@ -7,13 +7,13 @@ use rusqlite::params;
 use super::events::{event_from_row, EVENT_COLUMNS};
 use super::{checkpoint, SqliteStore};
 use crate::clock::Millis;
-use crate::model::Event;
+use crate::model::{Event, SiteId};
 use crate::store::{PrivacyStore, Result, SiteStore, Subject};
 
 impl PrivacyStore for SqliteStore {
     fn set_consent(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         campaign_id: i64,
         recipient: &str,
         granted: bool,
@@ -28,7 +28,7 @@ impl PrivacyStore for SqliteStore {
         Ok(())
     }
 
-    fn consent(&self, site_id: i64, campaign_id: i64, recipient: &str) -> Result<Option<bool>> {
+    fn consent(&self, site_id: SiteId, campaign_id: i64, recipient: &str) -> Result<Option<bool>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT granted FROM consent WHERE site_id = ?1 AND recipient = ?3 AND campaign_id IN (0, ?2)",
@@ -44,7 +44,7 @@ impl PrivacyStore for SqliteStore {
         Ok(out)
     }
 
-    fn touch_last_open(&self, site_id: i64, recipient: &str, day: i64) -> Result<()> {
+    fn touch_last_open(&self, site_id: SiteId, recipient: &str, day: i64) -> Result<()> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO last_opens (site_id, recipient, day) VALUES (?1, ?2, ?3) \
@@ -62,7 +62,7 @@ impl PrivacyStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn apply_retention(&self, site_id: i64, before_ms: Millis, rollups: bool) -> Result<u64> {
+    fn apply_retention(&self, site_id: SiteId, before_ms: Millis, rollups: bool) -> Result<u64> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = tx.execute(
@@ -139,7 +139,7 @@ pub fn run_retention(store: &SqliteStore, now: Millis) -> Result<u64> {
     for site in store.sites()? {
         if let Some(days) = site.privacy.retention_days {
             let before = now - i64::from(days) * crate::clock::DAY_MS;
-            total += store.apply_retention(site.id.0, before, false)?;
+            total += store.apply_retention(site.id, before, false)?;
         }
     }
     if total > 0 {

@@ -6,6 +6,7 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use crate::clock::Millis;
+use crate::model::SiteId;
 use crate::store::{Counts, Dim, Result, RollupStore, RollupSum};
 
 pub(super) const UPSERT_ROLLUP: &str = include_str!("sql/queries/upsert_rollup.sql");
@@ -38,7 +39,7 @@ fn upsert_rule() -> &'static str {
 impl RollupStore for SqliteStore {
     fn rollup_sums(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         dim: Dim,
         from_hour: i64,
         to_hour: i64,
@@ -60,7 +61,7 @@ impl RollupStore for SqliteStore {
 
     fn rollup_value(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         dim: Dim,
         value: &str,
         from_hour: i64,
@@ -94,7 +95,7 @@ impl RollupStore for SqliteStore {
 
     fn rollup_series(
         &self,
-        site_id: i64,
+        site_id: SiteId,
         from_hour: i64,
         to_hour: i64,
         bucket_hours: i64,

@@ -41,6 +41,13 @@ fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
     })
 }
 
+/// A site id binds as its integer.
+impl rusqlite::ToSql for SiteId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
 impl SiteStore for SqliteStore {
     fn sites(&self) -> Result<Vec<Site>> {
         let conn = self.conn();
@@ -87,7 +94,7 @@ impl SiteStore for SqliteStore {
         })
     }
 
-    fn rename_site(&self, site_id: i64, name: &str) -> Result<()> {
+    fn rename_site(&self, site_id: SiteId, name: &str) -> Result<()> {
         self.conn().execute(
             "UPDATE sites SET name = ?2 WHERE id = ?1",
             params![site_id, name],
@@ -126,7 +133,7 @@ impl SiteStore for SqliteStore {
         Ok(true)
     }
 
-    fn set_privacy(&self, site_id: i64, p: &Privacy) -> Result<()> {
+    fn set_privacy(&self, site_id: SiteId, p: &Privacy) -> Result<()> {
         let conn = self.conn();
         conn.execute(
             "UPDATE sites SET privacy_mode = ?2, honour_gpc = ?3, honour_dnt = ?4, without_consent = ?5, \
@@ -145,7 +152,7 @@ impl SiteStore for SqliteStore {
         Ok(())
     }
 
-    fn set_hosts(&self, site_id: i64, hosts: &[String]) -> Result<()> {
+    fn set_hosts(&self, site_id: SiteId, hosts: &[String]) -> Result<()> {
         let conn = self.conn();
         conn.execute(
             "UPDATE sites SET hosts = ?2 WHERE id = ?1",
@@ -154,7 +161,7 @@ impl SiteStore for SqliteStore {
         Ok(())
     }
 
-    fn goals(&self, site_id: i64) -> Result<Vec<Goal>> {
+    fn goals(&self, site_id: SiteId) -> Result<Vec<Goal>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT id, site_id, name, kind, pattern FROM goals WHERE site_id = ?1 ORDER BY id",
@@ -175,7 +182,13 @@ impl SiteStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn add_goal(&self, site_id: i64, name: &str, pattern: &Pattern, now: Millis) -> Result<Goal> {
+    fn add_goal(
+        &self,
+        site_id: SiteId,
+        name: &str,
+        pattern: &Pattern,
+        now: Millis,
+    ) -> Result<Goal> {
         let conn = self.conn();
         let n = conn.execute(
             "INSERT OR IGNORE INTO goals (site_id, name, kind, pattern, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -188,13 +201,13 @@ impl SiteStore for SqliteStore {
         }
         Ok(Goal {
             id: conn.last_insert_rowid(),
-            site_id,
+            site_id: site_id.0,
             name: name.to_owned(),
             pattern: pattern.clone(),
         })
     }
 
-    fn remove_goal(&self, site_id: i64, name: &str) -> Result<bool> {
+    fn remove_goal(&self, site_id: SiteId, name: &str) -> Result<bool> {
         let n = self.conn().execute(
             "DELETE FROM goals WHERE site_id = ?1 AND name = ?2",
             params![site_id, name],
