@@ -10,7 +10,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::clock::Millis;
-use crate::store::{ApiToken, Scope, SqliteStore, StoreError, TokenStore};
+use crate::store::{ApiToken, Scope, StoreError, TokenStore};
 
 /// Prefix of every API token, so leaked tokens are easy to recognise (and scan for).
 pub const API_TOKEN_PREFIX: &str = "pt_";
@@ -69,7 +69,7 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 /// Creates an API token (CLI and dashboard): stores only its hash and returns its id
 /// and the secret, which is shown once. `Err` names what is wrong with the name.
 pub fn issue_api_token(
-    store: &SqliteStore,
+    store: &dyn TokenStore,
     name: &str,
     scope: Scope,
     site_id: Option<i64>,

@@ -43,6 +43,8 @@ pub use stats::{EXTRA_DIMENSIONS, INTERVALS, METRICS};
 
 #[derive(Clone)]
 pub struct ApiState {
+    /// SQLite itself, not `dyn Store`, for now: API tokens and signing keys
+    /// (`TokenStore`) live beside the events, and removals checkpoint the WAL.
     pub store: Arc<SqliteStore>,
     /// Public base URL for tagged emails.
     pub public_url: String,

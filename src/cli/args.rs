@@ -64,7 +64,9 @@ impl Ctx {
         self.runtime_with(&[])
     }
 
-    /// The configuration and the store in its data directory.
+    /// The configuration and the store in its data directory. The CLI picks the backend
+    /// here; commands that use SQLite-only operations (the writer, checkpoints,
+    /// accounts) keep the concrete SQLite store, the others take the store traits.
     pub fn open(&self) -> anyhow::Result<(Runtime, SqliteStore)> {
         let rt = self.runtime()?;
         let store = SqliteStore::open(&rt.config.data_dir).with_context(|| {
@@ -124,7 +126,7 @@ pub struct SiteArg {
 }
 
 impl SiteArg {
-    pub fn find(&self, store: &SqliteStore) -> anyhow::Result<Site> {
+    pub fn find(&self, store: &(impl SiteStore + ?Sized)) -> anyhow::Result<Site> {
         pick_site(store, Some(&self.site))
     }
 }
@@ -138,13 +140,13 @@ pub struct SiteOrOnly {
 }
 
 impl SiteOrOnly {
-    pub fn find(&self, store: &SqliteStore) -> anyhow::Result<Site> {
+    pub fn find(&self, store: &(impl SiteStore + ?Sized)) -> anyhow::Result<Site> {
         pick_site(store, self.site.as_deref())
     }
 }
 
 /// Finds a site by key or domain (`Site::find`); with no argument, the only site.
-pub fn pick_site(store: &SqliteStore, wanted: Option<&str>) -> anyhow::Result<Site> {
+pub fn pick_site(store: &(impl SiteStore + ?Sized), wanted: Option<&str>) -> anyhow::Result<Site> {
     let sites = store.sites()?;
     match wanted {
         Some(w) => Site::find(&sites, w)
@@ -163,7 +165,10 @@ pub fn pick_site(store: &SqliteStore, wanted: Option<&str>) -> anyhow::Result<Si
 }
 
 /// `Some(site id)` when `site` names one.
-pub fn site_id(store: &SqliteStore, site: Option<&str>) -> anyhow::Result<Option<i64>> {
+pub fn site_id(
+    store: &(impl SiteStore + ?Sized),
+    site: Option<&str>,
+) -> anyhow::Result<Option<i64>> {
     site.map(|s| pick_site(store, Some(s)).map(|s| s.id.0))
         .transpose()
 }

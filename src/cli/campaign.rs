@@ -11,7 +11,7 @@ use crate::clock::Millis;
 use crate::enrich::money;
 use crate::model::{Campaign, SiteId};
 use crate::report::ads::Money;
-use crate::store::{CampaignStore, SqliteStore, TokenStore};
+use crate::store::{CampaignStore, Store, TokenStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CampaignCommand {
@@ -98,7 +98,7 @@ pub fn fmt_time(ms: Option<Millis>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub fn campaign_by_id(store: &SqliteStore, id: i64) -> anyhow::Result<Campaign> {
+pub fn campaign_by_id(store: &(impl CampaignStore + ?Sized), id: i64) -> anyhow::Result<Campaign> {
     store
         .campaign(id)?
         .with_context(|| format!("no campaign {id}: list them with 'pixeltrack campaign list'"))
@@ -106,7 +106,7 @@ pub fn campaign_by_id(store: &SqliteStore, id: i64) -> anyhow::Result<Campaign> 
 
 /// A campaign and the keys that sign its links (email tagging, ad links).
 pub fn with_keyring(
-    store: &SqliteStore,
+    store: &(impl CampaignStore + TokenStore),
     ctx: &Ctx,
     campaign: i64,
 ) -> anyhow::Result<(Campaign, crate::token::Keyring)> {
@@ -122,7 +122,7 @@ fn campaign_json(c: &Campaign) -> serde_json::Value {
     })
 }
 
-fn create(store: &SqliteStore, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow::Result<()> {
+fn create(store: &dyn Store, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow::Result<()> {
     let site = site.find(store)?;
     if !crate::model::valid_name(name) {
         bail!("a campaign name is 1 to 200 characters without control characters");
@@ -151,7 +151,7 @@ fn create(store: &SqliteStore, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow:
     Ok(())
 }
 
-fn list(store: &SqliteStore, ctx: &Ctx, site: Option<&str>) -> anyhow::Result<()> {
+fn list(store: &dyn Store, ctx: &Ctx, site: Option<&str>) -> anyhow::Result<()> {
     let list = store.campaigns(site_id(store, site)?.map(SiteId))?;
     print_list(
         ctx.json,
@@ -174,7 +174,7 @@ fn list(store: &SqliteStore, ctx: &Ctx, site: Option<&str>) -> anyhow::Result<()
 }
 
 fn sent(
-    store: &SqliteStore,
+    store: &dyn CampaignStore,
     ctx: &Ctx,
     id: i64,
     count: Option<i64>,
@@ -204,7 +204,7 @@ fn sent(
 
 /// `campaign cost <id> --amount 250.00 --currency EUR`.
 fn cost(
-    store: &SqliteStore,
+    store: &dyn CampaignStore,
     ctx: &Ctx,
     id: i64,
     amount: Option<&str>,

@@ -12,12 +12,12 @@ use super::output::{money, pct, table, table_of, term_cell, write_csv_row};
 use crate::config::Runtime;
 use crate::report::ads::{AdLine, AdReport};
 use crate::report::email::CampaignReport;
-use crate::store::SqliteStore;
+use crate::store::Store;
 
 /// Prints campaign `id`'s report.
 pub fn show(
     rt: &Runtime,
-    store: &SqliteStore,
+    store: &dyn Store,
     ctx: &Ctx,
     id: i64,
     recipients: bool,

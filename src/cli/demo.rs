@@ -146,6 +146,8 @@ const HOURLY: [u32; 24] = [
     2, 1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 10, 10, 11, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
 ];
 
+/// Takes the SQLite store itself: the demo writes its events through the real writer
+/// (its `writer()`) and checkpoints once a day of data.
 pub fn run(
     store: &SqliteStore,
     rt: &Runtime,

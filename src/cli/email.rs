@@ -11,7 +11,7 @@ use super::args::Ctx;
 use super::campaign::with_keyring;
 use super::output::{csv_line, term_cell};
 use crate::config::Runtime;
-use crate::store::SqliteStore;
+use crate::store::{CampaignStore, TokenStore};
 use crate::tag::{Recipient, Tagger};
 
 #[derive(clap::Subcommand, Debug)]
@@ -99,7 +99,12 @@ fn read_recipients(path: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Tags one email, a batch, or a merge-tag template.
-fn tag(rt: &Runtime, store: &SqliteStore, ctx: &Ctx, a: &TagArgs) -> anyhow::Result<()> {
+fn tag(
+    rt: &Runtime,
+    store: &(impl CampaignStore + TokenStore),
+    ctx: &Ctx,
+    a: &TagArgs,
+) -> anyhow::Result<()> {
     let (campaign, ring) = with_keyring(store, ctx, a.campaign)?;
     let tagger = Tagger {
         keyring: &ring,

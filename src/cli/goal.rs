@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::args::{Ctx, SiteArg, SiteOrOnly};
 use super::output::{print_list, term_cell};
-use crate::store::{Pattern, PatternKind, SiteStore, SqliteStore};
+use crate::store::{Pattern, PatternKind, SiteStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum GoalCommand {
@@ -61,7 +61,7 @@ impl GoalCommand {
 }
 
 fn add(
-    store: &SqliteStore,
+    store: &dyn SiteStore,
     ctx: &Ctx,
     site: &SiteArg,
     event: Option<&str>,
@@ -96,7 +96,7 @@ fn add(
     Ok(())
 }
 
-fn list(store: &SqliteStore, ctx: &Ctx, site: &SiteOrOnly) -> anyhow::Result<()> {
+fn list(store: &dyn SiteStore, ctx: &Ctx, site: &SiteOrOnly) -> anyhow::Result<()> {
     let site = site.find(store)?;
     let goals = store.goals(site.id)?;
     let none = format!("No goals for {}: add one with 'pixeltrack goal add --site {} --event signup' or '--page /thank-you*'.", site.domain, site.key);
@@ -117,7 +117,7 @@ fn list(store: &SqliteStore, ctx: &Ctx, site: &SiteOrOnly) -> anyhow::Result<()>
     Ok(())
 }
 
-fn remove(store: &SqliteStore, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow::Result<()> {
+fn remove(store: &dyn SiteStore, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow::Result<()> {
     let site = site.find(store)?;
     if !store.remove_goal(site.id, name)? {
         bail!(

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::args::{pick_site, site_id, Ctx};
 use super::campaign::campaign_by_id;
 use crate::model::SiteId;
-use crate::store::{PrivacyStore, SiteStore, SqliteStore, Subject};
+use crate::store::{PrivacyStore, SiteStore, Subject};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RetentionCommand {
@@ -47,7 +47,7 @@ pub struct SubjectArgs {
 }
 
 impl SubjectArgs {
-    fn subject(&self, store: &SqliteStore) -> anyhow::Result<Subject> {
+    fn subject(&self, store: &dyn SiteStore) -> anyhow::Result<Subject> {
         match (&self.recipient, self.visitor) {
             (Some(r), None) => Ok(Subject::Recipient {
                 site_id: site_id(store, self.site.as_deref())?,

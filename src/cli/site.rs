@@ -8,7 +8,7 @@ use super::args::{pick_site, Ctx};
 use super::output;
 use crate::config::Runtime;
 use crate::model::{PrivacyMode, Site, SiteKey, WithoutConsent};
-use crate::store::{EventStore, SiteStore, SqliteStore};
+use crate::store::{SiteStore, Store};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum SiteCommand {
@@ -129,7 +129,7 @@ fn pixel(rt: &Runtime, site: &Site) -> String {
 
 fn add(
     rt: &Runtime,
-    store: &SqliteStore,
+    store: &dyn SiteStore,
     ctx: &Ctx,
     domain: &str,
     name: Option<&str>,
@@ -151,7 +151,7 @@ fn add(
     Ok(())
 }
 
-fn list(store: &SqliteStore, ctx: &Ctx) -> anyhow::Result<()> {
+fn list(store: &dyn Store, ctx: &Ctx) -> anyhow::Result<()> {
     let sites = store.sites()?;
     let events = |s: &Site| store.count_events(s.id).unwrap_or(0);
     output::print_list(
@@ -173,7 +173,7 @@ fn list(store: &SqliteStore, ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// `site set`: only the settings given change.
-fn set(store: &SqliteStore, a: &SiteSettings, json: bool) -> anyhow::Result<()> {
+fn set(store: &dyn SiteStore, a: &SiteSettings, json: bool) -> anyhow::Result<()> {
     let site = pick_site(store, Some(&a.site))?;
     let mut p = site.privacy.clone();
     if let Some(m) = &a.privacy_mode {

@@ -36,6 +36,8 @@ use sites::SiteCache;
 pub struct Collector {
     pub sites: SiteCache,
     pub salts: Arc<SaltKeeper>,
+    /// SQLite itself, not `dyn Store`, for now: salts (`SaltKeeper::rotate`), token
+    /// keys, and the server's jobs (checkpoints, web sessions) reach it through here.
     pub store: Arc<SqliteStore>,
     pub enricher: Enricher,
     pub ingest: IngestHandle,

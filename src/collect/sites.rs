@@ -7,19 +7,19 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::model::{Site, SiteKey};
-use crate::store::{SiteStore, SqliteStore};
+use crate::store::SiteStore;
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const NEGATIVE_MAX: usize = 10_000;
 
 pub struct SiteCache {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn SiteStore>,
     known: RwLock<HashMap<String, Arc<Site>>>,
     unknown: RwLock<HashMap<String, Instant>>,
 }
 
 impl SiteCache {
-    pub fn new(store: Arc<SqliteStore>) -> Self {
+    pub fn new(store: Arc<dyn SiteStore>) -> Self {
         SiteCache {
             store,
             known: RwLock::new(HashMap::new()),

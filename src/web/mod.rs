@@ -36,6 +36,8 @@ pub type ClientIpFn = dyn Fn(IpAddr, &HeaderMap) -> IpAddr + Send + Sync;
 /// their own state and implement `FromRef` so `CurrentUser` keeps working.
 #[derive(Clone)]
 pub struct WebState {
+    /// SQLite itself, not `dyn Store`, for now: users, login sessions and share links
+    /// (`store/sqlite/accounts.rs`) and API tokens live there.
     pub store: Arc<SqliteStore>,
     pub clock: Clock,
     /// `public_url` without a trailing slash.

@@ -12,7 +12,7 @@ use super::layout::{self, csrf_field};
 use super::{CsrfForm, CurrentUser, NoFields, WebError, WebState};
 use crate::model::{parse_domain, PrivacyMode, Site, SiteKey, WithoutConsent};
 use crate::store::sqlite::Role;
-use crate::store::{Scope, SiteStore, SqliteStore, TokenStore};
+use crate::store::{Scope, SiteStore, TokenStore};
 
 /// What a POST created that must be shown exactly once.
 enum Secret {
@@ -37,7 +37,7 @@ fn store_err(e: crate::store::StoreError) -> WebError {
     }
 }
 
-fn site_by_key(store: &SqliteStore, key: &str) -> Result<Site, WebError> {
+fn site_by_key(store: &dyn SiteStore, key: &str) -> Result<Site, WebError> {
     store
         .sites()
         .map_err(WebError::internal)?
@@ -327,7 +327,7 @@ pub async fn save_site(
         .collect::<Result<Vec<_>, _>>()?;
     let store = state.store.clone();
     blocking(move || {
-        let site = site_by_key(&store, &key)?;
+        let site = site_by_key(store.as_ref(), &key)?;
         let mut p = site.privacy.clone();
         p.mode = mode;
         p.without_consent = without;
@@ -355,7 +355,7 @@ pub async fn remove_site(
     f.user.require_admin()?;
     let store = state.store.clone();
     blocking(move || {
-        let site = site_by_key(&store, &key)?;
+        let site = site_by_key(store.as_ref(), &key)?;
         if f.form.confirm.trim() != site.domain {
             return Err(WebError::BadRequest(
                 "type the site's domain to confirm its removal".into(),
@@ -368,7 +368,7 @@ pub async fn remove_site(
 }
 
 /// Site keys or domains, comma-separated, to site ids.
-fn site_ids(store: &SqliteStore, list: &str) -> Result<Vec<crate::model::SiteId>, WebError> {
+fn site_ids(store: &dyn SiteStore, list: &str) -> Result<Vec<crate::model::SiteId>, WebError> {
     let sites = store.sites().map_err(WebError::internal)?;
     list.split(',')
         .map(str::trim)
@@ -410,7 +410,7 @@ pub async fn add_user(
     let (store, now) = (state.store.clone(), state.clock.now_ms());
     let n2 = name.clone();
     blocking(move || {
-        let sites = site_ids(&store, &u.sites)?;
+        let sites = site_ids(store.as_ref(), &u.sites)?;
         store
             .add_user(&n2, &hash, role, &sites, now)
             .map_err(store_err)
@@ -466,8 +466,9 @@ pub async fn add_token(
         .ok_or_else(|| WebError::BadRequest("scope is read, write or admin".into()))?;
     let (store, now) = (state.store.clone(), state.clock.now_ms());
     let (id, secret) = blocking(move || {
-        let site_id = site_ids(&store, &t.site)?.first().map(|s| s.0);
-        crate::secret::issue_api_token(&store, &t.name, scope, site_id, now).map_err(store_err)
+        let site_id = site_ids(store.as_ref(), &t.site)?.first().map(|s| s.0);
+        crate::secret::issue_api_token(store.as_ref(), &t.name, scope, site_id, now)
+            .map_err(store_err)
     })
     .await?;
     render(state, f.user, Some(Secret::Token { id, secret })).await
@@ -519,7 +520,7 @@ pub async fn add_share(
     let hash = crate::secret::sha256_hex(&secret);
     let (store, now) = (state.store.clone(), state.clock.now_ms());
     blocking(move || {
-        let site = *site_ids(&store, &s.site)?
+        let site = *site_ids(store.as_ref(), &s.site)?
             .first()
             .ok_or_else(|| WebError::BadRequest("name the site to share".into()))?;
         store

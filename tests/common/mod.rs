@@ -315,12 +315,12 @@ pub fn post(
 /// raw events aggregate to (the filtered-report path), value by value; returns how many
 /// dimensions had rows. Whole days, so no visit is cut by the range.
 pub fn rollups_agree_with_raw_events(
-    store: &pixeltrack::store::SqliteStore,
+    store: &dyn pixeltrack::store::Store,
     site_id: i64,
     range: pixeltrack::report::DateRange,
 ) -> usize {
     use pixeltrack::report::raw::{Aggregate, Group};
-    use pixeltrack::store::{Dim, Filter, RollupStore};
+    use pixeltrack::store::{Dim, Filter};
     let site = pixeltrack::model::SiteId(site_id);
     let (h0, h1) = range.hours();
     let (m0, m1) = range.millis();
