@@ -1,8 +1,9 @@
 //! Filtered reports: one pass over the matching raw events builds every number of the
 //! page at once — totals, each breakdown, the time series — with the rollups' rules
 //! (session dimensions from the visit, pages count page views, events the others, an
-//! unset UTM or referrer is no row, bounces are one-event visits). `tests/reports.rs`
-//! checks that, without filters, this agrees with the rollups dimension by dimension.
+//! unset UTM or referrer is no row, bounces are one-event visits).
+//! `tests/integration/reports.rs` checks that, without filters, this agrees with the
+//! rollups dimension by dimension.
 
 use std::collections::{HashMap, HashSet};
 

@@ -122,6 +122,19 @@ impl Drop for Server {
     }
 }
 
+/// Polls `check` until it gives a value, for at most `limit`: a wait for something to
+/// happen, with a deadline instead of a fixed sleep. Panics naming `what` on time-out.
+pub fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
     loop {

@@ -3,7 +3,7 @@
 //! conversions by pixel and by `/e` (with a click id from another device), duplicate
 //! orders, refused amounts — and every number of the campaign and site reports.
 
-mod common;
+use crate::common;
 
 use common::{cli, http, post, site_with_campaign, Server};
 

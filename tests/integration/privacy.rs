@@ -1,7 +1,7 @@
 //! Privacy guarantees end to end: GPC, consent withdrawal for mail already sent, the
 //! withdrawal link, retention, erasure down to the bytes of the data dir.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

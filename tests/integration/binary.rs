@@ -1,14 +1,14 @@
 //! End-to-end tests of the real binary: a child process on an ephemeral port with a
 //! fresh data dir, spoken to over real sockets, killed and restarted for real.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{add_site, cli, contains, export, files, http, metric, Server, CHROME};
+use common::{add_site, cli, contains, export, files, http, metric, wait_until, Server, CHROME};
 
 fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -147,8 +147,11 @@ fn hostile_requests_over_the_socket_never_break_the_server() {
     assert_eq!(res.status, 414);
     // Still alive and counting.
     assert_eq!(server.get("/healthz", &[]).status, 200);
-    std::thread::sleep(Duration::from_millis(200));
-    let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+    // The 414 is counted by the connection task once it has answered.
+    let m = wait_until("the 414 counted", Duration::from_secs(10), || {
+        let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+        (metric(&m, "pixeltrack_events_dropped_total{reason=\"oversized\"}") >= 2.0).then_some(m)
+    });
     assert_eq!(
         metric(&m, "pixeltrack_events_dropped_total{reason=\"oversized\"}"),
         2.0

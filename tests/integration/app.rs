@@ -1,7 +1,7 @@
 //! In-process tests: the real router, store and writer thread on a fresh data dir,
 //! driven with `oneshot` (no socket) and a fixed clock.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

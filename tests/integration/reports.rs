@@ -1,7 +1,7 @@
 //! Filtered reports read raw events; unfiltered ones read rollups. On the same data
 //! the two must agree, dimension by dimension — and a filter must narrow every number.
 
-mod common;
+use crate::common;
 
 use pixeltrack::report::raw::{Aggregate, Group};
 use pixeltrack::report::{self, DateRange, Query};

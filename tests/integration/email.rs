@@ -2,7 +2,7 @@
 //! client behaviour over HTTP (Gmail proxy, Apple MPP, Outlook, a security scanner's
 //! HEAD+GET, a click burst), and every number of the campaign report.
 
-mod common;
+use crate::common;
 
 use common::{add_site, cli, http, site_with_campaign, Server, CHROME};
 

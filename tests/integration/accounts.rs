@@ -1,7 +1,7 @@
 //! Dashboard accounts end to end, against the real binary: first-start admin, sign-in,
 //! sessions, CSRF, throttling, security headers and the `user` commands.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! (SQL injection attempts get a 400), subject export and erasure, and an OpenAPI
 //! document that lists exactly the routes the server has.
 
-mod common;
+use crate::common;
 
 use common::{add_site, cli, http, Server, CHROME};
 

@@ -1,6 +1,6 @@
 //! The CLI as a user runs it: real binary, real data dir.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,7 @@
 //! The tracker's endpoints over HTTP, without a browser: the script's caching and size,
 //! and `POST /e`'s answers to good, malformed, foreign and GPC events.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 
