@@ -589,7 +589,8 @@ mod store {
     use pixeltrack::ingest::EventWriter;
     use pixeltrack::metrics::Metrics;
     use pixeltrack::model::{Event, SiteId, SiteKey};
-    use pixeltrack::store::{EventStore, Pattern, SiteStore, SqliteStore};
+    use pixeltrack::store::prelude::*;
+    use pixeltrack::store::{Pattern, SqliteStore};
 
     fn open() -> (tempfile::TempDir, SqliteStore, i64) {
         let dir = tempfile::tempdir().unwrap();

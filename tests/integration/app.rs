@@ -14,7 +14,8 @@ use pixeltrack::config::{Config, Runtime};
 use pixeltrack::model::SiteId;
 use pixeltrack::report::{self, DateRange};
 use pixeltrack::server::App;
-use pixeltrack::store::{Dim, EventStore, SiteStore, SqliteStore};
+use pixeltrack::store::prelude::*;
+use pixeltrack::store::{Dim, SqliteStore};
 use tower::ServiceExt;
 
 use common::CHROME;

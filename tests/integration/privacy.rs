@@ -12,7 +12,8 @@ use common::{add_site, cli, contains, export, files, http, site_with_campaign, S
 use pixeltrack::clock::{Clock, DAY_MS};
 use pixeltrack::config::Config;
 use pixeltrack::server::App;
-use pixeltrack::store::{run_retention, EventStore, SiteStore, SqliteStore};
+use pixeltrack::store::prelude::*;
+use pixeltrack::store::{run_retention, SqliteStore};
 use tower::ServiceExt;
 
 #[test]

@@ -5,7 +5,8 @@ use crate::common;
 
 use pixeltrack::report::raw::{Aggregate, Group};
 use pixeltrack::report::{self, DateRange, Query};
-use pixeltrack::store::{Dim, Filter, RollupStore, SiteStore, SqliteStore};
+use pixeltrack::store::prelude::*;
+use pixeltrack::store::{Dim, Filter, SqliteStore};
 
 #[test]
 fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
