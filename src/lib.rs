@@ -5,8 +5,9 @@
 //!
 //! - The pipeline: `collect` (HTTP in: pixels, the tracker, email and ad links) →
 //!   `enrich` (pure: user agent, bot, page, referrer, visitor id, money) → `ingest`
-//!   (the queue and the one writer thread) → `store` (the `Store` trait, SQLite) →
-//!   `report` (pure functions over rollups and raw events).
+//!   (the queue and the one writer thread) → `store` (one trait per table family,
+//!   `Store` for the event backend's; SQLite) → `report` (pure functions over rollups
+//!   and raw events).
 //! - The edges, side by side: `web` (the dashboard), `api` (JSON under `/api/v1`) and
 //!   `cli` (the only place that prints errors and sets exit codes).
 //! - `server` wires the stages and the edges into one process, with its periodic jobs.
