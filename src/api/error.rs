@@ -20,6 +20,8 @@ pub enum ApiError {
     Forbidden(String),
     NotFound(String),
     Conflict(String),
+    /// A limit on concurrent work (429, with `Retry-After`).
+    TooMany(String),
     /// A failure of ours; the cause goes to the log, never into the response.
     Internal(String),
 }
@@ -40,6 +42,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
+            ApiError::TooMany(m) => (StatusCode::TOO_MANY_REQUESTS, m),
             ApiError::Internal(e) => {
                 cause = Some(InternalCause(e));
                 (
@@ -49,6 +52,10 @@ impl IntoResponse for ApiError {
             }
         };
         let mut res = (status, Json(json!({ "error": msg }))).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

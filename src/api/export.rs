@@ -30,15 +30,37 @@ fn parameters() -> Value {
     ])
 }
 
+/// Exports running at once; one more is answered 429. Each holds a blocking thread
+/// and a database connection while it streams.
+const EXPORTS_AT_ONCE: usize = 4;
+static EXPORTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(EXPORTS_AT_ONCE);
+
+/// A client that accepts no bytes for this long loses its export: a reader that never
+/// reads must not hold a thread and a connection forever.
+const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A `Write` that hands its bytes to an async response body, chunk by chunk; it
-/// blocks when the client reads slowly (bounded channel), and fails when it is gone.
-struct ChannelWriter(tokio::sync::mpsc::Sender<bytes::Bytes>);
+/// waits when the client reads slowly (bounded channel), and fails when it is gone
+/// or has taken nothing for [`STALL_LIMIT`].
+struct ChannelWriter(
+    tokio::sync::mpsc::Sender<bytes::Bytes>,
+    tokio::runtime::Handle,
+);
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(bytes::Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        let chunk = bytes::Bytes::copy_from_slice(buf);
+        self.1
+            .block_on(self.0.send_timeout(chunk, STALL_LIMIT))
+            .map_err(|e| match e {
+                tokio::sync::mpsc::error::SendTimeoutError::Timeout(_) => std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client read nothing for 30 s",
+                ),
+                tokio::sync::mpsc::error::SendTimeoutError::Closed(_) => {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone")
+                }
+            })?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -64,15 +86,25 @@ async fn export(
             ))
         }
     };
+    let Ok(permit) = EXPORTS.try_acquire() else {
+        return Err(ApiError::TooMany(format!(
+            "{EXPORTS_AT_ONCE} exports are running; try again when one has finished"
+        )));
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
     let store = state.store.clone();
+    let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let (a, b) = range.millis();
-        if let Err(e) =
-            report::export::write(store.as_ref(), &site, a, b, format, &mut ChannelWriter(tx))
-        {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                tracing::error!(error = %e, "export failed midway");
+        let mut out = ChannelWriter(tx, handle);
+        if let Err(e) = report::export::write(store.as_ref(), &site, a, b, format, &mut out) {
+            match e.kind() {
+                std::io::ErrorKind::BrokenPipe => {}
+                std::io::ErrorKind::TimedOut => {
+                    tracing::warn!("export abandoned: its client stopped reading")
+                }
+                _ => tracing::error!(error = %e, "export failed midway"),
             }
         }
     });

@@ -563,3 +563,67 @@ async fn the_api_counts_its_default_dates_from_the_injected_clock() {
     assert_eq!(doc["to"], DateRange::date(DAY0));
     assert_eq!(doc["from"], DateRange::date(DAY0 - 29));
 }
+
+/// An export whose client reads nothing holds no read transaction and no thread for
+/// long (its pages are read in transactions of their own), and at most four run at
+/// once: the fifth is told to come back, while every other route keeps answering.
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_exports_are_capped_and_the_api_keeps_answering() {
+    let t = TestApp::new(&[]);
+    for i in 0..300 {
+        let res = t
+            .view(T0 + 9 * HOUR_MS + i, "198.51.100.9", &format!("/p{i}"), "")
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let (_, token) = pixeltrack::secret::issue_api_token(
+        &t.store,
+        "export",
+        pixeltrack::store::Scope::Read,
+        None,
+        0,
+    )
+    .unwrap();
+    let auth = format!("Bearer {token}");
+    let export = "/api/v1/export?site=testkey&format=ndjson";
+    // Four exports whose bodies nobody reads: each fills its channel and waits.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let res = t
+            .send("GET", export, &[("authorization", &auth)], "203.0.113.9")
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        stalled.push(res);
+    }
+    let res = t
+        .send("GET", export, &[("authorization", &auth)], "203.0.113.9")
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "10");
+    let msg = String::from_utf8(body(res).await).unwrap();
+    assert!(msg.contains("exports are running"), "{msg}");
+    let res = t
+        .send(
+            "GET",
+            "/api/v1/sites",
+            &[("authorization", &auth)],
+            "203.0.113.9",
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "the API answers beside them");
+    // The clients go away: their exports end, and a new one streams every event.
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let res = t
+            .send("GET", export, &[("authorization", &auth)], "203.0.113.9")
+            .await;
+        if res.status() == StatusCode::OK {
+            let text = String::from_utf8(body(res).await).unwrap();
+            assert_eq!(text.lines().count(), 300);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "exports still held");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
