@@ -57,17 +57,14 @@ impl Collector {
         &self,
         parts: &Parts,
         token: &EmailToken,
-    ) -> Option<String> {
+    ) -> Result<Option<String>, DropReason> {
         let Action::AdClick { url, ad, placement } = &token.action else {
-            return None;
+            return Err(self.count(DropReason::BadToken));
         };
-        let site = match self.site_by_id(token.site_id).await {
-            Some(s) => s,
-            None => {
-                self.count(DropReason::UnknownSite);
-                return None;
-            }
-        };
+        let site = self
+            .site_by_id(token.site_id)
+            .await
+            .ok_or_else(|| self.count(DropReason::UnknownSite))?;
         let params = HitParams {
             site: Some(site.key.to_string()),
             event: Some("ad_click".into()),
@@ -75,12 +72,11 @@ impl Collector {
         };
         let hit = self
             .raw_hit(&parts.headers, &parts.extensions, params)
-            .map_err(|r| self.count(r))
-            .ok()?;
-        let Some(salt) = self.salt(crate::clock::day_of(hit.received_ms)).await else {
-            self.count(DropReason::StoreError);
-            return None;
-        };
+            .map_err(|r| self.count(r))?;
+        let salt = self
+            .salt(crate::clock::day_of(hit.received_ms))
+            .await
+            .ok_or_else(|| self.count(DropReason::StoreError))?;
         let fields = AdFields {
             campaign_id: token.campaign_id,
             ad: ad.clone(),
@@ -93,16 +89,13 @@ impl Collector {
             .enrich_ad_click(&hit, &site, &salt, fields, &click_id)
         {
             Outcome::Keep(e) => e,
-            Outcome::Drop(r) => {
-                self.count(r);
-                return None;
-            }
+            Outcome::Drop(r) => return Err(self.count(r)),
         };
-        self.check_campaign(&event).await.ok()?;
+        self.check_campaign(&event).await?;
         let minted = !event.click_id.is_empty();
         match self.ingest.submit(*event).await {
-            Submitted::Stored => minted.then_some(click_id),
-            Submitted::Dropped(_) => None,
+            Submitted::Stored => Ok(minted.then_some(click_id)),
+            Submitted::Dropped(r) => Err(r),
         }
     }
 }

@@ -430,6 +430,15 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
+/// Adds `X-Pixel-Reason` to a redirect whose click was not recorded.
+fn with_reason(mut res: Response, dropped: Option<&DropReason>) -> Response {
+    if let (Some(r), true) = (dropped, res.status() == StatusCode::FOUND) {
+        res.headers_mut()
+            .insert("x-pixel-reason", HeaderValue::from_static(r.as_str()));
+    }
+    res
+}
+
 /// A 302 to exactly the signed destination (plus, for an ad click, the click id under
 /// `param`), or a 404 if it cannot be sent as-is.
 fn redirect(token: &EmailToken, click_id: Option<(&str, &str)>) -> Response {
@@ -458,15 +467,21 @@ pub async fn click_get(
 ) -> Response {
     c.metrics.request(Route::EmailClick);
     let parsed = parse_token(&c, &raw, TokenRoute::Click);
+    // The visitor always reaches the destination; a click that was not recorded says
+    // why in `X-Pixel-Reason`, as a pixel does: a 302 without it means stored.
     if let Ok(token) = &parsed {
         if matches!(token.action, Action::AdClick { .. }) {
-            let minted = c.record_ad_click(&parts, token).await;
+            let recorded = c.record_ad_click(&parts, token).await;
             let param = c.enricher.click_param();
-            return redirect(token, minted.as_deref().map(|id| (param, id)));
+            let click_id = recorded.as_ref().ok().and_then(|id| id.as_deref());
+            return with_reason(
+                redirect(token, click_id.map(|id| (param, id))),
+                recorded.as_ref().err(),
+            );
         }
     }
     match c.record_email(&parts, parsed, &raw, true).await {
-        (Some(token), _) => redirect(&token, None),
+        (Some(token), dropped) => with_reason(redirect(&token, None), dropped.as_ref()),
         (None, _) => not_found(),
     }
 }

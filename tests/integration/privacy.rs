@@ -134,6 +134,8 @@ fn withdrawn_consent_stops_recording_at_once_even_for_mail_already_sent() {
         (res.status, res.header("location")),
         (302, Some("https://shop.example/x"))
     );
+    // The link still leads on, and says (like a pixel) that nothing was recorded.
+    assert_eq!(res.header("x-pixel-reason"), Some("consent_withdrawn"));
     // Bob is unaffected; withdrawal by the CLI works the same for him.
     assert_eq!(server.get(&open_b, &ua).header("x-pixel-reason"), None);
     cli(
