@@ -8,7 +8,7 @@
 //! append, not a scattered B-tree insert: 8 bytes written per key). At start, and after
 //! a failed write, the set is loaded back from that table.
 //!
-//! Bound: at most `ingest.max_unique_keys` keys (about 40 bytes each in memory). Keys
+//! Bound: at most `ingest.max_unique_keys` keys (10–20 bytes each in memory). Keys
 //! beyond it are decided by the `uniques` B-tree in the store, as all keys were before
 //! (exact, at the cost of a scattered page write per new key), until a new day frees
 //! the memory of the day before yesterday. Every counted key is in exactly one of the
