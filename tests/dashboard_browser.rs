@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::webdriver::{serve_pages_with, wd_error, Driver};
-use common::{add_site, bin, cli, export, http, Server, CHROME};
+use common::{bin, cli, export, http, Server, CHROME};
 use serde_json::{json, Value};
 
 const UA: &str = r#"Mozilla/5.0 "><img src=x onerror=alert(1)>"#;
@@ -508,10 +508,7 @@ fn watcher_catches_what_it_must(d: &Dashboard) {
 #[test]
 #[ignore = "needs Chromium and chromedriver; run by .ci/run with --ignored"]
 fn dashboard_shows_hostile_values_literally_and_runs_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "shop.example");
+    let (dir, data, key) = common::site_dir("shop.example");
     add_admin(&data);
     let (campaign_id, open, click, ad) = campaign(dir.path(), &data);
     let server = Server::start(&data, &[("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32")]);

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{add_site, cli, http, site_with_campaign, Server, CHROME};
+use common::{cli, http, site_with_campaign, Server, CHROME};
 
 const GMAIL: &str =
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
@@ -35,10 +35,7 @@ fn tracked_paths(html: &str) -> (String, Vec<String>) {
 
 #[test]
 fn campaign_report_tells_humans_from_machines() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
+    let (dir, data, _) = common::site_dir("shop.example");
     let c: serde_json::Value = serde_json::from_str(&cli(
         &data,
         &[
