@@ -197,20 +197,7 @@ fn add_admin(data: &Path) {
 /// A campaign with the hostile name, one email tagged for the hostile recipient id,
 /// and one ad link. Returns (campaign id, open path, click path, ad link path).
 fn campaign(dir: &Path, data: &Path) -> (String, String, String, String) {
-    let c: Value = serde_json::from_str(&cli(
-        data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            CAMPAIGN,
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let id = c["id"].as_i64().expect("campaign id").to_string();
+    let id = common::add_campaign(data, "shop.example", CAMPAIGN).to_string();
     let email = dir.join("email.html");
     std::fs::write(
         &email,

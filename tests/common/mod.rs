@@ -41,6 +41,18 @@ pub fn add_site(data: &Path, domain: &str) -> String {
     v["key"].as_str().expect("key").to_owned()
 }
 
+/// Creates the campaign `name` on the site `domain` and returns its id.
+pub fn add_campaign(data: &Path, domain: &str, name: &str) -> i64 {
+    let out = cli(
+        data,
+        &[
+            "campaign", "create", "--site", domain, "--name", name, "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["id"].as_i64().expect("campaign id")
+}
+
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
@@ -286,17 +298,7 @@ pub fn site_dir(domain: &str) -> (tempfile::TempDir, PathBuf, String) {
 /// A fresh data dir with site `shop.example` and campaign 1 named `name`.
 pub fn site_with_campaign(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let (dir, data, _) = site_dir("shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            name,
-        ],
-    );
+    add_campaign(&data, "shop.example", name);
     (dir, data)
 }
 

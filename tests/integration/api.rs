@@ -633,20 +633,7 @@ fn a_removed_site_leaves_no_token_link_or_key_that_still_works() {
     let (dir, data, old_key) = common::site_dir("old.example");
     let old_write = token(&data, &["--scope", "write", "--site", "old.example"]);
     let admin = token(&data, &["--scope", "admin"]);
-    let created: serde_json::Value = serde_json::from_str(&cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "old.example",
-            "--name",
-            "Old",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let old_campaign = created["id"].as_i64().unwrap();
+    let old_campaign = common::add_campaign(&data, "old.example", "Old");
     let html = dir.path().join("mail.html");
     std::fs::write(&html, "<p>Hi</p>").unwrap();
     let tagged = cli(
@@ -683,17 +670,7 @@ fn a_removed_site_leaves_no_token_link_or_key_that_still_works() {
     }
 
     let new_key = add_site(&data, "new.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "new.example",
-            "--name",
-            "New",
-        ],
-    );
+    common::add_campaign(&data, "new.example", "New");
     assert_eq!(
         get(&server, "/api/v1/sites", &old_write).0,
         401,

@@ -36,20 +36,7 @@ fn tracked_paths(html: &str) -> (String, Vec<String>) {
 #[test]
 fn campaign_report_tells_humans_from_machines() {
     let (dir, data, _) = common::site_dir("shop.example");
-    let c: serde_json::Value = serde_json::from_str(&cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "November",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let id = c["id"].as_i64().unwrap().to_string();
+    let id = common::add_campaign(&data, "shop.example", "November").to_string();
     let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
     cli(
         &data,

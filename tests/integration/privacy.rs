@@ -287,17 +287,7 @@ fn privacy_statement_is_served_and_printed() {
 #[test]
 fn deliverability_only_keeps_just_the_day_of_the_last_open() {
     let (dir, data, key) = common::site_dir("shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "C",
-        ],
-    );
+    common::add_campaign(&data, "shop.example", "C");
     cli(
         &data,
         &[
