@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::webdriver::{serve_pages, Driver};
-use common::{add_site, export, Server};
+use common::{export, Server};
 use serde_json::{json, Value};
 
 fn page(tracker: SocketAddr, key: &str, before: &str) -> String {
@@ -38,10 +38,7 @@ fn wait_for(data: &std::path::Path, key: &str, done: impl Fn(&[Value]) -> bool) 
 #[test]
 #[ignore = "needs Chromium and chromedriver; run by .ci/run with --ignored"]
 fn tracker_in_headless_chromium() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "127.0.0.1");
+    let (_dir, data, key) = common::site_dir("127.0.0.1");
     let server = Server::start(&data, &[]);
     let gpc = "<script>Object.defineProperty(navigator,'globalPrivacyControl',{get:function(){return true}})</script>";
     let pages = serve_pages(vec![

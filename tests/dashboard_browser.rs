@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::webdriver::{serve_pages_with, wd_error, Driver};
-use common::{add_site, bin, cli, export, http, Server, CHROME};
+use common::{bin, cli, export, http, Server, CHROME};
 use serde_json::{json, Value};
 
 const UA: &str = r#"Mozilla/5.0 "><img src=x onerror=alert(1)>"#;
@@ -197,20 +197,7 @@ fn add_admin(data: &Path) {
 /// A campaign with the hostile name, one email tagged for the hostile recipient id,
 /// and one ad link. Returns (campaign id, open path, click path, ad link path).
 fn campaign(dir: &Path, data: &Path) -> (String, String, String, String) {
-    let c: Value = serde_json::from_str(&cli(
-        data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            CAMPAIGN,
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let id = c["id"].as_i64().expect("campaign id").to_string();
+    let id = common::add_campaign(data, "shop.example", CAMPAIGN).to_string();
     let email = dir.join("email.html");
     std::fs::write(
         &email,
@@ -508,10 +495,7 @@ fn watcher_catches_what_it_must(d: &Dashboard) {
 #[test]
 #[ignore = "needs Chromium and chromedriver; run by .ci/run with --ignored"]
 fn dashboard_shows_hostile_values_literally_and_runs_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "shop.example");
+    let (dir, data, key) = common::site_dir("shop.example");
     add_admin(&data);
     let (campaign_id, open, click, ad) = campaign(dir.path(), &data);
     let server = Server::start(&data, &[("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32")]);

@@ -117,18 +117,68 @@ impl Dim {
     }
 }
 
-/// The dimensions a session carries from its first event.
-pub const SESSION_DIMS: [Dim; 12] = [
-    Dim::Source,
-    Dim::Referrer,
-    Dim::Medium,
-    Dim::UtmSource,
-    Dim::UtmMedium,
-    Dim::UtmCampaign,
-    Dim::UtmTerm,
-    Dim::UtmContent,
-    Dim::Browser,
-    Dim::Os,
-    Dim::Device,
-    Dim::Country,
-];
+/// The dimensions a session carries from its first event, in [`Dim::ALL`] order.
+pub const SESSION_DIMS: [Dim; 12] = subset(Subset::Session);
+
+/// The dimensions raw events can answer exactly, in [`Dim::ALL`] order: what
+/// [`Filter::DIMS`](super::Filter::DIMS) is.
+pub(super) const FILTERABLE: [Dim; 17] = subset(Subset::Filterable);
+
+/// A list of dimensions drawn from [`Dim::ALL`].
+#[derive(Clone, Copy)]
+enum Subset {
+    /// All but the total and what only rollups count (bots, outbound links,
+    /// downloads, event props).
+    Filterable,
+    /// Where the visit came from, the client it came with and its country.
+    Session,
+}
+
+impl Subset {
+    const fn keeps(self, d: Dim) -> bool {
+        match self {
+            Subset::Filterable => !matches!(
+                d,
+                Dim::Total
+                    | Dim::Bot
+                    | Dim::BotSource
+                    | Dim::BotPage
+                    | Dim::Outbound
+                    | Dim::Download
+                    | Dim::EventProp
+            ),
+            Subset::Session => matches!(
+                d,
+                Dim::Source
+                    | Dim::Referrer
+                    | Dim::Medium
+                    | Dim::UtmSource
+                    | Dim::UtmMedium
+                    | Dim::UtmCampaign
+                    | Dim::UtmTerm
+                    | Dim::UtmContent
+                    | Dim::Browser
+                    | Dim::Os
+                    | Dim::Device
+                    | Dim::Country
+            ),
+        }
+    }
+}
+
+/// The dimensions of [`Dim::ALL`] that `which` keeps, in that order. Evaluated at
+/// compile time: an `N` other than their number does not compile.
+const fn subset<const N: usize>(which: Subset) -> [Dim; N] {
+    let mut out = [Dim::Total; N];
+    let (mut i, mut n) = (0, 0);
+    while i < Dim::ALL.len() {
+        if which.keeps(Dim::ALL[i]) {
+            assert!(n < N, "more dimensions than N");
+            out[n] = Dim::ALL[i];
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "fewer dimensions than N");
+    out
+}

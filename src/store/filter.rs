@@ -23,25 +23,7 @@ pub struct Filter {
 
 impl Filter {
     /// Dimensions that can filter a report (those the raw events can answer exactly).
-    pub const DIMS: [Dim; 17] = [
-        Dim::Page,
-        Dim::EntryPage,
-        Dim::ExitPage,
-        Dim::Source,
-        Dim::Referrer,
-        Dim::Medium,
-        Dim::UtmSource,
-        Dim::UtmMedium,
-        Dim::UtmCampaign,
-        Dim::UtmTerm,
-        Dim::UtmContent,
-        Dim::Browser,
-        Dim::Os,
-        Dim::Device,
-        Dim::Event,
-        Dim::Country,
-        Dim::Title,
-    ];
+    pub const DIMS: [Dim; 17] = super::dim::FILTERABLE;
 
     /// Parses `dim==value`, `dim!=value` or `dim~value` against the allowlist.
     pub fn parse(s: &str) -> std::result::Result<Filter, String> {

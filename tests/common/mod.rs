@@ -41,6 +41,18 @@ pub fn add_site(data: &Path, domain: &str) -> String {
     v["key"].as_str().expect("key").to_owned()
 }
 
+/// Creates the campaign `name` on the site `domain` and returns its id.
+pub fn add_campaign(data: &Path, domain: &str, name: &str) -> i64 {
+    let out = cli(
+        data,
+        &[
+            "campaign", "create", "--site", domain, "--name", name, "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    v["id"].as_i64().expect("campaign id")
+}
+
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
@@ -266,23 +278,27 @@ pub fn metric(text: &str, sample: &str) -> f64 {
         .unwrap_or_else(|| panic!("no metric {sample}"))
 }
 
-/// A fresh data dir with site `shop.example` and campaign 1 named `name`.
-pub fn site_with_campaign(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+/// A fresh, empty data dir `d` inside a temporary directory, which lives as long as the
+/// returned guard.
+pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            name,
-        ],
-    );
+    (dir, data)
+}
+
+/// A fresh data dir (as [`data_dir`]) with the site `domain` added; the third value is
+/// the site's key.
+pub fn site_dir(domain: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let (dir, data) = data_dir();
+    let key = add_site(&data, domain);
+    (dir, data, key)
+}
+
+/// A fresh data dir with site `shop.example` and campaign 1 named `name`.
+pub fn site_with_campaign(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, data, _) = site_dir("shop.example");
+    add_campaign(&data, "shop.example", name);
     (dir, data)
 }
 
@@ -374,4 +390,65 @@ pub fn rollups_agree_with_raw_events(
         assert_eq!(a, b, "{dim:?}");
     }
     with_data
+}
+
+/// An in-process setup for tests that drive `App` without a socket: a fresh data dir,
+/// its validated config (with `extra` flags) and its store with the one site
+/// `example.com` under `key`.
+pub struct InProcess {
+    pub dir: tempfile::TempDir,
+    pub rt: pixeltrack::config::Runtime,
+    pub store: pixeltrack::store::SqliteStore,
+    pub site: pixeltrack::model::Site,
+}
+
+impl InProcess {
+    pub fn new(key: &str, extra: &[(&str, toml::Value)]) -> InProcess {
+        use pixeltrack::store::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let mut flags = vec![(
+            "data_dir",
+            toml::Value::String(dir.path().display().to_string()),
+        )];
+        flags.extend(extra.iter().cloned());
+        let rt = pixeltrack::config::Config::load(None, Vec::new(), &flags)
+            .unwrap()
+            .validate()
+            .unwrap();
+        let store = pixeltrack::store::SqliteStore::open(dir.path()).unwrap();
+        let site = store
+            .add_site(
+                &pixeltrack::model::SiteKey::parse(key).unwrap(),
+                "example.com",
+                "Example",
+                0,
+            )
+            .unwrap();
+        InProcess {
+            dir,
+            rt,
+            store,
+            site,
+        }
+    }
+}
+
+/// One request through `router` without a socket, as if from `peer` (`ip:port`).
+pub async fn oneshot(
+    router: axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    peer: &str,
+) -> axum::response::Response {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req.body(axum::body::Body::empty()).unwrap();
+    let peer: SocketAddr = peer.parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    router.oneshot(req).await.unwrap()
 }

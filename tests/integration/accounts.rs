@@ -9,17 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Response, Server};
+use common::{data_dir, Response, Server};
 
 const NOTICE: &str = "pixeltrack: created user 'admin' with password ";
 const LOGIN_FAILED: &str = "wrong username or password, or too many attempts — wait and retry";
-
-fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    (dir, data)
-}
 
 /// The admin password from a first start's stderr (None when none was printed).
 fn admin_password(server: &Server) -> Option<String> {

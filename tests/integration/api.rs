@@ -22,10 +22,7 @@ fn get(server: &Server, path: &str, token: &str) -> (u16, serde_json::Value) {
 
 #[test]
 fn api_tokens_scopes_sites_and_allowlists() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let a = add_site(&data, "a.example");
+    let (_dir, data, a) = common::site_dir("a.example");
     let b = add_site(&data, "b.example");
     let read_all = token(&data, &["--scope", "read"]);
     let read_a = token(&data, &["--scope", "read", "--site", "a.example"]);
@@ -136,9 +133,7 @@ fn api_tokens_scopes_sites_and_allowlists() {
 
 #[test]
 fn openapi_document_lists_exactly_the_api_routes() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
+    let (_dir, data) = common::data_dir();
     let server = Server::start(&data, &[]);
     let res = server.get("/api/v1/openapi.json", &[]);
     assert_eq!(res.status, 200);
@@ -190,10 +185,7 @@ fn send(
 
 #[test]
 fn write_scope_manages_sites_campaigns_and_tags_email() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "a.example");
+    let (_dir, data, _) = common::site_dir("a.example");
     let read = token(&data, &["--scope", "read"]);
     let write = token(&data, &["--scope", "write"]);
     let write_a = token(&data, &["--scope", "write", "--site", "a.example"]);
@@ -322,10 +314,7 @@ fn write_scope_manages_sites_campaigns_and_tags_email() {
 
 #[test]
 fn stats_filter_compare_and_export_stream() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let a = add_site(&data, "a.example");
+    let (_dir, data, a) = common::site_dir("a.example");
     let read = token(&data, &["--scope", "read"]);
     let server = Server::start(&data, &[]);
     // Two visitors from a newsletter on /p0, one direct visitor on /p1 and /p2.
@@ -429,10 +418,7 @@ fn stats_filter_compare_and_export_stream() {
 
 #[test]
 fn sites_and_campaigns_can_be_changed_and_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let a = add_site(&data, "a.example");
+    let (_dir, data, a) = common::site_dir("a.example");
     add_site(&data, "b.example");
     let read = token(&data, &["--scope", "read"]);
     let write = token(&data, &["--scope", "write"]);
@@ -644,26 +630,10 @@ fn sites_and_campaigns_can_be_changed_and_deleted() {
 /// a token, an email link or a key of a removed site never reaches a newer one.
 #[test]
 fn a_removed_site_leaves_no_token_link_or_key_that_still_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let old_key = add_site(&data, "old.example");
+    let (dir, data, old_key) = common::site_dir("old.example");
     let old_write = token(&data, &["--scope", "write", "--site", "old.example"]);
     let admin = token(&data, &["--scope", "admin"]);
-    let created: serde_json::Value = serde_json::from_str(&cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "old.example",
-            "--name",
-            "Old",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let old_campaign = created["id"].as_i64().unwrap();
+    let old_campaign = common::add_campaign(&data, "old.example", "Old");
     let html = dir.path().join("mail.html");
     std::fs::write(&html, "<p>Hi</p>").unwrap();
     let tagged = cli(
@@ -700,17 +670,7 @@ fn a_removed_site_leaves_no_token_link_or_key_that_still_works() {
     }
 
     let new_key = add_site(&data, "new.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "new.example",
-            "--name",
-            "New",
-        ],
-    );
+    common::add_campaign(&data, "new.example", "New");
     assert_eq!(
         get(&server, "/api/v1/sites", &old_write).0,
         401,

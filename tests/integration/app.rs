@@ -3,20 +3,14 @@
 
 use crate::common;
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
 use pixeltrack::clock::{Clock, DAY_MS, HOUR_MS};
-use pixeltrack::config::{Config, Runtime};
 use pixeltrack::model::SiteId;
 use pixeltrack::report::{self, DateRange};
 use pixeltrack::server::App;
 use pixeltrack::store::prelude::*;
 use pixeltrack::store::{Dim, SqliteStore};
-use tower::ServiceExt;
 
 use common::CHROME;
 
@@ -34,38 +28,19 @@ struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-fn runtime(dir: &std::path::Path, extra: &[(&str, toml::Value)]) -> Runtime {
-    let mut flags = vec![("data_dir", toml::Value::String(dir.display().to_string()))];
-    flags.extend(extra.iter().cloned());
-    Config::load(None, Vec::new(), &flags)
-        .unwrap()
-        .validate()
-        .unwrap()
-}
-
 impl TestApp {
     fn new(extra: &[(&str, toml::Value)]) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = runtime(dir.path(), extra);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let site = store
-            .add_site(
-                &pixeltrack::model::SiteKey::parse("testkey").unwrap(),
-                "example.com",
-                "Example",
-                0,
-            )
-            .unwrap();
+        let fresh = common::InProcess::new("testkey", extra);
         let clock = Clock::fixed(T0 + 9 * HOUR_MS);
-        let app = App::build(&rt, clock.clone()).unwrap();
+        let app = App::build(&fresh.rt, clock.clone()).unwrap();
         let router = app.router();
         TestApp {
             app: Some(app),
             router,
             clock,
-            key: site.key.to_string(),
-            store,
-            _dir: dir,
+            key: fresh.site.key.to_string(),
+            store: fresh.store,
+            _dir: fresh.dir,
         }
     }
 
@@ -76,17 +51,10 @@ impl TestApp {
         headers: &[(&str, &str)],
         peer: &str,
     ) -> axum::response::Response {
-        let mut req = Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let mut req = req.body(Body::empty()).unwrap();
-        let peer: SocketAddr = format!("{peer}:40000").parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        self.router.clone().oneshot(req).await.unwrap()
+        let peer = format!("{peer}:40000");
+        common::oneshot(self.router.clone(), method, uri, headers, &peer).await
     }
 
-    /// A pageview by a Chrome visitor from `ip` at `t`.
     async fn view(
         &self,
         t: i64,
@@ -175,13 +143,9 @@ async fn readyz_is_503_while_draining() {
     let ready = |t: &TestApp| {
         let t = t.router.clone();
         async move {
-            let mut req = Request::builder()
-                .uri("/readyz")
-                .body(Body::empty())
-                .unwrap();
-            req.extensions_mut()
-                .insert(ConnectInfo("127.0.0.1:1".parse::<SocketAddr>().unwrap()));
-            t.oneshot(req).await.unwrap().status()
+            common::oneshot(t, "GET", "/readyz", &[], "127.0.0.1:1")
+                .await
+                .status()
         }
     };
     assert_eq!(ready(&t).await, StatusCode::OK);
@@ -438,30 +402,20 @@ async fn report_numbers_follow_the_traffic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_resume_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path(), &[]);
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let key = store
-        .add_site(
-            &pixeltrack::model::SiteKey::parse("k2").unwrap(),
-            "example.com",
-            "E",
-            0,
-        )
-        .unwrap()
-        .key;
+    let common::InProcess {
+        dir: _dir,
+        rt,
+        store,
+        site,
+    } = common::InProcess::new("k2", &[]);
+    let key = site.key;
     let clock = Clock::fixed(T0 + 9 * HOUR_MS);
     for (i, path) in ["%2Fa", "%2Fb"].iter().enumerate() {
         clock.set(T0 + 9 * HOUR_MS + i as i64 * 5 * MIN);
         let app = App::build(&rt, clock.clone()).unwrap();
-        let mut req = Request::builder()
-            .uri(format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com{path}"))
-            .header("user-agent", CHROME)
-            .body(Body::empty())
-            .unwrap();
-        req.extensions_mut()
-            .insert(ConnectInfo("198.51.100.1:1".parse::<SocketAddr>().unwrap()));
-        app.router().oneshot(req).await.unwrap();
+        let uri = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com{path}");
+        let ua = [("user-agent", CHROME)];
+        common::oneshot(app.router(), "GET", &uri, &ua, "198.51.100.1:1").await;
         app.finish().await.expect("every event written");
     }
     let site = store.sites().unwrap().remove(0);
@@ -499,14 +453,9 @@ async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
         let (router, key) = (t.router.clone(), t.key.clone());
         sends.push(tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(i * 40)).await;
-            let mut req = Request::builder()
-                .uri(format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}"))
-                .header("user-agent", CHROME)
-                .body(Body::empty())
-                .unwrap();
-            let peer: SocketAddr = "198.51.100.7:40000".parse().unwrap();
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let res = router.oneshot(req).await.unwrap();
+            let uri = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}");
+            let ua = [("user-agent", CHROME)];
+            let res = common::oneshot(router, "GET", &uri, &ua, "198.51.100.7:40000").await;
             assert_eq!(res.status(), StatusCode::OK, "the image, always");
             res.headers()
                 .get("x-pixel-reason")

@@ -51,9 +51,7 @@ fn readme_tutorial_site_pixel_report() {
 
 #[test]
 fn client_ip_never_reaches_the_disk_or_the_log() {
-    let (_d, data) = data_dir();
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_d, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32")]);
     for i in 0..20 {
         let url = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2Fp{i}");
@@ -94,9 +92,7 @@ fn client_ip_never_reaches_the_disk_or_the_log() {
 
 #[test]
 fn hostile_requests_over_the_socket_never_break_the_server() {
-    let (_d, data) = data_dir();
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_d, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[]);
     let addr = server.addr;
     let ok_image = |res: common::Response, reason: &str| {
@@ -261,9 +257,7 @@ fn stored_ids(data: &std::path::Path, key: &str) -> HashMap<String, usize> {
 
 #[test]
 fn sigkill_mid_load_loses_no_acknowledged_event() {
-    let (_d, data) = data_dir();
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_d, data, key) = common::site_dir("example.com");
     let mut server = Server::start(&data, &[]);
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(server.addr, &key, stop.clone(), 8);
@@ -296,9 +290,7 @@ fn sigkill_mid_load_loses_no_acknowledged_event() {
 
 #[test]
 fn sigterm_drains_in_flight_hits_and_exits_zero() {
-    let (_d, data) = data_dir();
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_d, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[]);
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
@@ -392,9 +384,7 @@ fn json_logs_are_one_object_per_line() {
 /// log says how many were lost — never "stopped cleanly".
 #[test]
 fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
-    let (_d, data) = data_dir();
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_d, data, key) = common::site_dir("example.com");
     let server = Server::start(
         &data,
         &[
@@ -424,9 +414,7 @@ fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
 /// events aggregate to, dimension by dimension, and every acknowledged hit is stored once.
 #[test]
 fn sigkill_with_unwritten_rollups_rebuilds_them_exactly() {
-    let (_d, data) = data_dir();
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_d, data, key) = common::site_dir("example.com");
     // Derived rows wait as long as possible: only a dry queue writes them.
     let env = [
         ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
@@ -484,9 +472,7 @@ fn sigkill_with_unwritten_rollups_rebuilds_them_exactly() {
 /// batch; once writes succeed again it is ready, without a restart.
 #[test]
 fn readyz_follows_the_store_and_failures_are_logged_once() {
-    let (_d, data) = data_dir();
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_d, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "50")]);
     assert_eq!(server.get("/readyz", &[]).status, 200);
     let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();

@@ -137,10 +137,7 @@ fn demo_then_report_in_every_format() {
 
 #[test]
 fn export_neutralises_formulas_in_csv_and_keeps_json_inert() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_dir, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[]);
     let title = "=HYPERLINK(\"http://evil.example\",\"x\")";
     let url = format!(

@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{add_site, cli, http, site_with_campaign, Server, CHROME};
+use common::{cli, http, site_with_campaign, Server, CHROME};
 
 const GMAIL: &str =
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
@@ -35,24 +35,8 @@ fn tracked_paths(html: &str) -> (String, Vec<String>) {
 
 #[test]
 fn campaign_report_tells_humans_from_machines() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "shop.example");
-    let c: serde_json::Value = serde_json::from_str(&cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "November",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let id = c["id"].as_i64().unwrap().to_string();
+    let (dir, data, _) = common::site_dir("shop.example");
+    let id = common::add_campaign(&data, "shop.example", "November").to_string();
     let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
     cli(
         &data,

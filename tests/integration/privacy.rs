@@ -3,25 +3,15 @@
 
 use crate::common;
 
-use std::net::SocketAddr;
-
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::Request;
-use common::{add_site, cli, contains, export, files, http, site_with_campaign, Server, CHROME};
+use common::{cli, contains, export, files, http, site_with_campaign, Server, CHROME};
 use pixeltrack::clock::{Clock, DAY_MS};
-use pixeltrack::config::Config;
 use pixeltrack::server::App;
 use pixeltrack::store::prelude::*;
-use pixeltrack::store::{run_retention, SqliteStore};
-use tower::ServiceExt;
+use pixeltrack::store::run_retention;
 
 #[test]
 fn gpc_hits_are_counted_but_carry_nothing_identifying() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_dir, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[]);
     let url = format!(
         "/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2Fa&r=https%3A%2F%2Fblog.example.org%2Fpost%3Fid%3D7&id=order-1&p.plan=pro"
@@ -227,38 +217,20 @@ fn erase_removes_a_recipient_from_every_table_and_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_removes_old_events_and_keeps_recent_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut flags = vec![(
-        "data_dir",
-        toml::Value::String(dir.path().display().to_string()),
-    )];
-    flags.push(("log_level", "warn".into()));
-    let rt = Config::load(None, Vec::new(), &flags)
-        .unwrap()
-        .validate()
-        .unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let site = store
-        .add_site(
-            &pixeltrack::model::SiteKey::parse("k").unwrap(),
-            "example.com",
-            "E",
-            0,
-        )
-        .unwrap();
+    let common::InProcess {
+        dir: _dir,
+        rt,
+        store,
+        site,
+    } = common::InProcess::new("k", &[("log_level", "warn".into())]);
     let now = 20_400 * DAY_MS + 12 * 3_600_000;
     let clock = Clock::fixed(now - 400 * DAY_MS);
     let app = App::build(&rt, clock.clone()).unwrap();
     for (age_days, page) in [(400, "old"), (1, "recent")] {
         clock.set(now - age_days * DAY_MS);
-        let mut req = Request::builder()
-            .uri(format!("/p.gif?s=k&u=https%3A%2F%2Fexample.com%2F{page}"))
-            .header("user-agent", CHROME)
-            .body(Body::empty())
-            .unwrap();
-        req.extensions_mut()
-            .insert(ConnectInfo("198.51.100.1:1".parse::<SocketAddr>().unwrap()));
-        app.router().oneshot(req).await.unwrap();
+        let uri = format!("/p.gif?s=k&u=https%3A%2F%2Fexample.com%2F{page}");
+        let ua = [("user-agent", CHROME)];
+        common::oneshot(app.router(), "GET", &uri, &ua, "198.51.100.1:1").await;
     }
     app.finish().await.expect("every event written");
     assert_eq!(store.count_events(site.id).unwrap(), 2);
@@ -278,10 +250,7 @@ async fn retention_removes_old_events_and_keeps_recent_ones() {
 
 #[test]
 fn privacy_statement_is_served_and_printed() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    add_site(&data, "example.com");
+    let (_dir, data, _) = common::site_dir("example.com");
     cli(
         &data,
         &[
@@ -317,21 +286,8 @@ fn privacy_statement_is_served_and_printed() {
 
 #[test]
 fn deliverability_only_keeps_just_the_day_of_the_last_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "shop.example");
-    cli(
-        &data,
-        &[
-            "campaign",
-            "create",
-            "--site",
-            "shop.example",
-            "--name",
-            "C",
-        ],
-    );
+    let (dir, data, key) = common::site_dir("shop.example");
+    common::add_campaign(&data, "shop.example", "C");
     cli(
         &data,
         &[

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::io::Write;
 
-use common::{add_site, cli, export, metric, post, Server, CHROME};
+use common::{cli, export, metric, post, Server, CHROME};
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -40,10 +40,7 @@ fn script_is_small_cached_and_revalidated() {
 
 #[test]
 fn events_are_validated_scoped_to_the_site_and_honour_gpc() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("d");
-    std::fs::create_dir_all(&data).unwrap();
-    let key = add_site(&data, "example.com");
+    let (_dir, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[]);
     let ua = ("User-Agent", CHROME);
     let origin = ("Origin", "https://www.example.com");
