@@ -118,6 +118,10 @@ pub struct IngestConfig {
     pub index_interval_ms: u64,
     /// The most derived rows held in memory before they are written regardless.
     pub index_max_rows: usize,
+    /// Below this many events a second, a pause in the load (no hit in flight) writes
+    /// the derived rows at once, so reports are exact at every answer; above it they
+    /// gather up to `index_interval_ms`. 0: never on a pause.
+    pub light_load_per_second: u64,
     /// The most open sessions the writer holds (≈ 0.5 KB each); past it the sessions
     /// idle longest end early (counted in `pixeltrack_sessions_cut_total`).
     pub max_open_sessions: usize,
@@ -186,6 +190,7 @@ impl Default for Config {
                 busy_timeout_ms: 10_000,
                 index_interval_ms: 1_000,
                 index_max_rows: 200_000,
+                light_load_per_second: 1_000,
                 max_open_sessions: 200_000,
                 max_unique_keys: 4_000_000,
                 synchronous: Synchronous::Normal,

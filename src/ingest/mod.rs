@@ -197,6 +197,8 @@ pub struct EventWriter {
     max_unique_keys: usize,
     /// Bound of the open sessions held in memory (see `Sessions::trim`).
     max_open_sessions: usize,
+    /// Below this rate a pause in the load writes the derived rows at once.
+    light_load_per_second: u64,
     /// A conversion repeating an order id counted this recently is a duplicate.
     dedupe_window_ms: Millis,
     /// When order ids past the window were last deleted.
@@ -210,10 +212,8 @@ pub struct EventWriter {
     failing: Failing,
 }
 
-/// Load windows are this long; fewer than [`LIGHT_LOAD_EVENTS`] events in the last one
-/// (1,000 events/s) is a light load, whose pauses write the derived rows at once.
+/// Load is measured over windows this long (see `ingest.light_load_per_second`).
 const LOAD_WINDOW: Duration = Duration::from_millis(100);
-const LIGHT_LOAD_EVENTS: u64 = 100;
 
 impl EventWriter {
     pub fn new(sqlite: SqliteWriter, session_timeout_ms: Millis, metrics: Arc<Metrics>) -> Self {
@@ -228,6 +228,7 @@ impl EventWriter {
             index_max_rows: 200_000,
             max_unique_keys: usize::MAX,
             max_open_sessions: usize::MAX,
+            light_load_per_second: 1_000,
             dedupe_window_ms: 30 * crate::clock::DAY_MS,
             orders_pruned_ms: 0,
             latest_ms: 0,
@@ -250,10 +251,17 @@ impl EventWriter {
         self
     }
 
-    /// How long and how large derived rows may wait under load.
-    pub fn with_index_bounds(mut self, interval: Duration, max_rows: usize) -> Self {
+    /// How long and how large derived rows may wait under load, and below which rate
+    /// a pause writes them at once.
+    pub fn with_index_bounds(
+        mut self,
+        interval: Duration,
+        max_rows: usize,
+        light_load_per_second: u64,
+    ) -> Self {
         self.index_interval = interval;
         self.index_max_rows = max_rows.max(1);
+        self.light_load_per_second = light_load_per_second;
         self
     }
 
@@ -323,10 +331,12 @@ impl EventWriter {
         self.pending_since.is_none()
     }
 
-    /// Fewer events than [`LIGHT_LOAD_EVENTS`] in the last load window.
+    /// Below `light_load_per_second` in the current and the last load window: a
+    /// light load, whose pauses write the derived rows at once.
     pub fn light_load(&mut self) -> bool {
         self.count_load(0);
-        self.window.2 < LIGHT_LOAD_EVENTS && self.window.1 < LIGHT_LOAD_EVENTS
+        let per_window = self.light_load_per_second / (1_000 / LOAD_WINDOW.as_millis() as u64);
+        self.window.2 < per_window && self.window.1 < per_window
     }
 
     fn count_load(&mut self, events: u64) {

@@ -70,6 +70,7 @@ impl App {
         .with_index_bounds(
             Duration::from_millis(cfg.ingest.index_interval_ms),
             cfg.ingest.index_max_rows,
+            cfg.ingest.light_load_per_second,
         )
         .with_memory_bounds(cfg.ingest.max_unique_keys, cfg.ingest.max_open_sessions);
         // Sessions open at the last stop, and the derived rows of events a crash left

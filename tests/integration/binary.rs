@@ -415,10 +415,11 @@ fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
 #[test]
 fn sigkill_with_unwritten_rollups_rebuilds_them_exactly() {
     let (_d, data, key) = common::site_dir("example.com");
-    // Derived rows wait as long as possible: only a dry queue writes them.
+    // Derived rows wait as long as possible: no bound is reached and no pause writes them.
     let env = [
         ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
         ("PIXELTRACK_INGEST__INDEX_INTERVAL_MS", "600000"),
+        ("PIXELTRACK_INGEST__LIGHT_LOAD_PER_SECOND", "0"),
     ];
     let mut server = Server::start(&data, &env);
     let stop = Arc::new(AtomicBool::new(false));
