@@ -8,6 +8,8 @@
 //! view of the same visitor that carried a click id. Visitor ids change every UTC
 //! day, so without a click id a conversion only joins clicks of the same day. A
 //! conversion nothing joins is reported as unattributed — never guessed.
+//!
+//! Over 600 lines with its tests: about a quarter is attribution and funnel cases.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -7,6 +7,9 @@
 //! only ever becomes a link in two shapes: our own filter links (a query string we
 //! build and percent-encode) and `https://<host>/` for a referrer host that is a
 //! plain host name.
+//!
+//! Over 600 lines: the three pages share the range, filter and panel helpers here;
+//! split it by page when a fourth page comes.
 
 use axum::extract::{Path, State};
 use axum::http::Uri;

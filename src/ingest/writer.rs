@@ -1,0 +1,338 @@
+//! The writer's state: sessions, the seen-visitor keys, the derived rows not written
+//! yet and the SQLite writer connection — everything that turns events into committed
+//! transactions, and decides when derived rows are written ([`Index`]). The writer
+//! thread (`ingest::start`) owns one; the `demo` command drives one directly.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::clock::Millis;
+use crate::metrics::Metrics;
+use crate::model::{DropReason, Event};
+use crate::store::sqlite::SqliteWriter;
+use crate::store::{Derived, Reclassify};
+
+use super::sessions::Sessions;
+use super::uniques::SeenKeys;
+
+/// When the derived rows of committed events are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// In the same transaction as the events (the writer is idle, or stopping).
+    Now,
+    /// With a later batch, unless the pending rows are older or more than the bounds.
+    Later,
+}
+
+/// Sessions, the seen-visitor filter, the derived rows not written yet and the writer
+/// connection: everything that turns events into committed transactions. The writer
+/// thread owns one; the `demo` command drives one directly.
+pub struct EventWriter {
+    sqlite: SqliteWriter,
+    sessions: Sessions,
+    seen: SeenKeys,
+    pub(super) metrics: Arc<Metrics>,
+    /// Derived rows of committed events, not written yet.
+    pending: Derived,
+    /// When `pending` got its first rows.
+    pending_since: Option<Instant>,
+    /// Bounds on `pending`: its age and its size.
+    index_interval: Duration,
+    index_max_rows: usize,
+    /// Bound of the unique-visitor keys held in memory (see `uniques`).
+    max_unique_keys: usize,
+    /// Bound of the open sessions held in memory (see `Sessions::trim`).
+    max_open_sessions: usize,
+    /// Below this rate a pause in the load writes the derived rows at once.
+    light_load_per_second: u64,
+    /// A conversion repeating an order id counted this recently is a duplicate.
+    dedupe_window_ms: Millis,
+    /// When order ids past the window were last deleted.
+    orders_pruned_ms: Millis,
+    /// The newest event time seen: "now" for a recovery after a failed batch.
+    latest_ms: Millis,
+    /// Events committed in the current and the previous load window.
+    window: (Instant, u64, u64),
+    /// A write failed: the in-memory state must be rebuilt before the next one.
+    needs_recovery: bool,
+    failing: Failing,
+}
+
+/// Load is measured over windows this long (see `ingest.light_load_per_second`).
+const LOAD_WINDOW: Duration = Duration::from_millis(100);
+
+impl EventWriter {
+    pub fn new(sqlite: SqliteWriter, session_timeout_ms: Millis, metrics: Arc<Metrics>) -> Self {
+        EventWriter {
+            sqlite,
+            sessions: Sessions::new(session_timeout_ms),
+            seen: SeenKeys::default(),
+            metrics,
+            pending: Derived::default(),
+            pending_since: None,
+            index_interval: Duration::from_secs(1),
+            index_max_rows: 200_000,
+            max_unique_keys: usize::MAX,
+            max_open_sessions: usize::MAX,
+            light_load_per_second: 1_000,
+            dedupe_window_ms: 30 * crate::clock::DAY_MS,
+            orders_pruned_ms: 0,
+            latest_ms: 0,
+            window: (Instant::now(), 0, 0),
+            needs_recovery: false,
+            failing: Failing::default(),
+        }
+    }
+
+    pub fn with_dedupe_window(mut self, ms: Millis) -> Self {
+        self.dedupe_window_ms = ms;
+        self
+    }
+
+    /// Bounds the unique-visitor keys and the open sessions held in memory; applies
+    /// from the next `recover`.
+    pub fn with_memory_bounds(mut self, unique_keys: usize, open_sessions: usize) -> Self {
+        self.max_unique_keys = unique_keys.max(1);
+        self.max_open_sessions = open_sessions;
+        self
+    }
+
+    /// How long and how large derived rows may wait under load, and below which rate
+    /// a pause writes them at once.
+    pub fn with_index_bounds(
+        mut self,
+        interval: Duration,
+        max_rows: usize,
+        light_load_per_second: u64,
+    ) -> Self {
+        self.index_interval = interval;
+        self.index_max_rows = max_rows.max(1);
+        self.light_load_per_second = light_load_per_second;
+        self
+    }
+
+    /// Drops conversions whose (site, order id) was counted within the window — in
+    /// this batch or before (like Meta's Conversions API does with event ids). A page
+    /// reload on the thank-you page then counts once.
+    fn dedupe_orders(&self, events: &mut Vec<Event>) {
+        let mut fresh = HashSet::new();
+        events.retain(|e| {
+            if e.name != crate::enrich::CONVERSION || e.order_id.is_empty() {
+                return true;
+            }
+            let again = !fresh.insert((e.site_id, e.order_id.clone()))
+                || self
+                    .sqlite
+                    .order_counted(e.site_id, &e.order_id, e.ts_ms - self.dedupe_window_ms)
+                    .unwrap_or_else(|err| {
+                        tracing::error!(error = %err, "order lookup failed; counting the conversion");
+                        false
+                    });
+            if again {
+                self.metrics.dropped(DropReason::Duplicate);
+            }
+            !again
+        });
+    }
+
+    /// Rebuilds the in-memory state from the store, exactly as it was after the last
+    /// committed derived rows, then replays the events committed since (a crash or a
+    /// failed write left them unindexed) and writes their derived rows. Called at
+    /// start and after a failed batch. Returns how many events were replayed.
+    pub fn recover(&mut self, now: Millis) -> crate::store::Result<usize> {
+        self.pending = Derived::default();
+        self.pending_since = None;
+        self.seen = SeenKeys::new(self.max_unique_keys);
+        let spill = self.seen.load(self.sqlite.unique_keys()?);
+        if !spill.is_empty() {
+            tracing::warn!(
+                keys = spill.len(),
+                bound = self.max_unique_keys,
+                "unique-visitor keys past ingest.max_unique_keys: the store decides them"
+            );
+            self.sqlite.spill_unique_keys(&spill)?;
+        }
+        let unindexed = self.sqlite.unindexed_events()?;
+        let first = unindexed.first().map_or(now, |e| e.ts_ms.min(now));
+        self.sessions = Sessions::new(self.sessions.timeout_ms()).with_cap(self.max_open_sessions);
+        self.sessions.resume(
+            self.sqlite
+                .recent_sessions(first - self.sessions.timeout_ms())?,
+        );
+        let n = unindexed.len();
+        for mut e in unindexed {
+            self.sessions
+                .track(&mut e, &mut self.pending, &mut self.seen);
+        }
+        self.sessions.finish_batch(&mut self.pending);
+        self.sqlite.apply(&[], &[], Some(&mut self.pending))?;
+        self.indexed();
+        if n > 0 {
+            tracing::info!(events = n, "derived rows rebuilt from unindexed events");
+        }
+        Ok(n)
+    }
+
+    pub fn pending_is_empty(&self) -> bool {
+        self.pending_since.is_none()
+    }
+
+    /// Below `light_load_per_second` in the current and the last load window: a
+    /// light load, whose pauses write the derived rows at once.
+    pub fn light_load(&mut self) -> bool {
+        self.count_load(0);
+        let per_window = self.light_load_per_second / (1_000 / LOAD_WINDOW.as_millis() as u64);
+        self.window.2 < per_window && self.window.1 < per_window
+    }
+
+    fn count_load(&mut self, events: u64) {
+        let (start, now, prev) = &mut self.window;
+        let elapsed = start.elapsed();
+        if elapsed >= LOAD_WINDOW {
+            *prev = if elapsed >= 2 * LOAD_WINDOW { 0 } else { *now };
+            *now = 0;
+            *start = Instant::now();
+        }
+        *now += events;
+    }
+
+    /// The pending rows were committed.
+    fn indexed(&mut self) {
+        self.pending = Derived::default();
+        self.pending_since = None;
+    }
+
+    pub fn evict_idle(&mut self, now: Millis) {
+        self.sessions.evict_idle(now);
+        // Hourly: order ids older than the dedupe window can no longer match anything.
+        if now - self.orders_pruned_ms >= crate::clock::HOUR_MS {
+            self.orders_pruned_ms = now;
+            if let Err(e) = self.sqlite.prune_orders(now - self.dedupe_window_ms) {
+                tracing::error!(error = %e, "pruning old order ids failed");
+            }
+        }
+    }
+
+    /// Sessionizes `events` (in time order) and commits them, with every derived row
+    /// pending: what the demo and tests use. Returns whether the commit succeeded.
+    pub fn write(&mut self, events: Vec<Event>, reclassify: Vec<Reclassify>) -> bool {
+        self.commit(events, reclassify, Index::Now)
+    }
+
+    /// Sessionizes `events` (in time order) and commits them in one transaction, with
+    /// the pending derived rows when `index` says now or the bounds are reached.
+    /// Returns whether the events were committed; failures are logged and counted,
+    /// and the in-memory state is rebuilt from the store.
+    pub fn commit(
+        &mut self,
+        mut events: Vec<Event>,
+        reclassify: Vec<Reclassify>,
+        index: Index,
+    ) -> bool {
+        self.dedupe_orders(&mut events);
+        self.count_load(events.len() as u64);
+        let due = self
+            .pending_since
+            .is_some_and(|t| t.elapsed() >= self.index_interval);
+        if events.is_empty() && reclassify.is_empty() && index == Index::Later && !due {
+            return true;
+        }
+        for e in &mut events {
+            self.latest_ms = self.latest_ms.max(e.ts_ms);
+            self.sessions.track(e, &mut self.pending, &mut self.seen);
+        }
+        if self.pending_since.is_none() && self.pending.rows() > 0 {
+            self.pending_since = Some(Instant::now());
+        }
+        let now = index == Index::Now || due || self.pending.rows() >= self.index_max_rows;
+        if now {
+            self.sessions.finish_batch(&mut self.pending);
+        }
+        let m = self.metrics.clone();
+        let n = events.len() as u64;
+        let bots = events.iter().filter(|e| e.bot.is_some()).count() as u64;
+        let started = Instant::now();
+        let result = self
+            .sqlite
+            .apply(&events, &reclassify, now.then_some(&mut self.pending));
+        m.commit_latency(started.elapsed());
+        match result {
+            Ok(()) => {
+                self.failing.succeeded();
+                m.store_failing.store(false, Ordering::Relaxed);
+                if now {
+                    self.indexed();
+                    m.index_writes.fetch_add(1, Ordering::Relaxed);
+                }
+                m.batches_written.fetch_add(1, Ordering::Relaxed);
+                m.events_stored.fetch_add(n, Ordering::Relaxed);
+                m.open_sessions
+                    .store(self.sessions.len() as i64, Ordering::Relaxed);
+                m.sessions_cut.store(self.sessions.cut, Ordering::Relaxed);
+                m.unique_keys_held
+                    .store(self.seen.len() as i64, Ordering::Relaxed);
+                m.bot_events_stored.fetch_add(bots, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                self.failing.failed(n, &e);
+                m.store_failing.store(true, Ordering::Relaxed);
+                m.batches_failed.fetch_add(1, Ordering::Relaxed);
+                for _ in 0..n {
+                    m.dropped(DropReason::StoreError);
+                }
+                // Sessions and pending rows counted events that are not stored: start
+                // over from what is (the last derived rows plus the unindexed events)
+                // before the next batch.
+                self.needs_recovery = true;
+                false
+            }
+        }
+    }
+}
+
+/// Failed writes, logged as they start, then as one summary per [`FAILURE_LOG_EVERY`]
+/// while they go on (a full disk fails every batch: thousands a second), and once more
+/// when writes succeed again.
+#[derive(Default)]
+struct Failing {
+    since: Option<Instant>,
+    reported: Option<Instant>,
+    batches: u64,
+    events: u64,
+}
+
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Failing {
+    fn failed(&mut self, events: u64, e: &crate::store::StoreError) {
+        self.batches += 1;
+        self.events += events;
+        match self.reported {
+            None => {
+                tracing::error!(error = %e, events, "writing to the store failed; the events are dropped (store_error) and /readyz says not ready until a write succeeds");
+                self.since = Some(Instant::now());
+                self.reported = Some(Instant::now());
+                (self.batches, self.events) = (0, 0);
+            }
+            Some(at) if at.elapsed() >= FAILURE_LOG_EVERY => {
+                tracing::error!(error = %e, batches = self.batches, events = self.events, "writes to the store still failing");
+                self.reported = Some(Instant::now());
+                (self.batches, self.events) = (0, 0);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn succeeded(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                failed_for_ms = since.elapsed().as_millis() as u64,
+                "writes to the store succeed again"
+            );
+            *self = Failing::default();
+        }
+    }
+}
