@@ -236,7 +236,9 @@ impl EventWriter {
         let due = self
             .pending_since
             .is_some_and(|t| t.elapsed() >= self.index_interval);
-        if events.is_empty() && reclassify.is_empty() && index == Index::Later && !due {
+        let nothing_due = (index == Index::Later && !due) || self.pending_is_empty();
+        if events.is_empty() && reclassify.is_empty() && nothing_due {
+            // Nothing to write (an idle tick): no empty transaction.
             return true;
         }
         for e in &mut events {
