@@ -57,6 +57,7 @@ impl App {
     pub fn build(rt: &Runtime, clock: Clock) -> anyhow::Result<App> {
         let cfg = &rt.config;
         let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+        store.check_integrity()?;
         let metrics = Arc::new(Metrics::default());
         let timeout_ms = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
         let mut event_writer = ingest::EventWriter::new(

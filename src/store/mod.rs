@@ -60,6 +60,12 @@ pub enum StoreError {
     Conflict(String),
     #[error("the database was written by a newer pixeltrack (schema {found}, this binary knows {known})")]
     SchemaTooNew { found: i64, known: i64 },
+    /// The database file cannot be opened or is not a sound pixeltrack database.
+    #[error("{path}: {why}")]
+    Unusable {
+        path: std::path::PathBuf,
+        why: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

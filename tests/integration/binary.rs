@@ -517,3 +517,63 @@ fn readyz_follows_the_store_and_failures_are_logged_once() {
     assert!(log.contains("writes to the store succeed again"), "{log}");
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+/// `serve` with `data`: its exit status and what it wrote to stderr (it must not start).
+fn serve_refused(data: &std::path::Path) -> (std::process::ExitStatus, String) {
+    let out = std::process::Command::new(common::bin())
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("PIXELTRACK_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The store holds the link-signing keys and the day's salts: a new data directory is
+/// the owner's only (0700, the database 0600). A database emptied to zero bytes is not
+/// taken for a new install, and one with damaged pages is refused before anything is
+/// served — each said once, with the path and the way to recover.
+#[test]
+fn the_store_is_private_and_a_damaged_one_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_d, data) = data_dir();
+    let key = add_site(&data, "example.com");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let db = data.join("pixeltrack.db");
+    assert_eq!((mode(&data), mode(&db)), (0o700, 0o600));
+    // Real rows spread over many pages, then damage in the middle of the file.
+    cli(&data, &["demo", "--days", "2", "--visitors-per-day", "40"]);
+    let server = Server::start(&data, &[]);
+    assert_eq!(server.get(&format!("/p.gif?s={key}"), &[]).status, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+    let mut bytes = std::fs::read(&db).unwrap();
+    let pages = bytes.len() / 4096;
+    assert!(pages > 20, "{pages} pages");
+    for page in (pages / 2..pages).step_by(3) {
+        bytes[page * 4096..page * 4096 + 64].fill(0xde);
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let (status, err) = serve_refused(&data);
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("pixeltrack.db") && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(err.contains(".recover"), "says how to recover: {err}");
+    assert!(!err.contains("created user"), "no new install: {err}");
+    assert_eq!(err.matches("damaged").count(), 1, "said once: {err}");
+
+    std::fs::write(&db, b"").unwrap();
+    let _ = std::fs::remove_file(data.join("pixeltrack.db-wal"));
+    let (status, err) = serve_refused(&data);
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("empty (0 bytes)") && err.contains("pixeltrack.db"),
+        "{err}"
+    );
+    assert!(!err.contains("created user"), "no new install: {err}");
+}

@@ -37,6 +37,84 @@ use rollups::UPSERT_ROLLUP;
 
 pub const DB_FILE: &str = "pixeltrack.db";
 
+/// Creates the data directory (0700) and an empty database file (0600) if they do
+/// not exist: the database holds the link-signing keys and the day's salts. An existing
+/// database of zero bytes is refused: SQLite would take it for a new, empty install
+/// (and a new admin password) and hide whatever emptied it.
+fn create_private(data_dir: &Path, path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir_err = |source| StoreError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(dir_err)?;
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 && !wal_has_frames(path) => Err(StoreError::Unusable {
+            path: path.to_owned(),
+            why: "the database file is empty (0 bytes), so it is not a pixeltrack database any more. \
+                  Restore it from a backup; or, to start a new install on purpose, delete the file"
+                .into(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map(|_| ())
+                .map_err(dir_err)
+        }
+        Err(e) => Err(dir_err(e)),
+    }
+}
+
+/// A zero-byte database with a write-ahead log holds its pages there still.
+fn wal_has_frames(db: &Path) -> bool {
+    let wal = db.with_file_name(format!("{DB_FILE}-wal"));
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 32)
+}
+
+/// What a damaged database says, with the way to recover.
+fn damaged(problem: &str, db: &Path) -> String {
+    format!(
+        "the database is damaged ({problem}). Nothing was served. Stop every pixeltrack using it, copy the \
+         data directory aside, then recover what can be read: sqlite3 {db} \".recover\" | sqlite3 recovered.db; \
+         check it with sqlite3 recovered.db \"PRAGMA integrity_check\" and put it in place of {db} (removing \
+         {db}-wal and {db}-shm) — or restore your last backup",
+        db = db.display()
+    )
+}
+
+/// An open or migration failure, said once with the path ("unable to open database
+/// file: unable to open database file: Error code 14" was the old wording).
+fn unusable(path: &Path, e: StoreError) -> StoreError {
+    let why = match &e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, msg))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) =>
+        {
+            damaged(msg.as_deref().unwrap_or("not a database"), path)
+        }
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, Some(msg))) => {
+            format!("{msg} (SQLite code {})", f.extended_code)
+        }
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, None)) => f.to_string(),
+        StoreError::SchemaTooNew { .. } => return e,
+        other => other.to_string(),
+    };
+    StoreError::Unusable {
+        path: path.to_owned(),
+        why,
+    }
+}
+
 /// Migrations in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/001_init.sql"),
@@ -78,16 +156,32 @@ fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<SqliteStore> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
         let path = data_dir.join(DB_FILE);
-        let mut conn = open_conn(&path, Synchronous::Normal)?;
-        migrate(&mut conn)?;
+        create_private(data_dir, &path)?;
+        let mut conn = open_conn(&path, Synchronous::Normal).map_err(|e| unusable(&path, e))?;
+        migrate(&mut conn).map_err(|e| unusable(&path, e))?;
         Ok(SqliteStore {
             path,
             conn: Mutex::new(conn),
+        })
+    }
+
+    /// Reads every page of the database (`PRAGMA quick_check`): run before serving, so
+    /// a damaged file is refused with the steps to recover instead of acknowledging
+    /// hits it may not keep. Takes about a second per GB.
+    pub fn check_integrity(&self) -> Result<()> {
+        let conn = self.conn();
+        let mut st = conn.prepare("PRAGMA quick_check(5)")?;
+        let problems: Vec<String> = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| unusable(&self.path, e.into()))?;
+        if problems.len() == 1 && problems[0] == "ok" {
+            return Ok(());
+        }
+        Err(StoreError::Unusable {
+            path: self.path.clone(),
+            why: damaged(&problems.join("; "), &self.path),
         })
     }
 
