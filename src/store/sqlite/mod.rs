@@ -168,7 +168,7 @@ impl SqliteStore {
 
     /// Reads every page of the database (`PRAGMA quick_check`): run before serving, so
     /// a damaged file is refused with the steps to recover instead of acknowledging
-    /// hits it may not keep. Takes about a second per GB.
+    /// hits it may not keep. Measured: 0.7 s (cached) to 7 s (cold disk) for 360 MB.
     pub fn check_integrity(&self) -> Result<()> {
         let conn = self.conn();
         let mut st = conn.prepare("PRAGMA quick_check(5)")?;
