@@ -452,3 +452,28 @@ pub async fn oneshot(
         .insert(axum::extract::ConnectInfo(peer));
     router.oneshot(req).await.unwrap()
 }
+
+/// An ad link for campaign 1 of shop.example, made by `pixeltrack link create`: its
+/// path and query (`/c/<token>`), without the server's base URL.
+pub fn ad_link(data: &Path, ad: &str, placement: &str, url: &str) -> String {
+    let out = cli(
+        data,
+        &[
+            "link",
+            "create",
+            "--site",
+            "shop.example",
+            "--campaign",
+            "1",
+            "--ad",
+            ad,
+            "--placement",
+            placement,
+            url,
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let url = v["url"].as_str().unwrap();
+    url[url.find("/c/").expect("a click link")..].to_owned()
+}

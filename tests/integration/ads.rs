@@ -81,30 +81,8 @@ fn impressions_clicks_and_conversions_add_up_in_the_campaign_report() {
             "eur",
         ],
     );
-    let link = |ad: &str| {
-        let out = cli(
-            &data,
-            &[
-                "link",
-                "create",
-                "--site",
-                "shop.example",
-                "--campaign",
-                "1",
-                "--ad",
-                ad,
-                "--placement",
-                "home",
-                "https://shop.example/spring?src=ad#top",
-                "--json",
-            ],
-        );
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v["url"]
-            .as_str()
-            .unwrap()
-            .replace("http://127.0.0.1:8080", "")
-    };
+    let link =
+        |ad: &str| common::ad_link(&data, ad, "home", "https://shop.example/spring?src=ad#top");
     let (banner, video) = (link("banner"), link("video"));
     assert!(
         banner.starts_with("/c/") && !banner.contains("banner"),

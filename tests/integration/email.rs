@@ -375,24 +375,8 @@ fn merge_tag_links_take_the_recipient_from_the_url() {
 #[test]
 fn an_ad_link_token_cannot_forge_an_open() {
     let (_d, data) = site_with_campaign("Spring");
-    let out: serde_json::Value = serde_json::from_str(&cli(
-        &data,
-        &[
-            "link",
-            "create",
-            "--site",
-            "shop.example",
-            "--campaign",
-            "1",
-            "--ad",
-            "a1",
-            "https://shop.example/spring",
-            "--json",
-        ],
-    ))
-    .unwrap();
-    let url = out["url"].as_str().unwrap();
-    let token = &url[url.find("/c/").unwrap() + 3..];
+    let link = common::ad_link(&data, "a1", "home", "https://shop.example/spring");
+    let token = &link["/c/".len()..];
     let server = Server::start(&data, &[]);
     let res = server.get(
         &format!("/o/{token}.gif?r=victim@corp.example"),
