@@ -10,8 +10,8 @@ use crate::clock::Millis;
 use crate::config::Synchronous;
 use crate::model::{AdFields, BotReason, Device, EmailFields, Event, SiteId, Utm, Verdict};
 use crate::store::{
-    AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Pattern, PatternKind, Result, SessionRow,
-    StoreError, Touch, WebRow, SESSION_DIMS,
+    AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Pattern, PatternKind, Result, StoreError,
+    Touch, WebRow, SESSION_DIMS,
 };
 
 /// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
@@ -421,13 +421,6 @@ impl EventStore for SqliteStore {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-}
-
-impl SqliteStore {
-    /// Sessions whose last event is at or after `since`.
-    pub fn recent_sessions(&self, since: Millis) -> Result<Vec<SessionRow>> {
-        super::writer::recent_sessions(&self.conn(), since)
     }
 }
 

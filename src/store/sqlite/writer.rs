@@ -28,7 +28,7 @@ pub struct SqliteWriter {
 }
 
 /// Sessions whose last event is at or after `since`.
-pub(super) fn recent_sessions(conn: &Connection, since: Millis) -> Result<Vec<SessionRow>> {
+fn recent_sessions(conn: &Connection, since: Millis) -> Result<Vec<SessionRow>> {
     let mut st = conn.prepare_cached(RECENT_SESSIONS)?;
     let rows = st.query_map([since], |r| {
         let mut dims = Vec::with_capacity(SESSION_DIMS.len());
