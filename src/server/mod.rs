@@ -2,6 +2,8 @@
 //! order — stop accepting, finish in-flight requests, commit the queue, exit 0.
 
 use std::net::SocketAddr;
+
+use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -288,8 +290,35 @@ async fn first_start(app: &App, rt: &Runtime, local: SocketAddr) -> anyhow::Resu
         } else {
             rt.public_url.clone()
         };
-        eprintln!("pixeltrack: created user 'admin' with password {password} — sign in at {base}/login and change it with 'pixeltrack user passwd admin'");
+        let notice = format!("pixeltrack: created user 'admin' with password {password} — sign in at {base}/login and change it with 'pixeltrack user passwd admin'");
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("{notice}");
+        } else {
+            // Standard error is a log file or a journal here, which may be shipped and kept:
+            // the password goes to a file only its owner can read.
+            let path = rt.config.data_dir.join(ADMIN_PASSWORD_FILE);
+            write_private(&path, &format!("{notice}\n"))?;
+            tracing::warn!(file = %path.display(), login = %format!("{base}/login"), "created user 'admin'; its password is in the file (readable by its owner only): sign in, change it with 'pixeltrack user passwd admin', then delete the file");
+        }
     }
+    Ok(())
+}
+
+/// Where the first admin password goes when standard error is not a terminal.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password.txt";
+
+/// Writes `text` to a new file only its owner can read (0600).
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing the admin password to {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
     Ok(())
 }
 

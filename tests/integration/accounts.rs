@@ -14,10 +14,12 @@ use common::{data_dir, Response, Server};
 const NOTICE: &str = "pixeltrack: created user 'admin' with password ";
 const LOGIN_FAILED: &str = "wrong username or password, or too many attempts — wait and retry";
 
-/// The admin password from a first start's stderr (None when none was printed).
+/// The admin password a first start wrote (None when none was created). With standard
+/// error not a terminal (a log file here), it is in an owner-only file, never the log.
 fn admin_password(server: &Server) -> Option<String> {
-    let log = server.log_text();
-    let line = log.lines().find(|l| l.starts_with(NOTICE))?;
+    let file = server.data.join(pixeltrack::server::ADMIN_PASSWORD_FILE);
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(NOTICE))?;
     Some(line[NOTICE.len()..].split(' ').next()?.to_owned())
 }
 
@@ -153,24 +155,32 @@ fn assert_security_headers(r: &Response, what: &str) {
 }
 
 #[test]
-fn first_start_prints_the_admin_password_once() {
+fn first_start_writes_the_admin_password_once_to_an_owner_only_file() {
     let (_d, data) = data_dir();
     let server = Server::start(&data, &[]);
-    let pw = admin_password(&server).expect("first start prints the admin password");
+    let pw = admin_password(&server).expect("first start writes the admin password");
     assert_eq!(pw.len(), 20);
-    let log = server.log_text();
-    assert_eq!(
-        log.matches(pw.as_str()).count(),
-        1,
-        "printed once, not logged: {log}"
-    );
+    let file = data.join(pixeltrack::server::ADMIN_PASSWORD_FILE);
+    let text = std::fs::read_to_string(&file).unwrap();
     assert!(
-        log.contains(&format!("sign in at http://{}/login", server.addr)),
-        "{log}"
+        text.contains(&format!("sign in at http://{}/login", server.addr)),
+        "{text}"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "readable by its owner only");
+    }
+    let log = server.log_text();
+    assert!(!log.contains(&pw), "never in the log: {log}");
+    assert!(
+        log.contains("admin-password.txt"),
+        "the log says where: {log}"
     );
     sign_in(&server, "admin", &pw);
     assert_eq!(server.terminate().code(), Some(0));
 
+    std::fs::remove_file(&file).unwrap();
     let again = Server::start(&data, &[]);
     assert_eq!(admin_password(&again), None, "{}", again.log_text());
     assert!(!again.log_text().contains(&pw));
