@@ -149,7 +149,8 @@ fn render_report(r: &report::SiteReport) -> String {
             .rows
             .iter()
             .map(|row| {
-                let mut cells = vec![display_value(&row.value, 60)];
+                let dim = crate::store::Dim::parse(b.dimension).unwrap_or(crate::store::Dim::Total);
+                let mut cells = vec![display_value(dim, &row.value, 60)];
                 cells.extend(cols.iter().map(|(_, get)| get(row).to_string()));
                 if engagement {
                     cells.push(opt(row.scroll_depth, "%"));
@@ -167,9 +168,9 @@ fn render_report(r: &report::SiteReport) -> String {
     out
 }
 
-fn display_value(v: &str, max: usize) -> String {
+fn display_value(dim: crate::store::Dim, v: &str, max: usize) -> String {
     if v.is_empty() {
-        "(direct / none)".into()
+        dim.empty_label().into()
     } else {
         output::term_cell(v, max)
     }
@@ -256,4 +257,20 @@ pub fn render_site(goals: &[GoalRow], c: &ConversionSummary) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Dim;
+
+    /// An empty value says what it means for its dimension, the same words as the
+    /// dashboard's (`Dim::empty_label`).
+    #[test]
+    fn an_empty_value_is_named_for_its_dimension() {
+        assert_eq!(display_value(Dim::Source, "", 60), "(direct)");
+        assert_eq!(display_value(Dim::Country, "", 60), "(unknown)");
+        assert_eq!(display_value(Dim::UtmCampaign, "", 60), "(none)");
+        assert_eq!(display_value(Dim::Source, "news", 60), "news");
+    }
 }

@@ -96,6 +96,16 @@ impl Dim {
 
     /// Dimensions where an empty value means "not set" and gets no row of its own (an
     /// empty source, by contrast, is direct traffic and is counted).
+    /// How a row with an empty value is shown: no source is direct traffic, no country
+    /// is an address not in the registries' data, anything else is simply not set.
+    pub fn empty_label(self) -> &'static str {
+        match self {
+            Dim::Source => "(direct)",
+            Dim::Country => "(unknown)",
+            _ => "(none)",
+        }
+    }
+
     pub fn empty_means_unset(self) -> bool {
         matches!(
             self,

@@ -349,9 +349,7 @@ fn panel(view: &View, dim: Dim, title: &str, count: Count, rows: &[report::Row])
                     tbody {
                         @for r in rows {
                             @let shown = match (r.value.is_empty(), dim) {
-                                (true, Dim::Source) => "(direct)",
-                                (true, Dim::Country) => "(unknown)",
-                                (true, _) => "(none)",
+                                (true, _) => dim.empty_label(),
                                 (false, Dim::Country) => crate::model::country_name(&r.value),
                                 _ => r.value.as_str(),
                             };
@@ -442,7 +440,7 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
                 @for (i, f) in view.filters.iter().enumerate() {
                     span.chip {
                         (f.dim.name()) " " (match f.op { crate::store::FilterOp::Is => "is", crate::store::FilterOp::IsNot => "is not", crate::store::FilterOp::Contains => "contains" }) " "
-                        strong { (if f.value.is_empty() && f.dim == Dim::Source { "(direct)" } else if f.value.is_empty() { "(none)" } else { f.value.as_str() }) }
+                        strong { (if f.value.is_empty() { f.dim.empty_label() } else { f.value.as_str() }) }
                         " " a.remove href=(view.without_filter(i)) title="Remove this filter" { "×" }
                     }
                 }
