@@ -179,15 +179,10 @@ impl Collector {
         raw_token: &str,
         click: bool,
     ) -> (Option<EmailToken>, Option<DropReason>) {
+        // `parse_token` took only a token of this route (`TokenRoute`).
         let token = match parsed {
-            // A token only works on its own route: an open token is no click link.
-            Ok(t)
-                if matches!(t.action, Action::Click(_)) == click
-                    && t.action != Action::Withdraw =>
-            {
-                t
-            }
-            Ok(_) | Err(_) => return (None, Some(self.count(DropReason::BadToken))),
+            Ok(t) => t,
+            Err(r) => return (None, Some(self.count(r))),
         };
         let result = self.record_token(parts, &token, raw_token, click).await;
         (Some(token), result.err())

@@ -231,6 +231,21 @@ impl EventWriter {
         reclassify: Vec<Reclassify>,
         index: Index,
     ) -> bool {
+        if self.needs_recovery {
+            match self.recover(self.latest_ms) {
+                Ok(_) => {
+                    // The rebuild wrote to the store: writes work again.
+                    self.needs_recovery = false;
+                    self.failing.succeeded();
+                    self.metrics.store_failing.store(false, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    // Still failing: nothing is written on top of a state not rebuilt.
+                    self.failed(events.len() as u64, &e);
+                    return false;
+                }
+            }
+        }
         self.dedupe_orders(&mut events);
         self.count_load(events.len() as u64);
         let due = self
@@ -279,18 +294,25 @@ impl EventWriter {
                 true
             }
             Err(e) => {
-                self.failing.failed(n, &e);
-                m.store_failing.store(true, Ordering::Relaxed);
-                m.batches_failed.fetch_add(1, Ordering::Relaxed);
-                for _ in 0..n {
-                    m.dropped(DropReason::StoreError);
-                }
+                self.failed(n, &e);
                 // Sessions and pending rows counted events that are not stored: start
                 // over from what is (the last derived rows plus the unindexed events)
                 // before the next batch.
                 self.needs_recovery = true;
                 false
             }
+        }
+    }
+
+    /// A batch of `n` events was not written: logged (rate-limited), counted as
+    /// `store_error` drops, and `/readyz` says not ready until a write succeeds.
+    fn failed(&mut self, n: u64, e: &crate::store::StoreError) {
+        self.failing.failed(n, e);
+        let m = &self.metrics;
+        m.store_failing.store(true, Ordering::Relaxed);
+        m.batches_failed.fetch_add(1, Ordering::Relaxed);
+        for _ in 0..n {
+            m.dropped(DropReason::StoreError);
         }
     }
 }
