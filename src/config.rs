@@ -50,6 +50,63 @@ pub struct Config {
     pub enrich: EnrichConfig,
     pub email: EmailConfig,
     pub ads: AdsConfig,
+    pub store: StoreConfig,
+}
+
+/// Where events go besides the embedded SQLite database (see docs/scale-out.md).
+#[derive(Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite`: events stay in the embedded database. `clickhouse`: every committed
+    /// event is also forwarded to ClickHouse, exactly once, from the local spool.
+    pub backend: Backend,
+    /// ClickHouse HTTP URL for schema changes and reads, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// ClickHouse database (created if missing).
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// HTTP URLs of the shards events are written to, one per shard (a visitor's events
+    /// all go to one). Empty: `url` is the only shard.
+    pub shards: Vec<String>,
+    /// The cluster name (in ClickHouse's `remote_servers`) of `shards`, for the
+    /// Distributed table reports read. Empty: a single server.
+    pub cluster: String,
+    /// Most events shipped in one insert.
+    pub batch_rows: usize,
+    /// Most committed events waiting to be shipped; past it hits are answered with
+    /// `X-Pixel-Reason: spool_full`, not stored, and `/readyz` says not ready.
+    pub spool_max_events: u64,
+    /// How long one insert or query to ClickHouse may take before it is retried.
+    pub timeout_ms: u64,
+}
+
+/// The password never reaches a log or a panic message.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { "***" },
+            )
+            .field("shards", &self.shards)
+            .field("cluster", &self.cluster)
+            .field("batch_rows", &self.batch_rows)
+            .field("spool_max_events", &self.spool_max_events)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Clickhouse,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -221,6 +278,18 @@ impl Default for Config {
                 lookback_days: 30,
                 dedupe_days: 30,
             },
+            store: StoreConfig {
+                backend: Backend::Sqlite,
+                url: "http://127.0.0.1:8123".into(),
+                database: "pixeltrack".into(),
+                user: "default".into(),
+                password: String::new(),
+                shards: Vec::new(),
+                cluster: String::new(),
+                batch_rows: 10_000,
+                spool_max_events: 20_000_000,
+                timeout_ms: 30_000,
+            },
         }
     }
 }
@@ -312,6 +381,12 @@ impl Config {
             ("limits.max_ua_bytes", self.limits.max_ua_bytes),
             ("limits.ua_parse_bytes", self.limits.ua_parse_bytes),
             ("enrich.ua_cache_size", self.enrich.ua_cache_size),
+            ("store.batch_rows", self.store.batch_rows),
+            (
+                "store.spool_max_events",
+                self.store.spool_max_events as usize,
+            ),
+            ("store.timeout_ms", self.store.timeout_ms as usize),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -341,6 +416,9 @@ impl Config {
                 "enrich.session_timeout_minutes must be at least 1".into(),
             ));
         }
+        if self.store.backend == Backend::Clickhouse {
+            validate_clickhouse(&self.store)?;
+        }
         if self
             .log_level
             .parse::<tracing_subscriber::EnvFilter>()
@@ -359,6 +437,52 @@ impl Config {
             public_url,
         })
     }
+}
+
+/// The ClickHouse settings that must hold before anything is sent: http(s) URLs
+/// without credentials in them, names that can be spliced into SQL.
+fn validate_clickhouse(c: &StoreConfig) -> Result<(), ConfigError> {
+    let url_ok = |key: &str, u: &str| {
+        let ok = url::Url::parse(u).ok().is_some_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.query().is_none()
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "{key} = {u:?} is not an http(s) URL such as http://127.0.0.1:8123 (user and password go in store.user and store.password)"
+            )))
+        }
+    };
+    url_ok("store.url", &c.url)?;
+    for s in &c.shards {
+        url_ok("store.shards", s)?;
+    }
+    if c.shards.len() > 256 {
+        return Err(ConfigError::Invalid("store.shards: at most 256".into()));
+    }
+    if crate::store::clickhouse::sql::name(&c.database).is_none() {
+        return Err(ConfigError::Invalid(format!(
+            "store.database = {:?} must be 1-64 characters of A-Z a-z 0-9 _, not starting with a digit",
+            c.database
+        )));
+    }
+    if !c.cluster.is_empty() && crate::store::clickhouse::sql::name(&c.cluster).is_none() {
+        return Err(ConfigError::Invalid(format!(
+            "store.cluster = {:?} must be 1-64 characters of A-Z a-z 0-9 _, not starting with a digit",
+            c.cluster
+        )));
+    }
+    if c.shards.len() > 1 && c.cluster.is_empty() {
+        return Err(ConfigError::Invalid(
+            "store.shards lists several shards: store.cluster must name their cluster".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, ConfigError> {

@@ -7,7 +7,8 @@
 //!   `enrich` (pure: user agent, bot, page, referrer, visitor id, money) → `ingest`
 //!   (the queue and the one writer thread) → `store` (one trait per table family,
 //!   `Store` for the event backend's; SQLite) → `report` (pure functions over rollups
-//!   and raw events).
+//!   and raw events). `forward` ships the spool (the committed events) to ClickHouse,
+//!   exactly once, when `store.backend = "clickhouse"`.
 //! - The edges, side by side: `web` (the dashboard), `api` (JSON under `/api/v1`) and
 //!   `cli` (the only place that prints errors and sets exit codes).
 //! - `server` wires the stages and the edges into one process, with its periodic jobs.
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod enrich;
+pub mod forward;
 pub mod ingest;
 pub mod metrics;
 pub mod model;

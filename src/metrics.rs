@@ -74,6 +74,17 @@ pub struct Metrics {
     pub open_sessions: AtomicI64,
     pub unique_keys_held: AtomicI64,
     pub sessions_cut: AtomicU64,
+    /// Forwarding to ClickHouse (`store.backend = "clickhouse"`): the spool's shipped
+    /// mark, events committed and not shipped, whether the backlog reached
+    /// `store.spool_max_events` (hits are then refused as `spool_full`), whether the
+    /// last attempt failed, and what was shipped.
+    pub forward_shipped_to: AtomicI64,
+    pub spool_backlog: AtomicI64,
+    pub spool_full: std::sync::atomic::AtomicBool,
+    pub forward_failing: std::sync::atomic::AtomicBool,
+    pub forwarded_events: AtomicU64,
+    pub forward_batches: AtomicU64,
+    pub forward_failures: AtomicU64,
     commit_buckets: [AtomicU64; COMMIT_BUCKETS_US.len()],
     commit_count: AtomicU64,
     commit_sum_us: AtomicU64,
@@ -180,6 +191,44 @@ impl Metrics {
             ("unique_keys_held", "Unique-visitor keys the writer holds in memory (bounded by ingest.max_unique_keys).", self.unique_keys_held.load(Ordering::Relaxed)),
         ] {
             let _ = writeln!(s, "# HELP pixeltrack_{name} {help}\n# TYPE pixeltrack_{name} gauge\npixeltrack_{name} {v}");
+        }
+        for (name, help, v) in [
+            (
+                "spool_backlog",
+                "Committed events not shipped to ClickHouse yet (store.backend = \"clickhouse\").",
+                self.spool_backlog.load(Ordering::Relaxed),
+            ),
+            (
+                "spool_full",
+                "1 while the backlog is at store.spool_max_events: hits are refused as spool_full.",
+                i64::from(self.spool_full.load(Ordering::Relaxed)),
+            ),
+            (
+                "forward_failing",
+                "1 while the last attempt to ship a batch to ClickHouse failed.",
+                i64::from(self.forward_failing.load(Ordering::Relaxed)),
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP pixeltrack_{name} {help}\n# TYPE pixeltrack_{name} gauge\npixeltrack_{name} {v}");
+        }
+        for (name, help, v) in [
+            (
+                "forwarded_events_total",
+                "Events shipped to ClickHouse (each exactly once).",
+                get(&self.forwarded_events),
+            ),
+            (
+                "forward_batches_total",
+                "Batches shipped to ClickHouse.",
+                get(&self.forward_batches),
+            ),
+            (
+                "forward_failures_total",
+                "Attempts to ship a batch that failed (retried with backoff).",
+                get(&self.forward_failures),
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP pixeltrack_{name} {help}\n# TYPE pixeltrack_{name} counter\npixeltrack_{name} {v}");
         }
         let _ = writeln!(
             s,

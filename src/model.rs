@@ -528,10 +528,12 @@ pub enum DropReason {
     Timeout,
     ShuttingDown,
     StoreError,
+    /// Forwarding to ClickHouse is `store.spool_max_events` behind: not stored.
+    SpoolFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
         DropReason::BadToken,
@@ -549,6 +551,7 @@ impl DropReason {
         DropReason::Timeout,
         DropReason::ShuttingDown,
         DropReason::StoreError,
+        DropReason::SpoolFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -570,6 +573,7 @@ impl DropReason {
             DropReason::Timeout => "timeout",
             DropReason::ShuttingDown => "shutting_down",
             DropReason::StoreError => "store_error",
+            DropReason::SpoolFull => "spool_full",
         }
     }
 

@@ -84,6 +84,10 @@ impl IngestHandle {
     /// as `timeout`; once taken, the answer waits for the commit's outcome, which the
     /// store's busy timeout bounds.
     pub async fn submit(&self, event: Event) -> Submitted {
+        if self.metrics.spool_full.load(Ordering::Relaxed) {
+            // Forwarding is too far behind: nothing more is promised until it catches up.
+            return self.drop_with(DropReason::SpoolFull);
+        }
         let (ack, waiter) = if self.durability == Durability::Commit {
             let state = Arc::new(AtomicU8::new(PENDING));
             let (done, rx) = oneshot::channel();

@@ -58,6 +58,8 @@ pub struct EventWriter {
     /// A write failed: the in-memory state must be rebuilt before the next one.
     needs_recovery: bool,
     failing: Failing,
+    /// With forwarding: the most committed events that may wait to be shipped.
+    spool_max: Option<i64>,
 }
 
 /// Load is measured over windows this long (see `ingest.light_load_per_second`).
@@ -83,7 +85,15 @@ impl EventWriter {
             window: (Instant::now(), 0, 0),
             needs_recovery: false,
             failing: Failing::default(),
+            spool_max: None,
         }
+    }
+
+    /// With forwarding on: past `max` committed events not shipped yet, hits are
+    /// refused as `spool_full` (the forwarder clears it as it ships).
+    pub fn with_spool_bound(mut self, max: u64) -> Self {
+        self.spool_max = Some(max as i64);
+        self
     }
 
     pub fn with_dedupe_window(mut self, ms: Millis) -> Self {
@@ -291,6 +301,14 @@ impl EventWriter {
                 m.unique_keys_held
                     .store(self.seen.len() as i64, Ordering::Relaxed);
                 m.bot_events_stored.fetch_add(bots, Ordering::Relaxed);
+                if let Some(max) = self.spool_max {
+                    let backlog =
+                        self.sqlite.last_event_id() - m.forward_shipped_to.load(Ordering::Relaxed);
+                    m.spool_backlog.store(backlog, Ordering::Relaxed);
+                    if backlog >= max {
+                        m.spool_full.store(true, Ordering::Relaxed);
+                    }
+                }
                 true
             }
             Err(e) => {

@@ -45,6 +45,8 @@ pub struct AppState {
 pub struct App {
     pub state: AppState,
     writer: std::thread::JoinHandle<ingest::Stopped>,
+    /// With `store.backend = "clickhouse"`: ships the committed events.
+    forwarder: Option<crate::forward::Forwarder>,
 }
 
 /// A stop that lost events: `serve` exits non-zero with this message.
@@ -76,10 +78,23 @@ impl App {
             cfg.ingest.light_load_per_second,
         )
         .with_memory_bounds(cfg.ingest.max_unique_keys, cfg.ingest.max_open_sessions);
+        let forwarding = cfg.store.backend == crate::config::Backend::Clickhouse;
+        if forwarding {
+            event_writer = event_writer.with_spool_bound(cfg.store.spool_max_events);
+        }
         // Sessions open at the last stop, and the derived rows of events a crash left
         // unindexed, exactly as they would have been.
         event_writer.recover(clock.now_ms())?;
         let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone());
+        let forwarder = if forwarding {
+            Some(crate::forward::Forwarder::start(
+                store.spool()?,
+                &cfg.store,
+                metrics.clone(),
+            ))
+        } else {
+            None
+        };
         let salts = Arc::new(SaltKeeper::new(cfg.enrich.salt_grace_minutes));
         salts.rotate(&store, clock.now_ms())?;
         let enricher = Enricher::new(
@@ -121,6 +136,7 @@ impl App {
                 draining: Arc::new(AtomicBool::new(false)),
             },
             writer,
+            forwarder,
         })
     }
 
@@ -134,7 +150,17 @@ impl App {
         self.state.draining.store(true, Ordering::SeqCst);
         self.state.collector.ingest.shutdown().await;
         let writer = self.writer;
-        let lost = match tokio::task::spawn_blocking(move || writer.join()).await {
+        let forwarder = self.forwarder;
+        let lost = match tokio::task::spawn_blocking(move || {
+            let stopped = writer.join();
+            // What is not shipped stays in the spool for the next start.
+            if let Some(f) = forwarder {
+                f.stop();
+            }
+            stopped
+        })
+        .await
+        {
             Ok(Ok(stopped)) => stopped.lost,
             // The writer thread panicked: whatever it held is gone, count it unknown.
             _ => self
@@ -217,6 +243,12 @@ async fn readyz(State(s): State<AppState>) -> Response {
     s.metrics.request(Route::Health);
     if s.draining.load(Ordering::SeqCst) {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else if s.metrics.spool_full.load(Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: forwarding to ClickHouse is store.spool_max_events behind; hits are refused as spool_full\n",
+        )
+            .into_response()
     } else if s.metrics.store_failing.load(Ordering::Relaxed) {
         (
             StatusCode::SERVICE_UNAVAILABLE,

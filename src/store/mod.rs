@@ -17,6 +17,7 @@
 //! them exactly from the events past the mark (see `ingest`).
 
 mod campaigns;
+pub mod clickhouse;
 mod derived;
 mod dim;
 mod events;

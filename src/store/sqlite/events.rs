@@ -17,7 +17,7 @@ use crate::store::{
 /// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
 pub(super) const EVENT_COLUMNS: &str = include_str!("sql/queries/event_columns.sql");
 /// How many columns [`EVENT_COLUMNS`] selects (what [`event_from_row`] reads).
-const EVENT_COLUMN_COUNT: usize = 42;
+pub(super) const EVENT_COLUMN_COUNT: usize = 42;
 const CAMPAIGN_EVENTS: &str = include_str!("sql/queries/campaign_events.sql");
 
 pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {

@@ -23,12 +23,14 @@ mod privacy;
 mod rollups;
 mod salts;
 mod sites;
+mod spool;
 mod tokens;
 mod writer;
 
 pub use accounts::{Role, ShareLink, User, WebSession};
 pub use privacy::run_retention;
 pub use rollups::{compact_rollups, HOURLY_ROLLUP_DAYS};
+pub use spool::{Batch, Spool};
 pub use writer::SqliteWriter;
 
 // What the writer shares with the readers (`use super::…` in writer.rs).
@@ -129,6 +131,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/010_ids_never_reused.sql"),
     include_str!("sql/migrations/011_spool.sql"),
     include_str!("sql/migrations/012_unique_keys.sql"),
+    include_str!("sql/migrations/013_forward.sql"),
 ];
 
 pub struct SqliteStore {
@@ -192,6 +195,11 @@ impl SqliteStore {
     /// A new connection for the one writer thread.
     pub fn writer(&self, sync: Synchronous) -> Result<SqliteWriter> {
         SqliteWriter::new(open_conn(&self.path, sync)?)
+    }
+
+    /// A new connection for the forwarder, which reads the spool (see [`Spool`]).
+    pub fn spool(&self) -> Result<Spool> {
+        Ok(Spool::new(open_conn(&self.path, Synchronous::Normal)?))
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -25,6 +25,8 @@ const RECLASSIFY: &str = include_str!("sql/queries/reclassify.sql");
 
 pub struct SqliteWriter {
     conn: Connection,
+    /// The newest event id given out (AUTOINCREMENT: never given out again).
+    last_event_id: i64,
 }
 
 /// Sessions whose last event is at or after `since`.
@@ -61,7 +63,20 @@ impl SqliteWriter {
         // store's connection with secure_delete ON); FAST still zeroes what it frees
         // inside pages it writes anyway, at no extra I/O.
         conn.pragma_update(None, "secure_delete", "FAST")?;
-        Ok(SqliteWriter { conn })
+        let last_event_id = conn.query_row(
+            "SELECT IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(SqliteWriter {
+            conn,
+            last_event_id,
+        })
+    }
+
+    /// The newest event id committed or being committed.
+    pub fn last_event_id(&self) -> i64 {
+        self.last_event_id
     }
 
     /// How long a write waits for a lock another process holds (a backup, a CLI
@@ -156,9 +171,9 @@ impl SqliteWriter {
         derived: Option<&mut Derived>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
+        let mut ids = None;
         {
             let mut ins = tx.prepare_cached(INSERT_EVENT)?;
-            let mut ids = None;
             for e in events {
                 ins.execute(params![
                     e.site_id,
@@ -250,6 +265,9 @@ impl SqliteWriter {
             }
         }
         tx.commit()?;
+        if let Some((_, last)) = ids {
+            self.last_event_id = last;
+        }
         Ok(())
     }
 }

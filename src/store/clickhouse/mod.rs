@@ -1,0 +1,266 @@
+//! ClickHouse: where collectors forward every committed event (`store.backend =
+//! "clickhouse"`, see docs/scale-out.md). This module speaks to it over HTTP with the
+//! `clickhouse` crate (RowBinary, no schema validation: 18.16 lacks the DESCRIBE
+//! settings the crate's validation sends): creating and migrating the schema, inserting
+//! one batch part into one shard, and looking up a part's marker row.
+//!
+//! SQL is built as text (18.16 has no query parameters): values only through
+//! [`sql::literal`] or as integers, names only through [`sql::ident`] and [`sql::name`].
+
+pub mod row;
+pub mod sql;
+
+use std::time::Duration;
+
+use clickhouse::Client;
+
+use crate::config::StoreConfig;
+pub use row::EventRow;
+
+/// Statements of each schema version, in order (see `sql/`).
+const MIGRATIONS: &[&str] = &[include_str!("sql/001_events.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChError {
+    /// The same insert (query id) is still running on the server: its outcome decides.
+    #[error("the previous attempt is still running on the server")]
+    AlreadyRunning,
+    #[error("ClickHouse did not answer within {0:?}")]
+    TimedOut(Duration),
+    #[error("ClickHouse: {0}")]
+    Server(String),
+}
+
+impl From<clickhouse::error::Error> for ChError {
+    fn from(e: clickhouse::error::Error) -> Self {
+        let text = e.to_string();
+        // Code 216: QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING.
+        if text.contains("Code: 216") {
+            ChError::AlreadyRunning
+        } else {
+            ChError::Server(text)
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ChError>;
+
+/// The configured servers: one client per shard (writes), one for schema and reads.
+pub struct ClickHouse {
+    main: Client,
+    shards: Vec<Client>,
+    /// The database, quoted for SQL.
+    db: String,
+    cluster: Option<String>,
+    timeout: Duration,
+}
+
+impl ClickHouse {
+    /// Clients for the validated configuration; nothing is sent yet.
+    pub fn new(c: &StoreConfig) -> ClickHouse {
+        let client = |url: &str| {
+            Client::default()
+                .with_url(url)
+                .with_user(&c.user)
+                .with_password(&c.password)
+                .with_database(&c.database)
+                .with_validation(false)
+                // A failing statement answers 500 instead of a 200 with an error at the end.
+                .with_setting("wait_end_of_query", "1")
+        };
+        let shards = if c.shards.is_empty() {
+            vec![client(&c.url)]
+        } else {
+            c.shards.iter().map(|u| client(u)).collect()
+        };
+        ClickHouse {
+            main: client(&c.url),
+            shards,
+            db: sql::name(&c.database).expect("validated database name"),
+            cluster: (!c.cluster.is_empty())
+                .then(|| sql::name(&c.cluster).expect("validated cluster name")),
+            timeout: Duration::from_millis(c.timeout_ms),
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard holding a visitor's events.
+    pub fn shard_of(&self, visitor_id: i64) -> usize {
+        (visitor_id as u64 % self.shards.len() as u64) as usize
+    }
+
+    async fn timed<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeout, f)
+            .await
+            .unwrap_or(Err(ChError::TimedOut(self.timeout)))
+    }
+
+    async fn execute(&self, client: &Client, sql: &str) -> Result<()> {
+        self.timed(async { Ok(client.query(sql).execute().await?) })
+            .await
+    }
+
+    /// Creates the database and brings every shard's schema (and the main server's
+    /// read table) to the newest version. Safe to run from many collectors at once:
+    /// every statement is `IF NOT EXISTS`.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut servers: Vec<&Client> = self.shards.iter().collect();
+        if self.cluster.is_none() && self.shards.len() == 1 {
+            servers.truncate(1);
+        } else {
+            servers.push(&self.main);
+        }
+        let events_table = match &self.cluster {
+            None => format!(
+                "CREATE VIEW IF NOT EXISTS {db}.events AS SELECT * FROM {db}.events_local",
+                db = self.db
+            ),
+            // pixeltrack writes each shard's events_local itself (by visitor); the
+            // Distributed table is only read, so its sharding key is never used.
+            Some(cluster) => format!(
+                "CREATE TABLE IF NOT EXISTS {db}.events AS {db}.events_local \
+                 ENGINE = Distributed({cluster}, {db}, events_local, rand())",
+                db = self.db
+            ),
+        };
+        for server in servers {
+            // The database may not exist yet: these two run without it selected.
+            let bare = server.clone().with_database("default");
+            self.execute(&bare, &format!("CREATE DATABASE IF NOT EXISTS {}", self.db))
+                .await?;
+            self.execute(
+                &bare,
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS {}.schema_migrations \
+                     (version UInt32, applied_at DateTime) ENGINE = Log",
+                    self.db
+                ),
+            )
+            .await?;
+            let done: u32 = self
+                .timed(async {
+                    Ok(bare
+                        .query(&format!(
+                            "SELECT toUInt32(max(version)) FROM {}.schema_migrations",
+                            self.db
+                        ))
+                        .fetch_one()
+                        .await?)
+                })
+                .await?;
+            for (i, script) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+                let script = script
+                    .replace("{db}", &self.db)
+                    .replace("{events_table}", &events_table);
+                for stmt in statements(&script) {
+                    self.execute(&bare, &stmt).await?;
+                }
+                self.execute(
+                    &bare,
+                    &format!(
+                        "INSERT INTO {}.schema_migrations VALUES ({}, now())",
+                        self.db,
+                        i + 1
+                    ),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the marker row `marker` is on `shard`: the part it closes landed.
+    pub async fn has_marker(&self, shard: usize, marker: u64) -> Result<bool> {
+        let sql = format!(
+            "SELECT count() FROM {}.events_local WHERE site_id = 0 AND event_id = {marker}",
+            self.db
+        );
+        let n: u64 = self
+            .timed(async { Ok(self.shards[shard].query(&sql).fetch_one().await?) })
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Whether an insert with `query_id` is still running on `shard`.
+    pub async fn running(&self, shard: usize, query_id: &str) -> Result<bool> {
+        let sql = format!(
+            "SELECT count() FROM system.processes WHERE query_id = {}",
+            sql::literal(query_id)
+        );
+        let n: u64 = self
+            .timed(async { Ok(self.shards[shard].query(&sql).fetch_one().await?) })
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Inserts `rows` into `shard`'s `events_local` in one statement with `query_id`
+    /// (a second attempt with the same id while the first runs is refused). Rows of one
+    /// month partition go in atomically: all or none.
+    pub async fn insert(&self, shard: usize, query_id: &str, rows: &[EventRow<'_>]) -> Result<()> {
+        let client = &self.shards[shard];
+        self.timed(async {
+            let mut ins = client
+                .insert::<EventRow<'_>>("events_local")
+                .await?
+                .with_setting("query_id", query_id);
+            for r in rows {
+                ins.write(r).await?;
+            }
+            ins.end().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every event row (markers left out) on every shard: for tests and `status`.
+    pub async fn count_events(&self) -> Result<u64> {
+        let mut total = 0;
+        for c in &self.shards {
+            let sql = format!(
+                "SELECT count() FROM {}.events_local WHERE site_id != 0",
+                self.db
+            );
+            let n: u64 = self
+                .timed(async { Ok(c.query(&sql).fetch_one().await?) })
+                .await?;
+            total += n;
+        }
+        Ok(total)
+    }
+}
+
+/// The statements of a migration script: separated by lines holding only `;`, with
+/// `--` comment lines dropped.
+fn statements(script: &str) -> Vec<String> {
+    script
+        .split("\n;")
+        .map(|s| {
+            s.lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_owned()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_scripts_split_into_statements() {
+        let s = MIGRATIONS[0]
+            .replace("{db}", "`pt`")
+            .replace("{events_table}", "CREATE VIEW x AS SELECT 1");
+        let st = statements(&s);
+        assert_eq!(st.len(), 2, "{st:#?}");
+        assert!(st[0].contains("CREATE TABLE IF NOT EXISTS `pt`.events_local"));
+        assert!(st[1].ends_with("CREATE VIEW x AS SELECT 1"));
+    }
+}

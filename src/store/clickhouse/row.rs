@@ -1,0 +1,215 @@
+//! One event as a ClickHouse row (`events_local`, see `sql/001_events.sql`), in column
+//! order, serialized as RowBinary by the `clickhouse` crate.
+
+use clickhouse::Row;
+use serde::Serialize;
+
+use crate::model::{BotReason, Event};
+
+/// Bits of an event id below the collector id: the spool id, and the marker bit.
+pub const COLLECTOR_SHIFT: u32 = 40;
+const MARKER_BIT: u64 = 1 << 39;
+
+/// The ClickHouse id of spool event `id` of collector `collector`.
+pub fn event_id(collector: u32, id: i64) -> u64 {
+    (u64::from(collector) << COLLECTOR_SHIFT) | (id as u64 & (MARKER_BIT - 1))
+}
+
+/// The id of the marker row of batch `seq`'s part for `shard` (at most 256 shards).
+pub fn marker_id(collector: u32, seq: i64, shard: usize) -> u64 {
+    (u64::from(collector) << COLLECTOR_SHIFT)
+        | MARKER_BIT
+        | ((seq as u64) << 8 & (MARKER_BIT - 1))
+        | shard as u64
+}
+
+#[derive(Row, Serialize, Debug, Clone, PartialEq)]
+pub struct EventRow<'a> {
+    pub event_id: u64,
+    pub version: u32,
+    pub site_id: i64,
+    pub ts: u32,
+    pub ts_ms: u16,
+    pub name: &'a str,
+    pub visitor_id: i64,
+    pub session_id: i64,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub title: &'a str,
+    pub referrer: &'a str,
+    pub referrer_host: &'a str,
+    pub source: &'a str,
+    pub medium: &'a str,
+    pub utm_source: &'a str,
+    pub utm_medium: &'a str,
+    pub utm_campaign: &'a str,
+    pub utm_term: &'a str,
+    pub utm_content: &'a str,
+    pub click_id: &'a str,
+    pub browser: &'a str,
+    pub browser_version: &'a str,
+    pub os: &'a str,
+    pub os_version: &'a str,
+    pub device: &'a str,
+    pub bot: &'a str,
+    pub value_minor: Option<i64>,
+    pub currency: &'a str,
+    pub order_id: &'a str,
+    pub props: &'a str,
+    pub ip: &'a str,
+    pub campaign_id: Option<i64>,
+    pub recipient: &'a str,
+    pub link: &'a str,
+    pub verdict: &'a str,
+    pub verdict_reason: &'a str,
+    pub email_client: &'a str,
+    pub scroll_pct: Option<i64>,
+    pub engaged_ms: Option<i64>,
+    pub screen_width: Option<i64>,
+    pub ad: &'a str,
+    pub placement: &'a str,
+    pub country: &'a str,
+}
+
+/// Seconds and the millisecond remainder (18.16 has no DateTime64); times before 1970
+/// or past 2106 (a forged or broken clock) are clamped into DateTime's range.
+fn split_ms(ms: i64) -> (u32, u16) {
+    let ms = ms.clamp(0, i64::from(u32::MAX) * 1000 + 999);
+    ((ms / 1000) as u32, (ms % 1000) as u16)
+}
+
+impl<'a> EventRow<'a> {
+    pub fn new(id: u64, e: &'a Event) -> EventRow<'a> {
+        let (ts, ts_ms) = split_ms(e.ts_ms);
+        let email = e.email.as_ref();
+        let ad = e.ad.as_ref();
+        EventRow {
+            event_id: id,
+            version: 0,
+            site_id: e.site_id,
+            ts,
+            ts_ms,
+            name: &e.name,
+            visitor_id: e.visitor_id,
+            session_id: e.session_id,
+            host: &e.host,
+            path: &e.path,
+            query: &e.query,
+            title: &e.title,
+            referrer: &e.referrer,
+            referrer_host: &e.referrer_host,
+            source: &e.source,
+            medium: &e.medium,
+            utm_source: &e.utm.source,
+            utm_medium: &e.utm.medium,
+            utm_campaign: &e.utm.campaign,
+            utm_term: &e.utm.term,
+            utm_content: &e.utm.content,
+            click_id: &e.click_id,
+            browser: &e.browser,
+            browser_version: &e.browser_version,
+            os: &e.os,
+            os_version: &e.os_version,
+            device: e.device.as_str(),
+            bot: e.bot.map(BotReason::as_str).unwrap_or(""),
+            value_minor: e.value_minor,
+            currency: &e.currency,
+            order_id: &e.order_id,
+            props: &e.props,
+            ip: e.ip.as_deref().unwrap_or(""),
+            campaign_id: email.map(|m| m.campaign_id).or(ad.map(|a| a.campaign_id)),
+            recipient: email.map(|m| m.recipient.as_str()).unwrap_or(""),
+            link: email
+                .map(|m| m.link.as_str())
+                .or(ad.map(|a| a.link.as_str()))
+                .unwrap_or(""),
+            verdict: email.map(|m| m.verdict.as_str()).unwrap_or(""),
+            verdict_reason: email.map(|m| m.reason).unwrap_or(""),
+            email_client: email.map(|m| m.client).unwrap_or(""),
+            scroll_pct: e.scroll_pct,
+            engaged_ms: e.engaged_ms,
+            screen_width: e.screen_width,
+            ad: ad.map(|a| a.ad.as_str()).unwrap_or(""),
+            placement: ad.map(|a| a.placement.as_str()).unwrap_or(""),
+            country: &e.country,
+        }
+    }
+
+    /// The marker row of a batch part: site 0, in the same month partition as the
+    /// part's events (an insert into one partition is atomic).
+    pub fn marker(id: u64, ts_ms: i64) -> EventRow<'static> {
+        let (ts, ts_ms) = split_ms(ts_ms);
+        EventRow {
+            event_id: id,
+            version: 0,
+            site_id: 0,
+            ts,
+            ts_ms,
+            name: "batch",
+            visitor_id: 0,
+            session_id: 0,
+            host: "",
+            path: "",
+            query: "",
+            title: "",
+            referrer: "",
+            referrer_host: "",
+            source: "",
+            medium: "",
+            utm_source: "",
+            utm_medium: "",
+            utm_campaign: "",
+            utm_term: "",
+            utm_content: "",
+            click_id: "",
+            browser: "",
+            browser_version: "",
+            os: "",
+            os_version: "",
+            device: "",
+            bot: "",
+            value_minor: None,
+            currency: "",
+            order_id: "",
+            props: "",
+            ip: "",
+            campaign_id: None,
+            recipient: "",
+            link: "",
+            verdict: "",
+            verdict_reason: "",
+            email_client: "",
+            scroll_pct: None,
+            engaged_ms: None,
+            screen_width: None,
+            ad: "",
+            placement: "",
+            country: "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_never_collide() {
+        assert_eq!(event_id(1, 5), (1 << 40) | 5);
+        assert_ne!(event_id(1, 5), event_id(2, 5));
+        // A marker is never an event id, of any collector's spool.
+        let m = marker_id(1, 5, 0);
+        assert_ne!(m & MARKER_BIT, 0);
+        assert_eq!(event_id(1, 5) & MARKER_BIT, 0);
+        assert_ne!(marker_id(1, 5, 0), marker_id(1, 5, 1));
+        assert_ne!(marker_id(1, 5, 0), marker_id(1, 6, 0));
+        assert_eq!(m >> COLLECTOR_SHIFT, 1);
+    }
+
+    #[test]
+    fn times_split_into_seconds_and_millis() {
+        assert_eq!(split_ms(1_700_000_000_123), (1_700_000_000, 123));
+        assert_eq!(split_ms(-5), (0, 0));
+    }
+}

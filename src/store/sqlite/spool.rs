@@ -1,0 +1,177 @@
+//! The spool as the forwarder reads it: the events table is the durable local log
+//! (ids never reused, see schema 13), `forward_state` says how far it was shipped and
+//! `forward_batch` holds the one batch being shipped. The forwarder (`crate::forward`)
+//! owns the only [`Spool`]; the writer thread only appends events.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::events::{event_from_row, EVENT_COLUMNS};
+use crate::clock::Millis;
+use crate::model::Event;
+use crate::store::Result;
+
+/// A sealed batch: the events with ids in `from_id..=to_id`, one month's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub seq: i64,
+    pub from_id: i64,
+    pub to_id: i64,
+    /// Attempts started; more than 0 means one may have landed.
+    pub attempts: i64,
+    /// A bit per shard whose part landed.
+    pub shards_done: u64,
+}
+
+pub struct Spool {
+    conn: Connection,
+}
+
+const BATCH_COLUMNS: &str = "seq, from_id, to_id, attempts, shards_done";
+
+fn batch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Batch> {
+    Ok(Batch {
+        seq: r.get(0)?,
+        from_id: r.get(1)?,
+        to_id: r.get(2)?,
+        attempts: r.get(3)?,
+        shards_done: r.get::<_, i64>(4)? as u64,
+    })
+}
+
+/// The month of a time (UTC), as ClickHouse's `toYYYYMM` partitions by it.
+fn month(ts_ms: Millis) -> (i32, u32) {
+    use chrono::Datelike;
+    let secs = ts_ms.clamp(0, i64::from(u32::MAX) * 1000) / 1000;
+    let d = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    (d.year(), d.month())
+}
+
+impl Spool {
+    pub(super) fn new(conn: Connection) -> Spool {
+        Spool { conn }
+    }
+
+    /// This installation's collector id, minted (random, 24 bits, never 0) the first
+    /// time forwarding starts; and the shipped high-water mark.
+    pub fn state(&mut self) -> Result<(u32, i64)> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT collector_id, shipped_to FROM forward_state WHERE one = 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u32, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some(s) = found {
+            return Ok(s);
+        }
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b).map_err(|e| crate::store::StoreError::Conflict(e.to_string()))?;
+        let id = (u32::from_le_bytes(b) & 0x00ff_ffff).max(1);
+        self.conn.execute(
+            "INSERT OR IGNORE INTO forward_state (one, collector_id, shipped_to) VALUES (1, ?1, 0)",
+            [i64::from(id)],
+        )?;
+        self.state()
+    }
+
+    /// The sealed batch not shipped yet, if any.
+    pub fn open_batch(&self) -> Result<Option<Batch>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {BATCH_COLUMNS} FROM forward_batch ORDER BY seq LIMIT 1"),
+                [],
+                batch_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Seals the next batch: up to `max_rows` events past the shipped mark, cut before
+    /// the first one of another month. None when everything is shipped.
+    pub fn seal(&mut self, max_rows: usize) -> Result<Option<Batch>> {
+        let shipped: i64 = self.conn.query_row(
+            "SELECT shipped_to FROM forward_state WHERE one = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, ts_ms FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let rows: Vec<(i64, Millis)> = st
+            .query_map(params![shipped, max_rows as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(from_id, first_ts)) = rows.first() else {
+            return Ok(None);
+        };
+        let m = month(first_ts);
+        let to_id = rows
+            .iter()
+            .take_while(|(_, ts)| month(*ts) == m)
+            .last()
+            .map_or(from_id, |(id, _)| *id);
+        self.conn.execute(
+            "INSERT INTO forward_batch (from_id, to_id) VALUES (?1, ?2)",
+            [from_id, to_id],
+        )?;
+        self.open_batch()
+    }
+
+    /// The events of `b` still stored (erasure or retention may have removed some),
+    /// with their ids, in id order.
+    pub fn events(&self, b: &Batch) -> Result<Vec<(i64, Event)>> {
+        let columns = EVENT_COLUMNS.replacen("FROM events", ", id FROM events", 1);
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{columns} WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
+        let out = st
+            .query_map([b.from_id, b.to_id], |r| {
+                let id: i64 = r.get(super::events::EVENT_COLUMN_COUNT)?;
+                Ok((id, event_from_row(r)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(out)
+    }
+
+    /// Records that an attempt starts: from now on the batch's markers are checked
+    /// before it is sent again.
+    pub fn attempt(&mut self, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE forward_batch SET attempts = attempts + 1 WHERE seq = ?1",
+            [seq],
+        )?;
+        Ok(())
+    }
+
+    pub fn shard_done(&mut self, seq: i64, shard: usize) -> Result<()> {
+        self.conn.execute(
+            "UPDATE forward_batch SET shards_done = shards_done | ?2 WHERE seq = ?1",
+            params![seq, 1i64 << shard],
+        )?;
+        Ok(())
+    }
+
+    /// Every part of `b` landed: the mark moves past it, in one transaction.
+    pub fn shipped(&mut self, b: &Batch) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE forward_state SET shipped_to = max(shipped_to, ?1) WHERE one = 1",
+            [b.to_id],
+        )?;
+        tx.execute("DELETE FROM forward_batch WHERE seq = ?1", [b.seq])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Events committed and not shipped yet.
+    pub fn backlog(&self) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)
+                  - (SELECT shipped_to FROM forward_state WHERE one = 1)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+}

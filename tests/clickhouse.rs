@@ -1,0 +1,393 @@
+//! Forwarding to a real ClickHouse server (Debian's `clickhouse-server`, 18.16 here),
+//! started by `scripts/clickhouse.sh`. `#[ignore]`d in plain `cargo test`; `.ci/run`
+//! installs the package, starts a server and runs this suite with `--ignored
+//! --test-threads=1` (one test stops and restarts the server). Without the server the
+//! suite fails; it never skips.
+//!
+//! `PT_TEST_CLICKHOUSE=DIR:BASEPORT` names the server `scripts/clickhouse.sh DIR
+//! BASEPORT single` started (password `pt-secret`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{cli, http, metric, site_dir, wait_until, Server, CHROME};
+use pixeltrack::store::clickhouse::sql::literal;
+
+const PASSWORD: &str = "pt-secret";
+
+struct Ch {
+    dir: PathBuf,
+    port: u16,
+}
+
+fn ch() -> Ch {
+    let spec = std::env::var("PT_TEST_CLICKHOUSE").expect(
+        "PT_TEST_CLICKHOUSE=DIR:BASEPORT must name a server started with \
+         'scripts/clickhouse.sh DIR BASEPORT single' (.ci/run does this)",
+    );
+    let (dir, port) = spec.rsplit_once(':').expect("DIR:BASEPORT");
+    Ch {
+        dir: dir.into(),
+        port: port.parse().expect("port"),
+    }
+}
+
+impl Ch {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends `sql` as the body of an HTTP/1.0 POST (no chunked answer to decode);
+    /// None when ClickHouse cannot be reached (it is down).
+    fn request(&self, sql: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut s =
+            std::net::TcpStream::connect_timeout(&self.addr(), Duration::from_secs(2)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        let req = format!(
+            "POST / HTTP/1.0\r\nX-ClickHouse-User: default\r\nX-ClickHouse-Key: {PASSWORD}\r\nContent-Length: {}\r\n\r\n{sql}",
+            sql.len()
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let r = common::parse_response(&raw, false)?;
+        Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+    }
+
+    /// Runs `sql` and returns the body; panics when it fails.
+    fn query(&self, sql: &str) -> String {
+        let (status, body) = self.request(sql).expect("ClickHouse reachable");
+        assert_eq!(status, 200, "{sql}: {body}");
+        body
+    }
+
+    /// Like `query`, None when ClickHouse cannot answer.
+    fn try_query(&self, sql: &str) -> Option<String> {
+        self.request(sql)
+            .and_then(|(status, body)| (status == 200).then_some(body))
+    }
+
+    /// (rows, distinct event ids) of the events (markers left out) in `db`.
+    fn counts(&self, db: &str) -> Option<(u64, u64)> {
+        let out = self.try_query(&format!(
+            "SELECT count(), uniqExact(event_id) FROM {db}.events WHERE site_id != 0"
+        ))?;
+        let mut it = out.split_whitespace().map(|v| v.parse::<u64>().unwrap());
+        Some((it.next()?, it.next()?))
+    }
+
+    fn node(&self, action: &str) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/clickhouse.sh");
+        let st = Command::new(script)
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .args([action, "single"])
+            .status()
+            .expect("scripts/clickhouse.sh");
+        assert!(st.success(), "clickhouse.sh {action} single failed");
+    }
+}
+
+/// A database name of this test's own, dropped first if an earlier run left it.
+fn fresh_db(ch: &Ch, test: &str) -> String {
+    let db = format!("pt_test_{test}");
+    ch.query(&format!("DROP DATABASE IF EXISTS {db}"));
+    db
+}
+
+fn forwarding_env(ch: &Ch, db: &str, batch_rows: &str) -> Vec<(String, String)> {
+    vec![
+        ("PIXELTRACK_STORE__BACKEND".into(), "clickhouse".into()),
+        ("PIXELTRACK_STORE__URL".into(), ch.url()),
+        ("PIXELTRACK_STORE__DATABASE".into(), db.into()),
+        ("PIXELTRACK_STORE__USER".into(), "pixeltrack".into()),
+        ("PIXELTRACK_STORE__PASSWORD".into(), PASSWORD.into()),
+        ("PIXELTRACK_STORE__BATCH_ROWS".into(), batch_rows.into()),
+        ("PIXELTRACK_STORE__TIMEOUT_MS".into(), "5000".into()),
+        ("PIXELTRACK_TRUSTED_PROXIES".into(), "127.0.0.1/32".into()),
+    ]
+}
+
+fn start(data: &Path, env: &[(String, String)]) -> Server {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Server::start(data, &env)
+}
+
+/// Hit `n` of a varied stream: its own visitor (client IP), page and title.
+fn hit(server: &Server, key: &str, n: u64) -> Option<common::Response> {
+    let ip = format!("203.0.{}.{}", (n / 250) % 250, n % 250 + 1);
+    let target = format!(
+        "/p.gif?s={key}&u=https%3A%2F%2Fshop.example%2Fp%2F{}&t=Page%20%27{}%27%20%5C%20%C3%A9",
+        n % 37,
+        n % 11
+    );
+    http(
+        server.addr,
+        "GET",
+        &target,
+        &[("User-Agent", CHROME), ("X-Forwarded-For", &ip)],
+    )
+    .ok()
+}
+
+/// Whether a response says the hit is stored: 200 without a reason header.
+fn stored(r: &common::Response) -> bool {
+    r.status == 200 && r.header("x-pixel-reason").is_none()
+}
+
+fn wait_for_count(ch: &Ch, db: &str, want: u64, limit: Duration) {
+    let mut last = None;
+    wait_until(&format!("ClickHouse holding {want} events"), limit, || {
+        last = ch.counts(db);
+        match last {
+            Some((n, _)) if n >= want => Some(()),
+            _ => None,
+        }
+    });
+    // Give a late duplicate (there must be none) the time to show.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (n, distinct) = ch.counts(db).expect("counts");
+    assert_eq!(
+        (n, distinct),
+        (want, want),
+        "every acknowledged event exactly once"
+    );
+}
+
+/// Every hit answered as stored arrives in ClickHouse once, with its fields intact
+/// (quotes, backslashes and non-ASCII in the title), in many small batches.
+#[test]
+#[ignore]
+fn every_acknowledged_hit_arrives_exactly_once() {
+    let ch = ch();
+    let db = fresh_db(&ch, "acked");
+    let (_dir, data, key) = site_dir("shop.example");
+    let server = start(&data, &forwarding_env(&ch, &db, "40"));
+    let acked = (0..400)
+        .filter(|n| hit(&server, &key, *n).is_some_and(|r| stored(&r)))
+        .count() as u64;
+    assert_eq!(acked, 400);
+    wait_for_count(&ch, &db, acked, Duration::from_secs(60));
+    let titles = ch.query(&format!(
+        "SELECT DISTINCT title FROM {db}.events WHERE site_id != 0 ORDER BY title FORMAT TSVRaw"
+    ));
+    assert!(
+        titles.lines().any(|t| t == "Page '3' \\ é"),
+        "titles arrive intact: {titles}"
+    );
+    let visitors = ch.query(&format!(
+        "SELECT uniqExact(visitor_id) FROM {db}.events WHERE site_id != 0"
+    ));
+    assert_eq!(visitors.trim(), "400", "one visitor per client IP");
+    // One marker per batch part: 400 events in batches of at most 40.
+    let markers: u64 = ch
+        .query(&format!(
+            "SELECT count() FROM {db}.events_local WHERE site_id = 0"
+        ))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(markers >= 10, "{markers} batches");
+    let m = server.get("/metrics", &[]);
+    let text = String::from_utf8_lossy(&m.body).into_owned();
+    assert_eq!(metric(&text, "pixeltrack_forwarded_events_total"), 400.0);
+    assert_eq!(metric(&text, "pixeltrack_spool_backlog"), 0.0);
+    let (status, log) = server.terminate_keeping_log();
+    assert!(status.success());
+    assert!(
+        !log.contains(PASSWORD),
+        "the ClickHouse password is never logged"
+    );
+}
+
+/// A month of demo traffic (two month partitions, tens of thousands of events) already
+/// in the spool when forwarding starts; kill -9 mid-way; after the restart every event
+/// is in ClickHouse exactly once.
+#[test]
+#[ignore]
+fn kill_9_mid_forward_then_restart_ships_the_spool_exactly_once() {
+    let ch = ch();
+    let db = fresh_db(&ch, "kill9");
+    let (_dir, data) = common::data_dir();
+    cli(
+        &data,
+        &["demo", "--days", "40", "--visitors-per-day", "300"],
+    );
+    let stored: u64 =
+        serde_json::from_str::<serde_json::Value>(&cli(&data, &["site", "list", "--json"]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["events"].as_u64().unwrap())
+            .sum();
+    assert!(stored > 20_000, "{stored} demo events");
+    // Small batches: hundreds of inserts, so the kill lands mid-way.
+    let env = forwarding_env(&ch, &db, "50");
+    let mut server = start(&data, &env);
+    wait_until("a first part shipped", Duration::from_secs(60), || {
+        ch.counts(&db).filter(|(n, _)| *n > 0)
+    });
+    server.child.kill().expect("kill -9");
+    server.child.wait().unwrap();
+    let (before, _) = ch.counts(&db).unwrap();
+    assert!(before < stored, "killed mid-way: {before} of {stored}");
+    let server = start(&data, &env);
+    wait_for_count(&ch, &db, stored, Duration::from_secs(120));
+    // The same events, not just as many: every site's count matches.
+    let per_site = ch.query(&format!(
+        "SELECT count() FROM {db}.events WHERE site_id != 0 AND toYYYYMM(ts) != toYYYYMM(now())"
+    ));
+    assert!(
+        per_site.trim().parse::<u64>().unwrap() > 0,
+        "the earlier month too"
+    );
+    drop(server);
+}
+
+/// ClickHouse stopped for 30 s under steady load, then started again: the collector
+/// kept answering (the spool absorbed it, /readyz stayed ready) and every acknowledged
+/// event arrives exactly once.
+#[test]
+#[ignore]
+fn an_outage_under_load_loses_and_duplicates_nothing() {
+    let ch = ch();
+    let db = fresh_db(&ch, "outage");
+    let (_dir, data, key) = site_dir("shop.example");
+    let server = Arc::new(start(&data, &forwarding_env(&ch, &db, "200")));
+    let acked = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (server, key, acked, stop) =
+                (server.clone(), key.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = t * 1_000_000;
+                while !stop.load(Ordering::Relaxed) {
+                    if hit(&server, &key, n).is_some_and(|r| stored(&r)) {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    wait_until("events in ClickHouse", Duration::from_secs(30), || {
+        ch.counts(&db).filter(|(n, _)| *n > 0)
+    });
+    ch.node("stop-node");
+    let during = acked.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(15));
+    let ready = server.get("/readyz", &[]);
+    assert_eq!(ready.status, 200, "the spool absorbs an outage");
+    let text = String::from_utf8_lossy(&server.get("/metrics", &[]).body).into_owned();
+    assert_eq!(metric(&text, "pixeltrack_forward_failing"), 1.0);
+    assert!(metric(&text, "pixeltrack_spool_backlog") > 0.0);
+    std::thread::sleep(Duration::from_secs(15));
+    assert!(
+        acked.load(Ordering::Relaxed) > during + 100,
+        "hits kept being stored during the outage"
+    );
+    ch.node("start-node");
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    wait_for_count(
+        &ch,
+        &db,
+        acked.load(Ordering::Relaxed),
+        Duration::from_secs(90),
+    );
+}
+
+/// Forwarding far behind (ClickHouse unreachable): past `store.spool_max_events` hits
+/// get the image with `X-Pixel-Reason: spool_full` and are not stored, `/readyz` says
+/// why — and once ClickHouse is reachable the backlog ships and hits are stored again.
+#[test]
+#[ignore]
+fn a_full_spool_refuses_with_a_reason_until_it_drains() {
+    let ch = ch();
+    let db = fresh_db(&ch, "full");
+    let (_dir, data, key) = site_dir("shop.example");
+    let mut env = forwarding_env(&ch, &db, "100");
+    env.push(("PIXELTRACK_STORE__SPOOL_MAX_EVENTS".into(), "20".into()));
+    // Nothing listens on port 9 of loopback: every attempt fails at once.
+    env.iter_mut()
+        .find(|(k, _)| k == "PIXELTRACK_STORE__URL")
+        .unwrap()
+        .1 = "http://127.0.0.1:9".into();
+    let server = start(&data, &env);
+    let answers: Vec<_> = (0..30).map(|n| hit(&server, &key, n).unwrap()).collect();
+    let ok = answers.iter().filter(|r| stored(r)).count();
+    assert_eq!(ok, 20, "stored up to the bound");
+    let refused = &answers[29];
+    assert_eq!(refused.status, 200);
+    assert_eq!(refused.header("x-pixel-reason"), Some("spool_full"));
+    assert_eq!(refused.header("content-type"), Some("image/gif"));
+    let ready = server.get("/readyz", &[]);
+    assert_eq!(ready.status, 503);
+    assert!(String::from_utf8_lossy(&ready.body).contains("spool_max_events"));
+    let (status, _) = server.terminate_keeping_log();
+    assert!(status.success());
+    // Reachable now: the 20 stored events ship and new hits are stored again.
+    let env = forwarding_env(&ch, &db, "100");
+    let server = start(&data, &env);
+    wait_for_count(&ch, &db, 20, Duration::from_secs(30));
+    assert!(stored(&hit(&server, &key, 99).unwrap()));
+    let ready = server.get("/readyz", &[]);
+    assert_eq!(ready.status, 200);
+}
+
+/// `literal` against the real parser: hostile strings come back byte for byte.
+#[test]
+#[ignore]
+fn literals_mean_exactly_their_text_to_clickhouse() {
+    let ch = ch();
+    let mut cases: Vec<String> = vec![
+        String::new(),
+        "'".into(),
+        "\\".into(),
+        "\\'".into(),
+        "'\\".into(),
+        "\\N".into(),
+        "a'b\\c\"d`e".into(),
+        "line\nbreak\ttab\rcr".into(),
+        "nul\0byte".into(),
+        "'; DROP DATABASE system; --".into(),
+        "é漢字🙂".into(),
+        "\\x41\\u0041\\0".into(),
+    ];
+    // And a deterministic spread of random strings over the awkward bytes.
+    let alphabet: Vec<char> = "ab'\\\"`\0\n\r\t;-/*é漢{}%_".chars().collect();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..200 {
+        let len = (x % 24) as usize;
+        let mut s = String::new();
+        for _ in 0..len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+        }
+        cases.push(s);
+    }
+    for s in &cases {
+        let got = ch.query(&format!("SELECT hex({})", literal(s)));
+        let want: String = s.bytes().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(got.trim(), want, "literal of {s:?}");
+    }
+}
