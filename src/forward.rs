@@ -19,6 +19,10 @@
 //!    byte-identical unless an erasure removed some of them meanwhile.
 //! 4. **Ship**: when every part landed, the mark moves past the batch.
 //!
+//! Deletions follow: erasure, retention and removed sites and campaigns record what
+//! they deleted locally (in the same transaction), and between batches the forwarder
+//! runs each as an `ALTER TABLE … DELETE` on every shard, in order.
+//!
 //! Failures back off from 250 ms to 30 s. The backlog (committed, not shipped) is
 //! bounded by `store.spool_max_events`: past it hits are refused as `spool_full` and
 //! `/readyz` says not ready, until the forwarder catches up.
@@ -186,12 +190,24 @@ impl Forwarding {
         }
         let batch = match self.spool.open_batch()? {
             Some(b) => b,
+            None if self.deletion().await? => return Ok(true),
             None => match self.spool.seal(self.batch_rows)? {
                 Some(b) => b,
                 None => return Ok(false),
             },
         };
         self.ship(collector, &batch).await?;
+        Ok(true)
+    }
+
+    /// Runs the oldest pending deletion, if any — only between batches, so after
+    /// every batch that may hold its rows has landed.
+    async fn deletion(&mut self) -> Result<bool, Failure> {
+        let Some(d) = self.spool.next_deletion()? else {
+            return Ok(false);
+        };
+        self.ch.delete(&d).await?;
+        self.spool.deletion_done(d.seq)?;
         Ok(true)
     }
 

@@ -352,6 +352,61 @@ fn a_full_spool_refuses_with_a_reason_until_it_drains() {
     assert_eq!(ready.status, 200);
 }
 
+/// Erasing a visitor and removing a site delete their rows in ClickHouse too (the
+/// forwarder runs the deletions after the batches that carried the rows); the other
+/// sites' rows stay.
+#[test]
+#[ignore]
+fn erasure_and_site_removal_follow_into_clickhouse() {
+    let ch = ch();
+    let db = fresh_db(&ch, "erase");
+    let (_dir, data, key) = site_dir("shop.example");
+    let other = common::add_site(&data, "other.example");
+    let server = start(&data, &forwarding_env(&ch, &db, "100"));
+    for n in 0..30 {
+        assert!(hit(&server, &key, n).is_some_and(|r| stored(&r)));
+        assert!(hit(&server, &other, n).is_some_and(|r| stored(&r)));
+    }
+    wait_for_count(&ch, &db, 60, Duration::from_secs(30));
+    let events = common::export(&data, "shop.example");
+    let visitor = events[0]["visitor_id"].as_i64().expect("visitor id");
+    let theirs = events
+        .iter()
+        .filter(|e| e["visitor_id"].as_i64() == Some(visitor))
+        .count() as u64;
+    assert!(theirs >= 1);
+    cli(&data, &["erase", "--visitor", &visitor.to_string()]);
+    let rows_of = |v: i64| -> u64 {
+        ch.query(&format!(
+            "SELECT count() FROM {db}.events WHERE visitor_id = {v}"
+        ))
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    wait_until(
+        "the visitor erased in ClickHouse",
+        Duration::from_secs(30),
+        || (rows_of(visitor) == 0).then_some(()),
+    );
+    assert_eq!(ch.counts(&db).unwrap().0, 60 - theirs);
+    cli(&data, &["site", "remove", "other.example"]);
+    wait_until(
+        "the site removed in ClickHouse",
+        Duration::from_secs(30),
+        || (ch.counts(&db).unwrap().0 == 30 - theirs).then_some(()),
+    );
+    let sites = ch.query(&format!(
+        "SELECT DISTINCT site_id FROM {db}.events WHERE site_id != 0"
+    ));
+    assert_eq!(
+        sites.lines().count(),
+        1,
+        "only shop.example is left: {sites}"
+    );
+    drop(server);
+}
+
 /// `literal` against the real parser: hostile strings come back byte for byte.
 #[test]
 #[ignore]

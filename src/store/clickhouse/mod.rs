@@ -15,6 +15,7 @@ use std::time::Duration;
 use clickhouse::Client;
 
 use crate::config::StoreConfig;
+use crate::store::sqlite::Deletion;
 pub use row::EventRow;
 
 /// Statements of each schema version, in order (see `sql/`).
@@ -213,6 +214,39 @@ impl ClickHouse {
             Ok(())
         })
         .await
+    }
+
+    /// Deletes the events matching `d` on every shard (an `ALTER … DELETE` mutation,
+    /// which ClickHouse completes in the background; running it twice is harmless).
+    pub async fn delete(&self, d: &Deletion) -> Result<()> {
+        let mut cond = vec!["site_id != 0".to_owned()];
+        if let Some(s) = d.site_id {
+            cond.push(format!("site_id = {s}"));
+        }
+        if let Some(v) = d.visitor_id {
+            cond.push(format!("visitor_id = {v}"));
+        }
+        if let Some(r) = &d.recipient {
+            cond.push(format!(
+                "recipient = {} AND isNotNull(campaign_id)",
+                sql::literal(r)
+            ));
+        }
+        if let Some(c) = d.campaign_id {
+            cond.push(format!("campaign_id = {c}"));
+        }
+        if let Some(b) = d.before_ms {
+            cond.push(format!("toUInt64(ts) * 1000 + ts_ms < {}", b.max(0)));
+        }
+        let sql = format!(
+            "ALTER TABLE {}.events_local DELETE WHERE {}",
+            self.db,
+            cond.join(" AND ")
+        );
+        for shard in &self.shards {
+            self.execute(shard, &sql).await?;
+        }
+        Ok(())
     }
 
     /// Every event row (markers left out) on every shard: for tests and `status`.

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::SqliteStore;
+use super::{record_deletion, Deletion, SqliteStore};
 use crate::clock::Millis;
 use crate::model::{Campaign, SiteId};
 use crate::store::{CampaignStore, Result};
@@ -92,6 +92,13 @@ impl CampaignStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM events WHERE campaign_id = ?1", [id])?;
+        record_deletion(
+            &tx,
+            &Deletion {
+                campaign_id: Some(id),
+                ..Deletion::default()
+            },
+        )?;
         tx.execute("DELETE FROM consent WHERE campaign_id = ?1", [id])?;
         let n = tx.execute("DELETE FROM campaigns WHERE id = ?1", [id])?;
         tx.commit()?;

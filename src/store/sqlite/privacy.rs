@@ -5,7 +5,7 @@
 use rusqlite::params;
 
 use super::events::{event_from_row, EVENT_COLUMNS};
-use super::{checkpoint, SqliteStore};
+use super::{checkpoint, record_deletion, Deletion, SqliteStore};
 use crate::clock::Millis;
 use crate::model::{Event, SiteId};
 use crate::store::{PrivacyStore, Result, SiteStore, Subject};
@@ -73,6 +73,16 @@ impl PrivacyStore for SqliteStore {
             "DELETE FROM sessions WHERE site_id = ?1 AND last_ms < ?2",
             params![site_id, before_ms],
         )?;
+        if n > 0 {
+            record_deletion(
+                &tx,
+                &Deletion {
+                    site_id: Some(site_id.0),
+                    before_ms: Some(before_ms),
+                    ..Deletion::default()
+                },
+            )?;
+        }
         if rollups {
             tx.execute(
                 "DELETE FROM rollups WHERE site_id = ?1 AND hour < ?2",
@@ -112,6 +122,14 @@ impl PrivacyStore for SqliteStore {
                     "DELETE FROM events WHERE recipient = ?1 AND campaign_id IS NOT NULL AND (?2 IS NULL OR site_id = ?2)",
                     params![recipient, site_id],
                 )?;
+                record_deletion(
+                    &tx,
+                    &Deletion {
+                        site_id: *site_id,
+                        recipient: Some(recipient.clone()),
+                        ..Deletion::default()
+                    },
+                )?;
                 let n = n + tx.execute(
                     "DELETE FROM consent WHERE recipient = ?1 AND (?2 IS NULL OR site_id = ?2)",
                     params![recipient, site_id],
@@ -123,6 +141,13 @@ impl PrivacyStore for SqliteStore {
             }
             Subject::Visitor(v) => {
                 let n = tx.execute("DELETE FROM events WHERE visitor_id = ?1", [v])?;
+                record_deletion(
+                    &tx,
+                    &Deletion {
+                        visitor_id: Some(*v),
+                        ..Deletion::default()
+                    },
+                )?;
                 n + tx.execute("DELETE FROM sessions WHERE visitor_id = ?1", [v])?
             }
         };

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::SqliteStore;
+use super::{record_deletion, Deletion, SqliteStore};
 use crate::clock::Millis;
 use crate::model::{Privacy, PrivacyMode, Site, SiteId, SiteKey, WithoutConsent};
 use crate::store::{Goal, Pattern, PatternKind, Result, SiteStore, StoreError};
@@ -113,6 +113,13 @@ impl SiteStore for SqliteStore {
         let Some(id) = id else {
             return Ok(false);
         };
+        record_deletion(
+            &tx,
+            &Deletion {
+                site_id: Some(id),
+                ..Deletion::default()
+            },
+        )?;
         for table in [
             "events",
             "sessions",

@@ -26,6 +26,36 @@ pub struct Spool {
     conn: Connection,
 }
 
+/// A deletion ClickHouse must follow (see schema 13): the set fields are ANDed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deletion {
+    pub seq: i64,
+    pub site_id: Option<i64>,
+    pub visitor_id: Option<i64>,
+    /// An email recipient: only events with a campaign.
+    pub recipient: Option<String>,
+    pub campaign_id: Option<i64>,
+    /// Events before this time.
+    pub before_ms: Option<Millis>,
+}
+
+/// Records `d` for the forwarder, in the transaction of the local delete — only if
+/// forwarding ever started (otherwise ClickHouse holds nothing to delete).
+pub(super) fn record_deletion(tx: &rusqlite::Transaction<'_>, d: &Deletion) -> Result<()> {
+    tx.execute(
+        "INSERT INTO forward_deletes (site_id, visitor_id, recipient, campaign_id, before_ms)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM forward_state)",
+        params![
+            d.site_id,
+            d.visitor_id,
+            d.recipient,
+            d.campaign_id,
+            d.before_ms
+        ],
+    )?;
+    Ok(())
+}
+
 const BATCH_COLUMNS: &str = "seq, from_id, to_id, attempts, shards_done";
 
 fn batch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Batch> {
@@ -165,6 +195,35 @@ impl Spool {
         Ok(())
     }
 
+    /// The oldest deletion not yet run in ClickHouse.
+    pub fn next_deletion(&self) -> Result<Option<Deletion>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, site_id, visitor_id, recipient, campaign_id, before_ms
+                 FROM forward_deletes ORDER BY seq LIMIT 1",
+                [],
+                |r| {
+                    Ok(Deletion {
+                        seq: r.get(0)?,
+                        site_id: r.get(1)?,
+                        visitor_id: r.get(2)?,
+                        recipient: r.get(3)?,
+                        campaign_id: r.get(4)?,
+                        before_ms: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// ClickHouse accepted the deletion (as a mutation, which it completes on its own).
+    pub fn deletion_done(&mut self, seq: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM forward_deletes WHERE seq = ?1", [seq])?;
+        Ok(())
+    }
+
     /// Events committed and not shipped yet.
     pub fn backlog(&self) -> Result<i64> {
         Ok(self.conn.query_row(
@@ -173,5 +232,44 @@ impl Spool {
             [],
             |r| r.get(0),
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{PrivacyStore, Subject};
+
+    /// Deletions are recorded for ClickHouse only once forwarding has started (before,
+    /// ClickHouse holds nothing), then handed out in order until done.
+    #[test]
+    fn deletions_are_recorded_once_forwarding_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut spool = store.spool().unwrap();
+        store.erase_subject(&Subject::Visitor(7)).unwrap();
+        assert_eq!(spool.next_deletion().unwrap(), None);
+        let (collector, shipped) = spool.state().unwrap();
+        assert!(collector > 0 && collector < 1 << 24);
+        assert_eq!(shipped, 0);
+        assert_eq!(spool.state().unwrap().0, collector, "minted once");
+        store.erase_subject(&Subject::Visitor(7)).unwrap();
+        store
+            .erase_subject(&Subject::Recipient {
+                site_id: Some(3),
+                recipient: "r'1".into(),
+            })
+            .unwrap();
+        let first = spool.next_deletion().unwrap().unwrap();
+        assert_eq!(first.visitor_id, Some(7));
+        spool.deletion_done(first.seq).unwrap();
+        let second = spool.next_deletion().unwrap().unwrap();
+        assert_eq!(
+            (second.site_id, second.recipient.as_deref()),
+            (Some(3), Some("r'1"))
+        );
+        spool.deletion_done(second.seq).unwrap();
+        assert_eq!(spool.next_deletion().unwrap(), None);
     }
 }

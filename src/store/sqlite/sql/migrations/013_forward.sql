@@ -68,3 +68,17 @@ CREATE TABLE forward_batch (
     attempts     INTEGER NOT NULL DEFAULT 0,
     shards_done  INTEGER NOT NULL DEFAULT 0
 );
+
+-- Deletions ClickHouse must follow: erasure, retention, removed sites and campaigns.
+-- Written in the same transaction as the local delete, and only once forwarding has
+-- started (forward_state has its row); the forwarder runs each, in order, between
+-- batches (so after every batch that may hold the rows), then deletes it here. The
+-- non-NULL fields are ANDed; recipient also requires a campaign (email events only).
+CREATE TABLE forward_deletes (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    site_id      INTEGER,
+    visitor_id   INTEGER,
+    recipient    TEXT,
+    campaign_id  INTEGER,
+    before_ms    INTEGER
+);
