@@ -237,7 +237,6 @@ impl Spool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{PrivacyStore, Subject};
 
