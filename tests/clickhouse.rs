@@ -4,8 +4,9 @@
 //! --test-threads=1` (one test stops and restarts the server). Without the server the
 //! suite fails; it never skips.
 //!
-//! `PT_TEST_CLICKHOUSE=DIR:BASEPORT` names the server `scripts/clickhouse.sh DIR
-//! BASEPORT single` started (password `pt-secret`).
+//! `PT_TEST_CLICKHOUSE=DIR:BASEPORT` names the servers `scripts/clickhouse.sh DIR
+//! BASEPORT all` started (password `pt-secret`): the single server on BASEPORT, the
+//! two-shard cluster `pt` on BASEPORT+10 and +20.
 
 mod common;
 
@@ -29,7 +30,7 @@ struct Ch {
 fn ch() -> Ch {
     let spec = std::env::var("PT_TEST_CLICKHOUSE").expect(
         "PT_TEST_CLICKHOUSE=DIR:BASEPORT must name a server started with \
-         'scripts/clickhouse.sh DIR BASEPORT single' (.ci/run does this)",
+         'scripts/clickhouse.sh DIR BASEPORT all' (.ci/run does this)",
     );
     let (dir, port) = spec.rsplit_once(':').expect("DIR:BASEPORT");
     Ch {
@@ -50,9 +51,15 @@ impl Ch {
     /// Sends `sql` as the body of an HTTP/1.0 POST (no chunked answer to decode);
     /// None when ClickHouse cannot be reached (it is down).
     fn request(&self, sql: &str) -> Option<(u16, String)> {
+        self.request_to(self.port, sql)
+    }
+
+    /// The node on `port` of this script's set: `port` for the single server, +10 and
+    /// +20 for the cluster's two shards.
+    fn request_to(&self, port: u16, sql: &str) -> Option<(u16, String)> {
         use std::io::{Read, Write};
-        let mut s =
-            std::net::TcpStream::connect_timeout(&self.addr(), Duration::from_secs(2)).ok()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
         let req = format!(
             "POST / HTTP/1.0\r\nX-ClickHouse-User: default\r\nX-ClickHouse-Key: {PASSWORD}\r\nContent-Length: {}\r\n\r\n{sql}",
@@ -403,6 +410,89 @@ fn erasure_and_site_removal_follow_into_clickhouse() {
         sites.lines().count(),
         1,
         "only shop.example is left: {sites}"
+    );
+    drop(server);
+}
+
+/// Two shards (the script's cluster `pt`): every visitor's events sit on one shard,
+/// both shards get some, and the Distributed table reads every acknowledged event once.
+#[test]
+#[ignore]
+fn two_shards_hold_each_visitor_on_one_and_every_event_once() {
+    let ch = ch();
+    let (s1, s2) = (ch.port + 10, ch.port + 20);
+    let db = "pt_test_shards";
+    for port in [s1, s2] {
+        let (status, body) = ch
+            .request_to(port, &format!("DROP DATABASE IF EXISTS {db}"))
+            .expect("the cluster's shards are up (scripts/clickhouse.sh … all)");
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_dir, data, key) = site_dir("shop.example");
+    let mut env = forwarding_env(&ch, db, "50");
+    for (k, v) in env.iter_mut() {
+        if k == "PIXELTRACK_STORE__URL" {
+            *v = format!("http://127.0.0.1:{s1}");
+        }
+    }
+    env.push((
+        "PIXELTRACK_STORE__SHARDS".into(),
+        format!("http://127.0.0.1:{s1},http://127.0.0.1:{s2}"),
+    ));
+    env.push(("PIXELTRACK_STORE__CLUSTER".into(), "pt".into()));
+    let server = start(&data, &env);
+    // Each visitor twice: two pages from one client IP.
+    let mut acked = 0;
+    for n in 0..100 {
+        for _ in 0..2 {
+            acked += u64::from(hit(&server, &key, n).is_some_and(|r| stored(&r)));
+        }
+    }
+    assert_eq!(acked, 200);
+    let total = |port: u16| -> Option<u64> {
+        let (_, body) = ch.request_to(
+            port,
+            &format!("SELECT count() FROM {db}.events WHERE site_id != 0"),
+        )?;
+        body.trim().parse().ok()
+    };
+    wait_until(
+        "200 events over both shards",
+        Duration::from_secs(60),
+        || (total(s1)? == 200).then_some(()),
+    );
+    let local = |port: u16| -> u64 {
+        ch.request_to(
+            port,
+            &format!("SELECT count() FROM {db}.events_local WHERE site_id != 0"),
+        )
+        .unwrap()
+        .1
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    let (a, b) = (local(s1), local(s2));
+    assert_eq!(a + b, 200, "each event on exactly one shard");
+    assert!(a > 0 && b > 0, "both shards hold events: {a} + {b}");
+    let visitors = |port: u16| -> std::collections::BTreeSet<String> {
+        ch.request_to(
+            port,
+            &format!("SELECT DISTINCT visitor_id FROM {db}.events_local WHERE site_id != 0"),
+        )
+        .unwrap()
+        .1
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    };
+    let (v1, v2) = (visitors(s1), visitors(s2));
+    assert_eq!(v1.len() + v2.len(), 100, "100 visitors");
+    assert!(v1.is_disjoint(&v2), "a visitor's events all on one shard");
+    assert_eq!(
+        total(s2),
+        Some(200),
+        "the Distributed table on either shard"
     );
     drop(server);
 }
