@@ -40,10 +40,6 @@ fn ch() -> Ch {
 }
 
 impl Ch {
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
