@@ -19,9 +19,10 @@
 //!    byte-identical unless an erasure removed some of them meanwhile.
 //! 4. **Ship**: when every part landed, the mark moves past the batch.
 //!
-//! Deletions follow: erasure, retention and removed sites and campaigns record what
-//! they deleted locally (in the same transaction), and between batches the forwarder
-//! runs each as an `ALTER TABLE … DELETE` on every shard, in order.
+//! Changes follow: erasure, retention and removed sites and campaigns record what they
+//! deleted locally, and email verdicts corrected after the fact what they relabelled
+//! (each in the transaction of the local change); between batches the forwarder makes
+//! each as an `ALTER TABLE … DELETE` or `… UPDATE` mutation on every shard, in order.
 //!
 //! Failures back off from 250 ms to 30 s. The backlog (committed, not shipped) is
 //! bounded by `store.spool_max_events`: past it hits are refused as `spool_full` and
@@ -38,7 +39,7 @@ use crate::config::StoreConfig;
 use crate::metrics::Metrics;
 use crate::store::clickhouse::row::{event_id, marker_id};
 use crate::store::clickhouse::{ChError, ClickHouse, EventRow};
-use crate::store::sqlite::{Batch, Spool};
+use crate::store::sqlite::{Batch, Change, Relabel, Spool};
 
 /// The running forwarder; [`Forwarder::stop`] ends it after the current attempt.
 pub struct Forwarder {
@@ -102,6 +103,8 @@ enum Failure {
     Spool(#[from] crate::store::StoreError),
 }
 
+/// Most verdict corrections made by one mutation.
+const RELABELS_PER_MUTATION: usize = 50;
 const IDLE: Duration = Duration::from_millis(200);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -190,7 +193,7 @@ impl Forwarding {
         }
         let batch = match self.spool.open_batch()? {
             Some(b) => b,
-            None if self.deletion().await? => return Ok(true),
+            None if self.change().await? => return Ok(true),
             None => match self.spool.seal(self.batch_rows)? {
                 Some(b) => b,
                 None => return Ok(false),
@@ -200,14 +203,37 @@ impl Forwarding {
         Ok(true)
     }
 
-    /// Runs the oldest pending deletion, if any — only between batches, so after
-    /// every batch that may hold its rows has landed.
-    async fn deletion(&mut self) -> Result<bool, Failure> {
-        let Some(d) = self.spool.next_deletion()? else {
+    /// Makes the oldest pending change in ClickHouse, if any — only between batches, so
+    /// after every batch that may hold its rows has landed. Consecutive relabels to
+    /// the same verdict go as one mutation.
+    async fn change(&mut self) -> Result<bool, Failure> {
+        let changes = self.spool.next_changes(RELABELS_PER_MUTATION)?;
+        let Some((seq, first)) = changes.first() else {
             return Ok(false);
         };
-        self.ch.delete(&d).await?;
-        self.spool.deletion_done(d.seq)?;
+        let done = match first {
+            Change::Delete(d) => {
+                self.ch.delete(d).await?;
+                *seq
+            }
+            Change::Relabel(r) => {
+                let run: Vec<(i64, Relabel)> = changes
+                    .iter()
+                    .map_while(|(seq, c)| match c {
+                        Change::Relabel(x)
+                            if (&x.verdict, &x.reason) == (&r.verdict, &r.reason) =>
+                        {
+                            Some((*seq, x.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let relabels: Vec<Relabel> = run.iter().map(|(_, x)| x.clone()).collect();
+                self.ch.relabel(&relabels).await?;
+                run.last().map_or(*seq, |(s, _)| *s)
+            }
+        };
+        self.spool.changes_done(done)?;
         Ok(true)
     }
 

@@ -410,6 +410,96 @@ fn erasure_and_site_removal_follow_into_clickhouse() {
     drop(server);
 }
 
+/// An email verdict corrected after its event was shipped (a click that turned out to
+/// be the start of a scanner's burst) is corrected in ClickHouse too: every email event
+/// ends with the same verdict in both stores.
+#[test]
+#[ignore]
+fn corrected_email_verdicts_follow_into_clickhouse() {
+    let ch = ch();
+    let db = fresh_db(&ch, "relabel");
+    let (dir, data, _) = site_dir("shop.example");
+    let id = common::add_campaign(&data, "shop.example", "Sale").to_string();
+    let sent = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    cli(
+        &data,
+        &["campaign", "sent", &id, "--count", "1", "--at", &sent],
+    );
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "email\nr1@example.com\n").unwrap();
+    let input = dir.path().join("m.html");
+    std::fs::write(
+        &input,
+        r#"<html><body><a href="https://shop.example/a">A</a><a href="https://shop.example/b">B</a><a href="https://shop.example/c">C</a></body></html>"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    cli(
+        &data,
+        &[
+            "email",
+            "tag",
+            "--campaign",
+            &id,
+            "--recipients",
+            csv.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+    );
+    let html = std::fs::read_to_string(out.join("00001-r1@example.com.html")).unwrap();
+    let links: Vec<String> = html
+        .match_indices("http://127.0.0.1:8080/c/")
+        .map(|(i, _)| {
+            let rest = &html[i + "http://127.0.0.1:8080".len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect();
+    assert_eq!(links.len(), 3);
+    let server = start(&data, &forwarding_env(&ch, &db, "100"));
+    let click = |path: &str| {
+        let r = server.get(
+            path,
+            &[("User-Agent", CHROME), ("X-Forwarded-For", "198.51.100.7")],
+        );
+        assert_eq!(r.status, 302);
+    };
+    click(&links[0]);
+    let verdicts = || -> Vec<String> {
+        ch.query(&format!(
+            "SELECT verdict FROM {db}.events WHERE name = 'email_click' ORDER BY ts, ts_ms FORMAT TSVRaw"
+        ))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    };
+    wait_until("the first click shipped", Duration::from_secs(30), || {
+        (verdicts().len() == 1).then_some(())
+    });
+    assert_eq!(verdicts(), ["human"], "shipped as a human click");
+    // Two more links within a second: a burst of three, which relabels the first.
+    click(&links[1]);
+    click(&links[2]);
+    let local: Vec<String> = common::export(&data, "shop.example")
+        .iter()
+        .filter(|e| e["name"] == "email_click")
+        .map(|e| e["verdict"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        local,
+        ["scanner", "scanner", "scanner"],
+        "relabelled locally"
+    );
+    wait_until(
+        "the same verdicts in ClickHouse",
+        Duration::from_secs(30),
+        || (verdicts() == local).then_some(()),
+    );
+    drop(server);
+}
+
 /// Two shards (the script's cluster `pt`): every visitor's events sit on one shard,
 /// both shards get some, and the Distributed table reads every acknowledged event once.
 #[test]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use clickhouse::Client;
 
 use crate::config::StoreConfig;
-use crate::store::sqlite::Deletion;
+use crate::store::sqlite::{Deletion, Relabel};
 pub use row::EventRow;
 
 /// Statements of each schema version, in order (see `sql/`).
@@ -218,6 +218,8 @@ impl ClickHouse {
 
     /// Deletes the events matching `d` on every shard (an `ALTER … DELETE` mutation,
     /// which ClickHouse completes in the background; running it twice is harmless).
+    /// Conditions on Nullable columns go through `ifNull`: 18.16 runs a mutation as
+    /// `if(condition, …)`, and a NULL condition fails it — for ever, in the background.
     pub async fn delete(&self, d: &Deletion) -> Result<()> {
         let mut cond = vec!["site_id != 0".to_owned()];
         if let Some(s) = d.site_id {
@@ -233,7 +235,7 @@ impl ClickHouse {
             ));
         }
         if let Some(c) = d.campaign_id {
-            cond.push(format!("campaign_id = {c}"));
+            cond.push(format!("ifNull(campaign_id, 0) = {c}"));
         }
         if let Some(b) = d.before_ms {
             cond.push(format!("toUInt64(ts) * 1000 + ts_ms < {}", b.max(0)));
@@ -242,6 +244,39 @@ impl ClickHouse {
             "ALTER TABLE {}.events_local DELETE WHERE {}",
             self.db,
             cond.join(" AND ")
+        );
+        for shard in &self.shards {
+            self.execute(shard, &sql).await?;
+        }
+        Ok(())
+    }
+
+    /// Relabels the human events each of `relabels` selects with its verdict and
+    /// reason, which must be the same for all of them (one `ALTER … UPDATE` mutation per
+    /// shard for many corrections).
+    pub async fn relabel(&self, relabels: &[Relabel]) -> Result<()> {
+        let Some(first) = relabels.first() else {
+            return Ok(());
+        };
+        let any: Vec<String> = relabels
+            .iter()
+            .map(|r| {
+                format!(
+                    "(ifNull(campaign_id, 0) = {} AND recipient = {} AND name = {} AND toUInt64(ts) * 1000 + ts_ms >= {})",
+                    r.campaign_id,
+                    sql::literal(&r.recipient),
+                    sql::literal(&r.name),
+                    r.from_ms.max(0)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "ALTER TABLE {}.events_local UPDATE verdict = {}, verdict_reason = {} \
+             WHERE site_id != 0 AND verdict = 'human' AND ({})",
+            self.db,
+            sql::literal(&first.verdict),
+            sql::literal(&first.reason),
+            any.join(" OR ")
         );
         for shard in &self.shards {
             self.execute(shard, &sql).await?;

@@ -29,7 +29,6 @@ pub struct Spool {
 /// A deletion ClickHouse must follow (see schema 13): the set fields are ANDed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Deletion {
-    pub seq: i64,
     pub site_id: Option<i64>,
     pub visitor_id: Option<i64>,
     /// An email recipient: only events with a campaign.
@@ -39,12 +38,31 @@ pub struct Deletion {
     pub before_ms: Option<Millis>,
 }
 
+/// An email verdict corrected after the fact: the recipient's human events of one kind
+/// since `from_ms` become `verdict` / `reason` (what the writer's `Reclassify` did).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relabel {
+    pub campaign_id: i64,
+    pub recipient: String,
+    pub name: String,
+    pub from_ms: Millis,
+    pub verdict: String,
+    pub reason: String,
+}
+
+/// A change ClickHouse must follow, numbered in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Delete(Deletion),
+    Relabel(Relabel),
+}
+
 /// Records `d` for the forwarder, in the transaction of the local delete — only if
 /// forwarding ever started (otherwise ClickHouse holds nothing to delete).
 pub(super) fn record_deletion(tx: &rusqlite::Transaction<'_>, d: &Deletion) -> Result<()> {
     tx.execute(
-        "INSERT INTO forward_deletes (site_id, visitor_id, recipient, campaign_id, before_ms)
-         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM forward_state)",
+        "INSERT INTO forward_changes (op, site_id, visitor_id, recipient, campaign_id, before_ms)
+         SELECT 'delete', ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM forward_state)",
         params![
             d.site_id,
             d.visitor_id,
@@ -53,6 +71,27 @@ pub(super) fn record_deletion(tx: &rusqlite::Transaction<'_>, d: &Deletion) -> R
             d.before_ms
         ],
     )?;
+    Ok(())
+}
+
+/// Records a verdict correction for the forwarder, in the writer's transaction that
+/// applies it locally (again only once forwarding started).
+pub(super) fn record_relabel(
+    tx: &rusqlite::Transaction<'_>,
+    r: &crate::store::Reclassify,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO forward_changes (op, campaign_id, recipient, name, from_ms, verdict, reason)
+         SELECT 'relabel', ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM forward_state)",
+    )?
+    .execute(params![
+        r.campaign_id,
+        r.recipient,
+        r.name,
+        r.from_ms,
+        r.verdict,
+        r.reason
+    ])?;
     Ok(())
 }
 
@@ -195,32 +234,43 @@ impl Spool {
         Ok(())
     }
 
-    /// The oldest deletion not yet run in ClickHouse.
-    pub fn next_deletion(&self) -> Result<Option<Deletion>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT seq, site_id, visitor_id, recipient, campaign_id, before_ms
-                 FROM forward_deletes ORDER BY seq LIMIT 1",
-                [],
-                |r| {
-                    Ok(Deletion {
-                        seq: r.get(0)?,
-                        site_id: r.get(1)?,
-                        visitor_id: r.get(2)?,
-                        recipient: r.get(3)?,
-                        campaign_id: r.get(4)?,
-                        before_ms: r.get(5)?,
-                    })
-                },
-            )
-            .optional()?)
+    /// Up to `limit` of the oldest changes not yet made in ClickHouse, in order.
+    pub fn next_changes(&self, limit: usize) -> Result<Vec<(i64, Change)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, op, site_id, visitor_id, recipient, campaign_id, before_ms,
+                    name, from_ms, verdict, reason
+             FROM forward_changes ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = st.query_map([limit as i64], |r| {
+            let op: String = r.get(1)?;
+            let change = if op == "relabel" {
+                Change::Relabel(Relabel {
+                    campaign_id: r.get(5)?,
+                    recipient: r.get(4)?,
+                    name: r.get(7)?,
+                    from_ms: r.get(8)?,
+                    verdict: r.get(9)?,
+                    reason: r.get(10)?,
+                })
+            } else {
+                Change::Delete(Deletion {
+                    site_id: r.get(2)?,
+                    visitor_id: r.get(3)?,
+                    recipient: r.get(4)?,
+                    campaign_id: r.get(5)?,
+                    before_ms: r.get(6)?,
+                })
+            };
+            Ok((r.get(0)?, change))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// ClickHouse accepted the deletion (as a mutation, which it completes on its own).
-    pub fn deletion_done(&mut self, seq: i64) -> Result<()> {
+    /// ClickHouse accepted the changes up to `seq` (as mutations, which it completes
+    /// on its own).
+    pub fn changes_done(&mut self, seq: i64) -> Result<()> {
         self.conn
-            .execute("DELETE FROM forward_deletes WHERE seq = ?1", [seq])?;
+            .execute("DELETE FROM forward_changes WHERE seq <= ?1", [seq])?;
         Ok(())
     }
 
@@ -237,6 +287,7 @@ impl Spool {
 
 #[cfg(test)]
 mod tests {
+    use super::{Change, Deletion};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{PrivacyStore, Subject};
 
@@ -248,7 +299,7 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let mut spool = store.spool().unwrap();
         store.erase_subject(&Subject::Visitor(7)).unwrap();
-        assert_eq!(spool.next_deletion().unwrap(), None);
+        assert!(spool.next_changes(10).unwrap().is_empty());
         let (collector, shipped) = spool.state().unwrap();
         assert!(collector > 0 && collector < 1 << 24);
         assert_eq!(shipped, 0);
@@ -260,15 +311,26 @@ mod tests {
                 recipient: "r'1".into(),
             })
             .unwrap();
-        let first = spool.next_deletion().unwrap().unwrap();
-        assert_eq!(first.visitor_id, Some(7));
-        spool.deletion_done(first.seq).unwrap();
-        let second = spool.next_deletion().unwrap().unwrap();
+        let changes = spool.next_changes(10).unwrap();
+        assert_eq!(changes.len(), 2);
         assert_eq!(
-            (second.site_id, second.recipient.as_deref()),
-            (Some(3), Some("r'1"))
+            changes[0].1,
+            Change::Delete(Deletion {
+                visitor_id: Some(7),
+                ..Deletion::default()
+            })
         );
-        spool.deletion_done(second.seq).unwrap();
-        assert_eq!(spool.next_deletion().unwrap(), None);
+        assert_eq!(
+            changes[1].1,
+            Change::Delete(Deletion {
+                site_id: Some(3),
+                recipient: Some("r'1".into()),
+                ..Deletion::default()
+            })
+        );
+        spool.changes_done(changes[0].0).unwrap();
+        assert_eq!(spool.next_changes(10).unwrap().len(), 1);
+        spool.changes_done(changes[1].0).unwrap();
+        assert!(spool.next_changes(10).unwrap().is_empty());
     }
 }

@@ -240,6 +240,7 @@ impl SqliteWriter {
             }
             let mut re = tx.prepare_cached(RECLASSIFY)?;
             for r in reclassify {
+                super::record_relabel(&tx, r)?;
                 re.execute(params![
                     r.verdict,
                     r.reason,

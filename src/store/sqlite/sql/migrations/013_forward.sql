@@ -69,16 +69,24 @@ CREATE TABLE forward_batch (
     shards_done  INTEGER NOT NULL DEFAULT 0
 );
 
--- Deletions ClickHouse must follow: erasure, retention, removed sites and campaigns.
--- Written in the same transaction as the local delete, and only once forwarding has
--- started (forward_state has its row); the forwarder runs each, in order, between
--- batches (so after every batch that may hold the rows), then deletes it here. The
--- non-NULL fields are ANDed; recipient also requires a campaign (email events only).
-CREATE TABLE forward_deletes (
+-- Changes ClickHouse must follow, in order. op 'delete': erasure, retention, removed
+-- sites and campaigns (the non-NULL fields of site_id, visitor_id, recipient,
+-- campaign_id and before_ms are ANDed; recipient also requires a campaign). op
+-- 'relabel': an email verdict corrected after the fact (campaign_id, recipient, name,
+-- from_ms select the human events relabelled verdict/reason). Written in the same
+-- transaction as the local change, and only once forwarding has started (forward_state
+-- has its row): before that ClickHouse holds nothing. The forwarder runs them between
+-- batches — after every batch that may hold the rows — then deletes them here.
+CREATE TABLE forward_changes (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    op           TEXT NOT NULL,
     site_id      INTEGER,
     visitor_id   INTEGER,
     recipient    TEXT,
     campaign_id  INTEGER,
-    before_ms    INTEGER
+    before_ms    INTEGER,
+    name         TEXT,
+    from_ms      INTEGER,
+    verdict      TEXT,
+    reason       TEXT
 );
