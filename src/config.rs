@@ -215,6 +215,12 @@ pub struct LimitsConfig {
     pub ua_parse_bytes: usize,
     /// Largest request head (request line + headers) the server reads.
     pub max_header_bytes: usize,
+    /// Web hits (pixels, tracker events) one client IP may send per minute; more are
+    /// answered but not stored (`rate_limited`). 0: no limit. Email opens and clicks
+    /// are never limited (mail proxies fetch for many recipients from few addresses).
+    pub per_ip_per_minute: u32,
+    /// Web hits one site may receive per second, all clients together. 0: no limit.
+    pub per_site_per_second: u32,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -257,6 +263,8 @@ impl Default for Config {
                 max_ua_bytes: 4 * 1024,
                 ua_parse_bytes: 512,
                 max_header_bytes: 2 * 1024 * 1024,
+                per_ip_per_minute: 1_200,
+                per_site_per_second: 0,
             },
             enrich: EnrichConfig {
                 ua_cache_size: 10_000,

@@ -530,10 +530,12 @@ pub enum DropReason {
     StoreError,
     /// Forwarding to ClickHouse is `store.spool_max_events` behind: not stored.
     SpoolFull,
+    /// Past `limits.per_ip_per_minute` or `limits.per_site_per_second`.
+    RateLimited,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
         DropReason::BadToken,
@@ -552,6 +554,7 @@ impl DropReason {
         DropReason::ShuttingDown,
         DropReason::StoreError,
         DropReason::SpoolFull,
+        DropReason::RateLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -574,6 +577,7 @@ impl DropReason {
             DropReason::ShuttingDown => "shutting_down",
             DropReason::StoreError => "store_error",
             DropReason::SpoolFull => "spool_full",
+            DropReason::RateLimited => "rate_limited",
         }
     }
 

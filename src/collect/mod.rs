@@ -7,6 +7,7 @@ pub mod ads;
 pub mod email;
 pub mod image;
 pub mod ip;
+pub mod limits;
 pub mod query;
 pub mod sites;
 pub mod web;
@@ -46,6 +47,7 @@ pub struct Collector {
     pub limits: LimitsConfig,
     pub trusted_proxies: Vec<IpNet>,
     pub email: email::EmailState,
+    pub rate_limits: limits::RateLimits,
 }
 
 pub async fn pixel_gif(State(c): State<Arc<Collector>>, req: Request) -> Response {
@@ -110,6 +112,9 @@ impl Collector {
             .get(&key)
             .await
             .ok_or_else(|| self.count(DropReason::UnknownSite))?;
+        self.rate_limits
+            .check(hit.ip, site.id.0)
+            .map_err(|r| self.count(r))?;
         let salt = self
             .salt(day_of(hit.received_ms))
             .await

@@ -288,6 +288,14 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
             None,
         );
     }
+    if let Err(r) = c.rate_limits.check(hit.ip, site.id.0) {
+        c.metrics.dropped(r);
+        return answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "error": "too many events from this client or for this site; slow down" }),
+            origin.as_ref(),
+        );
+    }
     let Some(salt) = c.salt(crate::clock::day_of(hit.received_ms)).await else {
         return bad(
             &c,

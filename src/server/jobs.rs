@@ -44,6 +44,12 @@ pub const JOBS: &[Job] = &[
             }
         },
     },
+    // Clients and sites whose rate allowance is full again take no memory.
+    Job {
+        name: "forget idle rate limits",
+        every: MINUTE,
+        run: |c| c.rate_limits.forget_idle(),
+    },
     Job {
         name: "rotate salts",
         every: MINUTE,

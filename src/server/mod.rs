@@ -126,6 +126,7 @@ impl App {
             limits: cfg.limits.clone(),
             trusted_proxies: rt.trusted_proxies.clone(),
             email,
+            rate_limits: collect::limits::RateLimits::new(&cfg.limits),
         });
         Ok(App {
             state: AppState {

@@ -296,6 +296,50 @@ async fn x_forwarded_for_is_used_behind_a_trusted_proxy() {
     );
 }
 
+/// One client past `limits.per_ip_per_minute` gets the image with a reason (pixels)
+/// or a 429 (tracker events) and is not stored; other clients are not affected.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_past_its_rate_limit_is_answered_but_not_stored() {
+    let t = TestApp::new(&[("limits.per_ip_per_minute", 5.into())]);
+    let uri = format!("/p.gif?s={}&u=https%3A%2F%2Fexample.com%2F", t.key);
+    let mut reasons = Vec::new();
+    for _ in 0..8 {
+        let r = t
+            .send("GET", &uri, &[("user-agent", CHROME)], "198.51.100.1")
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/gif");
+        reasons.push(
+            r.headers()
+                .get("x-pixel-reason")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(reasons.iter().filter(|r| r.is_none()).count(), 5);
+    assert_eq!(reasons[7].as_deref(), Some("rate_limited"));
+    let other = t
+        .send("GET", &uri, &[("user-agent", CHROME)], "198.51.100.2")
+        .await;
+    assert!(
+        other.headers().get("x-pixel-reason").is_none(),
+        "another client is stored"
+    );
+    let metrics = t.send("GET", "/metrics", &[], "127.0.0.1").await;
+    let body = axum::body::to_bytes(metrics.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(
+        common::metric(
+            &text,
+            "pixeltrack_events_dropped_total{reason=\"rate_limited\"}"
+        ),
+        3.0
+    );
+    let t = t.finish().await;
+    assert_eq!(t.day0_visitors(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn report_numbers_follow_the_traffic() {
     let t = TestApp::new(&[]);
