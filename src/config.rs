@@ -213,7 +213,9 @@ pub struct LimitsConfig {
     pub max_ua_bytes: usize,
     /// User agents are truncated to this many bytes before parsing.
     pub ua_parse_bytes: usize,
-    /// Largest request head (request line + headers) the server reads.
+    /// Largest request head (request line + headers) the server reads; larger ones
+    /// are answered 431. Each connection may buffer this much, so it bounds memory per
+    /// connection (browsers send a few KiB; nginx's default is 4 × 8 KiB).
     pub max_header_bytes: usize,
     /// Web hits (pixels, tracker events) one client IP may send per minute; more are
     /// answered but not stored (`rate_limited`). 0: no limit. Email opens and clicks
@@ -221,6 +223,11 @@ pub struct LimitsConfig {
     pub per_ip_per_minute: u32,
     /// Web hits one site may receive per second, all clients together. 0: no limit.
     pub per_site_per_second: u32,
+    /// HTTP connections open at once; more are closed on arrival. 0: what the
+    /// open-files limit allows (raised to its hard limit at start), less 256.
+    pub max_connections: usize,
+    /// HTTP connections from one client address (trusted proxies exempt). 0: no limit.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -262,9 +269,11 @@ impl Default for Config {
                 max_query_bytes: 16 * 1024,
                 max_ua_bytes: 4 * 1024,
                 ua_parse_bytes: 512,
-                max_header_bytes: 2 * 1024 * 1024,
+                max_header_bytes: 64 * 1024,
                 per_ip_per_minute: 1_200,
                 per_site_per_second: 0,
+                max_connections: 0,
+                max_connections_per_ip: 256,
             },
             enrich: EnrichConfig {
                 ua_cache_size: 10_000,

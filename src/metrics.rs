@@ -54,6 +54,16 @@ const COMMIT_BUCKETS_US: [u64; 12] = [
     250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000, 5_000_000,
 ];
 
+/// Connections: open now, refused at the overall and at the per-address limit, and
+/// requests in progress (from the handler's start to the end of the response body).
+#[derive(Default)]
+pub struct ConnStats {
+    pub open: AtomicI64,
+    pub refused_total: AtomicU64,
+    pub refused_per_ip: AtomicU64,
+    pub requests_in_progress: AtomicI64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     requests: [AtomicU64; 9],
@@ -85,6 +95,7 @@ pub struct Metrics {
     pub forwarded_events: AtomicU64,
     pub forward_batches: AtomicU64,
     pub forward_failures: AtomicU64,
+    pub conns: std::sync::Arc<ConnStats>,
     commit_buckets: [AtomicU64; COMMIT_BUCKETS_US.len()],
     commit_count: AtomicU64,
     commit_sum_us: AtomicU64,
@@ -230,6 +241,17 @@ impl Metrics {
         ] {
             let _ = writeln!(s, "# HELP pixeltrack_{name} {help}\n# TYPE pixeltrack_{name} counter\npixeltrack_{name} {v}");
         }
+        let _ = writeln!(
+            s,
+            "# HELP pixeltrack_connections_open HTTP connections open now (bounded by limits.max_connections).\n# TYPE pixeltrack_connections_open gauge\npixeltrack_connections_open {}",
+            self.conns.open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP pixeltrack_connections_refused_total Connections closed on arrival, by the limit reached.\n# TYPE pixeltrack_connections_refused_total counter\npixeltrack_connections_refused_total{{limit=\"total\"}} {}\npixeltrack_connections_refused_total{{limit=\"per_ip\"}} {}",
+            get(&self.conns.refused_total),
+            get(&self.conns.refused_per_ip)
+        );
         let _ = writeln!(
             s,
             "# HELP pixeltrack_sessions_cut_total Sessions ended early because ingest.max_open_sessions was reached.\n# TYPE pixeltrack_sessions_cut_total counter\npixeltrack_sessions_cut_total {}",

@@ -27,6 +27,7 @@ use crate::metrics::{Metrics, Route};
 use crate::model::DropReason;
 use crate::store::{SiteStore, SqliteStore, TokenStore};
 
+pub mod conns;
 pub mod jobs;
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -385,6 +386,13 @@ pub async fn serve(
     tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
 
     let jobs = jobs::start(&app.state.collector);
+    let open_files = conns::raise_open_files_limit();
+    let limits = conns::ConnLimits::new(
+        conns::max_connections(rt.config.limits.max_connections, open_files),
+        rt.config.limits.max_connections_per_ip,
+        rt.trusted_proxies.clone(),
+        app.state.metrics.conns.clone(),
+    );
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(rt.config.limits.max_header_bytes)
@@ -405,12 +413,18 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Past a limit: closed before anything is read (and counted).
+                let Some(admitted) = limits.admit(peer.ip()) else {
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                let svc = connection_service(router.clone(), peer);
+                let svc = connection_service(router.clone(), peer, app.state.metrics.conns.clone());
                 let conn = http.serve_connection(TokioIo::new(stream), svc);
                 let fut = graceful.watch(conn);
                 let metrics = app.state.metrics.clone();
                 tokio::spawn(async move {
+                    let _admitted = admitted;
                     // Requests the HTTP layer refused before any handler ran: hyper has
                     // already answered 414/431/400; count them like any other drop.
                     if let Err(e) = fut.await {
@@ -428,11 +442,22 @@ pub async fn serve(
     tracing::info!("shutdown requested: draining");
     app.state.draining.store(true, Ordering::SeqCst);
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not finish within the drain timeout");
+    // Every request a handler has started is finished, its whole answer sent (up to
+    // the drain timeout); a connection still sending its request head (a slow or stuck
+    // client) does not hold the stop.
+    let conns = app.state.metrics.conns.clone();
+    let answered = async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        while conns.requests_in_progress.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = answered => {}
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!("some requests did not finish within the drain timeout");
+        }
     }
     for job in jobs {
         job.abort();
@@ -458,6 +483,7 @@ async fn in_flight(
 fn connection_service(
     router: Router,
     peer: SocketAddr,
+    conns: Arc<crate::metrics::ConnStats>,
 ) -> hyper_util::service::TowerToHyperService<
     impl Service<
             hyper::Request<hyper::body::Incoming>,
@@ -469,7 +495,61 @@ fn connection_service(
     let svc = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         let mut r = router.clone();
-        async move { r.call(req.map(axum::body::Body::new)).await }
+        let guard = InProgress::start(conns.clone());
+        async move {
+            let res = r.call(req.map(axum::body::Body::new)).await;
+            // In progress until the body is sent (or the connection drops).
+            res.map(|res| {
+                res.map(|body| {
+                    axum::body::Body::new(Guarded {
+                        body,
+                        _guard: guard,
+                    })
+                })
+            })
+        }
     });
     hyper_util::service::TowerToHyperService::new(svc)
+}
+
+/// A request in progress, from its handler's start until its response body is done.
+struct InProgress(Arc<crate::metrics::ConnStats>);
+
+impl InProgress {
+    fn start(c: Arc<crate::metrics::ConnStats>) -> InProgress {
+        c.requests_in_progress.fetch_add(1, Ordering::AcqRel);
+        InProgress(c)
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.requests_in_progress.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that holds its request's [`InProgress`] until it is dropped.
+struct Guarded {
+    body: axum::body::Body,
+    _guard: InProgress,
+}
+
+impl http_body::Body for Guarded {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }

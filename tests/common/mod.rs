@@ -78,6 +78,11 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn pixeltrack serve");
+        Server::adopt(child, data, log)
+    }
+
+    /// A `serve` process started some other way (logging JSON to `log`), once it listens.
+    pub fn adopt(child: Child, data: &Path, log: PathBuf) -> Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(addr) = listen_addr(&log) {

@@ -100,11 +100,27 @@ fn hostile_requests_over_the_socket_never_break_the_server() {
         assert_eq!(res.header("x-pixel-reason"), Some(reason));
         assert_eq!(res.body, pixeltrack::collect::image::GIF);
     };
-    // A 1 MiB user agent.
-    let huge_ua = "A".repeat(1 << 20);
+    // A 32 KiB user agent: read (under limits.max_header_bytes), refused as oversized.
+    let long_ua = "A".repeat(32 << 10);
     ok_image(
-        server.get(&format!("/p.gif?s={key}"), &[("User-Agent", &huge_ua)]),
+        server.get(&format!("/p.gif?s={key}"), &[("User-Agent", &long_ua)]),
         "oversized",
+    );
+    // A 1 MiB user agent: past the 64 KiB head every connection may buffer, so the
+    // HTTP layer answers 431 without buffering it (counted as oversized too). With the
+    // earlier 2 MiB head limit this got the image, and 300 half-sent 1.9 MB heads held
+    // 680 MB: the limit is what a connection may cost.
+    let huge_ua = "A".repeat(1 << 20);
+    let res = http(
+        addr,
+        "GET",
+        &format!("/p.gif?s={key}"),
+        &[("User-Agent", &huge_ua)],
+    );
+    assert!(
+        res.as_ref().map_or(true, |r| r.status == 431),
+        "a 1 MiB head is refused: {:?}",
+        res.map(|r| r.status)
     );
     // Invalid UTF-8 and NUL, percent-encoded.
     ok_image(
@@ -144,13 +160,18 @@ fn hostile_requests_over_the_socket_never_break_the_server() {
     // Still alive and counting.
     assert_eq!(server.get("/healthz", &[]).status, 200);
     // The 414 is counted by the connection task once it has answered.
-    let m = wait_until("the 414 counted", Duration::from_secs(10), || {
-        let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
-        (metric(&m, "pixeltrack_events_dropped_total{reason=\"oversized\"}") >= 2.0).then_some(m)
-    });
+    let m = wait_until(
+        "the 431 and the 414 counted",
+        Duration::from_secs(10),
+        || {
+            let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+            (metric(&m, "pixeltrack_events_dropped_total{reason=\"oversized\"}") >= 3.0)
+                .then_some(m)
+        },
+    );
     assert_eq!(
         metric(&m, "pixeltrack_events_dropped_total{reason=\"oversized\"}"),
-        2.0
+        3.0
     );
     assert_eq!(
         metric(
@@ -170,6 +191,93 @@ fn hostile_requests_over_the_socket_never_break_the_server() {
     let log = server.log_text();
     assert!(!log.contains("panicked"), "{log}");
     assert_eq!(server.terminate().code(), Some(0));
+}
+
+/// Connections past `limits.max_connections_per_ip` from one address are closed on
+/// arrival while the ones admitted keep working; the open-files soft limit is raised
+/// at start; a client stuck half-way through its request head does not hold SIGTERM.
+#[test]
+fn connection_limits_hold_and_a_stuck_client_does_not_hold_the_stop() {
+    use std::io::{Read, Write};
+    let (_d, data, key) = common::site_dir("example.com");
+    // Started with a low soft limit on open files, which the server raises.
+    let server = {
+        let log = data.with_extension("conn-log");
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -S -n 512 && exec '{}' --data '{}' serve --listen 127.0.0.1:0 --log-format json",
+                common::bin(),
+                data.display()
+            ))
+            .env("PIXELTRACK_LIMITS__MAX_CONNECTIONS_PER_IP", "4")
+            .env_remove("PIXELTRACK_CONFIG")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        common::Server::adopt(child, &data, log)
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(soft > 512, "the soft limit was raised: {soft}");
+    let open = |n| -> Vec<std::net::TcpStream> {
+        (0..n)
+            .map(|_| std::net::TcpStream::connect(server.addr).unwrap())
+            .collect()
+    };
+    let mut held = open(4);
+    let mut fifth = open(1).pop().unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let n = fifth.read(&mut buf).unwrap_or(0);
+    assert_eq!(
+        n, 0,
+        "the fifth connection from one address is closed unanswered"
+    );
+    // An admitted connection still works.
+    let c = &mut held[0];
+    c.write_all(
+        format!("GET /p.gif?s={key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw).unwrap();
+    assert!(
+        raw.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+    drop(held);
+    let m = wait_until("places freed", Duration::from_secs(10), || {
+        let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+        (metric(&m, "pixeltrack_connections_open") <= 1.0).then_some(m)
+    });
+    assert_eq!(
+        metric(&m, "pixeltrack_connections_refused_total{limit=\"per_ip\"}"),
+        1.0
+    );
+    // A client stuck in the middle of its request head, then SIGTERM.
+    let mut stuck = std::net::TcpStream::connect(server.addr).unwrap();
+    stuck
+        .write_all(b"GET /p.gif?s=x HTTP/1.1\r\nHost: x\r\nUser-Agent: sl")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the stop waited {:?} for a stuck client (the drain timeout is 10 s)",
+        started.elapsed()
+    );
 }
 
 /// Clients hammer the server; returns the ids that got a complete 200.
