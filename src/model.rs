@@ -532,10 +532,12 @@ pub enum DropReason {
     SpoolFull,
     /// Past `limits.per_ip_per_minute` or `limits.per_site_per_second`.
     RateLimited,
+    /// A referrer on the referrer-spam list (shipped, or `DATA/referrer-spam.txt`).
+    ReferrerSpam,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 19] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::MissingSite,
         DropReason::UnknownSite,
         DropReason::BadToken,
@@ -555,6 +557,7 @@ impl DropReason {
         DropReason::StoreError,
         DropReason::SpoolFull,
         DropReason::RateLimited,
+        DropReason::ReferrerSpam,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -578,6 +581,7 @@ impl DropReason {
             DropReason::StoreError => "store_error",
             DropReason::SpoolFull => "spool_full",
             DropReason::RateLimited => "rate_limited",
+            DropReason::ReferrerSpam => "referrer_spam",
         }
     }
 

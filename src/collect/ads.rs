@@ -67,7 +67,7 @@ impl Collector {
             .ok_or_else(|| self.count(DropReason::UnknownSite))?;
         let params = HitParams {
             site: Some(site.key.to_string()),
-            event: Some("ad_click".into()),
+            event: Some(crate::enrich::AD_CLICK.into()),
             ..HitParams::default()
         };
         let hit = self

@@ -11,6 +11,7 @@ pub mod page;
 pub mod privacy;
 pub mod referrer;
 pub mod salts;
+pub mod spam;
 pub mod ua;
 pub mod visitor;
 
@@ -45,10 +46,14 @@ pub struct Enricher {
     email: email::Thresholds,
     /// The landing-page parameter our ad links append (`ptclid`).
     click_param: String,
+    /// Referrer spam domains (shipped and the operator's).
+    pub spam: spam::SpamList,
 }
 
 /// The event name of an ad impression.
 pub const IMPRESSION: &str = "impression";
+/// The event an ad link's click is stored as.
+pub const AD_CLICK: &str = "ad_click";
 /// The event name of a conversion.
 pub const CONVERSION: &str = "conversion";
 
@@ -70,6 +75,7 @@ impl Enricher {
             truncate_ip: true,
             email: email::Thresholds::default(),
             click_param: "ptclid".into(),
+            spam: spam::SpamList::default(),
         }
     }
 
@@ -140,7 +146,7 @@ impl Enricher {
             Ok(e) => e,
             Err(r) => return Outcome::Drop(r),
         };
-        e.name = "ad_click".into();
+        e.name = AD_CLICK.into();
         e.click_id = if e.visitor_id != 0 {
             format!("{}{click_id}", page::OWN_CLICK_PREFIX)
         } else {
@@ -189,11 +195,22 @@ impl Enricher {
             .or(hit.referer_header.as_deref())
             .unwrap_or("");
         let mut page = page::parse(page_url, &self.click_param);
+        // Only the site's own pages may count as its pages (like the tracker's events):
+        // a pixel copied onto another site, or a forged `u=`, is refused. Ad
+        // impressions and clicks are exempt: they happen on publishers' pages by
+        // design. A page we cannot see (no `u=`, no Referer) is taken as the site's.
+        let on_publisher = name == IMPRESSION || name == AD_CLICK;
+        if !on_publisher && !page.host.is_empty() && !site.owns_host(&page.host) {
+            return Err(DropReason::HostNotAllowed);
+        }
         let referrer = referrer::classify(
             p.referrer.as_deref().unwrap_or(""),
             &page.host,
             &site.domain,
         );
+        if self.spam.is_spam(&referrer.host) {
+            return Err(DropReason::ReferrerSpam);
+        }
         let (value_minor, currency) = money::parse(p.value.as_deref(), p.currency.as_deref())
             .map_err(|_| DropReason::InvalidAmount)?;
         let order_id = page::clean_text(p.id.as_deref().unwrap_or(""), MAX_ORDER_ID);
@@ -410,6 +427,57 @@ mod tests {
         let ev = keep(&h);
         assert_eq!(ev.path, "/blog/post");
         assert_eq!(ev.medium, "direct");
+    }
+
+    fn outcome(h: &RawHit) -> Result<Event, DropReason> {
+        match Enricher::new(100, 512, false).enrich(h, &site(), &Salt::random(1)) {
+            Outcome::Keep(e) => Ok(*e),
+            Outcome::Drop(r) => Err(r),
+        }
+    }
+
+    /// A page of another host (a copied pixel, a forged `u=`, a foreign Referer) is
+    /// refused like the tracker's; ad impressions and clicks happen on publishers'
+    /// pages; subdomains and a page we cannot see are the site's.
+    #[test]
+    fn only_the_sites_own_pages_count() {
+        let with_url = |u: &str, event: Option<&str>| {
+            hit(HitParams {
+                url: Some(u.into()),
+                event: event.map(str::to_owned),
+                campaign: event.map(|_| "1".to_owned()),
+                ad: event.map(|_| "banner".to_owned()),
+                ..HitParams::default()
+            })
+        };
+        let forged = with_url("https://evil.example/", None);
+        assert_eq!(outcome(&forged).err(), Some(DropReason::HostNotAllowed));
+        let mut foreign = hit(HitParams::default());
+        foreign.referer_header = Some("https://copycat.example/page".into());
+        assert_eq!(outcome(&foreign).err(), Some(DropReason::HostNotAllowed));
+        assert!(outcome(&with_url("https://blog.example.com/post", None)).is_ok());
+        assert!(
+            outcome(&hit(HitParams::default())).is_ok(),
+            "no page at all"
+        );
+        let on_publisher = with_url("https://news.example/", Some(IMPRESSION));
+        assert!(outcome(&on_publisher).is_ok());
+    }
+
+    #[test]
+    fn referrer_spam_is_not_stored() {
+        let h = |r: &str| {
+            hit(HitParams {
+                url: Some("https://example.com/".into()),
+                referrer: Some(r.into()),
+                ..HitParams::default()
+            })
+        };
+        assert_eq!(
+            outcome(&h("https://www.0-0.fr/offer")).err(),
+            Some(DropReason::ReferrerSpam)
+        );
+        assert!(outcome(&h("https://news.example/story")).is_ok());
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub const JOBS: &[Job] = &[
             }
         },
     },
+    // The operator's referrer-spam additions apply within seconds, without a restart.
+    Job {
+        name: "reload referrer spam list",
+        every: Duration::from_secs(5),
+        run: reload_spam_list,
+    },
     // Clients and sites whose rate allowance is full again take no memory.
     Job {
         name: "forget idle rate limits",
@@ -115,3 +121,33 @@ pub fn start(c: &Arc<Collector>) -> Vec<tokio::task::JoinHandle<()>> {
         })
         .collect()
 }
+
+/// Re-reads `DATA/referrer-spam.txt` when it changed (or went away).
+fn reload_spam_list(c: &Collector) {
+    let Some(dir) = c.store.path().parent() else {
+        return;
+    };
+    let path = dir.join(SPAM_FILE);
+    let spam = &c.enricher.spam;
+    let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let mut read = spam.extra_read.lock().unwrap_or_else(|p| p.into_inner());
+    if *read == modified {
+        return;
+    }
+    let domains = match modified {
+        None => Default::default(),
+        Some(_) => match std::fs::read_to_string(&path) {
+            Ok(text) => crate::enrich::spam::parse(&text),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot read the referrer spam list");
+                return;
+            }
+        },
+    };
+    tracing::info!(file = %path.display(), domains = domains.len(), "referrer spam additions loaded");
+    spam.set_extra(domains);
+    *read = modified;
+}
+
+/// The operator's referrer-spam additions, in the data directory.
+pub const SPAM_FILE: &str = "referrer-spam.txt";

@@ -193,6 +193,66 @@ fn hostile_requests_over_the_socket_never_break_the_server() {
     assert_eq!(server.terminate().code(), Some(0));
 }
 
+/// Referrer spam is answered with the image and a reason, never stored: from the
+/// shipped list at once, and from the operator's `DATA/referrer-spam.txt` within
+/// seconds of writing it, without a restart; a pixel on another site's page is refused.
+#[test]
+fn referrer_spam_and_foreign_pages_are_kept_out() {
+    let (_d, data, key) = common::site_dir("example.com");
+    let server = Server::start(&data, &[]);
+    let hit = |referrer: &str, page: &str| {
+        server
+            .get(
+                &format!("/p.gif?s={key}&u={page}&r={referrer}"),
+                &[("User-Agent", common::CHROME)],
+            )
+            .header("x-pixel-reason")
+            .map(str::to_owned)
+    };
+    let home = "https%3A%2F%2Fexample.com%2F";
+    assert_eq!(hit("https%3A%2F%2Fnews.example%2F", home), None);
+    assert_eq!(
+        hit("https%3A%2F%2Fwww.0-0.fr%2F", home).as_deref(),
+        Some("referrer_spam"),
+        "on the shipped list"
+    );
+    assert_eq!(hit("https%3A%2F%2Fmy-spam.example%2F", home), None);
+    std::fs::write(data.join("referrer-spam.txt"), "# ours\nmy-spam.example\n").unwrap();
+    // Until the list applies these are stored: count them.
+    let mut stored_before = 1;
+    wait_until(
+        "the operator's list applied",
+        Duration::from_secs(15),
+        || {
+            std::thread::sleep(Duration::from_millis(200));
+            match hit("https%3A%2F%2Fmy-spam.example%2F", home).as_deref() {
+                Some("referrer_spam") => Some(()),
+                _ => {
+                    stored_before += 1;
+                    None
+                }
+            }
+        },
+    );
+    assert_eq!(
+        hit("", "https%3A%2F%2Fcopycat.example%2F").as_deref(),
+        Some("host_not_allowed")
+    );
+    let (status, _) = server.terminate_keeping_log();
+    assert!(status.success());
+    let sources: Vec<String> = common::export(&data, "example.com")
+        .iter()
+        .map(|e| e["referrer_host"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(sources.iter().filter(|s| *s == "news.example").count(), 1);
+    assert_eq!(
+        sources.iter().filter(|s| *s == "my-spam.example").count(),
+        stored_before,
+        "only the hits before the list applied"
+    );
+    assert_eq!(sources.len(), 1 + stored_before, "{sources:?}");
+}
+
 /// Connections past `limits.max_connections_per_ip` from one address are closed on
 /// arrival while the ones admitted keep working; the open-files soft limit is raised
 /// at start; a client stuck half-way through its request head does not hold SIGTERM.
