@@ -137,8 +137,14 @@ const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteStore {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    /// A small pool: a slow query (a filtered report over years) holds one connection,
+    /// not every reader of the dashboard, API and jobs.
+    conns: Vec<Mutex<Connection>>,
+    next: std::sync::atomic::AtomicUsize,
 }
+
+/// Connections of a store's pool (the writer and the forwarder have their own).
+const POOL: usize = 3;
 
 fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
     let conn = Connection::open(path)?;
@@ -164,9 +170,16 @@ impl SqliteStore {
         create_private(data_dir, &path)?;
         let mut conn = open_conn(&path, Synchronous::Normal).map_err(|e| unusable(&path, e))?;
         migrate(&mut conn).map_err(|e| unusable(&path, e))?;
+        let mut conns = vec![Mutex::new(conn)];
+        for _ in 1..POOL {
+            conns.push(Mutex::new(
+                open_conn(&path, Synchronous::Normal).map_err(|e| unusable(&path, e))?,
+            ));
+        }
         Ok(SqliteStore {
             path,
-            conn: Mutex::new(conn),
+            conns,
+            next: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -203,10 +216,20 @@ impl SqliteStore {
         Ok(Spool::new(open_conn(&self.path, Synchronous::Normal)?))
     }
 
+    /// A free connection of the pool, or (all busy) the next one's turn. A panic while
+    /// holding one cannot leave a half-done transaction behind (rusqlite rolls back on
+    /// drop), so a poisoned lock is still usable.
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-done transaction behind
-        // (rusqlite rolls back on drop), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        use std::sync::TryLockError;
+        for c in &self.conns {
+            match c.try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.conns.len();
+        self.conns[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Copies what the WAL holds into the main file without waiting for anyone (the
@@ -245,4 +268,26 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SiteStore;
+
+    /// One connection busy for long (a slow report) does not hold other readers.
+    #[test]
+    fn a_busy_connection_does_not_hold_other_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let held = store.conn();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = store.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(s.sites().map(|v| v.len()));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert!(matches!(got, Ok(Ok(0))), "{got:?}");
+        drop(held);
+    }
 }
