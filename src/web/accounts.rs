@@ -592,7 +592,7 @@ pub async fn login(
             Some(LOGIN_FAILED),
         ));
     };
-    state.throttle.succeeded(&username);
+    state.throttle.succeeded(&username, ip, now);
     let id = random_token();
     let hash = session_hash(&id);
     let csrf = random_token();

@@ -178,7 +178,7 @@ pub async fn unlock(
             Some("wrong password, or too many attempts — wait and retry"),
         ));
     }
-    state.throttle.succeeded(&key);
+    state.throttle.succeeded(&key, ip, now);
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     let value = format!(
         "{COOKIE}={}; HttpOnly; SameSite=Lax; Path=/share/{secret}; Max-Age=604800{secure}",

@@ -1,9 +1,16 @@
-//! Login throttling, in memory: per username and per client address. The first few
-//! failures are free (typos); after that each further failure doubles a lockout, capped,
-//! so online guessing runs at a handful of tries per hour. Per-address limits are looser
-//! than per-name ones (offices share an address); IPv6 clients are counted per /64,
-//! since one host can use a whole /64. A restart forgets everything, which costs an
-//! attacker a restart they cannot cause.
+//! Login throttling, in memory. The first few failures are free (typos); after that
+//! each further failure doubles a lockout, capped, so online guessing runs at a handful
+//! of tries per hour. Three counters:
+//! - per name *and* address: 5 free failures. Guessing a name from one address locks
+//!   that address out of that name only — not the account's owner elsewhere, so no one
+//!   can keep an account (say `admin`) locked out from their own address;
+//! - per address, whatever the names: 20 (offices share an address);
+//! - per name, from every address together: 100 — this slows a guessing botnet, and
+//!   then refuses the name from every address *except those it signed in from before*
+//!   (remembered for 30 days), so even that cannot lock the owner out.
+//!
+//! IPv6 clients are counted per /64, since one host can use a whole /64. A restart
+//! forgets everything, which costs an attacker a restart they cannot cause.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,8 +18,16 @@ use std::sync::Mutex;
 
 use crate::clock::{Millis, HOUR_MS};
 
-/// Failures per username before lockouts start (OWASP suggests a small number).
+/// Failures per username and address before lockouts start (OWASP suggests a small
+/// number).
 pub const USER_FREE_FAILURES: u32 = 5;
+/// Failures per username from all addresses together before unknown addresses are
+/// locked out of it.
+pub const NAME_FREE_FAILURES: u32 = 100;
+/// How long an address a user signed in from stays known.
+const KNOWN_FOR_MS: Millis = 30 * 24 * HOUR_MS;
+/// Addresses remembered per user.
+const KNOWN_PER_USER: usize = 16;
 /// Failures per client address (IPv4, or IPv6 /64) before lockouts start.
 pub const IP_FREE_FAILURES: u32 = 20;
 /// The first lockout; each further failure doubles it.
@@ -27,6 +42,7 @@ const MAX_KEYS: usize = 100_000;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
     User(String),
+    Pair(String, IpAddr),
     Net(IpAddr),
 }
 
@@ -40,23 +56,38 @@ struct Entry {
 #[derive(Default)]
 pub struct Throttle {
     keys: Mutex<HashMap<Key, Entry>>,
+    /// Per username: the addresses (IPv4, IPv6 /64) it signed in from, and when.
+    known: Mutex<HashMap<String, Vec<(IpAddr, Millis)>>>,
+}
+
+fn name(username: &str) -> String {
+    username.trim().to_lowercase()
 }
 
 fn user_key(username: &str) -> Key {
-    Key::User(username.trim().to_lowercase())
+    Key::User(name(username))
+}
+
+fn pair_key(username: &str, ip: IpAddr) -> Key {
+    Key::Pair(name(username), net(ip))
 }
 
 fn net_key(ip: IpAddr) -> Key {
+    Key::Net(net(ip))
+}
+
+/// The address as counted: IPv4 as is, IPv6 by its /64.
+fn net(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => Key::Net(IpAddr::V4(v4)),
+            Some(v4) => IpAddr::V4(v4),
             None => {
                 let mut o = v6.octets();
                 o[8..].fill(0);
-                Key::Net(IpAddr::from(o))
+                IpAddr::from(o)
             }
         },
-        v4 => Key::Net(v4),
+        v4 => v4,
     }
 }
 
@@ -77,9 +108,19 @@ impl Throttle {
     /// Whether an attempt for `username` from `ip` must be refused now.
     pub fn locked(&self, username: &str, ip: IpAddr, now: Millis) -> bool {
         let keys = self.entries();
-        [user_key(username), net_key(ip)]
-            .iter()
-            .any(|k| keys.get(k).is_some_and(|e| e.locked_until_ms > now))
+        let is_locked = |k: &Key| keys.get(k).is_some_and(|e| e.locked_until_ms > now);
+        is_locked(&pair_key(username, ip))
+            || is_locked(&net_key(ip))
+            || (is_locked(&user_key(username)) && !self.known(username, ip, now))
+    }
+
+    /// Whether `username` signed in from `ip` (its /64) within `KNOWN_FOR_MS`.
+    fn known(&self, username: &str, ip: IpAddr, now: Millis) -> bool {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(&name(username)).is_some_and(|v| {
+            v.iter()
+                .any(|(n, at)| *n == net(ip) && now - *at < KNOWN_FOR_MS)
+        })
     }
 
     /// Counts a failed (or refused) attempt against the name and the address.
@@ -99,8 +140,9 @@ impl Throttle {
             }
         }
         for (key, free) in [
-            (user_key(username), USER_FREE_FAILURES),
+            (pair_key(username, ip), USER_FREE_FAILURES),
             (net_key(ip), IP_FREE_FAILURES),
+            (user_key(username), NAME_FREE_FAILURES),
         ] {
             let e = keys.entry(key).or_insert(Entry {
                 failures: 0,
@@ -119,10 +161,21 @@ impl Throttle {
         }
     }
 
-    /// A successful sign-in clears the name's count (not the address's: one good
-    /// account must not reset an address that is guessing at others).
-    pub fn succeeded(&self, username: &str) {
-        self.entries().remove(&user_key(username));
+    /// A successful sign-in clears the name's count from this address (not the
+    /// address's: one good account must not reset an address that is guessing at
+    /// others) and remembers the address as one the user signs in from.
+    pub fn succeeded(&self, username: &str, ip: IpAddr, now: Millis) {
+        self.entries().remove(&pair_key(username, ip));
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= MAX_KEYS && !known.contains_key(&name(username)) {
+            return;
+        }
+        let v = known.entry(name(username)).or_default();
+        v.retain(|(n, at)| *n != net(ip) && now - *at < KNOWN_FOR_MS);
+        if v.len() >= KNOWN_PER_USER {
+            v.remove(0);
+        }
+        v.push((net(ip), now));
     }
 }
 
@@ -141,7 +194,10 @@ mod tests {
         }
         t.failed("ann ", IP, 10);
         assert!(t.locked("ANN", IP, 10));
-        assert!(t.locked("ann", "203.0.113.1".parse().unwrap(), 10 + BASE_LOCK_MS - 1));
+        assert!(
+            !t.locked("ann", "203.0.113.1".parse().unwrap(), 10),
+            "only from the guessing address"
+        );
         assert!(!t.locked("ann", IP, 10 + BASE_LOCK_MS));
         assert!(
             !t.locked("bob", IP, 10),
@@ -175,8 +231,39 @@ mod tests {
         for _ in 0..USER_FREE_FAILURES {
             t.failed("ann", IP, 1);
         }
-        t.succeeded("ann");
+        t.succeeded("ann", IP, 1);
         assert!(!t.locked("ann", IP, 2));
+    }
+
+    /// Guessing `admin` from many addresses slows the guessing, but never locks the
+    /// owner out of an address they signed in from; one address guessing locks only
+    /// itself out.
+    #[test]
+    fn no_one_can_keep_the_owner_locked_out() {
+        let t = Throttle::default();
+        let home: IpAddr = "192.0.2.10".parse().unwrap();
+        t.succeeded("admin", home, 0);
+        for i in 0..NAME_FREE_FAILURES + 10 {
+            let attacker: IpAddr = format!("203.0.{}.{}", i / 200, i % 200 + 1)
+                .parse()
+                .unwrap();
+            t.failed("admin", attacker, 1);
+        }
+        assert!(
+            !t.locked("admin", home, 2),
+            "the owner's address stays open"
+        );
+        assert!(
+            t.locked("admin", "198.51.100.99".parse().unwrap(), 2),
+            "an unknown address is refused after a distributed attack"
+        );
+        assert!(!t.locked("admin", home, KNOWN_FOR_MS - 1));
+        let t = Throttle::default();
+        for _ in 0..50 {
+            t.failed("admin", IP, 1);
+        }
+        assert!(t.locked("admin", IP, 2));
+        assert!(!t.locked("admin", "192.0.2.10".parse().unwrap(), 2));
     }
 
     #[test]
