@@ -93,8 +93,15 @@ impl Keyring {
         self.keys.is_empty()
     }
 
+    /// Seals `plaintext` with the newest key; None without a key, or when the token
+    /// would be longer than [`open`](Self::open) accepts (found by fuzzing: a long
+    /// enough plaintext sealed into a token that could never be opened).
     pub fn seal(&self, plaintext: &[u8]) -> Option<String> {
         let key = self.keys.last()?;
+        let raw_len = 2 + NONCE_LEN + plaintext.len() + TAG_LEN;
+        if raw_len.div_ceil(3) * 4 > MAX_TOKEN_LEN {
+            return None;
+        }
         let mut nonce_mac = HmacSha256::new_from_slice(&key.iv).expect("any key length");
         nonce_mac.update(plaintext);
         let full = nonce_mac.finalize().into_bytes();
@@ -349,6 +356,35 @@ mod tests {
             "deterministic"
         );
         assert_ne!(r.seal(b"recipient bob@example.com").unwrap(), t);
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/token.rs`): every token `seal` gives can be
+    /// opened; a plaintext too long for that is refused instead. The longest real
+    /// click token (a 2 KiB destination, a long recipient, ad and placement) fits.
+    #[test]
+    fn every_sealed_token_opens_and_too_long_ones_are_not_sealed() {
+        let r = ring(&[1]);
+        for len in [0, 1, 2_000, 3_000, 3_032, 3_033, 3_100, 10_000] {
+            let plain = vec![0xA5u8; len];
+            match r.seal(&plain) {
+                Some(t) => assert_eq!(r.open(&t).unwrap(), plain, "length {len}"),
+                None => assert!(len > 3_000, "length {len} refused"),
+            }
+        }
+        let longest = EmailToken {
+            site_id: i64::MAX,
+            campaign_id: i64::MAX,
+            recipient: Some("r".repeat(256)),
+            action: Action::AdClick {
+                url: format!("https://example.com/{}", "a".repeat(MAX_DESTINATION - 20)),
+                ad: "x".repeat(64),
+                placement: "y".repeat(64),
+            },
+        };
+        let t = r
+            .seal_email(&longest)
+            .expect("the longest real token is sealed");
+        assert_eq!(r.open_email(&t, TokenRoute::Click), Ok(longest));
     }
 
     #[test]

@@ -172,6 +172,70 @@ fn number_or_text(v: Option<Value>) -> Result<Option<String>, ()> {
     }
 }
 
+/// A refused event body: the drop reason, the status and the message for the script.
+pub type Refusal = (DropReason, StatusCode, &'static str);
+
+/// The hit parameters of an event body (JSON), or why it is refused. Pure: the
+/// fuzzer feeds it arbitrary bytes (`fuzz/`).
+pub fn event_params(bytes: &[u8]) -> Result<HitParams, Refusal> {
+    let inc: Incoming = match serde_json::from_slice(bytes) {
+        Ok(i) => i,
+        Err(_) => {
+            return Err((
+                DropReason::InvalidInput,
+                StatusCode::BAD_REQUEST,
+                "body is not a valid event (JSON with at least \"s\")",
+            ))
+        }
+    };
+    let mut props = Vec::new();
+    for (k, v) in inc.p.unwrap_or_default() {
+        match prop_text(&v) {
+            Some(t) => props.push((k, t)),
+            None => {
+                return Err((
+                    DropReason::InvalidInput,
+                    StatusCode::BAD_REQUEST,
+                    "props must be strings, numbers or booleans",
+                ))
+            }
+        }
+    }
+    let Ok(value) = number_or_text(inc.v) else {
+        return Err((
+            DropReason::InvalidAmount,
+            StatusCode::BAD_REQUEST,
+            "value must be a number or a decimal string",
+        ));
+    };
+    let Ok(campaign) = number_or_text(inc.cmp) else {
+        return Err((
+            DropReason::InvalidId,
+            StatusCode::BAD_REQUEST,
+            DropReason::InvalidId.explain(),
+        ));
+    };
+    Ok(HitParams {
+        site: Some(inc.s),
+        campaign,
+        ad: inc.ad,
+        placement: inc.pl,
+        click: inc.clid,
+        id: inc.id,
+        event: inc.n,
+        url: inc.u,
+        referrer: inc.r,
+        title: inc.t,
+        value,
+        currency: inc.c,
+        consent: inc.cs.map(|b| if b { "1" } else { "0" }.to_owned()),
+        scroll_pct: inc.sd,
+        engaged_ms: inc.em,
+        screen_width: inc.w,
+        props,
+    })
+}
+
 pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
     c.metrics.request(Route::Event);
     let (parts, body): (_, Body) = req.into_parts();
@@ -190,71 +254,16 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
             "body larger than 8 KiB",
         );
     };
-    let inc: Incoming = match serde_json::from_slice(&bytes) {
-        Ok(i) => i,
-        Err(_) => {
-            return bad(
-                &c,
-                DropReason::InvalidInput,
-                StatusCode::BAD_REQUEST,
-                "body is not a valid event (JSON with at least \"s\")",
-            )
-        }
+    let params = match event_params(&bytes) {
+        Ok(p) => p,
+        Err((r, status, msg)) => return bad(&c, r, status, msg),
     };
-    let mut props = Vec::new();
-    for (k, v) in inc.p.unwrap_or_default() {
-        match prop_text(&v) {
-            Some(t) => props.push((k, t)),
-            None => {
-                return bad(
-                    &c,
-                    DropReason::InvalidInput,
-                    StatusCode::BAD_REQUEST,
-                    "props must be strings, numbers or booleans",
-                )
-            }
-        }
-    }
-    let Ok(value) = number_or_text(inc.v) else {
-        return bad(
-            &c,
-            DropReason::InvalidAmount,
-            StatusCode::BAD_REQUEST,
-            "value must be a number or a decimal string",
-        );
-    };
-    let Ok(campaign) = number_or_text(inc.cmp) else {
-        return bad(
-            &c,
-            DropReason::InvalidId,
-            StatusCode::BAD_REQUEST,
-            DropReason::InvalidId.explain(),
-        );
-    };
-    let params = HitParams {
-        site: Some(inc.s.clone()),
-        campaign,
-        ad: inc.ad,
-        placement: inc.pl,
-        click: inc.clid,
-        id: inc.id,
-        event: inc.n,
-        url: inc.u,
-        referrer: inc.r,
-        title: inc.t,
-        value,
-        currency: inc.c,
-        consent: inc.cs.map(|b| if b { "1" } else { "0" }.to_owned()),
-        scroll_pct: inc.sd,
-        engaged_ms: inc.em,
-        screen_width: inc.w,
-        props,
-    };
+    let site_param = params.site.clone().unwrap_or_default();
     let hit = match c.raw_hit(&parts.headers, &parts.extensions, params) {
         Ok(h) => h,
         Err(r) => return bad(&c, r, StatusCode::BAD_REQUEST, "invalid request headers"),
     };
-    let Some(key) = SiteKey::parse(&inc.s) else {
+    let Some(key) = SiteKey::parse(&site_param) else {
         return bad(
             &c,
             DropReason::UnknownSite,
