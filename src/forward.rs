@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use crate::config::StoreConfig;
 use crate::metrics::Metrics;
 use crate::store::clickhouse::row::{event_id, marker_id};
-use crate::store::clickhouse::{ChError, ClickHouse, EventRow};
+use crate::store::clickhouse::{ChError, ClickHouse, EventRow, RollupRow};
 use crate::store::sqlite::{Batch, Change, Relabel, Spool};
 
 /// The running forwarder; [`Forwarder::stop`] ends it after the current attempt.
@@ -194,6 +194,7 @@ impl Forwarding {
         let batch = match self.spool.open_batch()? {
             Some(b) => b,
             None if self.change().await? => return Ok(true),
+            None if self.rollups(collector).await? => return Ok(true),
             None => match self.spool.seal(self.batch_rows)? {
                 Some(b) => b,
                 None => return Ok(false),
@@ -234,6 +235,34 @@ impl Forwarding {
             }
         };
         self.spool.changes_done(done)?;
+        Ok(true)
+    }
+
+    /// Ships the oldest write of rollup deltas, if any: one insert with its marker into
+    /// shard `seq mod shards`, under the same rules as event batches (the attempt
+    /// recorded first; before a re-send, the query id must not be running and the
+    /// marker must be absent).
+    async fn rollups(&mut self, collector: u32) -> Result<bool, Failure> {
+        let Some((seq, attempts, deltas)) = self.spool.next_rollups()? else {
+            return Ok(false);
+        };
+        let shard = (seq as u64 % self.ch.shard_count() as u64) as usize;
+        let query_id = format!("pixeltrack-{collector}-r{seq}");
+        if attempts > 0 {
+            if self.ch.running(shard, &query_id).await? {
+                return Err(ChError::AlreadyRunning.into());
+            }
+            if self.ch.has_rollup_marker(shard, collector, seq).await? {
+                self.spool.rollups_shipped(seq)?;
+                return Ok(true);
+            }
+        }
+        self.spool.rollups_attempt(seq)?;
+        let marker = RollupRow::marker_value(collector);
+        let mut rows: Vec<RollupRow<'_>> = deltas.iter().map(RollupRow::new).collect();
+        rows.push(RollupRow::marker(seq, &marker));
+        self.ch.insert_rollups(shard, &query_id, &rows).await?;
+        self.spool.rollups_shipped(seq)?;
         Ok(true)
     }
 

@@ -365,6 +365,8 @@ fn erasure_and_site_removal_follow_into_clickhouse() {
     let db = fresh_db(&ch, "erase");
     let (_dir, data, key) = site_dir("shop.example");
     let other = common::add_site(&data, "other.example");
+    // `hit` sends pages of shop.example: the other site owns that host too.
+    cli(&data, &["site", "set", "other.example", "--hosts", "shop.example"]);
     let server = start(&data, &forwarding_env(&ch, &db, "100"));
     for n in 0..30 {
         assert!(hit(&server, &key, n).is_some_and(|r| stored(&r)));
@@ -497,6 +499,150 @@ fn corrected_email_verdicts_follow_into_clickhouse() {
         Duration::from_secs(30),
         || (verdicts() == local).then_some(()),
     );
+    drop(server);
+}
+
+/// The same numbers from ClickHouse: a month and a half of demo traffic in the local
+/// store when forwarding starts (its rollups go as a snapshot), then live hits (their
+/// rollup deltas go as they are written); every dimension's sums over the whole range,
+/// and the daily series, equal the SQLite backend's, value by value.
+#[test]
+#[ignore]
+fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
+    use pixeltrack::store::prelude::*;
+    use pixeltrack::store::{Dim, SqliteStore};
+    let ch = ch();
+    let db = fresh_db(&ch, "rollups");
+    let (_dir, data) = common::data_dir();
+    cli(
+        &data,
+        &["demo", "--days", "40", "--visitors-per-day", "200"],
+    );
+    let key = common::add_site(&data, "live.example");
+    let env = forwarding_env(&ch, &db, "2000");
+    let server = start(&data, &env);
+    for n in 0..300 {
+        let ip = format!("198.51.{}.{}", n / 100, n % 100 + 1);
+        let target = format!(
+            "/p.gif?s={key}&u=https%3A%2F%2Flive.example%2Fp{}&r=https%3A%2F%2Fnews.example%2F&t=P{}",
+            n % 7,
+            n % 7
+        );
+        let r = http(
+            server.addr,
+            "GET",
+            &target,
+            &[("User-Agent", CHROME), ("X-Forwarded-For", &ip)],
+        )
+        .unwrap();
+        assert!(stored(&r));
+    }
+    // Everything written and shipped: a clean stop writes the last derived rows, a
+    // restart ships them.
+    let (status, _) = server.terminate_keeping_log();
+    assert!(status.success());
+    let server = start(&data, &env);
+    let store = SqliteStore::open(&data).unwrap();
+    let mut cfg = pixeltrack::config::Config::default().store;
+    cfg.url = format!("http://127.0.0.1:{}", ch.port);
+    cfg.database = db.clone();
+    cfg.user = "pixeltrack".into();
+    cfg.password = PASSWORD.into();
+    let remote = pixeltrack::store::clickhouse::ClickHouse::new(&cfg);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Whole UTC days, as reports read (days older than a week are compacted into one
+    // row at the day's first hour locally; ClickHouse keeps the hours).
+    let today = chrono::Utc::now().timestamp() / 86_400;
+    let (from, to) = ((today - 60) * 24, (today + 1) * 24);
+    let sums = |site, dim: Dim| -> Vec<(String, [i64; 9])> {
+        store
+            .rollup_sums(site, dim, from, to, 100_000)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let c = r.counts;
+                (
+                    r.value,
+                    [
+                        c.visitors,
+                        c.visits,
+                        c.pageviews,
+                        c.events,
+                        c.bounces,
+                        c.duration_ms,
+                        c.scroll_sum,
+                        c.scroll_n,
+                        c.engaged_ms,
+                    ],
+                )
+            })
+            .filter(|(_, c)| c.iter().any(|v| *v != 0))
+            .collect()
+    };
+    let remote_sums = |site: i64, dim: Dim| -> Vec<(String, [i64; 9])> {
+        rt.block_on(remote.rollup_sums(site, dim as i64, from, to, 100_000))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.value, r.sums))
+            .collect()
+    };
+    let sites = store.sites().unwrap();
+    assert_eq!(sites.len(), 2);
+    wait_until(
+        "every rollup delta shipped",
+        Duration::from_secs(60),
+        || {
+            sites
+                .iter()
+                .all(|s| sums(s.id, Dim::Total) == remote_sums(s.id.0, Dim::Total))
+                .then_some(())
+        },
+    );
+    let mut compared = 0;
+    for site in &sites {
+        for dim in Dim::ALL {
+            let local = sums(site.id, dim);
+            assert_eq!(
+                remote_sums(site.id.0, dim),
+                local,
+                "site {} {dim:?}",
+                site.domain
+            );
+            compared += local.len();
+        }
+        let local: Vec<(i64, [i64; 9])> = store
+            .rollup_series(site.id, from, to, 24)
+            .unwrap()
+            .into_iter()
+            .map(|(b, c)| {
+                (
+                    b,
+                    [
+                        c.visitors,
+                        c.visits,
+                        c.pageviews,
+                        c.events,
+                        c.bounces,
+                        c.duration_ms,
+                        c.scroll_sum,
+                        c.scroll_n,
+                        c.engaged_ms,
+                    ],
+                )
+            })
+            .collect();
+        let remote: Vec<(i64, [i64; 9])> = rt
+            .block_on(remote.rollup_series(site.id.0, from, to, 24))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.value.parse().unwrap(), r.sums))
+            .collect();
+        assert_eq!(remote, local, "daily series of {}", site.domain);
+    }
+    assert!(compared > 200, "{compared} rows compared");
     drop(server);
 }
 

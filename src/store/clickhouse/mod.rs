@@ -16,10 +16,22 @@ use clickhouse::Client;
 
 use crate::config::StoreConfig;
 use crate::store::sqlite::{Deletion, Relabel};
-pub use row::EventRow;
+pub use row::{EventRow, RollupRow, SumRow};
 
 /// Statements of each schema version, in order (see `sql/`).
-const MIGRATIONS: &[&str] = &[include_str!("sql/001_events.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sql/001_events.sql"),
+    include_str!("sql/002_rollups.sql"),
+];
+
+/// The nine sums of a rollup read, named so ORDER BY can use them.
+const SUMS: &str = "sum(visitors) AS s_visitors, sum(visits) AS s_visits, \
+    sum(pageviews) AS s_pageviews, sum(events) AS s_events, sum(bounces) AS s_bounces, \
+    sum(duration_ms) AS s_duration_ms, sum(scroll_sum) AS s_scroll_sum, \
+    sum(scroll_n) AS s_scroll_n, sum(engaged_ms) AS s_engaged_ms";
+const NONZERO: &str = "s_visitors != 0 OR s_visits != 0 OR s_pageviews != 0 OR s_events != 0 \
+    OR s_bounces != 0 OR s_duration_ms != 0 OR s_scroll_sum != 0 OR s_scroll_n != 0 \
+    OR s_engaged_ms != 0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChError {
@@ -114,6 +126,17 @@ impl ClickHouse {
         } else {
             servers.push(&self.main);
         }
+        let rollups_table = match &self.cluster {
+            None => format!(
+                "CREATE VIEW IF NOT EXISTS {db}.rollups AS SELECT * FROM {db}.rollups_local",
+                db = self.db
+            ),
+            Some(cluster) => format!(
+                "CREATE TABLE IF NOT EXISTS {db}.rollups AS {db}.rollups_local \
+                 ENGINE = Distributed({cluster}, {db}, rollups_local, rand())",
+                db = self.db
+            ),
+        };
         let events_table = match &self.cluster {
             None => format!(
                 "CREATE VIEW IF NOT EXISTS {db}.events AS SELECT * FROM {db}.events_local",
@@ -155,7 +178,8 @@ impl ClickHouse {
             for (i, script) in MIGRATIONS.iter().enumerate().skip(done as usize) {
                 let script = script
                     .replace("{db}", &self.db)
-                    .replace("{events_table}", &events_table);
+                    .replace("{events_table}", &events_table)
+                    .replace("{rollups_table}", &rollups_table);
                 for stmt in statements(&script) {
                     self.execute(&bare, &stmt).await?;
                 }
@@ -248,6 +272,15 @@ impl ClickHouse {
         for shard in &self.shards {
             self.execute(shard, &sql).await?;
         }
+        if let (Some(site), Some(hour)) = (d.site_id, d.rollups_before_hour) {
+            let sql = format!(
+                "ALTER TABLE {}.rollups_local DELETE WHERE site_id = {site} AND hour < {hour}",
+                self.db
+            );
+            for shard in &self.shards {
+                self.execute(shard, &sql).await?;
+            }
+        }
         Ok(())
     }
 
@@ -282,6 +315,89 @@ impl ClickHouse {
             self.execute(shard, &sql).await?;
         }
         Ok(())
+    }
+
+    /// Inserts one write's rollup deltas, with its marker row, into `shard` in one
+    /// statement (one partition: atomic).
+    pub async fn insert_rollups(
+        &self,
+        shard: usize,
+        query_id: &str,
+        rows: &[RollupRow<'_>],
+    ) -> Result<()> {
+        let client = &self.shards[shard];
+        self.timed(async {
+            let mut ins = client
+                .insert::<RollupRow<'_>>("rollups_local")
+                .await?
+                .with_setting("query_id", query_id);
+            for r in rows {
+                ins.write(r).await?;
+            }
+            ins.end().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether rollup write `seq` of `collector` landed on `shard`.
+    pub async fn has_rollup_marker(&self, shard: usize, collector: u32, seq: i64) -> Result<bool> {
+        let sql = format!(
+            "SELECT count() FROM {}.rollups_local WHERE site_id = 0 AND dim = -1 AND hour = {seq} AND value = {}",
+            self.db,
+            sql::literal(&RollupRow::marker_value(collector))
+        );
+        let n: u64 = self
+            .timed(async { Ok(self.shards[shard].query(&sql).fetch_one().await?) })
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn fetch_sums(&self, sql: String) -> Result<Vec<SumRow>> {
+        self.timed(async { Ok(self.main.query(&sql).fetch_all::<SumRow>().await?) })
+            .await
+    }
+
+    /// What [`crate::store::RollupStore::rollup_sums`] answers, from ClickHouse: the
+    /// same sums in the same order. Values whose sums are all zero are left out
+    /// (SummingMergeTree drops such rows when it merges, so they come and go).
+    pub async fn rollup_sums(
+        &self,
+        site_id: i64,
+        dim: i64,
+        from_hour: i64,
+        to_hour: i64,
+        limit: usize,
+    ) -> Result<Vec<SumRow>> {
+        self.fetch_sums(format!(
+            "SELECT value, {SUMS} FROM {}.rollups \
+             WHERE site_id = {site_id} AND dim = {dim} AND hour >= {from_hour} AND hour < {to_hour} \
+             GROUP BY value HAVING {NONZERO} \
+             ORDER BY s_visitors DESC, s_pageviews DESC, s_events DESC, s_visits DESC, value \
+             LIMIT {limit}",
+            self.db
+        ))
+        .await
+    }
+
+    /// `Dim::Total` per bucket of `bucket_hours`, keyed (in `value`) by the bucket's
+    /// first hour, as [`crate::store::RollupStore::rollup_series`] answers.
+    pub async fn rollup_series(
+        &self,
+        site_id: i64,
+        from_hour: i64,
+        to_hour: i64,
+        bucket_hours: i64,
+    ) -> Result<Vec<SumRow>> {
+        let b = bucket_hours.max(1);
+        self.fetch_sums(format!(
+            "SELECT toString(intDiv(hour - {from_hour}, {b}) * {b} + {from_hour}) AS value, {SUMS} \
+             FROM {}.rollups \
+             WHERE site_id = {site_id} AND dim = 0 AND hour >= {from_hour} AND hour < {to_hour} \
+             GROUP BY value ORDER BY toInt64(value)",
+            self.db
+        ))
+        .await
     }
 
     /// Every event row (markers left out) on every shard: for tests and `status`.

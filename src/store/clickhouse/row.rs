@@ -190,6 +190,79 @@ impl<'a> EventRow<'a> {
     }
 }
 
+/// One rollup delta as a ClickHouse row (`rollups_local`).
+#[derive(Row, Serialize, Debug, Clone, PartialEq)]
+pub struct RollupRow<'a> {
+    pub site_id: i64,
+    pub dim: i64,
+    pub hour: i64,
+    pub value: &'a str,
+    pub visitors: i64,
+    pub visits: i64,
+    pub pageviews: i64,
+    pub events: i64,
+    pub bounces: i64,
+    pub duration_ms: i64,
+    pub scroll_sum: i64,
+    pub scroll_n: i64,
+    pub engaged_ms: i64,
+}
+
+impl<'a> RollupRow<'a> {
+    /// A row of `d`.
+    pub fn new(d: &'a crate::store::sqlite::RollupDelta) -> RollupRow<'a> {
+        let c = &d.counts;
+        RollupRow {
+            site_id: d.site_id,
+            dim: d.dim,
+            hour: d.hour,
+            value: &d.value,
+            visitors: c[0],
+            visits: c[1],
+            pageviews: c[2],
+            events: c[3],
+            bounces: c[4],
+            duration_ms: c[5],
+            scroll_sum: c[6],
+            scroll_n: c[7],
+            engaged_ms: c[8],
+        }
+    }
+
+    /// The marker row of write `seq` (its value names the collector).
+    pub fn marker(seq: i64, value: &'a str) -> RollupRow<'a> {
+        RollupRow {
+            site_id: 0,
+            dim: -1,
+            hour: seq,
+            value,
+            visitors: 1,
+            visits: 0,
+            pageviews: 0,
+            events: 0,
+            bounces: 0,
+            duration_ms: 0,
+            scroll_sum: 0,
+            scroll_n: 0,
+            engaged_ms: 0,
+        }
+    }
+}
+
+impl RollupRow<'_> {
+    /// The marker row's value for `collector`.
+    pub fn marker_value(collector: u32) -> String {
+        format!("pixeltrack-{collector}")
+    }
+}
+
+/// One row of a rollup read: a value and its nine sums.
+#[derive(Row, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SumRow {
+    pub value: String,
+    pub sums: [i64; 9],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

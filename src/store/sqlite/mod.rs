@@ -30,8 +30,10 @@ mod writer;
 pub use accounts::{Role, ShareLink, User, WebSession};
 pub use privacy::run_retention;
 pub use rollups::{compact_rollups, HOURLY_ROLLUP_DAYS};
-use spool::{record_deletion, record_relabel};
-pub use spool::{Batch, Change, Deletion, Relabel, Spool};
+pub use spool::{
+    pack_rollups, unpack_rollups, Batch, Change, Deletion, Relabel, RollupDelta, Spool,
+};
+use spool::{record_deletion, record_relabel, record_rollups};
 pub use writer::SqliteWriter;
 
 // What the writer shares with the readers (`use super::…` in writer.rs).

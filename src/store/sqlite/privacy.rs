@@ -73,12 +73,14 @@ impl PrivacyStore for SqliteStore {
             "DELETE FROM sessions WHERE site_id = ?1 AND last_ms < ?2",
             params![site_id, before_ms],
         )?;
-        if n > 0 {
+        if n > 0 || rollups {
             record_deletion(
                 &tx,
                 &Deletion {
                     site_id: Some(site_id.0),
                     before_ms: Some(before_ms),
+                    rollups_before_hour: rollups
+                        .then(|| before_ms.div_euclid(crate::clock::HOUR_MS)),
                     ..Deletion::default()
                 },
             )?;

@@ -117,6 +117,7 @@ impl SiteStore for SqliteStore {
             &tx,
             &Deletion {
                 site_id: Some(id),
+                rollups_before_hour: Some(i64::MAX),
                 ..Deletion::default()
             },
         )?;

@@ -36,6 +36,8 @@ pub struct Deletion {
     pub campaign_id: Option<i64>,
     /// Events before this time.
     pub before_ms: Option<Millis>,
+    /// Also the site's rollup rows before this hour (`i64::MAX`: all of them).
+    pub rollups_before_hour: Option<i64>,
 }
 
 /// An email verdict corrected after the fact: the recipient's human events of one kind
@@ -56,6 +58,86 @@ pub enum Change {
     Delete(Deletion),
     Relabel(Relabel),
 }
+
+/// One rollup delta as forwarded: a row of the rollups table's key and its nine
+/// counters (visitors, visits, pageviews, events, bounces, duration_ms, scroll_sum,
+/// scroll_n, engaged_ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollupDelta {
+    pub site_id: i64,
+    pub dim: i64,
+    pub hour: i64,
+    pub value: String,
+    pub counts: [i64; 9],
+}
+
+/// Packs deltas: per row the site, dim, hour, value length (u32) and bytes, and the
+/// nine counters, all little-endian.
+pub fn pack_rollups(rows: &[RollupDelta]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 112);
+    for r in rows {
+        out.extend_from_slice(&r.site_id.to_le_bytes());
+        out.extend_from_slice(&r.dim.to_le_bytes());
+        out.extend_from_slice(&r.hour.to_le_bytes());
+        out.extend_from_slice(&(r.value.len() as u32).to_le_bytes());
+        out.extend_from_slice(r.value.as_bytes());
+        for c in r.counts {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The rows [`pack_rollups`] packed; None if the bytes are not such a packing.
+pub fn unpack_rollups(mut b: &[u8]) -> Option<Vec<RollupDelta>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (b.get(..n)?, b.get(n..)?);
+        *b = rest;
+        Some(head)
+    }
+    let i64_of =
+        |b: &mut &[u8]| -> Option<i64> { Some(i64::from_le_bytes(take(b, 8)?.try_into().ok()?)) };
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let site_id = i64_of(&mut b)?;
+        let dim = i64_of(&mut b)?;
+        let hour = i64_of(&mut b)?;
+        let len = u32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?) as usize;
+        let value = String::from_utf8(take(&mut b, len)?.to_vec()).ok()?;
+        let mut counts = [0i64; 9];
+        for c in &mut counts {
+            *c = i64_of(&mut b)?;
+        }
+        out.push(RollupDelta {
+            site_id,
+            dim,
+            hour,
+            value,
+            counts,
+        });
+    }
+    Some(out)
+}
+
+/// Whether forwarding has started (its state row exists).
+pub(super) fn forwarding_started(tx: &rusqlite::Transaction<'_>) -> Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM forward_state)")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Records one write's rollup deltas for the forwarder, in the writer's transaction
+/// (the caller checked [`forwarding_started`]).
+pub(super) fn record_rollups(tx: &rusqlite::Transaction<'_>, rows: &[RollupDelta]) -> Result<()> {
+    if !rows.is_empty() {
+        tx.prepare_cached("INSERT INTO forward_rollups (body) VALUES (?1)")?
+            .execute([pack_rollups(rows)])?;
+    }
+    Ok(())
+}
+
+/// Rows per packed snapshot chunk.
+const SNAPSHOT_ROWS: usize = 10_000;
 
 /// Records `d` for the forwarder, in the transaction of the local delete — only if
 /// forwarding ever started (otherwise ClickHouse holds nothing to delete).
@@ -137,10 +219,43 @@ impl Spool {
         let mut b = [0u8; 4];
         getrandom::fill(&mut b).map_err(|e| crate::store::StoreError::Conflict(e.to_string()))?;
         let id = (u32::from_le_bytes(b) & 0x00ff_ffff).max(1);
-        self.conn.execute(
+        // Forwarding starts: in one transaction (so no write of derived rows falls
+        // between), the state row and the rollups as they stand, as the first deltas.
+        let tx = self.conn.transaction()?;
+        let fresh = tx.execute(
             "INSERT OR IGNORE INTO forward_state (one, collector_id, shipped_to) VALUES (1, ?1, 0)",
             [i64::from(id)],
-        )?;
+        )? == 1;
+        if fresh {
+            let mut st = tx.prepare(
+                "SELECT site_id, dim, hour, value, visitors, visits, pageviews, events, bounces,
+                        duration_ms, scroll_sum, scroll_n, engaged_ms FROM rollups",
+            )?;
+            let mut rows = st.query([])?;
+            let mut chunk = Vec::new();
+            let mut ins = tx.prepare("INSERT INTO forward_rollups (body) VALUES (?1)")?;
+            while let Some(r) = rows.next()? {
+                let mut counts = [0i64; 9];
+                for (i, c) in counts.iter_mut().enumerate() {
+                    *c = r.get(4 + i)?;
+                }
+                chunk.push(RollupDelta {
+                    site_id: r.get(0)?,
+                    dim: r.get(1)?,
+                    hour: r.get(2)?,
+                    value: r.get(3)?,
+                    counts,
+                });
+                if chunk.len() == SNAPSHOT_ROWS {
+                    ins.execute([pack_rollups(&chunk)])?;
+                    chunk.clear();
+                }
+            }
+            if !chunk.is_empty() {
+                ins.execute([pack_rollups(&chunk)])?;
+            }
+        }
+        tx.commit()?;
         self.state()
     }
 
@@ -238,7 +353,7 @@ impl Spool {
     pub fn next_changes(&self, limit: usize) -> Result<Vec<(i64, Change)>> {
         let mut st = self.conn.prepare_cached(
             "SELECT seq, op, site_id, visitor_id, recipient, campaign_id, before_ms,
-                    name, from_ms, verdict, reason
+                    name, from_ms, verdict, reason, rollups_before_hour
              FROM forward_changes ORDER BY seq LIMIT ?1",
         )?;
         let rows = st.query_map([limit as i64], |r| {
@@ -259,6 +374,7 @@ impl Spool {
                     recipient: r.get(4)?,
                     campaign_id: r.get(5)?,
                     before_ms: r.get(6)?,
+                    rollups_before_hour: r.get(11)?,
                 })
             };
             Ok((r.get(0)?, change))
@@ -271,6 +387,35 @@ impl Spool {
     pub fn changes_done(&mut self, seq: i64) -> Result<()> {
         self.conn
             .execute("DELETE FROM forward_changes WHERE seq <= ?1", [seq])?;
+        Ok(())
+    }
+
+    /// The oldest rollup deltas not shipped yet: (seq, attempts, rows).
+    pub fn next_rollups(&self) -> Result<Option<(i64, i64, Vec<RollupDelta>)>> {
+        let row: Option<(i64, i64, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, attempts, body FROM forward_rollups ORDER BY seq LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(seq, attempts, body)| {
+            (seq, attempts, unpack_rollups(&body).unwrap_or_default())
+        }))
+    }
+
+    pub fn rollups_attempt(&mut self, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE forward_rollups SET attempts = attempts + 1 WHERE seq = ?1",
+            [seq],
+        )?;
+        Ok(())
+    }
+
+    pub fn rollups_shipped(&mut self, seq: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM forward_rollups WHERE seq = ?1", [seq])?;
         Ok(())
     }
 

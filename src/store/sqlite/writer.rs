@@ -325,9 +325,31 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         }
     }
     let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
+    // With forwarding on, the same deltas go to ClickHouse (see `spool`).
+    let forwarding = super::spool::forwarding_started(tx)?;
+    let mut deltas = Vec::new();
     for (k, c) in d.rollups.iter() {
         if *c == Counts::default() {
             continue;
+        }
+        if forwarding {
+            deltas.push(super::RollupDelta {
+                site_id: k.site_id,
+                dim: k.dim as i64,
+                hour: k.hour,
+                value: k.value.clone(),
+                counts: [
+                    c.visitors,
+                    c.visits,
+                    c.pageviews,
+                    c.events,
+                    c.bounces,
+                    c.duration_ms,
+                    c.scroll_sum,
+                    c.scroll_n,
+                    c.engaged_ms,
+                ],
+            });
         }
         up.execute(params![
             k.site_id,
@@ -345,6 +367,7 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
             c.engaged_ms,
         ])?;
     }
+    super::record_rollups(tx, &deltas)?;
     Ok(())
 }
 

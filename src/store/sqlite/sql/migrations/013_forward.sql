@@ -88,5 +88,16 @@ CREATE TABLE forward_changes (
     name         TEXT,
     from_ms      INTEGER,
     verdict      TEXT,
-    reason       TEXT
+    reason       TEXT,
+    rollups_before_hour INTEGER     -- delete: also the site's rollup rows before this hour
+);
+
+-- Rollup deltas ClickHouse must add (its rollups table sums them): the writer records
+-- every write of derived rows here, in the same transaction, once forwarding has
+-- started; the first row is the snapshot of the whole rollups table taken when it
+-- started. body packs the rows (see store/sqlite/spool.rs); attempts as for batches.
+CREATE TABLE forward_rollups (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    body      BLOB NOT NULL,
+    attempts  INTEGER NOT NULL DEFAULT 0
 );
