@@ -366,7 +366,10 @@ fn erasure_and_site_removal_follow_into_clickhouse() {
     let (_dir, data, key) = site_dir("shop.example");
     let other = common::add_site(&data, "other.example");
     // `hit` sends pages of shop.example: the other site owns that host too.
-    cli(&data, &["site", "set", "other.example", "--hosts", "shop.example"]);
+    cli(
+        &data,
+        &["site", "set", "other.example", "--hosts", "shop.example"],
+    );
     let server = start(&data, &forwarding_env(&ch, &db, "100"));
     for n in 0..30 {
         assert!(hit(&server, &key, n).is_some_and(|r| stored(&r)));
@@ -643,6 +646,30 @@ fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
         assert_eq!(remote, local, "daily series of {}", site.domain);
     }
     assert!(compared > 200, "{compared} rows compared");
+    // The CLI report from ClickHouse is the report from SQLite.
+    let from_day = (chrono::Utc::now() - chrono::Duration::days(50))
+        .format("%Y-%m-%d")
+        .to_string();
+    let report = |source: &str| -> serde_json::Value {
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("--data")
+            .arg(&data)
+            .args(["--json", "report", "--site", "demo.pixeltrack.example"])
+            .args(["--from", &from_day, "--limit", "50"])
+            .args(["--source", source])
+            .env_remove("PIXELTRACK_CONFIG");
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(report("clickhouse"), report("sqlite"));
     drop(server);
 }
 

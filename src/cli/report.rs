@@ -32,11 +32,33 @@ pub struct ReportArgs {
     /// Print CSV (one row per breakdown value).
     #[arg(long, conflicts_with = "json")]
     csv: bool,
+    /// Where the report's numbers come from: `sqlite` (this data directory) or
+    /// `clickhouse` (the rollups forwarded there; needs `store.backend = "clickhouse"`).
+    /// Filtered reports read raw events, from this data directory either way.
+    #[arg(long, value_enum, default_value_t = Source::Sqlite)]
+    source: Source,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    Sqlite,
+    Clickhouse,
 }
 
 impl ReportArgs {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
         let (rt, store) = ctx.open()?;
+        let store = match self.source {
+            Source::Sqlite => store,
+            Source::Clickhouse => {
+                if rt.config.store.backend != crate::config::Backend::Clickhouse {
+                    anyhow::bail!("--source clickhouse needs store.backend = \"clickhouse\" (and its url, database, user, password) in the configuration");
+                }
+                let remote =
+                    crate::store::clickhouse::reader::ClickHouseRollups::new(&rt.config.store)?;
+                store.with_rollups_from(Box::new(remote))
+            }
+        };
         if let Some(id) = self.campaign {
             return super::campaign_report::show(&rt, &store, ctx, id, self.recipients, self.csv);
         }

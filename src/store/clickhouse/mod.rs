@@ -7,6 +7,7 @@
 //! SQL is built as text (18.16 has no query parameters): values only through
 //! [`sql::literal`] or as integers, names only through [`sql::ident`] and [`sql::name`].
 
+pub mod reader;
 pub mod row;
 pub mod sql;
 
@@ -378,6 +379,27 @@ impl ClickHouse {
             self.db
         ))
         .await
+    }
+
+    /// One value of `dim` summed over the range (None: no row at all).
+    pub async fn rollup_value(
+        &self,
+        site_id: i64,
+        dim: i64,
+        value: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Option<SumRow>> {
+        Ok(self
+            .fetch_sums(format!(
+                "SELECT value, {SUMS} FROM {}.rollups \
+                 WHERE site_id = {site_id} AND dim = {dim} AND hour >= {from_hour} AND hour < {to_hour} \
+                 AND value = {} GROUP BY value",
+                self.db,
+                sql::literal(value)
+            ))
+            .await?
+            .pop())
     }
 
     /// `Dim::Total` per bucket of `bucket_hours`, keyed (in `value`) by the bucket's

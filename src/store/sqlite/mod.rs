@@ -143,6 +143,9 @@ pub struct SqliteStore {
     /// not every reader of the dashboard, API and jobs.
     conns: Vec<Mutex<Connection>>,
     next: std::sync::atomic::AtomicUsize,
+    /// Where rollups are read from instead of this database (`report --source
+    /// clickhouse`): every other family still reads here.
+    rollups_from: Option<Box<dyn crate::store::RollupStore>>,
 }
 
 /// Connections of a store's pool (the writer and the forwarder have their own).
@@ -182,6 +185,7 @@ impl SqliteStore {
             path,
             conns,
             next: std::sync::atomic::AtomicUsize::new(0),
+            rollups_from: None,
         })
     }
 
@@ -202,6 +206,13 @@ impl SqliteStore {
             path: self.path.clone(),
             why: damaged(&problems.join("; "), &self.path),
         })
+    }
+
+    /// Reads rollups from `other` (the same rows, forwarded to ClickHouse) instead of
+    /// this database; everything else still reads here.
+    pub fn with_rollups_from(mut self, other: Box<dyn crate::store::RollupStore>) -> SqliteStore {
+        self.rollups_from = Some(other);
+        self
     }
 
     pub fn path(&self) -> &Path {

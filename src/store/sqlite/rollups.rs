@@ -45,6 +45,9 @@ impl RollupStore for SqliteStore {
         to_hour: i64,
         limit: usize,
     ) -> Result<Vec<RollupSum>> {
+        if let Some(other) = &self.rollups_from {
+            return other.rollup_sums(site_id, dim, from_hour, to_hour, limit);
+        }
         let conn = self.conn();
         let mut st = conn.prepare_cached(ROLLUP_SUMS)?;
         let rows = st.query_map(
@@ -67,6 +70,9 @@ impl RollupStore for SqliteStore {
         from_hour: i64,
         to_hour: i64,
     ) -> Result<Counts> {
+        if let Some(other) = &self.rollups_from {
+            return other.rollup_value(site_id, dim, value, from_hour, to_hour);
+        }
         let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT SUM(visitors), SUM(visits), SUM(pageviews), SUM(events), SUM(bounces),
@@ -100,6 +106,9 @@ impl RollupStore for SqliteStore {
         to_hour: i64,
         bucket_hours: i64,
     ) -> Result<Vec<(i64, Counts)>> {
+        if let Some(other) = &self.rollups_from {
+            return other.rollup_series(site_id, from_hour, to_hour, bucket_hours);
+        }
         let conn = self.conn();
         let mut st = conn.prepare_cached(ROLLUP_SERIES)?;
         let rows = st.query_map(
