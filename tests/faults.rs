@@ -155,3 +155,96 @@ fn a_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart() {
             .unwrap();
     assert_eq!(stored, acked, "every acknowledged hit stored, nothing else");
 }
+
+/// kill -9 under load while another process holds the database's write lock: after
+/// the restart every acknowledged hit is stored exactly once, and no hit answered
+/// `timeout` ever is.
+#[test]
+#[ignore]
+fn kill_9_under_load_with_a_held_lock_loses_nothing_acknowledged() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let (_dir, data, key) = common::site_dir("example.com");
+    let env = [
+        ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("PIXELTRACK_INGEST__COMMIT_TIMEOUT_MS", "300"),
+    ];
+    let mut server = Server::start(&data, &env);
+    let addr = server.addr;
+    let answers: Arc<Mutex<HashMap<String, Option<String>>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (answers, stop, key) = (answers.clone(), stop.clone(), key.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let id = format!("c{c}-{i}");
+                    let target = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F&p.n={id}");
+                    let ip = format!("198.51.{c}.{}", i % 200 + 1);
+                    let Ok(r) = common::http(
+                        addr,
+                        "GET",
+                        &target,
+                        &[("User-Agent", CHROME), ("X-Forwarded-For", &ip)],
+                    ) else {
+                        continue; // killed mid-request: no answer, no promise
+                    };
+                    if r.status == 200 {
+                        let reason = r.header("x-pixel-reason").map(str::to_owned);
+                        answers.lock().unwrap().insert(id, reason);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    // Another process takes the write lock; the kill comes while it holds it.
+    let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    locker.execute_batch("COMMIT").unwrap();
+    drop(locker);
+    let again = Server::start(&data, &env);
+    assert!(again.terminate().success());
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for e in common::export(&data, "example.com") {
+        let props: serde_json::Value = match &e["props"] {
+            serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
+            v => v.clone(),
+        };
+        if let Some(n) = props["n"].as_str() {
+            *stored.entry(n.to_owned()).or_default() += 1;
+        }
+    }
+    let answers = answers.lock().unwrap();
+    let acked: Vec<&String> = answers
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(k, _)| k)
+        .collect();
+    let timed_out: Vec<&String> = answers
+        .iter()
+        .filter(|(_, r)| r.as_deref() == Some("timeout"))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(acked.len() > 100, "load before the lock: {}", acked.len());
+    assert!(
+        !timed_out.is_empty(),
+        "the lock outlived the commit timeout"
+    );
+    for id in &acked {
+        assert_eq!(stored.get(*id), Some(&1), "acknowledged {id}");
+    }
+    for id in &timed_out {
+        assert_eq!(stored.get(*id), None, "answered timeout, yet stored: {id}");
+    }
+}
