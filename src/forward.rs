@@ -261,7 +261,9 @@ impl Forwarding {
         let marker = RollupRow::marker_value(collector);
         let mut rows: Vec<RollupRow<'_>> = deltas.iter().map(RollupRow::new).collect();
         rows.push(RollupRow::marker(seq, &marker));
-        self.ch.insert_rollups(shard, &query_id, &rows).await?;
+        self.ch
+            .insert::<RollupRow<'static>>(shard, "rollups_local", &query_id, &rows)
+            .await?;
         self.spool.rollups_shipped(seq)?;
         Ok(true)
     }
@@ -307,7 +309,9 @@ impl Forwarding {
                 marker_id(collector, batch.seq, shard),
                 ts_ms,
             ));
-            self.ch.insert(shard, &query_id(shard), part).await?;
+            self.ch
+                .insert::<EventRow<'static>>(shard, "events_local", &query_id(shard), part)
+                .await?;
             self.spool.shard_done(batch.seq, shard)?;
         }
         self.spool.shipped(&batch)?;

@@ -55,8 +55,9 @@ impl Ch {
     fn request_to(&self, port: u16, sql: &str) -> Option<(u16, String)> {
         use std::io::{Read, Write};
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+        // Generous: a DROP DATABASE on a loaded two-core machine can take a while.
+        s.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
         let req = format!(
             "POST / HTTP/1.0\r\nX-ClickHouse-User: default\r\nX-ClickHouse-Key: {PASSWORD}\r\nContent-Length: {}\r\n\r\n{sql}",
             sql.len()

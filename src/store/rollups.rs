@@ -63,6 +63,39 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The nine counters in column order (visitors, visits, pageviews, events,
+    /// bounces, duration_ms, scroll_sum, scroll_n, engaged_ms): how they travel to
+    /// ClickHouse and back.
+    pub fn to_array(&self) -> [i64; 9] {
+        [
+            self.visitors,
+            self.visits,
+            self.pageviews,
+            self.events,
+            self.bounces,
+            self.duration_ms,
+            self.scroll_sum,
+            self.scroll_n,
+            self.engaged_ms,
+        ]
+    }
+
+    pub fn from_array(a: [i64; 9]) -> Counts {
+        let [visitors, visits, pageviews, events, bounces, duration_ms, scroll_sum, scroll_n, engaged_ms] =
+            a;
+        Counts {
+            visitors,
+            visits,
+            pageviews,
+            events,
+            bounces,
+            duration_ms,
+            scroll_sum,
+            scroll_n,
+            engaged_ms,
+        }
+    }
+
     pub fn add(&mut self, o: &Counts) {
         self.visitors += o.visitors;
         self.visits += o.visits;

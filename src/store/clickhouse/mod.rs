@@ -222,14 +222,24 @@ impl ClickHouse {
         Ok(n > 0)
     }
 
-    /// Inserts `rows` into `shard`'s `events_local` in one statement with `query_id`
-    /// (a second attempt with the same id while the first runs is refused). Rows of one
-    /// month partition go in atomically: all or none.
-    pub async fn insert(&self, shard: usize, query_id: &str, rows: &[EventRow<'_>]) -> Result<()> {
+    /// Inserts `rows` into `shard`'s `table` in one statement with `query_id` (a second
+    /// attempt with the same id while the first runs is refused). Rows of one
+    /// partition go in atomically: all or none.
+    pub async fn insert<T>(
+        &self,
+        shard: usize,
+        table: &str,
+        query_id: &str,
+        rows: &[T::Value<'_>],
+    ) -> Result<()>
+    where
+        T: clickhouse::RowWrite,
+    {
+        let table = sql::ident(table).expect("an allowlisted table");
         let client = &self.shards[shard];
         self.timed(async {
             let mut ins = client
-                .insert::<EventRow<'_>>("events_local")
+                .insert::<T>(table)
                 .await?
                 .with_setting("query_id", query_id);
             for r in rows {
@@ -316,29 +326,6 @@ impl ClickHouse {
             self.execute(shard, &sql).await?;
         }
         Ok(())
-    }
-
-    /// Inserts one write's rollup deltas, with its marker row, into `shard` in one
-    /// statement (one partition: atomic).
-    pub async fn insert_rollups(
-        &self,
-        shard: usize,
-        query_id: &str,
-        rows: &[RollupRow<'_>],
-    ) -> Result<()> {
-        let client = &self.shards[shard];
-        self.timed(async {
-            let mut ins = client
-                .insert::<RollupRow<'_>>("rollups_local")
-                .await?
-                .with_setting("query_id", query_id);
-            for r in rows {
-                ins.write(r).await?;
-            }
-            ins.end().await?;
-            Ok(())
-        })
-        .await
     }
 
     /// Whether rollup write `seq` of `collector` landed on `shard`.

@@ -24,17 +24,7 @@ impl ClickHouseRollups {
 }
 
 fn counts(s: &[i64; 9]) -> Counts {
-    Counts {
-        visitors: s[0],
-        visits: s[1],
-        pageviews: s[2],
-        events: s[3],
-        bounces: s[4],
-        duration_ms: s[5],
-        scroll_sum: s[6],
-        scroll_n: s[7],
-        engaged_ms: s[8],
-    }
+    Counts::from_array(*s)
 }
 
 fn remote(e: super::ChError) -> StoreError {

@@ -211,21 +211,21 @@ pub struct RollupRow<'a> {
 impl<'a> RollupRow<'a> {
     /// A row of `d`.
     pub fn new(d: &'a crate::store::sqlite::RollupDelta) -> RollupRow<'a> {
-        let c = &d.counts;
+        let c = crate::store::Counts::from_array(d.counts);
         RollupRow {
             site_id: d.site_id,
             dim: d.dim,
             hour: d.hour,
             value: &d.value,
-            visitors: c[0],
-            visits: c[1],
-            pageviews: c[2],
-            events: c[3],
-            bounces: c[4],
-            duration_ms: c[5],
-            scroll_sum: c[6],
-            scroll_n: c[7],
-            engaged_ms: c[8],
+            visitors: c.visitors,
+            visits: c.visits,
+            pageviews: c.pageviews,
+            events: c.events,
+            bounces: c.bounces,
+            duration_ms: c.duration_ms,
+            scroll_sum: c.scroll_sum,
+            scroll_n: c.scroll_n,
+            engaged_ms: c.engaged_ms,
         }
     }
 

@@ -23,7 +23,13 @@ pub fn literal(s: &str) -> String {
 }
 
 /// Names pixeltrack creates in ClickHouse; [`ident`] accepts nothing else.
-const IDENTS: &[&str] = &["events", "events_local", "schema_migrations"];
+const IDENTS: &[&str] = &[
+    "events",
+    "events_local",
+    "rollups",
+    "rollups_local",
+    "schema_migrations",
+];
 
 /// A table name from the allowlist, or `None`. A database or cluster name from the
 /// configuration goes through [`name`] instead.

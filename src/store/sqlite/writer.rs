@@ -338,17 +338,7 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
                 dim: k.dim as i64,
                 hour: k.hour,
                 value: k.value.clone(),
-                counts: [
-                    c.visitors,
-                    c.visits,
-                    c.pageviews,
-                    c.events,
-                    c.bounces,
-                    c.duration_ms,
-                    c.scroll_sum,
-                    c.scroll_n,
-                    c.engaged_ms,
-                ],
+                counts: c.to_array(),
             });
         }
         up.execute(params![
