@@ -29,8 +29,12 @@
 #   emails) for a look with `pixeltrack --data DIR/data report` afterwards
 # Any PIXELTRACK_* variable is passed to the pixeltrack server as usual, e.g.
 #   PIXELTRACK_INGEST__DURABILITY=async scripts/bench-pixel.sh
-# A 10-minute soak of the realistic mix (RSS over time):
-#   BENCH_DURATION=600 BENCH_ROUNDS=1 scripts/bench-pixel.sh --mix realistic
+#   realistic only: BENCH_RATE=N paces wrk to about N requests a second in total
+#   (each connection waits connections/N between requests; 0: as fast as answered);
+#   BENCH_SOAK=1 runs no bare rounds (the warm-up still runs both).
+# A 10-minute soak at a set rate, one line per 30 s (req/s, p50/p99, RSS):
+#   BENCH_RATE=15000 BENCH_SOAK=1 BENCH_ROUNDS=20 BENCH_DURATION=30 BENCH_RSS_EVERY=10 \
+#     scripts/bench-pixel.sh --mix realistic
 set -euo pipefail
 
 usage() {
@@ -333,7 +337,7 @@ HTML
 # Sets WRK to the wrk command line for SECONDS measured against ADDR with STREAM.
 wrk_realistic_args() {
   WRK=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$(($1 + DRAIN))s" --timeout "${TIMEOUT}s"
-    -s "$LUA_REALISTIC" "http://$2/" -- "$1" "$KEY" "$EMAILS" "$3")
+    -s "$LUA_REALISTIC" "http://$2/" -- "$1" "$KEY" "$EMAILS" "$3" "${BENCH_RATE:-0}" "$CONNECTIONS")
 }
 
 # VmRSS of PID in KiB.
@@ -423,7 +427,9 @@ realistic_main() {
   reasons_all+=" $REASONS"
   mix_all+=" $MIX_SENT"
   for round in $(seq "$ROUNDS"); do
-    run_realistic "round $round bare" "$DURATION" "$BARE_ADDR" "$BARE_PID" "$round" bare
+    if [ -z "${BENCH_SOAK:-}" ]; then
+      run_realistic "round $round bare" "$DURATION" "$BARE_ADDR" "$BARE_PID" "$round" bare
+    fi
     if awk -v a="$RPS" -v b="$best_bare" 'BEGIN { exit !(a > b) }'; then
       best_bare=$RPS
       bare_line=$(printf 'p50 %d us, p99 %d us, server CPU %.0f us/req' "$P50" "$P99" "$CPU_US")

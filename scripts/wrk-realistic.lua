@@ -384,6 +384,7 @@ local started -- when this thread's first delay() ran
 local pages, page_cdf, known_ips, ip_cdf, ip_browser, bot_ips
 local recipients = {}
 local fresh_n, order_n, stream
+local pace_ms = 0
 local kinds_w
 
 function init(args)
@@ -392,8 +393,12 @@ function init(args)
   local email_file = args[3]
   stream = tonumber(args[4] or "0")
   if not measure or not key or not stream then
-    error("usage: wrk ... -s wrk-realistic.lua URL -- <measure seconds> <site key> <email file|-> <stream>")
+    error("usage: wrk ... -s wrk-realistic.lua URL -- <measure seconds> <site key> <email file|-> <stream> [<rate/s> <connections>]")
   end
+  -- Paced (a soak at a set rate): each connection waits connections/rate between its
+  -- requests; 0 or absent: as fast as the server answers.
+  local rate, conns = tonumber(args[5] or "0"), tonumber(args[6] or "0")
+  pace_ms = (rate > 0 and conns > 0) and (conns * 1000 / rate) or 0
   host = wrk.host .. ((wrk.port and wrk.port ~= "") and (":" .. wrk.port) or "")
   seed = hash32(stream * 7919 + tid * 104729 + 1)
 
@@ -469,7 +474,7 @@ function delay()
   local t = now()
   started = started or t
   if t - started < measure then
-    return 0
+    return pace_ms
   end
   if elapsed == 0 then
     elapsed, measured = t - started, responses
