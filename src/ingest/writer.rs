@@ -60,6 +60,8 @@ pub struct EventWriter {
     failing: Failing,
     /// With forwarding: the most committed events that may wait to be shipped.
     spool_max: Option<i64>,
+    /// The unique-key bound was reached and said so in the log (until keys free up).
+    keys_full_said: bool,
 }
 
 /// Load is measured over windows this long (see `ingest.light_load_per_second`).
@@ -86,6 +88,7 @@ impl EventWriter {
             needs_recovery: false,
             failing: Failing::default(),
             spool_max: None,
+            keys_full_said: false,
         }
     }
 
@@ -300,6 +303,14 @@ impl EventWriter {
                 m.sessions_cut.store(self.sessions.cut, Ordering::Relaxed);
                 m.unique_keys_held
                     .store(self.seen.len() as i64, Ordering::Relaxed);
+                let full = self.seen.len() >= self.max_unique_keys;
+                if full && !self.keys_full_said {
+                    tracing::warn!(
+                        bound = self.max_unique_keys,
+                        "unique-visitor keys reached ingest.max_unique_keys: until the day changes, each new key is decided by the database at a page write each, which slows the writer (raise the bound if memory allows: 10-20 bytes a key)"
+                    );
+                }
+                self.keys_full_said = full;
                 m.bot_events_stored.fetch_add(bots, Ordering::Relaxed);
                 if let Some(max) = self.spool_max {
                     let backlog =
