@@ -260,7 +260,7 @@ pub fn run(
                     "/pricing",
                     "",
                     "https://news.example/article",
-                    Some("ad_click"),
+                    Some(crate::enrich::AD_CLICK),
                 );
                 hits.push((click, Some((ad_of(ad, &link), clid.clone()))));
                 landing =

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::clock::{Millis, DAY_MS};
 use crate::config::Attribution;
-use crate::enrich::{money, CONVERSION};
+use crate::enrich::{money, AD_CLICK, CONVERSION};
 use crate::model::{Campaign, Site, SiteId};
 use crate::store::{Counts, Dim, Pattern, PatternKind, Result, Store, Touch};
 
@@ -59,7 +59,7 @@ pub struct Conversion {
 }
 
 fn is_click(t: &Touch) -> bool {
-    t.campaign_id.is_some() && (t.name == "ad_click" || t.name == "email_click")
+    t.campaign_id.is_some() && (t.name == AD_CLICK || t.name == "email_click")
 }
 
 /// Credits each conversion in `touches` to one click (pure; `touches` in time order).
@@ -123,7 +123,7 @@ pub fn attribute(touches: &[Touch], model: Model) -> Vec<Conversion> {
             credit: pick.map(|c| Credit {
                 campaign_id: c.campaign_id.unwrap_or(0),
                 ad: c.ad.clone(),
-                channel: if c.name == "ad_click" { "ad" } else { "email" },
+                channel: if c.name == AD_CLICK { "ad" } else { "email" },
                 click_ms: c.ts_ms,
             }),
         });
@@ -261,8 +261,8 @@ pub fn campaign_ads(
         match (row.name.as_str(), row.bot) {
             ("impression", false) => l.impressions += row.n,
             ("impression", true) => l.bot_impressions += row.n,
-            ("ad_click", false) => l.clicks += row.n,
-            ("ad_click", true) => l.bot_clicks += row.n,
+            (AD_CLICK, false) => l.clicks += row.n,
+            (AD_CLICK, true) => l.bot_clicks += row.n,
             _ => {}
         }
     }
