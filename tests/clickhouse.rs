@@ -431,38 +431,15 @@ fn corrected_email_verdicts_follow_into_clickhouse() {
         &data,
         &["campaign", "sent", &id, "--count", "1", "--at", &sent],
     );
-    let csv = dir.path().join("r.csv");
-    std::fs::write(&csv, "email\nr1@example.com\n").unwrap();
-    let input = dir.path().join("m.html");
-    std::fs::write(
-        &input,
-        r#"<html><body><a href="https://shop.example/a">A</a><a href="https://shop.example/b">B</a><a href="https://shop.example/c">C</a></body></html>"#,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    cli(
+    let out = common::tag_email(
         &data,
-        &[
-            "email",
-            "tag",
-            "--campaign",
-            &id,
-            "--recipients",
-            csv.to_str().unwrap(),
-            "--out-dir",
-            out.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-        ],
+        dir.path(),
+        &id,
+        "email\nr1@example.com\n",
+        r#"<html><body><a href="https://shop.example/a">A</a><a href="https://shop.example/b">B</a><a href="https://shop.example/c">C</a></body></html>"#,
     );
     let html = std::fs::read_to_string(out.join("00001-r1@example.com.html")).unwrap();
-    let links: Vec<String> = html
-        .match_indices("http://127.0.0.1:8080/c/")
-        .map(|(i, _)| {
-            let rest = &html[i + "http://127.0.0.1:8080".len()..];
-            rest[..rest.find('"').unwrap()].to_owned()
-        })
-        .collect();
+    let links = common::tracked(&html, "http://127.0.0.1:8080/c/");
     assert_eq!(links.len(), 3);
     let server = start(&data, &forwarding_env(&ch, &db, "100"));
     let click = |path: &str| {

@@ -458,6 +458,49 @@ pub async fn oneshot(
     router.oneshot(req).await.unwrap()
 }
 
+/// Tags `html` for `recipients` (a CSV with an `email` column) with the real `email tag`
+/// command into `dir/out`; returns the output folder.
+pub fn tag_email(
+    data: &Path,
+    dir: &Path,
+    campaign: &str,
+    recipients_csv: &str,
+    html: &str,
+) -> PathBuf {
+    let csv = dir.join("recipients.csv");
+    std::fs::write(&csv, recipients_csv).unwrap();
+    let input = dir.join("email.html");
+    std::fs::write(&input, html).unwrap();
+    let out = dir.join("out");
+    cli(
+        data,
+        &[
+            "email",
+            "tag",
+            "--campaign",
+            campaign,
+            "--recipients",
+            csv.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+    );
+    out
+}
+
+/// The paths (`/o/…`, `/c/…`) of the tracked URLs starting with `prefix` in a tagged
+/// email, in document order, without the server's base URL.
+pub fn tracked(html: &str, prefix: &str) -> Vec<String> {
+    html.match_indices(prefix)
+        .map(|(i, _)| {
+            let rest = &html[i..];
+            rest[..rest.find('"').unwrap()].replace("http://127.0.0.1:8080", "")
+        })
+        .collect()
+}
+
 /// An ad link for campaign 1 of shop.example, made by `pixeltrack link create`: its
 /// path and query (`/c/<token>`), without the server's base URL.
 pub fn ad_link(data: &Path, ad: &str, placement: &str, url: &str) -> String {

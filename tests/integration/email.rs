@@ -20,17 +20,12 @@ const EMAIL: &str = r#"<html><body><h1>November</h1>
 
 /// Paths of the open pixel and click links in a tagged email, in document order.
 fn tracked_paths(html: &str) -> (String, Vec<String>) {
-    let path = |marker: &str| -> Vec<String> {
-        html.match_indices(marker)
-            .map(|(i, _)| {
-                let rest = &html[i..];
-                rest[..rest.find('"').unwrap()].replace("http://127.0.0.1:8080", "")
-            })
-            .collect()
-    };
-    let opens = path("http://127.0.0.1:8080/o/");
+    let opens = common::tracked(html, "http://127.0.0.1:8080/o/");
     assert_eq!(opens.len(), 1);
-    (opens[0].clone(), path("http://127.0.0.1:8080/c/"))
+    (
+        opens[0].clone(),
+        common::tracked(html, "http://127.0.0.1:8080/c/"),
+    )
 }
 
 #[test]
@@ -52,29 +47,12 @@ fn campaign_report_tells_humans_from_machines() {
     );
 
     // Batch-tag the email for three recipients.
-    let csv = dir.path().join("recipients.csv");
-    std::fs::write(
-        &csv,
-        "email,name\nr1@example.com,One\nr2@example.com,Two\nr3@example.com,Three\n",
-    )
-    .unwrap();
-    let input = dir.path().join("email.html");
-    std::fs::write(&input, EMAIL).unwrap();
-    let out = dir.path().join("out");
-    cli(
+    let out = common::tag_email(
         &data,
-        &[
-            "email",
-            "tag",
-            "--campaign",
-            &id,
-            "--recipients",
-            csv.to_str().unwrap(),
-            "--out-dir",
-            out.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-        ],
+        dir.path(),
+        &id,
+        "email,name\nr1@example.com,One\nr2@example.com,Two\nr3@example.com,Three\n",
+        EMAIL,
     );
     let read = |n: &str| std::fs::read_to_string(out.join(n)).unwrap();
     let (o1, c1) = tracked_paths(&read("00001-r1@example.com.html"));
