@@ -543,23 +543,7 @@ fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
             .rollup_sums(site, dim, from, to, 100_000)
             .unwrap()
             .into_iter()
-            .map(|r| {
-                let c = r.counts;
-                (
-                    r.value,
-                    [
-                        c.visitors,
-                        c.visits,
-                        c.pageviews,
-                        c.events,
-                        c.bounces,
-                        c.duration_ms,
-                        c.scroll_sum,
-                        c.scroll_n,
-                        c.engaged_ms,
-                    ],
-                )
-            })
+            .map(|r| (r.value, r.counts.to_array()))
             .filter(|(_, c)| c.iter().any(|v| *v != 0))
             .collect()
     };
@@ -598,22 +582,7 @@ fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
             .rollup_series(site.id, from, to, 24)
             .unwrap()
             .into_iter()
-            .map(|(b, c)| {
-                (
-                    b,
-                    [
-                        c.visitors,
-                        c.visits,
-                        c.pageviews,
-                        c.events,
-                        c.bounces,
-                        c.duration_ms,
-                        c.scroll_sum,
-                        c.scroll_n,
-                        c.engaged_ms,
-                    ],
-                )
-            })
+            .map(|(b, c)| (b, c.to_array()))
             .collect();
         let remote: Vec<(i64, [i64; 9])> = rt
             .block_on(remote.rollup_series(site.id.0, from, to, 24))
