@@ -204,7 +204,26 @@ fn kill_9_under_load_with_a_held_lock_loses_nothing_acknowledged() {
     // Another process takes the write lock; the kill comes while it holds it.
     let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    // The writer is now stuck in a batch (whose hits wait for its outcome); hits sent
+    // now queue behind it and must be answered `timeout` within the 300 ms.
+    std::thread::sleep(Duration::from_millis(200));
+    let late: Vec<_> = (0..4)
+        .map(|n| {
+            let (answers, key) = (answers.clone(), key.clone());
+            std::thread::spawn(move || {
+                let id = format!("late-{n}");
+                let target = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F&p.n={id}");
+                if let Ok(r) = common::http(addr, "GET", &target, &[("User-Agent", CHROME)]) {
+                    let reason = r.header("x-pixel-reason").map(str::to_owned);
+                    answers.lock().unwrap().insert(id, reason);
+                }
+            })
+        })
+        .collect();
+    for t in late {
+        t.join().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
