@@ -19,6 +19,10 @@
 //!    byte-identical unless an erasure removed some of them meanwhile.
 //! 4. **Ship**: when every part landed, the mark moves past the batch.
 //!
+//! Derived rows follow: every write of them (rollup deltas and the visits it changed)
+//! is recorded with the events it indexed, and shipped between batches — the visits
+//! to their visitors' shards, the deltas with a marker row as a batch is.
+//!
 //! Changes follow: erasure, retention and removed sites and campaigns record what they
 //! deleted locally, and email verdicts corrected after the fact what they relabelled
 //! (each in the transaction of the local change); between batches the forwarder makes
@@ -38,8 +42,9 @@ use tokio::sync::watch;
 use crate::config::StoreConfig;
 use crate::metrics::Metrics;
 use crate::store::clickhouse::row::{event_id, marker_id};
-use crate::store::clickhouse::{ChError, ClickHouse, EventRow, RollupRow};
+use crate::store::clickhouse::{ChError, ClickHouse, EventRow, RollupRow, SessionChRow};
 use crate::store::sqlite::{Batch, Change, Relabel, Spool};
+use crate::store::SessionRow;
 
 /// The running forwarder; [`Forwarder::stop`] ends it after the current attempt.
 pub struct Forwarder {
@@ -238,17 +243,20 @@ impl Forwarding {
         Ok(true)
     }
 
-    /// Ships the oldest write of rollup deltas, if any: one insert with its marker into
-    /// shard `seq mod shards`, under the same rules as event batches (the attempt
+    /// Ships the oldest write of derived rows, if any. Its visits first, to the shards
+    /// of their visitors (a visit's row replaces the older ones of the same visit, so
+    /// sending it twice is harmless); then its rollup deltas, one insert with its marker
+    /// into shard `seq mod shards`, under the same rules as event batches (the attempt
     /// recorded first; before a re-send, the query id must not be running and the
     /// marker must be absent).
     async fn rollups(&mut self, collector: u32) -> Result<bool, Failure> {
-        let Some((seq, attempts, deltas)) = self.spool.next_rollups()? else {
+        let Some(w) = self.spool.next_rollups()? else {
             return Ok(false);
         };
+        let seq = w.seq;
         let shard = (seq as u64 % self.ch.shard_count() as u64) as usize;
         let query_id = format!("pixeltrack-{collector}-r{seq}");
-        if attempts > 0 {
+        if w.attempts > 0 {
             if self.ch.running(shard, &query_id).await? {
                 return Err(ChError::AlreadyRunning.into());
             }
@@ -257,15 +265,43 @@ impl Forwarding {
                 return Ok(true);
             }
         }
+        self.sessions(collector, seq, &w.sessions).await?;
         self.spool.rollups_attempt(seq)?;
         let marker = RollupRow::marker_value(collector);
-        let mut rows: Vec<RollupRow<'_>> = deltas.iter().map(RollupRow::new).collect();
+        let mut rows: Vec<RollupRow<'_>> = w.rollups.iter().map(RollupRow::new).collect();
         rows.push(RollupRow::marker(seq, &marker));
         self.ch
             .insert::<RollupRow<'static>>(shard, "rollups_local", &query_id, &rows)
             .await?;
         self.spool.rollups_shipped(seq)?;
         Ok(true)
+    }
+
+    /// Sends the visits of derived-rows write `seq`, each to its visitor's shard; of
+    /// a visit written twice in one write, the later row.
+    async fn sessions(
+        &mut self,
+        collector: u32,
+        seq: i64,
+        sessions: &[SessionRow],
+    ) -> Result<(), Failure> {
+        let mut latest: std::collections::HashMap<(i64, i64), &SessionRow> =
+            std::collections::HashMap::new();
+        for s in sessions {
+            latest.insert((s.site_id, s.id), s);
+        }
+        let mut parts: Vec<Vec<SessionChRow<'_>>> =
+            (0..self.ch.shard_count()).map(|_| Vec::new()).collect();
+        for s in latest.into_values() {
+            parts[self.ch.shard_of(s.visitor_id)].push(SessionChRow::new(collector, seq, s));
+        }
+        for (shard, part) in parts.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
+            let query_id = format!("pixeltrack-{collector}-s{seq}-{shard}");
+            self.ch
+                .insert::<SessionChRow<'static>>(shard, "sessions_local", &query_id, part)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn ship(&mut self, collector: u32, batch: &Batch) -> Result<(), Failure> {

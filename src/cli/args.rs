@@ -84,6 +84,39 @@ impl Ctx {
     }
 }
 
+/// `--source`: where a reading command takes events and rollups from.
+#[derive(clap::Args, Debug)]
+pub struct ReadFrom {
+    /// Where events and rollups are read from: `sqlite` (this data directory) or
+    /// `clickhouse` (what was forwarded there; needs `store.backend = "clickhouse"`).
+    /// Sites, campaigns and settings are read from the data directory either way.
+    #[arg(long, value_enum, default_value_t = Source::Sqlite)]
+    source: Source,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    Sqlite,
+    Clickhouse,
+}
+
+impl ReadFrom {
+    /// `store`, reading its events and rollups from ClickHouse when asked to.
+    pub fn apply(&self, rt: &Runtime, store: SqliteStore) -> anyhow::Result<SqliteStore> {
+        Ok(match self.source {
+            Source::Sqlite => store,
+            Source::Clickhouse => {
+                if rt.config.store.backend != crate::config::Backend::Clickhouse {
+                    bail!("--source clickhouse needs store.backend = \"clickhouse\" (and its url, database, user, password) in the configuration");
+                }
+                let reader =
+                    crate::store::clickhouse::reader::ClickHouseReader::new(&rt.config.store)?;
+                store.with_reads_from(Box::new(reader))
+            }
+        })
+    }
+}
+
 /// `--from` and `--to`: whole UTC days, both included.
 #[derive(clap::Args, Debug)]
 pub struct Days {

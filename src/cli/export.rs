@@ -3,7 +3,7 @@
 
 use clap::ValueEnum;
 
-use super::args::{Ctx, Days, SiteArg};
+use super::args::{Ctx, Days, ReadFrom, SiteArg};
 use crate::report::export::{write, Format};
 
 #[derive(clap::Args, Debug)]
@@ -18,6 +18,8 @@ pub struct ExportArgs {
     format: ExportFormat,
     #[command(flatten)]
     days: Days,
+    #[command(flatten)]
+    source: ReadFrom,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -28,7 +30,8 @@ pub enum ExportFormat {
 
 impl ExportArgs {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
-        let store = ctx.store()?;
+        let (rt, store) = ctx.open()?;
+        let store = self.source.apply(&rt, store)?;
         let site = self.site.find(&store)?;
         let (from_ms, to_ms) = match (&self.days.from, &self.days.to) {
             (None, None) => (i64::MIN, i64::MAX),

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 
-use super::args::{Ctx, Days, SiteOrOnly};
+use super::args::{Ctx, Days, ReadFrom, SiteOrOnly};
 use super::output::{pct, table_of, term_cell};
 use crate::report::ads::{self, Within};
 use crate::store::Pattern;
@@ -20,11 +20,14 @@ pub struct FunnelArgs {
     within: String,
     #[command(flatten)]
     days: Days,
+    #[command(flatten)]
+    source: ReadFrom,
 }
 
 impl FunnelArgs {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
-        let store = ctx.store()?;
+        let (rt, store) = ctx.open()?;
+        let store = self.source.apply(&rt, store)?;
         let site = self.site.find(&store)?;
         if self.steps.len() < 2 || self.steps.len() > 32 {
             bail!(

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::args::{Ctx, Days, SiteOrOnly};
+use super::args::{Ctx, Days, ReadFrom, SiteOrOnly};
 use super::output::{self, money, pct, table_of, term_cell, write_csv_row};
 use crate::report::ads::{ConversionSummary, GoalRow};
 use crate::report::{self, fmt_duration};
@@ -32,33 +32,14 @@ pub struct ReportArgs {
     /// Print CSV (one row per breakdown value).
     #[arg(long, conflicts_with = "json")]
     csv: bool,
-    /// Where the report's numbers come from: `sqlite` (this data directory) or
-    /// `clickhouse` (the rollups forwarded there; needs `store.backend = "clickhouse"`).
-    /// Filtered reports read raw events, from this data directory either way.
-    #[arg(long, value_enum, default_value_t = Source::Sqlite)]
-    source: Source,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Source {
-    Sqlite,
-    Clickhouse,
+    #[command(flatten)]
+    source: ReadFrom,
 }
 
 impl ReportArgs {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
         let (rt, store) = ctx.open()?;
-        let store = match self.source {
-            Source::Sqlite => store,
-            Source::Clickhouse => {
-                if rt.config.store.backend != crate::config::Backend::Clickhouse {
-                    anyhow::bail!("--source clickhouse needs store.backend = \"clickhouse\" (and its url, database, user, password) in the configuration");
-                }
-                let remote =
-                    crate::store::clickhouse::reader::ClickHouseRollups::new(&rt.config.store)?;
-                store.with_rollups_from(Box::new(remote))
-            }
-        };
+        let store = self.source.apply(&rt, store)?;
         if let Some(id) = self.campaign {
             return super::campaign_report::show(&rt, &store, ctx, id, self.recipients, self.csv);
         }

@@ -80,3 +80,11 @@ impl<T> Store for T where
     T: SiteStore + CampaignStore + EventStore + RollupStore + PrivacyStore + ?Sized
 {
 }
+
+/// What reports read of the event data: raw events and rollups. A store can take
+/// these from another backend (the events and rollups forwarded to ClickHouse) while
+/// sites, campaigns and privacy settings stay where it is
+/// ([`SqliteStore::with_reads_from`]).
+pub trait EventReads: EventStore + RollupStore {}
+
+impl<T> EventReads for T where T: EventStore + RollupStore + ?Sized {}

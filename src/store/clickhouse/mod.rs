@@ -6,7 +6,11 @@
 //!
 //! SQL is built as text (18.16 has no query parameters): values only through
 //! [`sql::literal`] or as integers, names only through [`sql::ident`] and [`sql::name`].
+//! Every statement goes out with `query_raw`: the crate's `query` would take a `?`
+//! inside a literal (a title, a recipient) for a bind placeholder and fail the
+//! statement, for ever.
 
+mod events;
 pub mod reader;
 pub mod row;
 pub mod sql;
@@ -17,12 +21,13 @@ use clickhouse::Client;
 
 use crate::config::StoreConfig;
 use crate::store::sqlite::{Deletion, Relabel};
-pub use row::{EventRow, RollupRow, SumRow};
+pub use row::{EventRow, RollupRow, SessionChRow, SumRow};
 
 /// Statements of each schema version, in order (see `sql/`).
 const MIGRATIONS: &[&str] = &[
     include_str!("sql/001_events.sql"),
     include_str!("sql/002_rollups.sql"),
+    include_str!("sql/003_sessions.sql"),
 ];
 
 /// The nine sums of a rollup read, named so ORDER BY can use them.
@@ -113,7 +118,7 @@ impl ClickHouse {
     }
 
     async fn execute(&self, client: &Client, sql: &str) -> Result<()> {
-        self.timed(async { Ok(client.query(sql).execute().await?) })
+        self.timed(async { Ok(client.query_raw(sql).execute().await?) })
             .await
     }
 
@@ -168,7 +173,7 @@ impl ClickHouse {
             let done: u32 = self
                 .timed(async {
                     Ok(bare
-                        .query(&format!(
+                        .query_raw(&format!(
                             "SELECT toUInt32(max(version)) FROM {}.schema_migrations",
                             self.db
                         ))
@@ -205,7 +210,7 @@ impl ClickHouse {
             self.db
         );
         let n: u64 = self
-            .timed(async { Ok(self.shards[shard].query(&sql).fetch_one().await?) })
+            .timed(async { Ok(self.shards[shard].query_raw(&sql).fetch_one().await?) })
             .await?;
         Ok(n > 0)
     }
@@ -217,7 +222,7 @@ impl ClickHouse {
             sql::literal(query_id)
         );
         let n: u64 = self
-            .timed(async { Ok(self.shards[shard].query(&sql).fetch_one().await?) })
+            .timed(async { Ok(self.shards[shard].query_raw(&sql).fetch_one().await?) })
             .await?;
         Ok(n > 0)
     }
@@ -283,6 +288,31 @@ impl ClickHouse {
         for shard in &self.shards {
             self.execute(shard, &sql).await?;
         }
+        // Visits go as they do locally: with their site, their visitor, or (retention)
+        // when they ended before the cut; an email recipient has none.
+        if (d.site_id.is_some() || d.visitor_id.is_some())
+            && d.recipient.is_none()
+            && d.campaign_id.is_none()
+        {
+            let mut cond = Vec::new();
+            if let Some(s) = d.site_id {
+                cond.push(format!("site_id = {s}"));
+            }
+            if let Some(v) = d.visitor_id {
+                cond.push(format!("visitor_id = {v}"));
+            }
+            if let Some(b) = d.before_ms {
+                cond.push(format!("last_ms < {b}"));
+            }
+            let sql = format!(
+                "ALTER TABLE {}.sessions_local DELETE WHERE {}",
+                self.db,
+                cond.join(" AND ")
+            );
+            for shard in &self.shards {
+                self.execute(shard, &sql).await?;
+            }
+        }
         if let (Some(site), Some(hour)) = (d.site_id, d.rollups_before_hour) {
             let sql = format!(
                 "ALTER TABLE {}.rollups_local DELETE WHERE site_id = {site} AND hour < {hour}",
@@ -336,13 +366,13 @@ impl ClickHouse {
             sql::literal(&RollupRow::marker_value(collector))
         );
         let n: u64 = self
-            .timed(async { Ok(self.shards[shard].query(&sql).fetch_one().await?) })
+            .timed(async { Ok(self.shards[shard].query_raw(&sql).fetch_one().await?) })
             .await?;
         Ok(n > 0)
     }
 
     async fn fetch_sums(&self, sql: String) -> Result<Vec<SumRow>> {
-        self.timed(async { Ok(self.main.query(&sql).fetch_all::<SumRow>().await?) })
+        self.timed(async { Ok(self.main.query_raw(&sql).fetch_all::<SumRow>().await?) })
             .await
     }
 
@@ -418,7 +448,7 @@ impl ClickHouse {
                 self.db
             );
             let n: u64 = self
-                .timed(async { Ok(c.query(&sql).fetch_one().await?) })
+                .timed(async { Ok(c.query_raw(&sql).fetch_one().await?) })
                 .await?;
             total += n;
         }

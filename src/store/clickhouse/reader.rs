@@ -1,25 +1,58 @@
-//! Reading rollups back from ClickHouse behind the [`RollupStore`] trait, for code that
-//! is not async (the CLI's `report --source clickhouse`): each call runs on a runtime
-//! of the reader's own. Not for use inside the server's runtime.
+//! Reading back from ClickHouse behind the synchronous store traits ([`RollupStore`] and
+//! [`EventStore`]), so every report, the dashboard, the API and the CLI read the
+//! forwarded data with the code that reads SQLite. Each call blocks on a runtime of
+//! the reader's own (one worker thread): callable from plain threads and from the
+//! server's `spawn_blocking` tasks, never from async code directly.
 
-use super::{ClickHouse, SumRow};
+use super::{ChError, ClickHouse, SumRow};
+use crate::clock::Millis;
 use crate::config::StoreConfig;
-use crate::model::SiteId;
-use crate::store::{Counts, Dim, Result, RollupStore, RollupSum, StoreError};
+use crate::model::{Event, SiteId};
+use crate::store::{
+    AdCount, Counts, Dim, EmailRow, EventStore, Filter, Pattern, Result, RollupStore, RollupSum,
+    StoreError, Touch, WebRow,
+};
 
-pub struct ClickHouseRollups {
+pub struct ClickHouseReader {
     ch: ClickHouse,
-    rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (taken out to shut down without blocking).
+    rt: Option<tokio::runtime::Runtime>,
 }
 
-impl ClickHouseRollups {
-    pub fn new(c: &StoreConfig) -> std::io::Result<ClickHouseRollups> {
-        Ok(ClickHouseRollups {
+impl ClickHouseReader {
+    pub fn new(c: &StoreConfig) -> std::io::Result<ClickHouseReader> {
+        Ok(ClickHouseReader {
             ch: ClickHouse::new(c),
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?,
+            rt: Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("pixeltrack-ch-read")
+                    .enable_all()
+                    .build()?,
+            ),
         })
+    }
+
+    fn run<T>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = super::Result<T>>,
+    ) -> Result<T> {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .handle()
+            .block_on(f)
+            .map_err(|e| remote(what, e))
+    }
+}
+
+impl Drop for ClickHouseReader {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside async code; this does not.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -27,11 +60,11 @@ fn counts(s: &[i64; 9]) -> Counts {
     Counts::from_array(*s)
 }
 
-fn remote(e: super::ChError) -> StoreError {
-    StoreError::Conflict(format!("reading rollups from ClickHouse: {e}"))
+fn remote(what: &str, e: ChError) -> StoreError {
+    StoreError::Conflict(format!("reading {what} from ClickHouse: {e}"))
 }
 
-impl RollupStore for ClickHouseRollups {
+impl RollupStore for ClickHouseReader {
     fn rollup_sums(
         &self,
         site_id: SiteId,
@@ -40,13 +73,11 @@ impl RollupStore for ClickHouseRollups {
         to_hour: i64,
         limit: usize,
     ) -> Result<Vec<RollupSum>> {
-        let rows = self
-            .rt
-            .block_on(
-                self.ch
-                    .rollup_sums(site_id.0, dim as i64, from_hour, to_hour, limit),
-            )
-            .map_err(remote)?;
+        let rows = self.run(
+            "rollups",
+            self.ch
+                .rollup_sums(site_id.0, dim as i64, from_hour, to_hour, limit),
+        )?;
         Ok(rows
             .into_iter()
             .map(|r: SumRow| RollupSum {
@@ -64,13 +95,11 @@ impl RollupStore for ClickHouseRollups {
         from_hour: i64,
         to_hour: i64,
     ) -> Result<Counts> {
-        let row = self
-            .rt
-            .block_on(
-                self.ch
-                    .rollup_value(site_id.0, dim as i64, value, from_hour, to_hour),
-            )
-            .map_err(remote)?;
+        let row = self.run(
+            "rollups",
+            self.ch
+                .rollup_value(site_id.0, dim as i64, value, from_hour, to_hour),
+        )?;
         Ok(row.map(|r| counts(&r.sums)).unwrap_or_default())
     }
 
@@ -81,13 +110,11 @@ impl RollupStore for ClickHouseRollups {
         to_hour: i64,
         bucket_hours: i64,
     ) -> Result<Vec<(i64, Counts)>> {
-        let rows = self
-            .rt
-            .block_on(
-                self.ch
-                    .rollup_series(site_id.0, from_hour, to_hour, bucket_hours),
-            )
-            .map_err(remote)?;
+        let rows = self.run(
+            "rollups",
+            self.ch
+                .rollup_series(site_id.0, from_hour, to_hour, bucket_hours),
+        )?;
         rows.into_iter()
             .map(|r| {
                 let bucket = r.value.parse::<i64>().map_err(|e| {
@@ -96,5 +123,95 @@ impl RollupStore for ClickHouseRollups {
                 Ok((bucket, counts(&r.sums)))
             })
             .collect()
+    }
+}
+
+impl EventStore for ClickHouseReader {
+    fn for_each_event(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        f: &mut dyn FnMut(Event) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        self.run(
+            "events",
+            self.ch.for_each_event(site_id.0, from_ms, to_ms, f),
+        )
+    }
+
+    fn count_events(&self, site_id: SiteId) -> Result<u64> {
+        self.run("events", self.ch.site_event_count(site_id.0))
+    }
+
+    fn has_events(&self, site_id: SiteId) -> Result<bool> {
+        self.run("events", self.ch.has_events(site_id.0))
+    }
+
+    fn web_rows(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        filters: &[Filter],
+        f: &mut dyn FnMut(WebRow),
+    ) -> Result<()> {
+        self.run(
+            "events",
+            self.ch.web_rows(site_id.0, from_ms, to_ms, filters, f),
+        )
+    }
+
+    fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
+        self.run("events", self.ch.campaign_events(campaign_id))
+    }
+
+    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+        self.run("events", self.ch.has_open(campaign_id, recipient))
+    }
+
+    fn ad_counts(
+        &self,
+        site_id: SiteId,
+        campaign_id: Option<i64>,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<AdCount>> {
+        self.run(
+            "events",
+            self.ch.ad_counts(site_id.0, campaign_id, from_ms, to_ms),
+        )
+    }
+
+    fn touches(&self, site_id: SiteId, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
+        self.run("events", self.ch.touches(site_id.0, from_ms, to_ms))
+    }
+
+    fn pattern_counts(
+        &self,
+        site_id: SiteId,
+        pattern: &Pattern,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<(i64, i64)> {
+        self.run(
+            "events",
+            self.ch.pattern_counts(site_id.0, pattern, from_ms, to_ms),
+        )
+    }
+
+    fn funnel_rows(
+        &self,
+        site_id: SiteId,
+        steps: &[Pattern],
+        by_visit: bool,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<(i64, Millis, u64)>> {
+        self.run(
+            "events",
+            self.ch
+                .funnel_rows(site_id.0, steps, by_visit, from_ms, to_ms),
+        )
     }
 }

@@ -256,6 +256,67 @@ impl RollupRow<'_> {
     }
 }
 
+/// One visit as a ClickHouse row (`sessions_local`): the collector's session row as
+/// it stands after write `version`.
+#[derive(Row, Serialize, Debug, Clone, PartialEq)]
+pub struct SessionChRow<'a> {
+    pub collector: u64,
+    pub id: i64,
+    pub version: u64,
+    pub site_id: i64,
+    pub visitor_id: i64,
+    pub start_ms: i64,
+    pub last_ms: i64,
+    pub pageviews: i64,
+    pub events: i64,
+    pub entry_page: &'a str,
+    pub exit_page: &'a str,
+    // The session dimensions, in [`crate::store::SESSION_DIMS`] order.
+    pub source: &'a str,
+    pub referrer_host: &'a str,
+    pub medium: &'a str,
+    pub utm_source: &'a str,
+    pub utm_medium: &'a str,
+    pub utm_campaign: &'a str,
+    pub utm_term: &'a str,
+    pub utm_content: &'a str,
+    pub browser: &'a str,
+    pub os: &'a str,
+    pub device: &'a str,
+    pub country: &'a str,
+}
+
+impl<'a> SessionChRow<'a> {
+    pub fn new(collector: u32, version: i64, s: &'a crate::store::SessionRow) -> Self {
+        let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
+        SessionChRow {
+            collector: u64::from(collector),
+            id: s.id,
+            version: version.max(0) as u64,
+            site_id: s.site_id,
+            visitor_id: s.visitor_id,
+            start_ms: s.start_ms,
+            last_ms: s.last_ms,
+            pageviews: s.pageviews,
+            events: s.events,
+            entry_page: &s.entry_page,
+            exit_page: &s.exit_page,
+            source: dim(0),
+            referrer_host: dim(1),
+            medium: dim(2),
+            utm_source: dim(3),
+            utm_medium: dim(4),
+            utm_campaign: dim(5),
+            utm_term: dim(6),
+            utm_content: dim(7),
+            browser: dim(8),
+            os: dim(9),
+            device: dim(10),
+            country: dim(11),
+        }
+    }
+}
+
 /// One row of a rollup read: a value and its nine sums.
 #[derive(Row, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct SumRow {

@@ -29,6 +29,7 @@ const IDENTS: &[&str] = &[
     "rollups",
     "rollups_local",
     "schema_migrations",
+    "sessions_local",
 ];
 
 /// A table name from the allowlist, or `None`. A database or cluster name from the

@@ -103,7 +103,7 @@ fn email_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<EmailFields>
 
 /// Reasons and clients are short codes from fixed sets; reading one back gives the
 /// same `&'static str` (unknown codes from newer versions read as `other`).
-fn intern_reason(s: &str) -> &'static str {
+pub(crate) fn intern_reason(s: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "ok",
         "ua_google_image_proxy",
@@ -123,7 +123,7 @@ fn intern_reason(s: &str) -> &'static str {
     KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
 }
 
-fn intern_client(s: &str) -> &'static str {
+pub(crate) fn intern_client(s: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "Gmail",
         "Yahoo",
@@ -180,6 +180,9 @@ impl EventStore for SqliteStore {
         to_ms: Millis,
         f: &mut dyn FnMut(Event) -> std::io::Result<()>,
     ) -> Result<u64> {
+        if let Some(other) = &self.reads_from {
+            return other.for_each_event(site_id, from_ms, to_ms, f);
+        }
         // A connection of its own: a long export must not block the server's reads. And
         // pages of rows, each read in a short transaction of its own, handed to `f`
         // after it ends: a reader that is slow (or never reads) holds no transaction,
@@ -220,6 +223,9 @@ impl EventStore for SqliteStore {
     }
 
     fn count_events(&self, site_id: SiteId) -> Result<u64> {
+        if let Some(other) = &self.reads_from {
+            return other.count_events(site_id);
+        }
         let conn = self.conn();
         let n: i64 = conn.query_row(
             "SELECT COUNT(*) FROM events WHERE site_id = ?1",
@@ -230,6 +236,9 @@ impl EventStore for SqliteStore {
     }
 
     fn has_events(&self, site_id: SiteId) -> Result<bool> {
+        if let Some(other) = &self.reads_from {
+            return other.has_events(site_id);
+        }
         Ok(self.conn().query_row(
             "SELECT EXISTS (SELECT 1 FROM events WHERE site_id = ?1)",
             [site_id],
@@ -245,6 +254,9 @@ impl EventStore for SqliteStore {
         filters: &[Filter],
         f: &mut dyn FnMut(WebRow),
     ) -> Result<()> {
+        if let Some(other) = &self.reads_from {
+            return other.web_rows(site_id, from_ms, to_ms, filters, f);
+        }
         let mut args: Vec<rusqlite::types::Value> =
             vec![site_id.0.into(), from_ms.into(), to_ms.into()];
         let mut cond = String::new();
@@ -299,6 +311,9 @@ impl EventStore for SqliteStore {
     }
 
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
+        if let Some(other) = &self.reads_from {
+            return other.campaign_events(campaign_id);
+        }
         let conn = self.conn();
         let mut st = conn.prepare_cached(CAMPAIGN_EVENTS)?;
         let rows = st.query_map([campaign_id], |r| {
@@ -316,6 +331,9 @@ impl EventStore for SqliteStore {
     }
 
     fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+        if let Some(other) = &self.reads_from {
+            return other.has_open(campaign_id, recipient);
+        }
         let conn = self.conn();
         Ok(conn
             .query_row(
@@ -334,6 +352,9 @@ impl EventStore for SqliteStore {
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<Vec<AdCount>> {
+        if let Some(other) = &self.reads_from {
+            return other.ad_counts(site_id, campaign_id, from_ms, to_ms);
+        }
         let conn = self.conn();
         let mut st = conn.prepare_cached(include_str!("sql/queries/ad_counts.sql"))?;
         let rows = st.query_map(params![site_id, from_ms, to_ms, campaign_id], |r| {
@@ -349,6 +370,9 @@ impl EventStore for SqliteStore {
     }
 
     fn touches(&self, site_id: SiteId, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
+        if let Some(other) = &self.reads_from {
+            return other.touches(site_id, from_ms, to_ms);
+        }
         let conn = self.conn();
         let mut st = conn.prepare_cached(include_str!("sql/queries/touches.sql"))?;
         let rows = st.query_map(params![site_id, from_ms, to_ms], |r| {
@@ -373,6 +397,9 @@ impl EventStore for SqliteStore {
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<(i64, i64)> {
+        if let Some(other) = &self.reads_from {
+            return other.pattern_counts(site_id, pattern, from_ms, to_ms);
+        }
         let sql = format!(
             "SELECT COUNT(*), COUNT(DISTINCT NULLIF(visitor_id, 0)) FROM events
              WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND {WEB_EVENT} AND {}",
@@ -395,6 +422,9 @@ impl EventStore for SqliteStore {
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<Vec<(i64, Millis, u64)>> {
+        if let Some(other) = &self.reads_from {
+            return other.funnel_rows(site_id, steps, by_visit, from_ms, to_ms);
+        }
         if steps.is_empty() || steps.len() > 32 {
             return Err(StoreError::Conflict("a funnel has 1 to 32 steps".into()));
         }

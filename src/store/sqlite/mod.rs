@@ -31,13 +31,15 @@ pub use accounts::{Role, ShareLink, User, WebSession};
 pub use privacy::run_retention;
 pub use rollups::{compact_rollups, HOURLY_ROLLUP_DAYS};
 pub use spool::{
-    pack_rollups, unpack_rollups, Batch, Change, Deletion, Relabel, RollupDelta, Spool,
+    pack_rollups, pack_sessions, unpack_rollups, unpack_sessions, Batch, Change, Deletion,
+    DerivedWrite, Relabel, RollupDelta, Spool,
 };
-use spool::{record_deletion, record_relabel, record_rollups};
+use spool::{record_deletion, record_derived, record_relabel};
 pub use writer::SqliteWriter;
 
 // What the writer shares with the readers (`use super::…` in writer.rs).
 use events::{event_from_row, EVENT_COLUMNS};
+pub(crate) use events::{intern_client, intern_reason};
 use rollups::UPSERT_ROLLUP;
 
 pub const DB_FILE: &str = "pixeltrack.db";
@@ -135,6 +137,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/011_spool.sql"),
     include_str!("sql/migrations/012_unique_keys.sql"),
     include_str!("sql/migrations/013_forward.sql"),
+    include_str!("sql/migrations/014_forward_sessions.sql"),
 ];
 
 pub struct SqliteStore {
@@ -143,9 +146,9 @@ pub struct SqliteStore {
     /// not every reader of the dashboard, API and jobs.
     conns: Vec<Mutex<Connection>>,
     next: std::sync::atomic::AtomicUsize,
-    /// Where rollups are read from instead of this database (`report --source
-    /// clickhouse`): every other family still reads here.
-    rollups_from: Option<Box<dyn crate::store::RollupStore>>,
+    /// Where events and rollups are read from instead of this database (ClickHouse,
+    /// where they are forwarded): every other family still reads here.
+    reads_from: Option<Box<dyn crate::store::EventReads>>,
 }
 
 /// Connections of a store's pool (the writer and the forwarder have their own).
@@ -185,7 +188,7 @@ impl SqliteStore {
             path,
             conns,
             next: std::sync::atomic::AtomicUsize::new(0),
-            rollups_from: None,
+            reads_from: None,
         })
     }
 
@@ -208,11 +211,17 @@ impl SqliteStore {
         })
     }
 
-    /// Reads rollups from `other` (the same rows, forwarded to ClickHouse) instead of
-    /// this database; everything else still reads here.
-    pub fn with_rollups_from(mut self, other: Box<dyn crate::store::RollupStore>) -> SqliteStore {
-        self.rollups_from = Some(other);
+    /// Reads events and rollups from `other` (the same rows, forwarded to ClickHouse)
+    /// instead of this database; sites, campaigns, privacy settings, tokens and
+    /// accounts still read here.
+    pub fn with_reads_from(mut self, other: Box<dyn crate::store::EventReads>) -> SqliteStore {
+        self.reads_from = Some(other);
         self
+    }
+
+    /// Whether events and rollups are read from another backend.
+    pub fn reads_elsewhere(&self) -> bool {
+        self.reads_from.is_some()
     }
 
     pub fn path(&self) -> &Path {

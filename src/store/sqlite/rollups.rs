@@ -45,7 +45,7 @@ impl RollupStore for SqliteStore {
         to_hour: i64,
         limit: usize,
     ) -> Result<Vec<RollupSum>> {
-        if let Some(other) = &self.rollups_from {
+        if let Some(other) = &self.reads_from {
             return other.rollup_sums(site_id, dim, from_hour, to_hour, limit);
         }
         let conn = self.conn();
@@ -70,7 +70,7 @@ impl RollupStore for SqliteStore {
         from_hour: i64,
         to_hour: i64,
     ) -> Result<Counts> {
-        if let Some(other) = &self.rollups_from {
+        if let Some(other) = &self.reads_from {
             return other.rollup_value(site_id, dim, value, from_hour, to_hour);
         }
         let conn = self.conn();
@@ -106,7 +106,7 @@ impl RollupStore for SqliteStore {
         to_hour: i64,
         bucket_hours: i64,
     ) -> Result<Vec<(i64, Counts)>> {
-        if let Some(other) = &self.rollups_from {
+        if let Some(other) = &self.reads_from {
             return other.rollup_series(site_id, from_hour, to_hour, bucket_hours);
         }
         let conn = self.conn();

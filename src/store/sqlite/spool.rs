@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::events::{event_from_row, EVENT_COLUMNS};
 use crate::clock::Millis;
 use crate::model::Event;
-use crate::store::Result;
+use crate::store::{Result, SessionRow};
 
 /// A sealed batch: the events with ids in `from_id..=to_id`, one month's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,6 +119,91 @@ pub fn unpack_rollups(mut b: &[u8]) -> Option<Vec<RollupDelta>> {
     Some(out)
 }
 
+/// Packs session rows: per row the seven integers of [`SessionRow`] (id, site,
+/// visitor, start, last, page views, events), then the entry page, the exit page and
+/// the dimension values, each as a length (u32) and bytes; all little-endian.
+pub fn pack_sessions(rows: &[SessionRow]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 160);
+    let text = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    for r in rows {
+        for n in [
+            r.id,
+            r.site_id,
+            r.visitor_id,
+            r.start_ms,
+            r.last_ms,
+            r.pageviews,
+            r.events,
+        ] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        text(&mut out, &r.entry_page);
+        text(&mut out, &r.exit_page);
+        out.extend_from_slice(&(r.dims.len() as u32).to_le_bytes());
+        for d in &r.dims {
+            text(&mut out, d);
+        }
+    }
+    out
+}
+
+/// The rows [`pack_sessions`] packed; None if the bytes are not such a packing.
+pub fn unpack_sessions(mut b: &[u8]) -> Option<Vec<SessionRow>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (b.get(..n)?, b.get(n..)?);
+        *b = rest;
+        Some(head)
+    }
+    fn int(b: &mut &[u8]) -> Option<i64> {
+        Some(i64::from_le_bytes(take(b, 8)?.try_into().ok()?))
+    }
+    fn len(b: &mut &[u8]) -> Option<usize> {
+        Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?) as usize)
+    }
+    fn text(b: &mut &[u8]) -> Option<String> {
+        let n = len(b)?;
+        String::from_utf8(take(b, n)?.to_vec()).ok()
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let mut r = SessionRow {
+            id: int(&mut b)?,
+            site_id: int(&mut b)?,
+            visitor_id: int(&mut b)?,
+            start_ms: int(&mut b)?,
+            last_ms: int(&mut b)?,
+            pageviews: int(&mut b)?,
+            events: int(&mut b)?,
+            entry_page: text(&mut b)?,
+            exit_page: text(&mut b)?,
+            dims: Vec::new(),
+        };
+        let n = len(&mut b)?;
+        if n > 64 {
+            return None;
+        }
+        for _ in 0..n {
+            r.dims.push(text(&mut b)?);
+        }
+        out.push(r);
+    }
+    Some(out)
+}
+
+/// One write of derived rows as the forwarder ships it: the rollup deltas and the
+/// visits as they stand after the write.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DerivedWrite {
+    pub seq: i64,
+    /// Attempts started at shipping the rollups; more than 0 means one may have landed.
+    pub attempts: i64,
+    pub rollups: Vec<RollupDelta>,
+    pub sessions: Vec<SessionRow>,
+}
+
 /// Whether forwarding has started (its state row exists).
 pub(super) fn forwarding_started(tx: &rusqlite::Transaction<'_>) -> Result<bool> {
     Ok(tx
@@ -126,12 +211,16 @@ pub(super) fn forwarding_started(tx: &rusqlite::Transaction<'_>) -> Result<bool>
         .query_row([], |r| r.get(0))?)
 }
 
-/// Records one write's rollup deltas for the forwarder, in the writer's transaction
-/// (the caller checked [`forwarding_started`]).
-pub(super) fn record_rollups(tx: &rusqlite::Transaction<'_>, rows: &[RollupDelta]) -> Result<()> {
-    if !rows.is_empty() {
-        tx.prepare_cached("INSERT INTO forward_rollups (body) VALUES (?1)")?
-            .execute([pack_rollups(rows)])?;
+/// Records one write's rollup deltas and visits for the forwarder, in the writer's
+/// transaction (the caller checked [`forwarding_started`]).
+pub(super) fn record_derived(
+    tx: &rusqlite::Transaction<'_>,
+    rollups: &[RollupDelta],
+    sessions: &[SessionRow],
+) -> Result<()> {
+    if !rollups.is_empty() || !sessions.is_empty() {
+        tx.prepare_cached("INSERT INTO forward_rollups (body, sessions) VALUES (?1, ?2)")?
+            .execute([pack_rollups(rollups), pack_sessions(sessions)])?;
     }
     Ok(())
 }
@@ -220,7 +309,8 @@ impl Spool {
         getrandom::fill(&mut b).map_err(|e| crate::store::StoreError::Conflict(e.to_string()))?;
         let id = (u32::from_le_bytes(b) & 0x00ff_ffff).max(1);
         // Forwarding starts: in one transaction (so no write of derived rows falls
-        // between), the state row and the rollups as they stand, as the first deltas.
+        // between), the state row and the rollups and visits as they stand, as the
+        // first writes to ship.
         let tx = self.conn.transaction()?;
         let fresh = tx.execute(
             "INSERT OR IGNORE INTO forward_state (one, collector_id, shipped_to) VALUES (1, ?1, 0)",
@@ -253,6 +343,42 @@ impl Spool {
             }
             if !chunk.is_empty() {
                 ins.execute([pack_rollups(&chunk)])?;
+            }
+            // And the visits as they stand (filtered reports read them).
+            let mut st = tx.prepare(
+                "SELECT id, site_id, visitor_id, start_ms, last_ms, pageviews, events,
+                        entry_page, exit_page, source, referrer_host, medium, utm_source,
+                        utm_medium, utm_campaign, utm_term, utm_content, browser, os, device,
+                        country FROM sessions",
+            )?;
+            let mut rows = st.query([])?;
+            let mut ins =
+                tx.prepare("INSERT INTO forward_rollups (body, sessions) VALUES (x'', ?1)")?;
+            let mut chunk = Vec::new();
+            while let Some(r) = rows.next()? {
+                let mut dims = Vec::with_capacity(12);
+                for i in 9..21 {
+                    dims.push(r.get(i)?);
+                }
+                chunk.push(SessionRow {
+                    id: r.get(0)?,
+                    site_id: r.get(1)?,
+                    visitor_id: r.get(2)?,
+                    start_ms: r.get(3)?,
+                    last_ms: r.get(4)?,
+                    pageviews: r.get(5)?,
+                    events: r.get(6)?,
+                    entry_page: r.get(7)?,
+                    exit_page: r.get(8)?,
+                    dims,
+                });
+                if chunk.len() == SNAPSHOT_ROWS {
+                    ins.execute([pack_sessions(&chunk)])?;
+                    chunk.clear();
+                }
+            }
+            if !chunk.is_empty() {
+                ins.execute([pack_sessions(&chunk)])?;
             }
         }
         tx.commit()?;
@@ -390,19 +516,27 @@ impl Spool {
         Ok(())
     }
 
-    /// The oldest rollup deltas not shipped yet: (seq, attempts, rows).
-    pub fn next_rollups(&self) -> Result<Option<(i64, i64, Vec<RollupDelta>)>> {
-        let row: Option<(i64, i64, Vec<u8>)> = self
+    /// The oldest write of derived rows not shipped yet.
+    pub fn next_rollups(&self) -> Result<Option<DerivedWrite>> {
+        Ok(self
             .conn
             .query_row(
-                "SELECT seq, attempts, body FROM forward_rollups ORDER BY seq LIMIT 1",
+                "SELECT seq, attempts, body, sessions FROM forward_rollups ORDER BY seq LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    let body: Vec<u8> = r.get(2)?;
+                    let sessions: Option<Vec<u8>> = r.get(3)?;
+                    Ok(DerivedWrite {
+                        seq: r.get(0)?,
+                        attempts: r.get(1)?,
+                        rollups: unpack_rollups(&body).unwrap_or_default(),
+                        sessions: sessions
+                            .and_then(|b| unpack_sessions(&b))
+                            .unwrap_or_default(),
+                    })
+                },
             )
-            .optional()?;
-        Ok(row.map(|(seq, attempts, body)| {
-            (seq, attempts, unpack_rollups(&body).unwrap_or_default())
-        }))
+            .optional()?)
     }
 
     pub fn rollups_attempt(&mut self, seq: i64) -> Result<()> {
@@ -432,7 +566,31 @@ impl Spool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Change, Deletion};
+    use super::{pack_sessions, unpack_sessions, Change, Deletion};
+    use crate::store::SessionRow;
+
+    #[test]
+    fn session_rows_survive_packing() {
+        let rows = vec![
+            SessionRow {
+                id: (1_700_000_000_000 << 20) | 7,
+                site_id: 3,
+                visitor_id: -42,
+                start_ms: 1_700_000_000_000,
+                last_ms: 1_700_000_060_000,
+                pageviews: 2,
+                events: 3,
+                entry_page: "/é?".into(),
+                exit_page: String::new(),
+                dims: (0..12).map(|i| format!("v'{i}\\\0")).collect(),
+            },
+            SessionRow::default(),
+        ];
+        assert_eq!(unpack_sessions(&pack_sessions(&rows)), Some(rows.clone()));
+        let packed = pack_sessions(&rows);
+        assert_eq!(unpack_sessions(&packed[..packed.len() - 1]), None, "truncated");
+        assert_eq!(unpack_sessions(&[]), Some(vec![]));
+    }
     use crate::store::sqlite::SqliteStore;
     use crate::store::{PrivacyStore, Subject};
 

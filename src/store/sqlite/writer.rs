@@ -357,7 +357,9 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
             c.engaged_ms,
         ])?;
     }
-    super::record_rollups(tx, &deltas)?;
+    if forwarding {
+        super::record_derived(tx, &deltas, &d.sessions)?;
+    }
     Ok(())
 }
 
