@@ -45,6 +45,11 @@ pub struct Config {
     /// The URL this server is reached at from the outside, used in snippets and in
     /// tagged emails (e.g. `https://t.example.com`). Default: `http://<listen>`.
     pub public_url: String,
+    /// What this server is for: `all` (collects, and reports from its own database)
+    /// or `admin` (the dashboard and API of a scaled-out installation: reports read
+    /// the events and rollups every collector forwarded to ClickHouse; needs
+    /// `store.backend = "clickhouse"`). See docs/scale-out.md.
+    pub role: Role,
     pub ingest: IngestConfig,
     pub limits: LimitsConfig,
     pub enrich: EnrichConfig,
@@ -100,6 +105,13 @@ impl std::fmt::Debug for StoreConfig {
             .field("timeout_ms", &self.timeout_ms)
             .finish()
     }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    All,
+    Admin,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -252,6 +264,7 @@ impl Default for Config {
             store_ip: false,
             store_ip_truncate: true,
             public_url: String::new(),
+            role: Role::All,
             ingest: IngestConfig {
                 durability: Durability::Commit,
                 queue_capacity: 65_536,
@@ -436,6 +449,11 @@ impl Config {
         if self.store.backend == Backend::Clickhouse {
             validate_clickhouse(&self.store)?;
         }
+        if self.role == Role::Admin && self.store.backend != Backend::Clickhouse {
+            return Err(ConfigError::Invalid(
+                "role = \"admin\" reads what collectors forwarded to ClickHouse: set store.backend = \"clickhouse\" and its url, database, user and password".into(),
+            ));
+        }
         if self
             .log_level
             .parse::<tracing_subscriber::EnvFilter>()
@@ -607,6 +625,37 @@ mod tests {
         assert_eq!(c.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
         let rt = c.validate().unwrap();
         assert_eq!(rt.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn the_admin_role_needs_clickhouse() {
+        let env = |backend: &str| {
+            vec![
+                ("PIXELTRACK_ROLE".to_string(), "admin".to_string()),
+                ("PIXELTRACK_STORE__BACKEND".to_string(), backend.to_string()),
+                (
+                    "PIXELTRACK_STORE__URL".to_string(),
+                    "http://127.0.0.1:8123".to_string(),
+                ),
+                ("PIXELTRACK_STORE__USER".to_string(), "pt".to_string()),
+            ]
+        };
+        let err = Config::load(None, env("sqlite"), &[])
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.backend = \"clickhouse\""), "{err}");
+        let rt = Config::load(None, env("clickhouse"), &[])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(rt.config.role, Role::Admin);
+        let err = Config::load(None, vec![("PIXELTRACK_ROLE".into(), "boss".into())], &[])
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("boss") && err.contains("`admin`"), "{err}");
     }
 
     #[test]

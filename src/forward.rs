@@ -75,6 +75,7 @@ impl Forwarder {
                     spool_max,
                     collector: None,
                     migrated: false,
+                    derived_turn: true,
                 };
                 rt.block_on(f.run(stopped));
             })
@@ -98,6 +99,8 @@ struct Forwarding {
     spool_max: i64,
     collector: Option<u32>,
     migrated: bool,
+    /// Whether derived rows go next (else an event batch, when there is one).
+    derived_turn: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,15 +199,21 @@ impl Forwarding {
             self.ch.migrate().await?;
             self.migrated = true;
         }
+        // Event batches and writes of derived rows take turns, so a steady stream of
+        // either never holds up the other.
         let batch = match self.spool.open_batch()? {
             Some(b) => b,
             None if self.change().await? => return Ok(true),
-            None if self.rollups(collector).await? => return Ok(true),
+            None if self.derived_turn && self.rollups(collector).await? => {
+                self.derived_turn = false;
+                return Ok(true);
+            }
             None => match self.spool.seal(self.batch_rows)? {
                 Some(b) => b,
-                None => return Ok(false),
+                None => return self.rollups(collector).await,
             },
         };
+        self.derived_turn = true;
         self.ship(collector, &batch).await?;
         Ok(true)
     }
@@ -243,37 +252,63 @@ impl Forwarding {
         Ok(true)
     }
 
-    /// Ships the oldest write of derived rows, if any. Its visits first, to the shards
-    /// of their visitors (a visit's row replaces the older ones of the same visit, so
-    /// sending it twice is harmless); then its rollup deltas, one insert with its marker
-    /// into shard `seq mod shards`, under the same rules as event batches (the attempt
-    /// recorded first; before a re-send, the query id must not be running and the
-    /// marker must be absent).
+    /// Ships the oldest writes of derived rows, if any, as many as fit in one insert
+    /// (`store.batch_rows`). Their visits first, to the shards of their visitors (a
+    /// visit's row replaces the older ones of the same visit, so sending it twice is
+    /// harmless); then their rollup deltas with one marker row per write, in one insert
+    /// into shard `first seq mod shards` — one partition, so all markers land or none.
+    /// Under the same rules as event batches: the attempt recorded first; before a
+    /// re-send, the query id must not be running, and writes whose markers are there
+    /// are done (a retry may take in writes recorded since, so it is not byte-identical,
+    /// but nothing that landed is sent again).
     async fn rollups(&mut self, collector: u32) -> Result<bool, Failure> {
-        let Some(w) = self.spool.next_rollups()? else {
+        let writes = self.spool.next_rollups(self.batch_rows)?;
+        let Some(first) = writes.first() else {
             return Ok(false);
         };
-        let seq = w.seq;
-        let shard = (seq as u64 % self.ch.shard_count() as u64) as usize;
-        let query_id = format!("pixeltrack-{collector}-r{seq}");
-        if w.attempts > 0 {
+        let shard = (first.seq as u64 % self.ch.shard_count() as u64) as usize;
+        let query_id = format!("pixeltrack-{collector}-r{}", first.seq);
+        if first.attempts > 0 {
             if self.ch.running(shard, &query_id).await? {
                 return Err(ChError::AlreadyRunning.into());
             }
-            if self.ch.has_rollup_marker(shard, collector, seq).await? {
-                self.spool.rollups_shipped(seq)?;
+            if self
+                .ch
+                .has_rollup_marker(shard, collector, first.seq)
+                .await?
+            {
+                let landed: Vec<i64> = writes
+                    .iter()
+                    .take_while(|w| w.attempts > 0)
+                    .map(|w| w.seq)
+                    .collect();
+                // The attempt that carried the first write carried all of these; check
+                // the last one too, then they are done.
+                let last = *landed.last().expect("the first is in");
+                if self.ch.has_rollup_marker(shard, collector, last).await? {
+                    self.spool.rollups_shipped(&landed)?;
+                    return Ok(true);
+                }
+                // Otherwise go one write at a time.
+                self.spool.rollups_shipped(&[first.seq])?;
                 return Ok(true);
             }
         }
-        self.sessions(collector, seq, &w.sessions).await?;
-        self.spool.rollups_attempt(seq)?;
+        for w in &writes {
+            self.sessions(collector, w.seq, &w.sessions).await?;
+        }
+        let seqs: Vec<i64> = writes.iter().map(|w| w.seq).collect();
+        self.spool.rollups_attempt(&seqs)?;
         let marker = RollupRow::marker_value(collector);
-        let mut rows: Vec<RollupRow<'_>> = w.rollups.iter().map(RollupRow::new).collect();
-        rows.push(RollupRow::marker(seq, &marker));
+        let mut rows: Vec<RollupRow<'_>> = Vec::new();
+        for w in &writes {
+            rows.extend(w.rollups.iter().map(RollupRow::new));
+            rows.push(RollupRow::marker(w.seq, &marker));
+        }
         self.ch
             .insert::<RollupRow<'static>>(shard, "rollups_local", &query_id, &rows)
             .await?;
-        self.spool.rollups_shipped(seq)?;
+        self.spool.rollups_shipped(&seqs)?;
         Ok(true)
     }
 

@@ -1011,5 +1011,42 @@ fn every_report_reads_the_same_from_clickhouse_as_from_sqlite() {
         .unwrap();
     assert_eq!(exported, in_ch);
     assert!(exported > 5_000, "{exported} events exported");
-    drop(server);
+
+    // The API of a `--role admin` server (reading ClickHouse) answers what the API of
+    // the collecting server (reading its own SQLite) answers.
+    let token: serde_json::Value = serde_json::from_str(&cli(
+        &data,
+        &["--json", "token", "create", "--scope", "read"],
+    ))
+    .unwrap();
+    let auth = format!("Bearer {}", token["token"].as_str().unwrap());
+    let paths = [
+        format!("/api/v1/stats?site={site}&from={from}&dimension=page&limit=100"),
+        format!("/api/v1/stats?site={site}&from={from}&dimension=goal"),
+        format!("/api/v1/stats?site={site}&from={from}&dimension=entry_page&filters=utm_source%3D%3Dnewsletter%3Bdevice!%3Dmobile"),
+        format!("/api/v1/stats?site={site}&from={from}&dimension=campaign"),
+        format!("/api/v1/campaigns/{campaign}/report"),
+        format!("/api/v1/campaigns/{ad_campaign}/report"),
+        format!("/api/v1/export?site={site}&format=ndjson"),
+    ];
+    let answers = |server: &Server| -> Vec<(u16, String)> {
+        paths
+            .iter()
+            .map(|p| {
+                let r = server.get(p, &[("Authorization", auth.as_str())]);
+                (r.status, String::from_utf8_lossy(&r.body).into_owned())
+            })
+            .collect()
+    };
+    let local = answers(&server);
+    assert!(local.iter().all(|(status, _)| *status == 200), "{local:?}");
+    let (status, _) = server.terminate_keeping_log();
+    assert!(status.success());
+    let mut admin_env = env.clone();
+    admin_env.push(("PIXELTRACK_ROLE".into(), "admin".into()));
+    let admin = start(&data, &admin_env);
+    for (path, (want, got)) in paths.iter().zip(local.iter().zip(answers(&admin))) {
+        assert_eq!(&got, want, "{path} from the admin");
+    }
+    drop(admin);
 }

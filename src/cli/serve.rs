@@ -18,6 +18,17 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `pixeltrack=debug`.
     #[arg(long)]
     log_level: Option<String>,
+    /// `all` (default: collect and report from this data directory) or `admin` (the
+    /// dashboard and API of a scaled-out installation, reporting what collectors
+    /// forwarded to ClickHouse). Overrides `role` in the configuration.
+    #[arg(long, value_enum)]
+    role: Option<RoleArg>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    All,
+    Admin,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -41,6 +52,13 @@ impl ServeArgs {
         }
         if let Some(l) = &self.log_level {
             flags.push(("log_level", toml::Value::String(l.clone())));
+        }
+        if let Some(r) = self.role {
+            let r = match r {
+                RoleArg::All => "all",
+                RoleArg::Admin => "admin",
+            };
+            flags.push(("role", toml::Value::String(r.into())));
         }
         let rt = ctx.runtime_with(&flags)?;
         init_logging(&rt);

@@ -61,8 +61,15 @@ impl App {
     /// Opens the store, starts the writer thread, prepares salts and lookup tables.
     pub fn build(rt: &Runtime, clock: Clock) -> anyhow::Result<App> {
         let cfg = &rt.config;
-        let store = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+        let mut store = SqliteStore::open(&cfg.data_dir)?;
         store.check_integrity()?;
+        if cfg.role == crate::config::Role::Admin {
+            // Reports (dashboard, API) read what every collector forwarded; sites,
+            // campaigns, settings, tokens and accounts stay in this data directory.
+            let reader = crate::store::clickhouse::reader::ClickHouseReader::new(&cfg.store)?;
+            store = store.with_reads_from(Box::new(reader));
+        }
+        let store = Arc::new(store);
         let metrics = Arc::new(Metrics::default());
         let timeout_ms = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
         let mut event_writer = ingest::EventWriter::new(

@@ -516,40 +516,54 @@ impl Spool {
         Ok(())
     }
 
-    /// The oldest write of derived rows not shipped yet.
-    pub fn next_rollups(&self) -> Result<Option<DerivedWrite>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT seq, attempts, body, sessions FROM forward_rollups ORDER BY seq LIMIT 1",
-                [],
-                |r| {
-                    let body: Vec<u8> = r.get(2)?;
-                    let sessions: Option<Vec<u8>> = r.get(3)?;
-                    Ok(DerivedWrite {
-                        seq: r.get(0)?,
-                        attempts: r.get(1)?,
-                        rollups: unpack_rollups(&body).unwrap_or_default(),
-                        sessions: sessions
-                            .and_then(|b| unpack_sessions(&b))
-                            .unwrap_or_default(),
-                    })
-                },
-            )
-            .optional()?)
+    /// The oldest writes of derived rows not shipped yet, in order: as many as fit in
+    /// `max_rows` rollup rows (at least one), so a busy writer's many small writes go
+    /// out in few inserts.
+    pub fn next_rollups(&self, max_rows: usize) -> Result<Vec<DerivedWrite>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, attempts, body, sessions FROM forward_rollups ORDER BY seq LIMIT 1000",
+        )?;
+        let mut rows = st.query([])?;
+        let (mut out, mut n) = (Vec::new(), 0);
+        while let Some(r) = rows.next()? {
+            let body: Vec<u8> = r.get(2)?;
+            let sessions: Option<Vec<u8>> = r.get(3)?;
+            let w = DerivedWrite {
+                seq: r.get(0)?,
+                attempts: r.get(1)?,
+                rollups: unpack_rollups(&body).unwrap_or_default(),
+                sessions: sessions
+                    .and_then(|b| unpack_sessions(&b))
+                    .unwrap_or_default(),
+            };
+            n += w.rollups.len() + 1;
+            if !out.is_empty() && n > max_rows {
+                break;
+            }
+            out.push(w);
+        }
+        Ok(out)
     }
 
-    pub fn rollups_attempt(&mut self, seq: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE forward_rollups SET attempts = attempts + 1 WHERE seq = ?1",
-            [seq],
-        )?;
+    /// Records an attempt at shipping the writes `seqs`.
+    pub fn rollups_attempt(&mut self, seqs: &[i64]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for seq in seqs {
+            tx.execute(
+                "UPDATE forward_rollups SET attempts = attempts + 1 WHERE seq = ?1",
+                [seq],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
-    pub fn rollups_shipped(&mut self, seq: i64) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM forward_rollups WHERE seq = ?1", [seq])?;
+    pub fn rollups_shipped(&mut self, seqs: &[i64]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for seq in seqs {
+            tx.execute("DELETE FROM forward_rollups WHERE seq = ?1", [seq])?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -588,7 +602,11 @@ mod tests {
         ];
         assert_eq!(unpack_sessions(&pack_sessions(&rows)), Some(rows.clone()));
         let packed = pack_sessions(&rows);
-        assert_eq!(unpack_sessions(&packed[..packed.len() - 1]), None, "truncated");
+        assert_eq!(
+            unpack_sessions(&packed[..packed.len() - 1]),
+            None,
+            "truncated"
+        );
         assert_eq!(unpack_sessions(&[]), Some(vec![]));
     }
     use crate::store::sqlite::SqliteStore;
