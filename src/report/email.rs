@@ -284,6 +284,7 @@ mod tests {
             verdict: verdict.into(),
             client: "Gmail".into(),
             device: "desktop".into(),
+            reason: String::new(),
         }
     }
 

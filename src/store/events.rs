@@ -99,6 +99,8 @@ pub struct EmailRow {
     pub verdict: String,
     pub client: String,
     pub device: String,
+    /// The code of the rule that decided the verdict (`ua_google_image_proxy`, `burst`…).
+    pub reason: String,
 }
 
 /// Re-labels earlier email events of one recipient (e.g. the first clicks of a burst

@@ -310,6 +310,7 @@ impl EventStore for SqliteStore {
                 verdict: r.get(4)?,
                 client: r.get(5)?,
                 device: r.get(6)?,
+                reason: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
