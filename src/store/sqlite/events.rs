@@ -316,11 +316,12 @@ impl EventStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+    fn has_human_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
         let conn = self.conn();
         Ok(conn
             .query_row(
-                "SELECT 1 FROM events WHERE campaign_id = ?1 AND recipient = ?2 AND name = 'email_open' LIMIT 1",
+                "SELECT 1 FROM events WHERE campaign_id = ?1 AND recipient = ?2 AND name = 'email_open'
+                 AND verdict IN ('human', 'gmail_proxy', 'yahoo_proxy', 'other_proxy') LIMIT 1",
                 params![campaign_id, recipient],
                 |_| Ok(()),
             )

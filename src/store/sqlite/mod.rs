@@ -135,6 +135,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/011_spool.sql"),
     include_str!("sql/migrations/012_unique_keys.sql"),
     include_str!("sql/migrations/013_forward.sql"),
+    include_str!("sql/migrations/014_relabel_from.sql"),
 ];
 
 pub struct SqliteStore {

@@ -1,0 +1,101 @@
+//! Later evidence for email clicks: a landing pageview right after an uncertain click,
+//! from the same browser, shows a person clicked. The writer sees every event in order,
+//! so it keeps the recent uncertain clicks by visitor (the keyed hash of site, IP and
+//! user agent that both the click and the pageview carry) and, when such a pageview
+//! arrives, re-labels the click through the same `Reclassify` path as collect's
+//! corrections, in the same transaction as the pageview (and forwarded with it).
+//!
+//! Only the probable verdicts in `enrich::email::LANDING_CONFIRMS` are confirmed this
+//! way: sandboxes render landing pages too, so a certain scanner stays one.
+
+use std::collections::HashMap;
+
+use crate::clock::Millis;
+use crate::enrich::email::LANDING_CONFIRMS;
+use crate::model::Event;
+use crate::store::Reclassify;
+
+/// A pageview this soon after the click is its landing.
+pub const LANDING_WINDOW_MS: Millis = 30 * 60_000;
+/// Uncertain clicks held at most; past it the oldest half goes.
+const MAX_HELD: usize = 100_000;
+
+struct Held {
+    ts_ms: Millis,
+    campaign_id: i64,
+    recipient: String,
+    verdict: &'static str,
+    reason: &'static str,
+}
+
+/// Uncertain email clicks waiting for their landing pageview.
+#[derive(Default)]
+pub struct Landings {
+    /// (site, visitor) → recent uncertain clicks.
+    held: HashMap<(i64, i64), Vec<Held>>,
+}
+
+impl Landings {
+    /// Takes note of `events`' uncertain clicks and returns the re-labellings their
+    /// landing pageviews (in `events`, after them) call for.
+    pub fn confirm(&mut self, events: &[Event]) -> Vec<Reclassify> {
+        let mut out = Vec::new();
+        for e in events {
+            if e.visitor_id == 0 {
+                continue;
+            }
+            let key = (e.site_id, e.visitor_id);
+            if let Some(m) = &e.email {
+                if e.name == "email_click" && LANDING_CONFIRMS.contains(&m.reason) {
+                    if self.held.len() >= MAX_HELD {
+                        self.prune(e.ts_ms);
+                    }
+                    self.held.entry(key).or_default().push(Held {
+                        ts_ms: e.ts_ms,
+                        campaign_id: m.campaign_id,
+                        recipient: m.recipient.clone(),
+                        verdict: m.verdict.as_str(),
+                        reason: m.reason,
+                    });
+                }
+                continue;
+            }
+            if !e.is_pageview() || e.bot.is_some() || e.is_campaign_traffic() {
+                continue;
+            }
+            let Some(clicks) = self.held.remove(&key) else {
+                continue;
+            };
+            for c in clicks {
+                if (0..=LANDING_WINDOW_MS).contains(&(e.ts_ms - c.ts_ms)) {
+                    out.push(Reclassify {
+                        campaign_id: c.campaign_id,
+                        recipient: c.recipient,
+                        name: "email_click".into(),
+                        from_ms: c.ts_ms,
+                        verdict: "human",
+                        reason: "landing_page_view",
+                        from_verdict: c.verdict,
+                        from_reason: c.reason,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets clicks whose landing window is over.
+    fn prune(&mut self, now: Millis) {
+        self.held.retain(|_, v| {
+            v.retain(|c| now - c.ts_ms <= LANDING_WINDOW_MS);
+            !v.is_empty()
+        });
+        if self.held.len() >= MAX_HELD {
+            let mut keys: Vec<_> = self.held.keys().copied().collect();
+            keys.truncate(MAX_HELD / 2);
+            for k in keys {
+                self.held.remove(&k);
+            }
+        }
+    }
+}
