@@ -350,20 +350,42 @@ impl Collector {
         // What this verdict says about earlier events: a scanner's burst makes its
         // earlier clicks, and the open it fetched just before them, the scanner's; a
         // gateway clicking for many recipients makes their unopened clicks its own.
-        let mut fixes: Vec<(String, &'static str, Millis, &'static str)> = Vec::new();
+        // (recipient, kind, since, new reason, the verdict and reason it replaces)
+        type Fix = (
+            String,
+            &'static str,
+            Millis,
+            &'static str,
+            &'static str,
+            &'static str,
+        );
+        let mut fixes: Vec<Fix> = Vec::new();
         if verdict == Verdict::Scanner && signals.burst.is_some() {
             let start = burst_clicks.first().map_or(now, |(t, _)| *t);
-            fixes.push((recipient.clone(), "email_click", start, "burst"));
+            let r = &recipient;
+            fixes.push((r.clone(), "email_click", start, "burst", "human", ""));
+            // "Probably a scanner" clicks of the burst are now certainly one.
+            for probable in ["too_soon_after_delivery", "cloud_network"] {
+                fixes.push((
+                    r.clone(),
+                    "email_click",
+                    start,
+                    "burst",
+                    "scanner",
+                    probable,
+                ));
+            }
             let lead = i64::from(cfg.min_human_seconds) * 1000;
-            fixes.push((recipient.clone(), "email_open", start - lead, "burst"));
+            fixes.push((r.clone(), "email_open", start - lead, "burst", "human", ""));
         }
         if reason == "one_ip_many_recipients" {
             for (r, _) in same_ip.into_iter().filter(|(_, opened)| !opened) {
-                fixes.push((r, "email_click", now - ip_ms, "one_ip_many_recipients"));
+                let reason = "one_ip_many_recipients";
+                fixes.push((r, "email_click", now - ip_ms, reason, "human", ""));
             }
         }
         let submitted = self.ingest.submit(*event).await;
-        for (r, name, from_ms, reason) in fixes {
+        for (r, name, from_ms, reason, from_verdict, from_reason) in fixes {
             self.ingest.reclassify(Reclassify {
                 campaign_id: campaign.id,
                 recipient: r,
@@ -371,7 +393,8 @@ impl Collector {
                 from_ms,
                 verdict: "scanner",
                 reason,
-                ..Reclassify::default()
+                from_verdict,
+                from_reason,
             });
         }
         match submitted {

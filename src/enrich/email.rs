@@ -82,23 +82,6 @@ const SCANNER_TOKENS: &[&str] = &[
     "forcepoint",
 ];
 
-/// Synthetic-monitoring robots, as their vendors document their user agents (the
-/// crawler list misses the ones that run a normal Chrome with a suffix).
-const MONITOR_TOKENS: &[&str] = &[
-    "datadogsynthetics",  // Datadog browser tests: the UA always ends with it
-    "datadog/synthetics", // Datadog API tests
-    "newrelicsynthetics", // New Relic synthetic monitors
-    "checkly",            // Checkly browser and API checks
-    "pingdom",            // Pingdom uptime and transaction checks
-    "uptimerobot",        // UptimeRobot
-    "site24x7",           // Zoho Site24x7
-    "statuscake",         // StatusCake
-    "ruxitsynthetic",     // Dynatrace synthetic monitors
-    "catchpoint",         // Catchpoint
-    "solarwindstransactionbot",
-    "gtmetrix",
-];
-
 /// Microsoft Office's own requests for a link before it hands it to the browser
 /// ("Microsoft Office Existence Discovery", `ms-office`), and Outlook's renderer: on
 /// a click they are a check, not the person's visit.
@@ -112,12 +95,6 @@ const OFFICE_TOKENS: &[&str] = &[
 fn has_token(ua: &str, tokens: &[&str]) -> bool {
     let lower = ua.to_ascii_lowercase();
     tokens.iter().any(|t| lower.contains(t))
-}
-
-/// Whether `ua` is a synthetic-monitoring robot (also used for web hits: a synthetic
-/// checkout is not a sale).
-pub fn is_synthetic_monitor(ua: &str) -> bool {
-    has_token(ua, MONITOR_TOKENS)
 }
 
 /// Mail providers' image proxies: they load the image when the user opens the mail.
@@ -150,7 +127,7 @@ fn certain_machine(ua: &str, s: &Signals, click: bool) -> Option<(Verdict, &'sta
     if has_token(ua, SCANNER_TOKENS) {
         return Some((Verdict::Scanner, "ua_security_scanner"));
     }
-    if is_synthetic_monitor(ua) {
+    if super::bot::is_synthetic_monitor(ua) {
         return Some((Verdict::Bot, "synthetic_monitor"));
     }
     if s.network == Some(NetworkClass::Scanner) {

@@ -99,3 +99,90 @@ impl Landings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EmailFields, Verdict};
+
+    fn click(visitor: i64, ts: Millis, verdict: Verdict, reason: &'static str) -> Event {
+        Event {
+            site_id: 1,
+            visitor_id: visitor,
+            ts_ms: ts,
+            name: "email_click".into(),
+            email: Some(EmailFields {
+                campaign_id: 9,
+                recipient: "r".into(),
+                link: "https://shop.example/reset".into(),
+                verdict,
+                reason,
+                client: "other",
+            }),
+            ..Event::default()
+        }
+    }
+
+    fn view(visitor: i64, ts: Millis) -> Event {
+        Event {
+            site_id: 1,
+            visitor_id: visitor,
+            ts_ms: ts,
+            name: "pageview".into(),
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn a_landing_view_from_the_same_browser_confirms_an_uncertain_click_only() {
+        let mut l = Landings::default();
+        let fixes = l.confirm(&[
+            click(1, 1_000, Verdict::Human, "click_without_open"),
+            click(2, 1_000, Verdict::Scanner, "too_soon_after_delivery"),
+            click(3, 1_000, Verdict::Scanner, "cloud_network"),
+            click(4, 1_000, Verdict::Human, "click_without_open"),
+        ]);
+        assert!(fixes.is_empty());
+        // 1 and 2 land within the window, 3's sandbox renders its page (not
+        // confirmed: certain enough), 4 lands too late.
+        let fixes = l.confirm(&[
+            view(1, 2_500),
+            view(2, 4_000),
+            view(3, 2_000),
+            view(4, 1_000 + LANDING_WINDOW_MS + 1),
+        ]);
+        let got: Vec<_> = fixes
+            .iter()
+            .map(|r| {
+                (
+                    r.from_verdict,
+                    r.from_reason,
+                    r.verdict,
+                    r.reason,
+                    r.from_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "human",
+                    "click_without_open",
+                    "human",
+                    "landing_page_view",
+                    1_000
+                ),
+                (
+                    "scanner",
+                    "too_soon_after_delivery",
+                    "human",
+                    "landing_page_view",
+                    1_000
+                ),
+            ]
+        );
+        // Each click is confirmed once.
+        assert!(l.confirm(&[view(1, 3_000)]).is_empty());
+    }
+}
