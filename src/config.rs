@@ -144,12 +144,16 @@ pub enum Attribution {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
-    /// Networks whose opens and clicks are security scanners (CIDRs). Microsoft's
-    /// Safe Links scanners come from 104.47.0.0/16.
+    /// Networks whose opens and clicks are security scanners (CIDRs), on top of the
+    /// shipped lists (`data/scanner-networks.toml`: Microsoft, Mimecast, Proofpoint,
+    /// Barracuda, Cisco; public clouds) and the operator's `DATA/scanner-networks.toml`.
     pub scanner_networks: Vec<String>,
-    /// Opens and clicks this soon after the campaign's send time are scanners.
+    /// A click this soon after the email's first request (its delivery, as far as
+    /// known) with no open by a person is probably a scanner; so is an image fetched
+    /// by a browser (not a mail app) this soon after the send.
     pub min_human_seconds: u32,
-    /// A click with no open on record this soon after sending is a scanner.
+    /// A click with no open by a person this soon after sending is uncertain: probably
+    /// a person with images off, shown apart in reports.
     pub click_without_open_seconds: u32,
     /// This many distinct links of one message clicked within `burst_seconds` is a scanner.
     pub burst_links: u32,
@@ -294,7 +298,7 @@ impl Default for Config {
                 salt_grace_minutes: 60,
             },
             email: EmailConfig {
-                scanner_networks: vec!["104.47.0.0/16".into()],
+                scanner_networks: Vec::new(),
                 min_human_seconds: 10,
                 click_without_open_seconds: 60,
                 burst_links: 3,
@@ -421,6 +425,20 @@ impl Config {
         for (key, v) in positive {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        // One link is not a burst, one recipient not an address shared by several.
+        for (key, v) in [
+            ("email.burst_links", self.email.burst_links),
+            (
+                "email.shared_ip_recipients",
+                self.email.shared_ip_recipients,
+            ),
+        ] {
+            if v < 2 {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} = {v} must be at least 2 (with fewer every click would be a scanner's)"
+                )));
             }
         }
         if self.limits.max_header_bytes < 8192 {
@@ -692,5 +710,33 @@ mod tests {
         .contains("10.0.0.0/99"));
         assert!(bad("ingest.durability", "maybe".into()).contains("maybe"));
         assert!(bad("ingest.batch_max", 0.into()).contains("batch_max"));
+        assert!(bad("email.burst_links", 1.into()).contains("email.burst_links = 1"));
+        assert!(bad("email.shared_ip_recipients", 0.into()).contains("shared_ip_recipients"));
+        assert!(bad(
+            "email.scanner_networks",
+            toml::Value::Array(vec!["104.47.0.0/33".into()])
+        )
+        .contains("104.47.0.0/33"));
+    }
+
+    #[test]
+    fn scanner_networks_default_to_none_on_top_of_the_shipped_lists() {
+        let rt = Config::load(None, Vec::new(), &[])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(rt.scanner_networks.is_empty());
+        let rt = Config::load(
+            None,
+            Vec::new(),
+            &[(
+                "email.scanner_networks",
+                toml::Value::Array(vec!["198.51.100.0/24".into(), "192.0.2.7".into()]),
+            )],
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(rt.scanner_networks.len(), 2);
     }
 }

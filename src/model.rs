@@ -412,6 +412,64 @@ impl Verdict {
     }
 }
 
+/// How sure a verdict is. Stored as part of the reason: each rule's reason code has
+/// one confidence ([`email_reason`]), so old events keep theirs when rules change and
+/// no column is needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Confidence {
+    Certain,
+    /// "Probably": reports show these apart instead of forcing them into a side.
+    Probable,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Certain => "certain",
+            Confidence::Probable => "probable",
+        }
+    }
+}
+
+/// Every email verdict reason: its code (stored with the event), its confidence and a
+/// sentence a marketer can read. Codes of older releases stay here so their events
+/// keep a readable reason.
+pub const EMAIL_REASONS: &[(&str, Confidence, &str)] = &[
+    ("ok", Confidence::Certain, "a person: a real browser or mail app, nothing machine-like"),
+    ("mail_client", Confidence::Certain, "a person: the image was loaded by a mail app (Outlook, Apple Mail, Thunderbird)"),
+    ("landing_page_view", Confidence::Certain, "a person: the landing page was viewed in the same browser right after the click"),
+    ("followed_by_click", Confidence::Certain, "a person: another link was clicked later from the same browser"),
+    ("ua_google_image_proxy", Confidence::Certain, "opened in Gmail: Google's image proxy loads images when the person opens the mail"),
+    ("ua_yahoo_mail_proxy", Confidence::Certain, "opened in Yahoo Mail: Yahoo's image proxy loads images when the person opens the mail"),
+    ("ua_seznam_email_proxy", Confidence::Certain, "opened in Seznam: its image proxy loads images when the person opens the mail"),
+    ("ua_bare_mozilla", Confidence::Certain, "Apple Mail Privacy Protection: images are fetched on delivery, whether or not the mail is read"),
+    ("ua_security_scanner", Confidence::Certain, "a security scanner that names itself in its user agent (Barracuda, Proofpoint, Mimecast, Cisco, Trend Micro…)"),
+    ("scanner_network", Confidence::Certain, "a security scanner: the request came from a mail-security service's published network (Microsoft, Mimecast, Proofpoint, Barracuda, Cisco…)"),
+    ("office_link_check", Confidence::Certain, "a link check by Microsoft Office or Safe Links before the person's browser opens the link"),
+    ("head_before_get", Confidence::Certain, "a link checker: it probed the link with HEAD first, which browsers never do"),
+    ("burst", Confidence::Certain, "a security scanner: several links of the email fetched within a second or two, at machine speed or with no real open first"),
+    ("synthetic_monitor", Confidence::Certain, "a synthetic-monitoring robot (Datadog, Pingdom, UptimeRobot…)"),
+    ("empty_ua", Confidence::Certain, "a program that sends no user agent"),
+    ("crawler_list", Confidence::Certain, "a crawler, link preview or tool on the maintained bot list"),
+    ("one_ip_many_recipients", Confidence::Probable, "probably a scanner: one address clicked for several recipients within a minute, none of whom had opened the mail"),
+    ("cloud_network", Confidence::Probable, "probably a scanner: the request came from a public cloud (sandboxes and re-crawlers run there; few people browse from there)"),
+    ("too_soon_after_delivery", Confidence::Probable, "probably a scanner: the link was fetched within seconds of the email's first arrival, with no open by a person"),
+    ("too_soon_after_send", Confidence::Probable, "probably a scanner: the image was fetched by a browser, not a mail app, within seconds of the send"),
+    ("click_without_open", Confidence::Probable, "probably a person: a click soon after sending with images blocked, by a real browser"),
+    ("tabs_after_open", Confidence::Probable, "probably a person: several links opened into tabs at human speed after a real open"),
+    ("click_without_open_soon_after_send", Confidence::Certain, "a scanner (older rule): a click soon after sending with no open"),
+];
+
+/// The confidence and the readable sentence of a verdict reason code (an unknown code:
+/// certain, and the code itself).
+pub fn email_reason(code: &str) -> (Confidence, &str) {
+    EMAIL_REASONS
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|&(_, conf, text)| (conf, text))
+        .unwrap_or((Confidence::Certain, code))
+}
+
 impl Event {
     pub fn is_pageview(&self) -> bool {
         self.name == "pageview"

@@ -15,6 +15,7 @@ mod integration {
     mod binary;
     mod cli;
     mod email;
+    mod email_corpus;
     mod privacy;
     mod reports;
     mod web;

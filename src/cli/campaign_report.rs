@@ -67,6 +67,16 @@ fn render(r: &CampaignReport, recipients: bool) -> String {
         pct(k.ctr),
         pct(k.click_to_open)
     ));
+    if k.uncertain.total > 0 {
+        s.push_str(&format!(
+            "uncertain clicks (apart)   total {}   recipients {} (probably people {}, probably machines {})   CTR with them {}\n",
+            k.uncertain.total,
+            k.uncertain.unique,
+            k.uncertain.probably_human.unique,
+            k.uncertain.probably_machine.unique,
+            pct(k.ctr_with_uncertain)
+        ));
+    }
     let verdict_rows = |m: &std::collections::BTreeMap<
         &'static str,
         crate::report::email::Counted,
@@ -88,15 +98,35 @@ fn render(r: &CampaignReport, recipients: bool) -> String {
         &["verdict", "total", "unique"],
         &verdict_rows(&k.by_verdict),
     ));
+    for (title, rows) in [
+        ("Why: opens by reason", &o.by_reason),
+        ("Why: clicks by reason", &k.by_reason),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("\n{title}\n"));
+        let header = ["verdict", "confidence", "total", "unique", "reason"];
+        s.push_str(&table_of(&header, rows, |x| {
+            vec![
+                x.verdict.to_string(),
+                x.confidence.to_string(),
+                x.total.to_string(),
+                x.unique.to_string(),
+                term_cell(&x.explanation, 110),
+            ]
+        }));
+    }
     if !r.links.is_empty() {
         s.push_str("\nLinks\n");
-        let header = ["url", "clicks", "unique", "unique human"];
+        let header = ["url", "clicks", "unique", "unique human", "uncertain"];
         s.push_str(&table_of(&header, &r.links, |l| {
             vec![
                 term_cell(&l.url, 70),
                 l.total.to_string(),
                 l.unique.to_string(),
                 l.unique_human.to_string(),
+                l.unique_uncertain.to_string(),
             ]
         }));
     }
@@ -139,6 +169,7 @@ fn render(r: &CampaignReport, recipients: bool) -> String {
             "opens",
             "clicks",
             "human clicks",
+            "uncertain",
         ];
         s.push_str(&table_of(&header, &r.recipients, |x| {
             vec![
@@ -148,6 +179,7 @@ fn render(r: &CampaignReport, recipients: bool) -> String {
                 x.opens.to_string(),
                 x.clicks.to_string(),
                 x.human_clicks.to_string(),
+                x.uncertain_clicks.to_string(),
             ]
         }));
     }
@@ -167,6 +199,7 @@ fn write_csv(out: &mut impl Write, r: &CampaignReport, recipients: bool) -> std:
                 "human_opens",
                 "clicks",
                 "human_clicks",
+                "uncertain_clicks",
             ]
             .map(String::from),
         )?;
@@ -181,6 +214,7 @@ fn write_csv(out: &mut impl Write, r: &CampaignReport, recipients: bool) -> std:
                     x.human_opens.to_string(),
                     x.clicks.to_string(),
                     x.human_clicks.to_string(),
+                    x.uncertain_clicks.to_string(),
                 ],
             )?;
         }
@@ -212,6 +246,18 @@ fn write_csv(out: &mut impl Write, r: &CampaignReport, recipients: bool) -> std:
         (
             "ctr",
             r.clicks.ctr.map(|p| p.to_string()).unwrap_or_default(),
+        ),
+        ("clicks_uncertain", r.clicks.uncertain.total.to_string()),
+        (
+            "clicks_uncertain_unique",
+            r.clicks.uncertain.unique.to_string(),
+        ),
+        (
+            "ctr_with_uncertain",
+            r.clicks
+                .ctr_with_uncertain
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
         ),
         (
             "click_to_open",

@@ -1,8 +1,11 @@
 //! Email opens (`/o/<token>.gif`) and clicks (`/c/<token>`). The token says which
 //! site, campaign, recipient and destination; this module verifies it, gathers the
-//! signals the classifier needs from recent activity (HEAD probes, click bursts, one
-//! IP across many recipients, prior opens) and the campaign's send time, and hands
-//! the hit to enrichment and ingest like any other.
+//! signals the classifier needs from what it saw of this email (its first request —
+//! the delivery time as far as anyone can know it —, HEAD probes, click bursts and
+//! their timing, opens by a person), of this address across recipients, and of the
+//! network lists, and hands the hit to enrichment and ingest like any other. When a
+//! verdict shows that earlier events were a machine's (a burst, one gateway clicking
+//! for many recipients), it sends the writer a `Reclassify`.
 //!
 //! A bad token never redirects: the open pixel still answers with the image (counted
 //! drop), the click answers a plain 404.
@@ -17,16 +20,16 @@ use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ipnet::IpNet;
 
 use super::{image, Collector, Kind};
 use crate::clock::Millis;
 use crate::config::EmailConfig;
-use crate::enrich::email::Signals;
+use crate::enrich::email::{Burst, Signals, MACHINE_GAP_MS};
+use crate::enrich::networks::NetworkLists;
 use crate::enrich::{EmailContext, Outcome};
 use crate::ingest::Submitted;
 use crate::metrics::Route;
-use crate::model::{Campaign, DropReason, HitParams, Site, SiteId};
+use crate::model::{Campaign, DropReason, HitParams, Site, SiteId, Verdict};
 use crate::store::{CampaignStore, EventStore, PrivacyStore, Reclassify, TokenStore};
 use crate::token::{Action, EmailToken, Keyring, TokenRoute, MAX_RECIPIENT};
 
@@ -41,12 +44,25 @@ const ACTIVITY_MAX: usize = 100_000;
 struct Activity {
     /// Hash of a token → when it was last probed with HEAD.
     heads: HashMap<u64, Millis>,
-    /// (campaign, recipient) → recent clicks (time, link).
-    clicks: HashMap<(i64, String), Vec<(Millis, String)>>,
-    /// (campaign, hashed IP) → recent clicks (time, recipient).
-    by_ip: HashMap<(i64, u64), Vec<(Millis, String)>>,
-    /// (campaign, recipient) with an open seen by this process.
-    opened: HashSet<(i64, String)>,
+    /// (campaign, recipient) → what this process saw of that email.
+    emails: HashMap<(i64, String), Seen>,
+    /// (campaign, hashed IP) → recent clicks.
+    by_ip: HashMap<(i64, u64), Vec<IpClick>>,
+}
+
+/// A click from one address: when, for whom, and whether that recipient had an open
+/// by a person then.
+type IpClick = (Millis, String, bool);
+
+/// One recipient's email as seen by this process.
+#[derive(Default)]
+struct Seen {
+    /// The first request of any kind (open, click, HEAD): the best known delivery time.
+    first_ms: Option<Millis>,
+    /// An open a person caused (verdict human or a mail provider's proxy).
+    human_open: bool,
+    /// Recent clicks (time, link).
+    clicks: Vec<(Millis, String)>,
 }
 
 pub struct EmailState {
@@ -54,18 +70,19 @@ pub struct EmailState {
     campaigns: RwLock<HashMap<i64, (Campaign, Instant)>>,
     activity: Mutex<Activity>,
     hasher: RandomState,
-    scanner_networks: Vec<IpNet>,
+    /// The network lists (shipped, the operator's file, `email.scanner_networks`).
+    pub networks: NetworkLists,
     config: EmailConfig,
 }
 
 impl EmailState {
-    pub fn new(keyring: Keyring, scanner_networks: Vec<IpNet>, config: EmailConfig) -> Self {
+    pub fn new(keyring: Keyring, networks: NetworkLists, config: EmailConfig) -> Self {
         EmailState {
             keyring: RwLock::new((keyring, Instant::now())),
             campaigns: RwLock::new(HashMap::new()),
             activity: Mutex::new(Activity::default()),
             hasher: RandomState::new(),
-            scanner_networks,
+            networks,
             config,
         }
     }
@@ -154,17 +171,20 @@ impl Collector {
         Some(found)
     }
 
+    /// Whether the recipient has an open a person caused: this process's memory, then
+    /// the store (after a restart, or for an open another collector recorded).
     async fn prior_open(&self, campaign: i64, recipient: &str) -> bool {
         if self
             .email
             .activity()
-            .opened
-            .contains(&(campaign, recipient.to_owned()))
+            .emails
+            .get(&(campaign, recipient.to_owned()))
+            .is_some_and(|s| s.human_open)
         {
             return true;
         }
         let (store, r) = (self.store.clone(), recipient.to_owned());
-        tokio::task::spawn_blocking(move || store.has_open(campaign, &r))
+        tokio::task::spawn_blocking(move || store.has_human_open(campaign, &r))
             .await
             .ok()
             .and_then(Result::ok)
@@ -239,10 +259,15 @@ impl Collector {
         let cfg = &self.email.config;
         let mut signals = Signals {
             secs_since_send: campaign.sent_ms.map(|s| (now - s) / 1000),
-            scanner_network: super::ip::in_networks(hit.ip, &self.email.scanner_networks),
+            network: self.email.networks.lookup(hit.ip).map(|n| n.class),
             ..Signals::default()
         };
-        let mut fixes = Vec::new();
+        let key = (campaign.id, recipient.clone());
+        let ip_key = (campaign.id, self.email.hash(hit.ip));
+        let burst_ms = i64::from(cfg.burst_seconds) * 1000;
+        let ip_ms = i64::from(cfg.shared_ip_seconds) * 1000;
+        // The clicks of a burst, if this click makes one: (time, link).
+        let mut burst_clicks: Vec<(Millis, String)> = Vec::new();
         {
             let mut a = self.email.activity();
             let tok = self.email.hash(raw_token);
@@ -250,38 +275,54 @@ impl Collector {
                 .heads
                 .get(&tok)
                 .is_some_and(|t| now - t <= HEAD_PROBE_WINDOW_MS);
+            let seen = a.emails.entry(key.clone()).or_default();
+            let first_ms = *seen.first_ms.get_or_insert(now);
+            signals.secs_since_first_request = (first_ms < now).then(|| (now - first_ms) / 1000);
+            signals.prior_open = seen.human_open;
             if click {
-                let burst_ms = i64::from(cfg.burst_seconds) * 1000;
-                let clicks = a
-                    .clicks
-                    .entry((campaign.id, recipient.clone()))
-                    .or_default();
-                clicks.retain(|(t, _)| now - t <= burst_ms);
-                clicks.push((now, link.clone().unwrap_or_default()));
-                let links: HashSet<&String> = clicks.iter().map(|(_, l)| l).collect();
+                seen.clicks.retain(|(t, _)| now - t <= burst_ms);
+                seen.clicks.push((now, link.clone().unwrap_or_default()));
+                let links: HashSet<&String> = seen.clicks.iter().map(|(_, l)| l).collect();
                 if links.len() as u32 >= cfg.burst_links {
-                    signals.burst = true;
-                    fixes.push((recipient.clone(), now - burst_ms, "burst"));
+                    burst_clicks = seen.clicks.clone();
                 }
-                let ip_ms = i64::from(cfg.shared_ip_seconds) * 1000;
-                let ip_key = (campaign.id, self.email.hash(hit.ip));
-                let by_ip = a.by_ip.entry(ip_key).or_default();
-                by_ip.retain(|(t, _)| now - t <= ip_ms);
-                by_ip.push((now, recipient.clone()));
-                let recipients: HashSet<&String> = by_ip.iter().map(|(_, r)| r).collect();
-                if recipients.len() as u32 >= cfg.shared_ip_recipients {
-                    signals.shared_ip = true;
-                    for r in recipients {
-                        fixes.push((r.clone(), now - ip_ms, "one_ip_many_recipients"));
-                    }
-                }
-            } else {
-                a.opened.insert((campaign.id, recipient.clone()));
             }
             prune(&mut a, now);
         }
-        if click {
+        if click && !signals.prior_open {
             signals.prior_open = self.prior_open(campaign.id, &recipient).await;
+        }
+        if let Some((start, _)) = burst_clicks.first() {
+            let machine_timing = burst_clicks
+                .windows(2)
+                .any(|w| w[1].0 - w[0].0 < MACHINE_GAP_MS);
+            let first_ms = self
+                .email
+                .activity()
+                .emails
+                .get(&key)
+                .and_then(|s| s.first_ms)
+                .unwrap_or(*start);
+            signals.burst = Some(Burst {
+                machine_timing,
+                secs_after_first_request: (start - first_ms) / 1000,
+            });
+        }
+        // Recipients this address clicked for recently, and whether each had opened.
+        let mut same_ip: Vec<(String, bool)> = Vec::new();
+        if click {
+            let mut a = self.email.activity();
+            let by_ip = a.by_ip.entry(ip_key).or_default();
+            by_ip.retain(|(t, _, _)| now - t <= ip_ms);
+            by_ip.push((now, recipient.clone(), signals.prior_open));
+            let mut seen_r: HashMap<&String, bool> = HashMap::new();
+            for (_, r, opened) in by_ip.iter() {
+                *seen_r.entry(r).or_default() |= *opened;
+            }
+            if seen_r.len() as u32 >= cfg.shared_ip_recipients {
+                signals.shared_ip = true;
+                same_ip = seen_r.into_iter().map(|(r, o)| (r.clone(), o)).collect();
+            }
         }
         let salt = self
             .salt(crate::clock::day_of(now))
@@ -289,7 +330,7 @@ impl Collector {
             .ok_or_else(|| self.count(DropReason::StoreError))?;
         let cx = EmailContext {
             campaign_id: campaign.id,
-            recipient,
+            recipient: recipient.clone(),
             link,
             signals,
         };
@@ -297,15 +338,63 @@ impl Collector {
             Outcome::Keep(e) => e,
             Outcome::Drop(r) => return Err(self.count(r)),
         };
+        let (verdict, reason) = event
+            .email
+            .as_ref()
+            .map_or((Verdict::Human, ""), |e| (e.verdict, e.reason));
+        if !click && verdict.is_human_triggered() {
+            if let Some(s) = self.email.activity().emails.get_mut(&key) {
+                s.human_open = true;
+            }
+        }
+        // What this verdict says about earlier events: a scanner's burst makes its
+        // earlier clicks, and the open it fetched just before them, the scanner's; a
+        // gateway clicking for many recipients makes their unopened clicks its own.
+        // (recipient, kind, since, new reason, the verdict and reason it replaces)
+        type Fix = (
+            String,
+            &'static str,
+            Millis,
+            &'static str,
+            &'static str,
+            &'static str,
+        );
+        let mut fixes: Vec<Fix> = Vec::new();
+        if verdict == Verdict::Scanner && signals.burst.is_some() {
+            let start = burst_clicks.first().map_or(now, |(t, _)| *t);
+            let r = &recipient;
+            fixes.push((r.clone(), "email_click", start, "burst", "human", ""));
+            // "Probably a scanner" clicks of the burst are now certainly one.
+            for probable in ["too_soon_after_delivery", "cloud_network"] {
+                fixes.push((
+                    r.clone(),
+                    "email_click",
+                    start,
+                    "burst",
+                    "scanner",
+                    probable,
+                ));
+            }
+            let lead = i64::from(cfg.min_human_seconds) * 1000;
+            fixes.push((r.clone(), "email_open", start - lead, "burst", "human", ""));
+        }
+        if reason == "one_ip_many_recipients" {
+            for (r, _) in same_ip.into_iter().filter(|(_, opened)| !opened) {
+                let reason = "one_ip_many_recipients";
+                fixes.push((r, "email_click", now - ip_ms, reason, "human", ""));
+            }
+        }
         let submitted = self.ingest.submit(*event).await;
-        for (r, from_ms, reason) in fixes {
+        for (r, name, from_ms, reason, from_verdict, from_reason) in fixes {
             self.ingest.reclassify(Reclassify {
                 campaign_id: campaign.id,
                 recipient: r,
-                name: "email_click".into(),
+                name: name.into(),
                 from_ms,
                 verdict: "scanner",
                 reason,
+                from_verdict,
+                from_reason,
             });
         }
         match submitted {
@@ -358,16 +447,18 @@ fn prune(a: &mut Activity, now: Millis) {
     if a.heads.len() > ACTIVITY_MAX {
         a.heads.retain(|_, t| now - *t <= HEAD_PROBE_WINDOW_MS);
     }
-    if a.clicks.len() > ACTIVITY_MAX {
-        a.clicks
-            .retain(|_, v| v.iter().any(|(t, _)| now - t <= window));
+    if a.emails.len() > ACTIVITY_MAX {
+        // The oldest emails go; an email seen again starts over (its anchor then is
+        // the send time, its opens the store's).
+        a.emails
+            .retain(|_, s| s.first_ms.is_some_and(|t| now - t <= 24 * 3_600_000));
+        if a.emails.len() > ACTIVITY_MAX {
+            a.emails.clear();
+        }
     }
     if a.by_ip.len() > ACTIVITY_MAX {
         a.by_ip
-            .retain(|_, v| v.iter().any(|(t, _)| now - t <= window));
-    }
-    if a.opened.len() > ACTIVITY_MAX {
-        a.opened.clear(); // the store answers "prior open" from then on
+            .retain(|_, v| v.iter().any(|(t, _, _)| now - t <= window));
     }
 }
 

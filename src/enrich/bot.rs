@@ -1,6 +1,8 @@
 //! Bot verdicts. The crawler list is `isbot`'s (a port of the maintained
 //! omrilotan/isbot pattern list: crawlers, HTTP libraries, headless browsers), compiled
-//! into one linear-time regex; uap-core's `Spider` device class backs it up.
+//! into one linear-time regex; uap-core's `Spider` device class backs it up. Synthetic
+//! monitors that drive a normal Chrome and only append their name (Datadog's browser
+//! tests) are missed by that list, so their documented tokens are checked here too.
 
 use std::sync::OnceLock;
 
@@ -15,12 +17,40 @@ pub fn warm_up() {
     bots();
 }
 
+/// Synthetic-monitoring robots, as their vendors document their user agents.
+const MONITOR_TOKENS: &[&str] = &[
+    // Datadog: browser tests' UA "always ends with DatadogSynthetics", API tests send
+    // "Datadog/Synthetics" (docs.datadoghq.com/synthetics/guide/identify_synthetics_bots).
+    "datadogsynthetics",
+    "datadog/synthetics",
+    // SolarWinds Observability's availability checks (its custom UA guidelines).
+    "solarwindstransactionbot",
+    // Others that name themselves: New Relic, Checkly, Pingdom, UptimeRobot, Site24x7,
+    // StatusCake, Dynatrace, Catchpoint, GTmetrix.
+    "newrelicsynthetics",
+    "checkly",
+    "pingdom",
+    "uptimerobot",
+    "site24x7",
+    "statuscake",
+    "ruxitsynthetic",
+    "catchpoint",
+    "gtmetrix",
+];
+
+/// Whether `ua` is a synthetic-monitoring robot: its checkout is not a sale, its
+/// click on an email link not a reader's.
+pub fn is_synthetic_monitor(ua: &str) -> bool {
+    let lower = ua.to_ascii_lowercase();
+    MONITOR_TOKENS.iter().any(|t| lower.contains(t))
+}
+
 /// Returns why `ua` is automated, or `None` for a browser.
 pub fn verdict(ua: &str, uap_spider: bool) -> Option<BotReason> {
     if ua.trim().is_empty() {
         return Some(BotReason::EmptyUa);
     }
-    if bots().is_bot(ua) {
+    if bots().is_bot(ua) || is_synthetic_monitor(ua) {
         return Some(BotReason::Crawler);
     }
     uap_spider.then_some(BotReason::Spider)
@@ -45,6 +75,12 @@ mod tests {
             "python-requests/2.31.0",
             "Go-http-client/1.1",
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36",
+            // Synthetic monitors (issue 14: a Datadog browser test's checkout was a sale).
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 DatadogSynthetics",
+            "Datadog/Synthetics",
+            "Mozilla/5.0 (Linux) AppleWebKit/537.36 (KHTML, like Gecko) SolarWindsTransactionBot/1.0 Safari/537.36 Chrome/134.0.0.0",
+            "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)",
+            "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
         ];
         for ua in bots {
             assert_eq!(verdict(ua, false), Some(BotReason::Crawler), "{ua}");

@@ -7,6 +7,7 @@ pub mod bot;
 pub mod email;
 pub mod geo;
 pub mod money;
+pub mod networks;
 pub mod page;
 pub mod privacy;
 pub mod referrer;

@@ -9,6 +9,7 @@
 //! Full queue policy: the hit is dropped as `overload` (counted) and the pixel still
 //! answers — a tracking pixel must never slow down or break the page that embeds it.
 
+pub mod landing;
 pub mod sessions;
 pub mod uniques;
 mod writer;

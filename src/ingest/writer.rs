@@ -62,6 +62,8 @@ pub struct EventWriter {
     spool_max: Option<i64>,
     /// The unique-key bound was reached and said so in the log (until keys free up).
     keys_full_said: bool,
+    /// Uncertain email clicks waiting for a landing pageview.
+    landings: super::landing::Landings,
 }
 
 /// Load is measured over windows this long (see `ingest.light_load_per_second`).
@@ -72,6 +74,7 @@ impl EventWriter {
         EventWriter {
             sqlite,
             sessions: Sessions::new(session_timeout_ms),
+            landings: Default::default(),
             seen: SeenKeys::default(),
             metrics,
             pending: Derived::default(),
@@ -241,7 +244,7 @@ impl EventWriter {
     pub fn commit(
         &mut self,
         mut events: Vec<Event>,
-        reclassify: Vec<Reclassify>,
+        mut reclassify: Vec<Reclassify>,
         index: Index,
     ) -> bool {
         if self.needs_recovery {
@@ -273,6 +276,8 @@ impl EventWriter {
             self.latest_ms = self.latest_ms.max(e.ts_ms);
             self.sessions.track(e, &mut self.pending, &mut self.seen);
         }
+        // After the batch's own events (applied first in the transaction).
+        reclassify.extend(self.landings.confirm(&events));
         if self.pending_since.is_none() && self.pending.rows() > 0 {
             self.pending_since = Some(Instant::now());
         }

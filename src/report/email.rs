@@ -1,14 +1,16 @@
 //! The campaign report: human and machine opens and clicks side by side. A pure
 //! function over the campaign's raw email events (a campaign has at most a few
 //! events per recipient, so this stays small), so verdict rules can change and old
-//! campaigns are re-reported with them.
+//! campaigns are re-reported with them. Every verdict is shown with its reason in
+//! words and its confidence; clicks whose verdict is only probable are counted apart
+//! (`Clicks::uncertain`), not in the human or the machine numbers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::clock::{Millis, HOUR_MS};
-use crate::model::{Campaign, Verdict};
+use crate::model::{email_reason, Campaign, Confidence, Verdict};
 use crate::store::EmailRow;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -16,6 +18,33 @@ pub struct Counted {
     pub total: i64,
     /// Distinct recipients.
     pub unique: i64,
+}
+
+/// Events of one verdict and reason: why, in words, and how sure.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReasonRow {
+    pub verdict: &'static str,
+    /// The rule's code (`scanner_network`, `burst`…), as exports show it.
+    pub reason: String,
+    /// `certain` or `probable`.
+    pub confidence: &'static str,
+    /// The reason as a sentence a marketer can read.
+    pub explanation: String,
+    pub total: i64,
+    /// Distinct recipients.
+    pub unique: i64,
+}
+
+/// Clicks whose verdict is only probable, shown apart from the human and machine
+/// numbers: a recipient counts here when none of their clicks is a certain person's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Uncertain {
+    pub total: i64,
+    pub unique: i64,
+    /// Probably a person (images off, tabs after an open…).
+    pub probably_human: Counted,
+    /// Probably a machine (a cloud network, seconds after delivery…).
+    pub probably_machine: Counted,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -30,16 +59,27 @@ pub struct Opens {
     pub rate_human: Option<f64>,
     /// unique / delivered, percent (what tools that count every machine open report).
     pub rate_all: Option<f64>,
+    /// Per verdict and reason, with the reason in words and its confidence.
+    pub by_reason: Vec<ReasonRow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Clicks {
     pub total: i64,
     pub unique: i64,
+    /// Distinct recipients with a click certainly a person's.
     pub unique_human: i64,
+    /// Per verdict as stored (probable ones included in their side).
     pub by_verdict: BTreeMap<&'static str, Counted>,
+    /// Per verdict and reason, with the reason in words and its confidence.
+    pub by_reason: Vec<ReasonRow>,
+    /// Clicks only probably a person's or a machine's, apart.
+    pub uncertain: Uncertain,
     /// Click-through rate: unique human clicks / delivered, percent.
     pub ctr: Option<f64>,
+    /// The click-through rate if every uncertain recipient were a person: the top of
+    /// the range whose bottom is `ctr`.
+    pub ctr_with_uncertain: Option<f64>,
     /// Click-to-open rate: unique human clicks / unique human opens, percent.
     pub click_to_open: Option<f64>,
 }
@@ -50,6 +90,8 @@ pub struct LinkRow {
     pub total: i64,
     pub unique: i64,
     pub unique_human: i64,
+    /// Distinct recipients whose clicks on it are only uncertain.
+    pub unique_uncertain: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -75,7 +117,10 @@ pub struct RecipientRow {
     pub opens: i64,
     pub human_opens: i64,
     pub clicks: i64,
+    /// Clicks certainly a person's.
     pub human_clicks: i64,
+    /// Clicks only probably a person's or a machine's.
+    pub uncertain_clicks: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -105,6 +150,46 @@ fn pct(n: i64, d: Option<i64>) -> Option<f64> {
 
 fn verdict(row: &EmailRow) -> Verdict {
     Verdict::parse(&row.verdict).unwrap_or(Verdict::Human)
+}
+
+fn confidence(row: &EmailRow) -> Confidence {
+    email_reason(&row.reason).0
+}
+
+/// A click certainly a person's.
+fn certain_human(row: &EmailRow) -> bool {
+    verdict(row) == Verdict::Human && confidence(row) == Confidence::Certain
+}
+
+fn uncertain(row: &EmailRow) -> bool {
+    confidence(row) == Confidence::Probable
+}
+
+fn by_reason<'a>(rows: impl Iterator<Item = &'a EmailRow>) -> Vec<ReasonRow> {
+    let mut m: BTreeMap<(&'static str, &str), (i64, HashSet<&str>)> = BTreeMap::new();
+    for r in rows {
+        let e = m
+            .entry((verdict(r).as_str(), r.reason.as_str()))
+            .or_default();
+        e.0 += 1;
+        e.1.insert(&r.recipient);
+    }
+    let mut out: Vec<ReasonRow> = m
+        .into_iter()
+        .map(|((v, reason), (total, who))| {
+            let (conf, text) = email_reason(reason);
+            ReasonRow {
+                verdict: v,
+                reason: reason.to_owned(),
+                confidence: conf.as_str(),
+                explanation: text.to_owned(),
+                total,
+                unique: who.len() as i64,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.total.cmp(&a.total).then(a.reason.cmp(&b.reason)));
+    out
 }
 
 fn shares(rows: &[&EmailRow], key: impl Fn(&EmailRow) -> &str) -> Vec<ShareRow> {
@@ -164,24 +249,56 @@ pub fn campaign_report(c: &Campaign, events: &[EmailRow], with_recipients: bool)
     let unique_opens = distinct(&opens, &|_| true);
     let unique_human_opens = distinct(&opens, &|r| verdict(r).is_human_triggered());
     let unique_clicks = distinct(&clicks, &|_| true);
-    let unique_human_clicks = distinct(&clicks, &|r| verdict(r) == Verdict::Human);
+    let human_recipients: HashSet<&str> = clicks
+        .iter()
+        .filter(|r| certain_human(r))
+        .map(|r| r.recipient.as_str())
+        .collect();
+    let unique_human_clicks = human_recipients.len() as i64;
+    let mut unsure = Uncertain::default();
+    let (mut unsure_who, mut likely_human, mut likely_machine) =
+        (HashSet::new(), HashSet::new(), HashSet::new());
+    for r in clicks.iter().filter(|r| uncertain(r)) {
+        unsure.total += 1;
+        let person = verdict(r) == Verdict::Human;
+        if person {
+            unsure.probably_human.total += 1;
+        } else {
+            unsure.probably_machine.total += 1;
+        }
+        if !human_recipients.contains(r.recipient.as_str()) {
+            unsure_who.insert(r.recipient.as_str());
+            if person {
+                likely_human.insert(r.recipient.as_str());
+            } else {
+                likely_machine.insert(r.recipient.as_str());
+            }
+        }
+    }
+    unsure.unique = unsure_who.len() as i64;
+    unsure.probably_human.unique = likely_human.len() as i64;
+    unsure.probably_machine.unique = likely_machine.len() as i64;
 
-    let mut links: HashMap<&str, (i64, HashSet<&str>, HashSet<&str>)> = HashMap::new();
+    type LinkTally<'a> = (i64, HashSet<&'a str>, HashSet<&'a str>, HashSet<&'a str>);
+    let mut links: HashMap<&str, LinkTally> = HashMap::new();
     for r in &clicks {
         let e = links.entry(r.link.as_str()).or_default();
         e.0 += 1;
         e.1.insert(&r.recipient);
-        if verdict(r) == Verdict::Human {
+        if certain_human(r) {
             e.2.insert(&r.recipient);
+        } else if uncertain(r) {
+            e.3.insert(&r.recipient);
         }
     }
     let mut links: Vec<LinkRow> = links
         .into_iter()
-        .map(|(url, (total, u, h))| LinkRow {
+        .map(|(url, (total, u, h, q))| LinkRow {
             url: url.to_owned(),
             total,
             unique: u.len() as i64,
             unique_human: h.len() as i64,
+            unique_uncertain: q.difference(&h).count() as i64,
         })
         .collect();
     links.sort_by(|a, b| {
@@ -226,6 +343,7 @@ pub fn campaign_report(c: &Campaign, events: &[EmailRow], with_recipients: bool)
                     human_opens: 0,
                     clicks: 0,
                     human_clicks: 0,
+                    uncertain_clicks: 0,
                 });
             let v = verdict(r);
             if r.name == "email_open" {
@@ -235,7 +353,8 @@ pub fn campaign_report(c: &Campaign, events: &[EmailRow], with_recipients: bool)
                 row.human_opens += i64::from(v.is_human_triggered());
             } else {
                 row.clicks += 1;
-                row.human_clicks += i64::from(v == Verdict::Human);
+                row.human_clicks += i64::from(certain_human(r));
+                row.uncertain_clicks += i64::from(uncertain(r));
             }
         }
         recipients = m.into_values().collect();
@@ -253,12 +372,16 @@ pub fn campaign_report(c: &Campaign, events: &[EmailRow], with_recipients: bool)
             by_verdict: by_verdict(opens.iter().copied()),
             rate_human: pct(unique_human_opens, c.delivered),
             rate_all: pct(unique_opens, c.delivered),
+            by_reason: by_reason(opens.iter().copied()),
         },
         clicks: Clicks {
             total: clicks.len() as i64,
             unique: unique_clicks,
             unique_human: unique_human_clicks,
             by_verdict: by_verdict(clicks.iter().copied()),
+            by_reason: by_reason(clicks.iter().copied()),
+            ctr_with_uncertain: pct(unique_human_clicks + unsure.unique, c.delivered),
+            uncertain: unsure,
             ctr: pct(unique_human_clicks, c.delivered),
             click_to_open: pct(unique_human_clicks, Some(unique_human_opens)),
         },
@@ -284,6 +407,7 @@ mod tests {
             verdict: verdict.into(),
             client: "Gmail".into(),
             device: "desktop".into(),
+            reason: String::new(),
         }
     }
 
@@ -341,7 +465,8 @@ mod tests {
                 url: "https://x/1".into(),
                 total: 2,
                 unique: 2,
-                unique_human: 1
+                unique_human: 1,
+                unique_uncertain: 0,
             }
         );
         assert_eq!(
@@ -355,5 +480,78 @@ mod tests {
         let c_row = r.recipients.iter().find(|x| x.recipient == "c").unwrap();
         assert_eq!((c_row.opens, c_row.clicks, c_row.human_clicks), (1, 2, 2));
         assert_eq!(r.clients[0].value, "Gmail");
+    }
+}
+
+#[cfg(test)]
+mod uncertain_tests {
+    use super::*;
+
+    fn click(t: Millis, who: &str, link: &str, verdict: &str, reason: &str) -> EmailRow {
+        EmailRow {
+            ts_ms: t,
+            name: "email_click".into(),
+            recipient: who.into(),
+            link: link.into(),
+            verdict: verdict.into(),
+            client: "other".into(),
+            device: "desktop".into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn uncertain_clicks_are_counted_apart_with_every_reason_in_words() {
+        let c = Campaign {
+            id: 1,
+            site_id: 1,
+            name: "Reset".into(),
+            created_ms: 0,
+            sent_ms: Some(0),
+            delivered: Some(10),
+            cost: None,
+        };
+        let ev = vec![
+            click(1_000, "a", "https://x/1", "scanner", "scanner_network"),
+            click(35_000, "b", "https://x/1", "human", "click_without_open"),
+            click(40_000, "c", "https://x/1", "human", "ok"),
+            click(50_000, "d", "https://x/2", "scanner", "cloud_network"),
+            // e: an uncertain click, then a certain one: e is a person, not uncertain.
+            click(60_000, "e", "https://x/2", "human", "click_without_open"),
+            click(90_000, "e", "https://x/2", "human", "landing_page_view"),
+        ];
+        let r = campaign_report(&c, &ev, true);
+        let k = &r.clicks;
+        assert_eq!(k.unique_human, 2, "c and e: certainly people");
+        assert_eq!((k.uncertain.total, k.uncertain.unique), (3, 2));
+        assert_eq!(
+            (
+                k.uncertain.probably_human.unique,
+                k.uncertain.probably_machine.unique
+            ),
+            (1, 1),
+            "b probably a person, d probably a machine"
+        );
+        assert_eq!((k.ctr, k.ctr_with_uncertain), (Some(20.0), Some(40.0)));
+        let cloud = k
+            .by_reason
+            .iter()
+            .find(|x| x.reason == "cloud_network")
+            .unwrap();
+        assert_eq!((cloud.verdict, cloud.confidence), ("scanner", "probable"));
+        assert!(
+            cloud.explanation.starts_with("probably a scanner"),
+            "{cloud:?}"
+        );
+        let net = k
+            .by_reason
+            .iter()
+            .find(|x| x.reason == "scanner_network")
+            .unwrap();
+        assert_eq!(net.confidence, "certain");
+        let link2 = r.links.iter().find(|l| l.url == "https://x/2").unwrap();
+        assert_eq!((link2.unique_human, link2.unique_uncertain), (1, 1));
+        let b = r.recipients.iter().find(|x| x.recipient == "b").unwrap();
+        assert_eq!((b.human_clicks, b.uncertain_clicks), (0, 1));
     }
 }

@@ -50,6 +50,12 @@ pub const JOBS: &[Job] = &[
         every: Duration::from_secs(5),
         run: reload_spam_list,
     },
+    // The operator's scanner and cloud networks apply within seconds, too.
+    Job {
+        name: "reload scanner network lists",
+        every: Duration::from_secs(5),
+        run: reload_network_lists,
+    },
     // Clients and sites whose rate allowance is full again take no memory.
     Job {
         name: "forget idle rate limits",
@@ -122,6 +128,37 @@ pub fn start(c: &Arc<Collector>) -> Vec<tokio::task::JoinHandle<()>> {
         .collect()
 }
 
+/// Re-reads `DATA/scanner-networks.toml` when it changed (or went away). A file that
+/// does not parse is logged with the value at fault and the lists in use are kept.
+fn reload_network_lists(c: &Collector) {
+    let Some(dir) = c.store.path().parent() else {
+        return;
+    };
+    let path = dir.join(NETWORKS_FILE);
+    let lists = &c.email.networks;
+    let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let mut read = lists.extra_read.lock().unwrap_or_else(|p| p.into_inner());
+    if *read == modified {
+        return;
+    }
+    *read = modified;
+    let nets = match modified {
+        None => Vec::new(),
+        Some(_) => match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| crate::enrich::networks::parse(&text))
+        {
+            Ok(nets) => nets,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot use the scanner network lists; keeping the ones in use");
+                return;
+            }
+        },
+    };
+    tracing::info!(file = %path.display(), networks = nets.len(), "scanner network additions loaded");
+    lists.set_extra(nets);
+}
+
 /// Re-reads `DATA/referrer-spam.txt` when it changed (or went away).
 fn reload_spam_list(c: &Collector) {
     let Some(dir) = c.store.path().parent() else {
@@ -151,3 +188,6 @@ fn reload_spam_list(c: &Collector) {
 
 /// The operator's referrer-spam additions, in the data directory.
 pub const SPAM_FILE: &str = "referrer-spam.txt";
+
+/// The operator's scanner and cloud networks, in the data directory.
+pub const NETWORKS_FILE: &str = "scanner-networks.toml";

@@ -119,7 +119,7 @@ impl App {
         let keys = store.token_keys(clock.now_ms())?;
         let email = collect::email::EmailState::new(
             crate::token::Keyring::from_masters(keys),
-            rt.scanner_networks.clone(),
+            crate::enrich::networks::NetworkLists::new(&rt.scanner_networks),
             cfg.email.clone(),
         );
         enricher.warm_up();

@@ -34,8 +34,9 @@ pub trait EventStore: Send + Sync {
 
     /// Every open and click of a campaign, in time order.
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>>;
-    /// Whether the recipient has any open recorded for the campaign.
-    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool>;
+    /// Whether the recipient has an open a person caused recorded for the campaign
+    /// (verdict human or a mail provider's proxy; not MPP prefetches, scanners, bots).
+    fn has_human_open(&self, campaign_id: i64, recipient: &str) -> Result<bool>;
 
     /// Ad impressions and clicks in `[from, to)`, per campaign (or one), ad, name, bot.
     fn ad_counts(
@@ -99,10 +100,14 @@ pub struct EmailRow {
     pub verdict: String,
     pub client: String,
     pub device: String,
+    /// The code of the rule that decided the verdict (`ua_google_image_proxy`, `burst`…).
+    pub reason: String,
 }
 
 /// Re-labels earlier email events of one recipient (e.g. the first clicks of a burst
-/// that turned out to be a scanner). Only `human` events are changed.
+/// that turned out to be a scanner, or a click a landing pageview showed to be a
+/// person's). Only events with verdict `from_verdict` (and reason `from_reason`, if
+/// set) are changed: `human` ones by default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reclassify {
     pub campaign_id: i64,
@@ -111,6 +116,24 @@ pub struct Reclassify {
     pub from_ms: Millis,
     pub verdict: &'static str,
     pub reason: &'static str,
+    pub from_verdict: &'static str,
+    /// Empty: any reason.
+    pub from_reason: &'static str,
+}
+
+impl Default for Reclassify {
+    fn default() -> Self {
+        Reclassify {
+            campaign_id: 0,
+            recipient: String::new(),
+            name: String::new(),
+            from_ms: 0,
+            verdict: "",
+            reason: "",
+            from_verdict: "human",
+            from_reason: "",
+        }
+    }
 }
 
 /// Ad events of one campaign and ad, counted.

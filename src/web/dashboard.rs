@@ -688,6 +688,23 @@ fn campaign_body(site: &Site, r: &CampaignReport) -> Markup {
                 }
             }
         };
+    let reasons = |rows: &[report::email::ReasonRow]| -> Markup {
+        html! {
+            table {
+                thead { tr { th { "verdict" } th { "why" } th.num { "total" } th.num { "recipients" } } }
+                tbody {
+                    @for x in rows {
+                        tr {
+                            td { (x.verdict.replace('_', " ")) @if x.confidence == "probable" { " " span.muted.small { "(probable)" } } }
+                            td { span.small { (x.explanation) } }
+                            td.num { (x.total) }
+                            td.num { (x.unique) }
+                        }
+                    }
+                }
+            }
+        }
+    };
     let email = o.total + k.total > 0 || r.sent_ms.is_some();
     let hours: Vec<String> = r
         .first_48h
@@ -710,11 +727,21 @@ fn campaign_body(site: &Site, r: &CampaignReport) -> Markup {
                 (stat("Human opens", o.unique_human.to_string(), html! { span.change.flat { "open rate " (pct(o.rate_human)) } }))
                 (stat("All opens (machines too)", o.unique.to_string(), html! { span.change.flat { "open rate " (pct(o.rate_all)) } }))
                 (stat("Human clicks", k.unique_human.to_string(), html! { span.change.flat { "CTR " (pct(k.ctr)) } }))
+                (stat("Uncertain clicks", k.uncertain.unique.to_string(), html! { span.change.flat { "CTR with them " (pct(k.ctr_with_uncertain)) } }))
                 (stat("Click-to-open", pct(k.click_to_open), html!{}))
             }
             div.grid {
                 section.panel { h2 { "Opens by verdict" } p.muted.small { "Human-triggered: human, gmail proxy, yahoo proxy, other proxy." } (verdicts(&o.by_verdict)) }
                 section.panel { h2 { "Clicks by verdict" } (verdicts(&k.by_verdict)) }
+                section.panel.wide {
+                    h2 { "Why: opens by reason" }
+                    (reasons(&o.by_reason))
+                }
+                section.panel.wide {
+                    h2 { "Why: clicks by reason" }
+                    p.muted.small { "Uncertain clicks (probable) are counted apart: " (k.uncertain.probably_human.unique) " recipients probably people, " (k.uncertain.probably_machine.unique) " probably machines; not in the human clicks." }
+                    (reasons(&k.by_reason))
+                }
                 section.panel.wide {
                     h2 { "Opens in the first 48 hours" }
                     (chart::stacked_bars("Human and machine opens per hour after sending", &hours, &bars, ("human-triggered", "machine")))
@@ -723,10 +750,10 @@ fn campaign_body(site: &Site, r: &CampaignReport) -> Markup {
                 section.panel.wide {
                     h2 { "Links" }
                     table {
-                        thead { tr { th { "link" } th.num { "clicks" } th.num { "recipients" } th.num { "human" } } }
+                        thead { tr { th { "link" } th.num { "clicks" } th.num { "recipients" } th.num { "human" } th.num { "uncertain" } } }
                         tbody {
                             @for l in &r.links {
-                                tr { td { span.value { (l.url) } } td.num { (l.total) } td.num { (l.unique) } td.num { (l.unique_human) } }
+                                tr { td { span.value { (l.url) } } td.num { (l.total) } td.num { (l.unique) } td.num { (l.unique_human) } td.num { (l.unique_uncertain) } }
                             }
                         }
                     }
@@ -800,6 +827,59 @@ pub async fn campaign_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_campaign_page_shows_each_verdicts_reason_and_uncertain_clicks_apart() {
+        let c = crate::model::Campaign {
+            id: 7,
+            site_id: 1,
+            name: "Reset".into(),
+            created_ms: 0,
+            sent_ms: Some(0),
+            delivered: Some(10),
+            cost: None,
+        };
+        let row = |who: &str, name: &str, verdict: &str, reason: &str| crate::store::EmailRow {
+            ts_ms: 1_000,
+            name: name.into(),
+            recipient: who.into(),
+            link: "https://shop.example/".into(),
+            verdict: verdict.into(),
+            client: "Outlook".into(),
+            device: "desktop".into(),
+            reason: reason.into(),
+        };
+        let events = vec![
+            row("a", "email_open", "human", "mail_client"),
+            row("a", "email_click", "human", "ok"),
+            row("b", "email_click", "scanner", "cloud_network"),
+            row("c", "email_click", "scanner", "<script>"),
+        ];
+        let r = report::email::campaign_report(&c, &events, false);
+        let site = Site {
+            id: crate::model::SiteId(1),
+            key: crate::model::SiteKey::parse("k").unwrap(),
+            domain: "shop.example".into(),
+            name: "Shop".into(),
+            created_ms: 0,
+            privacy: Default::default(),
+            hosts: Vec::new(),
+        };
+        let html = campaign_body(&site, &r).into_string();
+        for want in [
+            "Why: clicks by reason",
+            "loaded by a mail app",
+            "probably a scanner: the request came from a public cloud",
+            "(probable)",
+            "Uncertain clicks",
+        ] {
+            assert!(html.contains(want), "{want} missing");
+        }
+        assert!(
+            !html.contains("<script>"),
+            "an unknown stored reason is escaped"
+        );
+    }
 
     #[test]
     fn views_parse_presets_dates_and_filters() {

@@ -191,6 +191,31 @@ fn campaign_report_tells_humans_from_machines() {
     assert_eq!(k["by_verdict"]["scanner"]["total"], 4, "{k}");
     assert_eq!(k["ctr"], 33.3);
     assert_eq!(k["click_to_open"], 50.0);
+    // Every verdict carries its reason, in words, with its confidence.
+    let why = |part: &serde_json::Value, reason: &str| {
+        part["by_reason"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["reason"] == reason)
+            .cloned()
+            .unwrap_or_else(|| panic!("{reason} not in {part}"))
+    };
+    let head = why(k, "head_before_get");
+    assert_eq!(
+        (&head["verdict"], &head["confidence"]),
+        (&"scanner".into(), &"certain".into())
+    );
+    assert!(head["explanation"].as_str().unwrap().contains("HEAD"));
+    assert_eq!(why(o, "ua_bare_mozilla")["verdict"], "apple_mpp");
+    assert_eq!(why(o, "mail_client")["unique"], 1, "r2's Outlook open");
+    assert_eq!(k["uncertain"]["total"], 0, "{k}");
+    let text = cli(&data, &["report", "--campaign", &id]);
+    assert!(
+        text.contains("Why: clicks by reason")
+            && text.contains("Apple Mail Privacy Protection: images are fetched on delivery"),
+        "{text}"
+    );
 
     let links = r["links"].as_array().unwrap();
     let link = |u: &str| links.iter().find(|l| l["url"] == u).unwrap().clone();

@@ -169,6 +169,7 @@ struct EmailRead {
     verdict: String,
     client: String,
     device: String,
+    reason: String,
 }
 
 #[derive(Row, Deserialize, Debug)]
@@ -282,9 +283,16 @@ impl ClickHouse {
             .await
     }
 
-    /// Streams `sql`'s rows to `f`, in order; stops quietly when `f` fails (the reader
-    /// went away). Each row must arrive within the timeout, not the whole stream.
-    async fn stream<T>(&self, sql: &str, mut f: impl FnMut(T) -> std::io::Result<()>) -> Result<u64>
+    /// Sends `sql`'s rows to `tx`, in order, converted by `f`; stops quietly when the
+    /// receiver is gone (the reader stopped reading). Each row must arrive within the
+    /// timeout, not the whole stream. Rows go through a channel, not a callback, so
+    /// the consumer runs outside this runtime (it may block, even on another runtime).
+    async fn stream<T, U>(
+        &self,
+        sql: &str,
+        tx: tokio::sync::mpsc::Sender<U>,
+        f: impl Fn(T) -> U,
+    ) -> Result<u64>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -297,7 +305,7 @@ impl ClickHouse {
             let Some(row) = next else {
                 return Ok(n);
             };
-            if f(row).is_err() {
+            if tx.send(f(row)).await.is_err() {
                 return Ok(n);
             }
             n += 1;
@@ -310,7 +318,7 @@ impl ClickHouse {
         site_id: i64,
         from_ms: Millis,
         to_ms: Millis,
-        f: &mut dyn FnMut(Event) -> std::io::Result<()>,
+        tx: tokio::sync::mpsc::Sender<Event>,
     ) -> Result<u64> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {db}.events \
@@ -318,7 +326,7 @@ impl ClickHouse {
             db = self.db,
             range = range(from_ms, to_ms),
         );
-        self.stream(&sql, |r: EventRead| f(r.into_event())).await
+        self.stream(&sql, tx, EventRead::into_event).await
     }
 
     pub async fn site_event_count(&self, site_id: i64) -> Result<u64> {
@@ -348,7 +356,7 @@ impl ClickHouse {
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        f: &mut dyn FnMut(WebRow),
+        tx: tokio::sync::mpsc::Sender<WebRow>,
     ) -> Result<()> {
         let mut cond = String::new();
         for flt in filters {
@@ -389,21 +397,18 @@ impl ClickHouse {
             db = self.db,
             range = range(from_ms, to_ms),
         );
-        self.stream(&sql, |r: WebRead| {
-            f(WebRow {
-                ts_ms: r.ms,
-                visitor_id: r.visitor_id,
-                session_id: r.session_id,
-                name: r.name,
-                path: r.path,
-                title: r.title,
-                dims: r.dims.into(),
-                entry_page: r.entry_page,
-                exit_page: r.exit_page,
-                visit_events: r.visit_events,
-                visit_ms: r.visit_ms,
-            });
-            Ok(())
+        self.stream(&sql, tx, |r: WebRead| WebRow {
+            ts_ms: r.ms,
+            visitor_id: r.visitor_id,
+            session_id: r.session_id,
+            name: r.name,
+            path: r.path,
+            title: r.title,
+            dims: r.dims.into(),
+            entry_page: r.entry_page,
+            exit_page: r.exit_page,
+            visit_events: r.visit_events,
+            visit_ms: r.visit_ms,
         })
         .await?;
         Ok(())
@@ -413,7 +418,7 @@ impl ClickHouse {
     pub async fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
         let rows: Vec<EmailRead> = self
             .fetch_all(format!(
-                "SELECT {MS} AS ms, name, recipient, link, verdict, email_client, device \
+                "SELECT {MS} AS ms, name, recipient, link, verdict, email_client, device, verdict_reason \
                  FROM {}.events WHERE site_id != 0 AND campaign_id = {campaign_id} AND verdict != '' \
                  ORDER BY ts, ts_ms, event_id",
                 self.db
@@ -429,14 +434,18 @@ impl ClickHouse {
                 verdict: r.verdict,
                 client: r.client,
                 device: r.device,
+                reason: r.reason,
             })
             .collect())
     }
 
-    pub async fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+    /// Whether the recipient has an open a person made (directly or through a proxy
+    /// that loads on open).
+    pub async fn has_human_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
         let sql = format!(
             "SELECT count() FROM (SELECT 1 FROM {}.events WHERE site_id != 0 \
-             AND campaign_id = {campaign_id} AND recipient = {} AND name = 'email_open' LIMIT 1)",
+             AND campaign_id = {campaign_id} AND recipient = {} AND name = 'email_open' \
+             AND verdict IN ('human', 'gmail_proxy', 'yahoo_proxy', 'other_proxy') LIMIT 1)",
             self.db,
             sql::literal(recipient)
         );

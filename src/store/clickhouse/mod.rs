@@ -65,6 +65,7 @@ impl From<clickhouse::error::Error> for ChError {
 pub type Result<T> = std::result::Result<T, ChError>;
 
 /// The configured servers: one client per shard (writes), one for schema and reads.
+#[derive(Clone)]
 pub struct ClickHouse {
     main: Client,
     shards: Vec<Client>,
@@ -325,9 +326,10 @@ impl ClickHouse {
         Ok(())
     }
 
-    /// Relabels the human events each of `relabels` selects with its verdict and
-    /// reason, which must be the same for all of them (one `ALTER … UPDATE` mutation per
-    /// shard for many corrections).
+    /// Relabels the events each of `relabels` selects (by recipient, kind, time and
+    /// their present verdict and reason) with its verdict and reason, which must be the
+    /// same for all of them (one `ALTER … UPDATE` mutation per shard for many
+    /// corrections).
     pub async fn relabel(&self, relabels: &[Relabel]) -> Result<()> {
         let Some(first) = relabels.first() else {
             return Ok(());
@@ -335,18 +337,24 @@ impl ClickHouse {
         let any: Vec<String> = relabels
             .iter()
             .map(|r| {
+                let reason = if r.from_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" AND verdict_reason = {}", sql::literal(&r.from_reason))
+                };
                 format!(
-                    "(ifNull(campaign_id, 0) = {} AND recipient = {} AND name = {} AND toUInt64(ts) * 1000 + ts_ms >= {})",
+                    "(ifNull(campaign_id, 0) = {} AND recipient = {} AND name = {} AND toUInt64(ts) * 1000 + ts_ms >= {} AND verdict = {}{reason})",
                     r.campaign_id,
                     sql::literal(&r.recipient),
                     sql::literal(&r.name),
-                    r.from_ms.max(0)
+                    r.from_ms.max(0),
+                    sql::literal(&r.from_verdict)
                 )
             })
             .collect();
         let sql = format!(
             "ALTER TABLE {}.events_local UPDATE verdict = {}, verdict_reason = {} \
-             WHERE site_id != 0 AND verdict = 'human' AND ({})",
+             WHERE site_id != 0 AND ({})",
             self.db,
             sql::literal(&first.verdict),
             sql::literal(&first.reason),

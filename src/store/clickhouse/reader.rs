@@ -33,17 +33,48 @@ impl ClickHouseReader {
         })
     }
 
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the runtime lives until drop")
+    }
+
+    /// Runs `query` on the reader's runtime and hands each row it sends to `f` on this
+    /// thread (which may block, e.g. writing to a slow client through another runtime);
+    /// when `f` fails, the query stops. The number of rows `f` took.
+    fn stream<T: Send + 'static>(
+        &self,
+        what: &str,
+        query: impl FnOnce(
+            ClickHouse,
+            tokio::sync::mpsc::Sender<T>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = super::Result<u64>> + Send>,
+        >,
+        mut f: impl FnMut(T) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let task = self.rt().spawn(query(self.ch.clone(), tx));
+        let mut n = 0;
+        while let Some(row) = rx.blocking_recv() {
+            if f(row).is_err() {
+                break;
+            }
+            n += 1;
+        }
+        drop(rx);
+        self.rt()
+            .handle()
+            .block_on(task)
+            .map_err(|e| StoreError::Conflict(format!("reading {what} from ClickHouse: {e}")))?
+            .map_err(|e| remote(what, e))?;
+        Ok(n)
+    }
+
     fn run<T>(
         &self,
         what: &str,
         f: impl std::future::Future<Output = super::Result<T>>,
     ) -> Result<T> {
-        self.rt
-            .as_ref()
-            .expect("the runtime lives until drop")
-            .handle()
-            .block_on(f)
-            .map_err(|e| remote(what, e))
+        self.rt().handle().block_on(f).map_err(|e| remote(what, e))
     }
 }
 
@@ -134,9 +165,13 @@ impl EventStore for ClickHouseReader {
         to_ms: Millis,
         f: &mut dyn FnMut(Event) -> std::io::Result<()>,
     ) -> Result<u64> {
-        self.run(
+        let site = site_id.0;
+        self.stream(
             "events",
-            self.ch.for_each_event(site_id.0, from_ms, to_ms, f),
+            move |ch, tx| {
+                Box::pin(async move { ch.for_each_event(site, from_ms, to_ms, tx).await })
+            },
+            f,
         )
     }
 
@@ -156,18 +191,30 @@ impl EventStore for ClickHouseReader {
         filters: &[Filter],
         f: &mut dyn FnMut(WebRow),
     ) -> Result<()> {
-        self.run(
+        let (site, filters) = (site_id.0, filters.to_vec());
+        self.stream(
             "events",
-            self.ch.web_rows(site_id.0, from_ms, to_ms, filters, f),
-        )
+            move |ch, tx| {
+                Box::pin(async move {
+                    ch.web_rows(site, from_ms, to_ms, &filters, tx)
+                        .await
+                        .map(|_| 0)
+                })
+            },
+            |row| {
+                f(row);
+                Ok(())
+            },
+        )?;
+        Ok(())
     }
 
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
         self.run("events", self.ch.campaign_events(campaign_id))
     }
 
-    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
-        self.run("events", self.ch.has_open(campaign_id, recipient))
+    fn has_human_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+        self.run("events", self.ch.has_human_open(campaign_id, recipient))
     }
 
     fn ad_counts(

@@ -104,23 +104,11 @@ fn email_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<EmailFields>
 /// Reasons and clients are short codes from fixed sets; reading one back gives the
 /// same `&'static str` (unknown codes from newer versions read as `other`).
 pub(crate) fn intern_reason(s: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "ok",
-        "ua_google_image_proxy",
-        "ua_yahoo_mail_proxy",
-        "ua_seznam_email_proxy",
-        "ua_bare_mozilla",
-        "ua_security_scanner",
-        "scanner_network",
-        "head_before_get",
-        "too_soon_after_send",
-        "empty_ua",
-        "crawler_list",
-        "burst",
-        "one_ip_many_recipients",
-        "click_without_open_soon_after_send",
-    ];
-    KNOWN.iter().find(|k| **k == s).copied().unwrap_or("other")
+    crate::model::EMAIL_REASONS
+        .iter()
+        .map(|(code, _, _)| *code)
+        .find(|code| *code == s)
+        .unwrap_or("other")
 }
 
 pub(crate) fn intern_client(s: &str) -> &'static str {
@@ -325,19 +313,21 @@ impl EventStore for SqliteStore {
                 verdict: r.get(4)?,
                 client: r.get(5)?,
                 device: r.get(6)?,
+                reason: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn has_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
+    fn has_human_open(&self, campaign_id: i64, recipient: &str) -> Result<bool> {
         if let Some(other) = &self.reads_from {
-            return other.has_open(campaign_id, recipient);
+            return other.has_human_open(campaign_id, recipient);
         }
         let conn = self.conn();
         Ok(conn
             .query_row(
-                "SELECT 1 FROM events WHERE campaign_id = ?1 AND recipient = ?2 AND name = 'email_open' LIMIT 1",
+                "SELECT 1 FROM events WHERE campaign_id = ?1 AND recipient = ?2 AND name = 'email_open'
+                 AND verdict IN ('human', 'gmail_proxy', 'yahoo_proxy', 'other_proxy') LIMIT 1",
                 params![campaign_id, recipient],
                 |_| Ok(()),
             )
@@ -457,6 +447,16 @@ impl EventStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored reason reads back as itself (an event re-read by the writer's replay or
+    /// an export keeps its reason), whatever the release that added it.
+    #[test]
+    fn every_reason_code_reads_back_as_itself() {
+        for (code, _, _) in crate::model::EMAIL_REASONS {
+            assert_eq!(intern_reason(code), *code);
+        }
+        assert_eq!(intern_reason("from_the_future"), "other");
+    }
 
     #[test]
     fn the_column_count_matches_the_select_list() {

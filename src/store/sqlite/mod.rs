@@ -138,6 +138,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/012_unique_keys.sql"),
     include_str!("sql/migrations/013_forward.sql"),
     include_str!("sql/migrations/014_forward_sessions.sql"),
+    include_str!("sql/migrations/015_relabel_from.sql"),
 ];
 
 pub struct SqliteStore {

@@ -40,8 +40,9 @@ pub struct Deletion {
     pub rollups_before_hour: Option<i64>,
 }
 
-/// An email verdict corrected after the fact: the recipient's human events of one kind
-/// since `from_ms` become `verdict` / `reason` (what the writer's `Reclassify` did).
+/// An email verdict corrected after the fact: the recipient's events of one kind since
+/// `from_ms` with verdict `from_verdict` (and reason `from_reason`, unless empty) become
+/// `verdict` / `reason` (what the writer's `Reclassify` did).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Relabel {
     pub campaign_id: i64,
@@ -50,6 +51,8 @@ pub struct Relabel {
     pub from_ms: Millis,
     pub verdict: String,
     pub reason: String,
+    pub from_verdict: String,
+    pub from_reason: String,
 }
 
 /// A change ClickHouse must follow, numbered in the order it happened.
@@ -252,8 +255,8 @@ pub(super) fn record_relabel(
     r: &crate::store::Reclassify,
 ) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO forward_changes (op, campaign_id, recipient, name, from_ms, verdict, reason)
-         SELECT 'relabel', ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM forward_state)",
+        "INSERT INTO forward_changes (op, campaign_id, recipient, name, from_ms, verdict, reason, from_verdict, from_reason)
+         SELECT 'relabel', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM forward_state)",
     )?
     .execute(params![
         r.campaign_id,
@@ -261,7 +264,9 @@ pub(super) fn record_relabel(
         r.name,
         r.from_ms,
         r.verdict,
-        r.reason
+        r.reason,
+        r.from_verdict,
+        r.from_reason
     ])?;
     Ok(())
 }
@@ -479,7 +484,7 @@ impl Spool {
     pub fn next_changes(&self, limit: usize) -> Result<Vec<(i64, Change)>> {
         let mut st = self.conn.prepare_cached(
             "SELECT seq, op, site_id, visitor_id, recipient, campaign_id, before_ms,
-                    name, from_ms, verdict, reason, rollups_before_hour
+                    name, from_ms, verdict, reason, rollups_before_hour, from_verdict, from_reason
              FROM forward_changes ORDER BY seq LIMIT ?1",
         )?;
         let rows = st.query_map([limit as i64], |r| {
@@ -492,6 +497,8 @@ impl Spool {
                     from_ms: r.get(8)?,
                     verdict: r.get(9)?,
                     reason: r.get(10)?,
+                    from_verdict: r.get(12)?,
+                    from_reason: r.get(13)?,
                 })
             } else {
                 Change::Delete(Deletion {

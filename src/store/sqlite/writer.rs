@@ -247,7 +247,9 @@ impl SqliteWriter {
                     r.campaign_id,
                     r.recipient,
                     r.name,
-                    r.from_ms
+                    r.from_ms,
+                    r.from_verdict,
+                    r.from_reason
                 ])?;
             }
             match derived {

@@ -1,3 +1,5 @@
--- Re-label a recipient's human email events of one kind since a time.
+-- Re-label a recipient's email events of one kind since a time, those with the given
+-- verdict (and reason, unless empty).
 UPDATE events SET verdict = ?1, verdict_reason = ?2
-WHERE campaign_id = ?3 AND recipient = ?4 AND name = ?5 AND ts_ms >= ?6 AND verdict = 'human'
+WHERE campaign_id = ?3 AND recipient = ?4 AND name = ?5 AND ts_ms >= ?6 AND verdict = ?7
+  AND (?8 = '' OR verdict_reason = ?8)
