@@ -23,19 +23,31 @@ pub struct Email {
     pub bodies: Vec<Body>,
 }
 
+fn is_header(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(name, _)| {
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
+}
+
+/// The first lines, up to the blank line that ends a header block.
+fn head_lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(8192)])
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether `bytes` start with a header line (`Name: value`, or an mbox `From ` line).
+fn starts_with_header(bytes: &[u8]) -> bool {
+    head_lines(bytes)
+        .first()
+        .is_some_and(|l| is_header(l) || l.starts_with("From "))
+}
+
 /// Whether `bytes` start like an email: a header line (`Name: value`) among the first
 /// lines, with a `From`, `Content-Type`, `MIME-Version`, `Received` or `Return-Path`.
 pub fn looks_like_email(bytes: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(8192)]);
-    let mut lines = head.lines().take_while(|l| !l.trim().is_empty());
-    let Some(first) = lines.next() else {
-        return false;
-    };
-    let is_header = |l: &str| {
-        l.split_once(':').is_some_and(|(name, _)| {
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-    };
     let known = |l: &str| {
         let lower = l.to_ascii_lowercase();
         [
@@ -49,11 +61,14 @@ pub fn looks_like_email(bytes: &[u8]) -> bool {
         .iter()
         .any(|h| lower.starts_with(h))
     };
-    (is_header(first) || first.starts_with("From ")) && (known(first) || lines.any(known))
+    starts_with_header(bytes) && head_lines(bytes).iter().any(|l| known(l))
 }
 
-/// The email in `raw`, or `None` when it has no headers.
+/// The email in `raw`, or `None` when it does not start with headers.
 pub fn read(raw: &[u8]) -> Option<Email> {
+    if !starts_with_header(raw) {
+        return None;
+    }
     let message = MessageParser::default().parse(raw)?;
     if message.parts.first().is_none_or(|p| p.headers.is_empty()) {
         return None;
