@@ -17,5 +17,6 @@ mod integration {
     mod email;
     mod privacy;
     mod reports;
+    mod scan;
     mod web;
 }
