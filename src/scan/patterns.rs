@@ -504,6 +504,40 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_s_pattern_example_loads_and_matches() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Auditing pages and emails").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + section[start..].find("```").unwrap();
+        let p = Patterns::parse(&section[start..end]).unwrap();
+        for (url, on, attrs) in [
+            ("https://t.acme-mail.example/open/x", On::Load, &[][..]),
+            ("https://acme-mail.example/c/abc", On::Click, &[]),
+            (
+                "https://mail.shop.example/t/0123456789abcdef0123456789abcdef.gif?r=1",
+                On::Load,
+                &[],
+            ),
+            (
+                "https://shop.example/js/acme.js",
+                On::Load,
+                &["data-acme-id"],
+            ),
+        ] {
+            assert_eq!(
+                vendor_of(&p, url, on, attrs).as_deref(),
+                Some("Acme Mail"),
+                "{url}"
+            );
+        }
+        let v = &p.vendors()[0];
+        assert_eq!(
+            v.account_ids("https://acme-mail.example/open/1?acct=42"),
+            ["42"]
+        );
+    }
+
+    #[test]
     fn a_pattern_file_adds_vendors_and_replaces_by_name() {
         let mut p = builtin();
         let n = p.vendors().len();
