@@ -66,8 +66,8 @@ pub struct Extracted {
 #[derive(Default)]
 struct State {
     out: Extracted,
-    /// Open hidden elements: (id, why).
-    hidden: Vec<(u64, String)>,
+    /// Open hidden elements: (id, tag, why).
+    hidden: Vec<(u64, String, String)>,
     next_id: u64,
     script_is_code: bool,
     script: String,
@@ -223,6 +223,48 @@ fn hidden_by(
     None
 }
 
+/// Whether the start tag `next` ends an open `open` element whose end tag is optional
+/// (HTML's rules for `p`, `li`, `dt`/`dd`, `td`/`th`, `tr`, `option`).
+fn implicitly_closed_by(open: &str, next: &str) -> bool {
+    const ENDS_P: &[&str] = &[
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "center",
+        "div",
+        "dl",
+        "fieldset",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "ul",
+    ];
+    match open {
+        "p" => ENDS_P.contains(&next),
+        "li" => next == "li",
+        "dt" | "dd" => matches!(next, "dt" | "dd"),
+        "td" | "th" => matches!(next, "td" | "th" | "tr" | "tbody" | "thead" | "tfoot"),
+        "tr" => matches!(next, "tr" | "tbody" | "thead" | "tfoot"),
+        "option" => matches!(next, "option" | "optgroup"),
+        _ => false,
+    }
+}
+
 /// Skips what is not a fetchable URL: anchors, `data:`, `javascript:`, `mailto:`, `cid:`…
 fn worth_checking(url: &str) -> bool {
     let lower = url.trim_start().to_ascii_lowercase();
@@ -370,10 +412,19 @@ fn on_element(state: &Rc<RefCell<State>>, el: &mut Element, noscript: bool) {
     let own_hidden = hidden_by(attr, &style, dims);
     let tiny = is_tiny(dims.0, dims.1);
     let mut s = state.borrow_mut();
+    // A start tag that ends an open hidden element whose end tag may be left out (a new
+    // <td> after a hidden one): the parser calls no end handler for it, so close it here.
+    while s
+        .hidden
+        .last()
+        .is_some_and(|(_, open, _)| implicitly_closed_by(open, &tag))
+    {
+        s.hidden.pop();
+    }
     let hidden = own_hidden.clone().or_else(|| {
         s.hidden
             .last()
-            .map(|(_, why)| format!("inside a hidden element ({why})"))
+            .map(|(_, _, why)| format!("inside a hidden element ({why})"))
     });
     let add = |s: &mut State, what: &str, url: String, on: On, sized: bool| {
         push(
@@ -490,10 +541,10 @@ fn on_element(state: &Rc<RefCell<State>>, el: &mut Element, noscript: bool) {
         if let Some(handlers) = el.end_tag_handlers() {
             s.next_id += 1;
             let id = s.next_id;
-            s.hidden.push((id, why));
+            s.hidden.push((id, tag.clone(), why));
             let state = state.clone();
             handlers.push(Box::new(move |_end| {
-                state.borrow_mut().hidden.retain(|(i, _)| *i != id);
+                state.borrow_mut().hidden.retain(|(i, _, _)| *i != id);
                 Ok(())
             }));
         }
@@ -614,6 +665,23 @@ var u = "https:\/\/api.example.net\/collect";
             || r.url.starts_with('#')
             || r.url.starts_with("data:")));
         assert!(!x.resources.iter().any(|r| r.url.contains("logo.png")));
+    }
+
+    #[test]
+    fn a_hidden_element_ends_where_the_parser_ends_it_even_without_an_end_tag() {
+        for html in [
+            "<table><tr><td style=\"display:none\">x<td><img src=\"/a.gif\"></table><img src=\"/b.gif\">",
+            "<p style=\"display:none\">x<p><img src=\"/a.gif\"><div><img src=\"/b.gif\"></div>",
+            "<ul><li style=\"display:none\">x<li><img src=\"/a.gif\"></ul><img src=\"/b.gif\">",
+            "<div style=\"display:none\"><span>x</div><img src=\"/a.gif\"><img src=\"/b.gif\">",
+        ] {
+            let x = extract(html).unwrap();
+            for r in &x.resources {
+                assert_eq!(r.hidden, None, "{html}: {}", r.url);
+            }
+        }
+        let x = extract("<table><tr><td style=\"display:none\"><img src=\"/a.gif\"><td>").unwrap();
+        assert!(x.resources[0].hidden.is_some());
     }
 
     #[test]
