@@ -12,6 +12,9 @@
 //! - The edges, side by side: `web` (the dashboard), `api` (JSON under `/api/v1`) and
 //!   `cli` (the only place that prints errors and sets exit codes).
 //! - `server` wires the stages and the edges into one process, with its periodic jobs.
+//! - `scan` stands apart from the pipeline: it reads a page or an email (or fetches one
+//!   page, refusing non-public addresses) and reports the trackers it carries, by the
+//!   vendor patterns in `data/trackers.toml`; `cli` prints the report.
 //! - Shared: `model` (ids, sites, `RawHit` → `Event`), `config`, `clock`, `metrics`,
 //!   `secret` (random secrets, hashes, constant-time compares, issuing API tokens),
 //!   `token` (signed email and ad link tokens) and `tag` (tagging email HTML, ad links).
@@ -27,6 +30,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod scan;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -96,7 +96,7 @@ pub struct Tagged {
 }
 
 /// Decodes the character references that appear in attribute values.
-fn decode_entities(s: &str) -> String {
+pub(crate) fn decode_entities(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('&') {

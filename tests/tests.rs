@@ -18,5 +18,6 @@ mod integration {
     mod email_corpus;
     mod privacy;
     mod reports;
+    mod scan;
     mod web;
 }

@@ -20,6 +20,7 @@ mod link;
 pub mod output;
 mod privacy;
 mod report;
+mod scan;
 mod serve;
 mod site;
 mod token;
@@ -91,19 +92,28 @@ enum Command {
     Export(export::ExportArgs),
     /// Create a demo site with a realistic month of traffic.
     Demo(demo::DemoArgs),
+    /// Find the tracking pixels, tracker scripts and personal data in URLs of a page or an
+    /// email (a file, stdin or --url); exit 0 none found, 1 found, 2 error.
+    Scan(scan::ScanArgs),
 }
 
-/// Runs the CLI; returns the process exit code.
+/// Runs the CLI; returns the process exit code: 0, or 1 on an error — except `scan`,
+/// whose codes are for CI: 0 nothing found, 1 found, 2 an error (as clap's usage errors).
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let failed = if matches!(cli.command, Command::Scan(_)) {
+        2
+    } else {
+        1
+    };
     match run(cli) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             if is_broken_pipe(&e) {
                 return 0;
             }
             eprintln!("pixeltrack: {e:#}");
-            1
+            failed
         }
     }
 }
@@ -115,9 +125,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<i32> {
     let ctx = args::Ctx::new(cli.global, Clock::System);
-    match &cli.command {
+    let done = match &cli.command {
+        Command::Scan(a) => return a.run(&ctx),
         Command::Serve(a) => a.run(&ctx),
         Command::Site(c) => c.run(&ctx),
         Command::Report(a) => a.run(&ctx),
@@ -136,5 +147,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Privacy(c) => c.run(&ctx),
         Command::Export(a) => a.run(&ctx),
         Command::Demo(a) => a.run(&ctx),
-    }
+    };
+    done.map(|()| 0)
 }
