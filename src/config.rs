@@ -45,10 +45,12 @@ pub struct Config {
     /// The URL this server is reached at from the outside, used in snippets and in
     /// tagged emails (e.g. `https://t.example.com`). Default: `http://<listen>`.
     pub public_url: String,
-    /// What this server is for: `all` (collects, and reports from its own database)
-    /// or `admin` (the dashboard and API of a scaled-out installation: reports read
-    /// the events and rollups every collector forwarded to ClickHouse; needs
-    /// `store.backend = "clickhouse"`). See docs/scale-out.md.
+    /// What this server is for: `all` (collects, and reports from its own database);
+    /// in a scaled-out installation (needs `store.backend = "clickhouse"`), `admin`
+    /// (the dashboard and API: reports read what every collector forwarded; sites,
+    /// keys, salts and consent are published from here) or `collector` (collects and
+    /// forwards only; takes sites, keys, salts and consent from the admin through
+    /// ClickHouse). See docs/scale-out.md.
     pub role: Role,
     pub ingest: IngestConfig,
     pub limits: LimitsConfig,
@@ -112,6 +114,7 @@ impl std::fmt::Debug for StoreConfig {
 pub enum Role {
     All,
     Admin,
+    Collector,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -467,10 +470,11 @@ impl Config {
         if self.store.backend == Backend::Clickhouse {
             validate_clickhouse(&self.store)?;
         }
-        if self.role == Role::Admin && self.store.backend != Backend::Clickhouse {
-            return Err(ConfigError::Invalid(
-                "role = \"admin\" reads what collectors forwarded to ClickHouse: set store.backend = \"clickhouse\" and its url, database, user and password".into(),
-            ));
+        if self.role != Role::All && self.store.backend != Backend::Clickhouse {
+            return Err(ConfigError::Invalid(format!(
+                "role = \"{}\" is part of a scaled-out installation that shares ClickHouse: set store.backend = \"clickhouse\" and its url, database, user and password",
+                if self.role == Role::Admin { "admin" } else { "collector" }
+            )));
         }
         if self
             .log_level
@@ -673,7 +677,7 @@ mod tests {
             .map(|_| ())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("boss") && err.contains("`admin`"), "{err}");
+        assert!(err.contains("boss") && err.contains("`collector`"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   (the queue and the one writer thread) → `store` (one trait per table family,
 //!   `Store` for the event backend's; SQLite) → `report` (pure functions over rollups
 //!   and raw events). `forward` ships the spool (the committed events) to ClickHouse,
+//!   `replicate` shares sites, keys, salts and consent from an admin to its collectors,
 //!   exactly once, when `store.backend = "clickhouse"`.
 //! - The edges, side by side: `web` (the dashboard), `api` (JSON under `/api/v1`) and
 //!   `cli` (the only place that prints errors and sets exit codes).
@@ -29,6 +30,7 @@ pub mod forward;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod replicate;
 pub mod report;
 pub mod scan;
 pub mod secret;

@@ -1050,3 +1050,141 @@ fn every_report_reads_the_same_from_clickhouse_as_from_sqlite() {
     }
     drop(admin);
 }
+
+/// A scaled-out installation on one ClickHouse: an admin and two collectors, each with
+/// a data directory of its own. The collectors take the admin's sites (a site added
+/// while they run is collected within seconds), share its daily salt (one visitor is
+/// one visitor whichever collector a hit reaches), and consent goes both ways (a
+/// withdrawal on the admin reaches the collectors; one recorded on a collector reaches
+/// the admin and the other collector). Collectors serve no dashboard; the admin reports
+/// what both forwarded.
+#[test]
+#[ignore]
+fn an_admin_and_two_collectors_share_sites_salts_and_consent() {
+    use pixeltrack::model::SiteId;
+    use pixeltrack::store::prelude::*;
+    use pixeltrack::store::SqliteStore;
+    let ch = ch();
+    let db = fresh_db(&ch, "roles");
+    let (_a, admin_data, key) = site_dir("shop.example");
+    let env = forwarding_env(&ch, &db, "100");
+    let with_role = |role: &str| {
+        let mut e = env.clone();
+        e.push(("PIXELTRACK_ROLE".into(), role.into()));
+        e
+    };
+    let admin = start(&admin_data, &with_role("admin"));
+    let (_b, data_b) = common::data_dir();
+    let (_c, data_c) = common::data_dir();
+    let col_b = start(&data_b, &with_role("collector"));
+    let col_c = start(&data_c, &with_role("collector"));
+    let hit_at = |server: &Server, key: &str, page: &str, ip: &str| -> bool {
+        let host = if page == "hello" {
+            "blog.example"
+        } else {
+            "shop.example"
+        };
+        let target = format!(
+            "/p.gif?s={key}&u=https%3A%2F%2F{host}%2F{page}&r=https%3A%2F%2Fnews.example%2F"
+        );
+        let r = http(
+            server.addr,
+            "GET",
+            &target,
+            &[("User-Agent", CHROME), ("X-Forwarded-For", ip)],
+        )
+        .unwrap();
+        stored(&r)
+    };
+    // The admin's site reaches both collectors.
+    for c in [&col_b, &col_c] {
+        wait_until(
+            "the collector knows the site",
+            Duration::from_secs(15),
+            || hit_at(c, &key, "warmup", "192.0.2.1").then_some(()),
+        );
+    }
+    // One visitor, one hit on each collector; many visitors spread over both.
+    assert!(hit_at(&col_b, &key, "on-b", "198.51.100.77"));
+    assert!(hit_at(&col_c, &key, "on-c", "198.51.100.77"));
+    let mut sent = 4;
+    for n in 0..60 {
+        let ip = format!("203.0.113.{}", n + 1);
+        let c = if n % 2 == 0 { &col_b } else { &col_c };
+        assert!(hit_at(c, &key, &format!("p{}", n % 5), &ip));
+        sent += 1;
+    }
+    // A site added on the admin while everything runs is collected within seconds.
+    let started = std::time::Instant::now();
+    let key2 = common::add_site(&admin_data, "blog.example");
+    wait_until("the new site collected", Duration::from_secs(15), || {
+        (hit_at(&col_b, &key2, "hello", "192.0.2.2") && hit_at(&col_c, &key2, "hello", "192.0.2.3"))
+            .then_some(())
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // Collectors serve no dashboard or API.
+    assert_eq!(col_b.get("/login", &[]).status, 404);
+    assert_eq!(col_b.get("/api/v1/sites", &[]).status, 404);
+
+    // Consent: withdrawn on the admin → both collectors; recorded on a collector (what
+    // its withdrawal link does) → the admin → the other collector.
+    cli(
+        &admin_data,
+        &[
+            "consent",
+            "withdraw",
+            "--recipient",
+            "ann@example.com",
+            "--site",
+            "shop.example",
+        ],
+    );
+    let store_b = SqliteStore::open(&data_b).unwrap();
+    let store_c = SqliteStore::open(&data_c).unwrap();
+    let store_admin = SqliteStore::open(&admin_data).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    store_b
+        .set_consent(SiteId(1), 0, "bo'b@example.com", false, now)
+        .unwrap();
+    wait_until("consent everywhere", Duration::from_secs(20), || {
+        let everywhere = |who: &str| {
+            [&store_admin, &store_b, &store_c]
+                .iter()
+                .all(|s| s.consent(SiteId(1), 0, who).unwrap() == Some(false))
+        };
+        (everywhere("ann@example.com") && everywhere("bo'b@example.com")).then_some(())
+    });
+
+    // In ClickHouse: the visitor who reached both collectors is one visitor, and the
+    // admin's report counts every hit both collectors stored.
+    let site_counts = || {
+        ch.try_query(&format!(
+            "SELECT count(), uniqExact(event_id) FROM {db}.events WHERE site_id = 1 FORMAT TSV"
+        ))
+        .map(|t| t.trim().to_owned())
+    };
+    wait_until(
+        "every hit of the site in ClickHouse",
+        Duration::from_secs(60),
+        || (site_counts() == Some(format!("{sent}\t{sent}"))).then_some(()),
+    );
+    let ids = ch.query(&format!(
+        "SELECT uniqExact(visitor_id), count() FROM {db}.events WHERE path IN ('/on-b', '/on-c') FORMAT TSV"
+    ));
+    assert_eq!(ids.trim(), "1\t2", "one visitor across two collectors");
+    let (status, _) = admin.terminate_keeping_log();
+    assert!(status.success());
+    let report: serde_json::Value = serde_json::from_str(&read_as(
+        &admin_data,
+        &env,
+        "clickhouse",
+        &["--json", "report", "--site", "shop.example"],
+    ))
+    .unwrap();
+    assert_eq!(report["overview"]["pageviews"].as_i64(), Some(sent as i64));
+    drop((col_b, col_c));
+}

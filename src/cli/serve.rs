@@ -18,9 +18,10 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `pixeltrack=debug`.
     #[arg(long)]
     log_level: Option<String>,
-    /// `all` (default: collect and report from this data directory) or `admin` (the
-    /// dashboard and API of a scaled-out installation, reporting what collectors
-    /// forwarded to ClickHouse). Overrides `role` in the configuration.
+    /// `all` (default: collect and report from this data directory); in a scaled-out
+    /// installation, `admin` (dashboard and API over what every collector forwarded to
+    /// ClickHouse; publishes sites, keys, salts and consent) or `collector` (collects
+    /// and forwards; takes those from the admin). Overrides `role` in the configuration.
     #[arg(long, value_enum)]
     role: Option<RoleArg>,
 }
@@ -29,6 +30,7 @@ pub struct ServeArgs {
 enum RoleArg {
     All,
     Admin,
+    Collector,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -57,6 +59,7 @@ impl ServeArgs {
             let r = match r {
                 RoleArg::All => "all",
                 RoleArg::Admin => "admin",
+                RoleArg::Collector => "collector",
             };
             flags.push(("role", toml::Value::String(r.into())));
         }

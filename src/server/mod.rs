@@ -48,6 +48,8 @@ pub struct App {
     writer: std::thread::JoinHandle<ingest::Stopped>,
     /// With `store.backend = "clickhouse"`: ships the committed events.
     forwarder: Option<crate::forward::Forwarder>,
+    /// An admin's or a collector's share of the installation's state.
+    replicator: Option<crate::replicate::Replicator>,
 }
 
 /// A stop that lost events: `serve` exits non-zero with this message.
@@ -103,6 +105,20 @@ impl App {
         } else {
             None
         };
+        if cfg.role == crate::config::Role::Collector {
+            // Sites, keys and salts from the admin before the first hit, if it can be
+            // had quickly; otherwise the copy at hand, and the replicator catches up.
+            match crate::replicate::first_sync(
+                store.clone(),
+                &cfg.store,
+                clock.clone(),
+                Duration::from_secs(5),
+            ) {
+                Ok(true) => tracing::info!("sites, keys and salts taken from the admin"),
+                Ok(false) => tracing::warn!("no admin has published sites, keys and salts to ClickHouse yet: start `serve --role admin`"),
+                Err(e) => tracing::warn!(error = %e, "cannot reach ClickHouse for the admin's sites, keys and salts: serving with the copy at hand"),
+            }
+        }
         let salts = Arc::new(SaltKeeper::new(cfg.enrich.salt_grace_minutes));
         salts.rotate(&store, clock.now_ms())?;
         let enricher = Enricher::new(
@@ -136,6 +152,25 @@ impl App {
             email,
             rate_limits: collect::limits::RateLimits::new(&cfg.limits),
         });
+        let replicator = match cfg.role {
+            crate::config::Role::All => None,
+            role => {
+                let c = collector.clone();
+                Some(crate::replicate::Replicator::start(
+                    role,
+                    c.store.clone(),
+                    &cfg.store,
+                    c.clock.clone(),
+                    Box::new(move || {
+                        let now = c.clock.now_ms();
+                        c.email.reload_keys(c.store.as_ref(), now);
+                        if let Err(e) = c.salts.rotate(&c.store, now) {
+                            tracing::error!(error = %e, "salt rotation failed");
+                        }
+                    }),
+                )?)
+            }
+        };
         Ok(App {
             state: AppState {
                 config: Arc::new(cfg.clone()),
@@ -146,6 +181,7 @@ impl App {
             },
             writer,
             forwarder,
+            replicator,
         })
     }
 
@@ -160,7 +196,11 @@ impl App {
         self.state.collector.ingest.shutdown().await;
         let writer = self.writer;
         let forwarder = self.forwarder;
+        let replicator = self.replicator;
         let lost = match tokio::task::spawn_blocking(move || {
+            if let Some(r) = replicator {
+                r.stop();
+            }
             let stopped = writer.join();
             // What is not shipped stays in the spool for the next start.
             if let Some(f) = forwarder {
@@ -233,6 +273,7 @@ pub fn router(state: AppState) -> Router {
             state.collector.ingest.clone(),
             in_flight,
         ));
+    let state_role = state.config.role;
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -240,6 +281,11 @@ pub fn router(state: AppState) -> Router {
         .route("/privacy", get(privacy))
         .fallback(not_found)
         .with_state(state);
+    // A collector collects: the dashboard and the API are the admin's (its own
+    // database holds only its spool and a copy of the admin's sites).
+    if state_role == crate::config::Role::Collector {
+        return collect.merge(ops);
+    }
     collect.merge(api).merge(web).merge(ops)
 }
 
@@ -389,7 +435,9 @@ pub async fn serve(
     let app = App::build(&rt, clock.clone())?;
     let router = app.router();
     let local = listener.local_addr()?;
-    first_start(&app, &rt, local).await?;
+    if rt.config.role != crate::config::Role::Collector {
+        first_start(&app, &rt, local).await?;
+    }
     tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
 
     let jobs = jobs::start(&app.state.collector);

@@ -21,13 +21,14 @@ use clickhouse::Client;
 
 use crate::config::StoreConfig;
 use crate::store::sqlite::{Deletion, Relabel};
-pub use row::{EventRow, RollupRow, SessionChRow, SumRow};
+pub use row::{ConsentChRow, EventRow, RollupRow, SessionChRow, SharedRow, SumRow};
 
 /// Statements of each schema version, in order (see `sql/`).
 const MIGRATIONS: &[&str] = &[
     include_str!("sql/001_events.sql"),
     include_str!("sql/002_rollups.sql"),
     include_str!("sql/003_sessions.sql"),
+    include_str!("sql/004_shared.sql"),
 ];
 
 /// The nine sums of a rollup read, named so ORDER BY can use them.
@@ -445,6 +446,101 @@ impl ClickHouse {
             self.db
         ))
         .await
+    }
+
+    /// Publishes a new body of shared table `kind` (see `sql/004_shared.sql`).
+    pub async fn publish_shared(&self, kind: &str, version: u64, body: &str) -> Result<()> {
+        let row = SharedRow {
+            kind,
+            version,
+            body,
+        };
+        self.timed(async {
+            let mut ins = self.main.insert::<SharedRow<'static>>("shared").await?;
+            ins.write(&row).await?;
+            ins.end().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The newest body of every shared table: `(kind, version, body)`.
+    pub async fn latest_shared(&self) -> Result<Vec<(String, u64, String)>> {
+        let sql = format!(
+            "SELECT kind, max(version), argMax(body, version) FROM {}.shared GROUP BY kind",
+            self.db
+        );
+        self.timed(async {
+            Ok(self
+                .main
+                .query_raw(&sql)
+                .fetch_all::<(String, u64, String)>()
+                .await?)
+        })
+        .await
+    }
+
+    /// Merges the shared table's parts now, so replaced bodies (a destroyed salt in
+    /// an old one) do not wait for a background merge to go.
+    pub async fn compact_shared(&self) -> Result<()> {
+        self.execute(
+            &self.main,
+            &format!("OPTIMIZE TABLE {}.shared FINAL", self.db),
+        )
+        .await
+    }
+
+    /// Hands consent recorded on this collector to the admin.
+    pub async fn push_consent(&self, rows: &[crate::store::sqlite::ConsentRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.timed(async {
+            let mut ins = self
+                .main
+                .insert::<ConsentChRow<'static>>("consent_changes")
+                .await?;
+            for r in rows {
+                ins.write(&ConsentChRow {
+                    site_id: r.site_id,
+                    campaign_id: r.campaign_id,
+                    recipient: &r.recipient,
+                    granted: u8::from(r.granted),
+                    updated_ms: r.updated_ms,
+                })
+                .await?;
+            }
+            ins.end().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Consent collectors recorded after `since_ms`, oldest first.
+    pub async fn pull_consent(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::store::sqlite::ConsentRow>> {
+        let sql = format!(
+            "SELECT site_id, campaign_id, recipient, granted, updated_ms FROM {}.consent_changes \
+             WHERE updated_ms > {since_ms} ORDER BY updated_ms",
+            self.db
+        );
+        let rows: Vec<(i64, i64, String, u8, i64)> = self
+            .timed(async { Ok(self.main.query_raw(&sql).fetch_all().await?) })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(site_id, campaign_id, recipient, granted, updated_ms)| {
+                crate::store::sqlite::ConsentRow {
+                    site_id,
+                    campaign_id,
+                    recipient,
+                    granted: granted != 0,
+                    updated_ms,
+                }
+            })
+            .collect())
     }
 
     /// Every event row (markers left out) on every shard: for tests and `status`.

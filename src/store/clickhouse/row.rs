@@ -317,6 +317,24 @@ impl<'a> SessionChRow<'a> {
     }
 }
 
+/// One body of a shared table (`shared`).
+#[derive(Row, Serialize, Debug, Clone, PartialEq)]
+pub struct SharedRow<'a> {
+    pub kind: &'a str,
+    pub version: u64,
+    pub body: &'a str,
+}
+
+/// Consent recorded on a collector (`consent_changes`).
+#[derive(Row, Serialize, Debug, Clone, PartialEq)]
+pub struct ConsentChRow<'a> {
+    pub site_id: i64,
+    pub campaign_id: i64,
+    pub recipient: &'a str,
+    pub granted: u8,
+    pub updated_ms: i64,
+}
+
 /// One row of a rollup read: a value and its nine sums.
 #[derive(Row, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct SumRow {

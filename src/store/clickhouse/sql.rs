@@ -24,12 +24,14 @@ pub fn literal(s: &str) -> String {
 
 /// Names pixeltrack creates in ClickHouse; [`ident`] accepts nothing else.
 const IDENTS: &[&str] = &[
+    "consent_changes",
     "events",
     "events_local",
     "rollups",
     "rollups_local",
     "schema_migrations",
     "sessions_local",
+    "shared",
 ];
 
 /// A table name from the allowlist, or `None`. A database or cluster name from the

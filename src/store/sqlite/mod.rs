@@ -22,6 +22,7 @@ mod events;
 mod privacy;
 mod rollups;
 mod salts;
+mod shared;
 mod sites;
 mod spool;
 mod tokens;
@@ -30,6 +31,7 @@ mod writer;
 pub use accounts::{Role, ShareLink, User, WebSession};
 pub use privacy::run_retention;
 pub use rollups::{compact_rollups, HOURLY_ROLLUP_DAYS};
+pub use shared::{ConsentRow, SHARED_TABLES};
 pub use spool::{
     pack_rollups, pack_sessions, unpack_rollups, unpack_sessions, Batch, Change, Deletion,
     DerivedWrite, Relabel, RollupDelta, Spool,
