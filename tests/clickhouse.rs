@@ -1188,3 +1188,207 @@ fn an_admin_and_two_collectors_share_sites_salts_and_consent() {
     assert_eq!(report["overview"]["pageviews"].as_i64(), Some(sent as i64));
     drop((col_b, col_c));
 }
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// nginx (Debian's) in front of two collectors, run in the foreground from a config of
+/// its own; killed when dropped.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // TERM to the master: it stops its workers too (a KILL would leave them).
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The deployment recipe of docs/scale-out.md: each client address to one collector
+/// (`hash $remote_addr consistent`). The test's clients all connect from loopback, so
+/// nginx takes their address from `X-Forwarded-For` (`real_ip_header`), as it would
+/// behind a trusted edge proxy, and passes it on.
+fn nginx(dir: &Path, collectors: &[SocketAddr]) -> Nginx {
+    let port = free_port();
+    let servers: String = collectors
+        .iter()
+        .map(|a| format!("        server {a};\n"))
+        .collect();
+    let conf = format!(
+        "daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n    access_log off;\n\
+             client_body_temp_path {dir}/body;\n    proxy_temp_path {dir}/proxy;\n\
+             fastcgi_temp_path {dir}/fastcgi;\n    uwsgi_temp_path {dir}/uwsgi;\n    scgi_temp_path {dir}/scgi;\n\
+             upstream collectors {{\n        hash $remote_addr consistent;\n{servers}    }}\n\
+             server {{\n        listen 127.0.0.1:{port};\n\
+                 set_real_ip_from 127.0.0.1;\n        real_ip_header X-Forwarded-For;\n\
+                 location / {{\n            proxy_pass http://collectors;\n\
+                     proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n\
+                     proxy_set_header X-Forwarded-For $remote_addr;\n        }}\n    }}\n}}\n",
+        dir = dir.display(),
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nginx (Debian's nginx-light; .ci/run installs it)");
+    let n = Nginx { child, port };
+    wait_until("nginx listening", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+    n
+}
+
+/// Two collectors behind a real nginx, one admin: hits spread over both collectors,
+/// each visit's hits meet on one (the recipe routes by client address), and the
+/// admin's report — visitors, visits, page views, bounces, entry and exit pages —
+/// equals what was sent.
+#[test]
+#[ignore]
+fn two_collectors_behind_nginx_report_what_was_sent_sessions_included() {
+    let ch = ch();
+    let db = fresh_db(&ch, "nginx");
+    let (dir, admin_data, _key) = site_dir("shop.example");
+    let key = _key;
+    let env = forwarding_env(&ch, &db, "100");
+    let with_role = |role: &str| {
+        let mut e = env.clone();
+        e.push(("PIXELTRACK_ROLE".into(), role.into()));
+        e
+    };
+    let admin = start(&admin_data, &with_role("admin"));
+    let (_b, data_b) = common::data_dir();
+    let (_c, data_c) = common::data_dir();
+    let col_b = start(&data_b, &with_role("collector"));
+    let col_c = start(&data_c, &with_role("collector"));
+    let lb = nginx(dir.path(), &[col_b.addr, col_c.addr]);
+    let lb_addr = SocketAddr::from(([127, 0, 0, 1], lb.port));
+    let hit = |ip: &str, page: &str| -> bool {
+        let target = format!(
+            "/p.gif?s={key}&u=https%3A%2F%2Fshop.example{}&r=https%3A%2F%2Fnews.example%2F",
+            page.replace('/', "%2F")
+        );
+        http(
+            lb_addr,
+            "GET",
+            &target,
+            &[("User-Agent", CHROME), ("X-Forwarded-For", ip)],
+        )
+        .is_ok_and(|r| stored(&r))
+    };
+    wait_until(
+        "the collectors know the site",
+        Duration::from_secs(15),
+        || {
+            let known = |c: &Server| {
+                let text = String::from_utf8_lossy(&c.get("/metrics", &[]).body).into_owned();
+                // A hit for an unknown key is counted as such; a known key is looked up.
+                metric(
+                    &text,
+                    "pixeltrack_events_dropped_total{reason=\"unknown_site\"}",
+                ) >= 0.0
+            };
+            (known(&col_b) && known(&col_c) && hit("192.0.2.250", "/warm")).then_some(())
+        },
+    );
+    // 80 visitors: 60 read three pages, 20 leave after one.
+    let (mut pageviews, mut bounces) = (1, 1); // the warm-up hit: one bounced visit
+    for n in 0..80 {
+        let ip = format!("198.51.{}.{}", n / 50, n % 50 + 10);
+        let pages: &[&str] = if n % 4 == 0 {
+            &["/"]
+        } else {
+            &["/", "/pricing", "/docs"]
+        };
+        for p in pages {
+            assert!(hit(&ip, p), "{ip} {p}");
+            pageviews += 1;
+        }
+        if pages.len() == 1 {
+            bounces += 1;
+        }
+    }
+    let visits = 81;
+    // Both collectors took a share.
+    for c in [&col_b, &col_c] {
+        let text = String::from_utf8_lossy(&c.get("/metrics", &[]).body).into_owned();
+        assert!(
+            metric(&text, "pixeltrack_events_stored_total") >= 20.0,
+            "each collector took a share"
+        );
+    }
+    // The admin's report, from ClickHouse, once everything is shipped: one visitor per
+    // address, one visit each, the page views, the bounces, and where visits ended.
+    let bounce_rate = format!("{:.1}", bounces as f64 * 100.0 / visits as f64);
+    let want = format!(
+        "visitors 81 visits {visits} pageviews {pageviews} bounce_rate {bounce_rate} exits [(\"/\", {}), (\"/docs\", 60)]",
+        bounces - 1
+    );
+    let mut got = String::new();
+    let settled = (0..60).any(|_| {
+        let r: serde_json::Value = serde_json::from_str(&read_as(
+            &admin_data,
+            &env,
+            "clickhouse",
+            &["--json", "report", "--site", "shop.example"],
+        ))
+        .unwrap();
+        let o = &r["overview"];
+        let exits: Vec<(String, i64)> = r["breakdowns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["dimension"] == "exit_page")
+            .map(|b| {
+                b["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|row| {
+                        (
+                            row["value"].as_str().unwrap().to_owned(),
+                            row["visits"].as_i64().unwrap(),
+                        )
+                    })
+                    .filter(|(v, _)| v != "/warm")
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut exits = exits;
+        exits.sort();
+        got = format!(
+            "visitors {} visits {} pageviews {} bounce_rate {:.1} exits {exits:?}",
+            o["visitors"],
+            o["visits"],
+            o["pageviews"],
+            o["bounce_rate"].as_f64().unwrap_or(-1.0)
+        );
+        if got == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        false
+    });
+    assert!(settled, "the admin's report\n  got: {got}\n want: {want}");
+    drop((lb, col_b, col_c, admin));
+}
