@@ -1042,13 +1042,56 @@ fn every_report_reads_the_same_from_clickhouse_as_from_sqlite() {
     assert!(local.iter().all(|(status, _)| *status == 200), "{local:?}");
     let (status, _) = server.terminate_keeping_log();
     assert!(status.success());
-    let mut admin_env = env.clone();
-    admin_env.push(("PIXELTRACK_ROLE".into(), "admin".into()));
-    let admin = start(&data, &admin_env);
+    let admin = start(&data, &with_role(&env, "admin"));
     for (path, (want, got)) in paths.iter().zip(local.iter().zip(answers(&admin))) {
         assert_eq!(&got, want, "{path} from the admin");
     }
     drop(admin);
+}
+
+/// `env` with `PIXELTRACK_ROLE` set.
+fn with_role(env: &[(String, String)], role: &str) -> Vec<(String, String)> {
+    let mut e = env.to_vec();
+    e.push(("PIXELTRACK_ROLE".into(), role.into()));
+    e
+}
+
+/// A scaled-out installation on database `db`: an admin (holding the site
+/// shop.example) and two collectors, each with a data directory of its own.
+struct Installation {
+    admin: Server,
+    col_b: Server,
+    col_c: Server,
+    admin_data: PathBuf,
+    data_b: PathBuf,
+    data_c: PathBuf,
+    key: String,
+    env: Vec<(String, String)>,
+    /// The admin's temporary folder (room for other files), then the collectors'.
+    dir: tempfile::TempDir,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn installation(ch: &Ch, db: &str) -> Installation {
+    let (dir, admin_data, key) = site_dir("shop.example");
+    let env = forwarding_env(ch, db, "100");
+    let admin = start(&admin_data, &with_role(&env, "admin"));
+    let (b, data_b) = common::data_dir();
+    let (c, data_c) = common::data_dir();
+    let col_b = start(&data_b, &with_role(&env, "collector"));
+    let col_c = start(&data_c, &with_role(&env, "collector"));
+    Installation {
+        admin,
+        col_b,
+        col_c,
+        admin_data,
+        data_b,
+        data_c,
+        key,
+        env,
+        dir,
+        _dirs: (b, c),
+    }
 }
 
 /// A scaled-out installation on one ClickHouse: an admin and two collectors, each with
@@ -1066,18 +1109,18 @@ fn an_admin_and_two_collectors_share_sites_salts_and_consent() {
     use pixeltrack::store::SqliteStore;
     let ch = ch();
     let db = fresh_db(&ch, "roles");
-    let (_a, admin_data, key) = site_dir("shop.example");
-    let env = forwarding_env(&ch, &db, "100");
-    let with_role = |role: &str| {
-        let mut e = env.clone();
-        e.push(("PIXELTRACK_ROLE".into(), role.into()));
-        e
-    };
-    let admin = start(&admin_data, &with_role("admin"));
-    let (_b, data_b) = common::data_dir();
-    let (_c, data_c) = common::data_dir();
-    let col_b = start(&data_b, &with_role("collector"));
-    let col_c = start(&data_c, &with_role("collector"));
+    let Installation {
+        admin,
+        col_b,
+        col_c,
+        admin_data,
+        data_b,
+        data_c,
+        key,
+        env,
+        dir: _dir,
+        _dirs,
+    } = installation(&ch, &db);
     let hit_at = |server: &Server, key: &str, page: &str, ip: &str| -> bool {
         let host = if page == "hello" {
             "blog.example"
@@ -1268,19 +1311,17 @@ fn nginx(dir: &Path, collectors: &[SocketAddr]) -> Nginx {
 fn two_collectors_behind_nginx_report_what_was_sent_sessions_included() {
     let ch = ch();
     let db = fresh_db(&ch, "nginx");
-    let (dir, admin_data, _key) = site_dir("shop.example");
-    let key = _key;
-    let env = forwarding_env(&ch, &db, "100");
-    let with_role = |role: &str| {
-        let mut e = env.clone();
-        e.push(("PIXELTRACK_ROLE".into(), role.into()));
-        e
-    };
-    let admin = start(&admin_data, &with_role("admin"));
-    let (_b, data_b) = common::data_dir();
-    let (_c, data_c) = common::data_dir();
-    let col_b = start(&data_b, &with_role("collector"));
-    let col_c = start(&data_c, &with_role("collector"));
+    let Installation {
+        admin,
+        col_b,
+        col_c,
+        admin_data,
+        key,
+        env,
+        dir,
+        _dirs,
+        ..
+    } = installation(&ch, &db);
     let lb = nginx(dir.path(), &[col_b.addr, col_c.addr]);
     let lb_addr = SocketAddr::from(([127, 0, 0, 1], lb.port));
     let hit = |ip: &str, page: &str| -> bool {

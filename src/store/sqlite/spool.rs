@@ -349,34 +349,15 @@ impl Spool {
             if !chunk.is_empty() {
                 ins.execute([pack_rollups(&chunk)])?;
             }
-            // And the visits as they stand (filtered reports read them).
-            let mut st = tx.prepare(
-                "SELECT id, site_id, visitor_id, start_ms, last_ms, pageviews, events,
-                        entry_page, exit_page, source, referrer_host, medium, utm_source,
-                        utm_medium, utm_campaign, utm_term, utm_content, browser, os, device,
-                        country FROM sessions",
-            )?;
-            let mut rows = st.query([])?;
+            // And the visits as they stand (filtered reports read them): every row,
+            // selected as the writer selects the open ones.
+            let mut st = tx.prepare(super::writer::RECENT_SESSIONS)?;
+            let mut rows = st.query([i64::MIN])?;
             let mut ins =
                 tx.prepare("INSERT INTO forward_rollups (body, sessions) VALUES (x'', ?1)")?;
             let mut chunk = Vec::new();
             while let Some(r) = rows.next()? {
-                let mut dims = Vec::with_capacity(12);
-                for i in 9..21 {
-                    dims.push(r.get(i)?);
-                }
-                chunk.push(SessionRow {
-                    id: r.get(0)?,
-                    site_id: r.get(1)?,
-                    visitor_id: r.get(2)?,
-                    start_ms: r.get(3)?,
-                    last_ms: r.get(4)?,
-                    pageviews: r.get(5)?,
-                    events: r.get(6)?,
-                    entry_page: r.get(7)?,
-                    exit_page: r.get(8)?,
-                    dims,
-                });
+                chunk.push(super::writer::session_from_row(r)?);
                 if chunk.len() == SNAPSHOT_ROWS {
                     ins.execute([pack_sessions(&chunk)])?;
                     chunk.clear();

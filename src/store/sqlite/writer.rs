@@ -20,7 +20,7 @@ use crate::store::{Counts, Derived, Reclassify, SessionRow, SESSION_DIMS};
 
 const INSERT_EVENT: &str = include_str!("sql/queries/insert_event.sql");
 const UPSERT_SESSION: &str = include_str!("sql/queries/upsert_session.sql");
-const RECENT_SESSIONS: &str = include_str!("sql/queries/recent_sessions.sql");
+pub(super) const RECENT_SESSIONS: &str = include_str!("sql/queries/recent_sessions.sql");
 const RECLASSIFY: &str = include_str!("sql/queries/reclassify.sql");
 
 pub struct SqliteWriter {
@@ -32,25 +32,29 @@ pub struct SqliteWriter {
 /// Sessions whose last event is at or after `since`.
 fn recent_sessions(conn: &Connection, since: Millis) -> Result<Vec<SessionRow>> {
     let mut st = conn.prepare_cached(RECENT_SESSIONS)?;
-    let rows = st.query_map([since], |r| {
-        let mut dims = Vec::with_capacity(SESSION_DIMS.len());
-        for i in 0..SESSION_DIMS.len() {
-            dims.push(r.get::<_, String>(9 + i)?);
-        }
-        Ok(SessionRow {
-            id: r.get(0)?,
-            site_id: r.get(1)?,
-            visitor_id: r.get(2)?,
-            start_ms: r.get(3)?,
-            last_ms: r.get(4)?,
-            pageviews: r.get(5)?,
-            events: r.get(6)?,
-            entry_page: r.get(7)?,
-            exit_page: r.get(8)?,
-            dims,
-        })
-    })?;
+    let rows = st.query_map([since], session_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A `sessions` row selected as `recent_sessions.sql` selects it (id, site, visitor,
+/// start, last, page views, events, entry and exit page, then the dimensions).
+pub(super) fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    let mut dims = Vec::with_capacity(SESSION_DIMS.len());
+    for i in 0..SESSION_DIMS.len() {
+        dims.push(r.get::<_, String>(9 + i)?);
+    }
+    Ok(SessionRow {
+        id: r.get(0)?,
+        site_id: r.get(1)?,
+        visitor_id: r.get(2)?,
+        start_ms: r.get(3)?,
+        last_ms: r.get(4)?,
+        pageviews: r.get(5)?,
+        events: r.get(6)?,
+        entry_page: r.get(7)?,
+        exit_page: r.get(8)?,
+        dims,
+    })
 }
 
 impl SqliteWriter {
