@@ -620,22 +620,17 @@ fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
     drop(server);
 }
 
-/// Two shards (the script's cluster `pt`): every visitor's events sit on one shard,
-/// both shards get some, and the Distributed table reads every acknowledged event once.
-#[test]
-#[ignore]
-fn two_shards_hold_each_visitor_on_one_and_every_event_once() {
-    let ch = ch();
+/// The forwarding configuration for the script's two-shard cluster `pt` (reads and
+/// schema on the first shard), with `db` dropped on both shards first.
+fn cluster_env(ch: &Ch, db: &str, batch_rows: &str) -> Vec<(String, String)> {
     let (s1, s2) = (ch.port + 10, ch.port + 20);
-    let db = "pt_test_shards";
     for port in [s1, s2] {
         let (status, body) = ch
             .request_to(port, &format!("DROP DATABASE IF EXISTS {db}"))
             .expect("the cluster's shards are up (scripts/clickhouse.sh … all)");
         assert_eq!(status, 200, "{body}");
     }
-    let (_dir, data, key) = site_dir("shop.example");
-    let mut env = forwarding_env(&ch, db, "50");
+    let mut env = forwarding_env(ch, db, batch_rows);
     for (k, v) in env.iter_mut() {
         if k == "PIXELTRACK_STORE__URL" {
             *v = format!("http://127.0.0.1:{s1}");
@@ -646,6 +641,19 @@ fn two_shards_hold_each_visitor_on_one_and_every_event_once() {
         format!("http://127.0.0.1:{s1},http://127.0.0.1:{s2}"),
     ));
     env.push(("PIXELTRACK_STORE__CLUSTER".into(), "pt".into()));
+    env
+}
+
+/// Two shards (the script's cluster `pt`): every visitor's events sit on one shard,
+/// both shards get some, and the Distributed table reads every acknowledged event once.
+#[test]
+#[ignore]
+fn two_shards_hold_each_visitor_on_one_and_every_event_once() {
+    let ch = ch();
+    let (s1, s2) = (ch.port + 10, ch.port + 20);
+    let db = "pt_test_shards";
+    let (_dir, data, key) = site_dir("shop.example");
+    let env = cluster_env(&ch, db, "50");
     let server = start(&data, &env);
     // Each visitor twice: two pages from one client IP.
     let mut acked = 0;
@@ -777,6 +785,23 @@ fn read_as(data: &Path, env: &[(String, String)], source: &str, args: &[&str]) -
 fn every_report_reads_the_same_from_clickhouse_as_from_sqlite() {
     let ch = ch();
     let db = fresh_db(&ch, "conformance");
+    let env = forwarding_env(&ch, &db, "500");
+    conformance(&ch, ch.port, &db, env);
+}
+
+/// The same on the two-shard cluster: every read through the Distributed tables, each
+/// event joined with its visit on the shard that holds both.
+#[test]
+#[ignore]
+fn every_report_reads_the_same_from_two_shards_as_from_sqlite() {
+    let ch = ch();
+    let db = "pt_test_conformance_shards";
+    let env = cluster_env(&ch, db, "500");
+    conformance(&ch, ch.port + 10, db, env);
+}
+
+/// The conformance scenario against the ClickHouse `env` names (`port` answers reads).
+fn conformance(ch: &Ch, port: u16, db: &str, env: Vec<(String, String)>) {
     let (dir, data) = common::data_dir();
     cli(
         &data,
@@ -796,7 +821,6 @@ fn every_report_reads_the_same_from_clickhouse_as_from_sqlite() {
         "email\nann@example.com\nbo?b@example.com\ncy'@example.com\n",
         r#"<html><body><a href="https://demo.pixeltrack.example/a">A</a><a href="https://demo.pixeltrack.example/b">B</a><a href="https://demo.pixeltrack.example/c">C</a></body></html>"#,
     );
-    let env = forwarding_env(&ch, &db, "500");
     let server = start(&data, &env);
     let key = cli(&data, &["--json", "site", "list"]);
     let key: serde_json::Value = serde_json::from_str(&key).unwrap();
@@ -1002,13 +1026,13 @@ fn every_report_reads_the_same_from_clickhouse_as_from_sqlite() {
     let exported = read_as(&data, &env, "clickhouse", &reads[10])
         .lines()
         .count();
-    let in_ch = ch
-        .query(&format!(
-            "SELECT count() FROM {db}.events WHERE site_id = 1 FORMAT TSVRaw"
-        ))
-        .trim()
-        .parse::<usize>()
-        .unwrap();
+    let (_, in_ch) = ch
+        .request_to(
+            port,
+            &format!("SELECT count() FROM {db}.events WHERE site_id = 1 FORMAT TSVRaw"),
+        )
+        .expect("ClickHouse reachable");
+    let in_ch = in_ch.trim().parse::<usize>().unwrap();
     assert_eq!(exported, in_ch);
     assert!(exported > 5_000, "{exported} events exported");
 
