@@ -28,11 +28,15 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::config::{Role, StoreConfig};
 use crate::store::clickhouse::ClickHouse;
-use crate::store::sqlite::SHARED_TABLES;
+use crate::store::sqlite::{ConsentRow, SHARED_TABLES};
 use crate::store::SqliteStore;
 
 /// How often the admin publishes and collectors look.
 pub const EVERY: Duration = Duration::from_secs(2);
+
+/// How long a collector keeps putting back consent it handed on: the admin takes it in
+/// within a round or two, so its snapshots hold it well before this.
+const PENDING_CONSENT: Duration = Duration::from_secs(60);
 
 /// The running replication; [`Replicator::stop`] ends it.
 pub struct Replicator {
@@ -52,6 +56,10 @@ struct Side {
     applied: HashMap<String, u64>,
     /// Consent handed on (collector) or taken in (admin) up to this time.
     consent_mark: i64,
+    /// Collector: consent handed on lately, put back after each snapshot until the
+    /// admin's snapshots surely hold it (a snapshot made before the admin took it in
+    /// would otherwise undo a withdrawal here for a round or two).
+    pending: Vec<(std::time::Instant, ConsentRow)>,
     /// Called after a collector applied new shared state (reload keys and salts).
     on_apply: Box<dyn Fn() + Send>,
 }
@@ -165,6 +173,7 @@ impl Side {
             published: HashMap::new(),
             applied: HashMap::new(),
             consent_mark: 0,
+            pending: Vec::new(),
             on_apply,
         }
     }
@@ -224,7 +233,11 @@ impl Side {
         if let Some(last) = mine.last() {
             self.ch.push_consent(&mine).await?;
             self.consent_mark = last.updated_ms;
+            let now = std::time::Instant::now();
+            self.pending.extend(mine.into_iter().map(|r| (now, r)));
         }
+        self.pending
+            .retain(|(at, _)| at.elapsed() < PENDING_CONSENT);
         let mut latest = self.ch.latest_shared().await?;
         latest.sort_by_key(|(kind, _, _)| SHARED_TABLES.iter().position(|t| t == kind));
         let mut changed = false;
@@ -235,6 +248,10 @@ impl Side {
                 continue;
             }
             self.store.apply_shared(&kind, &body, version as i64)?;
+            if kind == "consent" && !self.pending.is_empty() {
+                let rows: Vec<ConsentRow> = self.pending.iter().map(|(_, r)| r.clone()).collect();
+                self.store.merge_consent(&rows)?;
+            }
             if kind == "consent" {
                 // What this collector recorded is in the admin's copy now, or newer here.
                 self.consent_mark = self
