@@ -51,9 +51,12 @@ struct Side {
     store: Arc<SqliteStore>,
     clock: Clock,
     migrated: bool,
-    /// Admin: the body last published per table. Collector: the version applied.
+    /// Admin: the body last published per table.
     published: HashMap<&'static str, String>,
+    /// The newest version per table: applied (collector) or published (admin).
     applied: HashMap<String, u64>,
+    /// Admin: whether the versions already in ClickHouse were read (once, at start).
+    versions_read: bool,
     /// Consent handed on (collector) or taken in (admin) up to this time.
     consent_mark: i64,
     /// Collector: consent handed on lately, put back after each snapshot until the
@@ -172,6 +175,7 @@ impl Side {
             migrated: false,
             published: HashMap::new(),
             applied: HashMap::new(),
+            versions_read: false,
             consent_mark: 0,
             pending: Vec::new(),
             on_apply,
@@ -202,12 +206,12 @@ impl Side {
                 tracing::info!(changes = n, "consent recorded by collectors taken in");
             }
         }
-        if self.applied.is_empty() {
+        if !self.versions_read {
             // After a restart, publish past what is there (the clock may have gone back).
             for (kind, version, _) in self.ch.latest_shared().await? {
                 self.applied.insert(kind, version);
             }
-            self.applied.insert(String::new(), 0);
+            self.versions_read = true;
         }
         for table in SHARED_TABLES {
             let body = self.store.dump_shared(table)?;
