@@ -134,30 +134,21 @@ impl ClickHouse {
         } else {
             servers.push(&self.main);
         }
-        let rollups_table = match &self.cluster {
+        // What reports read: the local table itself on one server, a Distributed table
+        // over every shard's on a cluster. pixeltrack writes each shard's local table
+        // itself (by visitor), so the Distributed table's sharding key is never used.
+        let read_table = |name: &str| match &self.cluster {
             None => format!(
-                "CREATE VIEW IF NOT EXISTS {db}.rollups AS SELECT * FROM {db}.rollups_local",
+                "CREATE VIEW IF NOT EXISTS {db}.{name} AS SELECT * FROM {db}.{name}_local",
                 db = self.db
             ),
             Some(cluster) => format!(
-                "CREATE TABLE IF NOT EXISTS {db}.rollups AS {db}.rollups_local \
-                 ENGINE = Distributed({cluster}, {db}, rollups_local, rand())",
+                "CREATE TABLE IF NOT EXISTS {db}.{name} AS {db}.{name}_local \
+                 ENGINE = Distributed({cluster}, {db}, {name}_local, rand())",
                 db = self.db
             ),
         };
-        let events_table = match &self.cluster {
-            None => format!(
-                "CREATE VIEW IF NOT EXISTS {db}.events AS SELECT * FROM {db}.events_local",
-                db = self.db
-            ),
-            // pixeltrack writes each shard's events_local itself (by visitor); the
-            // Distributed table is only read, so its sharding key is never used.
-            Some(cluster) => format!(
-                "CREATE TABLE IF NOT EXISTS {db}.events AS {db}.events_local \
-                 ENGINE = Distributed({cluster}, {db}, events_local, rand())",
-                db = self.db
-            ),
-        };
+        let (rollups_table, events_table) = (read_table("rollups"), read_table("events"));
         for server in servers {
             // The database may not exist yet: these two run without it selected.
             let bare = server.clone().with_database("default");
