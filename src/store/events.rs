@@ -2,7 +2,7 @@
 //! and exports read ([`EventStore`]), and the rows those reads return. The events
 //! themselves are written by the backend's writer, not through this trait.
 
-use super::{Filter, Pattern, Result};
+use super::{Filter, Group, Pattern, Result, WebCounts};
 use crate::clock::Millis;
 use crate::model::{Event, SiteId};
 
@@ -20,17 +20,18 @@ pub trait EventStore: Send + Sync {
     /// Whether the site has any event at all (cheap, unlike counting them).
     fn has_events(&self, site_id: SiteId) -> Result<bool>;
 
-    /// Streams the web events in `[from, to)` that match every filter (bots, campaign
-    /// traffic and engagement pings left out): what filtered reports aggregate, since
-    /// a rollup holds one dimension and a filter combines two.
-    fn web_rows(
+    /// The web events in `[from, to)` that match every filter (bots, campaign traffic
+    /// and engagement pings left out), counted per group: what filtered reports show,
+    /// since a rollup holds one dimension and a filter combines two. The rules are
+    /// [`Tally`](super::web_counts::Tally)'s.
+    fn web_counts(
         &self,
         site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        f: &mut dyn FnMut(WebRow),
-    ) -> Result<()>;
+        groups: &[Group],
+    ) -> Result<WebCounts>;
 
     /// Every open and click of a campaign, in time order.
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>>;
@@ -71,7 +72,7 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<(i64, Millis, u64)>>;
 }
 
-/// One web event as filtered reports read it: its session-level dimensions come from
+/// One web event as filtered reports count it: its session-level dimensions come from
 /// its visit (as in the rollups), or from the event itself when it has no visit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WebRow {

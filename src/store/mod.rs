@@ -28,6 +28,7 @@ mod rollups;
 mod sites;
 pub mod sqlite;
 mod tokens;
+mod web_counts;
 
 pub use campaigns::CampaignStore;
 pub use derived::{Derived, SessionRow, UniqueCandidate};
@@ -40,6 +41,7 @@ pub use rollups::{Counts, RollupKey, RollupStore, RollupSum, Rollups};
 pub use sites::{Goal, SiteStore};
 pub use sqlite::{compact_rollups, run_retention, SqliteStore, HOURLY_ROLLUP_DAYS};
 pub use tokens::{ApiToken, Scope, TokenStore};
+pub use web_counts::{Group, Tally, WebCounts};
 
 /// Every store trait, for `use crate::store::prelude::*`.
 pub mod prelude {

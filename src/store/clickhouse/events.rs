@@ -18,7 +18,8 @@ use crate::clock::Millis;
 use crate::model::{AdFields, BotReason, Device, EmailFields, Event, Utm, Verdict};
 use crate::store::sqlite::{intern_client, intern_reason};
 use crate::store::{
-    AdCount, Dim, EmailRow, Filter, FilterOp, Pattern, PatternKind, Touch, WebRow, SESSION_DIMS,
+    AdCount, Counts, Dim, EmailRow, Filter, FilterOp, Group, Pattern, PatternKind, Touch,
+    WebCounts, SESSION_DIMS,
 };
 
 /// An event's time in milliseconds.
@@ -145,19 +146,17 @@ impl EventRead {
     }
 }
 
+/// One `(group, value)` of `web_counts`.
 #[derive(Row, Deserialize, Debug)]
-struct WebRead {
-    ms: i64,
-    visitor_id: i64,
-    session_id: i64,
-    name: String,
-    path: String,
-    entry_page: String,
-    exit_page: String,
-    visit_events: i64,
-    visit_ms: i64,
-    title: String,
-    dims: [String; 12],
+struct CountRead {
+    g: u16,
+    v: String,
+    visitors: i64,
+    visits: i64,
+    pageviews: i64,
+    events: i64,
+    bounces: i64,
+    duration_ms: i64,
 }
 
 #[derive(Row, Deserialize, Debug)]
@@ -215,6 +214,41 @@ fn dim_columns(d: Dim) -> Option<(&'static str, Option<&'static str>)> {
         Dim::Device => ("device", Some("s_device")),
         Dim::Country => ("country", Some("s_country")),
         _ => return None,
+    })
+}
+
+/// `(value, counted)` of an event in `group`, over the columns of the `web_counts`
+/// subquery: what `Tally`'s `value_of` answers (not counted: `counted` is 0).
+fn group_cell(group: Group) -> Option<(String, String)> {
+    Some(match group {
+        Group::Total => ("''".into(), "toUInt8(1)".into()),
+        Group::Hours(h) => (
+            format!(
+                "toString(intDiv(intDiv(toInt64(ts), 3600), {h}) * {h})",
+                h = h.max(1)
+            ),
+            "toUInt8(1)".into(),
+        ),
+        Group::Dim(d) => {
+            let column = match d {
+                Dim::Page => "path".to_owned(),
+                Dim::Title => "title".to_owned(),
+                Dim::Event => "name".to_owned(),
+                Dim::EntryPage => "entry_page".to_owned(),
+                Dim::ExitPage => "exit_page".to_owned(),
+                d if SESSION_DIMS.contains(&d) => format!("d_{}", d.name()),
+                _ => return None,
+            };
+            let mut counted = match d {
+                Dim::Page | Dim::Title => "name = 'pageview'".to_owned(),
+                Dim::Event => "name != 'pageview'".to_owned(),
+                _ => "1".to_owned(),
+            };
+            if d.empty_means_unset() {
+                counted = format!("{counted} AND {column} != ''");
+            }
+            (column, format!("toUInt8({counted})"))
+        }
     })
 }
 
@@ -349,15 +383,18 @@ impl ClickHouse {
         Ok(n > 0)
     }
 
-    /// The web events in `[from, to)` matching every filter, with their visits.
-    pub async fn web_rows(
+    /// The web events in `[from, to)` matching every filter, counted per group in one
+    /// scan: each event is repeated once per group it counts in (`ARRAY JOIN` over
+    /// `(group, value, counted)`), then grouped by `(group, value)` — the rules of
+    /// `store::web_counts::Tally`, in SQL, so only the groups' rows leave the server.
+    pub async fn web_counts(
         &self,
         site_id: i64,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        tx: tokio::sync::mpsc::Sender<WebRow>,
-    ) -> Result<()> {
+        groups: &[Group],
+    ) -> Result<WebCounts> {
         let mut cond = String::new();
         for flt in filters {
             let col = dim_expr(flt.dim)
@@ -370,48 +407,76 @@ impl ClickHouse {
                 FilterOp::Contains => format!(" AND position(lower({col}), lower({v})) > 0"),
             });
         }
-        let dims = SESSION_DIMS
-            .iter()
-            .filter_map(|d| dim_expr(*d))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut cells = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            if let Some((value, counted)) = group_cell(*g) {
+                cells.push(format!("({i}, {value}, {counted})"));
+            }
+        }
+        if cells.is_empty() || groups.len() > 255 {
+            return Ok(WebCounts(
+                groups.iter().map(|g| (*g, Default::default())).collect(),
+            ));
+        }
         let sql = format!(
-            "SELECT {MS} AS ms, visitor_id, session_id, name, path,
-                    if(found = 1, s_entry_page, '') AS entry, if(found = 1, s_exit_page, '') AS exit,
-                    if(found = 1, s_events, 0) AS visit_events, if(found = 1, s_visit_ms, 0) AS visit_ms,
-                    title, {dims}
-             FROM {db}.events
-             ANY LEFT JOIN (
-                 SELECT id AS session_id, visitor_id, toUInt8(1) AS found,
-                        entry_page AS s_entry_page, exit_page AS s_exit_page,
-                        events AS s_events, last_ms - start_ms AS s_visit_ms,
-                        source AS s_source, referrer_host AS s_referrer_host, medium AS s_medium,
-                        utm_source AS s_utm_source, utm_medium AS s_utm_medium,
-                        utm_campaign AS s_utm_campaign, utm_term AS s_utm_term,
-                        utm_content AS s_utm_content, browser AS s_browser, os AS s_os,
-                        device AS s_device, country AS s_country
-                 FROM {db}.sessions_local FINAL WHERE site_id = {site_id}
-             ) USING (session_id, visitor_id)
-             WHERE site_id = {site_id} AND {range} AND {WEB_EVENT} AND name != 'engagement'{cond}
-             ORDER BY ts, ts_ms, event_id",
+            "SELECT toUInt16(cell.1) AS g, cell.2 AS v,
+                    toInt64(uniqExactIf(visitor_id, visitor_id != 0)) AS visitors,
+                    toInt64(uniqExactIf(session_id, session_id != 0)) AS visits,
+                    toInt64(countIf(name = 'pageview')) AS pageviews,
+                    toInt64(countIf(name != 'pageview')) AS events,
+                    toInt64(uniqExactIf(session_id, session_id != 0 AND visit_events = 1)) AS bounces,
+                    toInt64(arraySum(arrayMap(t -> t.2,
+                        groupUniqArrayIf((session_id, visit_ms), session_id != 0)))) AS duration_ms
+             FROM (
+                 SELECT ts, visitor_id, session_id, name, path, title,
+                        if(found = 1, s_events, 0) AS visit_events,
+                        if(found = 1, s_visit_ms, 0) AS visit_ms,
+                        {entry} AS entry_page, {exit} AS exit_page, {dims}
+                 FROM {db}.events
+                 ANY LEFT JOIN (
+                     SELECT id AS session_id, visitor_id, toUInt8(1) AS found,
+                            entry_page AS s_entry_page, exit_page AS s_exit_page,
+                            events AS s_events, last_ms - start_ms AS s_visit_ms,
+                            source AS s_source, referrer_host AS s_referrer_host, medium AS s_medium,
+                            utm_source AS s_utm_source, utm_medium AS s_utm_medium,
+                            utm_campaign AS s_utm_campaign, utm_term AS s_utm_term,
+                            utm_content AS s_utm_content, browser AS s_browser, os AS s_os,
+                            device AS s_device, country AS s_country
+                     FROM {db}.sessions_local FINAL WHERE site_id = {site_id}
+                 ) USING (session_id, visitor_id)
+                 WHERE site_id = {site_id} AND {range} AND {WEB_EVENT} AND name != 'engagement'{cond}
+             )
+             ARRAY JOIN arrayFilter(c -> c.3 = 1, [{cells}]) AS cell
+             GROUP BY g, v",
             db = self.db,
             range = range(from_ms, to_ms),
+            entry = dim_expr(Dim::EntryPage).unwrap_or_default(),
+            exit = dim_expr(Dim::ExitPage).unwrap_or_default(),
+            dims = SESSION_DIMS
+                .iter()
+                .filter_map(|d| Some(format!("{} AS d_{}", dim_expr(*d)?, d.name())))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cells = cells.join(", "),
         );
-        self.stream(&sql, tx, |r: WebRead| WebRow {
-            ts_ms: r.ms,
-            visitor_id: r.visitor_id,
-            session_id: r.session_id,
-            name: r.name,
-            path: r.path,
-            title: r.title,
-            dims: r.dims.into(),
-            entry_page: r.entry_page,
-            exit_page: r.exit_page,
-            visit_events: r.visit_events,
-            visit_ms: r.visit_ms,
-        })
-        .await?;
-        Ok(())
+        let rows: Vec<CountRead> = self.fetch_all(sql).await?;
+        let mut out = WebCounts(groups.iter().map(|g| (*g, Default::default())).collect());
+        for r in rows {
+            let Some(g) = groups.get(usize::from(r.g)) else {
+                continue;
+            };
+            let counts = Counts {
+                visitors: r.visitors,
+                visits: r.visits,
+                pageviews: r.pageviews,
+                events: r.events,
+                bounces: r.bounces,
+                duration_ms: r.duration_ms,
+                ..Counts::default()
+            };
+            out.0.entry(*g).or_default().insert(r.v, counts);
+        }
+        Ok(out)
     }
 
     /// Every open and click of a campaign, oldest first.

@@ -9,8 +9,8 @@ use crate::clock::Millis;
 use crate::config::StoreConfig;
 use crate::model::{Event, SiteId};
 use crate::store::{
-    AdCount, Counts, Dim, EmailRow, EventStore, Filter, Pattern, Result, RollupStore, RollupSum,
-    StoreError, Touch, WebRow,
+    AdCount, Counts, Dim, EmailRow, EventStore, Filter, Group, Pattern, Result, RollupStore,
+    RollupSum, StoreError, Touch, WebCounts,
 };
 
 pub struct ClickHouseReader {
@@ -183,30 +183,19 @@ impl EventStore for ClickHouseReader {
         self.run("events", self.ch.has_events(site_id.0))
     }
 
-    fn web_rows(
+    fn web_counts(
         &self,
         site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        f: &mut dyn FnMut(WebRow),
-    ) -> Result<()> {
-        let (site, filters) = (site_id.0, filters.to_vec());
-        self.stream(
+        groups: &[Group],
+    ) -> Result<WebCounts> {
+        self.run(
             "events",
-            move |ch, tx| {
-                Box::pin(async move {
-                    ch.web_rows(site, from_ms, to_ms, &filters, tx)
-                        .await
-                        .map(|_| 0)
-                })
-            },
-            |row| {
-                f(row);
-                Ok(())
-            },
-        )?;
-        Ok(())
+            self.ch
+                .web_counts(site_id.0, from_ms, to_ms, filters, groups),
+        )
     }
 
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {

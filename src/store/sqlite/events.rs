@@ -10,8 +10,8 @@ use crate::clock::Millis;
 use crate::config::Synchronous;
 use crate::model::{AdFields, BotReason, Device, EmailFields, Event, SiteId, Utm, Verdict};
 use crate::store::{
-    AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Pattern, PatternKind, Result, StoreError,
-    Touch, WebRow, SESSION_DIMS,
+    AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Group, Pattern, PatternKind, Result,
+    StoreError, Tally, Touch, WebCounts, WebRow, SESSION_DIMS,
 };
 
 /// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
@@ -234,68 +234,20 @@ impl EventStore for SqliteStore {
         )?)
     }
 
-    fn web_rows(
+    fn web_counts(
         &self,
         site_id: SiteId,
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        f: &mut dyn FnMut(WebRow),
-    ) -> Result<()> {
+        groups: &[Group],
+    ) -> Result<WebCounts> {
         if let Some(other) = &self.reads_from {
-            return other.web_rows(site_id, from_ms, to_ms, filters, f);
+            return other.web_counts(site_id, from_ms, to_ms, filters, groups);
         }
-        let mut args: Vec<rusqlite::types::Value> =
-            vec![site_id.0.into(), from_ms.into(), to_ms.into()];
-        let mut cond = String::new();
-        for flt in filters {
-            let col = dim_sql(flt.dim).ok_or_else(|| {
-                StoreError::Conflict(format!("cannot filter by {}", flt.dim.name()))
-            })?;
-            args.push(flt.value.clone().into());
-            let n = args.len();
-            cond.push_str(&match flt.op {
-                FilterOp::Is => format!(" AND {col} = ?{n}"),
-                FilterOp::IsNot => format!(" AND {col} != ?{n}"),
-                FilterOp::Contains => format!(" AND instr(lower({col}), lower(?{n})) > 0"),
-            });
-        }
-        let dims = SESSION_DIMS
-            .iter()
-            .filter_map(|d| dim_sql(*d))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
-                    COALESCE(s.entry_page, ''), COALESCE(s.exit_page, ''),
-                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), e.title, {dims}
-             FROM events e LEFT JOIN sessions s ON s.id = e.session_id
-             WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
-               AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}"
-        );
-        let conn = self.conn();
-        let mut st = conn.prepare_cached(&sql)?;
-        let mut rows = st.query(rusqlite::params_from_iter(args))?;
-        while let Some(r) = rows.next()? {
-            let mut dims = Vec::with_capacity(SESSION_DIMS.len());
-            for i in 0..SESSION_DIMS.len() {
-                dims.push(r.get(10 + i)?);
-            }
-            f(WebRow {
-                ts_ms: r.get(0)?,
-                visitor_id: r.get(1)?,
-                session_id: r.get(2)?,
-                name: r.get(3)?,
-                path: r.get(4)?,
-                entry_page: r.get(5)?,
-                exit_page: r.get(6)?,
-                visit_events: r.get(7)?,
-                visit_ms: r.get(8)?,
-                title: r.get(9)?,
-                dims,
-            });
-        }
-        Ok(())
+        let mut tally = Tally::new(groups);
+        self.web_rows(site_id, from_ms, to_ms, filters, &mut |r| tally.add(&r))?;
+        Ok(tally.finish())
     }
 
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
@@ -441,6 +393,71 @@ impl EventStore for SqliteStore {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl SqliteStore {
+    /// Streams the web events in `[from, to)` that match every filter, each with its
+    /// visit: what [`EventStore::web_counts`] counts.
+    fn web_rows(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        filters: &[Filter],
+        f: &mut dyn FnMut(WebRow),
+    ) -> Result<()> {
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![site_id.0.into(), from_ms.into(), to_ms.into()];
+        let mut cond = String::new();
+        for flt in filters {
+            let col = dim_sql(flt.dim).ok_or_else(|| {
+                StoreError::Conflict(format!("cannot filter by {}", flt.dim.name()))
+            })?;
+            args.push(flt.value.clone().into());
+            let n = args.len();
+            cond.push_str(&match flt.op {
+                FilterOp::Is => format!(" AND {col} = ?{n}"),
+                FilterOp::IsNot => format!(" AND {col} != ?{n}"),
+                FilterOp::Contains => format!(" AND instr(lower({col}), lower(?{n})) > 0"),
+            });
+        }
+        let dims = SESSION_DIMS
+            .iter()
+            .filter_map(|d| dim_sql(*d))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
+                    COALESCE(s.entry_page, ''), COALESCE(s.exit_page, ''),
+                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), e.title, {dims}
+             FROM events e LEFT JOIN sessions s ON s.id = e.session_id
+             WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
+               AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}"
+        );
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(args))?;
+        while let Some(r) = rows.next()? {
+            let mut dims = Vec::with_capacity(SESSION_DIMS.len());
+            for i in 0..SESSION_DIMS.len() {
+                dims.push(r.get(10 + i)?);
+            }
+            f(WebRow {
+                ts_ms: r.get(0)?,
+                visitor_id: r.get(1)?,
+                session_id: r.get(2)?,
+                name: r.get(3)?,
+                path: r.get(4)?,
+                entry_page: r.get(5)?,
+                exit_page: r.get(6)?,
+                visit_events: r.get(7)?,
+                visit_ms: r.get(8)?,
+                title: r.get(9)?,
+                dims,
+            });
+        }
+        Ok(())
     }
 }
 
