@@ -343,8 +343,12 @@ impl Forwarding {
         let events = self.spool.events(batch)?;
         let shards = self.ch.shard_count();
         let mut parts: Vec<Vec<EventRow<'_>>> = (0..shards).map(|_| Vec::new()).collect();
-        for (id, e) in &events {
-            parts[self.ch.shard_of(e.visitor_id)].push(EventRow::new(event_id(collector, *id), e));
+        for (id, e, visit) in &events {
+            parts[self.ch.shard_of(e.visitor_id)].push(EventRow::new(
+                event_id(collector, *id),
+                e,
+                visit.as_ref(),
+            ));
         }
         let query_id = |shard: usize| format!("pixeltrack-{collector}-{}-{shard}", batch.seq);
         let pending = |shard: usize| batch.shards_done & (1 << shard) == 0;
@@ -374,8 +378,8 @@ impl Forwarding {
             let part = &mut parts[shard];
             let ts_ms = events
                 .iter()
-                .find(|(_, e)| self.ch.shard_of(e.visitor_id) == shard)
-                .map_or(0, |(_, e)| e.ts_ms);
+                .find(|(_, e, _)| self.ch.shard_of(e.visitor_id) == shard)
+                .map_or(0, |(_, e, _)| e.ts_ms);
             part.push(EventRow::marker(
                 marker_id(collector, batch.seq, shard),
                 ts_ms,

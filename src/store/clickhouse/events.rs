@@ -192,29 +192,66 @@ struct TouchRead {
     currency: String,
 }
 
-/// The events table's column of an event-level value, and the visit's column when
-/// the dimension is the visit's (as in the rollups).
-fn dim_columns(d: Dim) -> Option<(&'static str, Option<&'static str>)> {
+/// Where a filterable dimension's value is: on the event itself (`path`), on the
+/// event as its visit started (`visit_source`, schema 5; with the event's own column
+/// when no visit was known), or on the visit as it stands now (the exit page, from the
+/// joined visits). The visits' own column, when it never changes, lets the join read
+/// only the visits that can match.
+enum Column {
+    Event(&'static str),
+    Started {
+        visits: &'static str,
+        event: &'static str,
+    },
+    Now(&'static str),
+}
+
+fn dim_column(d: Dim) -> Option<Column> {
+    let started = |visits, event| Column::Started { visits, event };
     Some(match d {
-        Dim::Page => ("path", None),
-        Dim::Title => ("title", None),
-        Dim::Event => ("name", None),
-        Dim::EntryPage => ("''", Some("s_entry_page")),
-        Dim::ExitPage => ("''", Some("s_exit_page")),
-        Dim::Source => ("source", Some("s_source")),
-        Dim::Referrer => ("referrer_host", Some("s_referrer_host")),
-        Dim::Medium => ("medium", Some("s_medium")),
-        Dim::UtmSource => ("utm_source", Some("s_utm_source")),
-        Dim::UtmMedium => ("utm_medium", Some("s_utm_medium")),
-        Dim::UtmCampaign => ("utm_campaign", Some("s_utm_campaign")),
-        Dim::UtmTerm => ("utm_term", Some("s_utm_term")),
-        Dim::UtmContent => ("utm_content", Some("s_utm_content")),
-        Dim::Browser => ("browser", Some("s_browser")),
-        Dim::Os => ("os", Some("s_os")),
-        Dim::Device => ("device", Some("s_device")),
-        Dim::Country => ("country", Some("s_country")),
+        Dim::Page => Column::Event("path"),
+        Dim::Title => Column::Event("title"),
+        Dim::Event => Column::Event("name"),
+        Dim::EntryPage => started("entry_page", "''"),
+        Dim::ExitPage => Column::Now("s_exit_page"),
+        Dim::Source => started("source", "source"),
+        Dim::Referrer => started("referrer_host", "referrer_host"),
+        Dim::Medium => started("medium", "medium"),
+        Dim::UtmSource => started("utm_source", "utm_source"),
+        Dim::UtmMedium => started("utm_medium", "utm_medium"),
+        Dim::UtmCampaign => started("utm_campaign", "utm_campaign"),
+        Dim::UtmTerm => started("utm_term", "utm_term"),
+        Dim::UtmContent => started("utm_content", "utm_content"),
+        Dim::Browser => started("browser", "browser"),
+        Dim::Os => started("os", "os"),
+        Dim::Device => started("device", "device"),
+        Dim::Country => started("country", "country"),
         _ => return None,
     })
+}
+
+/// A dimension's value in the `web_counts` query — the visit's when the event has one,
+/// else the event's own: SQLite's `COALESCE(s.x, e.x)`. Only these fixed strings are
+/// spliced.
+fn dim_expr(d: Dim) -> Option<String> {
+    Some(match dim_column(d)? {
+        Column::Event(c) => c.to_owned(),
+        Column::Started { visits, event } => {
+            format!("if(visit_found = 1, visit_{visits}, {event})")
+        }
+        Column::Now(c) => format!("if(found = 1, {c}, '')"),
+    })
+}
+
+/// `col = 'v'`, `col != 'v'` or a case-insensitive substring test.
+fn filter_cond(col: &str, flt: &Filter) -> String {
+    let v = sql::literal(&flt.value);
+    match flt.op {
+        FilterOp::Is => format!("{col} = {v}"),
+        FilterOp::IsNot => format!("{col} != {v}"),
+        // SQLite's lower() and instr(): ASCII case folding, bytes otherwise.
+        FilterOp::Contains => format!("position(lower({col}), lower({v})) > 0"),
+    }
 }
 
 /// `(value, counted)` of an event in `group`, over the columns of the `web_counts`
@@ -249,17 +286,6 @@ fn group_cell(group: Group) -> Option<(String, String)> {
             }
             (column, format!("toUInt8({counted})"))
         }
-    })
-}
-
-/// A dimension's value over `events ANY LEFT JOIN <visits>`: the visit's when the event
-/// has one (`found`), else the event's own — SQLite's `COALESCE(s.x, e.x)`. Only these
-/// fixed strings are spliced.
-fn dim_expr(d: Dim) -> Option<String> {
-    let (event, visit) = dim_columns(d)?;
-    Some(match visit {
-        Some(v) => format!("if(found = 1, {v}, {event})"),
-        None => event.to_owned(),
     })
 }
 
@@ -395,17 +421,24 @@ impl ClickHouse {
         filters: &[Filter],
         groups: &[Group],
     ) -> Result<WebCounts> {
-        let mut cond = String::new();
+        // Three places a filter applies: the events as read (PREWHERE: their own and
+        // their visit's starting values), the visits joined (only those that can
+        // match), and the joined rows (the exit page, which changes as a visit goes on).
+        let (mut on_events, mut on_visits, mut on_joined) =
+            (String::new(), String::new(), String::new());
         for flt in filters {
-            let col = dim_expr(flt.dim)
+            let col = dim_column(flt.dim)
                 .ok_or_else(|| ChError::Server(format!("cannot filter by {}", flt.dim.name())))?;
-            let v = sql::literal(&flt.value);
-            cond.push_str(&match flt.op {
-                FilterOp::Is => format!(" AND {col} = {v}"),
-                FilterOp::IsNot => format!(" AND {col} != {v}"),
-                // SQLite's lower() and instr(): ASCII case folding, bytes otherwise.
-                FilterOp::Contains => format!(" AND position(lower({col}), lower({v})) > 0"),
-            });
+            let expr = dim_expr(flt.dim).unwrap_or_default();
+            let cond = format!(" AND {}", filter_cond(&expr, flt));
+            match col {
+                Column::Event(_) => on_events.push_str(&cond),
+                Column::Started { visits, .. } => {
+                    on_events.push_str(&cond);
+                    on_visits.push_str(&format!(" AND {}", filter_cond(visits, flt)));
+                }
+                Column::Now(_) => on_joined.push_str(&cond),
+            }
         }
         let mut cells = Vec::new();
         for (i, g) in groups.iter().enumerate() {
@@ -435,16 +468,14 @@ impl ClickHouse {
                  FROM {db}.events
                  ANY LEFT JOIN (
                      SELECT id AS session_id, visitor_id, toUInt8(1) AS found,
-                            entry_page AS s_entry_page, exit_page AS s_exit_page,
-                            events AS s_events, last_ms - start_ms AS s_visit_ms,
-                            source AS s_source, referrer_host AS s_referrer_host, medium AS s_medium,
-                            utm_source AS s_utm_source, utm_medium AS s_utm_medium,
-                            utm_campaign AS s_utm_campaign, utm_term AS s_utm_term,
-                            utm_content AS s_utm_content, browser AS s_browser, os AS s_os,
-                            device AS s_device, country AS s_country
-                     FROM {db}.sessions_local FINAL WHERE site_id = {site_id}
+                            argMax(events, version) AS s_events,
+                            argMax(last_ms - start_ms, version) AS s_visit_ms,
+                            argMax(exit_page, version) AS s_exit_page
+                     FROM {db}.sessions_local WHERE site_id = {site_id}{on_visits}
+                     GROUP BY id, visitor_id
                  ) USING (session_id, visitor_id)
-                 WHERE site_id = {site_id} AND {range} AND {WEB_EVENT} AND name != 'engagement'{cond}
+                 PREWHERE site_id = {site_id} AND {range} AND {WEB_EVENT} AND name != 'engagement'{on_events}
+                 WHERE 1{on_joined}
              )
              ARRAY JOIN arrayFilter(c -> c.3 = 1, [{cells}]) AS cell
              GROUP BY g, v",

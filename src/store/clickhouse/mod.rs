@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/002_rollups.sql"),
     include_str!("sql/003_sessions.sql"),
     include_str!("sql/004_shared.sql"),
+    include_str!("sql/005_visits_on_events.sql"),
 ];
 
 /// The nine sums of a rollup read, named so ORDER BY can use them.
@@ -134,13 +135,16 @@ impl ClickHouse {
         } else {
             servers.push(&self.main);
         }
-        // What reports read: the local table itself on one server, a Distributed table
-        // over every shard's on a cluster. pixeltrack writes each shard's local table
+        // What reports read: the local table itself on one server (through a Merge
+        // table), a Distributed table over every shard's on a cluster. pixeltrack writes each shard's local table
         // itself (by visitor), so the Distributed table's sharding key is never used.
         let read_table = |name: &str| match &self.cluster {
+            // A Merge table, not a view: reads can use PREWHERE.
             None => format!(
-                "CREATE VIEW IF NOT EXISTS {db}.{name} AS SELECT * FROM {db}.{name}_local",
-                db = self.db
+                "CREATE TABLE IF NOT EXISTS {db}.{name} AS {db}.{name}_local \
+                 ENGINE = Merge({plain}, '^{name}_local$')",
+                db = self.db,
+                plain = sql::literal(self.db.trim_matches('`')),
             ),
             Some(cluster) => format!(
                 "CREATE TABLE IF NOT EXISTS {db}.{name} AS {db}.{name}_local \
@@ -180,6 +184,11 @@ impl ClickHouse {
                     .replace("{events_table}", &events_table)
                     .replace("{rollups_table}", &rollups_table);
                 for stmt in statements(&script) {
+                    if let Some((table, column)) = added_column(&stmt, &self.db) {
+                        if self.has_column(&bare, table, column).await? {
+                            continue;
+                        }
+                    }
                     self.execute(&bare, &stmt).await?;
                 }
                 self.execute(
@@ -194,6 +203,22 @@ impl ClickHouse {
             }
         }
         Ok(())
+    }
+
+    /// Whether `table` of the database has `column` (18.16 has no `ADD COLUMN IF NOT
+    /// EXISTS`, so a migration interrupted after some columns can run again).
+    async fn has_column(&self, client: &Client, table: &str, column: &str) -> Result<bool> {
+        let db = self.db.trim_matches('`');
+        let sql = format!(
+            "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = {}",
+            sql::literal(db),
+            sql::literal(table),
+            sql::literal(column)
+        );
+        let n: u64 = self
+            .timed(async { Ok(client.query_raw(&sql).fetch_one().await?) })
+            .await?;
+        Ok(n > 0)
     }
 
     /// Whether the marker row `marker` is on `shard`: the part it closes landed.
@@ -568,9 +593,36 @@ fn statements(script: &str) -> Vec<String> {
         .collect()
 }
 
+/// `(table, column)` of a migration's `ALTER TABLE <db>.<table> ADD COLUMN <column> …`.
+fn added_column<'a>(stmt: &'a str, db: &str) -> Option<(&'a str, &'a str)> {
+    let rest = stmt
+        .strip_prefix("ALTER TABLE ")?
+        .strip_prefix(db)?
+        .strip_prefix('.')?;
+    let (table, rest) = rest.split_once(' ')?;
+    let column = rest.strip_prefix("ADD COLUMN ")?.split(' ').next()?;
+    Some((table, column))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn added_columns_are_found_in_migrations() {
+        let stmts = statements(&MIGRATIONS[4].replace("{db}", "`pt`"));
+        let added: Vec<_> = stmts
+            .iter()
+            .filter_map(|s| added_column(s, "`pt`"))
+            .collect();
+        assert_eq!(added.len(), 14);
+        assert_eq!(added[0], ("events_local", "visit_found"));
+        assert_eq!(added[13], ("events_local", "visit_country"));
+        assert_eq!(
+            added_column("ALTER TABLE `pt`.events_local DELETE WHERE 1", "`pt`"),
+            None
+        );
+    }
 
     #[test]
     fn migration_scripts_split_into_statements() {

@@ -5,6 +5,7 @@ use clickhouse::Row;
 use serde::Serialize;
 
 use crate::model::{BotReason, Event};
+use crate::store::sqlite::VisitColumns;
 
 /// Bits of an event id below the collector id: the spool id, and the marker bit.
 pub const COLLECTOR_SHIFT: u32 = 40;
@@ -70,6 +71,24 @@ pub struct EventRow<'a> {
     pub ad: &'a str,
     pub placement: &'a str,
     pub country: &'a str,
+    /// The event's visit, as it started (schema 5): where it came from, its client,
+    /// country and entry page — what never changes in a visit, so filtered reports
+    /// need no join for it. `visit_found` 0: no visit known (the event's own values
+    /// stand in, as SQLite's `COALESCE` does).
+    pub visit_found: u8,
+    pub visit_entry_page: &'a str,
+    pub visit_source: &'a str,
+    pub visit_referrer_host: &'a str,
+    pub visit_medium: &'a str,
+    pub visit_utm_source: &'a str,
+    pub visit_utm_medium: &'a str,
+    pub visit_utm_campaign: &'a str,
+    pub visit_utm_term: &'a str,
+    pub visit_utm_content: &'a str,
+    pub visit_browser: &'a str,
+    pub visit_os: &'a str,
+    pub visit_device: &'a str,
+    pub visit_country: &'a str,
 }
 
 /// Seconds and the millisecond remainder (18.16 has no DateTime64); times before 1970
@@ -80,8 +99,9 @@ fn split_ms(ms: i64) -> (u32, u16) {
 }
 
 impl<'a> EventRow<'a> {
-    pub fn new(id: u64, e: &'a Event) -> EventRow<'a> {
+    pub fn new(id: u64, e: &'a Event, visit: Option<&'a VisitColumns>) -> EventRow<'a> {
         let (ts, ts_ms) = split_ms(e.ts_ms);
+        let v = |i: usize| visit.and_then(|v| v.dims.get(i)).map_or("", String::as_str);
         let email = e.email.as_ref();
         let ad = e.ad.as_ref();
         EventRow {
@@ -133,6 +153,20 @@ impl<'a> EventRow<'a> {
             ad: ad.map(|a| a.ad.as_str()).unwrap_or(""),
             placement: ad.map(|a| a.placement.as_str()).unwrap_or(""),
             country: &e.country,
+            visit_found: u8::from(visit.is_some()),
+            visit_entry_page: visit.map_or("", |v| v.entry_page.as_str()),
+            visit_source: v(0),
+            visit_referrer_host: v(1),
+            visit_medium: v(2),
+            visit_utm_source: v(3),
+            visit_utm_medium: v(4),
+            visit_utm_campaign: v(5),
+            visit_utm_term: v(6),
+            visit_utm_content: v(7),
+            visit_browser: v(8),
+            visit_os: v(9),
+            visit_device: v(10),
+            visit_country: v(11),
         }
     }
 
@@ -186,6 +220,20 @@ impl<'a> EventRow<'a> {
             ad: "",
             placement: "",
             country: "",
+            visit_found: 0,
+            visit_entry_page: "",
+            visit_source: "",
+            visit_referrer_host: "",
+            visit_medium: "",
+            visit_utm_source: "",
+            visit_utm_medium: "",
+            visit_utm_campaign: "",
+            visit_utm_term: "",
+            visit_utm_content: "",
+            visit_browser: "",
+            visit_os: "",
+            visit_device: "",
+            visit_country: "",
         }
     }
 }

@@ -34,7 +34,7 @@ pub use rollups::{compact_rollups, HOURLY_ROLLUP_DAYS};
 pub use shared::{ConsentRow, SHARED_TABLES};
 pub use spool::{
     pack_rollups, pack_sessions, unpack_rollups, unpack_sessions, Batch, Change, Deletion,
-    DerivedWrite, Relabel, RollupDelta, Spool,
+    DerivedWrite, Relabel, RollupDelta, Spool, VisitColumns,
 };
 use spool::{record_deletion, record_derived, record_relabel};
 pub use writer::SqliteWriter;

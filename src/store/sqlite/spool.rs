@@ -3,12 +3,28 @@
 //! `forward_batch` holds the one batch being shipped. The forwarder (`crate::forward`)
 //! owns the only [`Spool`]; the writer thread only appends events.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::events::{event_from_row, EVENT_COLUMNS};
 use crate::clock::Millis;
 use crate::model::Event;
-use crate::store::{Result, SessionRow};
+use crate::store::{Result, SessionRow, SESSION_DIMS};
+
+/// How a visit started: what of it never changes (its entry page and its
+/// [`SESSION_DIMS`] values, in that order), shipped with each of its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VisitColumns {
+    pub entry_page: String,
+    pub dims: Vec<String>,
+}
+
+/// A visit's [`VisitColumns`], by id: the entry page, then [`SESSION_DIMS`] in order
+/// (`tests::visit_columns_follow_session_dims` holds the two together).
+const VISIT_COLUMNS: &str = "SELECT entry_page, source, referrer_host, medium, utm_source, \
+    utm_medium, utm_campaign, utm_term, utm_content, browser, os, device, country \
+    FROM sessions WHERE id = ?1";
 
 /// A sealed batch: the events with ids in `from_id..=to_id`, one month's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -391,9 +407,13 @@ impl Spool {
             [],
             |r| r.get(0),
         )?;
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id, ts_ms FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        // Only events whose visits are written (none in `unindexed`): each event ships
+        // with how its visit started.
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, ts_ms FROM events WHERE id > ?1
+               AND id < IFNULL((SELECT min(from_id) FROM unindexed), 9223372036854775807)
+             ORDER BY id LIMIT ?2",
+        )?;
         let rows: Vec<(i64, Millis)> = st
             .query_map(params![shipped, max_rows as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -416,18 +436,44 @@ impl Spool {
     }
 
     /// The events of `b` still stored (erasure or retention may have removed some),
-    /// with their ids, in id order.
-    pub fn events(&self, b: &Batch) -> Result<Vec<(i64, Event)>> {
+    /// with their ids and how their visits started, in id order.
+    pub fn events(&self, b: &Batch) -> Result<Vec<(i64, Event, Option<VisitColumns>)>> {
         let columns = EVENT_COLUMNS.replacen("FROM events", ", id FROM events", 1);
         let mut st = self
             .conn
             .prepare_cached(&format!("{columns} WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
-        let out = st
+        let events: Vec<(i64, Event)> = st
             .query_map([b.from_id, b.to_id], |r| {
                 let id: i64 = r.get(super::events::EVENT_COLUMN_COUNT)?;
                 Ok((id, event_from_row(r)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
+        let mut visit = self.conn.prepare_cached(VISIT_COLUMNS)?;
+        let mut seen: HashMap<i64, Option<VisitColumns>> = HashMap::new();
+        let mut out = Vec::with_capacity(events.len());
+        for (id, e) in events {
+            let v = match e.session_id {
+                0 => None,
+                s => match seen.get(&s) {
+                    Some(v) => v.clone(),
+                    None => {
+                        let v = visit
+                            .query_row([s], |r| {
+                                Ok(VisitColumns {
+                                    entry_page: r.get(0)?,
+                                    dims: (1..=SESSION_DIMS.len())
+                                        .map(|i| r.get(i))
+                                        .collect::<rusqlite::Result<_>>()?,
+                                })
+                            })
+                            .optional()?;
+                        seen.insert(s, v.clone());
+                        v
+                    }
+                },
+            };
+            out.push((id, e, v));
+        }
         Ok(out)
     }
 
@@ -570,6 +616,24 @@ impl Spool {
 mod tests {
     use super::{pack_sessions, unpack_sessions, Change, Deletion};
     use crate::store::SessionRow;
+
+    #[test]
+    fn visit_columns_follow_session_dims() {
+        let names: Vec<&str> = super::VISIT_COLUMNS
+            .trim_start_matches("SELECT ")
+            .split(" FROM")
+            .next()
+            .unwrap()
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let mut want = vec!["entry_page"];
+        want.extend(crate::store::SESSION_DIMS.iter().map(|d| match d.name() {
+            "referrer" => "referrer_host",
+            n => n,
+        }));
+        assert_eq!(names, want);
+    }
 
     #[test]
     fn session_rows_survive_packing() {
