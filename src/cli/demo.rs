@@ -355,6 +355,7 @@ fn hit(
         referer_header: None,
         gpc: false,
         dnt: false,
+        cdn_country: None,
         params: HitParams {
             site: Some(site.key.to_string()),
             event: event.map(str::to_owned),

@@ -131,7 +131,11 @@ impl App {
         .with_email_thresholds(crate::enrich::email::Thresholds {
             min_human_seconds: i64::from(cfg.email.min_human_seconds),
             click_without_open_seconds: i64::from(cfg.email.click_without_open_seconds),
-        });
+        })
+        .with_geo(crate::enrich::geo::Geo::open(
+            &cfg.geo.mmdb,
+            &cfg.geo.asn_mmdb,
+        )?);
         let keys = store.token_keys(clock.now_ms())?;
         let email = collect::email::EmailState::new(
             crate::token::Keyring::from_masters(keys),
@@ -149,6 +153,7 @@ impl App {
             clock,
             limits: cfg.limits.clone(),
             trusted_proxies: rt.trusted_proxies.clone(),
+            country_headers: rt.country_headers.clone(),
             email,
             rate_limits: collect::limits::RateLimits::new(&cfg.limits),
         });

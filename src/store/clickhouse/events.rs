@@ -32,7 +32,7 @@ const EVENT_COLUMNS: &str = "site_id, ts, ts_ms, name, visitor_id, session_id, h
     utm_campaign, utm_term, utm_content, click_id, browser, browser_version, os, os_version, \
     device, bot, value_minor, currency, order_id, props, ip, campaign_id, recipient, link, \
     verdict, verdict_reason, email_client, scroll_pct, engaged_ms, screen_width, ad, \
-    placement, country";
+    placement, country, region, city, asn, as_org";
 
 #[derive(Row, Deserialize, Debug)]
 struct EventRead {
@@ -75,6 +75,10 @@ struct EventRead {
     ad: String,
     placement: String,
     country: String,
+    region: String,
+    city: String,
+    asn: u32,
+    as_org: String,
 }
 
 impl EventRead {
@@ -141,6 +145,10 @@ impl EventRead {
             screen_width: self.screen_width,
             ad,
             country: self.country,
+            region: self.region,
+            city: self.city,
+            asn: self.asn,
+            as_org: self.as_org,
         }
     }
 }
@@ -214,6 +222,8 @@ fn dim_columns(d: Dim) -> Option<(&'static str, Option<&'static str>)> {
         Dim::Os => ("os", Some("s_os")),
         Dim::Device => ("device", Some("s_device")),
         Dim::Country => ("country", Some("s_country")),
+        Dim::Region => ("region", Some("s_region")),
+        Dim::City => ("city", Some("s_city")),
         _ => return None,
     })
 }
@@ -389,7 +399,8 @@ impl ClickHouse {
                         utm_source AS s_utm_source, utm_medium AS s_utm_medium,
                         utm_campaign AS s_utm_campaign, utm_term AS s_utm_term,
                         utm_content AS s_utm_content, browser AS s_browser, os AS s_os,
-                        device AS s_device, country AS s_country
+                        device AS s_device, country AS s_country,
+                        region AS s_region, city AS s_city
                  FROM {db}.sessions_local FINAL WHERE site_id = {site_id}
              ) USING (session_id, visitor_id)
              WHERE site_id = {site_id} AND {range} AND {WEB_EVENT} AND name != 'engagement'{cond}

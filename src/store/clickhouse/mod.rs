@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/002_rollups.sql"),
     include_str!("sql/003_sessions.sql"),
     include_str!("sql/004_shared.sql"),
+    include_str!("sql/005_geo.sql"),
 ];
 
 /// The nine sums of a rollup read, named so ORDER BY can use them.
@@ -180,6 +181,11 @@ impl ClickHouse {
                     .replace("{events_table}", &events_table)
                     .replace("{rollups_table}", &rollups_table);
                 for stmt in statements(&script) {
+                    if let Some((table, column)) = added_column(&stmt) {
+                        if self.has_column(&bare, table, column).await? {
+                            continue;
+                        }
+                    }
                     self.execute(&bare, &stmt).await?;
                 }
                 self.execute(
@@ -194,6 +200,21 @@ impl ClickHouse {
             }
         }
         Ok(())
+    }
+
+    /// Whether `table` of the database has `column` (18.16 has no `ADD COLUMN IF NOT
+    /// EXISTS`).
+    async fn has_column(&self, client: &Client, table: &str, column: &str) -> Result<bool> {
+        let sql = format!(
+            "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = {}",
+            sql::literal(self.db.trim_matches('`')),
+            sql::literal(table),
+            sql::literal(column)
+        );
+        let n: u64 = self
+            .timed(async { Ok(client.query_raw(&sql).fetch_one().await?) })
+            .await?;
+        Ok(n > 0)
     }
 
     /// Whether the marker row `marker` is on `shard`: the part it closes landed.
@@ -553,6 +574,22 @@ impl ClickHouse {
 
 /// The statements of a migration script: separated by lines holding only `;`, with
 /// `--` comment lines dropped.
+/// `(table, column)` of an `ALTER TABLE <db>.<table> ADD COLUMN <column> <type>`
+/// statement of a migration script.
+fn added_column(stmt: &str) -> Option<(&str, &str)> {
+    let mut words = stmt.split_whitespace();
+    let head: Vec<&str> = words.by_ref().take(2).collect();
+    if head != ["ALTER", "TABLE"] {
+        return None;
+    }
+    let table = words.next()?.rsplit('.').next()?;
+    let add: Vec<&str> = words.by_ref().take(2).collect();
+    if add != ["ADD", "COLUMN"] {
+        return None;
+    }
+    Some((table, words.next()?))
+}
+
 fn statements(script: &str) -> Vec<String> {
     script
         .split("\n;")
@@ -571,6 +608,20 @@ fn statements(script: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn added_columns_are_recognised_for_the_existence_check() {
+        assert_eq!(
+            added_column("ALTER TABLE `pt`.events_local ADD COLUMN region String"),
+            Some(("events_local", "region"))
+        );
+        assert_eq!(added_column("DROP TABLE IF EXISTS `pt`.events"), None);
+        assert_eq!(added_column("ALTER TABLE `pt`.events DELETE WHERE 1"), None);
+        let geo = statements(MIGRATIONS[4]);
+        let added: Vec<_> = geo.iter().filter_map(|s| added_column(s)).collect();
+        assert_eq!(added.len(), 6);
+        assert!(added.contains(&("sessions_local", "city")));
+    }
 
     #[test]
     fn migration_scripts_split_into_statements() {

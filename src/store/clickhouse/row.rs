@@ -70,6 +70,11 @@ pub struct EventRow<'a> {
     pub ad: &'a str,
     pub placement: &'a str,
     pub country: &'a str,
+    // Schema 5 (`sql/005_geo.sql`): added at the end of the table, so here too.
+    pub region: &'a str,
+    pub city: &'a str,
+    pub asn: u32,
+    pub as_org: &'a str,
 }
 
 /// Seconds and the millisecond remainder (18.16 has no DateTime64); times before 1970
@@ -133,6 +138,10 @@ impl<'a> EventRow<'a> {
             ad: ad.map(|a| a.ad.as_str()).unwrap_or(""),
             placement: ad.map(|a| a.placement.as_str()).unwrap_or(""),
             country: &e.country,
+            region: &e.region,
+            city: &e.city,
+            asn: e.asn,
+            as_org: &e.as_org,
         }
     }
 
@@ -186,6 +195,10 @@ impl<'a> EventRow<'a> {
             ad: "",
             placement: "",
             country: "",
+            region: "",
+            city: "",
+            asn: 0,
+            as_org: "",
         }
     }
 }
@@ -284,6 +297,8 @@ pub struct SessionChRow<'a> {
     pub os: &'a str,
     pub device: &'a str,
     pub country: &'a str,
+    pub region: &'a str,
+    pub city: &'a str,
 }
 
 impl<'a> SessionChRow<'a> {
@@ -313,6 +328,8 @@ impl<'a> SessionChRow<'a> {
             os: dim(9),
             device: dim(10),
             country: dim(11),
+            region: dim(12),
+            city: dim(13),
         }
     }
 }
