@@ -703,6 +703,17 @@ mod tests {
     }
 
     #[test]
+    fn regions_show_with_their_country_when_stored_as_codes() {
+        assert_eq!(region_label("DE-BY"), "DE-BY (Germany)");
+        assert_eq!(region_label("FR-IDF"), "FR-IDF (France)");
+        // Stored by name (no code in the database), or not a code: as it is.
+        assert_eq!(region_label("Bavaria"), "Bavaria");
+        assert_eq!(region_label("Baden-Württemberg"), "Baden-Württemberg");
+        assert_eq!(region_label("ZZ-AB"), "ZZ-AB");
+        assert_eq!(region_label("<b>-x"), "<b>-x");
+    }
+
+    #[test]
     fn a_site_is_found_by_exact_key_first_then_by_domain_in_any_case() {
         let sites = [site(1, "k1", "example.com"), site(2, "k2", "b.example")];
         let found = |w: &str| Site::find(&sites, w).map(|s| s.id.0);
