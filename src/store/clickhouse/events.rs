@@ -165,7 +165,7 @@ struct WebRead {
     visit_events: i64,
     visit_ms: i64,
     title: String,
-    dims: [String; 12],
+    dims: [String; SESSION_DIMS.len()],
 }
 
 #[derive(Row, Deserialize, Debug)]
