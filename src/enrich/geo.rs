@@ -154,6 +154,18 @@ impl Slot {
         Ok(true)
     }
 
+    fn log_loaded(&self) {
+        let reader = self.current();
+        let meta = reader.as_ref().map(|r| r.metadata());
+        tracing::info!(
+            setting = self.key,
+            file = %self.path.as_deref().unwrap_or(Path::new("")).display(),
+            database = meta.map(|m| m.database_type.as_str()).unwrap_or(""),
+            built = meta.map(|m| m.build_epoch).unwrap_or(0),
+            "geolocation database loaded"
+        );
+    }
+
     fn current(&self) -> Option<Arc<Reader<Vec<u8>>>> {
         self.reader
             .read()
@@ -196,8 +208,11 @@ impl Geo {
             city: Slot::new("geo.mmdb", mmdb),
             asn: Slot::new("geo.asn_mmdb", asn_mmdb),
         };
-        geo.city.refresh(true)?;
-        geo.asn.refresh(true)?;
+        for slot in [&geo.city, &geo.asn] {
+            if slot.refresh(true)? {
+                slot.log_loaded();
+            }
+        }
         Ok(geo)
     }
 
@@ -212,17 +227,7 @@ impl Geo {
         for slot in [&self.city, &self.asn] {
             match slot.refresh(false) {
                 Ok(false) => {}
-                Ok(true) => {
-                    let reader = slot.current();
-                    let meta = reader.as_ref().map(|r| r.metadata());
-                    tracing::info!(
-                        setting = slot.key,
-                        file = %slot.path.as_deref().unwrap_or(Path::new("")).display(),
-                        database = meta.map(|m| m.database_type.as_str()).unwrap_or(""),
-                        built = meta.map(|m| m.build_epoch).unwrap_or(0),
-                        "geolocation database loaded"
-                    );
-                }
+                Ok(true) => slot.log_loaded(),
                 Err(e) => {
                     tracing::warn!(error = %e, "geolocation database not reloaded; keeping the one in use")
                 }

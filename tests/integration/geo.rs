@@ -386,6 +386,11 @@ fn the_server_reports_places_through_api_cli_and_export_and_reloads_a_replaced_d
         },
     );
     let log = server.log_text();
-    assert!(log.contains("geolocation database loaded"), "{log}");
+    // Loaded at start and again when replaced.
+    assert_eq!(
+        log.matches("geolocation database loaded").count(),
+        2,
+        "{log}"
+    );
     assert!(!log.contains("203.0.113."), "the client IP is not logged");
 }
