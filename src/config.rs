@@ -514,16 +514,9 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for (key, path) in [
-            ("geo.mmdb", &self.geo.mmdb),
-            ("geo.asn_mmdb", &self.geo.asn_mmdb),
-        ] {
-            if !path.is_empty() && !Path::new(path).is_file() {
-                return Err(ConfigError::Invalid(format!(
-                    "{key} = {path:?} is not a file: download a MaxMind-format database (see README, \"Geolocation\") or leave {key} empty"
-                )));
-            }
-        }
+        // geo.mmdb and geo.asn_mmdb are read (and a missing or broken file refused, with
+        // the setting named) where they are used, by `serve` and `demo`: commands that
+        // only read reports do not need the file.
         if self
             .log_level
             .parse::<tracing_subscriber::EnvFilter>()
@@ -810,8 +803,20 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
+        // A missing file is refused where it is read (`enrich::geo`), naming the setting.
         let missing = dir.path().join("GeoLite2-City.mmdb");
-        let err = bad("geo.asn_mmdb", missing.to_string_lossy().as_ref().into());
+        let c = Config::load(
+            None,
+            Vec::new(),
+            &[("geo.asn_mmdb", missing.to_string_lossy().as_ref().into())],
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let err = crate::enrich::geo::Geo::open(&c.config.geo.mmdb, &c.config.geo.asn_mmdb)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains("geo.asn_mmdb") && err.contains("GeoLite2-City.mmdb"),
             "{err}"
