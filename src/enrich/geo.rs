@@ -28,6 +28,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
@@ -96,6 +97,8 @@ struct Slot {
     path: Option<PathBuf>,
     reader: RwLock<Option<Arc<Reader<Vec<u8>>>>>,
     seen: Mutex<Option<Signature>>,
+    /// Changed files that could not be used (the database in use stayed).
+    failures: AtomicU64,
 }
 
 impl Slot {
@@ -105,6 +108,7 @@ impl Slot {
             path: (!path.trim().is_empty()).then(|| PathBuf::from(path)),
             reader: RwLock::new(None),
             seen: Mutex::new(None),
+            failures: AtomicU64::new(0),
         }
     }
 
@@ -229,10 +233,28 @@ impl Geo {
                 Ok(false) => {}
                 Ok(true) => slot.log_loaded(),
                 Err(e) => {
+                    slot.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, "geolocation database not reloaded; keeping the one in use")
                 }
             }
         }
+    }
+
+    /// For `/metrics`, per configured database: its setting, when the database in use
+    /// was built (Unix seconds, from its metadata; `None` before any was read), and how
+    /// many changed files could not be used.
+    pub fn status(&self) -> Vec<(&'static str, Option<u64>, u64)> {
+        [&self.city, &self.asn]
+            .into_iter()
+            .filter(|s| s.path.is_some())
+            .map(|s| {
+                (
+                    s.key,
+                    s.current().map(|r| r.metadata().build_epoch),
+                    s.failures.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// The place of `ip`. `cdn_country` is a CDN's country header that collect has
@@ -604,6 +626,7 @@ mod tests {
     fn without_a_database_the_registries_give_the_country_only() {
         let geo = Geo::none();
         assert!(!geo.configured());
+        assert!(geo.status().is_empty());
         assert_eq!(
             geo.locate(ip("8.8.8.8"), None),
             Place {
@@ -761,10 +784,12 @@ mod tests {
             ("DE-HE", "Frankfurt am Main")
         );
 
-        // Overwritten in place with garbage: the database in use stays.
+        assert_eq!(geo.status(), vec![("geo.mmdb", Some(0), 0)]);
+        // Overwritten in place with garbage: the database in use stays, the failure counts.
         std::fs::write(&path, b"half a download").unwrap();
         geo.reload();
         assert_eq!(geo.locate(ip("8.8.8.8"), None).city, "Frankfurt am Main");
+        assert_eq!(geo.status(), vec![("geo.mmdb", Some(0), 1)]);
         // Gone: still the one in use.
         std::fs::remove_file(&path).unwrap();
         geo.reload();

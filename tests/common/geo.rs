@@ -44,6 +44,7 @@ pub fn city_mmdb(entries: &[(&str, &str, &str, &str, &str)]) -> Vec<u8> {
     let mut db = Database::default();
     db.metadata.database_type = "GeoLite2-City".into();
     db.metadata.binary_format_major_version = 2;
+    db.metadata.build_epoch = 1_700_000_000;
     for (i, (cidr, cc, sub_code, sub_name, city)) in entries.iter().enumerate() {
         let rec = CityRecord {
             city: Named {

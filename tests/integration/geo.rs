@@ -385,6 +385,21 @@ fn the_server_reports_places_through_api_cli_and_export_and_reloads_a_replaced_d
                 .map(|e| assert_eq!(e["region"], "DE-HE"))
         },
     );
+    let metrics = String::from_utf8_lossy(&server.get("/metrics", &[]).body).into_owned();
+    assert_eq!(
+        common::metric(
+            &metrics,
+            "pixeltrack_geo_database_build_timestamp_seconds{setting=\"geo.mmdb\"}"
+        ),
+        1_700_000_000.0
+    );
+    assert_eq!(
+        common::metric(
+            &metrics,
+            "pixeltrack_geo_reload_failures_total{setting=\"geo.mmdb\"}"
+        ),
+        0.0
+    );
     let log = server.log_text();
     // Loaded at start and again when replaced.
     assert_eq!(
