@@ -511,12 +511,16 @@ pub(crate) mod testdb {
         }
     }
 
-    /// A GeoLite2-City-shaped IPv4 database: each `(cidr, country, subdivision code,
-    /// subdivision name, city)`.
+    /// A GeoLite2-City-shaped database: each `(cidr, country, subdivision code,
+    /// subdivision name, city)`. IPv4 only, or IPv6 (with IPv4 under `::/96`, as
+    /// GeoLite2 has it) when a network is IPv6.
     pub fn city(entries: &[(&str, &str, &str, &str, &str)]) -> Vec<u8> {
         let mut db = Database::default();
         db.metadata.database_type = "GeoLite2-City".into();
         db.metadata.binary_format_major_version = 2;
+        if entries.iter().any(|e| e.0.contains(':')) {
+            db.metadata.ip_version = maxminddb_writer::metadata::IpVersion::V6;
+        }
         for (cidr, cc, sub_code, sub_name, city) in entries {
             let rec = CityRecord {
                 city: City {
@@ -707,6 +711,24 @@ mod tests {
         );
         // The same country: everything kept.
         assert_eq!(geo.locate(ip("8.8.8.8"), Some("DE")).city, "Munich");
+    }
+
+    #[test]
+    fn an_ipv6_database_places_ipv6_and_ipv4_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = write(
+            dir.path(),
+            "City-v6.mmdb",
+            &testdb::city(&[
+                ("2001:db8::/32", "DE", "BE", "Berlin", "Berlin"),
+                ("::203.0.113.0/120", "DE", "BY", "Bavaria", "Munich"),
+            ]),
+        );
+        let geo = Geo::open(&db, "").unwrap();
+        assert_eq!(geo.locate(ip("2001:db8::7"), None).region, "DE-BE");
+        assert_eq!(geo.locate(ip("203.0.113.7"), None).city, "Munich");
+        assert_eq!(geo.locate(ip("::ffff:203.0.113.7"), None).city, "Munich");
+        assert_eq!(geo.locate(ip("2001:db9::7"), None).city, "");
     }
 
     #[test]
