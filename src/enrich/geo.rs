@@ -14,8 +14,8 @@
 //!   region or city of another country is then dropped, never mixed in.
 //!
 //! Values: `country` is ISO 3166-1 alpha-2 (`DE`); `region` is ISO 3166-2 (`DE-BY`) when
-//! the database has subdivision codes (GeoLite2, IPinfo), else the region's English
-//! name (DB-IP Lite); `city` is the English name. Names come from a file the operator
+//! the database has subdivision codes (GeoLite2; IPinfo's `region_code`), else the region's
+//! English name; `city` is the English name. Names come from a file the operator
 //! chose, but are still cleaned (no control characters, bounded length) like any text.
 //!
 //! Databases are read whole into memory (GeoLite2 City ≈ 60 MB) rather than mapped:
