@@ -58,6 +58,25 @@ pub struct Config {
     pub email: EmailConfig,
     pub ads: AdsConfig,
     pub store: StoreConfig,
+    pub geo: GeoConfig,
+}
+
+/// Geolocation beyond the registries' countries (see README, "Geolocation").
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GeoConfig {
+    /// A MaxMind-format city database (GeoLite2-City, DB-IP Lite City, IPinfo Lite),
+    /// e.g. `/var/lib/GeoIP/GeoLite2-City.mmdb`: country, region and city of each hit,
+    /// looked up in memory before the IP is dropped. Re-read within seconds when the
+    /// file is replaced. Empty: countries from the registries' data only.
+    pub mmdb: String,
+    /// A MaxMind-format ASN database (GeoLite2-ASN; IPinfo Lite carries ASNs in the
+    /// city file already): the network's AS number and organisation. Empty: none.
+    pub asn_mmdb: String,
+    /// Headers a CDN puts the visitor's country in; believed only when the request
+    /// comes from one of `trusted_proxies` (which must then strip them from clients),
+    /// and only when they name a country (`XX`, `T1` are unknown). Empty: none.
+    pub country_headers: Vec<String>,
 }
 
 /// Where events go besides the embedded SQLite database (see docs/scale-out.md).
@@ -327,6 +346,11 @@ impl Default for Config {
                 spool_max_events: 20_000_000,
                 timeout_ms: 30_000,
             },
+            geo: GeoConfig {
+                mmdb: String::new(),
+                asn_mmdb: String::new(),
+                country_headers: vec!["CF-IPCountry".into(), "CloudFront-Viewer-Country".into()],
+            },
         }
     }
 }
@@ -340,6 +364,8 @@ pub struct Runtime {
     pub scanner_networks: Vec<IpNet>,
     /// `public_url` without a trailing slash.
     pub public_url: String,
+    /// `geo.country_headers`, as header names.
+    pub country_headers: Vec<axum::http::HeaderName>,
 }
 
 impl Config {
@@ -476,6 +502,21 @@ impl Config {
                 if self.role == Role::Admin { "admin" } else { "collector" }
             )));
         }
+        let country_headers = self
+            .geo
+            .country_headers
+            .iter()
+            .map(|h| {
+                axum::http::HeaderName::try_from(h.trim()).map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "geo.country_headers: {h:?} is not a header name such as CF-IPCountry"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // geo.mmdb and geo.asn_mmdb are read (and a missing or broken file refused, with
+        // the setting named) where they are used, by `serve` and `demo`: commands that
+        // only read reports do not need the file.
         if self
             .log_level
             .parse::<tracing_subscriber::EnvFilter>()
@@ -492,6 +533,7 @@ impl Config {
             trusted_proxies: trusted,
             scanner_networks,
             public_url,
+            country_headers,
         })
     }
 }
@@ -721,6 +763,69 @@ mod tests {
             toml::Value::Array(vec!["104.47.0.0/33".into()])
         )
         .contains("104.47.0.0/33"));
+    }
+
+    #[test]
+    fn geolocation_settings_come_from_every_layer_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("City.mmdb");
+        std::fs::write(&db, b"checked when read").unwrap();
+        let rt = Config::load(
+            None,
+            vec![
+                (
+                    "PIXELTRACK_GEO__MMDB".to_string(),
+                    db.to_string_lossy().into_owned(),
+                ),
+                (
+                    "PIXELTRACK_GEO__COUNTRY_HEADERS".to_string(),
+                    "CF-IPCountry".to_string(),
+                ),
+            ],
+            &[],
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(rt.config.geo.mmdb, db.to_string_lossy());
+        assert_eq!(rt.config.geo.asn_mmdb, "");
+        assert_eq!(rt.country_headers, vec!["cf-ipcountry"]);
+        let defaults = Config::load(None, Vec::new(), &[])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(defaults.config.geo.mmdb, "");
+        assert_eq!(defaults.country_headers.len(), 2);
+
+        let bad = |k: &str, v: toml::Value| {
+            Config::load(None, Vec::new(), &[(k, v)])
+                .and_then(Config::validate)
+                .unwrap_err()
+                .to_string()
+        };
+        // A missing file is refused where it is read (`enrich::geo`), naming the setting.
+        let missing = dir.path().join("GeoLite2-City.mmdb");
+        let c = Config::load(
+            None,
+            Vec::new(),
+            &[("geo.asn_mmdb", missing.to_string_lossy().as_ref().into())],
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        let err = crate::enrich::geo::Geo::open(&c.config.geo.mmdb, &c.config.geo.asn_mmdb)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("geo.asn_mmdb") && err.contains("GeoLite2-City.mmdb"),
+            "{err}"
+        );
+        let err = bad(
+            "geo.country_headers",
+            toml::Value::Array(vec!["CF IPCountry".into()]),
+        );
+        assert!(err.contains("CF IPCountry"), "{err}");
     }
 
     #[test]

@@ -69,6 +69,22 @@ pub fn country_name(code: &str) -> &str {
         .unwrap_or(code)
 }
 
+/// A region as shown: an ISO 3166-2 code with its country's name (`"DE-BY"` →
+/// `"DE-BY (Germany)"`); a region stored by name (no code in the database) as it is.
+pub fn region_label(region: &str) -> String {
+    match region.split_once('-') {
+        Some((cc, sub))
+            if cc.len() == 2
+                && (1..=3).contains(&sub.len())
+                && sub.bytes().all(|b| b.is_ascii_alphanumeric())
+                && country_name(cc) != cc =>
+        {
+            format!("{region} ({})", country_name(cc))
+        }
+        _ => region.to_owned(),
+    }
+}
+
 /// A new site's domain (normalised) and display name (the domain when none is given),
 /// validated as every way of adding a site (CLI, API, dashboard) must.
 pub fn new_site(domain: &str, name: Option<&str>) -> Result<(String, String), &'static str> {
@@ -246,6 +262,9 @@ pub struct RawHit {
     pub gpc: bool,
     /// `DNT: 1`.
     pub dnt: bool,
+    /// A CDN's country header (`CF-IPCountry`, `CloudFront-Viewer-Country`), only when a
+    /// trusted proxy sent it and it names a country.
+    pub cdn_country: Option<String>,
     pub params: HitParams,
 }
 
@@ -321,6 +340,14 @@ pub struct Event {
     pub ad: Option<AdFields>,
     /// ISO 3166-1 alpha-2 country of the client IP (`""` when unknown or private).
     pub country: String,
+    /// The client's region: ISO 3166-2 (`DE-BY`), or its English name when the
+    /// geolocation database has no code; `""` without a database or when unknown.
+    pub region: String,
+    /// The client's city (English name), `""` when unknown.
+    pub city: String,
+    /// The client network's autonomous system number (0 when unknown) and organisation.
+    pub asn: u32,
+    pub as_org: String,
 }
 
 /// What an ad impression or ad click carries. Ad traffic is reported per campaign,
@@ -673,6 +700,17 @@ mod tests {
             privacy: Privacy::default(),
             hosts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn regions_show_with_their_country_when_stored_as_codes() {
+        assert_eq!(region_label("DE-BY"), "DE-BY (Germany)");
+        assert_eq!(region_label("FR-IDF"), "FR-IDF (France)");
+        // Stored by name (no code in the database), or not a code: as it is.
+        assert_eq!(region_label("Bavaria"), "Bavaria");
+        assert_eq!(region_label("Baden-Württemberg"), "Baden-Württemberg");
+        assert_eq!(region_label("ZZ-AB"), "ZZ-AB");
+        assert_eq!(region_label("<b>-x"), "<b>-x");
     }
 
     #[test]

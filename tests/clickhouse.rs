@@ -801,8 +801,19 @@ fn every_report_reads_the_same_from_two_shards_as_from_sqlite() {
 }
 
 /// The conformance scenario against the ClickHouse `env` names (`port` answers reads).
-fn conformance(ch: &Ch, port: u16, db: &str, env: Vec<(String, String)>) {
+fn conformance(ch: &Ch, port: u16, db: &str, mut env: Vec<(String, String)>) {
     let (dir, data) = common::data_dir();
+    // Places for the live traffic below (198.51.0.x, 198.51.1.x; 198.51.2.x is unknown),
+    // one with a quote and a backslash for ClickHouse's literals.
+    let mmdb = dir.path().join("City.mmdb");
+    common::geo::replace(
+        &mmdb,
+        &common::geo::city_mmdb(&[
+            ("198.51.0.0/24", "DE", "BY", "Bavaria", "München"),
+            ("198.51.1.0/24", "US", "IL", "Illinois", "O'Fallon \\ \"x\""),
+        ]),
+    );
+    env.push(("PIXELTRACK_GEO__MMDB".into(), mmdb.display().to_string()));
     cli(
         &data,
         &["demo", "--days", "20", "--visitors-per-day", "150"],
@@ -984,6 +995,28 @@ fn conformance(ch: &Ch, port: u16, db: &str, env: Vec<(String, String)>) {
             "7d",
         ],
         vec!["export", "--site", site, "--format", "ndjson"],
+        vec![
+            "--json",
+            "report",
+            "--site",
+            site,
+            "--from",
+            &from,
+            "--filter",
+            "region==DE-BY",
+        ],
+        vec![
+            "--json",
+            "report",
+            "--site",
+            site,
+            "--from",
+            &from,
+            "--filter",
+            "city~'fallon \\",
+            "--filter",
+            "region!=DE-BY",
+        ],
     ];
     // Each read that differs, with its first differing line from each backend.
     let differing = || -> Vec<String> {
@@ -1021,6 +1054,11 @@ fn conformance(ch: &Ch, port: u16, db: &str, env: Vec<(String, String)>) {
         filtered["overview"]["visitors"].as_i64().unwrap_or(0) > 10,
         "{filtered:#}"
     );
+    // Places: the region and city breakdowns and filters read something.
+    for (read, place) in [(11, "München"), (12, "O'Fallon \\\\ \\\"x\\\"")] {
+        let r = read_as(&data, &env, "clickhouse", &reads[read]);
+        assert!(r.contains(place), "{place}: {r}");
+    }
     let email = read_as(&data, &env, "clickhouse", &reads[7]);
     assert!(email.contains("bo?b@example.com"), "{email}");
     let exported = read_as(&data, &env, "clickhouse", &reads[10])

@@ -1,6 +1,7 @@
 //! The dashboard under attack, in real headless Chromium: a site fed ≥ 50 times with
 //! each hostile value (user agent, referrers, title, UTM campaign, custom event and
-//! props, campaign name, email recipient id) so each reaches every top list; then a
+//! props, campaign name, email recipient id, a geolocation database's city and region)
+//! so each reaches every top list; then a
 //! signed-in admin opens every view. Any dialog, any CSP violation, any inline handler
 //! or foreign script in the DOM, or any non-http(s) link fails the test; the values must
 //! show literally. Screenshots go to `target/test-artifacts/`.
@@ -32,6 +33,10 @@ const EVENT: &str = "<svg onload=alert(1)>";
 const PROP: &str = "<script>'&&&'</script>";
 const CAMPAIGN: &str = r#"<b>Nov</b> "sale""#;
 const RECIPIENT: &str = r#"'"><iframe srcdoc="<script>alert(1)</script>">"#;
+/// A city and a region (stored by name: its code is no code) from a geolocation
+/// database: an operator's file, but shown like every collected value.
+const CITY: &str = "<img src=x onerror=alert('city')>";
+const REGION: &str = r#""><svg onload=alert('region')>"#;
 const PASSWORD: &str = "correct horse battery staple";
 /// Hits per hostile value: enough for every top list.
 const N: usize = 50;
@@ -163,6 +168,8 @@ fn feed(s: &Server, key: &str) {
             ),
             &[],
         );
+        // Placed by the test's geolocation database (10.9.0.0/16).
+        pixel(s, (9, i), &format!("s={key}&u={}", page("/geo")), &[]);
     }
 }
 
@@ -498,7 +505,18 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
     let (dir, data, key) = common::site_dir("shop.example");
     add_admin(&data);
     let (campaign_id, open, click, ad) = campaign(dir.path(), &data);
-    let server = Server::start(&data, &[("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let mmdb = dir.path().join("City.mmdb");
+    common::geo::replace(
+        &mmdb,
+        &common::geo::city_mmdb(&[("10.9.0.0/16", "DE", "<x", REGION, CITY)]),
+    );
+    let server = Server::start(
+        &data,
+        &[
+            ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("PIXELTRACK_GEO__MMDB", mmdb.to_str().unwrap()),
+        ],
+    );
     feed(&server, &key);
     campaign_traffic(&server, &key, &campaign_id, &open, &click, &ad);
 
@@ -510,7 +528,7 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
         let inner = &json[1..json.len() - 1];
         events.iter().any(|e| e.to_string().contains(inner))
     };
-    for v in [TITLE, UTM, EVENT, PROP] {
+    for v in [TITLE, UTM, EVENT, PROP, CITY, REGION] {
         assert!(stored(v), "the collector did not keep {v:?}");
     }
     eprintln!(
@@ -564,6 +582,8 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
             EVENT,
             &prop,
             CAMPAIGN,
+            CITY,
+            REGION,
             "news.example",
             "x.example",
         ],

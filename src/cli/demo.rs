@@ -163,7 +163,12 @@ pub fn run(
         None => store.add_site(&SiteKey::generate(), DEMO_DOMAIN, "Demo site", now)?,
     };
     let cfg = &rt.config;
-    let enricher = Enricher::new(cfg.enrich.ua_cache_size, cfg.limits.ua_parse_bytes, false);
+    // With a geolocation database configured, the demo's visitors get regions and
+    // cities as real ones would.
+    let enricher =
+        Enricher::new(cfg.enrich.ua_cache_size, cfg.limits.ua_parse_bytes, false).with_geo(
+            crate::enrich::geo::Geo::open(&cfg.geo.mmdb, &cfg.geo.asn_mmdb)?,
+        );
     let timeout = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
     let mut writer = EventWriter::new(
         store.writer(cfg.ingest.synchronous)?,
@@ -355,6 +360,7 @@ fn hit(
         referer_header: None,
         gpc: false,
         dnt: false,
+        cdn_country: None,
         params: HitParams {
             site: Some(site.key.to_string()),
             event: event.map(str::to_owned),

@@ -273,6 +273,13 @@ mod tests {
     fn an_empty_value_is_named_for_its_dimension() {
         assert_eq!(display_value(Dim::Source, "", 60), "(direct)");
         assert_eq!(display_value(Dim::Country, "", 60), "(unknown)");
+        assert_eq!(display_value(Dim::Region, "", 60), "(unknown)");
+        assert_eq!(display_value(Dim::City, "", 60), "(unknown)");
+        // A city name from the database is shown inert like any value.
+        assert_eq!(
+            display_value(Dim::City, "Nice\u{1b}[2J", 60),
+            "Nice\u{fffd}[2J"
+        );
         assert_eq!(display_value(Dim::UtmCampaign, "", 60), "(none)");
         assert_eq!(display_value(Dim::Source, "news", 60), "news");
     }

@@ -1,6 +1,7 @@
 //! The client IP: the socket peer, unless the peer is a trusted proxy, in which case
 //! the rightmost `X-Forwarded-For` hop that is not itself a trusted proxy. Anything
-//! left of that hop was written by the client and proves nothing.
+//! left of that hop was written by the client and proves nothing. The same rule holds
+//! for a CDN's country header (`CF-IPCountry`): believed only from a trusted proxy.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -45,9 +46,47 @@ pub fn client_ip<'a>(
     candidate
 }
 
+/// The country a CDN put in a header (`CF-IPCountry`, `CloudFront-Viewer-Country`;
+/// `values` holds each configured header's value, first found wins), only when the
+/// peer is a trusted proxy — anyone else can send any header — and only when it names
+/// a country (`XX`, `T1` and the like are unknown).
+pub fn cdn_country<'a>(
+    peer: IpAddr,
+    values: impl Iterator<Item = &'a [u8]>,
+    proxies: &[IpNet],
+) -> Option<String> {
+    if !in_networks(peer, proxies) {
+        return None;
+    }
+    let first = values.into_iter().next()?;
+    crate::enrich::geo::country_code(std::str::from_utf8(first).ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cdn_country_is_believed_from_trusted_proxies_only() {
+        let p = nets(&["173.245.48.0/20", "10.0.0.0/8"]);
+        let cf = |peer: &str, v: &[&'static str]| {
+            cdn_country(ip(peer), v.iter().map(|s| s.as_bytes()), &p)
+        };
+        assert_eq!(cf("173.245.48.9", &["de"]).as_deref(), Some("DE"));
+        assert_eq!(cf("10.1.2.3", &["FR", "DE"]).as_deref(), Some("FR"));
+        assert_eq!(cf("::ffff:10.1.2.3", &["FR"]).as_deref(), Some("FR"));
+        // Anyone else may write anything into the header.
+        assert_eq!(cf("198.51.100.9", &["DE"]), None);
+        // Unknown, Tor, junk, markup: no country.
+        for v in ["XX", "T1", "", "DEU", "<script>", "D\u{0}"] {
+            assert_eq!(cf("10.1.2.3", &[v]), None, "{v}");
+        }
+        assert_eq!(cf("10.1.2.3", &[]), None);
+        assert_eq!(
+            cdn_country(ip("10.1.2.3"), [&b"\xffE"[..]].into_iter(), &p),
+            None
+        );
+    }
 
     fn nets(s: &[&str]) -> Vec<IpNet> {
         s.iter().map(|n| n.parse().unwrap()).collect()

@@ -46,6 +46,8 @@ pub struct Collector {
     pub clock: Clock,
     pub limits: LimitsConfig,
     pub trusted_proxies: Vec<IpNet>,
+    /// CDN country headers (`geo.country_headers`), believed from trusted proxies only.
+    pub country_headers: Vec<header::HeaderName>,
     pub email: email::EmailState,
     pub rate_limits: limits::RateLimits,
 }
@@ -194,7 +196,16 @@ impl Collector {
                 .get(name)
                 .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
         };
+        let cdn_country = ip::cdn_country(
+            peer,
+            self.country_headers
+                .iter()
+                .filter_map(|h| headers.get(h))
+                .map(|v| v.as_bytes()),
+            &self.trusted_proxies,
+        );
         Ok(RawHit {
+            cdn_country,
             gpc: flag("sec-gpc"),
             dnt: flag("dnt"),
             received_ms: self.clock.now_ms(),

@@ -49,6 +49,8 @@ pub struct Enricher {
     click_param: String,
     /// Referrer spam domains (shipped and the operator's).
     pub spam: spam::SpamList,
+    /// The operator's geolocation databases (`geo.mmdb`, `geo.asn_mmdb`), if any.
+    pub geo: geo::Geo,
 }
 
 /// The event name of an ad impression.
@@ -77,7 +79,13 @@ impl Enricher {
             email: email::Thresholds::default(),
             click_param: "ptclid".into(),
             spam: spam::SpamList::default(),
+            geo: geo::Geo::none(),
         }
+    }
+
+    pub fn with_geo(mut self, geo: geo::Geo) -> Self {
+        self.geo = geo;
+        self
     }
 
     pub fn with_click_param(mut self, name: &str) -> Self {
@@ -231,6 +239,7 @@ impl Enricher {
         let info = self.ua.parse(&hit.user_agent);
         let bot = info.bot;
         let visitor = visitor::visitor_id(salt, site.id.0, hit.ip, &hit.user_agent);
+        let place = self.geo.locate(hit.ip, hit.cdn_country.as_deref());
 
         // Source: utm_source, then ?ref=, then the referrer's known name or host.
         let (source, medium) = if !page.utm.source.is_empty() || !page.ref_param.is_empty() {
@@ -285,7 +294,11 @@ impl Enricher {
             engaged_ms: p.engaged_ms.map(|m| m.clamp(0, 86_400_000)),
             screen_width: p.screen_width.filter(|w| (1..=100_000).contains(w)),
             ad,
-            country: geo::country(hit.ip).to_owned(),
+            country: place.country,
+            region: place.region,
+            city: place.city,
+            asn: place.asn,
+            as_org: place.as_org,
         })
     }
 }
@@ -365,6 +378,7 @@ mod tests {
             referer_header: None,
             gpc: false,
             dnt: false,
+            cdn_country: None,
             params,
         }
     }
@@ -554,6 +568,7 @@ mod prop {
                 referer_header: None,
                 gpc: false,
                 dnt: false,
+                cdn_country: None,
                 params: HitParams {
                     url: Some(url),
                     referrer: Some(referrer),

@@ -91,6 +91,7 @@ mod tests {
             referer_header: None,
             gpc,
             dnt,
+            cdn_country: None,
             params: HitParams {
                 consent: consent.map(str::to_owned),
                 ..HitParams::default()

@@ -53,6 +53,8 @@ fn session_dims(e: &Event) -> Vec<String> {
                 Dim::Os => &e.os,
                 Dim::Device => return e.device.as_str().to_owned(),
                 Dim::Country => &e.country,
+                Dim::Region => &e.region,
+                Dim::City => &e.city,
                 _ => unreachable!("SESSION_DIMS holds session dimensions only"),
             }
             .clone()

@@ -49,6 +49,10 @@ pub fn fields(e: &Event) -> Vec<(&'static str, Value)> {
         ("os_version", s(&e.os_version)),
         ("device", s(e.device.as_str())),
         ("country", s(&e.country)),
+        ("region", s(&e.region)),
+        ("city", s(&e.city)),
+        ("asn", n((e.asn != 0).then_some(i64::from(e.asn)))),
+        ("as_org", s(&e.as_org)),
         ("bot", e.bot.map(|b| s(b.as_str())).unwrap_or(Value::Null)),
         ("value_minor", n(e.value_minor)),
         ("currency", s(&e.currency)),
@@ -199,7 +203,7 @@ mod tests {
             ..Event::default()
         };
         let j = json(&e);
-        assert_eq!(j.as_object().unwrap().len(), 41);
+        assert_eq!(j.as_object().unwrap().len(), 45);
         for c in columns() {
             assert!(j.get(&c).is_some(), "{c}");
         }
@@ -216,9 +220,19 @@ mod tests {
                 link: "https://s.example/".into(),
             }),
             country: "DE".into(),
+            region: "DE-BY".into(),
+            city: "=HYPERLINK(\"x\")".into(),
+            asn: 3320,
             ..Event::default()
         };
         let k = json(&click);
+        assert_eq!(
+            (k["region"].as_str(), k["city"].as_str(), k["asn"].as_i64()),
+            (Some("DE-BY"), Some("=HYPERLINK(\"x\")"), Some(3320))
+        );
+        assert_eq!(j["asn"], serde_json::Value::Null);
+        // A city name from the database is data in CSV too, never a formula.
+        assert!(csv_line(&cells(&click)).contains("'=HYPERLINK"));
         assert_eq!(
             (
                 k["campaign_id"].as_i64(),

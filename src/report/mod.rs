@@ -298,6 +298,8 @@ pub const REPORT_DIMS: &[Dim] = &[
     Dim::Os,
     Dim::Device,
     Dim::Country,
+    Dim::Region,
+    Dim::City,
     Dim::Event,
     Dim::EventProp,
     Dim::Outbound,

@@ -15,6 +15,9 @@ pub fn statement(cfg: &Config, sites: Option<&[Site]>) -> String {
     let _ = writeln!(s, "Privacy statement of this pixeltrack installation (generated from its live configuration)\n");
     s.push_str("WHAT IS COLLECTED\n");
     s.push_str("- For each page view or event: time, page address (host and path; of the query string only utm_*, gclid,\n  fbclid, msclkid, ref and our own ad click id), page title, referring site, browser and operating system with versions, device type\n  (desktop/mobile/tablet), the country your IP address is registered to (looked up in memory; the address\n  itself is not kept for this), and custom properties the site sends. Values that look like email addresses are\n  replaced by [email] unless a site allows them (see below).\n");
+    if !cfg.geo.mmdb.is_empty() || !cfg.geo.asn_mmdb.is_empty() {
+        s.push_str("- Also the region and city your IP address is located in, and your network's name and number (AS), from a\n  geolocation database, looked up in memory as the country is; the address itself is not kept for this.\n");
+    }
     s.push_str("- No cookies are set and nothing is stored on your device.\n");
     if cfg.store_ip {
         s.push_str(
@@ -104,6 +107,9 @@ mod tests {
         assert!(text.contains("example.com: mode anonymous"));
         assert!(text.contains("Global Privacy Control (Sec-GPC: 1): honoured"));
         assert!(text.contains("deleted after 90 days"));
+        assert!(!text.contains("region and city"));
+        cfg.geo.mmdb = "/var/lib/GeoIP/GeoLite2-City.mmdb".into();
+        assert!(statement(&cfg, None).contains("region and city"));
         cfg.store_ip = true;
         assert!(statement(&cfg, Some(&[site])).contains("IP address IS stored"));
     }

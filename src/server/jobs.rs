@@ -56,6 +56,13 @@ pub const JOBS: &[Job] = &[
         every: Duration::from_secs(5),
         run: reload_network_lists,
     },
+    // A geolocation database replaced on disk (geoipupdate, a cron download) is used
+    // within seconds: read off the hot path, swapped atomically.
+    Job {
+        name: "reload geolocation databases",
+        every: Duration::from_secs(5),
+        run: |c| c.enricher.geo.reload(),
+    },
     // Clients and sites whose rate allowance is full again take no memory.
     Job {
         name: "forget idle rate limits",

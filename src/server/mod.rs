@@ -131,7 +131,11 @@ impl App {
         .with_email_thresholds(crate::enrich::email::Thresholds {
             min_human_seconds: i64::from(cfg.email.min_human_seconds),
             click_without_open_seconds: i64::from(cfg.email.click_without_open_seconds),
-        });
+        })
+        .with_geo(crate::enrich::geo::Geo::open(
+            &cfg.geo.mmdb,
+            &cfg.geo.asn_mmdb,
+        )?);
         let keys = store.token_keys(clock.now_ms())?;
         let email = collect::email::EmailState::new(
             crate::token::Keyring::from_masters(keys),
@@ -149,6 +153,7 @@ impl App {
             clock,
             limits: cfg.limits.clone(),
             trusted_proxies: rt.trusted_proxies.clone(),
+            country_headers: rt.country_headers.clone(),
             email,
             rate_limits: collect::limits::RateLimits::new(&cfg.limits),
         });
@@ -317,14 +322,41 @@ async fn readyz(State(s): State<AppState>) -> Response {
 
 async fn metrics(State(s): State<AppState>) -> Response {
     s.metrics.request(Route::Metrics);
+    let mut text = s.metrics.render();
+    geo_metrics(&mut text, &s.collector.enricher.geo.status());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        text,
     )
         .into_response()
+}
+
+/// The geolocation databases' age and failed reloads (only those configured), so an
+/// operator can alert on a database that stopped updating.
+fn geo_metrics(s: &mut String, status: &[(&'static str, Option<u64>, u64)]) {
+    use std::fmt::Write;
+    if status.is_empty() {
+        return;
+    }
+    s.push_str("# HELP pixeltrack_geo_database_build_timestamp_seconds When the geolocation database in use was built (its metadata), by setting.\n# TYPE pixeltrack_geo_database_build_timestamp_seconds gauge\n");
+    for (key, built, _) in status {
+        if let Some(b) = built {
+            let _ = writeln!(
+                s,
+                "pixeltrack_geo_database_build_timestamp_seconds{{setting=\"{key}\"}} {b}"
+            );
+        }
+    }
+    s.push_str("# HELP pixeltrack_geo_reload_failures_total Replaced geolocation database files that could not be read (the database in use stayed).\n# TYPE pixeltrack_geo_reload_failures_total counter\n");
+    for (key, _, failures) in status {
+        let _ = writeln!(
+            s,
+            "pixeltrack_geo_reload_failures_total{{setting=\"{key}\"}} {failures}"
+        );
+    }
 }
 
 /// The privacy statement, generated from the live configuration and site settings.

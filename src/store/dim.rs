@@ -35,10 +35,15 @@ pub enum Dim {
     Country = 22,
     /// Page views by page title.
     Title = 23,
+    /// The visit's region: ISO 3166-2 (`DE-BY`), or the English name when the
+    /// geolocation database has no code (see `enrich/geo.rs`).
+    Region = 24,
+    /// The visit's city (English name).
+    City = 25,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 24] = [
+    pub const ALL: [Dim; 26] = [
         Dim::Total,
         Dim::Page,
         Dim::EntryPage,
@@ -63,6 +68,8 @@ impl Dim {
         Dim::EventProp,
         Dim::Country,
         Dim::Title,
+        Dim::Region,
+        Dim::City,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,17 +98,20 @@ impl Dim {
             Dim::EventProp => "event_prop",
             Dim::Country => "country",
             Dim::Title => "title",
+            Dim::Region => "region",
+            Dim::City => "city",
         }
     }
 
     /// Dimensions where an empty value means "not set" and gets no row of its own (an
     /// empty source, by contrast, is direct traffic and is counted).
     /// How a row with an empty value is shown: no source is direct traffic, no country
-    /// is an address not in the registries' data, anything else is simply not set.
+    /// (region, city) is an address not in the registries' data (or the geolocation
+    /// database, or none is configured), anything else is simply not set.
     pub fn empty_label(self) -> &'static str {
         match self {
             Dim::Source => "(direct)",
-            Dim::Country => "(unknown)",
+            Dim::Country | Dim::Region | Dim::City => "(unknown)",
             _ => "(none)",
         }
     }
@@ -128,11 +138,11 @@ impl Dim {
 }
 
 /// The dimensions a session carries from its first event, in [`Dim::ALL`] order.
-pub const SESSION_DIMS: [Dim; 12] = subset(Subset::Session);
+pub const SESSION_DIMS: [Dim; 14] = subset(Subset::Session);
 
 /// The dimensions raw events can answer exactly, in [`Dim::ALL`] order: what
 /// [`Filter::DIMS`](super::Filter::DIMS) is.
-pub(super) const FILTERABLE: [Dim; 17] = subset(Subset::Filterable);
+pub(super) const FILTERABLE: [Dim; 19] = subset(Subset::Filterable);
 
 /// A list of dimensions drawn from [`Dim::ALL`].
 #[derive(Clone, Copy)]
@@ -140,7 +150,7 @@ enum Subset {
     /// All but the total and what only rollups count (bots, outbound links,
     /// downloads, event props).
     Filterable,
-    /// Where the visit came from, the client it came with and its country.
+    /// Where the visit came from, the client it came with and its place.
     Session,
 }
 
@@ -171,6 +181,8 @@ impl Subset {
                     | Dim::Os
                     | Dim::Device
                     | Dim::Country
+                    | Dim::Region
+                    | Dim::City
             ),
         }
     }

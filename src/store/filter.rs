@@ -23,7 +23,7 @@ pub struct Filter {
 
 impl Filter {
     /// Dimensions that can filter a report (those the raw events can answer exactly).
-    pub const DIMS: [Dim; 17] = super::dim::FILTERABLE;
+    pub const DIMS: [Dim; 19] = super::dim::FILTERABLE;
 
     /// Parses `dim==value`, `dim!=value` or `dim~value` against the allowlist.
     pub fn parse(s: &str) -> std::result::Result<Filter, String> {

@@ -43,6 +43,8 @@ const PANELS: &[(Dim, &str, Count)] = &[
     (Dim::Os, "Operating systems", Count::Visitors),
     (Dim::Device, "Devices", Count::Visitors),
     (Dim::Country, "Countries", Count::Visitors),
+    (Dim::Region, "Regions", Count::Visitors),
+    (Dim::City, "Cities", Count::Visitors),
     (Dim::Event, "Events", Count::Events),
     (Dim::EventProp, "Event properties", Count::Events),
     (Dim::Outbound, "Outbound links", Count::Events),
@@ -348,9 +350,14 @@ fn panel(view: &View, dim: Dim, title: &str, count: Count, rows: &[report::Row])
                     thead { tr { th { (dim.name().replace('_', " ")) } th.num { (count.label()) } } }
                     tbody {
                         @for r in rows {
+                            @let region;
                             @let shown = match (r.value.is_empty(), dim) {
                                 (true, _) => dim.empty_label(),
                                 (false, Dim::Country) => crate::model::country_name(&r.value),
+                                (false, Dim::Region) => {
+                                    region = crate::model::region_label(&r.value);
+                                    region.as_str()
+                                }
                                 _ => r.value.as_str(),
                             };
                             tr {

@@ -3,6 +3,7 @@
 //! `webdriver` drives headless Chromium for the browser suites.
 #![allow(dead_code)]
 
+pub mod geo;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};

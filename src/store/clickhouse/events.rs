@@ -33,7 +33,7 @@ const EVENT_COLUMNS: &str = "site_id, ts, ts_ms, name, visitor_id, session_id, h
     utm_campaign, utm_term, utm_content, click_id, browser, browser_version, os, os_version, \
     device, bot, value_minor, currency, order_id, props, ip, campaign_id, recipient, link, \
     verdict, verdict_reason, email_client, scroll_pct, engaged_ms, screen_width, ad, \
-    placement, country";
+    placement, country, region, city, asn, as_org";
 
 #[derive(Row, Deserialize, Debug)]
 struct EventRead {
@@ -76,6 +76,10 @@ struct EventRead {
     ad: String,
     placement: String,
     country: String,
+    region: String,
+    city: String,
+    asn: u32,
+    as_org: String,
 }
 
 impl EventRead {
@@ -142,6 +146,10 @@ impl EventRead {
             screen_width: self.screen_width,
             ad,
             country: self.country,
+            region: self.region,
+            city: self.city,
+            asn: self.asn,
+            as_org: self.as_org,
         }
     }
 }
@@ -226,6 +234,8 @@ fn dim_column(d: Dim) -> Option<Column> {
         Dim::Os => started("os", "os"),
         Dim::Device => started("device", "device"),
         Dim::Country => started("country", "country"),
+        Dim::Region => started("region", "region"),
+        Dim::City => started("city", "city"),
         _ => return None,
     })
 }

@@ -29,7 +29,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/002_rollups.sql"),
     include_str!("sql/003_sessions.sql"),
     include_str!("sql/004_shared.sql"),
-    include_str!("sql/005_visits_on_events.sql"),
+    include_str!("sql/005_geo.sql"),
+    include_str!("sql/006_visits_on_events.sql"),
 ];
 
 /// The nine sums of a rollup read, named so ORDER BY can use them.
@@ -184,7 +185,7 @@ impl ClickHouse {
                     .replace("{events_table}", &events_table)
                     .replace("{rollups_table}", &rollups_table);
                 for stmt in statements(&script) {
-                    if let Some((table, column)) = added_column(&stmt, &self.db) {
+                    if let Some((table, column)) = added_column(&stmt) {
                         if self.has_column(&bare, table, column).await? {
                             continue;
                         }
@@ -206,12 +207,11 @@ impl ClickHouse {
     }
 
     /// Whether `table` of the database has `column` (18.16 has no `ADD COLUMN IF NOT
-    /// EXISTS`, so a migration interrupted after some columns can run again).
+    /// EXISTS`).
     async fn has_column(&self, client: &Client, table: &str, column: &str) -> Result<bool> {
-        let db = self.db.trim_matches('`');
         let sql = format!(
             "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = {}",
-            sql::literal(db),
+            sql::literal(self.db.trim_matches('`')),
             sql::literal(table),
             sql::literal(column)
         );
@@ -578,6 +578,22 @@ impl ClickHouse {
 
 /// The statements of a migration script: separated by lines holding only `;`, with
 /// `--` comment lines dropped.
+/// `(table, column)` of an `ALTER TABLE <db>.<table> ADD COLUMN <column> <type>`
+/// statement of a migration script.
+fn added_column(stmt: &str) -> Option<(&str, &str)> {
+    let mut words = stmt.split_whitespace();
+    let head: Vec<&str> = words.by_ref().take(2).collect();
+    if head != ["ALTER", "TABLE"] {
+        return None;
+    }
+    let table = words.next()?.rsplit('.').next()?;
+    let add: Vec<&str> = words.by_ref().take(2).collect();
+    if add != ["ADD", "COLUMN"] {
+        return None;
+    }
+    Some((table, words.next()?))
+}
+
 fn statements(script: &str) -> Vec<String> {
     script
         .split("\n;")
@@ -593,35 +609,31 @@ fn statements(script: &str) -> Vec<String> {
         .collect()
 }
 
-/// `(table, column)` of a migration's `ALTER TABLE <db>.<table> ADD COLUMN <column> …`.
-fn added_column<'a>(stmt: &'a str, db: &str) -> Option<(&'a str, &'a str)> {
-    let rest = stmt
-        .strip_prefix("ALTER TABLE ")?
-        .strip_prefix(db)?
-        .strip_prefix('.')?;
-    let (table, rest) = rest.split_once(' ')?;
-    let column = rest.strip_prefix("ADD COLUMN ")?.split(' ').next()?;
-    Some((table, column))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn added_columns_are_found_in_migrations() {
-        let stmts = statements(&MIGRATIONS[4].replace("{db}", "`pt`"));
-        let added: Vec<_> = stmts
-            .iter()
-            .filter_map(|s| added_column(s, "`pt`"))
-            .collect();
-        assert_eq!(added.len(), 14);
-        assert_eq!(added[0], ("events_local", "visit_found"));
-        assert_eq!(added[13], ("events_local", "visit_country"));
+    fn added_columns_are_recognised_for_the_existence_check() {
         assert_eq!(
-            added_column("ALTER TABLE `pt`.events_local DELETE WHERE 1", "`pt`"),
-            None
+            added_column("ALTER TABLE `pt`.events_local ADD COLUMN region String"),
+            Some(("events_local", "region"))
         );
+        assert_eq!(added_column("DROP TABLE IF EXISTS `pt`.events"), None);
+        assert_eq!(added_column("ALTER TABLE `pt`.events DELETE WHERE 1"), None);
+        let geo = statements(MIGRATIONS[4]);
+        let added: Vec<_> = geo.iter().filter_map(|s| added_column(s)).collect();
+        assert_eq!(added.len(), 6);
+        assert!(added.contains(&("sessions_local", "city")));
+    }
+
+    #[test]
+    fn visit_columns_are_added_once_each() {
+        let stmts = statements(MIGRATIONS[5]);
+        let added: Vec<_> = stmts.iter().filter_map(|s| added_column(s)).collect();
+        assert_eq!(added.len(), 2 + crate::store::SESSION_DIMS.len());
+        assert_eq!(added[0], ("events_local", "visit_found"));
+        assert_eq!(added[1], ("events_local", "visit_entry_page"));
     }
 
     #[test]

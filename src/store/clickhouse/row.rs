@@ -71,7 +71,12 @@ pub struct EventRow<'a> {
     pub ad: &'a str,
     pub placement: &'a str,
     pub country: &'a str,
-    /// The event's visit, as it started (schema 5): where it came from, its client,
+    // Schema 5 (`sql/005_geo.sql`): added at the end of the table, so here too.
+    pub region: &'a str,
+    pub city: &'a str,
+    pub asn: u32,
+    pub as_org: &'a str,
+    /// The event's visit, as it started (schema 6): where it came from, its client,
     /// country and entry page — what never changes in a visit, so filtered reports
     /// need no join for it. `visit_found` 0: no visit known (the event's own values
     /// stand in, as SQLite's `COALESCE` does).
@@ -89,6 +94,8 @@ pub struct EventRow<'a> {
     pub visit_os: &'a str,
     pub visit_device: &'a str,
     pub visit_country: &'a str,
+    pub visit_region: &'a str,
+    pub visit_city: &'a str,
 }
 
 /// Seconds and the millisecond remainder (18.16 has no DateTime64); times before 1970
@@ -153,6 +160,10 @@ impl<'a> EventRow<'a> {
             ad: ad.map(|a| a.ad.as_str()).unwrap_or(""),
             placement: ad.map(|a| a.placement.as_str()).unwrap_or(""),
             country: &e.country,
+            region: &e.region,
+            city: &e.city,
+            asn: e.asn,
+            as_org: &e.as_org,
             visit_found: u8::from(visit.is_some()),
             visit_entry_page: visit.map_or("", |v| v.entry_page.as_str()),
             visit_source: v(0),
@@ -167,6 +178,8 @@ impl<'a> EventRow<'a> {
             visit_os: v(9),
             visit_device: v(10),
             visit_country: v(11),
+            visit_region: v(12),
+            visit_city: v(13),
         }
     }
 
@@ -220,6 +233,10 @@ impl<'a> EventRow<'a> {
             ad: "",
             placement: "",
             country: "",
+            region: "",
+            city: "",
+            asn: 0,
+            as_org: "",
             visit_found: 0,
             visit_entry_page: "",
             visit_source: "",
@@ -234,6 +251,8 @@ impl<'a> EventRow<'a> {
             visit_os: "",
             visit_device: "",
             visit_country: "",
+            visit_region: "",
+            visit_city: "",
         }
     }
 }
@@ -332,6 +351,8 @@ pub struct SessionChRow<'a> {
     pub os: &'a str,
     pub device: &'a str,
     pub country: &'a str,
+    pub region: &'a str,
+    pub city: &'a str,
 }
 
 impl<'a> SessionChRow<'a> {
@@ -361,6 +382,8 @@ impl<'a> SessionChRow<'a> {
             os: dim(9),
             device: dim(10),
             country: dim(11),
+            region: dim(12),
+            city: dim(13),
         }
     }
 }

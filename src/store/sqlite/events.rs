@@ -17,7 +17,7 @@ use crate::store::{
 /// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
 pub(super) const EVENT_COLUMNS: &str = include_str!("sql/queries/event_columns.sql");
 /// How many columns [`EVENT_COLUMNS`] selects (what [`event_from_row`] reads).
-pub(super) const EVENT_COLUMN_COUNT: usize = 42;
+pub(super) const EVENT_COLUMN_COUNT: usize = 46;
 const CAMPAIGN_EVENTS: &str = include_str!("sql/queries/campaign_events.sql");
 
 pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
@@ -62,6 +62,10 @@ pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         screen_width: r.get(38)?,
         ad: ad_from_row(r)?,
         country: r.get(41)?,
+        region: r.get(42)?,
+        city: r.get(43)?,
+        asn: r.get(44)?,
+        as_org: r.get(45)?,
     })
 }
 
@@ -147,6 +151,8 @@ fn dim_sql(d: Dim) -> Option<&'static str> {
         Dim::Os => "COALESCE(s.os, e.os)",
         Dim::Device => "COALESCE(s.device, e.device)",
         Dim::Country => "COALESCE(s.country, e.country)",
+        Dim::Region => "COALESCE(s.region, e.region)",
+        Dim::City => "COALESCE(s.city, e.city)",
         Dim::Event => "e.name",
         _ => return None,
     })

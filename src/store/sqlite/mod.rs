@@ -141,6 +141,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/013_forward.sql"),
     include_str!("sql/migrations/014_forward_sessions.sql"),
     include_str!("sql/migrations/015_relabel_from.sql"),
+    include_str!("sql/migrations/016_geo.sql"),
 ];
 
 pub struct SqliteStore {

@@ -23,8 +23,8 @@ pub struct VisitColumns {
 /// A visit's [`VisitColumns`], by id: the entry page, then [`SESSION_DIMS`] in order
 /// (`tests::visit_columns_follow_session_dims` holds the two together).
 const VISIT_COLUMNS: &str = "SELECT entry_page, source, referrer_host, medium, utm_source, \
-    utm_medium, utm_campaign, utm_term, utm_content, browser, os, device, country \
-    FROM sessions WHERE id = ?1";
+    utm_medium, utm_campaign, utm_term, utm_content, browser, os, device, country, region, \
+    city FROM sessions WHERE id = ?1";
 
 /// A sealed batch: the events with ids in `from_id..=to_id`, one month's.
 #[derive(Clone, Debug, PartialEq, Eq)]

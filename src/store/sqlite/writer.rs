@@ -229,6 +229,10 @@ impl SqliteWriter {
                     e.ad.as_ref().map(|a| a.ad.as_str()).unwrap_or(""),
                     e.ad.as_ref().map(|a| a.placement.as_str()).unwrap_or(""),
                     e.country,
+                    e.region,
+                    e.city,
+                    e.asn,
+                    e.as_org,
                 ])?;
                 let id = tx.last_insert_rowid();
                 ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
@@ -305,6 +309,8 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
             dim(9),
             dim(10),
             dim(11),
+            dim(12),
+            dim(13),
         ])?;
     }
     // One row per day per write: the new keys packed as 8-byte big-endian integers.
