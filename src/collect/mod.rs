@@ -8,6 +8,7 @@ pub mod email;
 pub mod image;
 pub mod ip;
 pub mod limits;
+pub mod logs;
 pub mod query;
 pub mod sites;
 pub mod web;

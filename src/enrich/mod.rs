@@ -334,7 +334,7 @@ pub fn valid_event_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= MAX_EVENT_NAME && !n.chars().any(char::is_control)
 }
 
-fn props_json(props: &[(String, String)]) -> String {
+pub(crate) fn props_json(props: &[(String, String)]) -> String {
     let mut map = serde_json::Map::new();
     for (k, v) in props.iter().take(MAX_PROPS) {
         let k = page::clean_text(k, MAX_PROP_KEY);
@@ -378,6 +378,7 @@ mod tests {
             created_ms: 0,
             privacy: Default::default(),
             hosts: Vec::new(),
+            matomo_id: None,
         }
     }
 
@@ -571,6 +572,7 @@ mod prop {
                 created_ms: 0,
                 privacy: Default::default(),
             hosts: Vec::new(),
+            matomo_id: None,
             };
             let e = Enricher::new(16, 512, false);
             if let Outcome::Keep(ev) = e.enrich(&hit, &site, &Salt::random(1)) {
