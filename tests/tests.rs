@@ -16,6 +16,7 @@ mod integration {
     mod cli;
     mod email;
     mod email_corpus;
+    mod import;
     mod privacy;
     mod reports;
     mod scan;
