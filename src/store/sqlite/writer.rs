@@ -467,4 +467,60 @@ mod tests {
         keys.sort();
         assert_eq!(keys, vec![(20_000, -1), (20_000, 258), (20_001, i64::MIN)]);
     }
+
+    /// An import beside a running server: its derived rows leave the server's unindexed
+    /// ranges for the server to replay; its import keys commit with its events, and a
+    /// key stored already fails the whole transaction (no event stored twice).
+    #[test]
+    fn a_writer_beside_the_server_keeps_its_unindexed_ranges_and_keys_guard_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
+        let ev = |path: &str| Event {
+            site_id: 1,
+            ts_ms: 1_000,
+            path: path.into(),
+            ..Event::default()
+        };
+        let mut server = store.writer(crate::config::Synchronous::Normal).unwrap();
+        server.apply(&[ev("/live")], &[], None).unwrap();
+        let ranges = |w: &SqliteWriter| -> i64 {
+            w.conn
+                .query_row("SELECT count(*) FROM unindexed", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(ranges(&server), 1);
+        let mut import = store
+            .writer(crate::config::Synchronous::Normal)
+            .unwrap()
+            .beside_server();
+        let key = ImportKey {
+            site_id: 1,
+            ts_ms: 1_000,
+            key: -42,
+        };
+        import
+            .apply_imported(&[ev("/old")], &[], &[key], Some(&mut Derived::default()))
+            .unwrap();
+        assert_eq!(ranges(&import), 1, "the server's range is still there");
+        assert_eq!(import.imported(&[key]).unwrap().len(), 1);
+        assert!(import
+            .apply_imported(&[ev("/again")], &[], &[key], Some(&mut Derived::default()))
+            .is_err());
+        let paths: Vec<String> = {
+            let mut st = import
+                .conn
+                .prepare("SELECT path FROM events ORDER BY id")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(paths, ["/live", "/old"]);
+        // The server's own writer clears its ranges when it writes derived rows.
+        server
+            .apply(&[], &[], Some(&mut Derived::default()))
+            .unwrap();
+        assert_eq!(ranges(&server), 0);
+    }
 }
