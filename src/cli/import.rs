@@ -252,8 +252,9 @@ pub struct Importer {
     /// The site's campaign ids (impressions must name one).
     campaigns: Vec<i64>,
     batch: Vec<Pending>,
-    /// Occurrences of identical lines within the same second, for their keys.
-    seen: HashMap<(Millis, [u8; 8]), u32>,
+    /// Occurrences of identical lines within the same second, for their keys (keyed by
+    /// a hash already: a fast hasher).
+    seen: HashMap<(Millis, [u8; 8]), u32, foldhash::fast::RandomState>,
     newest_ms: Millis,
     started: Instant,
     pub summary: Summary,
@@ -308,7 +309,7 @@ impl Importer {
             salts,
             campaigns,
             batch: Vec::with_capacity(BATCH),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             newest_ms: Millis::MIN,
             started: Instant::now(),
             summary: Summary::default(),
