@@ -18,11 +18,15 @@ pub enum Route {
     Script,
     Health,
     Metrics,
+    /// Matomo's tracking API (`/matomo.php`, `/piwik.php`).
+    Matomo,
+    /// Plausible's events API (`/api/event`).
+    Plausible,
     Other,
 }
 
 impl Route {
-    const ALL: [Route; 9] = [
+    const ALL: [Route; 11] = [
         Route::PixelGif,
         Route::PixelPng,
         Route::EmailOpen,
@@ -31,6 +35,8 @@ impl Route {
         Route::Script,
         Route::Health,
         Route::Metrics,
+        Route::Matomo,
+        Route::Plausible,
         Route::Other,
     ];
 
@@ -44,6 +50,8 @@ impl Route {
             Route::Script => "script",
             Route::Health => "health",
             Route::Metrics => "metrics",
+            Route::Matomo => "matomo",
+            Route::Plausible => "plausible",
             Route::Other => "other",
         }
     }
@@ -66,7 +74,7 @@ pub struct ConnStats {
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: [AtomicU64; 9],
+    requests: [AtomicU64; 11],
     drops: [AtomicU64; DropReason::ALL.len()],
     pub events_stored: AtomicU64,
     pub bot_events_stored: AtomicU64,

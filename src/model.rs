@@ -122,6 +122,8 @@ pub struct Site {
     pub privacy: Privacy,
     /// More hostnames (besides the domain and its subdomains) whose pages may send events.
     pub hosts: Vec<String>,
+    /// The `idsite` a Matomo tracker names this site by (`/matomo.php`), if mapped.
+    pub matomo_id: Option<i64>,
 }
 
 impl Site {
@@ -699,6 +701,7 @@ mod tests {
             created_ms: 0,
             privacy: Privacy::default(),
             hosts: Vec::new(),
+            matomo_id: None,
         }
     }
 

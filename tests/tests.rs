@@ -14,9 +14,11 @@ mod integration {
     mod app;
     mod binary;
     mod cli;
+    mod dropin;
     mod email;
     mod email_corpus;
     mod geo;
+    mod import;
     mod privacy;
     mod reports;
     mod scan;

@@ -22,7 +22,7 @@ pub(super) const ROUTES: &[ApiRoute] = &[
     },
     ApiRoute {
         path: "/api/v1/sites/{id}",
-        summary: "Change a site (PATCH {name, hosts, privacy_mode, gpc, dnt, without_consent, retention_days}) or delete it and all of its data",
+        summary: "Change a site (PATCH {name, hosts, privacy_mode, gpc, dnt, without_consent, retention_days, matomo_id}) or delete it and all of its data",
         methods: &[
             Op::patch(Scope::Write, |m| on(m, update)),
             Op::delete(Scope::Write, |m| on(m, delete)),
@@ -37,7 +37,7 @@ async fn list(State(state): State<ApiState>, auth: Auth) -> Result<Json<Value>, 
     let list: Vec<Value> = sites
         .iter()
         .filter(|s| auth.may_see(s.id.0))
-        .map(|s| json!({"key": s.key.as_str(), "domain": s.domain, "name": s.name}))
+        .map(|s| json!({"key": s.key.as_str(), "domain": s.domain, "name": s.name, "matomo_id": s.matomo_id}))
         .collect();
     Ok(Json(Value::Array(list)))
 }
@@ -100,6 +100,9 @@ struct SiteChange {
     /// `null` keeps raw events forever.
     #[serde(default, with = "serde_with_null")]
     retention_days: Option<Option<u32>>,
+    /// The Matomo `idsite` mapped to this site; `null` unmaps it.
+    #[serde(default, with = "serde_with_null")]
+    matomo_id: Option<Option<u32>>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -154,10 +157,19 @@ async fn update(
         }
         p.retention_days = r;
     }
+    if b.matomo_id == Some(Some(0)) {
+        return Err(bad("'matomo_id' is at least 1, or null to unmap it"));
+    }
     let store = state.store.clone();
     let id = site.id;
     let name = b.name.clone();
+    let matomo_id = b.matomo_id;
     blocking(move || {
+        // First: the one change that can conflict (another site's Matomo id), so a 409
+        // leaves the site as it was.
+        if let Some(m) = matomo_id {
+            store.set_matomo_id(id, m.map(i64::from))?;
+        }
         if let Some(n) = name {
             store.rename_site(id, n.trim())?;
         }

@@ -171,7 +171,7 @@ pub fn run(
         );
     let timeout = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
     let mut writer = EventWriter::new(
-        store.writer(cfg.ingest.synchronous)?,
+        store.writer(cfg.ingest.synchronous)?.beside_server(),
         timeout,
         Arc::new(Metrics::default()),
     );

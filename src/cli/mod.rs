@@ -15,6 +15,7 @@ mod email;
 mod export;
 mod funnel;
 mod goal;
+mod import;
 mod key;
 mod link;
 pub mod output;
@@ -90,6 +91,9 @@ enum Command {
     Privacy(privacy::PrivacyCommand),
     /// Export raw events (streamed) to standard output.
     Export(export::ExportArgs),
+    /// Import pixel hits from access logs (nginx, Apache, Caddy) or a pixeltrack NDJSON
+    /// export, with their own times; importing the same lines again adds nothing.
+    Import(import::ImportArgs),
     /// Create a demo site with a realistic month of traffic.
     Demo(demo::DemoArgs),
     /// Find the tracking pixels, tracker scripts and personal data in URLs of a page or an
@@ -146,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Consent(c) => c.run(&ctx),
         Command::Privacy(c) => c.run(&ctx),
         Command::Export(a) => a.run(&ctx),
+        Command::Import(a) => a.run(&ctx),
         Command::Demo(a) => a.run(&ctx),
     };
     done.map(|()| 0)

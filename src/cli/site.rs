@@ -66,6 +66,11 @@ pub struct SiteSettings {
     /// (the domain and its subdomains always may); `none` clears the list.
     #[arg(long)]
     pub hosts: Option<String>,
+    /// The `idsite` this site's Matomo trackers send (`/matomo.php`, `/piwik.php`):
+    /// a positive number, or `none` to unmap it. See README "Migrating from Matomo or
+    /// Plausible".
+    #[arg(long, value_name = "N")]
+    pub matomo_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -157,14 +162,15 @@ fn list(store: &dyn Store, ctx: &Ctx) -> anyhow::Result<()> {
     output::print_list(
         ctx.json,
         &sites,
-        |s| json!({"key": s.key.as_str(), "domain": s.domain, "name": s.name, "events": events(s)}),
-        &["key", "domain", "name", "events"],
+        |s| json!({"key": s.key.as_str(), "domain": s.domain, "name": s.name, "events": events(s), "matomo_id": s.matomo_id}),
+        &["key", "domain", "name", "events", "matomo id"],
         |s| {
             vec![
                 s.key.to_string(),
                 output::term_cell(&s.domain, 60),
                 output::term_cell(&s.name, 40),
                 events(s).to_string(),
+                s.matomo_id.map(|n| n.to_string()).unwrap_or_default(),
             ]
         },
         Some("No sites yet: add one with 'pixeltrack site add example.com'."),
@@ -205,6 +211,18 @@ fn set(store: &dyn SiteStore, a: &SiteSettings, json: bool) -> anyhow::Result<()
     if let Some(m) = a.email_mode {
         p.deliverability_only = m == EmailMode::Deliverability;
     }
+    // First: the one change that can conflict (another site's Matomo id).
+    let mut matomo_id = site.matomo_id;
+    if let Some(m) = &a.matomo_id {
+        matomo_id = match m.as_str() {
+            "none" => None,
+            n => match n.parse::<i64>() {
+                Ok(id) if id >= 1 => Some(id),
+                _ => bail!("--matomo-id {n:?}: the site's Matomo idsite (1 or more), or none"),
+            },
+        };
+        store.set_matomo_id(site.id, matomo_id)?;
+    }
     store.set_privacy(site.id, &p)?;
     let mut hosts = site.hosts.clone();
     if let Some(h) = &a.hosts {
@@ -225,7 +243,7 @@ fn set(store: &dyn SiteStore, a: &SiteSettings, json: bool) -> anyhow::Result<()
         "site": site.domain, "privacy_mode": p.mode.as_str(), "gpc": p.honour_gpc, "dnt": p.honour_dnt,
         "without_consent": p.without_consent.as_str(), "retention_days": p.retention_days, "allow_emails": p.allow_emails,
         "email_mode": if p.deliverability_only { "deliverability" } else { "full" },
-        "hosts": hosts,
+        "hosts": hosts, "matomo_id": matomo_id,
     });
     if json {
         println!("{out}");

@@ -8,6 +8,9 @@ pub mod email;
 pub mod image;
 pub mod ip;
 pub mod limits;
+pub mod logs;
+pub mod matomo;
+pub mod plausible;
 pub mod query;
 pub mod sites;
 pub mod web;
@@ -103,6 +106,16 @@ impl Collector {
     }
 
     async fn try_record(&self, hit: Result<RawHit, DropReason>) -> Result<(), DropReason> {
+        self.try_record_with(hit, None).await
+    }
+
+    /// [`try_record`](Self::try_record), with the country an authenticated caller set
+    /// (Matomo's `country` with a write token) in place of the IP's.
+    async fn try_record_with(
+        &self,
+        hit: Result<RawHit, DropReason>,
+        country: Option<&str>,
+    ) -> Result<(), DropReason> {
         let hit = hit.map_err(|r| self.count(r))?;
         let key = hit.params.site.as_deref().unwrap_or("");
         if key.is_empty() {
@@ -121,10 +134,13 @@ impl Collector {
             .salt(day_of(hit.received_ms))
             .await
             .ok_or_else(|| self.count(DropReason::StoreError))?;
-        let event = match self.enricher.enrich(&hit, &site, &salt) {
+        let mut event = match self.enricher.enrich(&hit, &site, &salt) {
             Outcome::Keep(e) => e,
             Outcome::Drop(r) => return Err(self.count(r)),
         };
+        if let Some(c) = country {
+            event.country = c.to_owned();
+        }
         self.check_campaign(&event).await?;
         match self.ingest.submit(*event).await {
             Submitted::Stored => Ok(()),

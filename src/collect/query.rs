@@ -6,7 +6,7 @@ use crate::model::{DropReason, HitParams};
 /// Custom props are `p.<key>=<value>`.
 const PROP_PREFIX: &str = "p.";
 
-fn decode(raw: &str) -> Result<String, DropReason> {
+pub(crate) fn decode(raw: &str) -> Result<String, DropReason> {
     let plus_as_space = raw.replace('+', " ");
     let bytes: Vec<u8> = percent_encoding::percent_decode_str(&plus_as_space).collect();
     let s = String::from_utf8(bytes).map_err(|_| DropReason::InvalidInput)?;

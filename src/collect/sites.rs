@@ -79,6 +79,39 @@ impl SiteCache {
         }
     }
 
+    /// The site `pick` chooses among those held; on a miss, the sites are read again
+    /// (at most once per `miss_key` every few seconds, so unknown ids or domains cannot
+    /// hammer the database). For the drop-in endpoints, which name a site by its
+    /// Matomo id or its domain.
+    pub async fn find(&self, miss_key: &str, pick: impl Fn(&Site) -> bool) -> Option<Arc<Site>> {
+        let held = || {
+            let known = self.known.read().unwrap_or_else(|p| p.into_inner());
+            known.values().find(|s| pick(s)).cloned()
+        };
+        if let Some(s) = held() {
+            return Some(s);
+        }
+        {
+            let unknown = self.unknown.read().unwrap_or_else(|p| p.into_inner());
+            if unknown
+                .get(miss_key)
+                .is_some_and(|at| at.elapsed() < NEGATIVE_TTL)
+            {
+                return None;
+            }
+        }
+        self.reload_async().await;
+        let found = held();
+        if found.is_none() {
+            let mut unknown = self.unknown.write().unwrap_or_else(|p| p.into_inner());
+            if unknown.len() >= NEGATIVE_MAX {
+                unknown.clear();
+            }
+            unknown.insert(miss_key.to_owned(), Instant::now());
+        }
+        found
+    }
+
     /// Whether a page on `host` belongs to any site held (for CORS preflights).
     pub fn any_owns_host(&self, host: &str) -> bool {
         let known = self.known.read().unwrap_or_else(|p| p.into_inner());

@@ -347,7 +347,7 @@ pub fn valid_event_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= MAX_EVENT_NAME && !n.chars().any(char::is_control)
 }
 
-fn props_json(props: &[(String, String)]) -> String {
+pub(crate) fn props_json(props: &[(String, String)]) -> String {
     let mut map = serde_json::Map::new();
     for (k, v) in props.iter().take(MAX_PROPS) {
         let k = page::clean_text(k, MAX_PROP_KEY);
@@ -392,6 +392,7 @@ mod tests {
             created_ms: 0,
             privacy: Default::default(),
             hosts: Vec::new(),
+            matomo_id: None,
         }
     }
 
@@ -586,6 +587,7 @@ mod prop {
                 created_ms: 0,
                 privacy: Default::default(),
             hosts: Vec::new(),
+            matomo_id: None,
             };
             let e = Enricher::new(16, 512, false);
             if let Outcome::Keep(ev) = e.enrich(&hit, &site, &Salt::random(1)) {

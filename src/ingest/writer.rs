@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Millis;
 use crate::metrics::Metrics;
 use crate::model::{DropReason, Event};
-use crate::store::sqlite::SqliteWriter;
+use crate::store::sqlite::{ImportKey, SqliteWriter};
 use crate::store::{Derived, Reclassify};
 
 use super::sessions::Sessions;
@@ -237,14 +237,51 @@ impl EventWriter {
         self.commit(events, reclassify, Index::Now)
     }
 
+    /// Like [`write`](Self::write), with the import keys of the lines the events came
+    /// from committed in the same transaction (`pixeltrack import`).
+    pub fn write_imported(&mut self, events: Vec<Event>, keys: &[ImportKey]) -> bool {
+        self.commit_with(events, Vec::new(), keys, Index::Now)
+    }
+
+    /// Which of `keys` were imported before (see `SqliteWriter::imported`).
+    pub fn imported(
+        &self,
+        keys: &[ImportKey],
+    ) -> crate::store::Result<std::collections::HashSet<ImportKey>> {
+        self.sqlite.imported(keys)
+    }
+
+    /// For a writer beside the server's (`import`): takes in the unique-visitor keys
+    /// counted so far on the live days, so a visitor the server counted today is not
+    /// counted again. Unlike [`recover`](Self::recover), replays nothing: the server's
+    /// unindexed events are its own.
+    pub fn load_unique_keys(&mut self) -> crate::store::Result<()> {
+        self.seen = SeenKeys::new(self.max_unique_keys);
+        let spill = self.seen.load(self.sqlite.unique_keys()?);
+        if !spill.is_empty() {
+            self.sqlite.spill_unique_keys(&spill)?;
+        }
+        Ok(())
+    }
+
     /// Sessionizes `events` (in time order) and commits them in one transaction, with
     /// the pending derived rows when `index` says now or the bounds are reached.
     /// Returns whether the events were committed; failures are logged and counted,
     /// and the in-memory state is rebuilt from the store.
     pub fn commit(
         &mut self,
+        events: Vec<Event>,
+        reclassify: Vec<Reclassify>,
+        index: Index,
+    ) -> bool {
+        self.commit_with(events, reclassify, &[], index)
+    }
+
+    fn commit_with(
+        &mut self,
         mut events: Vec<Event>,
         mut reclassify: Vec<Reclassify>,
+        imported: &[ImportKey],
         index: Index,
     ) -> bool {
         if self.needs_recovery {
@@ -268,7 +305,7 @@ impl EventWriter {
             .pending_since
             .is_some_and(|t| t.elapsed() >= self.index_interval);
         let nothing_due = (index == Index::Later && !due) || self.pending_is_empty();
-        if events.is_empty() && reclassify.is_empty() && nothing_due {
+        if events.is_empty() && reclassify.is_empty() && imported.is_empty() && nothing_due {
             // Nothing to write (an idle tick): no empty transaction.
             return true;
         }
@@ -289,9 +326,12 @@ impl EventWriter {
         let n = events.len() as u64;
         let bots = events.iter().filter(|e| e.bot.is_some()).count() as u64;
         let started = Instant::now();
-        let result = self
-            .sqlite
-            .apply(&events, &reclassify, now.then_some(&mut self.pending));
+        let result = self.sqlite.apply_imported(
+            &events,
+            &reclassify,
+            imported,
+            now.then_some(&mut self.pending),
+        );
         m.commit_latency(started.elapsed());
         match result {
             Ok(()) => {

@@ -97,6 +97,7 @@ mod tests {
             name: "E".into(),
             created_ms: 0,
             hosts: Vec::new(),
+            matomo_id: None,
             privacy: Privacy {
                 retention_days: Some(90),
                 ..Privacy::default()

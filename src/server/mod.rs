@@ -269,6 +269,17 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(collect::web::event).options(collect::web::preflight),
         )
         .route("/t.js", get(collect::web::script))
+        // Drop-in endpoints for Matomo's and Plausible's trackers. `/api/event` is a
+        // collector route, not the JSON API's (which lives under `/api/v1`).
+        .route(
+            "/matomo.php",
+            get(collect::matomo::track).post(collect::matomo::track),
+        )
+        .route(
+            "/piwik.php",
+            get(collect::matomo::track).post(collect::matomo::track),
+        )
+        .route("/api/event", axum::routing::post(collect::plausible::event))
         .route(
             "/u/{token}",
             get(collect::email::withdraw_get).post(collect::email::withdraw_post),

@@ -16,6 +16,10 @@ pub trait SiteStore: Send + Sync {
     fn set_privacy(&self, site_id: SiteId, p: &Privacy) -> Result<()>;
     /// The extra hostnames whose pages may send a site's events.
     fn set_hosts(&self, site_id: SiteId, hosts: &[String]) -> Result<()>;
+    /// Maps a site to the `idsite` its Matomo trackers send (`None` unmaps it); a
+    /// `Conflict` when another site has that id.
+    fn set_matomo_id(&self, site_id: SiteId, matomo_id: Option<i64>) -> Result<()>;
+    fn site_by_matomo_id(&self, matomo_id: i64) -> Result<Option<Site>>;
 
     fn goals(&self, site_id: SiteId) -> Result<Vec<Goal>>;
     fn add_goal(&self, site_id: SiteId, name: &str, pattern: &Pattern, now: Millis)

@@ -871,6 +871,7 @@ mod tests {
             created_ms: 0,
             privacy: Default::default(),
             hosts: Vec::new(),
+            matomo_id: None,
         };
         let html = campaign_body(&site, &r).into_string();
         for want in [

@@ -37,7 +37,7 @@ pub use spool::{
     DerivedWrite, Relabel, RollupDelta, Spool, VisitColumns,
 };
 use spool::{record_deletion, record_derived, record_relabel};
-pub use writer::SqliteWriter;
+pub use writer::{ImportKey, SqliteWriter};
 
 // What the writer shares with the readers (`use super::…` in writer.rs).
 use events::{event_from_row, EVENT_COLUMNS};
@@ -142,6 +142,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/014_forward_sessions.sql"),
     include_str!("sql/migrations/015_relabel_from.sql"),
     include_str!("sql/migrations/016_geo.sql"),
+    include_str!("sql/migrations/017_import_and_dropins.sql"),
 ];
 
 pub struct SqliteStore {

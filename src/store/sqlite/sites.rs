@@ -10,7 +10,7 @@ use crate::model::{Privacy, PrivacyMode, Site, SiteId, SiteKey, WithoutConsent};
 use crate::store::{Goal, Pattern, PatternKind, Result, SiteStore, StoreError};
 
 const SITE_COLUMNS: &str = "SELECT id, key, domain, name, created_ms, privacy_mode, honour_gpc, \
-     honour_dnt, without_consent, retention_days, allow_emails, email_mode, hosts FROM sites";
+     honour_dnt, without_consent, retention_days, allow_emails, email_mode, hosts, matomo_id FROM sites";
 
 fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
     let key: String = r.get(1)?;
@@ -29,6 +29,7 @@ fn site_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Site> {
             .filter(|h| !h.is_empty())
             .map(str::to_owned)
             .collect(),
+        matomo_id: r.get(13)?,
         privacy: Privacy {
             mode: PrivacyMode::parse(&mode).unwrap_or(defaults.mode),
             honour_gpc: r.get(6)?,
@@ -91,6 +92,7 @@ impl SiteStore for SqliteStore {
             created_ms: now,
             privacy: Privacy::default(),
             hosts: Vec::new(),
+            matomo_id: None,
         })
     }
 
@@ -131,6 +133,7 @@ impl SiteStore for SqliteStore {
             "orders",
             "goals",
             "share_links",
+            "import_keys",
         ] {
             tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
         }
@@ -167,6 +170,40 @@ impl SiteStore for SqliteStore {
             params![site_id, hosts.join(",")],
         )?;
         Ok(())
+    }
+
+    fn set_matomo_id(&self, site_id: SiteId, matomo_id: Option<i64>) -> Result<()> {
+        let conn = self.conn();
+        if let Some(n) = matomo_id {
+            let taken: Option<String> = conn
+                .query_row(
+                    "SELECT domain FROM sites WHERE matomo_id = ?1 AND id <> ?2",
+                    params![n, site_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(domain) = taken {
+                return Err(StoreError::Conflict(format!(
+                    "Matomo id {n} is already {domain}'s"
+                )));
+            }
+        }
+        conn.execute(
+            "UPDATE sites SET matomo_id = ?2 WHERE id = ?1",
+            params![site_id, matomo_id],
+        )?;
+        Ok(())
+    }
+
+    fn site_by_matomo_id(&self, matomo_id: i64) -> Result<Option<Site>> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                &format!("{SITE_COLUMNS} WHERE matomo_id = ?1"),
+                [matomo_id],
+                site_from_row,
+            )
+            .optional()?)
     }
 
     fn goals(&self, site_id: SiteId) -> Result<Vec<Goal>> {

@@ -27,6 +27,20 @@ pub struct SqliteWriter {
     conn: Connection,
     /// The newest event id given out (AUTOINCREMENT: never given out again).
     last_event_id: i64,
+    /// Whether this is the server's writer, whose batches leave `unindexed` ranges
+    /// that its derived rows clear. A writer beside it (`import`, `demo`) always writes
+    /// derived rows with its events and must not clear the server's ranges.
+    owns_unindexed: bool,
+}
+
+/// A line imported by `pixeltrack import`: stored with its event so that importing it
+/// again adds nothing (the `import_keys` table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ImportKey {
+    pub site_id: i64,
+    /// The line's own time.
+    pub ts_ms: Millis,
+    pub key: i64,
 }
 
 /// Sessions whose last event is at or after `since`.
@@ -75,7 +89,45 @@ impl SqliteWriter {
         Ok(SqliteWriter {
             conn,
             last_event_id,
+            owns_unindexed: true,
         })
+    }
+
+    /// A writer that may run beside the server's (another process on the same data
+    /// directory): it leaves the server's `unindexed` ranges alone.
+    pub fn beside_server(mut self) -> SqliteWriter {
+        self.owns_unindexed = false;
+        self
+    }
+
+    /// Which of `keys` (all of one site, any order) were imported before. One range
+    /// read over the keys' times: imports run in time order, so the range is short.
+    pub fn imported(&self, keys: &[ImportKey]) -> Result<std::collections::HashSet<ImportKey>> {
+        let mut found = std::collections::HashSet::new();
+        let Some(first) = keys.first() else {
+            return Ok(found);
+        };
+        let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), k| {
+            (lo.min(k.ts_ms), hi.max(k.ts_ms))
+        });
+        let mut st = self.conn.prepare_cached(
+            "SELECT ts_ms, key FROM import_keys WHERE site_id = ?1 AND ts_ms BETWEEN ?2 AND ?3",
+        )?;
+        let rows = st.query_map(params![first.site_id, lo, hi], |r| {
+            Ok(ImportKey {
+                site_id: first.site_id,
+                ts_ms: r.get(0)?,
+                key: r.get(1)?,
+            })
+        })?;
+        let wanted: std::collections::HashSet<&ImportKey> = keys.iter().collect();
+        for k in rows {
+            let k = k?;
+            if wanted.contains(&k) {
+                found.insert(k);
+            }
+        }
+        Ok(found)
     }
 
     /// The newest event id committed or being committed.
@@ -174,9 +226,28 @@ impl SqliteWriter {
         reclassify: &[Reclassify],
         derived: Option<&mut Derived>,
     ) -> Result<()> {
+        self.apply_imported(events, reclassify, &[], derived)
+    }
+
+    /// [`apply`](Self::apply), with the import keys of the lines the events came from
+    /// in the same transaction. A key stored already (a second import of the same lines
+    /// running at once) fails the whole transaction: no event is stored twice.
+    pub fn apply_imported(
+        &mut self,
+        events: &[Event],
+        reclassify: &[Reclassify],
+        imported: &[ImportKey],
+        derived: Option<&mut Derived>,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         let mut ids = None;
         {
+            let mut key = tx.prepare_cached(
+                "INSERT INTO import_keys (site_id, ts_ms, key) VALUES (?1, ?2, ?3)",
+            )?;
+            for k in imported {
+                key.execute(params![k.site_id, k.ts_ms, k.key])?;
+            }
             let mut ins = tx.prepare_cached(INSERT_EVENT)?;
             for e in events {
                 ins.execute(params![
@@ -263,7 +334,9 @@ impl SqliteWriter {
             match derived {
                 Some(d) => {
                     write_derived(&tx, d)?;
-                    tx.execute("DELETE FROM unindexed", [])?;
+                    if self.owns_unindexed {
+                        tx.execute("DELETE FROM unindexed", [])?;
+                    }
                 }
                 None => {
                     if let Some((from, to)) = ids {
@@ -399,5 +472,61 @@ mod tests {
         let mut keys = w.unique_keys().unwrap();
         keys.sort();
         assert_eq!(keys, vec![(20_000, -1), (20_000, 258), (20_001, i64::MIN)]);
+    }
+
+    /// An import beside a running server: its derived rows leave the server's unindexed
+    /// ranges for the server to replay; its import keys commit with its events, and a
+    /// key stored already fails the whole transaction (no event stored twice).
+    #[test]
+    fn a_writer_beside_the_server_keeps_its_unindexed_ranges_and_keys_guard_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
+        let ev = |path: &str| Event {
+            site_id: 1,
+            ts_ms: 1_000,
+            path: path.into(),
+            ..Event::default()
+        };
+        let mut server = store.writer(crate::config::Synchronous::Normal).unwrap();
+        server.apply(&[ev("/live")], &[], None).unwrap();
+        let ranges = |w: &SqliteWriter| -> i64 {
+            w.conn
+                .query_row("SELECT count(*) FROM unindexed", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(ranges(&server), 1);
+        let mut import = store
+            .writer(crate::config::Synchronous::Normal)
+            .unwrap()
+            .beside_server();
+        let key = ImportKey {
+            site_id: 1,
+            ts_ms: 1_000,
+            key: -42,
+        };
+        import
+            .apply_imported(&[ev("/old")], &[], &[key], Some(&mut Derived::default()))
+            .unwrap();
+        assert_eq!(ranges(&import), 1, "the server's range is still there");
+        assert_eq!(import.imported(&[key]).unwrap().len(), 1);
+        assert!(import
+            .apply_imported(&[ev("/again")], &[], &[key], Some(&mut Derived::default()))
+            .is_err());
+        let paths: Vec<String> = {
+            let mut st = import
+                .conn
+                .prepare("SELECT path FROM events ORDER BY id")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(paths, ["/live", "/old"]);
+        // The server's own writer clears its ranges when it writes derived rows.
+        server
+            .apply(&[], &[], Some(&mut Derived::default()))
+            .unwrap();
+        assert_eq!(ranges(&server), 0);
     }
 }
