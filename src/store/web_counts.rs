@@ -21,7 +21,10 @@ pub enum Group {
     Hours(i64),
 }
 
-/// The counts of each requested group, by value.
+/// The counts of each requested group, by value. `duration_ms` (the summed length of
+/// the visits) is counted for [`Group::Total`] only — it is what the overview shows, and
+/// summing visit lengths per value would cost a set of visits per value — and is 0 in
+/// every other group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WebCounts(pub HashMap<Group, HashMap<String, Counts>>);
 
@@ -54,14 +57,17 @@ impl Acc {
         }
     }
 
-    fn counts(&self) -> Counts {
+    fn counts(&self, group: Group) -> Counts {
         Counts {
             visitors: self.visitors.len() as i64,
             visits: self.visits.len() as i64,
             pageviews: self.pageviews,
             events: self.events,
             bounces: self.visits.values().filter(|(n, _)| *n == 1).count() as i64,
-            duration_ms: self.visits.values().map(|(_, d)| d).sum(),
+            duration_ms: match group {
+                Group::Total => self.visits.values().map(|(_, d)| d).sum(),
+                _ => 0,
+            },
             ..Counts::default()
         }
     }
@@ -129,7 +135,7 @@ impl Tally {
         WebCounts(
             self.by
                 .into_iter()
-                .map(|(g, m)| (g, m.into_iter().map(|(v, a)| (v, a.counts())).collect()))
+                .map(|(g, m)| (g, m.into_iter().map(|(v, a)| (v, a.counts(g))).collect()))
                 .collect(),
         )
     }

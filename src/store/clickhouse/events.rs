@@ -5,10 +5,11 @@
 //! NULL, here; times are `ts` seconds and `ts_ms` milliseconds, 18.16 having no
 //! DateTime64).
 //!
-//! Every query names the read table `events` (a view on one server, a Distributed
-//! table on a cluster) right after FROM, so on a cluster the whole query — its visit
-//! join included — runs on each shard against that shard's `sessions_local`, which holds
-//! the visits of the same visitors.
+//! Every query names the read table `events` (a Merge table on one server, a
+//! Distributed table on a cluster) right after FROM, so on a cluster the whole query —
+//! its visit join included — runs on each shard against that shard's `sessions_local`,
+//! which holds the visits of the same visitors. Filtered reports read the values a
+//! visit started with from its events (`visit_*`, schema 6) and join only what changes.
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -201,7 +202,7 @@ struct TouchRead {
 }
 
 /// Where a filterable dimension's value is: on the event itself (`path`), on the
-/// event as its visit started (`visit_source`, schema 5; with the event's own column
+/// event as its visit started (`visit_source`, schema 6; with the event's own column
 /// when no visit was known), or on the visit as it stands now (the exit page, from the
 /// joined visits). The visits' own column, when it never changes, lets the join read
 /// only the visits that can match.
@@ -468,8 +469,8 @@ impl ClickHouse {
                     toInt64(countIf(name = 'pageview')) AS pageviews,
                     toInt64(countIf(name != 'pageview')) AS events,
                     toInt64(uniqExactIf(session_id, session_id != 0 AND visit_events = 1)) AS bounces,
-                    toInt64(arraySum(arrayMap(t -> t.2,
-                        groupUniqArrayIf((session_id, visit_ms), session_id != 0)))) AS duration_ms
+                    toInt64(arraySum(arrayMap(t -> t.2, groupUniqArrayIf((session_id, visit_ms),
+                        session_id != 0 AND cell.1 = {total})))) AS duration_ms
              FROM (
                  SELECT ts, visitor_id, session_id, name, path, title,
                         if(found = 1, s_events, 0) AS visit_events,
@@ -499,6 +500,12 @@ impl ClickHouse {
                 .collect::<Vec<_>>()
                 .join(", "),
             cells = cells.join(", "),
+            // Visit lengths are summed for the total only (see `WebCounts`); no group
+            // has this number when there is no total.
+            total = groups
+                .iter()
+                .position(|g| *g == Group::Total)
+                .unwrap_or(usize::MAX),
         );
         let rows: Vec<CountRead> = self.fetch_all(sql).await?;
         let mut out = WebCounts(groups.iter().map(|g| (*g, Default::default())).collect());

@@ -184,11 +184,15 @@ impl ClickHouse {
                     .replace("{db}", &self.db)
                     .replace("{events_table}", &events_table)
                     .replace("{rollups_table}", &rollups_table);
-                for stmt in statements(&script) {
+                for stmt in statements(&script).iter().flat_map(|s| sliced(s)) {
                     if let Some((table, column)) = added_column(&stmt) {
                         if self.has_column(&bare, table, column).await? {
                             continue;
                         }
+                    }
+                    if let Some(table) = optimized_table(&stmt) {
+                        self.optimize_each_partition(&bare, table).await?;
+                        continue;
                     }
                     self.execute(&bare, &stmt).await?;
                 }
@@ -202,6 +206,40 @@ impl ClickHouse {
                 )
                 .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// `OPTIMIZE TABLE … PARTITION ID … FINAL` for each partition of `table` with more
+    /// than one part: 18.16 merges a single partition when none is named. A rewrite of
+    /// a large partition takes minutes, so these wait an hour, not the query timeout.
+    async fn optimize_each_partition(&self, client: &Client, table: &str) -> Result<()> {
+        let db = self.db.trim_matches('`');
+        let parts: Vec<String> = self
+            .timed(async {
+                Ok(client
+                    .query_raw(&format!(
+                        "SELECT partition_id FROM system.parts WHERE database = {} \
+                         AND table = {} AND active GROUP BY partition_id HAVING count() > 1",
+                        sql::literal(db),
+                        sql::literal(table)
+                    ))
+                    .fetch_all::<String>()
+                    .await?)
+            })
+            .await?;
+        let table = sql::ident(table)
+            .ok_or_else(|| ChError::Server(format!("no table {table} to optimize")))?;
+        for id in parts {
+            let stmt = format!(
+                "OPTIMIZE TABLE {}.{table} PARTITION ID {} FINAL",
+                self.db,
+                sql::literal(&id)
+            );
+            let hour = Duration::from_secs(3600);
+            tokio::time::timeout(hour, client.query_raw(&stmt).execute())
+                .await
+                .map_err(|_| ChError::TimedOut(hour))??;
         }
         Ok(())
     }
@@ -609,9 +647,53 @@ fn statements(script: &str) -> Vec<String> {
         .collect()
 }
 
+/// The table of a migration's `OPTIMIZE TABLE <db>.<table> FINAL`: run per partition.
+fn optimized_table(stmt: &str) -> Option<&str> {
+    let rest = stmt
+        .strip_prefix("OPTIMIZE TABLE ")?
+        .strip_suffix(" FINAL")?;
+    let (_, table) = rest.rsplit_once('.')?;
+    (!table.contains(' ')).then_some(table)
+}
+
+/// How many times a migration statement that holds `{slice}` runs, once per value.
+const SLICES: u32 = 16;
+
+/// A statement as it runs: once, or once per slice when it holds `{slice}` (a backfill
+/// split by visitor, so no one statement needs the memory of the whole table).
+fn sliced(stmt: &str) -> Vec<String> {
+    if stmt.contains("{slice}") {
+        (0..SLICES)
+            .map(|k| stmt.replace("{slice}", &k.to_string()))
+            .collect()
+    } else {
+        vec![stmt.to_owned()]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_statement_with_slices_runs_once_per_slice() {
+        let backfill = statements(MIGRATIONS[5])
+            .into_iter()
+            .flat_map(|s| sliced(&s))
+            .filter(|s| s.starts_with("INSERT"))
+            .collect::<Vec<_>>();
+        assert_eq!(backfill.len(), SLICES as usize);
+        assert!(backfill[15].contains("% 16 = 15") && !backfill[15].contains("{slice}"));
+        assert_eq!(sliced("SELECT 1"), vec!["SELECT 1".to_owned()]);
+        assert_eq!(
+            optimized_table("OPTIMIZE TABLE `pt`.events_local FINAL"),
+            Some("events_local")
+        );
+        assert_eq!(
+            optimized_table("OPTIMIZE TABLE `pt`.events_local PARTITION 1 FINAL"),
+            None
+        );
+    }
 
     #[test]
     fn added_columns_are_recognised_for_the_existence_check() {
