@@ -216,6 +216,7 @@ fn campaign(dir: &Path, data: &Path) -> (String, String, String, String) {
         &[
             "email",
             "tag",
+            "--allow-local",
             "--campaign",
             &id,
             "--recipient",
