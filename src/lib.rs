@@ -18,7 +18,8 @@
 //!   vendor patterns in `data/trackers.toml`; `cli` prints the report.
 //! - Shared: `model` (ids, sites, `RawHit` → `Event`), `config`, `clock`, `metrics`,
 //!   `secret` (random secrets, hashes, constant-time compares, issuing API tokens),
-//!   `token` (signed email and ad link tokens) and `tag` (tagging email HTML, ad links).
+//!   `token` (signed email and ad link tokens), `tag` (tagging email HTML, ad links) and
+//!   `refusals` (each site's refused hits of the last hour, for the dashboard).
 
 pub mod api;
 pub mod cli;
@@ -30,6 +31,7 @@ pub mod forward;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod refusals;
 pub mod replicate;
 pub mod report;
 pub mod scan;

@@ -22,6 +22,52 @@ pub enum TagError {
     Html(String),
 }
 
+/// Why links under `base` (the public URL) would not reach this server from a
+/// recipient's mail client, if they would not: a loopback, private, link-local or
+/// unspecified address, or `localhost`. Tagging then needs an explicit opt-in
+/// (`email tag --allow-local`), since such emails track nothing once sent.
+pub fn local_base(base: &str) -> Option<String> {
+    let u = url::Url::parse(base).ok()?;
+    let why = match u.host()? {
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            (d == "localhost" || d.ends_with(".localhost")).then_some("a local host name")?
+        }
+        url::Host::Ipv4(a) => {
+            if a.is_loopback() {
+                "a loopback address"
+            } else if a.is_private() || a.octets()[0] == 100 && (64..128).contains(&a.octets()[1]) {
+                "a private address"
+            } else if a.is_link_local() {
+                "a link-local address"
+            } else if a.is_unspecified() {
+                "an unspecified address"
+            } else {
+                return None;
+            }
+        }
+        url::Host::Ipv6(a) => {
+            let first = a.segments()[0];
+            if a.is_loopback() {
+                "a loopback address"
+            } else if first & 0xfe00 == 0xfc00 {
+                "a private address"
+            } else if first & 0xffc0 == 0xfe80 {
+                "a link-local address"
+            } else if a.is_unspecified() {
+                "an unspecified address"
+            } else if let Some(v4) = a.to_ipv4_mapped() {
+                return local_base(&format!("http://{v4}/"));
+            } else {
+                return None;
+            }
+        }
+    };
+    Some(format!(
+        "the links would point at {base}, {why}: recipients' mail clients cannot reach it"
+    ))
+}
+
 /// Why an ad link cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum AdLinkError {
@@ -273,6 +319,33 @@ impl Tagger<'_> {
 mod tests {
     use super::*;
     use crate::token::Key;
+
+    #[test]
+    fn links_to_local_or_private_addresses_are_told_apart_from_public_ones() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://app.localhost",
+            "http://10.1.2.3",
+            "http://192.168.1.5:8080",
+            "http://172.20.0.1",
+            "http://169.254.169.254",
+            "http://0.0.0.0:8080",
+            "http://[::1]:8080",
+            "http://[fd00::1]",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            assert!(local_base(local).is_some(), "{local}");
+        }
+        for public in [
+            "https://t.example.com",
+            "http://203.0.113.9",
+            "https://[2001:db8::1]",
+            "https://localhost.example.com",
+        ] {
+            assert_eq!(local_base(public), None, "{public}");
+        }
+    }
 
     fn ring() -> Keyring {
         Keyring::new(vec![Key::new(1, &[7; 32])])

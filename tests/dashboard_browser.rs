@@ -216,6 +216,7 @@ fn campaign(dir: &Path, data: &Path) -> (String, String, String, String) {
         &[
             "email",
             "tag",
+            "--allow-local",
             "--campaign",
             &id,
             "--recipient",
@@ -679,6 +680,8 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
     d.go("/settings", "settings");
     d.audit("settings", &["shop.example", "tester"]);
 
+    manage_flows(&d, &key, &campaign_id);
+
     d.clean("end");
     let missing = d.missing.take();
     assert!(
@@ -688,4 +691,162 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
     );
     drop(d);
     assert_eq!(server.terminate().code(), Some(0));
+}
+
+impl Dashboard {
+    /// Submits the form `form` (a CSS selector) with its submit button and waits for
+    /// the next page.
+    fn submit(&self, form: &str, what: &str) {
+        self.b
+            .js("document.body.setAttribute('data-old', '1'); return 1");
+        self.b.click(&format!("{form} button[type=submit]"));
+        let done = self.b.wait_js(
+            "return !document.body.hasAttribute('data-old') && document.readyState === 'complete'",
+            Duration::from_secs(10),
+        );
+        assert!(done, "{what}: the form did not answer: {}", self.b.url());
+        self.settle(what);
+    }
+
+    fn select(&self, css: &str, value: &str) {
+        let script = format!(
+            "var s = document.querySelector({}); s.value = {}; return s.value",
+            serde_json::to_string(css).unwrap(),
+            serde_json::to_string(value).unwrap()
+        );
+        assert_eq!(self.b.js(&script), json!(value), "{css}");
+    }
+}
+
+/// The management flows through the real forms (issue 15): goals, funnels, a
+/// campaign (sent, cost, tagging, recipients with reasons), exports, token and share
+/// listings with site names, and a password change.
+fn manage_flows(d: &Dashboard, key: &str, campaign: &str) {
+    // Goals: add (hostile name, shown literally), with its numbers, then remove.
+    d.go(&format!("/sites/{key}/goals"), "goals page");
+    d.audit("goals page", &["Goals", "Funnels"]);
+    d.select("form.add-goal select[name=kind]", "page");
+    d.b.type_into("form.add-goal input[name=pattern]", "/ua*");
+    d.b.type_into("form.add-goal input[name=name]", EVENT);
+    d.submit("form.add-goal", "goal added");
+    let text = d.audit("goal added", &[EVENT, "page:/ua*"]);
+    assert!(
+        d.b.find("table.goals tbody tr").is_some(),
+        "the goal's row: {text}"
+    );
+    let row =
+        d.b.js("return document.querySelector('table.goals tbody tr').innerText");
+    assert!(
+        row.as_str().unwrap_or("").contains(&N.to_string()),
+        "{N} visitors on /ua: {row}"
+    );
+    d.submit("table.goals form", "goal removed");
+    d.audit("goal removed", &["No goals yet."]);
+
+    // A funnel: define, read its drop-off, delete.
+    d.b.type_into("form.add-funnel input[name=name]", "UA then event");
+    d.b.type_into("form.add-funnel textarea[name=steps]", "/ua\n/event");
+    d.submit("form.add-funnel", "funnel saved");
+    d.audit(
+        "funnel saved",
+        &["UA then event", "page:/ua", "page:/event"],
+    );
+    assert!(d.b.find("table.funnel").is_some());
+    d.screenshot("funnel");
+    d.submit("div.funnel form", "funnel deleted");
+    d.audit("funnel deleted", &["No funnels yet."]);
+
+    // A campaign: mark sent, record the cost, tag an email, read each recipient.
+    d.go(
+        &format!("/campaigns/{campaign}/manage"),
+        "campaign management",
+    );
+    d.audit("campaign management", &[CAMPAIGN, RECIPIENT]);
+    d.b.type_into("form.sent input[name=count]", "120");
+    d.submit("form.sent", "campaign sent");
+    d.audit("campaign sent", &["delivered: 120"]);
+    d.b.type_into("form.cost input[name=amount]", "250.00");
+    d.b.type_into("form.cost input[name=currency]", "EUR");
+    d.submit("form.cost", "campaign cost");
+    d.audit("campaign cost", &["250.00 EUR"]);
+    d.b.type_into("form.tag input[name=recipient]", RECIPIENT);
+    d.b.type_into(
+        "form.tag textarea[name=html]",
+        r#"<p>Hi</p><a href="https://shop.example/sale">Sale</a><script>alert(1)</script>"#,
+    );
+    d.submit("form.tag", "email tagged");
+    // Answered by the POST itself (no GET of that URL): the DOM audit and the text.
+    assert_eq!(d.b.js(AUDIT), json!([]), "email tagged: unsafe DOM");
+    let page = d.b.js("return document.body.innerText");
+    assert!(
+        page.as_str()
+            .unwrap_or_default()
+            .contains("1 signed click links"),
+        "{page}"
+    );
+    let tagged =
+        d.b.js("return document.querySelector('textarea.tagged').value");
+    let tagged = tagged.as_str().unwrap_or_default();
+    assert!(tagged.contains("/o/") && tagged.contains("/c/"), "{tagged}");
+    // The recipients table: each open and click with its verdict and reason in words.
+    let table =
+        d.b.js("return document.querySelector('table.recipients').innerText");
+    let table = table.as_str().unwrap_or_default();
+    assert!(table.contains("open") && table.contains("click"), "{table}");
+    assert!(table.contains("a person"), "a reason in words: {table}");
+    d.screenshot("campaign-manage");
+
+    // Exports: the site's raw events and the view's numbers, as the browser downloads them.
+    for (q, needle) in [
+        ("format=csv", "name,"),
+        ("format=ndjson", "\"name\""),
+        ("format=csv&what=view", "dimension,value"),
+    ] {
+        let r = d.fetch(&format!("/sites/{key}/export?{q}"));
+        assert_eq!(r.status, 200, "{q}");
+        assert!(
+            r.header("content-disposition")
+                .is_some_and(|c| c.starts_with("attachment")),
+            "{q}"
+        );
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            body.contains(needle),
+            "{q}: {}",
+            &body[..body.len().min(200)]
+        );
+    }
+
+    // Tokens and share links: picked from a list, listed with the site's name, the
+    // share URL shown again.
+    d.go("/settings", "settings again");
+    d.b.type_into("form[action='/settings/tokens'] input[name=name]", "ci");
+    d.select("form[action='/settings/tokens'] select[name=site]", key);
+    d.submit("form[action='/settings/tokens']", "token made");
+    d.b.type_into("form[action='/settings/shares'] input[name=name]", "board");
+    d.select("form[action='/settings/shares'] select[name=site]", key);
+    d.submit("form[action='/settings/shares']", "share made");
+    d.go("/settings", "settings listing");
+    let text = d.audit(
+        "settings listing",
+        &["shop.example (shop.example)", "/share/pts_"],
+    );
+    assert!(!text.contains("(removed)"), "{text}");
+
+    // Change the password, then sign in with the new one.
+    d.go("/account", "account");
+    d.b.type_into("form.password input[name=current]", PASSWORD);
+    d.b.type_into("form.password input[name=new]", "a brand new passphrase");
+    d.b.type_into("form.password input[name=again]", "a brand new passphrase");
+    d.submit("form.password", "password changed");
+    assert!(d.b.url().contains("/login"), "signed out: {}", d.b.url());
+    d.b.type_into("input[name=username]", "tester");
+    d.b.type_into("input[name=password]", "a brand new passphrase");
+    d.b.click("form[action='/login'] button[type=submit]");
+    let signed_in = d.b.wait_js(
+        "return location.pathname !== '/login' && document.readyState === 'complete'",
+        Duration::from_secs(10),
+    );
+    assert!(signed_in, "the new password signs in: {}", d.b.url());
+    d.settle("signed in again");
 }

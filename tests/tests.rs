@@ -19,6 +19,7 @@ mod integration {
     mod email_corpus;
     mod geo;
     mod import;
+    mod manage;
     mod privacy;
     mod reports;
     mod scan;

@@ -40,6 +40,11 @@ pub struct TagArgs {
     /// Read the HTML from this file instead of standard input.
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Tag even though `public_url` is a loopback, private or link-local address (for
+    /// local tests: recipients' mail clients cannot reach such links). Without it,
+    /// tagging refuses and says how to set `public_url`.
+    #[arg(long)]
+    allow_local: bool,
 }
 
 impl EmailCommand {
@@ -105,6 +110,17 @@ fn tag(
     ctx: &Ctx,
     a: &TagArgs,
 ) -> anyhow::Result<()> {
+    if let Some(why) = crate::tag::local_base(&rt.public_url) {
+        if !a.allow_local {
+            bail!(
+                "not tagging: {why}.\nSet the URL this server is reached at from the internet: \
+                 public_url = \"https://t.example.com\" in pixeltrack.toml, or \
+                 PIXELTRACK_PUBLIC_URL=https://t.example.com (see README \"Configuration\").\n\
+                 For a local test only, add --allow-local."
+            );
+        }
+        eprintln!("warning: {why} (--allow-local: for local tests only)");
+    }
     let (campaign, ring) = with_keyring(store, ctx, a.campaign)?;
     let tagger = Tagger {
         keyring: &ring,

@@ -249,7 +249,7 @@ fn set(store: &dyn SiteStore, a: &SiteSettings, json: bool) -> anyhow::Result<()
         println!("{out}");
     } else {
         println!("{}: {}", site.domain, serde_json::to_string_pretty(&out)?);
-        println!("A running server applies this within a minute.");
+        println!("A running server applies this at once.");
     }
     Ok(())
 }

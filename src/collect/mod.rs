@@ -38,7 +38,9 @@ use sites::SiteCache;
 
 /// Everything the collector needs, shared by all requests.
 pub struct Collector {
-    pub sites: SiteCache,
+    pub sites: Arc<SiteCache>,
+    /// Each site's refused hits of the last hour, for the dashboard.
+    pub refusals: Arc<crate::refusals::Refusals>,
     pub salts: Arc<SaltKeeper>,
     /// SQLite itself, not `dyn Store`, for now: salts (`SaltKeeper::rotate`), token
     /// keys, and the server's jobs (checkpoints, web sessions) reach it through here.
@@ -96,6 +98,14 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<St
     }
 }
 
+/// Refusals a site setting could lift (hosts, privacy mode, consent options).
+pub(crate) fn settings_may_lift(r: DropReason) -> bool {
+    matches!(
+        r,
+        DropReason::HostNotAllowed | DropReason::TrackingOff | DropReason::NoConsent
+    )
+}
+
 impl Collector {
     /// Records one hit; returns the drop reason if it was not stored.
     async fn record(&self, hit: Result<RawHit, DropReason>) -> Option<&'static str> {
@@ -127,16 +137,32 @@ impl Collector {
             .get(&key)
             .await
             .ok_or_else(|| self.count(DropReason::UnknownSite))?;
-        self.rate_limits
-            .check(hit.ip, site.id.0)
-            .map_err(|r| self.count(r))?;
+        self.rate_limits.check(hit.ip, site.id.0).map_err(|r| {
+            self.refused(site.id.0, r, &hit);
+            self.count(r)
+        })?;
         let salt = self
             .salt(day_of(hit.received_ms))
             .await
             .ok_or_else(|| self.count(DropReason::StoreError))?;
         let mut event = match self.enricher.enrich(&hit, &site, &salt) {
             Outcome::Keep(e) => e,
-            Outcome::Drop(r) => return Err(self.count(r)),
+            Outcome::Drop(r) => {
+                // A setting changed a moment ago (the CLI, in another process) may
+                // allow this hit now: check once more with the sites read again.
+                let again = if settings_may_lift(r) && self.sites.refresh_now().await {
+                    self.sites.get(&key).await
+                } else {
+                    None
+                };
+                match again.map(|s| self.enricher.enrich(&hit, &s, &salt)) {
+                    Some(Outcome::Keep(e)) => e,
+                    _ => {
+                        self.refused(site.id.0, r, &hit);
+                        return Err(self.count(r));
+                    }
+                }
+            }
         };
         if let Some(c) = country {
             event.country = c.to_owned();
@@ -147,6 +173,23 @@ impl Collector {
             // Ingest counted these itself.
             Submitted::Dropped(r) => Err(r),
         }
+    }
+
+    /// Notes a refused hit of a known site for its dashboard (with the page's host when
+    /// the host was the reason).
+    pub(crate) fn refused(&self, site_id: i64, r: DropReason, hit: &RawHit) {
+        let host = if r == DropReason::HostNotAllowed {
+            let url = hit
+                .params
+                .url
+                .as_deref()
+                .or(hit.referer_header.as_deref())
+                .unwrap_or("");
+            crate::enrich::page::parse(url, "").host
+        } else {
+            String::new()
+        };
+        self.refusals.record(site_id, r, &host, self.clock.now_ms());
     }
 
     fn count(&self, r: DropReason) -> DropReason {

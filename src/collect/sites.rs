@@ -1,9 +1,17 @@
 //! Site lookups for the collector: a map in memory, refreshed from the store when an
 //! unknown key shows up (the CLI may have added it while the server runs). Unknown
 //! keys are remembered for a few seconds so garbage keys cannot hammer the database.
+//!
+//! Changes to a known site (hosts, privacy, removal), from this process or another
+//! (the CLI), move the store's settings version (triggers on `sites`, schema 18). A job
+//! reads that one row every second and reloads the sites when it moved; a hit about to
+//! be refused for a reason a setting could lift (host not allowed, tracking off, no
+//! consent) reads it at once ([`SiteCache::refresh_now`]), so `site set --hosts` works
+//! on the very next hit.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::model::{Site, SiteKey};
@@ -11,11 +19,17 @@ use crate::store::SiteStore;
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const NEGATIVE_MAX: usize = 10_000;
+/// Refused hits read the settings version at most this often: a flood of hits from a
+/// page that will never be allowed costs at most 100 reads a second.
+const REFRESH_EVERY: Duration = Duration::from_millis(10);
 
 pub struct SiteCache {
     store: Arc<dyn SiteStore>,
     known: RwLock<HashMap<String, Arc<Site>>>,
     unknown: RwLock<HashMap<String, Instant>>,
+    /// The settings version the held sites were read at (-1: not yet).
+    version: AtomicI64,
+    last_refresh: Mutex<Option<Instant>>,
 }
 
 impl SiteCache {
@@ -24,6 +38,8 @@ impl SiteCache {
             store,
             known: RwLock::new(HashMap::new()),
             unknown: RwLock::new(HashMap::new()),
+            version: AtomicI64::new(-1),
+            last_refresh: Mutex::new(None),
         }
     }
 
@@ -124,11 +140,44 @@ impl SiteCache {
         known.values().find(|s| s.id.0 == id).cloned()
     }
 
-    /// Forgets removed sites (called periodically).
-    pub fn reload(&self) {
-        if let Ok(sites) = self.store.sites() {
-            self.install(sites);
+    /// Reads the sites again if any changed since they were read (called every second,
+    /// and by [`refresh_now`](Self::refresh_now)); true when they were read again.
+    pub fn reload(&self) -> bool {
+        // The version is read before the sites: a change between the two reads is seen
+        // again on the next call.
+        let version = match self.store.settings_version() {
+            Ok(v) if v == self.version.load(Ordering::Acquire) => return false,
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the settings version failed");
+                -1
+            }
+        };
+        match self.store.sites() {
+            Ok(sites) => {
+                self.install(sites);
+                self.version.store(version, Ordering::Release);
+                true
+            }
+            Err(_) => false,
         }
+    }
+
+    /// For a hit about to be refused for a reason a setting could lift: reads the sites
+    /// again at once if a setting changed (at most every [`REFRESH_EVERY`]); true when
+    /// they were read again, so the hit is worth checking once more.
+    pub async fn refresh_now(self: &Arc<Self>) -> bool {
+        {
+            let mut last = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {
+                return false;
+            }
+            *last = Some(Instant::now());
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.reload())
+            .await
+            .unwrap_or(false)
     }
 
     /// Like [`reload`](Self::reload), off the async threads (for request paths).

@@ -271,7 +271,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
             "unknown site",
         );
     };
-    let Some(site) = c.sites.get(&key).await else {
+    let Some(mut site) = c.sites.get(&key).await else {
         return bad(
             &c,
             DropReason::UnknownSite,
@@ -282,14 +282,25 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
     // Only pages of the site's own hosts may send its events (and only their origin
     // gets a CORS answer): no one else can write into its numbers.
     let page_host = crate::enrich::page::parse(hit.params.url.as_deref().unwrap_or(""), "").host;
-    let origin_ok = origin.as_ref().is_none_or(|o| {
-        o.to_str()
-            .ok()
-            .and_then(|o| url::Url::parse(o).ok())
-            .and_then(|u| u.host_str().map(|h| site.owns_host(h)))
-            .unwrap_or(false)
-    });
-    if page_host.is_empty() || !site.owns_host(&page_host) || !origin_ok {
+    let allowed = |site: &crate::model::Site| {
+        let origin_ok = origin.as_ref().is_none_or(|o| {
+            o.to_str()
+                .ok()
+                .and_then(|o| url::Url::parse(o).ok())
+                .and_then(|u| u.host_str().map(|h| site.owns_host(h)))
+                .unwrap_or(false)
+        });
+        !page_host.is_empty() && site.owns_host(&page_host) && origin_ok
+    };
+    if !allowed(&site) && c.sites.refresh_now().await {
+        // The hosts may have changed a moment ago (`site set --hosts` in another
+        // process): judged again with the sites read again.
+        if let Some(s) = c.sites.get(&key).await {
+            site = s;
+        }
+    }
+    if !allowed(&site) {
+        c.refused(site.id.0, DropReason::HostNotAllowed, &hit);
         c.metrics.dropped(DropReason::HostNotAllowed);
         return answer(
             StatusCode::FORBIDDEN,
@@ -298,6 +309,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
         );
     }
     if let Err(r) = c.rate_limits.check(hit.ip, site.id.0) {
+        c.refused(site.id.0, r, &hit);
         c.metrics.dropped(r);
         return answer(
             StatusCode::TOO_MANY_REQUESTS,
@@ -316,6 +328,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
     let event = match c.enricher.enrich(&hit, &site, &salt) {
         Outcome::Keep(e) => e,
         Outcome::Drop(r @ (DropReason::NoConsent | DropReason::TrackingOff)) => {
+            c.refused(site.id.0, r, &hit);
             c.metrics.dropped(r);
             return answer(
                 StatusCode::ACCEPTED,
@@ -323,7 +336,10 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
                 origin.as_ref(),
             );
         }
-        Outcome::Drop(r) => return bad(&c, r, StatusCode::BAD_REQUEST, r.explain()),
+        Outcome::Drop(r) => {
+            c.refused(site.id.0, r, &hit);
+            return bad(&c, r, StatusCode::BAD_REQUEST, r.explain());
+        }
     };
     if let Err(r) = c.check_campaign(&event).await {
         // Counted by the check.

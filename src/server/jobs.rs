@@ -27,11 +27,15 @@ pub const JOBS: &[Job] = &[
         run: |c| c.ingest.tick(),
     },
     // A site removed or changed by the CLI (another process) stops or changes
-    // collection within a second: a removed key must not keep storing.
+    // collection within a second: a removed key must not keep storing. One row (the
+    // settings version) is read; the sites only when it moved. A hit a change could
+    // let in checks at once (`SiteCache::refresh_now`).
     Job {
         name: "reload sites",
         every: SECOND,
-        run: |c| c.sites.reload(),
+        run: |c| {
+            c.sites.reload();
+        },
     },
     // The writer never checkpoints (it would wait for an fsync between batches): the
     // WAL is copied into the database beside it, without blocking anyone.

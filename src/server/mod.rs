@@ -144,7 +144,8 @@ impl App {
         );
         enricher.warm_up();
         let collector = Arc::new(Collector {
-            sites: collect::sites::SiteCache::new(store.clone()),
+            sites: Arc::new(collect::sites::SiteCache::new(store.clone())),
+            refusals: Arc::default(),
             salts,
             store,
             enricher,
@@ -252,6 +253,7 @@ pub fn router(state: AppState) -> Router {
         }),
     );
     web_state.ads = crate::report::ads::Model::from_config(&state.config.ads);
+    web_state.refusals = state.collector.refusals.clone();
     let web = crate::web::router(web_state);
     let collect = Router::new()
         .route("/p.gif", get(collect::pixel_gif).head(collect::pixel_head))

@@ -20,6 +20,9 @@ pub trait SiteStore: Send + Sync {
     /// `Conflict` when another site has that id.
     fn set_matomo_id(&self, site_id: SiteId, matomo_id: Option<i64>) -> Result<()>;
     fn site_by_matomo_id(&self, matomo_id: i64) -> Result<Option<Site>>;
+    /// A counter every change to any site moves, whichever process makes it (one row
+    /// to read): a cache of sites is stale when it moved.
+    fn settings_version(&self) -> Result<i64>;
 
     fn goals(&self, site_id: SiteId) -> Result<Vec<Goal>>;
     fn add_goal(&self, site_id: SiteId, name: &str, pattern: &Pattern, now: Millis)

@@ -618,7 +618,9 @@ pub async fn site_page(
         user: Some(&user),
         public_url: &state.public_url,
     };
-    let body = site_body(&frame, &site, &view, &data);
+    // Refused and machine hits, and the site's management pages (`web/manage`).
+    let notice = super::manage::site::notice(&state, &user, &site, uri.query().unwrap_or("")).await;
+    let body = html! { (notice) (site_body(&frame, &site, &view, &data)) };
     Ok(layout::render(layout::page(&site.name, Some(&user), body)))
 }
 

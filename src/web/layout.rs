@@ -16,6 +16,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 
 pub const STYLESHEET_PATH: &str = "/static/app.css";
 const STYLESHEET: &str = include_str!("static/app.css");
+pub const MANAGE_STYLESHEET_PATH: &str = "/static/manage.css";
+const MANAGE_STYLESHEET: &str = include_str!("static/manage.css");
 pub const SCRIPT_PATH: &str = "/static/app.js";
 const SCRIPT: &str = include_str!("static/app.js");
 
@@ -52,6 +54,24 @@ pub fn stylesheet_href() -> &'static str {
     &HREF
 }
 
+/// The management pages' stylesheet URL (`web/manage`), versioned like the main one.
+pub fn manage_stylesheet_href() -> &'static str {
+    static HREF: LazyLock<String> =
+        LazyLock::new(|| versioned(MANAGE_STYLESHEET_PATH, MANAGE_STYLESHEET));
+    &HREF
+}
+
+pub async fn manage_stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        MANAGE_STYLESHEET,
+    )
+        .into_response()
+}
+
 pub async fn stylesheet() -> Response {
     (
         [
@@ -79,6 +99,7 @@ pub fn page(title: &str, user: Option<&CurrentUser>, body: Markup) -> Markup {
                 meta name="referrer" content="same-origin";
                 title { (title) " · pixeltrack" }
                 link rel="stylesheet" href=(stylesheet_href());
+                link rel="stylesheet" href=(manage_stylesheet_href());
             }
             body {
                 header.top {
@@ -88,6 +109,7 @@ pub fn page(title: &str, user: Option<&CurrentUser>, body: Markup) -> Markup {
                         @if u.is_admin() {
                             a href="/settings" { "Settings" }
                         }
+                        a href="/account" { "Account" }
                         span.who { "Signed in as " strong { (u.username) } " (" (u.role.as_str()) ")" }
                         form.inline method="post" action="/logout" {
                             (csrf_field(u))

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod chart;
 pub mod dashboard;
 pub mod layout;
+pub mod manage;
 pub mod settings;
 pub mod share;
 mod throttle;
@@ -47,6 +48,8 @@ pub struct WebState {
     pub client_ip: Arc<ClientIpFn>,
     /// How conversions are credited in reports.
     pub ads: crate::report::ads::Model,
+    /// Each site's refused hits of the last hour (the collector's, when serving).
+    pub refusals: Arc<crate::refusals::Refusals>,
     throttle: Arc<throttle::Throttle>,
     /// Bounds concurrent argon2 runs (19 MiB each): a login flood queues, not swaps.
     hashing: Arc<tokio::sync::Semaphore>,
@@ -66,6 +69,7 @@ impl WebState {
             secure_cookies: public_url.starts_with("https://"),
             client_ip,
             ads: crate::report::ads::Model::from_config(&crate::config::Config::default().ads),
+            refusals: Arc::default(),
             throttle: Arc::default(),
             hashing: Arc::new(tokio::sync::Semaphore::new(4)),
         }
@@ -135,6 +139,7 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(accounts::login_page).post(accounts::login))
         .route("/logout", post(accounts::logout))
         .route(layout::STYLESHEET_PATH, get(layout::stylesheet))
+        .merge(manage::routes())
         .layer(axum::middleware::map_response(layout::security_headers))
         .with_state(state)
 }

@@ -1,7 +1,8 @@
 //! `/settings`: sites (allowed hostnames, consent and GPC options, retention), users,
 //! API tokens and share links. Admins only; every change is a CSRF-checked POST that
 //! answers with a redirect back (or, when it created a secret, with the page showing
-//! the secret once).
+//! the secret once; share links' URLs stay visible to admins). Tokens and share links
+//! are listed with their site's name; their forms pick the site from a list.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -70,11 +71,12 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
     let users = store.users().map_err(WebError::internal)?;
     let tokens = store.api_tokens().map_err(WebError::internal)?;
     let shares = store.share_links().map_err(WebError::internal)?;
+    let secrets = store.share_secrets().map_err(WebError::internal)?;
     let site_name = |id: i64| {
         sites
             .iter()
             .find(|s| s.id.0 == id)
-            .map(|s| s.domain.clone())
+            .map(|s| format!("{} ({})", s.name, s.domain))
             .unwrap_or_else(|| "(removed)".into())
     };
     let csrf = csrf_field(user);
@@ -92,7 +94,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                         pre { code { (secret) } }
                     }
                     Secret::Share { url } => {
-                        p { "Share link, shown once (only its hash is stored):" }
+                        p { "Share link (admins see it again below):" }
                         pre { code { (url) } }
                     }
                 }
@@ -194,7 +196,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                 div.row {
                     label { "Name" input type="text" name="name"; }
                     label { "Scope" select name="scope" { option value="read" { "read" } option value="write" { "write" } option value="admin" { "admin" } } }
-                    label { "Only this site (optional)" input type="text" name="site"; }
+                    label { "Only this site (optional)" (super::manage::site_picker("site", &sites, user, Some("all sites"))) }
                     button type="submit" { "Create token" }
                 }
             }
@@ -203,7 +205,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
             h2 { "Share links" }
             p.muted { "Read-only links to one site's dashboard, optionally with a password. They can read reports and nothing else." }
             table {
-                thead { tr { th { "id" } th { "name" } th { "site" } th { "password" } th {} } }
+                thead { tr { th { "id" } th { "name" } th { "site" } th { "password" } th { "link" } th {} } }
                 tbody {
                     @for l in &shares {
                         tr {
@@ -211,6 +213,13 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                             td { (l.name) }
                             td { (site_name(l.site_id.0)) }
                             td { (if l.password_hash.is_some() { "yes" } else { "no" }) }
+                            td {
+                                @if let Some((_, secret)) = secrets.iter().find(|(id, _)| *id == l.id) {
+                                    code.share-url { (state.public_url) "/share/" (secret) }
+                                } @else {
+                                    span.muted.small { "made before it was kept: revoke and make a new one to see it" }
+                                }
+                            }
                             td {
                                 (post_button(&csrf, &format!("/settings/shares/{}/revoke", l.id), "Revoke"))
                             }
@@ -221,7 +230,7 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
             form method="post" action="/settings/shares" {
                 (csrf)
                 div.row {
-                    label { "Site (key or domain)" input type="text" name="site"; }
+                    label { "Site" (super::manage::site_picker("site", &sites, user, None)) }
                     label { "Name" input type="text" name="name"; }
                     label { "Password (optional)" input type="password" name="password" autocomplete="new-password"; }
                     button type="submit" { "Create share link" }
@@ -519,13 +528,16 @@ pub async fn add_share(
     let secret = super::share::new_secret();
     let hash = crate::secret::sha256_hex(&secret);
     let (store, now) = (state.store.clone(), state.clock.now_ms());
+    let kept = secret.clone();
     blocking(move || {
         let site = *site_ids(store.as_ref(), &s.site)?
             .first()
-            .ok_or_else(|| WebError::BadRequest("name the site to share".into()))?;
-        store
+            .ok_or_else(|| WebError::BadRequest("pick the site to share".into()))?;
+        let id = store
             .add_share_link(site, &hash, password_hash.as_deref(), s.name.trim(), now)
-            .map_err(store_err)
+            .map_err(store_err)?;
+        // Kept so admins can see the URL again (schema 18).
+        store.set_share_secret(id, &kept).map_err(store_err)
     })
     .await?;
     let url = format!("{}/share/{secret}", state.public_url);

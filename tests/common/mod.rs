@@ -478,6 +478,7 @@ pub fn tag_email(
         &[
             "email",
             "tag",
+            "--allow-local",
             "--campaign",
             campaign,
             "--recipients",

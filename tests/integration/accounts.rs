@@ -23,7 +23,7 @@ fn admin_password(server: &Server) -> Option<String> {
     Some(line[NOTICE.len()..].split(' ').next()?.to_owned())
 }
 
-fn request(
+pub(crate) fn request(
     server: &Server,
     method: &str,
     path: &str,
@@ -67,17 +67,17 @@ fn cookie_pair(r: &Response, name: &str) -> Option<String> {
         .map(|c| c.split(';').next().unwrap_or("").to_owned())
 }
 
-fn text(r: &Response) -> String {
+pub(crate) fn text(r: &Response) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
 
 /// The value of the hidden `csrf` field in a page.
-fn csrf_field(page: &str) -> String {
+pub(crate) fn csrf_field(page: &str) -> String {
     let start = page.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
     page[start..].split('"').next().unwrap().to_owned()
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -108,13 +108,13 @@ fn post_login(server: &Server, form: &LoginForm, user: &str, pw: &str, next: &st
 }
 
 /// Signs in; returns the `pt_session=…` cookie pair.
-fn sign_in(server: &Server, user: &str, pw: &str) -> String {
+pub(crate) fn sign_in(server: &Server, user: &str, pw: &str) -> String {
     let r = post_login(server, &login_form(server), user, pw, "/");
     assert_eq!(r.status, 303, "{}", text(&r));
     cookie_pair(&r, "pt_session").expect("session cookie")
 }
 
-fn cli_with_stdin(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn cli_with_stdin(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(common::bin())
         .arg("--data")
         .arg(data)

@@ -641,6 +641,7 @@ fn a_removed_site_leaves_no_token_link_or_key_that_still_works() {
         &[
             "email",
             "tag",
+            "--allow-local",
             "--campaign",
             &old_campaign.to_string(),
             "--recipient",

@@ -303,6 +303,7 @@ fn key_rotation_keeps_old_links_working_until_retired() {
             &[
                 "email",
                 "tag",
+                "--allow-local",
                 "--campaign",
                 "1",
                 "--recipient",
@@ -343,6 +344,7 @@ fn merge_tag_links_take_the_recipient_from_the_url() {
         &[
             "email",
             "tag",
+            "--allow-local",
             "--campaign",
             "1",
             "--merge-tag",

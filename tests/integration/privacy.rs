@@ -69,6 +69,7 @@ fn tagged_paths(
         &[
             "email",
             "tag",
+            "--allow-local",
             "--campaign",
             "1",
             "--recipient",

@@ -19,6 +19,7 @@ use crate::store::{Result, StoreError};
 mod accounts;
 mod campaigns;
 mod events;
+mod manage;
 mod privacy;
 mod rollups;
 mod salts;
@@ -29,6 +30,7 @@ mod tokens;
 mod writer;
 
 pub use accounts::{Role, ShareLink, User, WebSession};
+pub use manage::Funnel;
 pub use privacy::run_retention;
 pub use rollups::{compact_rollups, HOURLY_ROLLUP_DAYS};
 pub use shared::{ConsentRow, SHARED_TABLES};
@@ -143,6 +145,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/015_relabel_from.sql"),
     include_str!("sql/migrations/016_geo.sql"),
     include_str!("sql/migrations/017_import_and_dropins.sql"),
+    include_str!("sql/migrations/018_manage.sql"),
 ];
 
 pub struct SqliteStore {

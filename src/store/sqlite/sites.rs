@@ -50,6 +50,15 @@ impl rusqlite::ToSql for SiteId {
 }
 
 impl SiteStore for SqliteStore {
+    fn settings_version(&self) -> Result<i64> {
+        // Bumped by triggers on `sites` (schema 18).
+        Ok(self
+            .conn()
+            .query_row("SELECT n FROM settings_version WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     fn sites(&self) -> Result<Vec<Site>> {
         let conn = self.conn();
         let mut st = conn.prepare(&format!("{SITE_COLUMNS} ORDER BY id"))?;
@@ -132,6 +141,7 @@ impl SiteStore for SqliteStore {
             "last_opens",
             "orders",
             "goals",
+            "funnels",
             "share_links",
             "import_keys",
         ] {
