@@ -1109,6 +1109,119 @@ fn conformance(ch: &Ch, port: u16, db: &str, mut env: Vec<(String, String)>) {
         assert_eq!(&got, want, "{path} from the admin");
     }
     drop(admin);
+
+    // Events shipped before schema 6 carried no visit columns: made so again (and the
+    // schema set back to 5), the next start migrates them, and every read is the same.
+    let servers = if port == ch.port {
+        vec![port]
+    } else {
+        vec![ch.port + 10, ch.port + 20]
+    };
+    downgrade_to_schema_5(ch, &servers, db);
+    let cleared = ch
+        .request_to(
+            port,
+            &format!("SELECT count() FROM {db}.events WHERE visit_found = 1 FORMAT TSVRaw"),
+        )
+        .expect("ClickHouse reachable");
+    assert_eq!(cleared.1.trim(), "0", "the visit columns were cleared");
+    let server = start(&data, &env);
+    wait_until("schema 6 on every server", Duration::from_secs(120), || {
+        servers
+            .iter()
+            .all(|p| {
+                ch.request_to(
+                    *p,
+                    &format!("SELECT max(version) FROM {db}.schema_migrations FORMAT TSVRaw"),
+                )
+                .is_some_and(|(_, v)| v.trim() == "6")
+            })
+            .then_some(())
+    });
+    let (_, filled) = ch
+        .request_to(
+            port,
+            &format!(
+                "SELECT countIf(visit_found = 1), count(), uniqExact(event_id) \
+                 FROM {db}.events WHERE site_id = 1 FORMAT TSVRaw"
+            ),
+        )
+        .expect("ClickHouse reachable");
+    let filled: Vec<u64> = filled
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(filled[0] > 1_000, "visit columns written again: {filled:?}");
+    assert_eq!(
+        filled[1], filled[2],
+        "no event twice after the rewrite: {filled:?}"
+    );
+    let mut last = Vec::new();
+    let settled = (0..60).any(|_| {
+        last = differing();
+        if last.is_empty() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        false
+    });
+    assert!(
+        settled,
+        "after the schema 6 migration, reads that differ: {last:#?}"
+    );
+    drop(server);
+}
+
+/// Makes `db` on `servers` look like a database written before schema 6: the visit
+/// columns of every event cleared (a mutation, waited for) and schema 5 recorded.
+fn downgrade_to_schema_5(ch: &Ch, servers: &[u16], db: &str) {
+    let visit_columns = [
+        "entry_page",
+        "source",
+        "referrer_host",
+        "medium",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "browser",
+        "os",
+        "device",
+        "country",
+        "region",
+        "city",
+    ]
+    .map(|c| format!("visit_{c} = ''"))
+    .join(", ");
+    for &p in servers {
+        let ok = |sql: &str| {
+            let (status, body) = ch.request_to(p, sql).expect("ClickHouse reachable");
+            assert_eq!(status, 200, "{sql}: {body}");
+        };
+        ok(&format!(
+            "ALTER TABLE {db}.events_local UPDATE visit_found = 0, {visit_columns} WHERE 1"
+        ));
+        wait_until("the mutation", Duration::from_secs(120), || {
+            ch.request_to(
+                p,
+                &format!(
+                    "SELECT count() FROM system.mutations WHERE database = '{db}' \
+                     AND NOT is_done FORMAT TSVRaw"
+                ),
+            )
+            .is_some_and(|(_, n)| n.trim() == "0")
+            .then_some(())
+        });
+        ok(&format!("DROP TABLE {db}.schema_migrations"));
+        ok(&format!(
+            "CREATE TABLE {db}.schema_migrations (version UInt32, applied_at DateTime) ENGINE = Log"
+        ));
+        ok(&format!(
+            "INSERT INTO {db}.schema_migrations VALUES (1, now()), (2, now()), (3, now()), \
+             (4, now()), (5, now())"
+        ));
+    }
 }
 
 /// `env` with `PIXELTRACK_ROLE` set.

@@ -210,38 +210,47 @@ impl ClickHouse {
         Ok(())
     }
 
-    /// `OPTIMIZE TABLE … PARTITION ID … FINAL` for each partition of `table` with more
-    /// than one part: 18.16 merges a single partition when none is named. A rewrite of
-    /// a large partition takes minutes, so these wait an hour, not the query timeout.
+    /// `OPTIMIZE TABLE … PARTITION ID … FINAL` until each partition of `table` is one
+    /// part: 18.16 merges a single partition when none is named, and an OPTIMIZE that
+    /// meets a background merge of the same parts returns without merging. A rewrite
+    /// of a large partition takes minutes, so this waits an hour, not the query timeout.
     async fn optimize_each_partition(&self, client: &Client, table: &str) -> Result<()> {
-        let db = self.db.trim_matches('`');
-        let parts: Vec<String> = self
-            .timed(async {
-                Ok(client
-                    .query_raw(&format!(
-                        "SELECT partition_id FROM system.parts WHERE database = {} \
-                         AND table = {} AND active GROUP BY partition_id HAVING count() > 1",
-                        sql::literal(db),
-                        sql::literal(table)
-                    ))
-                    .fetch_all::<String>()
-                    .await?)
-            })
-            .await?;
         let table = sql::ident(table)
             .ok_or_else(|| ChError::Server(format!("no table {table} to optimize")))?;
-        for id in parts {
-            let stmt = format!(
-                "OPTIMIZE TABLE {}.{table} PARTITION ID {} FINAL",
-                self.db,
-                sql::literal(&id)
-            );
-            let hour = Duration::from_secs(3600);
-            tokio::time::timeout(hour, client.query_raw(&stmt).execute())
-                .await
-                .map_err(|_| ChError::TimedOut(hour))??;
+        let hour = Duration::from_secs(3600);
+        let deadline = tokio::time::Instant::now() + hour;
+        loop {
+            let parts: Vec<String> = self
+                .timed(async {
+                    Ok(client
+                        .query_raw(&format!(
+                            "SELECT partition_id FROM system.parts WHERE database = {} \
+                             AND table = {} AND active GROUP BY partition_id HAVING count() > 1",
+                            sql::literal(self.db.trim_matches('`')),
+                            sql::literal(table)
+                        ))
+                        .fetch_all::<String>()
+                        .await?)
+                })
+                .await?;
+            if parts.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ChError::TimedOut(hour));
+            }
+            for id in parts {
+                let stmt = format!(
+                    "OPTIMIZE TABLE {}.{table} PARTITION ID {} FINAL",
+                    self.db,
+                    sql::literal(&id)
+                );
+                tokio::time::timeout_at(deadline, client.query_raw(&stmt).execute())
+                    .await
+                    .map_err(|_| ChError::TimedOut(hour))??;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        Ok(())
     }
 
     /// Whether `table` of the database has `column` (18.16 has no `ADD COLUMN IF NOT
