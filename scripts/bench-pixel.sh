@@ -312,7 +312,7 @@ setup_email() {
 <p>Questions? <a href="mailto:hello@bench.example">Write to us</a>.</p>
 </body></html>
 HTML
-  "$BIN" --data "$DATA" email tag --campaign "$campaign" --recipients "$DIR/recipients.csv" \
+  "$BIN" --data "$DATA" email tag --allow-local --campaign "$campaign" --recipients "$DIR/recipients.csv" \
     --out-dir "$DIR/tagged" --input "$DIR/email.html" >/dev/null
   EMAILS=$DIR/email-paths.txt
   awk '
