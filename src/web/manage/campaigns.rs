@@ -398,6 +398,25 @@ pub struct TagForm {
     html: String,
 }
 
+/// Runs `f` off the async threads with the signing keys in force now and the public
+/// URL links point at: what tagging an email and making an ad link share.
+async fn with_keyring<T: Send + 'static>(
+    state: &WebState,
+    f: impl FnOnce(&crate::token::Keyring, &str) -> Result<T, WebError> + Send + 'static,
+) -> Result<T, WebError> {
+    let (store, now, base) = (
+        state.store.clone(),
+        state.clock.now_ms(),
+        state.public_url.clone(),
+    );
+    blocking(move || {
+        let ring =
+            crate::token::Keyring::from_masters(store.token_keys(now).map_err(WebError::internal)?);
+        f(&ring, &base)
+    })
+    .await
+}
+
 /// `POST /campaigns/<id>/tag`: the page again, with the tagged HTML to copy.
 pub async fn tag(
     State(state): State<WebState>,
@@ -415,17 +434,10 @@ pub async fn tag(
             "the email HTML is larger than 2 MiB".into(),
         ));
     }
-    let (store, now, base) = (
-        state.store.clone(),
-        state.clock.now_ms(),
-        state.public_url.clone(),
-    );
-    let made = blocking(move || {
-        let ring =
-            crate::token::Keyring::from_masters(store.token_keys(now).map_err(WebError::internal)?);
+    let made = with_keyring(&state, move |ring, base| {
         let tagger = Tagger {
-            keyring: &ring,
-            base: &base,
+            keyring: ring,
+            base,
             site_id: c.site_id,
             campaign_id: c.id,
         };
@@ -470,17 +482,10 @@ pub async fn ad_link(
     f.user.require_admin()?;
     let (c, _) = campaign_for(&state, &f.user, &id).await?;
     let a = f.form;
-    let (store, now, base) = (
-        state.store.clone(),
-        state.clock.now_ms(),
-        state.public_url.clone(),
-    );
-    let made = blocking(move || {
-        let ring =
-            crate::token::Keyring::from_masters(store.token_keys(now).map_err(WebError::internal)?);
+    let made = with_keyring(&state, move |ring, base| {
         let (link, url) = crate::tag::ad_link(
-            &ring,
-            &base,
+            ring,
+            base,
             c.site_id,
             c.id,
             Some(&a.ad),
