@@ -32,23 +32,48 @@ pub struct WebCounts(pub HashMap<Group, HashMap<String, Counts>>);
 /// visitor and visit ids (SipHash was 6 % of the time, per-row key allocation more).
 type Fast = foldhash::fast::RandomState;
 
+/// The counts of one value. For a group whose value is the visit's (the total, where
+/// it came from, its client, place, entry and exit page), every event of a visit has
+/// the same value, so a visit is counted at its first event — one set of visits for all
+/// groups, not one per value ([`Tally::add`]); other groups keep their visits' ids.
 #[derive(Default)]
 struct Acc {
     visitors: HashSet<i64, Fast>,
-    /// Visit → (its events, its length).
+    /// Visit → (its events, its length): groups counted per event only.
     visits: HashMap<i64, (i64, Millis), Fast>,
+    /// Visits counted at their first event (groups of the visit's values).
+    first_visits: i64,
+    first_bounces: i64,
+    first_duration_ms: i64,
     pageviews: i64,
     events: i64,
 }
 
 impl Acc {
-    fn add(&mut self, r: &WebRow) {
-        if r.visitor_id != 0 {
-            self.visitors.insert(r.visitor_id);
-        }
-        if r.session_id != 0 {
-            self.visits
-                .insert(r.session_id, (r.visit_events, r.visit_ms));
+    /// One event; `first` says whether its visit is counted here already (`Some(true)`:
+    /// this is its first event; None: a group counted per event).
+    fn add(&mut self, r: &WebRow, first: Option<bool>) {
+        match first {
+            None => {
+                if r.visitor_id != 0 {
+                    self.visitors.insert(r.visitor_id);
+                }
+                if r.session_id != 0 {
+                    self.visits
+                        .insert(r.session_id, (r.visit_events, r.visit_ms));
+                }
+            }
+            Some(true) => {
+                if r.visitor_id != 0 {
+                    self.visitors.insert(r.visitor_id);
+                }
+                if r.session_id != 0 {
+                    self.first_visits += 1;
+                    self.first_bounces += i64::from(r.visit_events == 1);
+                    self.first_duration_ms += r.visit_ms;
+                }
+            }
+            Some(false) => {}
         }
         if r.name == "pageview" {
             self.pageviews += 1;
@@ -60,16 +85,28 @@ impl Acc {
     fn counts(&self, group: Group) -> Counts {
         Counts {
             visitors: self.visitors.len() as i64,
-            visits: self.visits.len() as i64,
+            visits: self.visits.len() as i64 + self.first_visits,
             pageviews: self.pageviews,
             events: self.events,
-            bounces: self.visits.values().filter(|(n, _)| *n == 1).count() as i64,
+            bounces: self.visits.values().filter(|(n, _)| *n == 1).count() as i64
+                + self.first_bounces,
             duration_ms: match group {
-                Group::Total => self.visits.values().map(|(_, d)| d).sum(),
+                Group::Total => {
+                    self.visits.values().map(|(_, d)| d).sum::<i64>() + self.first_duration_ms
+                }
                 _ => 0,
             },
             ..Counts::default()
         }
+    }
+}
+
+/// Whether every event of a visit counts under the same value of `group`.
+fn per_visit(group: Group) -> bool {
+    match group {
+        Group::Total => true,
+        Group::Hours(_) => false,
+        Group::Dim(d) => matches!(d, Dim::EntryPage | Dim::ExitPage) || SESSION_DIMS.contains(&d),
     }
 }
 
@@ -104,26 +141,41 @@ fn value_of<'a>(group: Group, r: &'a WebRow, hours: &'a mut String) -> Option<&'
 
 /// Counts streamed rows into groups, one row at a time.
 pub struct Tally {
-    by: HashMap<Group, HashMap<String, Acc>>,
+    by: Vec<(Group, bool, HashMap<String, Acc, Fast>)>,
+    /// Visits seen so far (for the groups counted per visit).
+    seen: HashSet<i64, Fast>,
     hours: String,
 }
 
 impl Tally {
     pub fn new(groups: &[Group]) -> Tally {
+        let mut by: Vec<(Group, bool, HashMap<String, Acc, Fast>)> = Vec::new();
+        for g in groups {
+            if !by.iter().any(|(x, _, _)| x == g) {
+                by.push((*g, per_visit(*g), HashMap::default()));
+            }
+        }
         Tally {
-            by: groups.iter().map(|g| (*g, HashMap::new())).collect(),
+            by,
+            seen: HashSet::default(),
             hours: String::new(),
         }
     }
 
     pub fn add(&mut self, r: &WebRow) {
-        for (g, m) in self.by.iter_mut() {
+        // An event whose visit is not stored (yet) has its own values, which may differ
+        // from its visit's other events: it is counted one by one in every group, as is
+        // an event without a visit (`first` always true).
+        let unknown_visit = r.session_id != 0 && r.visit_events == 0;
+        let first = r.session_id == 0 || (!unknown_visit && self.seen.insert(r.session_id));
+        for (g, visit_level, m) in self.by.iter_mut() {
+            let first = (*visit_level && !unknown_visit).then_some(first);
             if let Some(v) = value_of(*g, r, &mut self.hours) {
                 match m.get_mut(v) {
-                    Some(acc) => acc.add(r),
+                    Some(acc) => acc.add(r, first),
                     None => {
                         let mut acc = Acc::default();
-                        acc.add(r);
+                        acc.add(r, first);
                         m.insert(v.to_owned(), acc);
                     }
                 }
@@ -135,8 +187,68 @@ impl Tally {
         WebCounts(
             self.by
                 .into_iter()
-                .map(|(g, m)| (g, m.into_iter().map(|(v, a)| (v, a.counts(g))).collect()))
+                .map(|(g, _, m)| (g, m.into_iter().map(|(v, a)| (v, a.counts(g))).collect()))
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(session: i64, visitor: i64, name: &str, source: &str, visit_events: i64) -> WebRow {
+        let mut dims = vec![String::new(); SESSION_DIMS.len()];
+        dims[0] = source.into();
+        WebRow {
+            ts_ms: 1_000,
+            visitor_id: visitor,
+            session_id: session,
+            name: name.into(),
+            path: "/".into(),
+            dims,
+            visit_events,
+            visit_ms: 60_000,
+            ..WebRow::default()
+        }
+    }
+
+    #[test]
+    fn a_visit_counts_once_per_value_and_events_without_a_stored_visit_each_count() {
+        assert_eq!(SESSION_DIMS[0], Dim::Source);
+        let source = Group::Dim(Dim::Source);
+        let mut t = Tally::new(&[Group::Total, source, Group::Dim(Dim::Page)]);
+        // A stored visit of three events (all "Google"), a bounce, and a visit whose
+        // row is not stored yet (its events carry their own, differing sources).
+        for name in ["pageview", "pageview", "signup"] {
+            t.add(&row(1, 10, name, "Google", 3));
+        }
+        t.add(&row(2, 20, "pageview", "Bing", 1));
+        t.add(&row(3, 30, "pageview", "DuckDuckGo", 0));
+        t.add(&row(3, 30, "pageview", "", 0));
+        let c = t.finish();
+        let total = c.0[&Group::Total][""];
+        assert_eq!((total.visitors, total.visits), (3, 3));
+        assert_eq!((total.pageviews, total.events, total.bounces), (5, 1, 1));
+        assert_eq!(total.duration_ms, 3 * 60_000);
+        let by = &c.0[&source];
+        let google = by["Google"];
+        assert_eq!(
+            (
+                google.visitors,
+                google.visits,
+                google.pageviews,
+                google.events
+            ),
+            (1, 1, 2, 1)
+        );
+        assert_eq!(
+            google.duration_ms, 0,
+            "lengths are summed for the total only"
+        );
+        assert_eq!((by["Bing"].visits, by["Bing"].bounces), (1, 1));
+        assert_eq!((by["DuckDuckGo"].visits, by[""].visits), (1, 1));
+        let page = c.0[&Group::Dim(Dim::Page)]["/"];
+        assert_eq!((page.visitors, page.visits, page.pageviews), (3, 3, 5));
     }
 }
