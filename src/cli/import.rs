@@ -270,19 +270,7 @@ impl Importer {
         format: Format,
     ) -> anyhow::Result<Importer> {
         let cfg = &rt.config;
-        let enricher = Enricher::new(
-            cfg.enrich.ua_cache_size,
-            cfg.limits.ua_parse_bytes,
-            cfg.store_ip,
-        )
-        .with_ip_truncation(cfg.store_ip_truncate)
-        .with_click_param(&cfg.ads.click_param)
-        // Regions and cities from the configured geolocation database, as the server
-        // resolves them for live hits.
-        .with_geo(crate::enrich::geo::Geo::open(
-            &cfg.geo.mmdb,
-            &cfg.geo.asn_mmdb,
-        )?);
+        let enricher = Enricher::configured(cfg)?;
         // The operator's referrer-spam additions, as the server reads them.
         let spam = cfg.data_dir.join(crate::server::jobs::SPAM_FILE);
         if let Ok(text) = std::fs::read_to_string(&spam) {

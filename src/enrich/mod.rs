@@ -83,6 +83,25 @@ impl Enricher {
         }
     }
 
+    /// The enricher a server runs with `cfg`: the IP policy, the click id parameter,
+    /// the email verdicts' thresholds and the geolocation databases (read now: a missing
+    /// or broken file is an error naming its setting). Imports use the same one, so an
+    /// imported hit is enriched as a live one would have been.
+    pub fn configured(cfg: &crate::config::Config) -> Result<Enricher, geo::GeoError> {
+        Ok(Enricher::new(
+            cfg.enrich.ua_cache_size,
+            cfg.limits.ua_parse_bytes,
+            cfg.store_ip,
+        )
+        .with_ip_truncation(cfg.store_ip_truncate)
+        .with_click_param(&cfg.ads.click_param)
+        .with_email_thresholds(email::Thresholds {
+            min_human_seconds: i64::from(cfg.email.min_human_seconds),
+            click_without_open_seconds: i64::from(cfg.email.click_without_open_seconds),
+        })
+        .with_geo(geo::Geo::open(&cfg.geo.mmdb, &cfg.geo.asn_mmdb)?))
+    }
+
     pub fn with_geo(mut self, geo: geo::Geo) -> Self {
         self.geo = geo;
         self

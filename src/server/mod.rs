@@ -121,21 +121,7 @@ impl App {
         }
         let salts = Arc::new(SaltKeeper::new(cfg.enrich.salt_grace_minutes));
         salts.rotate(&store, clock.now_ms())?;
-        let enricher = Enricher::new(
-            cfg.enrich.ua_cache_size,
-            cfg.limits.ua_parse_bytes,
-            cfg.store_ip,
-        )
-        .with_ip_truncation(cfg.store_ip_truncate)
-        .with_click_param(&cfg.ads.click_param)
-        .with_email_thresholds(crate::enrich::email::Thresholds {
-            min_human_seconds: i64::from(cfg.email.min_human_seconds),
-            click_without_open_seconds: i64::from(cfg.email.click_without_open_seconds),
-        })
-        .with_geo(crate::enrich::geo::Geo::open(
-            &cfg.geo.mmdb,
-            &cfg.geo.asn_mmdb,
-        )?);
+        let enricher = Enricher::configured(cfg)?;
         let keys = store.token_keys(clock.now_ms())?;
         let email = collect::email::EmailState::new(
             crate::token::Keyring::from_masters(keys),
