@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::model::{Site, SiteKey};
@@ -19,9 +19,6 @@ use crate::store::SiteStore;
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 const NEGATIVE_MAX: usize = 10_000;
-/// Refused hits read the settings version at most this often: a flood of hits from a
-/// page that will never be allowed costs at most 100 reads a second.
-const REFRESH_EVERY: Duration = Duration::from_millis(10);
 
 pub struct SiteCache {
     store: Arc<dyn SiteStore>,
@@ -29,7 +26,9 @@ pub struct SiteCache {
     unknown: RwLock<HashMap<String, Instant>>,
     /// The settings version the held sites were read at (-1: not yet).
     version: AtomicI64,
-    last_refresh: Mutex<Option<Instant>>,
+    /// When the last check for refused hits started: one check at a time, and a hit
+    /// waits only for a check that started after it arrived.
+    last_check: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl SiteCache {
@@ -39,7 +38,7 @@ impl SiteCache {
             known: RwLock::new(HashMap::new()),
             unknown: RwLock::new(HashMap::new()),
             version: AtomicI64::new(-1),
-            last_refresh: Mutex::new(None),
+            last_check: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -164,16 +163,23 @@ impl SiteCache {
     }
 
     /// For a hit about to be refused for a reason a setting could lift: reads the sites
-    /// again at once if a setting changed (at most every [`REFRESH_EVERY`]); true when
-    /// they were read again, so the hit is worth checking once more.
+    /// again if a setting changed since; true when they were read again (by this call
+    /// or another since it was made), so the hit is worth checking once more. Checks run
+    /// one at a time, and a hit is answered by the first check that starts after it
+    /// arrived: a flood of hits that will never be allowed costs about two reads of
+    /// the version per read's duration, and a change made before a hit is always seen
+    /// by it.
     pub async fn refresh_now(self: &Arc<Self>) -> bool {
-        {
-            let mut last = self.last_refresh.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {
-                return false;
-            }
-            *last = Some(Instant::now());
+        let arrived = Instant::now();
+        let seen = self.version.load(Ordering::Acquire);
+        let mut last = self.last_check.lock().await;
+        if self.version.load(Ordering::Acquire) != seen {
+            return true;
         }
+        if last.is_some_and(|started| started >= arrived) {
+            return false;
+        }
+        *last = Some(Instant::now());
         let me = self.clone();
         tokio::task::spawn_blocking(move || me.reload())
             .await
