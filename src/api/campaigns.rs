@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 
 use super::params::Params;
 use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
-use crate::model::Campaign;
+use crate::model::{Campaign, Site};
 use crate::report;
-use crate::store::{CampaignStore, Scope};
+use crate::store::{CampaignStore, Scope, SiteStore};
 
 pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
@@ -46,12 +46,22 @@ pub(super) const ROUTES: &[ApiRoute] = &[
     },
 ];
 
-fn campaign_json(c: &Campaign) -> Value {
+/// A campaign as JSON, with its site's key and name beside the id.
+fn campaign_json(c: &Campaign, sites: &[Site]) -> Value {
+    let site = sites.iter().find(|s| s.id.0 == c.site_id);
     let cost = c
         .cost
         .as_ref()
         .map(|(m, cur)| json!({"amount": crate::enrich::money::format(*m, cur), "currency": cur}));
-    json!({"id": c.id, "site_id": c.site_id, "name": c.name, "sent_ms": c.sent_ms, "delivered": c.delivered, "cost": cost})
+    json!({"id": c.id, "site_id": c.site_id, "site_key": site.map(|s| s.key.as_str()), "site_name": site.map(|s| s.name.as_str()),
+        "name": c.name, "sent_ms": c.sent_ms, "delivered": c.delivered, "cost": cost})
+}
+
+/// [`campaign_json`] for a campaign whose site is read from the store.
+async fn campaign_value(state: &ApiState, c: &Campaign) -> Result<Value, ApiError> {
+    let store = state.store.clone();
+    let sites = blocking(move || store.sites()).await?;
+    Ok(campaign_json(c, &sites))
 }
 
 /// Campaign `id` (as the path or body gives it), if the token sees its site.
@@ -83,7 +93,10 @@ async fn list(
     let site = auth.site(&state, p.get("site")).await?;
     let store = state.store.clone();
     let list = blocking(move || store.campaigns(Some(site.id))).await?;
-    Ok(Json(Value::Array(list.iter().map(campaign_json).collect())))
+    let sites = [site];
+    Ok(Json(Value::Array(
+        list.iter().map(|c| campaign_json(c, &sites)).collect(),
+    )))
 }
 
 #[derive(serde::Deserialize)]
@@ -106,8 +119,9 @@ async fn create(
     }
     let store = state.store.clone();
     let now = state.clock.now_ms();
-    let c = blocking(move || store.add_campaign(site.id, b.name.trim(), now)).await?;
-    Ok((StatusCode::CREATED, Json(campaign_json(&c))).into_response())
+    let s2 = site.clone();
+    let c = blocking(move || store.add_campaign(s2.id, b.name.trim(), now)).await?;
+    Ok((StatusCode::CREATED, Json(campaign_json(&c, &[site]))).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -175,9 +189,12 @@ async fn update(
         store.campaign(c.id)
     })
     .await?;
-    updated
-        .map(|c| Json(campaign_json(&c)))
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id} for this token")))
+    match updated {
+        Some(c) => Ok(Json(campaign_value(&state, &c).await?)),
+        None => Err(ApiError::NotFound(format!(
+            "no campaign {id} for this token"
+        ))),
+    }
 }
 
 async fn delete(
@@ -230,7 +247,7 @@ async fn sent(
         Ok(store.campaign(c.id)?.unwrap_or(c))
     })
     .await?;
-    Ok(Json(campaign_json(&c)))
+    Ok(Json(campaign_value(&state, &c).await?))
 }
 
 async fn campaign_report(

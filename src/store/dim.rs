@@ -103,6 +103,39 @@ impl Dim {
         }
     }
 
+    /// The heading of this dimension's top list: one wording for the dashboard, the CLI
+    /// and anything else that shows a breakdown.
+    pub fn title(self) -> &'static str {
+        match self {
+            Dim::Total => "Total",
+            Dim::Page => "Top pages",
+            Dim::EntryPage => "Entry pages",
+            Dim::ExitPage => "Exit pages",
+            Dim::Source => "Sources",
+            Dim::Referrer => "Referrers",
+            Dim::Medium => "Media",
+            Dim::UtmSource => "UTM sources",
+            Dim::UtmMedium => "UTM media",
+            Dim::UtmCampaign => "UTM campaigns",
+            Dim::UtmTerm => "UTM terms",
+            Dim::UtmContent => "UTM contents",
+            Dim::Browser => "Browsers",
+            Dim::Os => "Operating systems",
+            Dim::Device => "Devices",
+            Dim::Event => "Custom events",
+            Dim::Bot => "Machine traffic by reason",
+            Dim::BotSource => "Machine traffic by source",
+            Dim::BotPage => "Machine traffic by page",
+            Dim::Outbound => "Outbound links",
+            Dim::Download => "Downloads",
+            Dim::EventProp => "Custom event props",
+            Dim::Country => "Countries",
+            Dim::Title => "Page titles",
+            Dim::Region => "Regions",
+            Dim::City => "Cities",
+        }
+    }
+
     /// Dimensions where an empty value means "not set" and gets no row of its own (an
     /// empty source, by contrast, is direct traffic and is counted).
     /// How a row with an empty value is shown: no source is direct traffic, no country

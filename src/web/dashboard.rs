@@ -496,7 +496,7 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
                         thead { tr { th { "campaign" } th.num { "conversions" } th { "revenue" } } }
                         tbody {
                             @for c in &r.conversions.by_campaign {
-                                @let name = d.campaigns.iter().find(|x| x.id == c.campaign_id).map(|x| x.name.as_str()).unwrap_or("(removed)");
+                                @let name = c.campaign_name.as_str();
                                 tr {
                                     td {
                                         @if frame.user.is_some() {

@@ -88,7 +88,7 @@ pub fn page(title: &str, user: Option<&CurrentUser>, body: Markup) -> Markup {
                         @if u.is_admin() {
                             a href="/settings" { "Settings" }
                         }
-                        span.who { "Signed in as " strong { (u.username) } " (" (u.role.as_str()) ")" }
+                        span.who { "Signed in as " strong { (u.username) } span.long { " (" (u.role.as_str()) ")" } }
                         form.inline method="post" action="/logout" {
                             (csrf_field(u))
                             button type="submit" { "Sign out" }
