@@ -54,7 +54,7 @@ impl ReportArgs {
                 .map(|f| crate::store::Filter::parse(f).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<_>>()?,
         };
-        let r = report::site_report(&store, &site, &q, self.limit, model)?;
+        let r = report::site_report(&store, &site, &q, self.limit, model, ctx.now())?;
         let mut out = std::io::stdout().lock();
         if ctx.json {
             serde_json::to_writer_pretty(&mut out, &r)?;
@@ -112,7 +112,9 @@ fn render_report(r: &report::SiteReport) -> String {
                 &[("visitors", |r| r.visitors), ("events", |r| r.events)]
             }
             // Page views by page or title: a view belongs to no visit of its own.
-            "page" | "title" => &[("visitors", |r| r.visitors), ("pageviews", |r| r.pageviews)],
+            "page" | "title" | "screen" => {
+                &[("visitors", |r| r.visitors), ("pageviews", |r| r.pageviews)]
+            }
             "entry_page" | "exit_page" => &[("visits", |r| r.visits)],
             _ => &[
                 ("visitors", |r| r.visitors),

@@ -56,8 +56,7 @@ impl TokenCommand {
             TokenCommand::List => {
                 let sites = store.sites()?;
                 let site_of = |t: &crate::store::ApiToken| {
-                    t.site_id
-                        .and_then(|id| sites.iter().find(|s| s.id.0 == id))
+                    t.site_id.and_then(|id| sites.iter().find(|s| s.id.0 == id))
                 };
                 output::print_list(
                     ctx.json,

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod chart;
 pub mod dashboard;
+pub mod details;
 pub mod layout;
 pub mod settings;
 pub mod share;
@@ -118,6 +119,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(dashboard::home))
         .route("/sites/{key}", get(dashboard::site_page))
         .route("/sites/{key}/realtime.json", get(dashboard::realtime_json))
+        .route("/sites/{key}/details/{dim}", get(details::show))
         .route("/campaigns/{id}", get(dashboard::campaign_page))
         .route("/settings", get(settings::show))
         .route("/settings/sites", post(settings::add_site))

@@ -127,6 +127,7 @@ pub async fn realtime(
     State(state): State<WebState>,
     Path(secret): Path<String>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
 ) -> Result<Response, WebError> {
     let (link, site, hash) = find(&state, &secret).await?;
     if !unlocked(&headers, &link, &hash) {
@@ -134,7 +135,7 @@ pub async fn realtime(
             "this share link needs its password".into(),
         ));
     }
-    dashboard::realtime_of(&state, site).await
+    dashboard::realtime_of(&state, site, &uri).await
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,193 @@
+//! Reading the site page: engagement, screen sizes, hourly days with a comparison cut
+//! at the same hour, details beyond the top 10, the filter form (is / is not /
+//! contains), goals as filters, realtime under filters, and no empty exit-page rows.
+//! On the demo's data, through the real server and a signed-in session.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::common::{self, Response, Server};
+
+fn text(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+fn cookie(r: &Response, name: &str) -> String {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+fn csrf(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A demo site, an admin, the server, and the admin's session cookie.
+pub fn demo_dashboard(days: &str) -> (tempfile::TempDir, Server, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let out = common::cli(
+        &data,
+        &["demo", "--days", days, "--visitors-per-day", "80", "--json"],
+    );
+    let key = serde_json::from_str::<serde_json::Value>(&out).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    add_admin(&data);
+    let server = Server::start(&data, &[]);
+    let form = server.get("/login", &[]);
+    let body = format!(
+        "csrf={}&username=admin&password=admin+password+1&next=%2F",
+        csrf(&text(&form))
+    );
+    let r = post_form(&server, "/login", &cookie(&form, "pt_csrf"), &body);
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let session = cookie(&r, "pt_session");
+    (dir, server, key, session)
+}
+
+/// A form POST with a cookie.
+fn post_form(server: &Server, path: &str, cookie: &str, body: &str) -> Response {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    common::parse_response(&raw, false).expect("a response")
+}
+
+fn add_admin(data: &Path) {
+    let mut child = Command::new(common::bin())
+        .arg("--data")
+        .arg(data)
+        .args([
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .env_remove("PIXELTRACK_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "admin password 1").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// The rows of the panel `dim` on a page: (value, numbers) per row.
+fn panel_rows(page: &str, dim: &str) -> Vec<String> {
+    let Some(start) = page.find(&format!("data-dimension=\"{dim}\"")) else {
+        return Vec::new();
+    };
+    let panel = &page[start..];
+    let panel = &panel[..panel.find("</section>").unwrap_or(panel.len())];
+    panel
+        .split("<tr>")
+        .skip(2)
+        .map(|r| r.split("</tr>").next().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_site_page_reads_every_number_and_goes_into_details() {
+    let (_dir, server, key, session) = demo_dashboard("9");
+    let get = |path: &str| {
+        let r = server.get(path, &[("Cookie", &session)]);
+        assert_eq!(r.status, 200, "{path}: {}", text(&r));
+        text(&r)
+    };
+    let page = get(&format!("/sites/{key}?period=7d"));
+    for want in [
+        "Scroll depth",
+        "Engagement time",
+        "Yesterday",
+        "Visitors and pageviews per day",
+        "Top pages",
+        "Screen sizes",
+        "name=\"fd\"",
+        "value=\"is_not\"",
+        "value=\"contains\"",
+        "visitors, period before",
+    ] {
+        assert!(page.contains(want), "{want} missing on the site page");
+    }
+    // Exit pages: every row has visits.
+    for row in panel_rows(&page, "exit_page") {
+        assert!(!row.contains("<td class=\"num\">0</td>"), "{row}");
+    }
+    // Page titles count views, not visits.
+    assert!(page.contains("data-dimension=\"title\""));
+
+    // Today and yesterday are hourly.
+    let today = get(&format!("/sites/{key}?period=today"));
+    assert!(today.contains("Visitors and pageviews per hour (UTC)"));
+    let yesterday = get(&format!("/sites/{key}?period=yesterday"));
+    assert!(yesterday.contains("per hour") && yesterday.contains("<strong>Yesterday</strong>"));
+    assert!(yesterday.contains("23:00"), "24 hourly points");
+
+    // A panel with a full top 10 links to its details, which list more rows.
+    let link = format!("/sites/{key}/details/");
+    let at = page.find(&link).expect("a details link");
+    let href: String = page[at..].split('"').next().unwrap().replace("&amp;", "&");
+    let details = get(&href);
+    assert!(details.contains("largest first"), "{details}");
+    assert!(
+        details.matches("class=\"filter\"").count() >= 10,
+        "details list the rows"
+    );
+    // Unknown dimensions are not found.
+    let r = server.get(
+        &format!("/sites/{key}/details/secret"),
+        &[("Cookie", &session)],
+    );
+    assert_eq!(r.status, 404);
+
+    // The filter form: page is not "/", contains "docs".
+    let not_home = get(&format!("/sites/{key}?period=7d&fd=page&fo=is_not&fv=%2F"));
+    assert!(not_home.contains("page is not"), "chip shown");
+    assert!(
+        !panel_rows(&not_home, "page")
+            .iter()
+            .any(|r| r.contains(">/<")),
+        "/ filtered out"
+    );
+    let docs = get(&format!(
+        "/sites/{key}?period=7d&fd=page&fo=contains&fv=docs"
+    ));
+    assert!(docs.contains("page contains"));
+    for row in panel_rows(&docs, "page") {
+        assert!(row.contains("docs"), "{row}");
+    }
+    // An exact goal is a filter link; a wildcard goal is not.
+    assert!(
+        page.contains("f=event%3D%3Dsignup"),
+        "Signups goal as a filter"
+    );
+
+    // Realtime follows the filters and is JSON.
+    let r = server.get(
+        &format!("/sites/{key}/realtime.json?period=7d&f=page%3D%3D%2Fpricing"),
+        &[("Cookie", &session)],
+    );
+    assert_eq!(r.status, 200);
+    let rt: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    for p in rt["pages"].as_array().unwrap() {
+        assert_eq!(p["value"], "/pricing");
+    }
+    drop(server);
+}
