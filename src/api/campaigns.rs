@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
+use super::{blocking, openapi, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::model::{Campaign, Site};
 use crate::report;
 use crate::store::{CampaignStore, Scope, SiteStore};
@@ -20,28 +20,47 @@ pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         path: "/api/v1/campaigns",
         summary: "A site's email campaigns (GET ?site=); create one (POST {site, name}; write scope)",
-        methods: &[Op::get(Scope::Read, |m| on(m, list)), Op::post(Scope::Write, |m| on(m, create))],
+        methods: &[
+            Op::get(Scope::Read, |m| on(m, list))
+                .query(|| json!([openapi::site_param()]))
+                .returns(openapi::campaigns),
+            Op::post(Scope::Write, |m| on(m, create))
+                .created()
+                .body(|| json!({"type": "object", "additionalProperties": false, "required": ["name"],
+                                "properties": {"site": {"type": "string", "description": "site key or domain"}, "name": {"type": "string"}}}))
+                .returns(openapi::campaign),
+        ],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}",
         summary: "Change a campaign (PATCH {name, cost: {amount, currency} or null}) or delete it with its events",
         methods: &[
-            Op::patch(Scope::Write, |m| on(m, update)),
-            Op::delete(Scope::Write, |m| on(m, delete)),
+            Op::patch(Scope::Write, |m| on(m, update))
+                .body(|| json!({"type": "object", "additionalProperties": false, "properties": {
+                    "name": {"type": "string"},
+                    "cost": {"allOf": [openapi::schema_ref("Money")], "nullable": true}
+                }}))
+                .returns(openapi::campaign),
+            Op::delete(Scope::Write, |m| on(m, delete)).returns(|| openapi::one("deleted", "integer")),
         ],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}/sent",
         summary: "Record when a campaign was sent and to how many (POST {count, at})",
-        methods: &[Op::post(Scope::Write, |m| on(m, sent))],
+        methods: &[Op::post(Scope::Write, |m| on(m, sent))
+            .body(|| json!({"type": "object", "additionalProperties": false, "properties": {
+                "count": {"type": "integer", "minimum": 0, "description": "emails delivered"},
+                "at": {"type": "string", "format": "date-time", "description": "default: now"}
+            }}))
+            .returns(openapi::campaign)],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}/report",
         summary: "An email campaign's report, human and machine numbers side by side",
-        methods: &[Op::get(Scope::Read, |m| on(m, campaign_report))],
+        methods: &[Op::get(Scope::Read, |m| on(m, campaign_report)).returns(openapi::any_object)],
         parameters: None,
     },
 ];
