@@ -550,8 +550,14 @@ fn goal_filter(view: &View, pattern: &str) -> Option<String> {
     Some(view.add_filter(dim, &p.glob))
 }
 
-fn country_map(_view: &View, _rows: &[report::Row]) -> Markup {
-    html! {}
+/// The country map above the panels, its countries filter links like the rows.
+fn country_map(view: &View, rows: &[report::Row]) -> Markup {
+    html! {
+        section.panel.wide data-dimension="map" {
+            h2 { "Visitors by country" }
+            (super::map::render(rows, |code| view.add_filter(Dim::Country, code)))
+        }
+    }
 }
 
 /// The site page's body (shared by the dashboard and share links).

@@ -11,6 +11,7 @@ pub mod chart;
 pub mod dashboard;
 pub mod details;
 pub mod layout;
+pub mod map;
 pub mod settings;
 pub mod share;
 mod throttle;

@@ -123,9 +123,15 @@ fn the_site_page_reads_every_number_and_goes_into_details() {
         "value=\"is_not\"",
         "value=\"contains\"",
         "visitors, period before",
+        "Visitors by country",
+        "<svg class=\"map\"",
     ] {
         assert!(page.contains(want), "{want} missing on the site page");
     }
+    // The map: no style attribute anywhere (the CSP has no 'unsafe-inline'), countries
+    // with visitors are filter links.
+    assert!(!page.contains(" style="), "no inline style");
+    assert!(page.contains("<a href=\"?period=7d&amp;f=country%3D%3D"), "map links");
     // Exit pages: every row has visits.
     for row in panel_rows(&page, "exit_page") {
         assert!(!row.contains("<td class=\"num\">0</td>"), "{row}");
