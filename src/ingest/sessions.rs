@@ -387,12 +387,21 @@ impl Sessions {
                 self.trim();
             }
             // A stale session of the same visitor (a gap past the timeout) ends here.
+            // If this batch changed it, its row is written now: `finish_batch` will
+            // only see the new one (both visits in one batch: an import, the demo).
+            let touched = match self.open.remove(&key) {
+                Some(old) if old.touched => {
+                    batch.sessions.push(old.row);
+                    true
+                }
+                _ => false,
+            };
             self.open.insert(
                 key,
                 Open {
                     row,
                     bounced: true,
-                    touched: false,
+                    touched,
                 },
             );
         }
@@ -598,6 +607,27 @@ mod tests {
         assert_eq!(total(&b, Dim::Bot, "crawler").events, 1);
         assert_eq!(total(&b, Dim::Total, ""), Counts::default());
         assert!(b.new_keys.is_empty());
+    }
+
+    #[test]
+    fn two_visits_of_one_visitor_in_one_batch_both_keep_their_rows() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Derived::default();
+        track(&mut s, &mut ev(7, T0, "pageview", "/a"), &mut b);
+        track(&mut s, &mut ev(7, T0 + MIN, "pageview", "/b"), &mut b);
+        // Back two hours later: a second visit, in the same batch.
+        track(&mut s, &mut ev(7, T0 + 120 * MIN, "pageview", "/c"), &mut b);
+        s.finish_batch(&mut b);
+        let mut rows: Vec<(String, String, i64)> = b
+            .sessions
+            .iter()
+            .map(|r| (r.entry_page.clone(), r.exit_page.clone(), r.pageviews))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [("/a".into(), "/b".into(), 2), ("/c".into(), "/c".into(), 1)]
+        );
     }
 
     #[test]

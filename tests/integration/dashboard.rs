@@ -128,10 +128,18 @@ fn the_site_page_reads_every_number_and_goes_into_details() {
     ] {
         assert!(page.contains(want), "{want} missing on the site page");
     }
+    // The demo feeds every panel: screen sizes, outbound links, downloads, props.
+    for dim in ["screen", "outbound", "download", "event_prop", "country"] {
+        assert!(!panel_rows(&page, dim).is_empty(), "{dim} panel is empty");
+    }
+    assert!(panel_rows(&page, "screen").iter().any(|r| r.contains("phone")));
     // The map: no style attribute anywhere (the CSP has no 'unsafe-inline'), countries
     // with visitors are filter links.
     assert!(!page.contains(" style="), "no inline style");
-    assert!(page.contains("<a href=\"?period=7d&amp;f=country%3D%3D"), "map links");
+    assert!(
+        page.contains("<a href=\"?period=7d&amp;f=country%3D%3D"),
+        "map links"
+    );
     // Exit pages: every row has visits.
     for row in panel_rows(&page, "exit_page") {
         assert!(!row.contains("<td class=\"num\">0</td>"), "{row}");
