@@ -586,7 +586,10 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
             values: d.chart.iter().map(|p| p.pageviews).collect(),
         },
     ];
-    if d.chart_previous.len() == d.chart.len() {
+    // The period before, when there is one to compare with.
+    let compare =
+        d.chart_previous.len() == d.chart.len() && d.chart_previous.iter().any(|p| p.visitors > 0);
+    if compare {
         lines.push(chart::Line {
             name: "visitors, period before",
             class: "series-prev",
@@ -652,14 +655,14 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
             (chart)
             p.legend {
                 span.key.series-a { "visitors" } " " span.key.series-b { "pageviews" }
-                @if d.chart_previous.len() == d.chart.len() { " " span.key.series-prev { "visitors, " (DateRange::date(view.range.previous().from_day)) @if d.hourly { "" } @else { " to " (DateRange::date(view.range.previous().to_day)) } } }
+                @if compare { " " span.key.series-prev { "visitors, " (DateRange::date(view.range.previous().from_day)) @if d.hourly { "" } @else { " to " (DateRange::date(view.range.previous().to_day)) } } }
             }
         }
         div.grid {
-            (realtime_panel(frame.base, view, &d.realtime))
             @if let Some(c) = countries {
                 (country_map(view, &c.rows))
             }
+            (realtime_panel(frame.base, view, &d.realtime))
             @for (dim, count) in PANELS {
                 @if let Some(b) = r.breakdowns.iter().find(|b| b.dimension == dim.name()) {
                     (panel(frame, view, *dim, *count, &b.rows))
