@@ -186,6 +186,7 @@ async fn stats(
     let want_conversions = metrics
         .iter()
         .any(|m| *m == "conversions" || *m == "revenue");
+    let now = state.clock.now_ms();
     let (overview, previous, series, breakdown, conversions) = blocking(move || {
         let st = store.as_ref();
         let o = report::overview(st, &site2, &q)?;
@@ -193,8 +194,10 @@ async fn stats(
             range: q.range.previous(),
             filters: q.filters.clone(),
         };
+        // A range that ends today is compared up to the same hour (as the dashboard).
         let prev = if compare {
-            Some(report::overview(st, &site2, &prev_q)?)
+            let (from, to) = q.range.previous_hours(now);
+            Some(report::overview_hours(st, &site2, &q.filters, from, to)?)
         } else {
             None
         };

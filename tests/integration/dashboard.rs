@@ -132,7 +132,9 @@ fn the_site_page_reads_every_number_and_goes_into_details() {
     for dim in ["screen", "outbound", "download", "event_prop", "country"] {
         assert!(!panel_rows(&page, dim).is_empty(), "{dim} panel is empty");
     }
-    assert!(panel_rows(&page, "screen").iter().any(|r| r.contains("phone")));
+    assert!(panel_rows(&page, "screen")
+        .iter()
+        .any(|r| r.contains("phone")));
     // The map: no style attribute anywhere (the CSP has no 'unsafe-inline'), countries
     // with visitors are filter links.
     assert!(!page.contains(" style="), "no inline style");
@@ -204,4 +206,59 @@ fn the_site_page_reads_every_number_and_goes_into_details() {
         assert_eq!(p["value"], "/pricing");
     }
     drop(server);
+}
+
+/// Today is compared with yesterday up to the same hour, not with all of yesterday:
+/// on the demo's even traffic the two are close, where a whole day would make any
+/// morning look like a collapse ("▼ 96 %").
+#[test]
+fn a_partial_day_is_compared_with_the_same_hours_of_the_day_before() {
+    use pixeltrack::report::{self, DateRange, Query};
+    use pixeltrack::store::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    common::cli(&data, &["demo", "--days", "3", "--visitors-per-day", "400"]);
+    let store = pixeltrack::store::SqliteStore::open(&data).unwrap();
+    let site = store.sites().unwrap().remove(0);
+    let now = chrono::Utc::now().timestamp_millis();
+    let today = pixeltrack::clock::day_of(now);
+    let day = DateRange {
+        from_day: today,
+        to_day: today,
+    };
+    let model = report::ads::Model::from_config(&pixeltrack::config::Config::default().ads);
+    let r = report::site_report(&store, &site, &Query::new(day), 10, model, now).unwrap();
+    let whole_yesterday = report::overview(&store, &site, &Query::new(day.previous())).unwrap();
+    let hours_so_far = (now / 3_600_000) % 24 + 1;
+    let (from, to) = day.previous_hours(now);
+    assert_eq!(
+        (from, to),
+        ((today - 1) * 24, (today - 1) * 24 + hours_so_far)
+    );
+    assert!(r.previous.pageviews <= whole_yesterday.pageviews);
+    if hours_so_far < 24 {
+        assert!(
+            r.previous.pageviews < whole_yesterday.pageviews,
+            "only part of yesterday: {} of {}",
+            r.previous.pageviews,
+            whole_yesterday.pageviews
+        );
+    }
+    if r.previous.pageviews >= 100 {
+        let ratio = r.overview.pageviews as f64 / r.previous.pageviews as f64;
+        assert!(
+            (0.4..2.5).contains(&ratio),
+            "today {} against yesterday's same hours {}",
+            r.overview.pageviews,
+            r.previous.pageviews
+        );
+    }
+    // A past range is compared whole, as before.
+    let past = DateRange {
+        from_day: today - 1,
+        to_day: today - 1,
+    };
+    let r = report::site_report(&store, &site, &Query::new(past), 10, model, now).unwrap();
+    let before = report::overview(&store, &site, &Query::new(past.previous())).unwrap();
+    assert_eq!(r.previous, before);
 }
