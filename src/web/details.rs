@@ -5,12 +5,13 @@
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use maud::html;
+use maud::{html, Markup};
 
 use super::dashboard::{self, Count, View, DETAILS_ROWS};
 use super::layout;
 use super::{CurrentUser, WebError, WebState};
 use crate::clock::day_of;
+use crate::model::Site;
 use crate::report::{self, DateRange};
 use crate::store::{Dim, Filter};
 
@@ -22,8 +23,22 @@ pub async fn show(
     uri: Uri,
 ) -> Result<Response, WebError> {
     let site = dashboard::find_site(&state, &user, &key).await?;
+    let base = format!("/sites/{}", site.key);
+    let (title, body) = page(&state, &site, &base, &dim, &uri).await?;
+    Ok(layout::render(layout::page(&title, Some(&user), body)))
+}
+
+/// The details of `dim` for `site`, whose page is at `base` (the dashboard's or a
+/// share link's): the page title and body.
+pub async fn page(
+    state: &WebState,
+    site: &Site,
+    base: &str,
+    dim: &str,
+    uri: &Uri,
+) -> Result<(String, Markup), WebError> {
     // Only the dimensions the site page shows (not the total, not bot pages).
-    let dim = Dim::parse(&dim)
+    let dim = Dim::parse(dim)
         .filter(|d| report::REPORT_DIMS.contains(d))
         .ok_or(WebError::NotFound)?;
     let now = state.clock.now_ms();
@@ -45,7 +60,7 @@ pub async fn show(
     let count = Count::of_dim(dim);
     let max = rows.iter().map(|r| count.of(r)).max().unwrap_or(0);
     let engagement = dashboard::shows_engagement(dim, &rows);
-    let back = format!("/sites/{}?{}", site.key, view.query_string());
+    let back = format!("{base}?{}", view.query_string());
     let title = format!("{} · {}", dim.title(), site.name);
     let body = html! {
         div.site-head {
@@ -77,7 +92,7 @@ pub async fn show(
                     tbody {
                         @for r in &rows {
                             tr {
-                                (dashboard::value_cell(&format!("/sites/{}", site.key), &view, dim, r, super::chart::share(count.of(r), max)))
+                                (dashboard::value_cell(base, &view, dim, r, super::chart::share(count.of(r), max)))
                                 @if count != Count::Visitors { td.num { (r.visitors) } }
                                 td.num { (count.of(r)) }
                                 @if engagement {
@@ -91,5 +106,5 @@ pub async fn show(
             }
         }
     };
-    Ok(layout::render(layout::page(&title, Some(&user), body)))
+    Ok((title, body))
 }

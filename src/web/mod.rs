@@ -134,6 +134,7 @@ pub fn router(state: WebState) -> Router {
         .route("/settings/shares/{id}/revoke", post(settings::revoke_share))
         .route("/share/{secret}", get(share::show).post(share::unlock))
         .route("/share/{secret}/realtime.json", get(share::realtime))
+        .route("/share/{secret}/details/{dim}", get(share::details))
         .route(layout::SCRIPT_PATH, get(layout::script))
         .route("/login", get(accounts::login_page).post(accounts::login))
         .route("/logout", post(accounts::logout))

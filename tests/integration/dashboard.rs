@@ -195,6 +195,43 @@ fn the_site_page_reads_every_number_and_goes_into_details() {
         "Signups goal as a filter"
     );
 
+    // A share link has the details too (read-only, its own links).
+    let settings = get("/settings");
+    let made = post_form(
+        &server,
+        "/settings/shares",
+        &session,
+        &format!(
+            "site=demo.pixeltrack.example&name=board&csrf={}",
+            csrf(&settings)
+        ),
+    );
+    assert_eq!(made.status, 200, "{}", text(&made));
+    let made = text(&made);
+    let share = made[made.find("/share/pts_").expect("share url")..]
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let shared = text(&server.get(&format!("{share}?period=7d"), &[]));
+    let link = format!("{share}/details/");
+    let at = shared
+        .find(&link)
+        .expect("a details link on the shared page");
+    let href: String = shared[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let r = server.get(&href, &[]);
+    assert_eq!(r.status, 200, "{href}");
+    let details = text(&r);
+    assert!(details.contains("largest first") && details.contains(&format!("href=\"{share}?")));
+    assert!(
+        !details.contains("/sites/"),
+        "no dashboard links from a share link"
+    );
+
     // Realtime follows the filters and is JSON.
     let r = server.get(
         &format!("/sites/{key}/realtime.json?period=7d&f=page%3D%3D%2Fpricing"),
