@@ -1,5 +1,5 @@
-//! `pixeltrack demo`: a demo site with a month of realistic traffic (and the month
-//! before, a little quieter, to compare with), generated as raw hits and pushed through
+//! `pixeltrack demo`: a demo site with a month of realistic traffic (with `--previous`,
+//! also the month before, a little quieter, to compare with), generated as raw hits and pushed through
 //! the real enrichment, sessions and writer — so the demo shows exactly what real
 //! traffic would, and every feature has something to show: the JS tracker's scroll
 //! depth, engagement time, screen sizes, outbound links, downloads and event props;
@@ -71,10 +71,10 @@ pub struct DemoArgs {
     /// Average visitors per day.
     #[arg(long, default_value_t = 400)]
     visitors_per_day: u32,
-    /// Leave out the quieter period of the same length before `--days` (there for the
-    /// dashboard's comparisons).
+    /// Also fill the period of the same length before `--days`, a fifth quieter, so
+    /// the dashboard's comparisons (and the chart's dashed line) have something to show.
     #[arg(long)]
-    no_previous: bool,
+    previous: bool,
 }
 
 impl DemoArgs {
@@ -85,7 +85,7 @@ impl DemoArgs {
             &rt,
             self.days,
             self.visitors_per_day,
-            !self.no_previous,
+            self.previous,
             &ctx.clock,
         )?;
         if ctx.json {
