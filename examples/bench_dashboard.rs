@@ -29,7 +29,7 @@ fn run(visitors_per_day: u32) -> (u64, f64, f64, f64, f64, f64) {
     .expect("config");
     let store = SqliteStore::open(dir.path()).expect("store");
     let (site, events) =
-        pixeltrack::cli::demo::run(&store, &rt, 30, visitors_per_day, &Clock::System)
+        pixeltrack::cli::demo::run(&store, &rt, 30, visitors_per_day, false, &Clock::System)
             .expect("demo");
     // The demo adds two goals (one exact, one with `*`), an ad campaign and conversions.
     let model = Model::from_config(&rt.config.ads);

@@ -82,6 +82,7 @@ fn time_report(store: &SqliteStore, site: &pixeltrack::model::Site, range: DateR
                 pixeltrack::report::ads::Model::from_config(
                     &pixeltrack::config::Config::default().ads,
                 ),
+                range.millis().1,
             )
             .expect("report");
             std::hint::black_box(r);

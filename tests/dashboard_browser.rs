@@ -4,7 +4,10 @@
 //! so each reaches every top list; then a
 //! signed-in admin opens every view. Any dialog, any CSP violation, any inline handler
 //! or foreign script in the DOM, or any non-http(s) link fails the test; the values must
-//! show literally. Screenshots go to `target/test-artifacts/`.
+//! show literally. Screenshots go to `target/test-artifacts/`. A second test reads the
+//! demo's site page on phones (no sideways scrolling at 360 px, a header of at most two
+//! lines at 390 px) and in the dark theme, and keeps screenshots (desktop, phone, dark)
+//! in `target/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`, so it is `#[ignore]`d in plain
 //! `cargo test`; `.ci/run` runs it with `--ignored`. Cases: issue 5 and
@@ -498,6 +501,215 @@ fn watcher_catches_what_it_must(d: &Dashboard) {
         bad.to_string().contains("alert(canary)"),
         "alert not recorded: {bad}"
     );
+}
+
+/// Where the layout screenshots go: `target/screenshots/` (`.ci/run` names it).
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Emulates a screen `width` × `height` CSS pixels wide (a phone when `mobile`).
+fn viewport(b: &Driver, width: u32, height: u32, mobile: bool) {
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+    );
+}
+
+/// The system colour scheme the page sees: `light` or `dark`.
+fn color_scheme(b: &Driver, scheme: &str) {
+    b.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+    );
+}
+
+/// A PNG of the top `height` CSS pixels of the page at `scale`, saved as
+/// `target/screenshots/dashboard-<name>.png`; returns its bytes.
+fn capture(b: &Driver, name: &str, width: u32, height: u32, scale: f64) -> Vec<u8> {
+    use base64::Engine as _;
+    let shot = b.cdp(
+        "Page.captureScreenshot",
+        json!({"format": "png", "captureBeyondViewport": true,
+               "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": scale}}),
+    );
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().expect("screenshot data"))
+        .expect("base64 screenshot");
+    let info = png::Decoder::new(&png[..])
+        .read_info()
+        .expect("decodable PNG")
+        .info()
+        .clone();
+    let want = |v: u32| (f64::from(v) * scale).round() as u32;
+    assert!(
+        info.width.abs_diff(want(width)) <= 2 && info.height.abs_diff(want(height)) <= 2,
+        "{name}: {}x{}",
+        info.width,
+        info.height
+    );
+    let path = screenshots().join(format!("dashboard-{name}.png"));
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("screenshot {} ({} bytes)", path.display(), png.len());
+    png
+}
+
+/// What overflows the viewport sideways, if anything: the widest elements past the
+/// right edge (none when the page fits).
+const OVERFLOW: &str = r#"var d = document.documentElement, out = [];
+if (d.scrollWidth > d.clientWidth) {
+  document.querySelectorAll('body *').forEach(function (el) {
+    var r = el.getBoundingClientRect();
+    if (r.right > d.clientWidth + 1 && out.length < 8) out.push('<' + el.localName + ' class=' + el.className + '> right ' + Math.round(r.right));
+  });
+  out.unshift('scrollWidth ' + d.scrollWidth + ' > clientWidth ' + d.clientWidth);
+}
+return out;"#;
+
+/// How many lines the page header's items take: items whose top is below the bottom
+/// of the line before start a new one.
+const HEADER_LINES: &str = r#"var items = Array.prototype.map.call(document.querySelector('header.top').children, function (el) { return el.getBoundingClientRect(); })
+  .filter(function (r) { return r.width > 0 && r.height > 0; })
+  .sort(function (a, b) { return a.top - b.top; });
+var lines = 0, bottom = -1;
+items.forEach(function (r) { if (r.top >= bottom - 1) { lines += 1; bottom = r.bottom; } else { bottom = Math.max(bottom, r.bottom); } });
+return lines;"#;
+
+/// The relative luminance (0 black … 1 white) of a computed CSS colour.
+const LUMINANCE: &str = r#"function lum(c) {
+  var m = c.match(/\d+(\.\d+)?/g).map(Number);
+  var f = function (v) { v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(m[0]) + 0.7152 * f(m[1]) + 0.0722 * f(m[2]);
+}
+var body = getComputedStyle(document.body), card = document.querySelector('.stat');
+return {bg: lum(body.backgroundColor), fg: lum(body.color), card: card ? lum(getComputedStyle(card).backgroundColor) : null};"#;
+
+/// On a phone (360 and 390 CSS pixels) no dashboard page scrolls sideways and the
+/// header stays within two lines; with a dark system theme the pages turn dark (and
+/// stay readable); screenshots of the site page on a desktop, a phone and in the dark
+/// go to `target/screenshots/`. On the demo's data, every feature filled.
+#[test]
+#[ignore = "needs Chromium and chromedriver; run by .ci/run with --ignored"]
+fn dashboard_fits_a_phone_and_follows_the_dark_theme() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let out = cli(
+        &data,
+        &[
+            "demo",
+            "--days",
+            "30",
+            "--visitors-per-day",
+            "100",
+            "--previous",
+            "--json",
+        ],
+    );
+    let key = serde_json::from_str::<Value>(&out).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    add_admin(&data);
+    let server = Server::start(&data, &[]);
+    let d = Dashboard {
+        b: Driver::start(),
+        base: format!("http://{}", server.addr),
+        missing: Default::default(),
+    };
+    d.b.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": WATCH }),
+    );
+    d.go("/login", "sign-in page");
+    d.b.type_into("input[name=username]", "tester");
+    d.b.type_into("input[name=password]", PASSWORD);
+    d.b.click("form[action='/login'] button[type=submit]");
+    assert!(
+        d.b.wait_js(
+            "return location.pathname !== '/login' && document.readyState === 'complete'",
+            Duration::from_secs(10),
+        ),
+        "sign-in did not leave /login"
+    );
+    let site = format!("/sites/{key}?period=30d");
+    let campaign = {
+        let list: Value =
+            serde_json::from_str(&cli(&data, &["campaign", "list", "--json"])).unwrap();
+        format!("/campaigns/{}", list[1]["id"])
+    };
+    let pages = [
+        "/".to_owned(),
+        site.clone(),
+        format!("/sites/{key}?period=today"),
+        format!("/sites/{key}?period=7d&f=page%3D%3D%2Fpricing"),
+        format!("/sites/{key}/details/page?period=30d"),
+        campaign,
+        "/settings".to_owned(),
+    ];
+
+    // A desktop first: the site page, for the README.
+    color_scheme(&d.b, "light");
+    viewport(&d.b, 1366, 900, false);
+    d.go(&site, "site page, desktop");
+    d.audit(
+        "site page, desktop",
+        &["Scroll depth", "Visitors by country"],
+    );
+    assert_eq!(d.b.js(OVERFLOW), json!([]), "desktop overflow");
+    let light = d.b.js(LUMINANCE);
+    assert!(
+        light["bg"].as_f64().unwrap() > 0.8,
+        "light theme background: {light}"
+    );
+    capture(&d.b, "desktop", 1366, 1500, 0.5);
+
+    // Phones: nothing wider than the screen, on every page; the header in two lines.
+    for width in [360, 390] {
+        viewport(&d.b, width, 800, true);
+        for page in &pages {
+            let what = format!("{page} at {width} px");
+            d.go(page, &what);
+            assert_eq!(d.b.js(OVERFLOW), json!([]), "{what} scrolls sideways");
+            let lines = d.b.js(HEADER_LINES);
+            assert!(
+                lines.as_i64().unwrap_or(99) <= 2,
+                "{what}: the header wraps {lines} lines"
+            );
+        }
+    }
+    viewport(&d.b, 390, 844, true);
+    d.go(&site, "site page, phone");
+    capture(&d.b, "phone", 390, 1400, 0.75);
+
+    // The dark theme follows the system setting: dark background, light text.
+    color_scheme(&d.b, "dark");
+    viewport(&d.b, 1366, 900, false);
+    d.go(&site, "site page, dark");
+    let dark = d.b.js(LUMINANCE);
+    let (bg, fg, card) = (
+        dark["bg"].as_f64().unwrap(),
+        dark["fg"].as_f64().unwrap(),
+        dark["card"].as_f64().unwrap(),
+    );
+    assert!(
+        bg < 0.05 && card < 0.1 && fg > 0.6,
+        "dark theme: background {bg}, cards {card}, text {fg}"
+    );
+    // Readable: WCAG contrast of text on the background at least 7:1.
+    assert!((fg + 0.05) / (bg + 0.05) >= 7.0, "contrast {dark}");
+    capture(&d.b, "dark", 1366, 1500, 0.5);
+    viewport(&d.b, 390, 844, true);
+    d.go(&site, "site page, dark phone");
+    assert_eq!(d.b.js(OVERFLOW), json!([]), "dark phone overflow");
+
+    d.clean("end");
+    drop(d);
+    assert_eq!(server.terminate().code(), Some(0));
 }
 
 #[test]

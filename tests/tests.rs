@@ -14,6 +14,7 @@ mod integration {
     mod app;
     mod binary;
     mod cli;
+    mod dashboard;
     mod dropin;
     mod email;
     mod email_corpus;

@@ -11,47 +11,76 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::params::Params;
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
-use crate::model::Campaign;
+use super::{blocking, openapi, ApiError, ApiRoute, ApiState, Auth, Body, Op};
+use crate::model::{Campaign, Site};
 use crate::report;
-use crate::store::{CampaignStore, Scope};
+use crate::store::{CampaignStore, Scope, SiteStore};
 
 pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         path: "/api/v1/campaigns",
         summary: "A site's email campaigns (GET ?site=); create one (POST {site, name}; write scope)",
-        methods: &[Op::get(Scope::Read, |m| on(m, list)), Op::post(Scope::Write, |m| on(m, create))],
+        methods: &[
+            Op::get(Scope::Read, |m| on(m, list))
+                .query(|| json!([openapi::site_param()]))
+                .returns(openapi::campaigns),
+            Op::post(Scope::Write, |m| on(m, create))
+                .created()
+                .body(|| json!({"type": "object", "additionalProperties": false, "required": ["name"],
+                                "properties": {"site": {"type": "string", "description": "site key or domain"}, "name": {"type": "string"}}}))
+                .returns(openapi::campaign),
+        ],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}",
         summary: "Change a campaign (PATCH {name, cost: {amount, currency} or null}) or delete it with its events",
         methods: &[
-            Op::patch(Scope::Write, |m| on(m, update)),
-            Op::delete(Scope::Write, |m| on(m, delete)),
+            Op::patch(Scope::Write, |m| on(m, update))
+                .body(|| json!({"type": "object", "additionalProperties": false, "properties": {
+                    "name": {"type": "string"},
+                    "cost": {"allOf": [openapi::schema_ref("Money")], "nullable": true}
+                }}))
+                .returns(openapi::campaign),
+            Op::delete(Scope::Write, |m| on(m, delete)).returns(|| openapi::one("deleted", "integer")),
         ],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}/sent",
         summary: "Record when a campaign was sent and to how many (POST {count, at})",
-        methods: &[Op::post(Scope::Write, |m| on(m, sent))],
+        methods: &[Op::post(Scope::Write, |m| on(m, sent))
+            .body(|| json!({"type": "object", "additionalProperties": false, "properties": {
+                "count": {"type": "integer", "minimum": 0, "description": "emails delivered"},
+                "at": {"type": "string", "format": "date-time", "description": "default: now"}
+            }}))
+            .returns(openapi::campaign)],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/campaigns/{id}/report",
         summary: "An email campaign's report, human and machine numbers side by side",
-        methods: &[Op::get(Scope::Read, |m| on(m, campaign_report))],
+        methods: &[Op::get(Scope::Read, |m| on(m, campaign_report)).returns(openapi::any_object)],
         parameters: None,
     },
 ];
 
-fn campaign_json(c: &Campaign) -> Value {
+/// A campaign as JSON, with its site's key and name beside the id.
+fn campaign_json(c: &Campaign, sites: &[Site]) -> Value {
+    let site = sites.iter().find(|s| s.id.0 == c.site_id);
     let cost = c
         .cost
         .as_ref()
         .map(|(m, cur)| json!({"amount": crate::enrich::money::format(*m, cur), "currency": cur}));
-    json!({"id": c.id, "site_id": c.site_id, "name": c.name, "sent_ms": c.sent_ms, "delivered": c.delivered, "cost": cost})
+    json!({"id": c.id, "site_id": c.site_id, "site_key": site.map(|s| s.key.as_str()), "site_name": site.map(|s| s.name.as_str()),
+        "name": c.name, "sent_ms": c.sent_ms, "delivered": c.delivered, "cost": cost})
+}
+
+/// [`campaign_json`] for a campaign whose site is read from the store.
+async fn campaign_value(state: &ApiState, c: &Campaign) -> Result<Value, ApiError> {
+    let store = state.store.clone();
+    let sites = blocking(move || store.sites()).await?;
+    Ok(campaign_json(c, &sites))
 }
 
 /// Campaign `id` (as the path or body gives it), if the token sees its site.
@@ -83,7 +112,10 @@ async fn list(
     let site = auth.site(&state, p.get("site")).await?;
     let store = state.store.clone();
     let list = blocking(move || store.campaigns(Some(site.id))).await?;
-    Ok(Json(Value::Array(list.iter().map(campaign_json).collect())))
+    let sites = [site];
+    Ok(Json(Value::Array(
+        list.iter().map(|c| campaign_json(c, &sites)).collect(),
+    )))
 }
 
 #[derive(serde::Deserialize)]
@@ -106,8 +138,9 @@ async fn create(
     }
     let store = state.store.clone();
     let now = state.clock.now_ms();
-    let c = blocking(move || store.add_campaign(site.id, b.name.trim(), now)).await?;
-    Ok((StatusCode::CREATED, Json(campaign_json(&c))).into_response())
+    let s2 = site.clone();
+    let c = blocking(move || store.add_campaign(s2.id, b.name.trim(), now)).await?;
+    Ok((StatusCode::CREATED, Json(campaign_json(&c, &[site]))).into_response())
 }
 
 #[derive(serde::Deserialize)]
@@ -175,9 +208,12 @@ async fn update(
         store.campaign(c.id)
     })
     .await?;
-    updated
-        .map(|c| Json(campaign_json(&c)))
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id} for this token")))
+    match updated {
+        Some(c) => Ok(Json(campaign_value(&state, &c).await?)),
+        None => Err(ApiError::NotFound(format!(
+            "no campaign {id} for this token"
+        ))),
+    }
 }
 
 async fn delete(
@@ -230,7 +266,7 @@ async fn sent(
         Ok(store.campaign(c.id)?.unwrap_or(c))
     })
     .await?;
-    Ok(Json(campaign_json(&c)))
+    Ok(Json(campaign_value(&state, &c).await?))
 }
 
 async fn campaign_report(

@@ -17,13 +17,35 @@ pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         path: "/api/v1/email/tag",
         summary: "Tag email HTML (POST {campaign, recipient or merge_tag, html})",
-        methods: &[Op::post(Scope::Write, |m| on(m, tag))],
+        methods: &[Op::post(Scope::Write, |m| on(m, tag))
+            .body(|| json!({"type": "object", "additionalProperties": false, "required": ["campaign", "html"], "properties": {
+                "campaign": {"type": "integer"},
+                "recipient": {"type": "string", "description": "one recipient's id; or merge_tag"},
+                "merge_tag": {"type": "string", "description": "your mail tool's placeholder for the recipient id"},
+                "html": {"type": "string"}
+            }}))
+            .returns(|| json!({"type": "object", "required": ["html", "links"], "properties": {
+                "html": {"type": "string"},
+                "links": {"type": "integer"},
+                "refused": {"type": "array", "items": {"type": "string"}}
+            }}))],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/consent",
         summary: "Record or withdraw an email recipient's consent (POST {recipient, granted, campaign or site})",
-        methods: &[Op::post(Scope::Write, |m| on(m, consent))],
+        methods: &[Op::post(Scope::Write, |m| on(m, consent))
+            .body(|| json!({"type": "object", "additionalProperties": false, "required": ["recipient", "granted"], "properties": {
+                "recipient": {"type": "string"},
+                "granted": {"type": "boolean"},
+                "campaign": {"type": "integer"},
+                "site": {"type": "string"}
+            }}))
+            .returns(|| json!({"type": "object", "required": ["recipient", "granted"], "properties": {
+                "recipient": {"type": "string"},
+                "granted": {"type": "boolean"},
+                "campaign": {"type": "integer", "nullable": true}
+            }}))],
         parameters: None,
     },
 ];

@@ -16,17 +16,20 @@ use crate::store::Scope;
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/export",
     summary: "Raw events of a site, streamed (?site=&from=&to=&format=ndjson|csv)",
-    methods: &[Op::get(Scope::Read, |m| on(m, export))],
+    methods: &[Op::get(Scope::Read, |m| on(m, export))
+        .returns(|| json!({"type": "string", "description": "one JSON object per line (ndjson), or CSV with a header row"}))
+        .media("application/x-ndjson")],
     parameters: Some(parameters),
 }];
 
 /// The query parameters, for the OpenAPI document.
 fn parameters() -> Value {
+    let [from, to] = super::openapi::date_params();
     json!([
-        {"name": "site", "in": "query", "schema": {"type": "string"}},
-        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
-        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
-        {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["ndjson", "csv"]}}
+        super::openapi::site_param(),
+        from,
+        to,
+        {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["ndjson", "csv"]}}
     ])
 }
 

@@ -15,7 +15,23 @@ use crate::store::{Pattern, Scope};
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/funnel",
     summary: "How many visits (or visitors) went through ordered steps (?site=&from=&to=&step=/a&step=event:b&within=visit|7d)",
-    methods: &[Op::get(Scope::Read, |m| on(m, funnel))],
+    methods: &[Op::get(Scope::Read, |m| on(m, funnel))
+        .query(|| {
+            let [from, to] = super::openapi::date_params();
+            json!([
+                super::openapi::site_param(), from, to,
+                {"name": "step", "in": "query", "required": true, "style": "form", "explode": true,
+                 "schema": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 32},
+                 "description": "2 to 32 steps, in order: a path (/pricing), page:/blog/* or event:signup"},
+                {"name": "within", "in": "query", "required": false, "schema": {"type": "string"},
+                 "description": "visit (default), or a number of days such as 7d"}
+            ])
+        })
+        .returns(|| json!({"type": "object", "required": ["from", "to", "steps"], "properties": {
+            "from": {"type": "string", "format": "date"},
+            "to": {"type": "string", "format": "date"},
+            "steps": {"type": "array", "items": {"type": "object", "additionalProperties": true}}
+        }}))],
     parameters: None,
 }];
 

@@ -15,7 +15,21 @@ use crate::store::Scope;
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/links",
     summary: "Make a signed ad link (POST {campaign, url, ad, placement}); clicks append a click id to the landing URL",
-    methods: &[Op::post(Scope::Write, |m| on(m, create))],
+    methods: &[Op::post(Scope::Write, |m| on(m, create))
+        .created()
+        .body(|| json!({"type": "object", "additionalProperties": false, "required": ["campaign", "url"], "properties": {
+            "campaign": {"type": "integer"},
+            "url": {"type": "string", "description": "the landing page (http or https)"},
+            "ad": {"type": "string"},
+            "placement": {"type": "string"}
+        }}))
+        .returns(|| json!({"type": "object", "required": ["url", "destination", "campaign"], "properties": {
+            "url": {"type": "string", "description": "the signed link to publish"},
+            "destination": {"type": "string"},
+            "campaign": {"type": "integer"},
+            "ad": {"type": "string", "nullable": true},
+            "placement": {"type": "string", "nullable": true}
+        }}))],
     parameters: None,
 }];
 

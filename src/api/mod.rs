@@ -60,25 +60,28 @@ pub struct ApiRoute {
     pub path: &'static str,
     pub summary: &'static str,
     pub methods: &'static [Op],
-    /// The path's parameters in OpenAPI form, when they are more than its `{id}`.
+    /// Query parameters shared by every method of the path, in OpenAPI form (path
+    /// parameters come from the path itself).
     pub parameters: Option<fn() -> Value>,
 }
 
-impl ApiRoute {
-    /// The scope documented for the path: the smallest its operations need (`None`:
-    /// no token at all).
-    pub fn scope(&self) -> Option<Scope> {
-        self.methods.iter().map(|op| op.scope).min().flatten()
-    }
-}
-
 /// One method of a path: the scope the token needs, checked before the handler runs,
-/// and the handler.
+/// the handler, and what the OpenAPI document says about it (its query parameters,
+/// request body, success status and response).
 pub struct Op {
     pub verb: Verb,
     /// `None`: no token at all.
     pub scope: Option<Scope>,
     pub handler: Handler,
+    /// The status of success: 200, or 201 where the operation creates something.
+    pub status: u16,
+    /// Query parameters in OpenAPI form (path parameters come from the path).
+    pub query: Option<fn() -> Value>,
+    /// The JSON schema of the request body (required when present).
+    pub body: Option<fn() -> Value>,
+    /// The schema of the successful response, and its media type.
+    pub returns: Option<fn() -> Value>,
+    pub media: &'static str,
 }
 
 impl Op {
@@ -87,7 +90,41 @@ impl Op {
             verb,
             scope: Some(scope),
             handler,
+            status: 200,
+            query: None,
+            body: None,
+            returns: None,
+            media: "application/json",
         }
+    }
+    /// Answers 201 Created.
+    const fn created(self) -> Op {
+        Op {
+            status: 201,
+            ..self
+        }
+    }
+    const fn query(self, f: fn() -> Value) -> Op {
+        Op {
+            query: Some(f),
+            ..self
+        }
+    }
+    const fn body(self, f: fn() -> Value) -> Op {
+        Op {
+            body: Some(f),
+            ..self
+        }
+    }
+    const fn returns(self, f: fn() -> Value) -> Op {
+        Op {
+            returns: Some(f),
+            ..self
+        }
+    }
+    /// A response that is not JSON (NDJSON, CSV).
+    const fn media(self, media: &'static str) -> Op {
+        Op { media, ..self }
     }
     const fn get(scope: Scope, handler: Handler) -> Op {
         Op::new(Verb::Get, scope, handler)

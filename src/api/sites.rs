@@ -9,7 +9,7 @@ use axum::routing::on;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{blocking, ApiError, ApiRoute, ApiState, Auth, Body, Op};
+use super::{blocking, openapi, ApiError, ApiRoute, ApiState, Auth, Body, Op};
 use crate::model::{PrivacyMode, SiteKey, WithoutConsent};
 use crate::store::{Scope, SiteStore};
 
@@ -17,19 +17,45 @@ pub(super) const ROUTES: &[ApiRoute] = &[
     ApiRoute {
         path: "/api/v1/sites",
         summary: "Sites this token can see (GET); create one (POST {domain, name}; write scope)",
-        methods: &[Op::get(Scope::Read, |m| on(m, list)), Op::post(Scope::Write, |m| on(m, create))],
+        methods: &[
+            Op::get(Scope::Read, |m| on(m, list)).returns(openapi::sites),
+            Op::post(Scope::Write, |m| on(m, create))
+                .created()
+                .body(new_site_schema)
+                .returns(openapi::site),
+        ],
         parameters: None,
     },
     ApiRoute {
         path: "/api/v1/sites/{id}",
         summary: "Change a site (PATCH {name, hosts, privacy_mode, gpc, dnt, without_consent, retention_days, matomo_id}) or delete it and all of its data",
         methods: &[
-            Op::patch(Scope::Write, |m| on(m, update)),
-            Op::delete(Scope::Write, |m| on(m, delete)),
+            Op::patch(Scope::Write, |m| on(m, update))
+                .body(site_change_schema)
+                .returns(|| openapi::one("updated", "string")),
+            Op::delete(Scope::Write, |m| on(m, delete)).returns(|| openapi::one("deleted", "string")),
         ],
         parameters: None,
     },
 ];
+
+fn new_site_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": ["domain"],
+           "properties": {"domain": {"type": "string"}, "name": {"type": "string"}}})
+}
+
+fn site_change_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "name": {"type": "string"},
+        "hosts": {"type": "array", "items": {"type": "string"}},
+        "privacy_mode": {"type": "string"},
+        "gpc": {"type": "boolean"},
+        "dnt": {"type": "boolean"},
+        "without_consent": {"type": "string"},
+        "retention_days": {"type": "integer", "minimum": 0, "nullable": true},
+        "matomo_id": {"type": "integer", "minimum": 0, "nullable": true}
+    }})
+}
 
 async fn list(State(state): State<ApiState>, auth: Auth) -> Result<Json<Value>, ApiError> {
     let store = state.store.clone();

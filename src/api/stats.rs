@@ -17,7 +17,7 @@ use crate::store::{Dim, Filter, Scope};
 pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/stats",
     summary: "Totals, a time series and optionally one breakdown for a site and date range",
-    methods: &[Op::get(Scope::Read, |m| on(m, stats))],
+    methods: &[Op::get(Scope::Read, |m| on(m, stats)).returns(response_schema)],
     parameters: Some(parameters),
 }];
 
@@ -54,12 +54,35 @@ fn dimension_names() -> Vec<&'static str> {
     names
 }
 
+/// The response, for the OpenAPI document: the metrics asked for, a series, and
+/// optionally the period before, the change in percent and one breakdown.
+fn response_schema() -> Value {
+    let metrics = json!({"type": "object", "additionalProperties": true,
+                         "description": "the metrics asked for: numbers, or a list of money amounts for revenue"});
+    json!({"type": "object", "required": ["site", "from", "to", "interval", "filters", "results", "series"], "properties": {
+        "site": {"type": "string"},
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "interval": {"type": "string", "enum": INTERVALS},
+        "filters": {"type": "array", "items": {"type": "string"}},
+        "results": metrics.clone(),
+        "series": {"type": "array", "items": {"type": "object", "required": ["date", "visitors", "visits", "pageviews"], "properties": {
+            "date": {"type": "string"}, "visitors": {"type": "integer"}, "visits": {"type": "integer"}, "pageviews": {"type": "integer"}
+        }}},
+        "previous": metrics,
+        "change": {"type": "object", "additionalProperties": {"type": "number", "nullable": true}},
+        "dimension": {"type": "string"},
+        "breakdown": {"type": "array", "items": {"type": "object", "additionalProperties": true}}
+    }})
+}
+
 /// The query parameters, for the OpenAPI document.
 fn parameters() -> Value {
+    let [from, to] = super::openapi::date_params();
     json!([
-        {"name": "site", "in": "query", "schema": {"type": "string"}, "description": "site key or domain"},
-        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
-        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+        super::openapi::site_param(),
+        from,
+        to,
         {"name": "metrics", "in": "query", "schema": {"type": "string"}, "description": format!("comma-separated: {}", METRICS.join(", "))},
         {"name": "dimension", "in": "query", "schema": {"type": "string", "enum": dimension_names()}},
         {"name": "interval", "in": "query", "schema": {"type": "string", "enum": INTERVALS}},
@@ -163,6 +186,7 @@ async fn stats(
     let want_conversions = metrics
         .iter()
         .any(|m| *m == "conversions" || *m == "revenue");
+    let now = state.clock.now_ms();
     let (overview, previous, series, breakdown, conversions) = blocking(move || {
         let st = store.as_ref();
         let o = report::overview(st, &site2, &q)?;
@@ -170,8 +194,10 @@ async fn stats(
             range: q.range.previous(),
             filters: q.filters.clone(),
         };
+        // A range that ends today is compared up to the same hour (as the dashboard).
         let prev = if compare {
-            Some(report::overview(st, &site2, &prev_q)?)
+            let (from, to) = q.range.previous_hours(now);
+            Some(report::overview_hours(st, &site2, &q.filters, from, to)?)
         } else {
             None
         };

@@ -18,17 +18,18 @@ pub(super) const ROUTES: &[ApiRoute] = &[ApiRoute {
     path: "/api/v1/subjects/{id}",
     summary: "Export (GET, NDJSON) or erase (DELETE) every event of one person",
     methods: &[
-        Op::get(Scope::Admin, |m| on(m, get)),
-        Op::delete(Scope::Admin, |m| on(m, delete)),
+        Op::get(Scope::Admin, |m| on(m, get))
+            .returns(|| json!({"type": "string", "description": "one event per line, as the export writes it"}))
+            .media("application/x-ndjson"),
+        Op::delete(Scope::Admin, |m| on(m, delete)).returns(|| json!({"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}})),
     ],
     parameters: Some(parameters),
 }];
 
-/// The path and query parameters, for the OpenAPI document.
+/// The query parameters, for the OpenAPI document (`{id}` comes from the path).
 fn parameters() -> Value {
     json!([
-        {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
-        {"name": "type", "in": "query", "schema": {"type": "string", "enum": ["recipient", "visitor"]}}
+        {"name": "type", "in": "query", "required": false, "schema": {"type": "string", "enum": ["recipient", "visitor"]}}
     ])
 }
 

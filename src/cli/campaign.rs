@@ -115,9 +115,12 @@ pub fn with_keyring(
     Ok((c, ring))
 }
 
-fn campaign_json(c: &Campaign) -> serde_json::Value {
+/// A campaign as JSON: ids, and beside them the names a person reads.
+fn campaign_json(c: &Campaign, sites: &[crate::model::Site]) -> serde_json::Value {
+    let site = sites.iter().find(|s| s.id.0 == c.site_id);
     json!({
         "id": c.id, "site_id": c.site_id, "name": c.name,
+        "site_key": site.map(|s| s.key.as_str()), "site_name": site.map(|s| s.name.as_str()),
         "sent_at": c.sent_ms.map(|m| fmt_time(Some(m))), "delivered": c.delivered,
     })
 }
@@ -130,7 +133,7 @@ fn create(store: &dyn Store, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow::R
     let name = name.trim();
     let c = store.add_campaign(site.id, name, ctx.now())?;
     if ctx.json {
-        println!("{}", campaign_json(&c));
+        println!("{}", campaign_json(&c, std::slice::from_ref(&site)));
     } else {
         println!(
             "Created campaign {} ({}) for {}.",
@@ -153,15 +156,24 @@ fn create(store: &dyn Store, ctx: &Ctx, site: &SiteArg, name: &str) -> anyhow::R
 
 fn list(store: &dyn Store, ctx: &Ctx, site: Option<&str>) -> anyhow::Result<()> {
     let list = store.campaigns(site_id(store, site)?.map(SiteId))?;
+    let sites = store.sites()?;
+    let site_name = |c: &Campaign| {
+        sites
+            .iter()
+            .find(|s| s.id.0 == c.site_id)
+            .map(|s| term_cell(&s.name, 30))
+            .unwrap_or_else(|| c.site_id.to_string())
+    };
     print_list(
         ctx.json,
         &list,
-        campaign_json,
-        &["id", "name", "sent", "delivered"],
+        |c| campaign_json(c, &sites),
+        &["id", "name", "site", "sent", "delivered"],
         |c| {
             vec![
                 c.id.to_string(),
                 term_cell(&c.name, 50),
+                site_name(c),
                 fmt_time(c.sent_ms),
                 c.delivered
                     .map(|d| d.to_string())
@@ -174,7 +186,7 @@ fn list(store: &dyn Store, ctx: &Ctx, site: Option<&str>) -> anyhow::Result<()> 
 }
 
 fn sent(
-    store: &dyn CampaignStore,
+    store: &dyn Store,
     ctx: &Ctx,
     id: i64,
     count: Option<i64>,
@@ -188,7 +200,7 @@ fn sent(
     store.set_campaign_sent(id, count, Some(at))?;
     let c = campaign_by_id(store, id)?;
     if ctx.json {
-        println!("{}", campaign_json(&c));
+        println!("{}", campaign_json(&c, &store.sites()?));
     } else {
         println!(
             "Campaign {} sent at {} to {} recipients.",

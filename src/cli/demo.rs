@@ -1,6 +1,13 @@
-//! `pixeltrack demo`: a demo site with a month of realistic traffic, generated as raw
-//! hits and pushed through the real enrichment, sessions and writer — so the demo
-//! shows exactly what real traffic would. Salts are random per day and never stored.
+//! `pixeltrack demo`: a demo site with a month of realistic traffic (with `--previous`,
+//! also the month before, a little quieter, to compare with), generated as raw hits and pushed through
+//! the real enrichment, sessions and writer — so the demo shows exactly what real
+//! traffic would, and every feature has something to show: the JS tracker's scroll
+//! depth, engagement time, screen sizes, outbound links, downloads and event props;
+//! visitors who come back the same day; an ad campaign with impressions, clicks and
+//! cost; an email campaign with opens of every kind (people, Apple's prefetch, Gmail's
+//! and Yahoo's proxies, security scanners) and clicks (people, scanner bursts, link
+//! checkers, clicks without an open); conversions, most of them credited to a click.
+//! Salts are random per day and never stored.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -10,11 +17,48 @@ use anyhow::Context;
 use super::args::Ctx;
 use crate::clock::{day_of, Clock, Millis, DAY_MS};
 use crate::config::Runtime;
-use crate::enrich::{Enricher, Outcome, Salt};
+use crate::enrich::email::{Burst, Signals};
+use crate::enrich::{EmailContext, Enricher, Outcome, Salt};
 use crate::ingest::EventWriter;
 use crate::metrics::Metrics;
 use crate::model::{AdFields, HitParams, RawHit, Site, SiteKey};
 use crate::store::{CampaignStore, SiteStore, SqliteStore};
+
+/// What a generated hit is: a page's hit, an ad click (its ad and minted click id), or
+/// an email open or click (its context, as the collector would gather it).
+enum Kind {
+    Web,
+    Ad(AdFields, String),
+    Email(EmailContext),
+}
+
+/// The screen width a browser of this user agent reports (CSS pixels).
+fn screen_width(ua: &str, rng: &mut Rng) -> i64 {
+    if ua.contains("iPhone") {
+        [390, 393, 430][rng.below(3) as usize]
+    } else if ua.contains("Android") {
+        [412, 360, 384][rng.below(3) as usize]
+    } else if ua.contains("iPad") {
+        [820, 768, 1024][rng.below(3) as usize]
+    } else if ua.contains("Macintosh") {
+        [1440, 1512, 1728][rng.below(3) as usize]
+    } else {
+        [1920, 1366, 1536, 2560][rng.below(4) as usize]
+    }
+}
+
+/// The mail apps and proxies that fetch an email's images, and the machines that do.
+const APPLE_MPP: &str = "Mozilla/5.0";
+const APPLE_MAIL: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
+const GMAIL_PROXY: &str =
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+const YAHOO_PROXY: &str =
+    "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html";
+const OUTLOOK: &str = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)";
+const SCANNER: &str = "Barracuda Sentinel (EE)";
+const DESKTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+const MOBILE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1";
 
 pub const DEMO_DOMAIN: &str = "demo.pixeltrack.example";
 
@@ -27,12 +71,23 @@ pub struct DemoArgs {
     /// Average visitors per day.
     #[arg(long, default_value_t = 400)]
     visitors_per_day: u32,
+    /// Also fill the period of the same length before `--days`, a fifth quieter, so
+    /// the dashboard's comparisons (and the chart's dashed line) have something to show.
+    #[arg(long)]
+    previous: bool,
 }
 
 impl DemoArgs {
     pub fn run(&self, ctx: &Ctx) -> anyhow::Result<()> {
         let (rt, store) = ctx.open()?;
-        let (site, events) = run(&store, &rt, self.days, self.visitors_per_day, &ctx.clock)?;
+        let (site, events) = run(
+            &store,
+            &rt,
+            self.days,
+            self.visitors_per_day,
+            self.previous,
+            &ctx.clock,
+        )?;
         if ctx.json {
             println!(
                 "{}",
@@ -153,6 +208,7 @@ pub fn run(
     rt: &Runtime,
     days: u32,
     visitors_per_day: u32,
+    previous: bool,
     clock: &Clock,
 ) -> anyhow::Result<(Site, u64)> {
     let now = clock.now_ms();
@@ -198,8 +254,15 @@ pub fn run(
     let mut rng = Rng(u64::from_le_bytes(seed));
 
     let today = day_of(now);
-    let first = today - i64::from(days.max(1)) + 1;
-    let bar = indicatif::ProgressBar::new(u64::from(days.max(1)));
+    let shown = i64::from(days.max(1));
+    // The period before the one asked for, a fifth quieter, so comparisons show growth.
+    let first_shown = today - shown + 1;
+    let first = if previous {
+        first_shown - shown
+    } else {
+        first_shown
+    };
+    let bar = indicatif::ProgressBar::new((today - first + 1) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} days")
             .context("progress bar template")?,
@@ -210,12 +273,32 @@ pub fn run(
     // meets the next day's salt, like real traffic); none is stored.
     let salts: std::collections::HashMap<i64, Salt> =
         (first..=today + 1).map(|d| (d, Salt::random(d))).collect();
+    // The email campaign: sent a few days ago (at most the range back), its opens and
+    // clicks and the visits and conversions its clicks bring, by day.
+    let email = store.add_campaign(
+        site.id,
+        "November newsletter (demo email)",
+        now - shown * DAY_MS,
+    )?;
+    let sent_ms = (today - (shown - 1).min(4)) * DAY_MS + 8 * 3_600_000;
+    let recipients = visitors_per_day.clamp(20, 600);
+    store.set_campaign_sent(email.id, Some(i64::from(recipients)), Some(sent_ms))?;
+    let mut by_day: std::collections::HashMap<i64, Vec<(RawHit, Kind)>> =
+        std::collections::HashMap::new();
+    for (h, k) in email_traffic(&site, email.id, sent_ms, recipients, &mut rng) {
+        if h.received_ms <= now {
+            by_day
+                .entry(day_of(h.received_ms))
+                .or_default()
+                .push((h, k));
+        }
+    }
     for day in first..=today {
         let weekend = matches!((day + 4).rem_euclid(7), 0 | 6);
-        let base = f64::from(visitors_per_day) * if weekend { 0.65 } else { 1.0 };
+        let quieter = if day < first_shown { 0.8 } else { 1.0 };
+        let base = f64::from(visitors_per_day) * if weekend { 0.65 } else { 1.0 } * quieter;
         let visitors = (base * (0.8 + rng.below(40) as f64 / 100.0)) as u64;
-        // Each hit, and for an ad click its ad and minted click id.
-        let mut hits: Vec<(RawHit, Option<(AdFields, String)>)> = Vec::new();
+        let mut hits: Vec<(RawHit, Kind)> = by_day.remove(&day).unwrap_or_default();
         for _ in 0..visitors {
             let hour = *rng.pick(
                 &HOURLY
@@ -251,10 +334,11 @@ pub fn run(
                     h.params.ad = Some(ad.to_owned());
                     h.params.placement = Some("news-sidebar".into());
                     h.params.url = Some("https://news.example/article".into());
-                    hits.push((h, None));
+                    hits.push((h, Kind::Web));
                 }
             }
-            if !bot && rng.chance(0.02) {
+            let from_ad = !bot && rng.chance(0.05);
+            if from_ad {
                 let clid = crate::token::new_click_id();
                 let link = format!("https://{}/pricing", site.domain);
                 let click = hit(
@@ -267,51 +351,100 @@ pub fn run(
                     "https://news.example/article",
                     Some(crate::enrich::AD_CLICK),
                 );
-                hits.push((click, Some((ad_of(ad, &link), clid.clone()))));
+                hits.push((click, Kind::Ad(ad_of(ad, &link), clid.clone())));
                 landing =
                     format!("?utm_source=news&utm_medium=cpc&utm_campaign=spring&ptclid={clid}");
                 query = &landing;
             }
-            let mut pages = 1;
-            while pages < 8 && rng.chance(0.45) {
-                pages += 1;
-            }
-            let mut page = *rng.pick(PAGES);
-            for i in 0..pages {
-                if t > now {
-                    break;
+            // Most visitors run the JS tracker (screen width, scroll, engagement,
+            // outbound links, downloads); the rest are counted by the pixel alone.
+            let js = !bot && rng.chance(0.85);
+            let width = screen_width(ua, &mut rng);
+            // Some come back later the same day: one visitor, two visits.
+            let visits = if !bot && rng.chance(0.12) { 2 } else { 1 };
+            for visit in 0..visits {
+                if visit == 1 {
+                    t += 3_600_000 + rng.below(4 * 3_600_000) as i64;
+                    if day_of(t) != day {
+                        break;
+                    }
                 }
-                let q = if i == 0 { query } else { "" };
-                hits.push((
-                    hit(
+                let mut pages = 1;
+                while pages < 8 && rng.chance(0.45) {
+                    pages += 1;
+                }
+                let mut page = if from_ad && visit == 0 {
+                    "/pricing"
+                } else {
+                    *rng.pick(PAGES)
+                };
+                let wants = from_ad && visit == 0 && rng.chance(0.35);
+                for i in 0..pages {
+                    if t > now {
+                        break;
+                    }
+                    let first_page = i == 0 && visit == 0;
+                    let q = if first_page { query } else { "" };
+                    let mut pv = hit(
                         t,
                         ip,
                         ua,
                         &site,
                         page,
                         q,
-                        if i == 0 { referrer } else { "" },
+                        if first_page { referrer } else { "" },
                         None,
-                    ),
-                    None,
-                ));
-                if page == "/signup" && rng.chance(0.3) {
-                    hits.push((
-                        hit(t + 20_000, ip, ua, &site, page, "", "", Some("signup")),
-                        None,
-                    ));
-                    if rng.chance(0.5) {
-                        let mut h =
-                            hit(t + 25_000, ip, ua, &site, page, "", "", Some("conversion"));
-                        h.params.value =
-                            Some(["49.00", "99.00", "19.90"][rng.below(3) as usize].into());
-                        h.params.currency = Some("EUR".into());
-                        h.params.id = Some(format!("DEMO-{}", rng.next() % 1_000_000_000));
-                        hits.push((h, None));
+                    );
+                    let dwell = 5_000 + rng.below(240_000) as i64;
+                    if js {
+                        pv.params.screen_width = Some(width);
+                        hits.push((pv, Kind::Web));
+                        engagement(&mut hits, &mut rng, (t, ip, ua), &site, page, dwell);
+                        if page.starts_with("/docs") && rng.chance(0.12) {
+                            let mut o =
+                                hit(t + dwell / 2, ip, ua, &site, page, "", "", Some("outbound"));
+                            o.params.props = vec![(
+                                "url".into(),
+                                [
+                                    "https://github.com/example/pixeltrack",
+                                    "https://docs.rs/pixeltrack",
+                                ][rng.below(2) as usize]
+                                    .into(),
+                            )];
+                            hits.push((o, Kind::Web));
+                        }
+                        if page == "/docs/getting-started" && rng.chance(0.3) {
+                            let mut d =
+                                hit(t + dwell / 3, ip, ua, &site, page, "", "", Some("download"));
+                            d.params.props = vec![(
+                                "url".into(),
+                                format!(
+                                    "https://{}/downloads/pixeltrack-{}.tar.gz",
+                                    site.domain,
+                                    ["linux-x86_64", "linux-aarch64", "macos"]
+                                        [rng.below(3) as usize]
+                                ),
+                            )];
+                            hits.push((d, Kind::Web));
+                        }
+                    } else {
+                        hits.push((pv, Kind::Web));
                     }
+                    if page == "/signup" && rng.chance(0.3) {
+                        let pays = rng.chance(0.3);
+                        signup(&mut hits, &mut rng, (t, ip, ua), &site, pays);
+                    }
+                    t += dwell;
+                    page = if wants && i + 2 == pages.max(2) {
+                        "/signup"
+                    } else {
+                        *rng.pick(PAGES)
+                    };
                 }
-                t += 5_000 + rng.below(240_000) as i64;
-                page = *rng.pick(PAGES);
+                if wants && t <= now {
+                    // Persuaded by the ad: signs up and pays (credited to the ad click).
+                    signup(&mut hits, &mut rng, (t, ip, ua), &site, true);
+                }
             }
         }
         hits.sort_by_key(|h| h.0.received_ms);
@@ -321,8 +454,9 @@ pub fn run(
                 continue;
             };
             let outcome = match ad {
-                Some((fields, clid)) => enricher.enrich_ad_click(&h, &site, salt, fields, &clid),
-                None => enricher.enrich(&h, &site, salt),
+                Kind::Ad(fields, clid) => enricher.enrich_ad_click(&h, &site, salt, fields, &clid),
+                Kind::Email(cx) => enricher.enrich_email(&h, &site, salt, cx),
+                Kind::Web => enricher.enrich(&h, &site, salt),
             };
             if let Outcome::Keep(e) = outcome {
                 events.push(*e);
@@ -340,6 +474,255 @@ pub fn run(
     }
     bar.finish_and_clear();
     Ok((site, total))
+}
+
+/// The tracker's engagement event for a page view: how far down it was read and for
+/// how long it was visible.
+fn engagement(
+    hits: &mut Vec<(RawHit, Kind)>,
+    rng: &mut Rng,
+    (t, ip, ua): (Millis, IpAddr, &str),
+    site: &Site,
+    page: &str,
+    dwell: Millis,
+) {
+    let mut e = hit(
+        t + dwell - 1_000,
+        ip,
+        ua,
+        site,
+        page,
+        "",
+        "",
+        Some("engagement"),
+    );
+    // Long pages are read less far; the docs and the blog are read longest.
+    let deep = page.starts_with("/docs") || page.starts_with("/blog");
+    let depth = if deep {
+        55 + rng.below(46)
+    } else {
+        25 + rng.below(76)
+    };
+    e.params.scroll_pct = Some(depth as i64);
+    e.params.engaged_ms = Some((dwell - 1_000).max(1_000) * (60 + rng.below(40) as i64) / 100);
+    hits.push((e, Kind::Web));
+}
+
+/// A signup with its props, and (when `pays`) a conversion with a value and an order id.
+fn signup(
+    hits: &mut Vec<(RawHit, Kind)>,
+    rng: &mut Rng,
+    (t, ip, ua): (Millis, IpAddr, &str),
+    site: &Site,
+    pays: bool,
+) {
+    let mut s = hit(t + 20_000, ip, ua, site, "/signup", "", "", Some("signup"));
+    let plan = if pays {
+        ["pro", "team"][rng.below(2) as usize]
+    } else {
+        "free"
+    };
+    s.params.props = vec![
+        ("plan".into(), plan.into()),
+        ("seats".into(), (1 + rng.below(9)).to_string()),
+    ];
+    hits.push((s, Kind::Web));
+    if pays {
+        let mut h = hit(
+            t + 25_000,
+            ip,
+            ua,
+            site,
+            "/signup",
+            "",
+            "",
+            Some("conversion"),
+        );
+        h.params.value = Some(["49.00", "99.00", "19.90"][rng.below(3) as usize].into());
+        h.params.currency = Some("EUR".into());
+        h.params.id = Some(format!("DEMO-{}", rng.next() % 1_000_000_000));
+        hits.push((h, Kind::Web));
+    }
+}
+
+/// An email campaign's traffic as the collector would see it: for each recipient the
+/// requests of their mail app or its proxy, of security scanners, and of the person —
+/// opens, clicks, the landing visit a click brings and sometimes a purchase.
+fn email_traffic(
+    site: &Site,
+    campaign: i64,
+    sent_ms: Millis,
+    recipients: u32,
+    rng: &mut Rng,
+) -> Vec<(RawHit, Kind)> {
+    let mut out = Vec::new();
+    let links = [
+        format!("https://{}/pricing", site.domain),
+        format!("https://{}/blog/cookieless-analytics", site.domain),
+        format!("https://{}/docs/getting-started", site.domain),
+    ];
+    let landing = "?utm_source=newsletter&utm_medium=email&utm_campaign=november";
+    let email =
+        |t: Millis, ip: IpAddr, ua: &str, who: &str, link: Option<&str>, signals: Signals| {
+            let mut h = hit(
+                t,
+                ip,
+                ua,
+                site,
+                "/",
+                "",
+                "",
+                Some(if link.is_some() {
+                    "email_click"
+                } else {
+                    "email_open"
+                }),
+            );
+            h.params.url = link.map(str::to_owned);
+            h.referer_header = None;
+            let cx = EmailContext {
+                campaign_id: campaign,
+                recipient: who.to_owned(),
+                link: link.map(str::to_owned),
+                signals: Signals {
+                    secs_since_send: Some((t - sent_ms) / 1000),
+                    ..signals
+                },
+            };
+            (h, Kind::Email(cx))
+        };
+    let gateway = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 25));
+    for i in 0..recipients {
+        let who = format!("subscriber-{i:04}");
+        let home = IpAddr::V4(Ipv4Addr::from(rng.next() as u32));
+        let read_after = 600_000 + rng.below(30 * 3_600_000) as i64;
+        // (the app or proxy that shows the images, whether it is the person reading)
+        let (ua, person) = match rng.below(100) {
+            0..=29 => {
+                // Apple Mail Privacy Protection fetches on delivery; some then read it.
+                out.push(email(
+                    sent_ms + rng.below(900_000) as i64,
+                    IpAddr::V4(Ipv4Addr::from(rng.next() as u32)),
+                    APPLE_MPP,
+                    &who,
+                    None,
+                    Signals::default(),
+                ));
+                (APPLE_MAIL, rng.chance(0.45))
+            }
+            30..=49 => (GMAIL_PROXY, true),
+            50..=54 => (YAHOO_PROXY, true),
+            55..=69 => (OUTLOOK, true),
+            70..=77 => {
+                // A security gateway scans on arrival: opens and clicks every link at once.
+                let t = sent_ms + 2_000 + rng.below(20_000) as i64;
+                out.push(email(t, gateway, SCANNER, &who, None, Signals::default()));
+                for (k, l) in links.iter().enumerate() {
+                    let burst = Burst {
+                        machine_timing: true,
+                        secs_after_first_request: 1,
+                    };
+                    out.push(email(
+                        t + 300 + k as i64 * 40,
+                        gateway,
+                        DESKTOP,
+                        &who,
+                        Some(l),
+                        Signals {
+                            burst: Some(burst),
+                            ..Signals::default()
+                        },
+                    ));
+                }
+                (OUTLOOK, rng.chance(0.5))
+            }
+            // More Outlook readers (Safe Links probes some of their clicks with a HEAD).
+            78..=82 => (OUTLOOK, true),
+            _ => ("", false),
+        };
+        if !person || ua.is_empty() {
+            if ua.is_empty() && rng.chance(0.15) {
+                // Read on arrival with images off: a click without an open, soon after
+                // sending (uncertain until the landing page view confirms a person).
+                let t = sent_ms + 15_000 + rng.below(40_000) as i64;
+                let l = &links[rng.below(3) as usize];
+                out.push(email(
+                    t,
+                    home,
+                    MOBILE,
+                    &who,
+                    Some(l),
+                    Signals {
+                        secs_since_first_request: None,
+                        ..Signals::default()
+                    },
+                ));
+                out.push((
+                    hit(t + 1_500, home, MOBILE, site, "/pricing", landing, "", None),
+                    Kind::Web,
+                ));
+            }
+            continue;
+        }
+        let open_at = sent_ms + read_after;
+        out.push(email(
+            open_at,
+            home,
+            ua,
+            &who,
+            None,
+            Signals {
+                secs_since_first_request: Some(read_after / 1000),
+                ..Signals::default()
+            },
+        ));
+        if rng.chance(0.3) {
+            let browser = if ua == OUTLOOK { DESKTOP } else { MOBILE };
+            let t = open_at + 20_000 + rng.below(600_000) as i64;
+            let k = rng.below(3) as usize;
+            let head_probe = ua == OUTLOOK && rng.chance(0.25);
+            if head_probe {
+                out.push(email(
+                    t - 800,
+                    IpAddr::V4(Ipv4Addr::new(40, 94, 0, 1 + (i % 200) as u8)),
+                    DESKTOP,
+                    &who,
+                    Some(&links[k]),
+                    Signals {
+                        head_probe: true,
+                        prior_open: true,
+                        ..Signals::default()
+                    },
+                ));
+            }
+            out.push(email(
+                t,
+                home,
+                browser,
+                &who,
+                Some(&links[k]),
+                Signals {
+                    prior_open: true,
+                    secs_since_first_request: Some((t - sent_ms) / 1000),
+                    ..Signals::default()
+                },
+            ));
+            let path = links[k]
+                .trim_start_matches(&format!("https://{}", site.domain))
+                .to_owned();
+            let mut v = hit(t + 1_500, home, browser, site, &path, landing, "", None);
+            v.params.screen_width = Some(if browser == MOBILE { 390 } else { 1920 });
+            out.push((v, Kind::Web));
+            if rng.chance(0.35) {
+                out.push((
+                    hit(t + 60_000, home, browser, site, "/signup", "", "", None),
+                    Kind::Web,
+                ));
+                signup(&mut out, rng, (t + 60_000, home, browser), site, true);
+            }
+        }
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -54,7 +54,7 @@ impl ReportArgs {
                 .map(|f| crate::store::Filter::parse(f).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<_>>()?,
         };
-        let r = report::site_report(&store, &site, &q, self.limit, model)?;
+        let r = report::site_report(&store, &site, &q, self.limit, model, ctx.now())?;
         let mut out = std::io::stdout().lock();
         if ctx.json {
             serde_json::to_writer_pretty(&mut out, &r)?;
@@ -101,26 +101,8 @@ fn render_report(r: &report::SiteReport) -> String {
         if b.rows.is_empty() {
             continue;
         }
-        let title = match b.dimension {
-            "page" => "Top pages",
-            "entry_page" => "Entry pages",
-            "exit_page" => "Exit pages",
-            "source" => "Sources",
-            "medium" => "Media",
-            "utm_source" => "UTM sources",
-            "utm_medium" => "UTM media",
-            "utm_campaign" => "UTM campaigns",
-            "browser" => "Browsers",
-            "os" => "Operating systems",
-            "device" => "Devices",
-            "event" => "Custom events",
-            "event_prop" => "Custom event props",
-            "outbound" => "Outbound links",
-            "download" => "Downloads",
-            "bot" => "Machine traffic by reason",
-            "bot_source" => "Machine traffic by source",
-            other => other,
-        };
+        let dim = crate::store::Dim::parse(b.dimension).unwrap_or(crate::store::Dim::Total);
+        let title = dim.title();
         // Which counters a breakdown shows: visit-level dimensions count visits,
         // event-level ones events, pages visitors and pageviews.
         type Col = (&'static str, fn(&report::Row) -> i64);
@@ -129,7 +111,10 @@ fn render_report(r: &report::SiteReport) -> String {
             "event" | "event_prop" | "outbound" | "download" => {
                 &[("visitors", |r| r.visitors), ("events", |r| r.events)]
             }
-            "page" => &[("visitors", |r| r.visitors), ("pageviews", |r| r.pageviews)],
+            // Page views by page or title: a view belongs to no visit of its own.
+            "page" | "title" | "screen" => {
+                &[("visitors", |r| r.visitors), ("pageviews", |r| r.pageviews)]
+            }
             "entry_page" | "exit_page" => &[("visits", |r| r.visits)],
             _ => &[
                 ("visitors", |r| r.visitors),
@@ -152,7 +137,6 @@ fn render_report(r: &report::SiteReport) -> String {
             .rows
             .iter()
             .map(|row| {
-                let dim = crate::store::Dim::parse(b.dimension).unwrap_or(crate::store::Dim::Total);
                 let mut cells = vec![display_value(dim, &row.value, 60)];
                 cells.extend(cols.iter().map(|(_, get)| get(row).to_string()));
                 if engagement {
@@ -248,9 +232,10 @@ pub fn render_site(goals: &[GoalRow], c: &ConversionSummary) -> String {
             c.unattributed
         );
         if !c.by_campaign.is_empty() {
-            let header = ["campaign", "channel", "conversions", "revenue"];
+            let header = ["campaign", "id", "channel", "conversions", "revenue"];
             s.push_str(&table_of(&header, &c.by_campaign, |k| {
                 vec![
+                    term_cell(&k.campaign_name, 40),
                     k.campaign_id.to_string(),
                     k.channel.into(),
                     k.conversions.to_string(),

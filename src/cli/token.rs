@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::args::{site_id, Ctx};
 use super::output;
-use crate::store::{Scope, TokenStore};
+use crate::store::{Scope, SiteStore, TokenStore};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum TokenCommand {
@@ -54,19 +54,29 @@ impl TokenCommand {
                 }
             }
             TokenCommand::List => {
+                let sites = store.sites()?;
+                let site_of = |t: &crate::store::ApiToken| {
+                    t.site_id.and_then(|id| sites.iter().find(|s| s.id.0 == id))
+                };
                 output::print_list(
                     ctx.json,
                     &store.api_tokens()?,
-                    |t| json!({"id": t.id, "name": t.name, "scope": t.scope.as_str(), "site_id": t.site_id}),
+                    |t| {
+                        let site = site_of(t);
+                        json!({"id": t.id, "name": t.name, "scope": t.scope.as_str(), "site_id": t.site_id,
+                               "site_key": site.map(|s| s.key.as_str()), "site_name": site.map(|s| s.name.as_str())})
+                    },
                     &["id", "name", "scope", "site"],
                     |t| {
                         vec![
                             t.id.to_string(),
                             output::term_cell(&t.name, 40),
                             t.scope.as_str().to_owned(),
-                            t.site_id
-                                .map(|s| s.to_string())
-                                .unwrap_or_else(|| "all".into()),
+                            match (t.site_id, site_of(t)) {
+                                (None, _) => "all".into(),
+                                (Some(_), Some(s)) => output::term_cell(&s.name, 40),
+                                (Some(id), None) => format!("{id} (removed)"),
+                            },
                         ]
                     },
                     None,

@@ -40,18 +40,74 @@ fn etag() -> &'static str {
     })
 }
 
+/// The tracker gzipped, once per process (best compression: it is sent many times).
+fn gzipped() -> &'static [u8] {
+    static GZ: OnceLock<Vec<u8>> = OnceLock::new();
+    GZ.get_or_init(|| {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing to a Vec cannot fail; should it, the plain script is served.
+        gz.write_all(SCRIPT.as_bytes())
+            .and_then(|()| gz.finish())
+            .unwrap_or_default()
+    })
+}
+
+/// The gzipped variant's ETag: another representation, so another strong tag.
+fn etag_gz() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| format!("{}-gz\"", etag().trim_end_matches('"')))
+}
+
+/// Whether `Accept-Encoding` takes gzip (`gzip` or `*`, unless with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let Some(v) = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut gzip = None;
+    let mut star = None;
+    for part in v.split(',') {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = it
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .next()
+            .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q > 0.0),
+            "*" => star = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(star).unwrap_or(false)
+}
+
+/// `GET /t.js`: the tracker, gzipped when the client takes it (compressed once, at
+/// the first request), with an ETag per variant and `Vary: Accept-Encoding` so caches
+/// keep them apart.
 pub async fn script(headers: HeaderMap) -> Response {
-    let tag = etag();
+    let gzip = accepts_gzip(&headers) && !gzipped().is_empty();
+    let tag = if gzip { etag_gz() } else { etag() };
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
     let mut res = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
+        (StatusCode::OK, gzipped()).into_response()
     } else {
         (StatusCode::OK, SCRIPT).into_response()
     };
     let h = res.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip && !fresh {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/javascript; charset=utf-8"),

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 
 use crate::clock::{day_of, hour_of, Millis};
 use crate::model::Event;
-use crate::store::{Counts, Derived, Dim, RollupKey, SessionRow, UniqueCandidate, SESSION_DIMS};
+use crate::store::{
+    Counts, Derived, Dim, RollupKey, ScreenSize, SessionRow, UniqueCandidate, SESSION_DIMS,
+};
 
 use super::uniques::{Seen, SeenKeys};
 
@@ -271,6 +273,9 @@ impl Sessions {
             if pv {
                 add(batch, e.site_id, Dim::Page, hour, &e.path, c);
                 add(batch, e.site_id, Dim::Title, hour, &e.title, c);
+                if let Some(s) = ScreenSize::of(e.screen_width) {
+                    add(batch, e.site_id, Dim::Screen, hour, s.name(), c);
+                }
             } else {
                 for (d, v) in custom_event_rows(e) {
                     add(batch, e.site_id, d, hour, &v, c);
@@ -382,12 +387,21 @@ impl Sessions {
                 self.trim();
             }
             // A stale session of the same visitor (a gap past the timeout) ends here.
+            // If this batch changed it, its row is written now: `finish_batch` will
+            // only see the new one (both visits in one batch: an import, the demo).
+            let touched = match self.open.remove(&key) {
+                Some(old) if old.touched => {
+                    batch.sessions.push(old.row);
+                    true
+                }
+                _ => false,
+            };
             self.open.insert(
                 key,
                 Open {
                     row,
                     bounced: true,
-                    touched: false,
+                    touched,
                 },
             );
         }
@@ -444,6 +458,9 @@ impl Sessions {
         if pv {
             each(Dim::Page, &e.path);
             each(Dim::Title, &e.title);
+            if let Some(s) = ScreenSize::of(e.screen_width) {
+                each(Dim::Screen, s.name());
+            }
         } else {
             for (d, v) in custom_event_rows(e) {
                 each(d, &v);
@@ -590,6 +607,60 @@ mod tests {
         assert_eq!(total(&b, Dim::Bot, "crawler").events, 1);
         assert_eq!(total(&b, Dim::Total, ""), Counts::default());
         assert!(b.new_keys.is_empty());
+    }
+
+    #[test]
+    fn two_visits_of_one_visitor_in_one_batch_both_keep_their_rows() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Derived::default();
+        track(&mut s, &mut ev(7, T0, "pageview", "/a"), &mut b);
+        track(&mut s, &mut ev(7, T0 + MIN, "pageview", "/b"), &mut b);
+        // Back two hours later: a second visit, in the same batch.
+        track(&mut s, &mut ev(7, T0 + 120 * MIN, "pageview", "/c"), &mut b);
+        s.finish_batch(&mut b);
+        let mut rows: Vec<(String, String, i64)> = b
+            .sessions
+            .iter()
+            .map(|r| (r.entry_page.clone(), r.exit_page.clone(), r.pageviews))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [("/a".into(), "/b".into(), 2), ("/c".into(), "/c".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn page_views_count_under_their_screen_size_once_per_visitor() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Derived::default();
+        let mut seen = SeenKeys::default();
+        let mut track = |s: &mut Sessions, e: &mut Event, b: &mut Derived| s.track(e, b, &mut seen);
+        let mut a = ev(7, T0, "pageview", "/a");
+        a.screen_width = Some(390);
+        track(&mut s, &mut a, &mut b);
+        let mut a2 = ev(7, T0 + MIN, "pageview", "/b");
+        a2.screen_width = Some(390);
+        track(&mut s, &mut a2, &mut b);
+        let mut d = ev(8, T0, "pageview", "/a");
+        d.screen_width = Some(1920);
+        track(&mut s, &mut d, &mut b);
+        // No width (a plain pixel), and a custom event: no screen row.
+        track(&mut s, &mut ev(9, T0, "pageview", "/a"), &mut b);
+        let mut x = ev(7, T0 + 2 * MIN, "signup", "/b");
+        x.screen_width = Some(390);
+        track(&mut s, &mut x, &mut b);
+        let phone = total(&b, Dim::Screen, "phone");
+        assert_eq!((phone.visitors, phone.pageviews, phone.events), (1, 2, 0));
+        let desktop = total(&b, Dim::Screen, "desktop");
+        assert_eq!((desktop.visitors, desktop.pageviews), (1, 1));
+        let all: i64 = b
+            .rollups
+            .iter()
+            .filter(|(k, _)| k.dim == Dim::Screen)
+            .map(|(_, v)| v.pageviews)
+            .sum();
+        assert_eq!(all, 3);
     }
 
     #[test]

@@ -332,6 +332,8 @@ pub struct ConversionSummary {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CampaignCredit {
     pub campaign_id: i64,
+    /// The campaign's name ("(removed)" when it no longer exists).
+    pub campaign_name: String,
     pub channel: &'static str,
     pub conversions: i64,
     pub revenue: Vec<Money>,
@@ -365,10 +367,20 @@ pub fn conversions(
     }
     s.revenue = all.totals();
     s.average_order_value = all.averages();
+    let names = if by.is_empty() {
+        Vec::new()
+    } else {
+        store.campaigns(Some(site.id))?
+    };
     s.by_campaign = by
         .into_iter()
         .map(|((campaign_id, channel), (n, r))| CampaignCredit {
             campaign_id,
+            campaign_name: names
+                .iter()
+                .find(|c| c.id == campaign_id)
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| "(removed)".into()),
             channel,
             conversions: n,
             revenue: r.totals(),

@@ -62,6 +62,22 @@ impl DateRange {
         }
     }
 
+    /// The hours the period before this one is compared over: the same stretch of
+    /// the period of the same length just before. A range that ends today is counted
+    /// up to the current hour (included), so the period before is cut at the same
+    /// hour of its last day — a morning is compared with a morning, not a whole day.
+    pub fn previous_hours(&self, now_ms: crate::clock::Millis) -> (i64, i64) {
+        let (from, to) = self.hours();
+        let len = (self.to_day - self.from_day + 1) * 24;
+        let now_hour = now_ms.div_euclid(crate::clock::HOUR_MS);
+        let end = if now_hour >= from && now_hour < to {
+            now_hour + 1
+        } else {
+            to
+        };
+        (from - len, end - len)
+    }
+
     /// Parses `YYYY-MM-DD` into a day number.
     pub fn parse_date(s: &str) -> Option<i64> {
         let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
@@ -214,12 +230,30 @@ pub struct Realtime {
 
 pub const REALTIME_MS: i64 = 30 * 60_000;
 
-pub fn realtime(store: &dyn Store, site: &Site, now_ms: i64, limit: usize) -> Result<Realtime> {
+/// The last 30 minutes of traffic matching `filters`: totals, and the pages with the
+/// most page views (what the panel shows, so what it is sorted by).
+pub fn realtime(
+    store: &dyn Store,
+    site: &Site,
+    now_ms: i64,
+    filters: &[Filter],
+    limit: usize,
+) -> Result<Realtime> {
     let (from, to) = (now_ms - REALTIME_MS, now_ms + 1);
     let page = Group::Dim(Dim::Page);
-    let agg = Aggregate::new(store, site.id, from, to, &[], &[Group::Total, page])?;
+    let agg = Aggregate::new(store, site.id, from, to, filters, &[Group::Total, page])?;
     let total = agg.total();
-    let pages = agg.sums(page, limit).into_iter().map(Row::from).collect();
+    let mut pages: Vec<Row> = agg
+        .sums(page, usize::MAX)
+        .into_iter()
+        .map(Row::from)
+        .collect();
+    pages.sort_by(|a, b| {
+        (b.pageviews, b.visitors)
+            .cmp(&(a.pageviews, a.visitors))
+            .then_with(|| a.value.cmp(&b.value))
+    });
+    pages.truncate(limit);
     Ok(Realtime {
         visitors: total.visitors,
         pageviews: total.pageviews,
@@ -260,7 +294,9 @@ pub struct SiteReport {
     /// The filters every number matches (`dim==value`).
     pub filters: Vec<String>,
     pub overview: Overview,
-    /// The same numbers for the period of the same length just before.
+    /// The same numbers for the period of the same length just before; when the range
+    /// ends today, only up to the same hour of that period's last day
+    /// ([`DateRange::previous_hours`]).
     pub previous: Overview,
     pub days: Vec<DayPoint>,
     pub breakdowns: Vec<Breakdown>,
@@ -297,6 +333,7 @@ pub const REPORT_DIMS: &[Dim] = &[
     Dim::Browser,
     Dim::Os,
     Dim::Device,
+    Dim::Screen,
     Dim::Country,
     Dim::Region,
     Dim::City,
@@ -309,11 +346,23 @@ pub const REPORT_DIMS: &[Dim] = &[
 ];
 
 pub fn overview(store: &dyn Store, site: &Site, q: &Query) -> Result<Overview> {
-    if !q.filters.is_empty() {
-        let c = q.aggregate(store, site, &[Group::Total])?.total();
+    let (from, to) = q.range.hours();
+    overview_hours(store, site, &q.filters, from, to)
+}
+
+/// [`overview`] over an hour range `[from, to)` (a period compared up to an hour).
+pub fn overview_hours(
+    store: &dyn Store,
+    site: &Site,
+    filters: &[Filter],
+    from: i64,
+    to: i64,
+) -> Result<Overview> {
+    if !filters.is_empty() {
+        let h = crate::clock::HOUR_MS;
+        let c = Aggregate::new(store, site.id, from * h, to * h, filters, &[Group::Total])?.total();
         return Ok(Overview::from_counts(&c, 0));
     }
-    let (from, to) = q.range.hours();
     let total = store
         .rollup_sums(site.id, Dim::Total, from, to, 1)?
         .into_iter()
@@ -406,12 +455,15 @@ pub fn days(store: &dyn Store, site: &Site, q: &Query) -> Result<Vec<DayPoint>> 
     series(store, site, q, Interval::Day)
 }
 
+/// A site's whole report at time `now_ms` (which decides how much of a range that ends
+/// today is compared with the period before).
 pub fn site_report(
     store: &dyn Store,
     site: &Site,
     q: &Query,
     limit: usize,
     model: ads::Model,
+    now_ms: crate::clock::Millis,
 ) -> Result<SiteReport> {
     let range = q.range;
     let mut breakdowns = Vec::new();
@@ -446,17 +498,14 @@ pub fn site_report(
             points(range, Interval::Day, raw_buckets(&agg, 24)),
         )
     };
-    let previous = Query {
-        range: range.previous(),
-        filters: q.filters.clone(),
-    };
+    let (prev_from, prev_to) = range.previous_hours(now_ms);
     Ok(SiteReport {
         site: site.domain.clone(),
         from: DateRange::date(range.from_day),
         to: DateRange::date(range.to_day),
         filters: q.filters.iter().map(Filter::to_param).collect(),
         overview: overview_now,
-        previous: overview(store, site, &previous)?,
+        previous: overview_hours(store, site, &q.filters, prev_from, prev_to)?,
         days: days_now,
         breakdowns,
         goals: ads::goals(store, site, range)?,
@@ -474,6 +523,39 @@ mod tests {
         assert_eq!(DateRange::date(d), "2026-11-29");
         assert_eq!(DateRange::parse_date("1970-01-02"), Some(1));
         assert_eq!(DateRange::parse_date("2024-01-01'--"), None);
+    }
+
+    #[test]
+    fn a_range_ending_today_is_compared_up_to_the_same_hour() {
+        let today = DateRange::parse_date("2026-12-01").unwrap();
+        // 09:30 UTC: today 00:00–10:00 against yesterday 00:00–10:00, not all of yesterday.
+        let now = today * DAY_MS + 9 * crate::clock::HOUR_MS + 30 * 60_000;
+        let day = DateRange {
+            from_day: today,
+            to_day: today,
+        };
+        assert_eq!(
+            day.previous_hours(now),
+            ((today - 1) * 24, (today - 1) * 24 + 10)
+        );
+        // Seven days ending today: the seven before, cut at the same hour of their last day.
+        let week = DateRange {
+            from_day: today - 6,
+            to_day: today,
+        };
+        assert_eq!(
+            week.previous_hours(now),
+            ((today - 13) * 24, (today - 7) * 24 + 10)
+        );
+        // A range in the past is compared whole.
+        let past = DateRange {
+            from_day: today - 3,
+            to_day: today - 2,
+        };
+        assert_eq!(
+            past.previous_hours(now),
+            ((today - 5) * 24, (today - 3) * 24)
+        );
     }
 
     #[test]

@@ -40,10 +40,67 @@ pub enum Dim {
     Region = 24,
     /// The visit's city (English name).
     City = 25,
+    /// Page views by screen size: the bucket ([`ScreenSize`]) of the screen width the JS
+    /// tracker (or an import) reported; hits without a width have no row.
+    Screen = 26,
+}
+
+/// Screen-size buckets of a CSS-pixel screen width (`screen.width`), with Plausible's
+/// limits, so numbers compare: phone < 576, tablet 576–991, laptop 992–1439,
+/// desktop ≥ 1440.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScreenSize {
+    Phone,
+    Tablet,
+    Laptop,
+    Desktop,
+}
+
+impl ScreenSize {
+    pub const ALL: [ScreenSize; 4] = [
+        ScreenSize::Phone,
+        ScreenSize::Tablet,
+        ScreenSize::Laptop,
+        ScreenSize::Desktop,
+    ];
+
+    /// The bucket of a width in CSS pixels (`None` without one).
+    pub fn of(width: Option<i64>) -> Option<ScreenSize> {
+        Some(match width? {
+            w if w <= 0 => return None,
+            w if w < 576 => ScreenSize::Phone,
+            w if w < 992 => ScreenSize::Tablet,
+            w if w < 1440 => ScreenSize::Laptop,
+            _ => ScreenSize::Desktop,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ScreenSize::Phone => "phone",
+            ScreenSize::Tablet => "tablet",
+            ScreenSize::Laptop => "laptop",
+            ScreenSize::Desktop => "desktop",
+        }
+    }
+
+    /// The widths of the bucket, for people.
+    pub fn limits(self) -> &'static str {
+        match self {
+            ScreenSize::Phone => "< 576 px",
+            ScreenSize::Tablet => "576–991 px",
+            ScreenSize::Laptop => "992–1439 px",
+            ScreenSize::Desktop => "≥ 1440 px",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ScreenSize> {
+        Self::ALL.into_iter().find(|b| b.name() == s)
+    }
 }
 
 impl Dim {
-    pub const ALL: [Dim; 26] = [
+    pub const ALL: [Dim; 27] = [
         Dim::Total,
         Dim::Page,
         Dim::EntryPage,
@@ -70,6 +127,7 @@ impl Dim {
         Dim::Title,
         Dim::Region,
         Dim::City,
+        Dim::Screen,
     ];
 
     pub fn name(self) -> &'static str {
@@ -100,6 +158,41 @@ impl Dim {
             Dim::Title => "title",
             Dim::Region => "region",
             Dim::City => "city",
+            Dim::Screen => "screen",
+        }
+    }
+
+    /// The heading of this dimension's top list: one wording for the dashboard, the CLI
+    /// and anything else that shows a breakdown.
+    pub fn title(self) -> &'static str {
+        match self {
+            Dim::Total => "Total",
+            Dim::Page => "Top pages",
+            Dim::EntryPage => "Entry pages",
+            Dim::ExitPage => "Exit pages",
+            Dim::Source => "Sources",
+            Dim::Referrer => "Referrers",
+            Dim::Medium => "Media",
+            Dim::UtmSource => "UTM sources",
+            Dim::UtmMedium => "UTM media",
+            Dim::UtmCampaign => "UTM campaigns",
+            Dim::UtmTerm => "UTM terms",
+            Dim::UtmContent => "UTM contents",
+            Dim::Browser => "Browsers",
+            Dim::Os => "Operating systems",
+            Dim::Device => "Devices",
+            Dim::Event => "Custom events",
+            Dim::Bot => "Machine traffic by reason",
+            Dim::BotSource => "Machine traffic by source",
+            Dim::BotPage => "Machine traffic by page",
+            Dim::Outbound => "Outbound links",
+            Dim::Download => "Downloads",
+            Dim::EventProp => "Custom event props",
+            Dim::Country => "Countries",
+            Dim::Title => "Page titles",
+            Dim::Region => "Regions",
+            Dim::City => "Cities",
+            Dim::Screen => "Screen sizes",
         }
     }
 
@@ -148,7 +241,7 @@ pub(super) const FILTERABLE: [Dim; 19] = subset(Subset::Filterable);
 #[derive(Clone, Copy)]
 enum Subset {
     /// All but the total and what only rollups count (bots, outbound links,
-    /// downloads, event props).
+    /// downloads, event props, screen sizes).
     Filterable,
     /// Where the visit came from, the client it came with and its place.
     Session,
@@ -166,6 +259,7 @@ impl Subset {
                     | Dim::Outbound
                     | Dim::Download
                     | Dim::EventProp
+                    | Dim::Screen
             ),
             Subset::Session => matches!(
                 d,
@@ -203,4 +297,43 @@ const fn subset<const N: usize>(which: Subset) -> [Dim; N] {
     }
     assert!(n == N, "fewer dimensions than N");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screen_widths_fall_in_stated_buckets() {
+        for (w, want) in [
+            (None, None),
+            (Some(0), None),
+            (Some(-5), None),
+            (Some(360), Some("phone")),
+            (Some(575), Some("phone")),
+            (Some(576), Some("tablet")),
+            (Some(991), Some("tablet")),
+            (Some(992), Some("laptop")),
+            (Some(1439), Some("laptop")),
+            (Some(1440), Some("desktop")),
+            (Some(3840), Some("desktop")),
+        ] {
+            assert_eq!(ScreenSize::of(w).map(ScreenSize::name), want, "{w:?}");
+        }
+        for s in ScreenSize::ALL {
+            assert_eq!(ScreenSize::parse(s.name()), Some(s));
+        }
+    }
+
+    #[test]
+    fn every_dimension_has_a_name_and_a_heading_and_numbers_never_move() {
+        for (i, d) in Dim::ALL.iter().enumerate() {
+            assert_eq!(*d as usize, i, "{d:?}");
+            assert_eq!(Dim::parse(d.name()), Some(*d));
+            assert!(!d.title().is_empty());
+        }
+        assert_eq!(Dim::Region as i64, 24);
+        assert_eq!(Dim::City as i64, 25);
+        assert_eq!(Dim::Screen as i64, 26);
+    }
 }

@@ -32,7 +32,7 @@ mod web_counts;
 
 pub use campaigns::CampaignStore;
 pub use derived::{Derived, SessionRow, UniqueCandidate};
-pub use dim::{Dim, SESSION_DIMS};
+pub use dim::{Dim, ScreenSize, SESSION_DIMS};
 pub use events::{AdCount, EmailRow, EventStore, Reclassify, Touch, WebRow};
 pub use filter::{Filter, FilterOp};
 pub use pattern::{Pattern, PatternKind};

@@ -27,37 +27,39 @@ use crate::report::email::CampaignReport;
 use crate::report::{self, DateRange, Overview, Query, Realtime, SiteReport};
 use crate::store::{CampaignStore, Dim, Filter, SiteStore, Store};
 
-/// The breakdown panels, in display order, with their titles and the count they show.
-const PANELS: &[(Dim, &str, Count)] = &[
-    (Dim::Page, "Pages", Count::Pageviews),
-    (Dim::Source, "Sources", Count::Visitors),
-    (Dim::Title, "Page titles", Count::Pageviews),
-    (Dim::EntryPage, "Entry pages", Count::Visits),
-    (Dim::ExitPage, "Exit pages", Count::Visits),
-    (Dim::Referrer, "Referrers", Count::Visitors),
-    (Dim::Medium, "Media", Count::Visitors),
-    (Dim::UtmSource, "UTM sources", Count::Visitors),
-    (Dim::UtmMedium, "UTM media", Count::Visitors),
-    (Dim::UtmCampaign, "UTM campaigns", Count::Visitors),
-    (Dim::Browser, "Browsers", Count::Visitors),
-    (Dim::Os, "Operating systems", Count::Visitors),
-    (Dim::Device, "Devices", Count::Visitors),
-    (Dim::Country, "Countries", Count::Visitors),
-    (Dim::Region, "Regions", Count::Visitors),
-    (Dim::City, "Cities", Count::Visitors),
-    (Dim::Event, "Events", Count::Events),
-    (Dim::EventProp, "Event properties", Count::Events),
-    (Dim::Outbound, "Outbound links", Count::Events),
-    (Dim::Download, "Downloads", Count::Events),
-    (
-        Dim::Bot,
-        "Machine traffic (not counted above)",
-        Count::Events,
-    ),
+/// The breakdown panels, in display order, with the count they show (the heading is
+/// [`Dim::title`], as in the CLI).
+const PANELS: &[(Dim, Count)] = &[
+    (Dim::Page, Count::Pageviews),
+    (Dim::Source, Count::Visitors),
+    (Dim::Title, Count::Pageviews),
+    (Dim::EntryPage, Count::Visits),
+    (Dim::ExitPage, Count::Visits),
+    (Dim::Referrer, Count::Visitors),
+    (Dim::Medium, Count::Visitors),
+    (Dim::UtmSource, Count::Visitors),
+    (Dim::UtmMedium, Count::Visitors),
+    (Dim::UtmCampaign, Count::Visitors),
+    (Dim::Browser, Count::Visitors),
+    (Dim::Os, Count::Visitors),
+    (Dim::Device, Count::Visitors),
+    (Dim::Screen, Count::Visitors),
+    (Dim::Country, Count::Visitors),
+    (Dim::Region, Count::Visitors),
+    (Dim::City, Count::Visitors),
+    (Dim::Event, Count::Events),
+    (Dim::EventProp, Count::Events),
+    (Dim::Outbound, Count::Events),
+    (Dim::Download, Count::Events),
+    (Dim::Bot, Count::Events),
 ];
 
+/// Rows per panel on the site page; "details" shows up to [`DETAILS_ROWS`].
+pub const PANEL_ROWS: usize = 10;
+pub const DETAILS_ROWS: usize = 1000;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Count {
+pub enum Count {
     Visitors,
     Visits,
     Pageviews,
@@ -65,7 +67,7 @@ enum Count {
 }
 
 impl Count {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Count::Visitors => "visitors",
             Count::Visits => "visits",
@@ -73,7 +75,15 @@ impl Count {
             Count::Events => "events",
         }
     }
-    fn of(self, r: &report::Row) -> i64 {
+    /// What a panel of `dim` counts.
+    pub fn of_dim(dim: Dim) -> Count {
+        PANELS
+            .iter()
+            .find(|(d, _)| *d == dim)
+            .map(|(_, c)| *c)
+            .unwrap_or(Count::Visitors)
+    }
+    pub fn of(self, r: &report::Row) -> i64 {
         match self {
             Count::Visitors => r.visitors,
             Count::Visits => r.visits,
@@ -86,6 +96,7 @@ impl Count {
 /// The date range presets offered above every site page.
 const PRESETS: &[(&str, &str)] = &[
     ("today", "Today"),
+    ("yesterday", "Yesterday"),
     ("7d", "Last 7 days"),
     ("30d", "Last 30 days"),
     ("month", "This month"),
@@ -113,8 +124,13 @@ impl View {
     /// unknown is a 400 with the reason.
     pub fn parse(query: &str, today: i64) -> Result<View, WebError> {
         let (mut period, mut from, mut to, mut filters) = (None, None, None, Vec::new());
+        // The filter form: a dimension, an operator and a value.
+        let (mut fd, mut fo, mut fv) = (None, None, None);
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
+                "fd" => fd = Some(v.into_owned()),
+                "fo" => fo = Some(v.into_owned()),
+                "fv" => fv = Some(v.into_owned()),
                 "period" => period = Some(v.into_owned()),
                 "from" if !v.is_empty() => from = Some(v.into_owned()),
                 "to" if !v.is_empty() => to = Some(v.into_owned()),
@@ -122,6 +138,17 @@ impl View {
                 "f" => filters.push(Filter::parse(&v).map_err(WebError::BadRequest)?),
                 _ => {}
             }
+        }
+        if let (Some(d), Some(v)) = (fd, fv) {
+            let op = match fo.as_deref().unwrap_or("is") {
+                "is" => "==",
+                "is_not" => "!=",
+                "contains" => "~",
+                _ => return Err(WebError::BadRequest("unknown filter operator".into())),
+            };
+            let f = Filter::parse(&format!("{d}{op}{v}")).map_err(WebError::BadRequest)?;
+            filters.retain(|g: &Filter| g.dim != f.dim || g.op != f.op);
+            filters.push(f);
         }
         if filters.len() > 10 {
             return Err(WebError::BadRequest("at most 10 filters".into()));
@@ -152,6 +179,10 @@ impl View {
                     "today" => DateRange {
                         from_day: today,
                         to_day: today,
+                    },
+                    "yesterday" => DateRange {
+                        from_day: today - 1,
+                        to_day: today - 1,
                     },
                     "7d" => DateRange {
                         from_day: today - 6,
@@ -188,6 +219,11 @@ impl View {
         })
     }
 
+    /// This view's query string (period or dates, and filters).
+    pub fn query_string(&self) -> String {
+        self.query_with(&self.filters)
+    }
+
     /// This view's query string, with `filters` instead of its own.
     fn query_with(&self, filters: &[Filter]) -> String {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
@@ -204,7 +240,7 @@ impl View {
     }
 
     /// A link that adds `dim==value` to the filters (replacing one on the same dimension).
-    fn add_filter(&self, dim: Dim, value: &str) -> String {
+    pub fn add_filter(&self, dim: Dim, value: &str) -> String {
         let mut fs: Vec<Filter> = self
             .filters
             .iter()
@@ -238,7 +274,7 @@ impl View {
         format!("?{}", v.query_with(&self.filters))
     }
 
-    fn query(&self) -> Query {
+    pub fn query(&self) -> Query {
         Query {
             range: self.range,
             filters: self.filters.clone(),
@@ -275,7 +311,7 @@ fn change(now: f64, before: f64, lower_is_better: bool) -> Markup {
         "change down"
     };
     let arrow = if pct >= 0.0 { "▲" } else { "▼" };
-    html! { span class=(class) title="against the previous period of the same length" { (arrow) " " (format!("{:.0}%", pct.abs())) } }
+    html! { span class=(class) title="against the period before (when this one ends today: up to the same hour)" { (arrow) " " (format!("{:.0}%", pct.abs())) } }
 }
 
 fn stat(label: &str, value: String, ch: Markup) -> Markup {
@@ -285,6 +321,13 @@ fn stat(label: &str, value: String, ch: Markup) -> Markup {
             div.value { (value) }
             (ch)
         }
+    }
+}
+
+fn opt_change(now: Option<f64>, before: Option<f64>) -> Markup {
+    match (now, before) {
+        (Some(n), Some(b)) => change(n, b, false),
+        _ => html! { span.change.flat { "—" } },
     }
 }
 
@@ -298,6 +341,9 @@ fn top_stats(o: &Overview, p: &Overview) -> Markup {
             (stat("Bounce rate", format!("{:.0}%", o.bounce_rate), change(o.bounce_rate, p.bounce_rate, true)))
             (stat("Visit duration", report::fmt_duration(o.visit_duration), change(o.visit_duration, p.visit_duration, false)))
             (stat("Events", o.events.to_string(), change(f(o.events), f(p.events), false)))
+            // Measured by the JS tracker only: a dash without it.
+            (stat("Scroll depth", o.scroll_depth.map(|d| format!("{d:.0}%")).unwrap_or_else(|| "—".into()), opt_change(o.scroll_depth, p.scroll_depth)))
+            (stat("Engagement time", o.engagement_time.map(report::fmt_duration).unwrap_or_else(|| "—".into()), opt_change(o.engagement_time, p.engagement_time)))
         }
     }
 }
@@ -320,6 +366,11 @@ pub struct SiteData {
     pub realtime: Realtime,
     pub campaigns: Vec<Campaign>,
     pub any_events: bool,
+    /// The chart: hourly for a one-day range, daily otherwise; and the same buckets of
+    /// the period before, for comparison.
+    pub chart: Vec<report::DayPoint>,
+    pub chart_previous: Vec<report::DayPoint>,
+    pub hourly: bool,
 }
 
 pub fn load_site(
@@ -329,72 +380,182 @@ pub fn load_site(
     model: report::ads::Model,
     now: Millis,
 ) -> crate::store::Result<SiteData> {
+    let q = view.query();
+    let hourly = view.range.from_day == view.range.to_day;
+    let interval = if hourly {
+        report::Interval::Hour
+    } else {
+        report::Interval::Day
+    };
+    let before = Query {
+        range: view.range.previous(),
+        filters: view.filters.clone(),
+    };
     Ok(SiteData {
-        report: report::site_report(store, site, &view.query(), 10, model)?,
-        realtime: report::realtime(store, site, now, 5)?,
+        report: report::site_report(store, site, &q, PANEL_ROWS, model, now)?,
+        realtime: report::realtime(store, site, now, &view.filters, 5)?,
         campaigns: store.campaigns(Some(site.id))?,
         any_events: store.has_events(site.id)?,
+        chart: report::series(store, site, &q, interval)?,
+        chart_previous: report::series(store, site, &before, interval)?,
+        hourly,
     })
 }
 
-fn panel(view: &View, dim: Dim, title: &str, count: Count, rows: &[report::Row]) -> Markup {
-    let filterable = Filter::DIMS.contains(&dim);
+/// How a value of `dim` is shown: its label for an empty value, a country's name, a
+/// region's label.
+pub fn shown_value(dim: Dim, value: &str) -> std::borrow::Cow<'_, str> {
+    match (value.is_empty(), dim) {
+        (true, _) => dim.empty_label().into(),
+        (false, Dim::Country) => crate::model::country_name(value).into(),
+        (false, Dim::Region) => crate::model::region_label(value).into(),
+        _ => value.into(),
+    }
+}
+
+/// The engagement cells of a page row (scroll depth, visible seconds), or dashes.
+fn engagement_cells(r: &report::Row) -> Markup {
+    html! {
+        td.num.eng { (r.scroll_depth.map(|d| format!("{d:.0}%")).unwrap_or_else(|| "—".into())) }
+        td.num.eng { (r.engagement_time.map(report::fmt_duration).unwrap_or_else(|| "—".into())) }
+    }
+}
+
+/// Whether a panel of `dim` shows scroll depth and engagement time.
+pub fn shows_engagement(dim: Dim, rows: &[report::Row]) -> bool {
+    dim == Dim::Page && rows.iter().any(|r| r.scroll_depth.is_some())
+}
+
+/// One cell of a breakdown row: the value as a filter link (to the page at `base`,
+/// "" for this one) where it can filter, and a link to the referring site for a plain
+/// referrer host.
+pub fn value_cell(base: &str, view: &View, dim: Dim, r: &report::Row, share: Markup) -> Markup {
+    let shown = shown_value(dim, &r.value);
+    html! {
+        td {
+            @if Filter::DIMS.contains(&dim) {
+                a.filter href={(base) (view.add_filter(dim, &r.value))} title="Show only this" { (shown) }
+            } @else {
+                span.value { (shown) }
+            }
+            @if dim == Dim::Referrer {
+                @if let Some(href) = referrer_link(&r.value) {
+                    " " a.out href=(href) rel="noopener noreferrer nofollow" target="_blank" title="Open the referring site" { "↗" }
+                }
+            }
+            (share)
+        }
+    }
+}
+
+fn panel(frame: &Frame<'_>, view: &View, dim: Dim, count: Count, rows: &[report::Row]) -> Markup {
     let max = rows.iter().map(|r| count.of(r)).max().unwrap_or(0);
+    let engagement = shows_engagement(dim, rows);
     html! {
         section.panel data-dimension=(dim.name()) {
-            h2 { (title) }
+            h2 { (dim.title()) }
+            @if dim == Dim::Bot {
+                p.muted.small { "Bots, crawlers and tools: not counted anywhere else on this page." }
+            }
+            @if dim == Dim::Screen {
+                p.muted.small { "Screen width from the JS tracker: " @for (i, s) in crate::store::ScreenSize::ALL.iter().enumerate() { @if i > 0 { ", " } (s.name()) " " (s.limits()) } "." }
+            }
             @if rows.is_empty() {
                 p.muted { "Nothing in this period." }
             } @else {
                 table {
-                    thead { tr { th { (dim.name().replace('_', " ")) } th.num { (count.label()) } } }
+                    thead { tr {
+                        th { (dim.name().replace('_', " ")) }
+                        th.num { (count.label()) }
+                        @if engagement { th.num.eng title="Mean deepest scroll per page view" { "scroll" } th.num.eng title="Mean visible time per page view" { "time" } }
+                    } }
                     tbody {
                         @for r in rows {
-                            @let region;
-                            @let shown = match (r.value.is_empty(), dim) {
-                                (true, _) => dim.empty_label(),
-                                (false, Dim::Country) => crate::model::country_name(&r.value),
-                                (false, Dim::Region) => {
-                                    region = crate::model::region_label(&r.value);
-                                    region.as_str()
-                                }
-                                _ => r.value.as_str(),
-                            };
                             tr {
-                                td {
-                                    @if filterable {
-                                        a.filter href=(view.add_filter(dim, &r.value)) title="Show only this" { (shown) }
-                                    } @else {
-                                        span.value { (shown) }
-                                    }
-                                    @if dim == Dim::Referrer {
-                                        @if let Some(href) = referrer_link(&r.value) {
-                                            " " a.out href=(href) rel="noopener noreferrer nofollow" target="_blank" title="Open the referring site" { "↗" }
-                                        }
-                                    }
-                                    (chart::share(count.of(r), max))
-                                }
+                                (value_cell("", view, dim, r, chart::share(count.of(r), max)))
                                 td.num { (count.of(r)) }
+                                @if engagement { (engagement_cells(r)) }
                             }
                         }
                     }
+                }
+                @if rows.len() >= PANEL_ROWS {
+                    p.panel-foot { a.details href={(frame.base) "/details/" (dim.name()) "?" (view.query_string())} { "Details: all " (dim.title().to_lowercase()) " →" } }
                 }
             }
         }
     }
 }
 
-fn realtime_panel(base: &str, rt: &Realtime) -> Markup {
+fn realtime_panel(base: &str, view: &View, rt: &Realtime) -> Markup {
+    let src = if view.filters.is_empty() {
+        format!("{base}/realtime.json")
+    } else {
+        format!("{base}/realtime.json?{}", view.query_string())
+    };
     html! {
-        section.panel.realtime id="realtime" data-src={(base) "/realtime.json"} {
+        section.panel.realtime id="realtime" data-src=(src) {
             h2 { "Last 30 minutes" }
+            @if !view.filters.is_empty() { p.muted.small { "Only traffic matching the filters." } }
             p { strong data-rt="visitors" { (rt.visitors) } " visitors · " strong data-rt="pageviews" { (rt.pageviews) } " pageviews" }
-            ul data-rt="pages" {
+            ul.plain data-rt="pages" {
                 @for p in &rt.pages {
                     li { span { (p.value) } " " span.muted { (p.pageviews) } }
                 }
             }
-            p.muted.small { "Refreshes every 30 seconds with JavaScript; reload otherwise." }
+            p.muted.small { "Pages by page views. Refreshes every 30 seconds with JavaScript; reload otherwise." }
+        }
+    }
+}
+
+/// The filter form: a dimension, is / is not / contains, a value; the view's range and
+/// filters ride along as hidden fields.
+fn filter_form(frame: &Frame<'_>, view: &View) -> Markup {
+    html! {
+        form.filter-form method="get" action=(frame.base) {
+            @if view.period == "custom" {
+                input type="hidden" name="from" value=(DateRange::date(view.range.from_day));
+                input type="hidden" name="to" value=(DateRange::date(view.range.to_day));
+            } @else {
+                input type="hidden" name="period" value=(view.period);
+            }
+            @for f in &view.filters {
+                input type="hidden" name="f" value=(f.to_param());
+            }
+            label { "Filter " select name="fd" aria-label="dimension" {
+                @for d in Filter::DIMS { option value=(d.name()) { (d.name().replace('_', " ")) } }
+            } }
+            select name="fo" aria-label="operator" {
+                option value="is" { "is" }
+                option value="is_not" { "is not" }
+                option value="contains" { "contains" }
+            }
+            input type="text" name="fv" aria-label="value" placeholder="value" required maxlength="2048";
+            button type="submit" { "Add" }
+        }
+    }
+}
+
+/// A goal's filter: an exact page or event name filters the page; a wildcard cannot be
+/// one filter (filters are `is`, `is not`, `contains`).
+fn goal_filter(view: &View, pattern: &str) -> Option<String> {
+    let p = crate::store::Pattern::parse(pattern)?;
+    if p.glob.contains('*') {
+        return None;
+    }
+    let dim = match p.kind {
+        crate::store::PatternKind::Page => Dim::Page,
+        crate::store::PatternKind::Event => Dim::Event,
+    };
+    Some(view.add_filter(dim, &p.glob))
+}
+
+/// The country map above the panels, its countries filter links like the rows.
+fn country_map(view: &View, rows: &[report::Row]) -> Markup {
+    html! {
+        section.panel.wide data-dimension="map" {
+            h2 { "Visitors by country" }
+            (super::map::render(rows, |code| view.add_filter(Dim::Country, code)))
         }
     }
 }
@@ -402,23 +563,49 @@ fn realtime_panel(base: &str, rt: &Realtime) -> Markup {
 /// The site page's body (shared by the dashboard and share links).
 pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> Markup {
     let r = &d.report;
-    let labels: Vec<String> = r.days.iter().map(|p| p.date.clone()).collect();
-    let chart = chart::lines(
-        "Visitors and pageviews per day",
-        &labels,
-        &[
-            chart::Line {
-                name: "visitors",
-                class: "series-a",
-                values: r.days.iter().map(|p| p.visitors).collect(),
-            },
-            chart::Line {
-                name: "pageviews",
-                class: "series-b",
-                values: r.days.iter().map(|p| p.pageviews).collect(),
-            },
-        ],
-    );
+    let labels: Vec<String> = d
+        .chart
+        .iter()
+        .map(|p| {
+            if d.hourly {
+                p.date.get(11..16).unwrap_or(&p.date).to_owned()
+            } else {
+                p.date.clone()
+            }
+        })
+        .collect();
+    let mut lines = vec![
+        chart::Line {
+            name: "visitors",
+            class: "series-a",
+            values: d.chart.iter().map(|p| p.visitors).collect(),
+        },
+        chart::Line {
+            name: "pageviews",
+            class: "series-b",
+            values: d.chart.iter().map(|p| p.pageviews).collect(),
+        },
+    ];
+    // The period before, when there is one to compare with.
+    let compare =
+        d.chart_previous.len() == d.chart.len() && d.chart_previous.iter().any(|p| p.visitors > 0);
+    if compare {
+        lines.push(chart::Line {
+            name: "visitors, period before",
+            class: "series-prev",
+            values: d.chart_previous.iter().map(|p| p.visitors).collect(),
+        });
+    }
+    let title = if d.hourly {
+        "Visitors and pageviews per hour (UTC)"
+    } else {
+        "Visitors and pageviews per day"
+    };
+    let chart = chart::lines(title, &labels, &lines);
+    let countries = r
+        .breakdowns
+        .iter()
+        .find(|b| b.dimension == Dim::Country.name());
     html! {
         div.site-head {
             h1 { (site.name) }
@@ -441,6 +628,7 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
                 button type="submit" { "Show" }
             }
         }
+        (filter_form(frame, view))
         @if !view.filters.is_empty() {
             div.filters {
                 "Only traffic where "
@@ -463,12 +651,21 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
             }
         }
         (top_stats(&r.overview, &r.previous))
-        section.chart-box { (chart) p.legend { span.key.series-a { "visitors" } " " span.key.series-b { "pageviews" } } }
+        section.chart-box {
+            (chart)
+            p.legend {
+                span.key.series-a { "visitors" } " " span.key.series-b { "pageviews" }
+                @if compare { " " span.key.series-prev { "visitors, " (DateRange::date(view.range.previous().from_day)) @if d.hourly { "" } @else { " to " (DateRange::date(view.range.previous().to_day)) } } }
+            }
+        }
         div.grid {
-            (realtime_panel(frame.base, &d.realtime))
-            @for (dim, title, count) in PANELS {
+            @if let Some(c) = countries {
+                (country_map(view, &c.rows))
+            }
+            (realtime_panel(frame.base, view, &d.realtime))
+            @for (dim, count) in PANELS {
                 @if let Some(b) = r.breakdowns.iter().find(|b| b.dimension == dim.name()) {
-                    (panel(view, *dim, title, *count, &b.rows))
+                    (panel(frame, view, *dim, *count, &b.rows))
                 }
             }
             @if !r.goals.is_empty() {
@@ -479,7 +676,13 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
                         tbody {
                             @for g in &r.goals {
                                 tr {
-                                    td { span.value title=(g.pattern) { (g.name) } }
+                                    td {
+                                        @if let Some(href) = goal_filter(view, &g.pattern) {
+                                            a.filter href=(href) title={"Show only " (g.pattern)} { (g.name) }
+                                        } @else {
+                                            span.value title=(g.pattern) { (g.name) }
+                                        }
+                                    }
                                     td.num { (g.visitors) }
                                     td.num { (g.conversion_rate.map(|p| format!("{p:.1}%")).unwrap_or_else(|| "—".into())) }
                                 }
@@ -496,7 +699,7 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
                         thead { tr { th { "campaign" } th.num { "conversions" } th { "revenue" } } }
                         tbody {
                             @for c in &r.conversions.by_campaign {
-                                @let name = d.campaigns.iter().find(|x| x.id == c.campaign_id).map(|x| x.name.as_str()).unwrap_or("(removed)");
+                                @let name = c.campaign_name.as_str();
                                 tr {
                                     td {
                                         @if frame.user.is_some() {
@@ -527,7 +730,7 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
     }
 }
 
-async fn find_site(state: &WebState, user: &CurrentUser, key: &str) -> Result<Site, WebError> {
+pub async fn find_site(state: &WebState, user: &CurrentUser, key: &str) -> Result<Site, WebError> {
     let store = state.store.clone();
     let sites = tokio::task::spawn_blocking(move || store.sites())
         .await
@@ -629,17 +832,22 @@ pub async fn realtime_json(
     State(state): State<WebState>,
     user: CurrentUser,
     Path(key): Path<String>,
+    uri: Uri,
 ) -> Result<Response, WebError> {
     let site = find_site(&state, &user, &key).await?;
-    realtime_of(&state, site).await
+    realtime_of(&state, site, &uri).await
 }
 
-pub async fn realtime_of(state: &WebState, site: Site) -> Result<Response, WebError> {
+/// The realtime numbers of `site`, under the filters of the page's query string.
+pub async fn realtime_of(state: &WebState, site: Site, uri: &Uri) -> Result<Response, WebError> {
     let (store, now) = (state.store.clone(), state.clock.now_ms());
-    let rt = tokio::task::spawn_blocking(move || report::realtime(store.as_ref(), &site, now, 5))
-        .await
-        .map_err(WebError::internal)?
-        .map_err(WebError::internal)?;
+    let view = View::parse(uri.query().unwrap_or(""), day_of(now))?;
+    let rt = tokio::task::spawn_blocking(move || {
+        report::realtime(store.as_ref(), &site, now, &view.filters, 5)
+    })
+    .await
+    .map_err(WebError::internal)?
+    .map_err(WebError::internal)?;
     Ok(Json(rt).into_response())
 }
 
@@ -934,6 +1142,45 @@ mod tests {
             ),
             ("2026-02-01".into(), "2026-02-28".into())
         );
+    }
+
+    #[test]
+    fn the_filter_form_and_yesterday_make_views() {
+        let today = 20_000;
+        let v = View::parse("period=yesterday", today).unwrap();
+        assert_eq!((v.range.from_day, v.range.to_day), (today - 1, today - 1));
+        let v = View::parse(
+            "period=7d&f=page%3D%3D%2Fa&fd=source&fo=is_not&fv=Google",
+            today,
+        )
+        .unwrap();
+        assert_eq!(
+            v.filters.iter().map(Filter::to_param).collect::<Vec<_>>(),
+            ["page==/a", "source!=Google"]
+        );
+        let v = View::parse("fd=utm_campaign&fo=contains&fv=<b>", today).unwrap();
+        assert_eq!(v.filters[0].to_param(), "utm_campaign~<b>");
+        for bad in [
+            "fd=bot&fo=is&fv=x",
+            "fd=page&fo=like&fv=x",
+            "fd=page)--&fv=x",
+        ] {
+            assert!(View::parse(bad, today).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn exact_goals_become_filters_and_wildcards_do_not() {
+        let v = View::parse("period=7d", 20_000).unwrap();
+        assert_eq!(
+            goal_filter(&v, "page:/thanks").as_deref(),
+            Some("?period=7d&f=page%3D%3D%2Fthanks")
+        );
+        assert_eq!(
+            goal_filter(&v, "event:signup").as_deref(),
+            Some("?period=7d&f=event%3D%3Dsignup")
+        );
+        assert_eq!(goal_filter(&v, "page:/blog/*"), None);
     }
 
     #[test]

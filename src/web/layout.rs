@@ -110,7 +110,7 @@ pub fn page(title: &str, user: Option<&CurrentUser>, body: Markup) -> Markup {
                             a href="/settings" { "Settings" }
                         }
                         a href="/account" { "Account" }
-                        span.who { "Signed in as " strong { (u.username) } " (" (u.role.as_str()) ")" }
+                        span.who { "Signed in as " strong { (u.username) } span.long { " (" (u.role.as_str()) ")" } }
                         form.inline method="post" action="/logout" {
                             (csrf_field(u))
                             button type="submit" { "Sign out" }

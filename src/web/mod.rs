@@ -9,8 +9,10 @@
 pub mod accounts;
 pub mod chart;
 pub mod dashboard;
+pub mod details;
 pub mod layout;
 pub mod manage;
+pub mod map;
 pub mod settings;
 pub mod share;
 mod throttle;
@@ -122,6 +124,7 @@ pub fn router(state: WebState) -> Router {
         .route("/", get(dashboard::home))
         .route("/sites/{key}", get(dashboard::site_page))
         .route("/sites/{key}/realtime.json", get(dashboard::realtime_json))
+        .route("/sites/{key}/details/{dim}", get(details::show))
         .route("/campaigns/{id}", get(dashboard::campaign_page))
         .route("/settings", get(settings::show))
         .route("/settings/sites", post(settings::add_site))
@@ -135,6 +138,7 @@ pub fn router(state: WebState) -> Router {
         .route("/settings/shares/{id}/revoke", post(settings::revoke_share))
         .route("/share/{secret}", get(share::show).post(share::unlock))
         .route("/share/{secret}/realtime.json", get(share::realtime))
+        .route("/share/{secret}/details/{dim}", get(share::details))
         .route(layout::SCRIPT_PATH, get(layout::script))
         .route("/login", get(accounts::login_page).post(accounts::login))
         .route("/logout", post(accounts::logout))

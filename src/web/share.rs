@@ -122,11 +122,28 @@ pub async fn show(
     Ok(layout::render(layout::page(&site.name, None, body)))
 }
 
+/// `GET /share/<secret>/details/<dimension>`: a breakdown beyond its top 10, read-only.
+pub async fn details(
+    State(state): State<WebState>,
+    Path((secret, dim)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, WebError> {
+    let (link, site, hash) = find(&state, &secret).await?;
+    if !unlocked(&headers, &link, &hash) {
+        return Ok(password_form(&secret, None));
+    }
+    let base = format!("/share/{secret}");
+    let (title, body) = super::details::page(&state, &site, &base, &dim, &uri).await?;
+    Ok(layout::render(layout::page(&title, None, body)))
+}
+
 /// `GET /share/<secret>/realtime.json`.
 pub async fn realtime(
     State(state): State<WebState>,
     Path(secret): Path<String>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
 ) -> Result<Response, WebError> {
     let (link, site, hash) = find(&state, &secret).await?;
     if !unlocked(&headers, &link, &hash) {
@@ -134,7 +151,7 @@ pub async fn realtime(
             "this share link needs its password".into(),
         ));
     }
-    dashboard::realtime_of(&state, site).await
+    dashboard::realtime_of(&state, site, &uri).await
 }
 
 #[derive(Deserialize)]

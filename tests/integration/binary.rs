@@ -319,8 +319,10 @@ fn connection_limits_hold_and_a_stuck_client_does_not_hold_the_stop() {
     // Until the server has seen the held connections close, a poll from the same
     // address may itself be refused (and counted): those are counted here too.
     let mut refused_polls = 0.0;
-    let m = wait_until("places freed", Duration::from_secs(10), || {
-        match common::http(server.addr, "GET", "/metrics", &[]) {
+    let m = wait_until(
+        "places freed",
+        Duration::from_secs(10),
+        || match common::http(server.addr, "GET", "/metrics", &[]) {
             Ok(r) => {
                 let m = String::from_utf8(r.body).unwrap();
                 (metric(&m, "pixeltrack_connections_open") <= 1.0).then_some(m)
@@ -329,8 +331,8 @@ fn connection_limits_hold_and_a_stuck_client_does_not_hold_the_stop() {
                 refused_polls += 1.0;
                 None
             }
-        }
-    });
+        },
+    );
     assert_eq!(
         metric(&m, "pixeltrack_connections_refused_total{limit=\"per_ip\"}"),
         1.0 + refused_polls

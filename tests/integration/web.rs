@@ -39,6 +39,51 @@ fn script_is_small_cached_and_revalidated() {
 }
 
 #[test]
+fn script_is_gzipped_for_clients_that_take_it_with_its_own_etag() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("d"), &[]);
+    let plain = server.get("/t.js", &[]);
+    let gz = server.get("/t.js", &[("Accept-Encoding", "br, gzip, deflate")]);
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    for r in [&plain, &gz] {
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(r.header("cache-control"), Some("public, max-age=86400"));
+    }
+    assert_eq!(plain.header("content-encoding"), None);
+    assert!(
+        gz.body.len() * 2 < plain.body.len(),
+        "{} bytes gzipped of {}",
+        gz.body.len(),
+        plain.body.len()
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain.body, "the same script");
+    // Each variant has its own strong ETag and revalidates with it.
+    let (tag, gz_tag) = (
+        plain.header("etag").unwrap().to_owned(),
+        gz.header("etag").unwrap().to_owned(),
+    );
+    assert_ne!(tag, gz_tag);
+    let again = server.get(
+        "/t.js",
+        &[("Accept-Encoding", "gzip"), ("If-None-Match", &gz_tag)],
+    );
+    assert_eq!(again.status, 304);
+    assert_eq!(again.header("content-encoding"), None);
+    // gzip refused with q=0, or not offered: plain.
+    for ae in ["gzip;q=0", "identity", "br"] {
+        let r = server.get("/t.js", &[("Accept-Encoding", ae)]);
+        assert_eq!(r.header("content-encoding"), None, "{ae}");
+        assert_eq!(r.body, plain.body, "{ae}");
+    }
+}
+
+#[test]
 fn events_are_validated_scoped_to_the_site_and_honour_gpc() {
     let (_dir, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[]);
