@@ -816,7 +816,14 @@ fn conformance(ch: &Ch, port: u16, db: &str, mut env: Vec<(String, String)>) {
     env.push(("PIXELTRACK_GEO__MMDB".into(), mmdb.display().to_string()));
     cli(
         &data,
-        &["demo", "--days", "20", "--visitors-per-day", "150"],
+        &[
+            "demo",
+            "--days",
+            "20",
+            "--visitors-per-day",
+            "150",
+            "--previous",
+        ],
     );
     let site = "demo.pixeltrack.example";
     let campaign = common::add_campaign(&data, site, "Newsletter").to_string();

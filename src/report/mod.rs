@@ -66,11 +66,19 @@ impl DateRange {
     /// the period of the same length just before. A range that ends today is counted
     /// up to the current hour (included), so the period before is cut at the same
     /// hour of its last day — a morning is compared with a morning, not a whole day.
+    ///
+    /// Only where that last day still has hourly rollups: days older than
+    /// [`HOURLY_ROLLUP_DAYS`](crate::store::HOURLY_ROLLUP_DAYS) are folded into one row
+    /// per day, which no hour can cut (and ClickHouse keeps their hours, so the two
+    /// backends would answer differently); a longer range is compared in whole days,
+    /// where one partial day weighs little.
     pub fn previous_hours(&self, now_ms: crate::clock::Millis) -> (i64, i64) {
         let (from, to) = self.hours();
         let len = (self.to_day - self.from_day + 1) * 24;
         let now_hour = now_ms.div_euclid(crate::clock::HOUR_MS);
-        let end = if now_hour >= from && now_hour < to {
+        let today = now_ms.div_euclid(DAY_MS);
+        let hourly = self.from_day > today - crate::store::HOURLY_ROLLUP_DAYS;
+        let end = if hourly && now_hour >= from && now_hour < to {
             now_hour + 1
         } else {
             to
@@ -546,6 +554,16 @@ mod tests {
         assert_eq!(
             week.previous_hours(now),
             ((today - 13) * 24, (today - 7) * 24 + 10)
+        );
+        // Thirty days ending today: the day the period before ends on is folded into a
+        // daily row already, so the periods are compared in whole days.
+        let month = DateRange {
+            from_day: today - 29,
+            to_day: today,
+        };
+        assert_eq!(
+            month.previous_hours(now),
+            ((today - 59) * 24, (today - 29) * 24)
         );
         // A range in the past is compared whole.
         let past = DateRange {
