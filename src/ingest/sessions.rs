@@ -291,8 +291,14 @@ impl Sessions {
             e.ts_ms - o.row.last_ms <= timeout && (e.session_id == 0 || e.session_id == o.row.id)
         });
 
+        // A visit's own values (and the total) are the same for each of its events: once
+        // one of its events on this day has checked their unique-visitor keys, the others
+        // of the same day find them seen (or, past the memory bound, the store does), so
+        // they are not checked again — the same counts for a fraction of the lookups.
+        let mut visit_keys_checked = false;
         if live {
             let o = self.open.get_mut(&key).expect("checked above");
+            visit_keys_checked = day_of(o.row.last_ms) == day;
             let start_hour = hour_of(o.row.start_ms);
             let delta = (e.ts_ms - o.row.last_ms).max(0);
             o.row.last_ms = o.row.last_ms.max(e.ts_ms);
@@ -427,11 +433,14 @@ impl Sessions {
             visitors: 1,
             ..Counts::default()
         };
-        let mut each = |d: Dim, v: &str| {
+        let mut each = |d: Dim, v: &str, checked: bool| {
             if skip_empty(d, v) {
                 return;
             }
             batch.rollups.add(e.site_id, d, hour, v, &c);
+            if checked {
+                return;
+            }
             let k = unique_key(e.site_id, day, d, v, e.visitor_id);
             match seen.first(day, k) {
                 Seen::Yes => {}
@@ -451,19 +460,19 @@ impl Sessions {
                 }),
             }
         };
-        each(Dim::Total, "");
+        each(Dim::Total, "", visit_keys_checked);
         for (d, v) in SESSION_DIMS.iter().zip(&o.row.dims) {
-            each(*d, v);
+            each(*d, v, visit_keys_checked);
         }
         if pv {
-            each(Dim::Page, &e.path);
-            each(Dim::Title, &e.title);
+            each(Dim::Page, &e.path, false);
+            each(Dim::Title, &e.title, false);
             if let Some(s) = ScreenSize::of(e.screen_width) {
-                each(Dim::Screen, s.name());
+                each(Dim::Screen, s.name(), false);
             }
         } else {
             for (d, v) in custom_event_rows(e) {
-                each(d, &v);
+                each(d, &v, false);
             }
         }
     }

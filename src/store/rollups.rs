@@ -2,8 +2,6 @@
 //! value, written as deltas by the writer and summed by reports. [`RollupStore`] is
 //! what reports read from them; [`Rollups`] gathers one batch's deltas in memory.
 
-use std::collections::HashMap;
-
 use super::{Dim, Result};
 use crate::model::SiteId;
 
@@ -116,43 +114,62 @@ pub struct RollupSum {
     pub counts: Counts,
 }
 
-/// Rollup deltas of one batch. Looked up by a hash of the borrowed key parts, so
-/// adding to a row that exists allocates nothing (the writer's hot loop).
-#[derive(Debug, Default)]
+/// Rollup deltas of one batch, in one open-addressed table looked up by a hash of the
+/// borrowed key parts: adding to a row that exists allocates nothing (the writer's hot
+/// loop), and a new row allocates only its value.
+#[derive(Default)]
 pub struct Rollups {
-    rows: HashMap<u64, Vec<(RollupKey, Counts)>, foldhash::fast::FixedState>,
-    n: usize,
+    rows: hashbrown::HashTable<(RollupKey, Counts)>,
     /// Seeded per process: rollup values (paths, titles) are chosen by visitors.
     seed: foldhash::fast::RandomState,
 }
 
+impl std::fmt::Debug for Rollups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 impl Rollups {
-    pub fn add(&mut self, site_id: i64, dim: Dim, hour: i64, value: &str, c: &Counts) {
+    fn hash(
+        seed: &foldhash::fast::RandomState,
+        site_id: i64,
+        dim: Dim,
+        hour: i64,
+        value: &str,
+    ) -> u64 {
         use std::hash::BuildHasher;
-        let h = self.seed.hash_one((site_id, dim as u8, hour, value));
-        let bucket = self.rows.entry(h).or_default();
-        let found = bucket.iter_mut().find(|(k, _)| {
-            k.site_id == site_id && k.dim == dim && k.hour == hour && k.value == value
+        seed.hash_one((site_id, dim as u8, hour, value))
+    }
+
+    pub fn add(&mut self, site_id: i64, dim: Dim, hour: i64, value: &str, c: &Counts) {
+        let h = Self::hash(&self.seed, site_id, dim, hour, value);
+        let found = self.rows.find_mut(h, |(k, _)| {
+            k.hour == hour && k.dim == dim && k.site_id == site_id && k.value == value
         });
         match found {
             Some((_, counts)) => counts.add(c),
             None => {
-                self.n += 1;
-                bucket.push((
-                    RollupKey {
-                        site_id,
-                        dim,
-                        hour,
-                        value: value.to_owned(),
-                    },
-                    *c,
-                ))
+                let seed = &self.seed;
+                self.rows.insert_unique(
+                    h,
+                    (
+                        RollupKey {
+                            site_id,
+                            dim,
+                            hour,
+                            value: value.to_owned(),
+                        },
+                        *c,
+                    ),
+                    |(k, _)| Self::hash(seed, k.site_id, k.dim, k.hour, &k.value),
+                );
             }
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&RollupKey, &Counts)> {
-        self.rows.values().flatten().map(|(k, c)| (k, c))
+        self.rows.iter().map(|(k, c)| (k, c))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -161,6 +178,6 @@ impl Rollups {
 
     /// Distinct rows held.
     pub fn len(&self) -> usize {
-        self.n
+        self.rows.len()
     }
 }
