@@ -34,7 +34,7 @@ use crate::enrich::{Enricher, Outcome, Salt};
 use crate::ingest::EventWriter;
 use crate::metrics::Metrics;
 use crate::model::{DropReason, Event, Site};
-use crate::store::sqlite::ImportKey;
+use crate::store::sqlite::{ImportKey, ImportLookup};
 use crate::store::{CampaignStore, SqliteStore};
 
 /// Lines per transaction. Large enough that a commit is a small part of the time,
@@ -111,7 +111,6 @@ impl ImportArgs {
         }
         let (rt, store) = ctx.open()?;
         let site = self.site.find(&store)?;
-        let mut importer = Importer::new(&store, &rt, site, self.format)?;
         let started = Instant::now();
         let total: u64 = self
             .files
@@ -119,28 +118,69 @@ impl ImportArgs {
             .filter(|f| f.as_os_str() != "-")
             .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
             .sum();
-        let progress = Progress::new(total, self.files.iter().any(|f| f.as_os_str() == "-"));
+        let progress = Arc::new(Progress::new(
+            total,
+            self.files.iter().any(|f| f.as_os_str() == "-"),
+        ));
         let stop = Arc::new(AtomicBool::new(false));
         if self.follow {
             on_interrupt(stop.clone())?;
         }
-        for (i, file) in self.files.iter().enumerate() {
-            let follow = self.follow && i + 1 == self.files.len();
-            importer
-                .file(file, &progress, follow, &stop)
-                .with_context(|| format!("importing {}", file.display()))?;
+        // Two threads, one core each: this one writes (sessions, rollups, SQLite),
+        // the reader reads, parses, looks up and enriches the next batches meanwhile.
+        let mut writer = import_writer(&store, &rt)?;
+        let reader = Reader::new(&store, &rt, site.clone(), self.format)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(2);
+        let (files, follow) = (self.files.clone(), self.follow);
+        let reading = {
+            let progress = progress.clone();
+            std::thread::Builder::new()
+                .name("pixeltrack-import-reader".into())
+                .spawn(move || reader.run(&files, follow, &progress, &stop, &tx))
+                .context("starting the reader thread")?
+        };
+        let (mut imported, mut bots) = (0, 0);
+        for batch in rx {
+            let n = batch.events.len() as u64;
+            let b = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
+            if !writer.write_imported(batch.events, &batch.keys) {
+                bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
+            }
+            imported += n;
+            bots += b;
+            // Sessions idle past the timeout at the newest line's time can end.
+            writer.evict_idle(batch.newest_ms);
         }
-        importer.flush()?;
+        let mut summary = match reading.join() {
+            Ok(result) => result?,
+            Err(_) => bail!("the reader thread stopped unexpectedly"),
+        };
+        summary.imported = imported;
+        summary.bots = bots;
         progress.finish();
         store.checkpoint()?;
-        print_summary(
-            ctx.json,
-            &importer.site,
-            &importer.summary,
-            started.elapsed(),
-        );
+        print_summary(ctx.json, &site, &summary, started.elapsed());
         Ok(())
     }
+}
+
+/// The import's writer: the server's writer (sessions, rollups, unique visitors) on a
+/// connection of its own beside the server's, knowing the visitors counted today.
+fn import_writer(store: &SqliteStore, rt: &crate::config::Runtime) -> anyhow::Result<EventWriter> {
+    let cfg = &rt.config;
+    let timeout = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
+    let mut writer = EventWriter::new(
+        store
+            .writer(cfg.ingest.synchronous)?
+            .with_busy_timeout(Duration::from_millis(cfg.ingest.busy_timeout_ms))?
+            .beside_server(),
+        timeout,
+        Arc::new(Metrics::default()),
+    )
+    .with_dedupe_window(i64::from(cfg.ads.dedupe_days) * crate::clock::DAY_MS)
+    .with_memory_bounds(cfg.ingest.max_unique_keys, cfg.ingest.max_open_sessions);
+    writer.load_unique_keys()?;
+    Ok(writer)
 }
 
 fn is_gz(p: &Path) -> bool {
@@ -240,13 +280,24 @@ struct Pending {
     parsed: Parsed,
 }
 
-/// The import's state: the site, enrichment, the writer and the current batch.
-pub struct Importer {
+/// A batch ready to be written: its events, enriched and in time order, with the
+/// import keys of the lines they came from.
+struct Prepared {
+    events: Vec<Event>,
+    keys: Vec<ImportKey>,
+    /// The newest line's time read so far.
+    newest_ms: Millis,
+}
+
+/// The reading side of an import: the site, parsing, the lookup of earlier imports,
+/// enrichment and the current batch. Runs on a thread of its own and hands each batch
+/// to the writer.
+struct Reader {
     site: Site,
     format: Format,
     limits: LimitsConfig,
     enricher: Enricher,
-    writer: EventWriter,
+    lookup: ImportLookup,
     /// Live salts from the store, and this run's random ones for other days.
     salts: HashMap<i64, Salt>,
     /// The site's campaign ids (impressions must name one).
@@ -257,18 +308,18 @@ pub struct Importer {
     seen: HashMap<(Millis, [u8; 8]), u32, foldhash::fast::RandomState>,
     newest_ms: Millis,
     started: Instant,
-    pub summary: Summary,
+    summary: Summary,
+    /// Where batches go (the writer). Set while running.
+    out: Option<std::sync::mpsc::SyncSender<Prepared>>,
 }
 
-impl Importer {
-    /// Takes the SQLite store itself: the import writes through the real writer (as
-    /// `demo`) and reads the live salts.
-    pub fn new(
+impl Reader {
+    fn new(
         store: &SqliteStore,
         rt: &crate::config::Runtime,
         site: Site,
         format: Format,
-    ) -> anyhow::Result<Importer> {
+    ) -> anyhow::Result<Reader> {
         let cfg = &rt.config;
         let enricher = Enricher::configured(cfg)?;
         // The operator's referrer-spam additions, as the server reads them.
@@ -276,30 +327,18 @@ impl Importer {
         if let Ok(text) = std::fs::read_to_string(&spam) {
             enricher.spam.set_extra(crate::enrich::spam::parse(&text));
         }
-        let timeout = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;
-        let mut writer = EventWriter::new(
-            store
-                .writer(cfg.ingest.synchronous)?
-                .with_busy_timeout(Duration::from_millis(cfg.ingest.busy_timeout_ms))?
-                .beside_server(),
-            timeout,
-            Arc::new(Metrics::default()),
-        )
-        .with_dedupe_window(i64::from(cfg.ads.dedupe_days) * crate::clock::DAY_MS)
-        .with_memory_bounds(cfg.ingest.max_unique_keys, cfg.ingest.max_open_sessions);
-        writer.load_unique_keys()?;
         let salts = store.salts()?.into_iter().map(|s| (s.day, s)).collect();
         let campaigns = store
             .campaigns(Some(site.id))?
             .into_iter()
             .map(|c| c.id)
             .collect();
-        Ok(Importer {
+        Ok(Reader {
             site,
             format,
             limits: cfg.limits.clone(),
             enricher,
-            writer,
+            lookup: store.import_lookup()?,
             salts,
             campaigns,
             batch: Vec::with_capacity(BATCH),
@@ -307,7 +346,28 @@ impl Importer {
             newest_ms: Millis::MIN,
             started: Instant::now(),
             summary: Summary::default(),
+            out: None,
         })
+    }
+
+    /// Reads every file in turn (the last one followed with `follow`), sending each
+    /// batch to `out`; returns what it read and skipped.
+    fn run(
+        mut self,
+        files: &[PathBuf],
+        follow: bool,
+        progress: &Progress,
+        stop: &AtomicBool,
+        out: &std::sync::mpsc::SyncSender<Prepared>,
+    ) -> anyhow::Result<Summary> {
+        self.out = Some(out.clone());
+        for (i, file) in files.iter().enumerate() {
+            let follow = follow && i + 1 == files.len();
+            self.file(file, progress, follow, stop)
+                .with_context(|| format!("importing {}", file.display()))?;
+        }
+        self.flush()?;
+        Ok(self.summary)
     }
 
     /// Reads one file (or stdin) to its end — and with `follow`, on until `stop`.
@@ -499,14 +559,16 @@ impl Importer {
         Ok(())
     }
 
-    /// Enriches and commits the batch, with the keys of the lines it stores.
-    pub fn flush(&mut self) -> anyhow::Result<()> {
+    /// Looks the batch up among earlier imports, enriches what is new and hands it to
+    /// the writer, with the keys of the lines it will store.
+    fn flush(&mut self) -> anyhow::Result<()> {
         if self.batch.is_empty() {
             return Ok(());
         }
         let mut batch = std::mem::take(&mut self.batch);
+        self.batch.reserve(BATCH);
         let keys: Vec<ImportKey> = batch.iter().map(|p| p.key).collect();
-        let before = self.writer.imported(&keys)?;
+        let before = self.lookup.imported(&keys)?;
         batch.sort_by_key(|p| p.key.ts_ms);
         let mut events = Vec::with_capacity(batch.len());
         let mut stored = Vec::with_capacity(batch.len());
@@ -523,15 +585,15 @@ impl Importer {
                 Err(r) => self.summary.skip(r.as_str()),
             }
         }
-        let n = events.len() as u64;
-        let bots = events.iter().filter(|e| e.bot.is_some()).count() as u64;
-        if !self.writer.write_imported(events, &stored) {
-            bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
+        let prepared = Prepared {
+            events,
+            keys: stored,
+            newest_ms: self.newest_ms,
+        };
+        let sent = self.out.as_ref().is_some_and(|o| o.send(prepared).is_ok());
+        if !sent {
+            bail!("the writer stopped");
         }
-        self.summary.imported += n;
-        self.summary.bots += bots;
-        // Sessions idle past the timeout at the newest line's time can end.
-        self.writer.evict_idle(self.newest_ms);
         Ok(())
     }
 

@@ -243,14 +243,6 @@ impl EventWriter {
         self.commit_with(events, Vec::new(), keys, Index::Now)
     }
 
-    /// Which of `keys` were imported before (see `SqliteWriter::imported`).
-    pub fn imported(
-        &self,
-        keys: &[ImportKey],
-    ) -> crate::store::Result<std::collections::HashSet<ImportKey>> {
-        self.sqlite.imported(keys)
-    }
-
     /// For a writer beside the server's (`import`): takes in the unique-visitor keys
     /// counted so far on the live days, so a visitor the server counted today is not
     /// counted again. Unlike [`recover`](Self::recover), replays nothing: the server's

@@ -39,7 +39,7 @@ pub use spool::{
     DerivedWrite, Relabel, RollupDelta, Spool, VisitColumns,
 };
 use spool::{record_deletion, record_derived, record_relabel};
-pub use writer::{ImportKey, SqliteWriter};
+pub use writer::{ImportKey, ImportLookup, SqliteWriter};
 
 // What the writer shares with the readers (`use super::…` in writer.rs).
 use events::{event_from_row, EVENT_COLUMNS};
@@ -239,6 +239,14 @@ impl SqliteStore {
     /// A new connection for the one writer thread.
     pub fn writer(&self, sync: Synchronous) -> Result<SqliteWriter> {
         SqliteWriter::new(open_conn(&self.path, sync)?)
+    }
+
+    /// A new connection for `pixeltrack import`'s reading thread (see [`ImportLookup`]).
+    pub fn import_lookup(&self) -> Result<ImportLookup> {
+        Ok(ImportLookup::new(open_conn(
+            &self.path,
+            Synchronous::Normal,
+        )?))
     }
 
     /// A new connection for the forwarder, which reads the spool (see [`Spool`]).

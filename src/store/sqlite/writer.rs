@@ -43,6 +43,48 @@ pub struct ImportKey {
     pub key: i64,
 }
 
+/// A connection of its own for `pixeltrack import`'s reading thread: which lines were
+/// imported before, looked up while the writer commits the batches read earlier.
+pub struct ImportLookup {
+    conn: Connection,
+}
+
+impl ImportLookup {
+    pub(super) fn new(conn: Connection) -> ImportLookup {
+        ImportLookup { conn }
+    }
+
+    /// Which of `keys` (all of one site, any order) were imported before. One range
+    /// read over the keys' times: imports run in time order, so the range is short.
+    pub fn imported(&self, keys: &[ImportKey]) -> Result<std::collections::HashSet<ImportKey>> {
+        let mut found = std::collections::HashSet::new();
+        let Some(first) = keys.first() else {
+            return Ok(found);
+        };
+        let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), k| {
+            (lo.min(k.ts_ms), hi.max(k.ts_ms))
+        });
+        let mut st = self.conn.prepare_cached(
+            "SELECT ts_ms, key FROM import_keys WHERE site_id = ?1 AND ts_ms BETWEEN ?2 AND ?3",
+        )?;
+        let rows = st.query_map(params![first.site_id, lo, hi], |r| {
+            Ok(ImportKey {
+                site_id: first.site_id,
+                ts_ms: r.get(0)?,
+                key: r.get(1)?,
+            })
+        })?;
+        let wanted: std::collections::HashSet<&ImportKey> = keys.iter().collect();
+        for k in rows {
+            let k = k?;
+            if wanted.contains(&k) {
+                found.insert(k);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Sessions whose last event is at or after `since`.
 fn recent_sessions(conn: &Connection, since: Millis) -> Result<Vec<SessionRow>> {
     let mut st = conn.prepare_cached(RECENT_SESSIONS)?;
@@ -98,36 +140,6 @@ impl SqliteWriter {
     pub fn beside_server(mut self) -> SqliteWriter {
         self.owns_unindexed = false;
         self
-    }
-
-    /// Which of `keys` (all of one site, any order) were imported before. One range
-    /// read over the keys' times: imports run in time order, so the range is short.
-    pub fn imported(&self, keys: &[ImportKey]) -> Result<std::collections::HashSet<ImportKey>> {
-        let mut found = std::collections::HashSet::new();
-        let Some(first) = keys.first() else {
-            return Ok(found);
-        };
-        let (lo, hi) = keys.iter().fold((i64::MAX, i64::MIN), |(lo, hi), k| {
-            (lo.min(k.ts_ms), hi.max(k.ts_ms))
-        });
-        let mut st = self.conn.prepare_cached(
-            "SELECT ts_ms, key FROM import_keys WHERE site_id = ?1 AND ts_ms BETWEEN ?2 AND ?3",
-        )?;
-        let rows = st.query_map(params![first.site_id, lo, hi], |r| {
-            Ok(ImportKey {
-                site_id: first.site_id,
-                ts_ms: r.get(0)?,
-                key: r.get(1)?,
-            })
-        })?;
-        let wanted: std::collections::HashSet<&ImportKey> = keys.iter().collect();
-        for k in rows {
-            let k = k?;
-            if wanted.contains(&k) {
-                found.insert(k);
-            }
-        }
-        Ok(found)
     }
 
     /// The newest event id committed or being committed.
@@ -508,7 +520,15 @@ mod tests {
             .apply_imported(&[ev("/old")], &[], &[key], Some(&mut Derived::default()))
             .unwrap();
         assert_eq!(ranges(&import), 1, "the server's range is still there");
-        assert_eq!(import.imported(&[key]).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .import_lookup()
+                .unwrap()
+                .imported(&[key])
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(import
             .apply_imported(&[ev("/again")], &[], &[key], Some(&mut Derived::default()))
             .is_err());
