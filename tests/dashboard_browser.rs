@@ -606,7 +606,6 @@ fn dashboard_fits_a_phone_and_follows_the_dark_theme() {
             "30",
             "--visitors-per-day",
             "100",
-            "--previous",
             "--json",
         ],
     );
