@@ -556,3 +556,69 @@ fn batch_tagging_downloads_a_zip_and_bad_uploads_get_a_4xx_that_says_why() {
     assert!(text(&r).contains("multipart/form-data"), "{}", text(&r));
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+#[test]
+fn a_viewer_added_with_the_site_picker_sees_that_site_only() {
+    let (_d, data) = data_dir();
+    let key = common::add_site(&data, "example.com");
+    let other = common::add_site(&data, "other.example");
+    users(&data, &key);
+    let server = Server::start(&data, &[]);
+    let admin = sign_in(&server, "boss", ADMIN_PW);
+    let page = text(&server.get("/settings", &[("Cookie", &admin)]));
+    for k in [&key, &other] {
+        assert!(
+            page.contains(&format!("type=\"checkbox\" name=\"site\" value=\"{k}\"")),
+            "a checkbox for {k}: {page}"
+        );
+    }
+    assert!(!page.contains("comma-separated\" "), "no typed keys");
+    let csrf = csrf_field(&page);
+    // An unknown key is refused with its name; nothing is added.
+    let r = form(
+        &server,
+        &admin,
+        "/settings/users",
+        &format!("username=eve&role=viewer&site={key}&site=nope"),
+        &csrf,
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        text(&r).contains("no site &quot;nope&quot;"),
+        "{}",
+        text(&r)
+    );
+    let r = form(
+        &server,
+        &admin,
+        "/settings/users",
+        &format!("username=eve&role=viewer&site={key}"),
+        &csrf,
+    );
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let shown = text(&r);
+    let at = shown.find("<pre><code>").expect("the password, once") + 11;
+    let password = shown[at..].split('<').next().unwrap().to_owned();
+    let eve = sign_in(&server, "eve", &password);
+    let home = text(&server.get("/", &[("Cookie", &eve)]));
+    assert!(
+        home.contains("example.com") && !home.contains("other.example"),
+        "{home}"
+    );
+    assert_eq!(
+        server
+            .get(&format!("/sites/{key}"), &[("Cookie", &eve)])
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .get(&format!("/sites/{other}"), &[("Cookie", &eve)])
+            .status,
+        404
+    );
+    // The settings list shows her site by name.
+    let page = text(&server.get("/settings", &[("Cookie", &admin)]));
+    assert!(page.contains("example.com (example.com)"), "{page}");
+    assert_eq!(server.terminate().code(), Some(0));
+}
