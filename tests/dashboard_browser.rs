@@ -647,6 +647,8 @@ fn dashboard_fits_a_phone_and_follows_the_dark_theme() {
         format!("/sites/{key}?period=today"),
         format!("/sites/{key}?period=7d&f=page%3D%3D%2Fpricing"),
         format!("/sites/{key}/details/page?period=30d"),
+        // The management page too: its forms (the batch upload's file input) fit.
+        format!("{campaign}/manage"),
         campaign,
         "/settings".to_owned(),
     ];
