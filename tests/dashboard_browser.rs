@@ -1098,6 +1098,10 @@ fn batch_tagging(d: &Dashboard, data: &Path, key: &str) {
         &format!("{form} textarea[name=html]"),
         r#"<p>Hi</p><a href="https://shop.example/sale">Sale</a>"#,
     );
+    d.b.js(&format!(
+        "document.querySelector('{form}').scrollIntoView(); return 1"
+    ));
+    d.screenshot("campaign-batch");
     d.b.click(&format!("{form} button[type=submit]"));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let zip = loop {
@@ -1212,6 +1216,10 @@ fn viewer_from_the_site_picker(d: &Dashboard, data: &Path, key: &str) {
             .is_some(),
         "the picker lists every site"
     );
+    d.b.js(&format!(
+        "document.querySelector(\"{form}\").scrollIntoView(); return 1"
+    ));
+    d.screenshot("settings-viewer");
     d.submit(form, "viewer added");
     // Answered by the POST itself (no GET of that URL): the DOM audit and the text.
     assert_eq!(d.b.js(AUDIT), json!([]), "viewer added: unsafe DOM");
