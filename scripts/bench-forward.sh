@@ -5,7 +5,8 @@
 # usage: scripts/bench-forward.sh [single|cluster]
 #   Needs ClickHouse from `scripts/clickhouse.sh DIR $CH_BASE all` (CH_BASE default 24100,
 #   password pt-secret) and a release build (BIN, default target/release/pixeltrack).
-#   Fills a fresh data dir with `pixeltrack demo` (DAYS 30, VISITORS 6000 a day), starts
+#   Fills a fresh data dir with `pixeltrack demo` (DAYS 30, VISITORS 6000 a day, without
+#   the period before, as the numbers in docs/benchmarks.md were measured), starts
 #   `serve` with forwarding on, and times it from the start until
 #   pixeltrack_forwarded_events_total reaches the stored count; then checks ClickHouse
 #   holds every event once. Prints events/s, bytes written by pixeltrack and its RSS.
@@ -30,7 +31,7 @@ esac
 for p in "${NODES[@]}"; do
   curl -fsS -u "default:$PASS" --data-binary "DROP DATABASE IF EXISTS $DB" "http://127.0.0.1:$p/"
 done
-"$BIN" --data "$dir/data" demo --days "${DAYS:-30}" --visitors-per-day "${VISITORS:-6000}" >/dev/null
+"$BIN" --data "$dir/data" demo --days "${DAYS:-30}" --visitors-per-day "${VISITORS:-6000}" --no-previous >/dev/null
 TOTAL=$("$BIN" --data "$dir/data" site list --json |
   python3 -c "import json,sys; print(sum(s['events'] for s in json.load(sys.stdin)))")
 env PIXELTRACK_STORE__BACKEND=clickhouse PIXELTRACK_STORE__URL="$URL" PIXELTRACK_STORE__DATABASE=$DB \

@@ -315,10 +315,139 @@ impl Tagger<'_> {
     }
 }
 
+/// The file batch mode writes besides one email per recipient: `recipient,file` rows.
+pub const BATCH_INDEX: &str = "index.csv";
+
+/// Reads a batch's recipient ids from a CSV: the column named `recipient`, `id`,
+/// `email` or `subscriber_id` (any case) if the first row has one, else the first
+/// column; cells are trimmed, blank ones skipped, a leading byte-order mark ignored.
+/// What `email tag --recipients FILE` and the dashboard's batch form read.
+pub fn read_recipients(input: impl std::io::Read) -> Result<Vec<String>, csv::Error> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut rows = rdr.records();
+    let mut out = Vec::new();
+    let mut col = 0;
+    if let Some(first) = rows.next() {
+        let first = first?;
+        let names = ["recipient", "id", "email", "subscriber_id"];
+        let cell = |h: &str| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase();
+        match first.iter().position(|h| names.contains(&cell(h).as_str())) {
+            Some(i) => col = i,
+            None => out.extend(
+                first
+                    .get(0)
+                    .map(|s| s.trim_start_matches('\u{feff}').trim().to_owned()),
+            ),
+        }
+    }
+    for row in rows {
+        if let Some(v) = row?.get(col) {
+            out.push(v.trim().to_owned());
+        }
+    }
+    out.retain(|r| !r.is_empty());
+    Ok(out)
+}
+
+/// Batch mode's file name for recipient number `i` (from 0): the number, then the id
+/// with every character but `A-Z a-z 0-9 . - _ @` made `_` (and a dot right after a
+/// dot, or last, too), cut at 64 characters. Ids are whatever a list holds, so the name is never
+/// a path: no `/` or `\`, no `..`, no control character, and unique by its number.
+pub fn batch_file_name(i: usize, recipient: &str) -> String {
+    let mut cleaned = String::new();
+    let mut last = '_';
+    for c in recipient.chars().take(64) {
+        let c =
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '@') || c == '.' && last != '.'
+            {
+                c
+            } else {
+                '_'
+            };
+        cleaned.push(c);
+        last = c;
+    }
+    // Nor a dot before the extension's.
+    if cleaned.ends_with('.') {
+        cleaned.pop();
+        cleaned.push('_');
+    }
+    format!("{:05}-{cleaned}.html", i + 1)
+}
+
+/// What a batch wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub emails: usize,
+    /// Click links in each email.
+    pub links: usize,
+    /// Links left untracked (the same in every email).
+    pub refused: Vec<String>,
+}
+
+/// Why a batch stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("recipient {number} ({recipient:?}): {source}")]
+    Recipient {
+        /// From 1, in the list's order.
+        number: usize,
+        /// The id, cut at 60 characters.
+        recipient: String,
+        source: TagError,
+    },
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+}
+
+impl Tagger<'_> {
+    /// Batch mode: `html` tagged for each recipient, handed to `write` as (file name,
+    /// contents) — one file per recipient, named by [`batch_file_name`], then
+    /// [`BATCH_INDEX`], whose cells are CSV-injection-safe (`report::export::csv_line`).
+    /// Every id is checked before anything is written, so a bad one writes nothing.
+    pub fn tag_batch(
+        &self,
+        html: &str,
+        recipients: &[String],
+        mut write: impl FnMut(&str, &[u8]) -> std::io::Result<()>,
+    ) -> Result<Batch, BatchError> {
+        let bad = |i: usize, r: &str, source: TagError| BatchError::Recipient {
+            number: i + 1,
+            recipient: r.chars().take(60).collect(),
+            source,
+        };
+        if let Some((i, r)) = recipients
+            .iter()
+            .enumerate()
+            .find(|(_, r)| !valid_recipient(r))
+        {
+            return Err(bad(i, r, TagError::BadRecipient));
+        }
+        let mut index = String::from("recipient,file\n");
+        let mut batch = Batch::default();
+        for (i, r) in recipients.iter().enumerate() {
+            let out = self.tag(html, Recipient::Id(r)).map_err(|e| bad(i, r, e))?;
+            let name = batch_file_name(i, r);
+            write(&name, out.html.as_bytes())?;
+            index.push_str(&crate::report::export::csv_line(&[r.clone(), name]));
+            if i == 0 {
+                batch.refused = out.refused;
+            }
+            batch.links = out.links;
+            batch.emails += 1;
+        }
+        write(BATCH_INDEX, index.as_bytes())?;
+        Ok(batch)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::Key;
+    use crate::token::{Key, TokenRoute};
 
     #[test]
     fn links_to_local_or_private_addresses_are_told_apart_from_public_ones() {
@@ -467,5 +596,128 @@ mod tests {
             decode_entities("a&amp;b&#38;c&#x26;d&lt;&bogus;&"),
             "a&b&c&d<&bogus;&"
         );
+    }
+
+    #[test]
+    fn recipients_come_from_the_named_column_or_the_first() {
+        let read = |csv: &str| read_recipients(csv.as_bytes()).unwrap();
+        assert_eq!(
+            read("name,Email\nAl,al@x.example\nBo, bo@x.example \nCy,\n"),
+            ["al@x.example", "bo@x.example"]
+        );
+        assert_eq!(
+            read("\u{feff}id\n7\n8"),
+            ["7", "8"],
+            "a BOM before the header"
+        );
+        assert_eq!(
+            read("\u{feff}u1\nu2,extra\n\n u3"),
+            ["u1", "u2", "u3"],
+            "no header: the first column"
+        );
+        assert_eq!(read("\"a,b\",x\n"), ["a,b"], "quoted cells");
+        assert!(read("").is_empty());
+        let err = read_recipients(&b"id\n\xff\xfe\n"[..]).unwrap_err();
+        assert!(
+            err.to_string().contains("UTF-8") || err.to_string().contains("utf-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn batch_file_names_are_never_paths() {
+        for (i, r) in [
+            "../../x<script>",
+            "..",
+            "a/b\\c",
+            "x\u{0}y\u{7f}\n",
+            "ü…/../",
+            "...",
+            &"a".repeat(300),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let name = batch_file_name(i, r);
+            assert!(
+                name.starts_with(&format!("{:05}-", i + 1)) && name.ends_with(".html"),
+                "{name}"
+            );
+            assert!(
+                !name.contains("..")
+                    && !name.contains(['/', '\\'])
+                    && !name.chars().any(|c| c.is_control() || !c.is_ascii()),
+                "{r:?} became {name:?}"
+            );
+            assert!(name.len() <= 5 + 1 + 64 + 5, "{name}");
+        }
+        assert_eq!(
+            batch_file_name(0, "al.b@x.example"),
+            "00001-al.b@x.example.html"
+        );
+    }
+
+    #[test]
+    fn a_batch_tags_each_recipient_and_indexes_them_safely() {
+        let r = ring();
+        let t = tagger(&r);
+        let list: Vec<String> = [
+            "al@x.example",
+            "../../x<script>",
+            "=cmd|' /C calc'!A0",
+            "say \"hi\"",
+        ]
+        .map(String::from)
+        .into();
+        let mut files: Vec<(String, String)> = Vec::new();
+        let batch = t
+            .tag_batch(EMAIL, &list, |name, body| {
+                files.push((name.to_owned(), String::from_utf8(body.to_vec()).unwrap()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(batch.emails, 4);
+        assert_eq!(batch.links, 2);
+        assert_eq!(batch.refused.len(), 1, "{:?}", batch.refused);
+        assert_eq!(files.len(), 5);
+        let (index_name, index) = files.last().unwrap();
+        assert_eq!(index_name, BATCH_INDEX);
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(index.as_bytes())
+            .records()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 4);
+        for (i, (recipient, (name, html))) in list.iter().zip(&files).enumerate() {
+            assert_eq!(&rows[i][1], name);
+            let shown = if recipient.starts_with('=') {
+                format!("'{recipient}")
+            } else {
+                recipient.clone()
+            };
+            assert_eq!(rows[i][0], shown, "the index cell of {recipient:?}");
+            // Every token in the file opens to this file's recipient.
+            for (marker, route) in [("/o/", TokenRoute::Open), ("/c/", TokenRoute::Click)] {
+                let at =
+                    html.find(&format!("https://t.example{marker}")).unwrap() + 17 + marker.len();
+                let token = html[at..].split(['.', '"', '?']).next().unwrap();
+                let opened = r.open_email(token, route).unwrap();
+                assert_eq!(
+                    opened.recipient.as_deref(),
+                    Some(recipient.as_str()),
+                    "{name}"
+                );
+            }
+        }
+        // A bad id anywhere writes nothing, and says which.
+        let bad = vec!["ok".to_owned(), "a\u{7}b".to_owned()];
+        let mut wrote = 0;
+        let err = t
+            .tag_batch(EMAIL, &bad, |_, _| {
+                wrote += 1;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(wrote, 0);
+        assert!(err.to_string().starts_with("recipient 2 "), "{err}");
     }
 }

@@ -226,7 +226,14 @@ fn kill_9_mid_forward_then_restart_ships_the_spool_exactly_once() {
     let (_dir, data) = common::data_dir();
     cli(
         &data,
-        &["demo", "--days", "40", "--visitors-per-day", "300"],
+        &[
+            "demo",
+            "--days",
+            "40",
+            "--visitors-per-day",
+            "300",
+            "--no-previous",
+        ],
     );
     let stored: u64 =
         serde_json::from_str::<serde_json::Value>(&cli(&data, &["site", "list", "--json"]))
@@ -497,7 +504,14 @@ fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
     let (_dir, data) = common::data_dir();
     cli(
         &data,
-        &["demo", "--days", "40", "--visitors-per-day", "200"],
+        &[
+            "demo",
+            "--days",
+            "40",
+            "--visitors-per-day",
+            "200",
+            "--no-previous",
+        ],
     );
     let key = common::add_site(&data, "live.example");
     let env = forwarding_env(&ch, &db, "2000");
@@ -816,14 +830,7 @@ fn conformance(ch: &Ch, port: u16, db: &str, mut env: Vec<(String, String)>) {
     env.push(("PIXELTRACK_GEO__MMDB".into(), mmdb.display().to_string()));
     cli(
         &data,
-        &[
-            "demo",
-            "--days",
-            "20",
-            "--visitors-per-day",
-            "150",
-            "--previous",
-        ],
+        &["demo", "--days", "20", "--visitors-per-day", "150"],
     );
     let site = "demo.pixeltrack.example";
     let campaign = common::add_campaign(&data, site, "Newsletter").to_string();

@@ -606,7 +606,6 @@ fn dashboard_fits_a_phone_and_follows_the_dark_theme() {
             "30",
             "--visitors-per-day",
             "100",
-            "--previous",
             "--json",
         ],
     );
@@ -648,6 +647,8 @@ fn dashboard_fits_a_phone_and_follows_the_dark_theme() {
         format!("/sites/{key}?period=today"),
         format!("/sites/{key}?period=7d&f=page%3D%3D%2Fpricing"),
         format!("/sites/{key}/details/page?period=30d"),
+        // The management page too: its forms (the batch upload's file input) fit.
+        format!("{campaign}/manage"),
         campaign,
         "/settings".to_owned(),
     ];
@@ -892,7 +893,7 @@ fn dashboard_shows_hostile_values_literally_and_runs_none() {
     d.go("/settings", "settings");
     d.audit("settings", &["shop.example", "tester"]);
 
-    manage_flows(&d, &key, &campaign_id);
+    manage_flows(&d, &data, &key, &campaign_id);
 
     d.clean("end");
     let missing = d.missing.take();
@@ -931,9 +932,10 @@ impl Dashboard {
 }
 
 /// The management flows through the real forms (issue 15): goals, funnels, a
-/// campaign (sent, cost, tagging, recipients with reasons), exports, token and share
-/// listings with site names, and a password change.
-fn manage_flows(d: &Dashboard, key: &str, campaign: &str) {
+/// campaign (sent, cost, tagging one email and a batch as a zip, recipients with
+/// reasons), exports, token and share listings with site names, a password change, and
+/// a viewer added with the site picker.
+fn manage_flows(d: &Dashboard, data: &Path, key: &str, campaign: &str) {
     // Goals: add (hostile name, shown literally), with its numbers, then remove.
     d.go(&format!("/sites/{key}/goals"), "goals page");
     d.audit("goals page", &["Goals", "Funnels"]);
@@ -1007,6 +1009,7 @@ fn manage_flows(d: &Dashboard, key: &str, campaign: &str) {
     assert!(table.contains("open") && table.contains("click"), "{table}");
     assert!(table.contains("a person"), "a reason in words: {table}");
     d.screenshot("campaign-manage");
+    batch_tagging(d, data, key);
 
     // Exports: the site's raw events and the view's numbers, as the browser downloads them.
     for (q, needle) in [
@@ -1061,4 +1064,200 @@ fn manage_flows(d: &Dashboard, key: &str, campaign: &str) {
     );
     assert!(signed_in, "the new password signs in: {}", d.b.url());
     d.settle("signed in again");
+    viewer_from_the_site_picker(d, data, key);
+}
+
+/// Recipients of the batch: a CSV file (quoted as a spreadsheet writes it) with a path,
+/// markup and a formula among them, then one pasted id.
+const BATCH_CSV: &str = "Name,Email\nAlice,alice@example.com\nX,../../x<script>\nF,\"=HYPERLINK(\"\"http://evil.example\"\")\"\n";
+const BATCH: [&str; 4] = [
+    "alice@example.com",
+    "../../x<script>",
+    "=HYPERLINK(\"http://evil.example\")",
+    "bob@example.com",
+];
+
+/// The campaign page's batch form, as a user fills it: a CSV file chosen, an id
+/// pasted, the email pasted; the zip downloaded by the browser. Each file's click link
+/// records its own recipient; names and the index are safe.
+fn batch_tagging(d: &Dashboard, data: &Path, key: &str) {
+    let downloads = tempfile::tempdir().unwrap();
+    d.b.cdp(
+        "Browser.setDownloadBehavior",
+        json!({ "behavior": "allow", "downloadPath": downloads.path().to_str().unwrap() }),
+    );
+    let csv = downloads.path().join("recipients.csv");
+    std::fs::write(&csv, BATCH_CSV).unwrap();
+    let form = "form.tag-batch";
+    d.b.type_into(
+        &format!("{form} input[name=recipients_file]"),
+        csv.to_str().unwrap(),
+    );
+    d.b.type_into(&format!("{form} textarea[name=recipients]"), BATCH[3]);
+    d.b.type_into(
+        &format!("{form} textarea[name=html]"),
+        r#"<p>Hi</p><a href="https://shop.example/sale">Sale</a>"#,
+    );
+    d.b.js(&format!(
+        "document.querySelector('{form}').scrollIntoView(); return 1"
+    ));
+    d.screenshot("campaign-batch");
+    d.b.click(&format!("{form} button[type=submit]"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let zip = loop {
+        let done = std::fs::read_dir(downloads.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "zip"));
+        if let Some(p) = done {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no zip downloaded; the page says: {}",
+            d.b.js("return document.body.innerText")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    d.clean("batch downloaded");
+    assert!(
+        zip.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("campaign-"),
+        "{}",
+        zip.display()
+    );
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).expect("a readable zip");
+    let mut files = Vec::new();
+    for i in 0..archive.len() {
+        use std::io::Read;
+        let mut f = archive.by_index(i).unwrap();
+        let mut body = String::new();
+        f.read_to_string(&mut body).unwrap();
+        files.push((f.name().to_owned(), body));
+    }
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), BATCH.len() + 1, "{names:?}");
+    assert_eq!(names[BATCH.len()], "index.csv", "{names:?}");
+    for n in &names {
+        assert!(
+            !n.contains("..")
+                && !n.contains(['/', '\\', '<', '>', '"', '='])
+                && n.chars().all(|c| c.is_ascii_graphic()),
+            "an unsafe name in the zip: {n:?}"
+        );
+    }
+    // index.csv: each recipient with its file, the formula neutralised.
+    let index: Vec<csv::StringRecord> = csv::Reader::from_reader(files[BATCH.len()].1.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(index.len(), BATCH.len());
+    for (i, r) in BATCH.iter().enumerate() {
+        let shown = if r.starts_with('=') {
+            format!("'{r}")
+        } else {
+            (*r).to_owned()
+        };
+        assert_eq!(&index[i][0], shown.as_str(), "index row {i}");
+        assert_eq!(&index[i][1], names[i], "index row {i}");
+    }
+    // Each file's click link redirects and records that file's recipient.
+    let link = regex::Regex::new("/c/[A-Za-z0-9_-]+").unwrap();
+    let addr = d.base.trim_start_matches("http://").parse().unwrap();
+    for (i, r) in BATCH.iter().enumerate() {
+        let body = &files[i].1;
+        assert!(
+            body.contains("/o/") && body.contains(".gif"),
+            "{}: the pixel",
+            names[i]
+        );
+        let click = link
+            .find(body)
+            .unwrap_or_else(|| panic!("{}: no click link", names[i]));
+        let ip = format!("198.51.100.{}", 20 + i);
+        let res = http(
+            addr,
+            "GET",
+            click.as_str(),
+            &[("User-Agent", CHROME), ("X-Forwarded-For", &ip)],
+        )
+        .unwrap();
+        assert_eq!(res.status, 302, "{}", names[i]);
+        assert_eq!(res.header("location"), Some("https://shop.example/sale"));
+        let clicks: Vec<String> = export(data, key)
+            .iter()
+            .filter(|e| e["name"] == "email_click")
+            .filter_map(|e| e["recipient"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            clicks.iter().filter(|c| c == r).count(),
+            1,
+            "{}'s click recorded for its recipient {r:?}: {clicks:?}",
+            names[i]
+        );
+    }
+}
+
+/// A viewer added through the settings form, a site ticked in the picker, signs in and
+/// sees that site, and not another.
+fn viewer_from_the_site_picker(d: &Dashboard, data: &Path, key: &str) {
+    let other = common::add_site(data, "other.example");
+    d.go("/settings", "settings for a viewer");
+    let form = "form[action='/settings/users']";
+    d.b.type_into(&format!("{form} input[name=username]"), "reader");
+    d.select(&format!("{form} select[name=role]"), "viewer");
+    d.b.click(&format!("{form} input[name=site][value='{key}']"));
+    assert!(
+        d.b.find(&format!("{form} input[name=site][value='{other}']"))
+            .is_some(),
+        "the picker lists every site"
+    );
+    d.b.js(&format!(
+        "document.querySelector(\"{form}\").scrollIntoView(); return 1"
+    ));
+    d.screenshot("settings-viewer");
+    d.submit(form, "viewer added");
+    // Answered by the POST itself (no GET of that URL): the DOM audit and the text.
+    assert_eq!(d.b.js(AUDIT), json!([]), "viewer added: unsafe DOM");
+    let text = d.b.js("return document.body.innerText");
+    let password =
+        d.b.js("return document.querySelector('div.secret pre code').textContent");
+    let password = password
+        .as_str()
+        .unwrap_or_else(|| panic!("the password, once: {text}"));
+    let row = d.b.js(
+        "return Array.from(document.querySelectorAll('section.settings tr')).map(r => r.innerText).find(t => t.startsWith('reader')) || ''",
+    );
+    assert!(
+        row.as_str()
+            .unwrap_or_default()
+            .contains("shop.example (shop.example)")
+            && !row.as_str().unwrap_or_default().contains("other.example"),
+        "{row}"
+    );
+    d.submit("form[action='/logout']", "signed out");
+    d.b.type_into("input[name=username]", "reader");
+    d.b.type_into("input[name=password]", password);
+    d.b.click("form[action='/login'] button[type=submit]");
+    let signed_in = d.b.wait_js(
+        "return location.pathname !== '/login' && document.readyState === 'complete'",
+        Duration::from_secs(10),
+    );
+    assert!(signed_in, "the viewer signs in: {}", d.b.url());
+    d.settle("viewer signed in");
+    d.go("/", "viewer's site list");
+    let text = d.audit("viewer's site list", &["shop.example"]);
+    assert!(!text.contains("other.example"), "{text}");
+    assert!(d.b.find(&format!("a[href='/sites/{other}']")).is_none());
+    d.go(&format!("/sites/{key}"), "viewer's site");
+    d.audit("viewer's site", &["shop.example"]);
+    assert_eq!(
+        d.fetch(&format!("/sites/{other}")).status,
+        404,
+        "another site"
+    );
 }

@@ -1,5 +1,5 @@
-//! `pixeltrack demo`: a demo site with a month of realistic traffic (with `--previous`,
-//! also the month before, a little quieter, to compare with), generated as raw hits and pushed through
+//! `pixeltrack demo`: a demo site with a month of realistic traffic and the month before,
+//! a little quieter, to compare with (`--no-previous` leaves it out), generated as raw hits and pushed through
 //! the real enrichment, sessions and writer — so the demo shows exactly what real
 //! traffic would, and every feature has something to show: the JS tracker's scroll
 //! depth, engagement time, screen sizes, outbound links, downloads and event props;
@@ -71,9 +71,13 @@ pub struct DemoArgs {
     /// Average visitors per day.
     #[arg(long, default_value_t = 400)]
     visitors_per_day: u32,
-    /// Also fill the period of the same length before `--days`, a fifth quieter, so
-    /// the dashboard's comparisons (and the chart's dashed line) have something to show.
-    #[arg(long)]
+    /// Leave out the period of the same length before `--days` (filled by default, a
+    /// fifth quieter, so the dashboard's comparisons and the chart's dashed line have
+    /// something to show).
+    #[arg(long, overrides_with = "previous")]
+    no_previous: bool,
+    /// The default: kept so scripts written when the period before was opt-in still run.
+    #[arg(long, hide = true, overrides_with = "no_previous")]
     previous: bool,
 }
 
@@ -85,7 +89,7 @@ impl DemoArgs {
             &rt,
             self.days,
             self.visitors_per_day,
-            self.previous,
+            !self.no_previous,
             &ctx.clock,
         )?;
         if ctx.json {

@@ -3,16 +3,16 @@
 //! a merge-tag template for a sending platform.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
 use super::args::Ctx;
 use super::campaign::with_keyring;
-use super::output::{csv_line, term_cell};
+use super::output::term_cell;
 use crate::config::Runtime;
 use crate::store::{CampaignStore, TokenStore};
-use crate::tag::{Recipient, Tagger};
+use crate::tag::{read_recipients, Recipient, Tagger, BATCH_INDEX};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum EmailCommand {
@@ -54,53 +54,6 @@ impl EmailCommand {
             EmailCommand::Tag(a) => tag(&rt, &store, ctx, a),
         }
     }
-}
-
-fn safe_file_name(i: usize, recipient: &str) -> String {
-    let cleaned: String = recipient
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    format!("{:05}-{cleaned}.html", i + 1)
-}
-
-/// Reads recipient ids from a CSV: the column named `recipient`, `id`, `email` or
-/// `subscriber_id` if there is a header with one of those, else the first column.
-fn read_recipients(path: &Path) -> anyhow::Result<Vec<String>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let mut rows = rdr.records();
-    let mut out = Vec::new();
-    let mut col = 0;
-    if let Some(first) = rows.next() {
-        let first = first.with_context(|| format!("reading {}", path.display()))?;
-        let names = ["recipient", "id", "email", "subscriber_id"];
-        match first
-            .iter()
-            .position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()))
-        {
-            Some(i) => col = i,
-            None => out.extend(first.get(0).map(|s| s.trim().to_owned())),
-        }
-    }
-    for row in rows {
-        let row = row.with_context(|| format!("reading {}", path.display()))?;
-        if let Some(v) = row.get(col) {
-            out.push(v.trim().to_owned());
-        }
-    }
-    out.retain(|r| !r.is_empty());
-    Ok(out)
 }
 
 /// Tags one email, a batch, or a merge-tag template.
@@ -161,7 +114,9 @@ fn tag(
         (None, Some(file), None) => {
             let dir = a.out_dir.as_deref().context("--recipients needs --out-dir DIR")?;
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let list = read_recipients(file)?;
+            let reading = || format!("reading {}", file.display());
+            let list = read_recipients(std::fs::File::open(file).with_context(reading)?)
+                .with_context(reading)?;
             if list.is_empty() {
                 bail!("no recipients in {}", file.display());
             }
@@ -170,21 +125,19 @@ fn tag(
                 indicatif::ProgressStyle::with_template("tagging [{bar:30}] {pos}/{len} {msg}")
                     .context("progress bar template")?,
             );
-            let mut index = String::from("recipient,file\n");
-            let mut links = 0;
-            for (i, r) in list.iter().enumerate() {
-                let out = tagger.tag(&html, Recipient::Id(r)).with_context(|| format!("recipient {:?}", term_cell(r, 60)))?;
-                if i == 0 {
-                    warn(&out.refused);
+            let batch = tagger.tag_batch(&html, &list, |name, body| {
+                std::fs::write(dir.join(name), body).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("writing {}: {e}", dir.join(name).display()))
+                })?;
+                if name != BATCH_INDEX {
+                    bar.inc(1);
                 }
-                links = out.links;
-                let name = safe_file_name(i, r);
-                std::fs::write(dir.join(&name), out.html).with_context(|| format!("writing {name}"))?;
-                index.push_str(&csv_line(&[r.clone(), name]));
-                bar.inc(1);
-            }
+                Ok(())
+            });
             bar.finish_and_clear();
-            std::fs::write(dir.join("index.csv"), index)?;
+            let batch = batch.map_err(|e| anyhow::anyhow!("{}", term_cell(&e.to_string(), 200)))?;
+            warn(&batch.refused);
+            let links = batch.links;
             if ctx.json {
                 println!("{}", serde_json::json!({"emails": list.len(), "links_per_email": links, "out_dir": dir.display().to_string()}));
             } else {

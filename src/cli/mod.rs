@@ -94,7 +94,7 @@ enum Command {
     /// Import pixel hits from access logs (nginx, Apache, Caddy) or a pixeltrack NDJSON
     /// export, with their own times; importing the same lines again adds nothing.
     Import(import::ImportArgs),
-    /// Create a demo site with a realistic month of traffic.
+    /// Create a demo site with a realistic month of traffic, and the month before to compare.
     Demo(demo::DemoArgs),
     /// Find the tracking pixels, tracker scripts and personal data in URLs of a page or an
     /// email (a file, stdin or --url); exit 0 none found, 1 found, 2 error.

@@ -86,6 +86,9 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     Forbidden(String),
+    /// An upload or a batch past its bound (413): the message says the bound.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("not found")]
     NotFound,
     #[error("internal error; see the server log")]
@@ -105,6 +108,7 @@ impl IntoResponse for WebError {
         let status = match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };

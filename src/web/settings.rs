@@ -168,9 +168,15 @@ fn page(state: &WebState, user: &CurrentUser, secret: Option<Secret>) -> Result<
                 div.row {
                     label { "Username" input type="text" name="username"; }
                     label { "Role" select name="role" { option value="viewer" { "viewer" } option value="admin" { "admin" } } }
-                    label { "Sites for a viewer (keys or domains, comma-separated)" input type="text" name="sites"; }
-                    button type="submit" { "Add user" }
                 }
+                fieldset.sites {
+                    legend { "Sites a viewer sees (admins see all)" }
+                    @if sites.is_empty() { span.muted { "No sites yet." } }
+                    @for s in &sites {
+                        label.check { input type="checkbox" name="site" value=(s.key); " " (s.name) " " span.muted { "(" (s.domain) ")" } }
+                    }
+                }
+                button type="submit" { "Add user" }
             }
         }
         section.settings {
@@ -378,8 +384,16 @@ pub async fn remove_site(
 
 /// Site keys or domains, comma-separated, to site ids.
 fn site_ids(store: &dyn SiteStore, list: &str) -> Result<Vec<crate::model::SiteId>, WebError> {
+    site_ids_of(store, list.split(','))
+}
+
+/// Site keys or domains to site ids; an unknown one is a 400 that names it.
+fn site_ids_of<'a>(
+    store: &dyn SiteStore,
+    list: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<crate::model::SiteId>, WebError> {
     let sites = store.sites().map_err(WebError::internal)?;
-    list.split(',')
+    list.into_iter()
         .map(str::trim)
         .filter(|x| !x.is_empty())
         .map(|w| {
@@ -393,20 +407,41 @@ fn site_ids(store: &dyn SiteStore, list: &str) -> Result<Vec<crate::model::SiteI
         .collect()
 }
 
-#[derive(Deserialize)]
-pub struct NewUser {
+/// The add-user form: `username`, `role`, and a `site` field (a key) for each site
+/// ticked in the picker; `sites`, keys or domains comma-separated, is still read for
+/// forms and scripts made before the picker.
+struct NewUser {
     username: String,
     role: String,
-    #[serde(default)]
-    sites: String,
+    sites: Vec<String>,
+}
+
+impl NewUser {
+    fn from_fields(fields: Vec<(String, String)>) -> NewUser {
+        let mut u = NewUser {
+            username: String::new(),
+            role: String::new(),
+            sites: Vec::new(),
+        };
+        for (k, v) in fields {
+            match k.as_str() {
+                "username" => u.username = v,
+                "role" => u.role = v,
+                "site" => u.sites.push(v),
+                "sites" => u.sites.extend(v.split(',').map(str::to_owned)),
+                _ => {}
+            }
+        }
+        u
+    }
 }
 
 pub async fn add_user(
     State(state): State<WebState>,
-    f: CsrfForm<NewUser>,
+    f: CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     f.user.require_admin()?;
-    let u = f.form;
+    let u = NewUser::from_fields(f.form);
     let name = u.username.trim().to_owned();
     super::accounts::validate_username(&name).map_err(|e| WebError::BadRequest(e.to_string()))?;
     let role = Role::parse(&u.role)
@@ -419,7 +454,9 @@ pub async fn add_user(
     let (store, now) = (state.store.clone(), state.clock.now_ms());
     let n2 = name.clone();
     blocking(move || {
-        let sites = site_ids(store.as_ref(), &u.sites)?;
+        let mut sites = site_ids_of(store.as_ref(), u.sites.iter().map(String::as_str))?;
+        sites.sort_by_key(|s| s.0);
+        sites.dedup();
         store
             .add_user(&n2, &hash, role, &sites, now)
             .map_err(store_err)

@@ -136,6 +136,43 @@ fn demo_then_report_in_every_format() {
 }
 
 #[test]
+fn the_demo_fills_the_period_before_unless_told_not_to() {
+    // Two days shown, ending today: the period before is the two days before them.
+    let day = |back: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(back))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let (from, to) = (day(3), day(2));
+    let before = |flags: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["demo", "--days", "2", "--visitors-per-day", "30", "--json"];
+        args.extend_from_slice(flags);
+        let demo: serde_json::Value = serde_json::from_str(&cli(dir.path(), &args)).unwrap();
+        let key = demo["key"].as_str().unwrap().to_owned();
+        let r: serde_json::Value = serde_json::from_str(&cli(
+            dir.path(),
+            &[
+                "report", "--site", &key, "--from", &from, "--to", &to, "--json",
+            ],
+        ))
+        .unwrap();
+        r["overview"]["pageviews"].as_i64().unwrap()
+    };
+    assert!(before(&[]) > 0, "by default");
+    assert!(
+        before(&["--previous"]) > 0,
+        "the old opt-in is still accepted"
+    );
+    assert_eq!(before(&["--no-previous"]), 0);
+    assert_eq!(
+        before(&["--previous", "--no-previous"]),
+        0,
+        "the last flag wins"
+    );
+}
+
+#[test]
 fn export_neutralises_formulas_in_csv_and_keeps_json_inert() {
     let (_dir, data, key) = common::site_dir("example.com");
     let server = Server::start(&data, &[]);

@@ -33,15 +33,7 @@ pub fn demo_dashboard(days: &str) -> (tempfile::TempDir, Server, String, String)
     let data = dir.path().join("d");
     let out = common::cli(
         &data,
-        &[
-            "demo",
-            "--days",
-            days,
-            "--visitors-per-day",
-            "80",
-            "--previous",
-            "--json",
-        ],
+        &["demo", "--days", days, "--visitors-per-day", "80", "--json"],
     );
     let key = serde_json::from_str::<serde_json::Value>(&out).unwrap()["key"]
         .as_str()

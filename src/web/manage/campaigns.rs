@@ -1,12 +1,24 @@
 //! Campaigns from the dashboard: a site's list and a form to create one; a campaign's
 //! management page to mark it sent (count, time), record its cost, tag an email (paste
 //! the HTML, get the tagged HTML — `tag::Tagger`, as `pixeltrack email tag` and the
-//! API tag), make ad links (`tag::ad_link`), and read each recipient's opens and clicks
-//! with the verdict and the reason in words (`model::email_reason`).
+//! API tag — or, for a list of recipients uploaded as CSV or pasted, a zip of what
+//! `email tag --recipients` writes: `Tagger::tag_batch`), make ad links
+//! (`tag::ad_link`), and read each recipient's opens and clicks with the verdict and
+//! the reason in words (`model::email_reason`).
+//!
+//! The batch form is the dashboard's one `multipart/form-data` upload, bounded three
+//! ways, each answered with a 413 that names the bound: the request body
+//! ([`MAX_BATCH_UPLOAD`]), the recipients ([`MAX_BATCH_RECIPIENTS`], and 1 MiB of
+//! list), and the tagged email in all ([`MAX_BATCH_EMAIL_BYTES`], recipients × the
+//! email's size: the zip is built in memory).
 
 use std::collections::BTreeMap;
 
+use std::io::Write;
+
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -19,12 +31,20 @@ use crate::report::ads::Money;
 use crate::store::{CampaignStore, EmailRow, EventStore, SiteStore, TokenStore};
 use crate::tag::{Recipient, Tagger};
 use crate::web::layout::{self, csrf_field};
-use crate::web::{CsrfForm, CurrentUser, WebError, WebState};
+use crate::web::{check_csrf, CsrfForm, CurrentUser, WebError, WebState};
 
 /// Recipients listed on the page at most (the CLI and API have them all).
 const MAX_RECIPIENTS: usize = 500;
 /// Pasted email HTML is refused past this size.
 const MAX_HTML_BYTES: usize = 2 << 20;
+/// Recipients in one batch from the dashboard at most (the CLI has no bound).
+pub const MAX_BATCH_RECIPIENTS: usize = 1_000;
+/// The recipients of a batch (the CSV file and the pasted list together) at most.
+const MAX_RECIPIENT_BYTES: usize = 1 << 20;
+/// Recipients × the email's size at most: the zip is built in memory.
+pub const MAX_BATCH_EMAIL_BYTES: usize = 64 << 20;
+/// The batch form's request body at most: the HTML, the recipients, the form's parts.
+pub const MAX_BATCH_UPLOAD: usize = MAX_HTML_BYTES + MAX_RECIPIENT_BYTES + (64 << 10);
 
 fn time(ms: Option<Millis>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
@@ -263,6 +283,21 @@ async fn page(
                     label.wide { "Email HTML" textarea name="html" rows="8" required {} }
                     button type="submit" { "Tag email" }
                 }
+                h3 { "For a list of recipients, as a zip" }
+                p.muted.small {
+                    "One tagged HTML file per recipient and " code { "index.csv" } ", as " code { "pixeltrack email tag --recipients" } " writes them. "
+                    "A CSV file (its " code { "recipient" } ", " code { "id" } " or " code { "email" } " column, or the first) and/or one id per line: at most "
+                    (MAX_BATCH_RECIPIENTS) " recipients and 1 MiB of list, an email of at most 2 MiB, and at most 64 MiB of tagged email in all (recipients × the email's size)."
+                }
+                form.tag-batch method="post" action=(action("tag-batch")) enctype="multipart/form-data" {
+                    (csrf_field(user))
+                    div.row {
+                        label { "Recipients (CSV file)" input type="file" name="recipients_file" accept=".csv,text/csv,text/plain"; }
+                        label { "and/or one recipient id per line" textarea name="recipients" rows="4" {} }
+                    }
+                    label.wide { "Email HTML" textarea name="html" rows="8" required {} }
+                    button type="submit" { "Download the zip" }
+                }
                 h2 { "Ad link" }
                 form.ad method="post" action=(action("links")) {
                     (csrf_field(user))
@@ -497,4 +532,248 @@ pub async fn ad_link(
     })
     .await?;
     page(&state, &f.user, &id, Some(made)).await
+}
+
+/// The batch form's fields, as sent.
+#[derive(Default)]
+struct BatchUpload {
+    csrf: String,
+    html: Vec<u8>,
+    file: Vec<u8>,
+    pasted: Vec<u8>,
+}
+
+fn upload_err(e: MultipartError) -> WebError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge(format!(
+            "the upload is larger than {} MiB: the email HTML may be 2 MiB, the recipients 1 MiB",
+            MAX_BATCH_UPLOAD >> 20
+        ))
+    } else {
+        WebError::BadRequest(format!("the upload could not be read: {}", e.body_text()))
+    }
+}
+
+/// Reads every field (the body is bounded by [`MAX_BATCH_UPLOAD`]); unknown ones are
+/// skipped.
+async fn read_upload(
+    upload: Result<Multipart, MultipartRejection>,
+) -> Result<BatchUpload, WebError> {
+    let mut m = upload.map_err(|_| {
+        WebError::BadRequest(
+            "send the batch form as multipart/form-data, as the campaign page does".into(),
+        )
+    })?;
+    let mut u = BatchUpload::default();
+    while let Some(field) = m.next_field().await.map_err(upload_err)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(upload_err)?;
+        match name.as_str() {
+            "csrf" => u.csrf = String::from_utf8_lossy(&bytes).into_owned(),
+            "html" => u.html = bytes.to_vec(),
+            "recipients_file" => u.file = bytes.to_vec(),
+            "recipients" => u.pasted = bytes.to_vec(),
+            _ => {}
+        }
+    }
+    Ok(u)
+}
+
+/// The recipients of a batch: the CSV file's (`tag::read_recipients`, the CLI's
+/// rules), then the pasted ones, one per line.
+fn batch_recipients(file: &[u8], pasted: &[u8]) -> Result<Vec<String>, WebError> {
+    if file.len() + pasted.len() > MAX_RECIPIENT_BYTES {
+        return Err(WebError::TooLarge(
+            "the recipients are more than 1 MiB: split the list, or use pixeltrack email tag --recipients".into(),
+        ));
+    }
+    let mut list = crate::tag::read_recipients(file).map_err(|e| {
+        WebError::BadRequest(format!(
+            "the recipients file is not a CSV of UTF-8 text ({e}): save it as CSV (UTF-8)"
+        ))
+    })?;
+    let pasted = std::str::from_utf8(pasted)
+        .map_err(|_| WebError::BadRequest("the pasted recipients are not UTF-8 text".into()))?;
+    list.extend(
+        pasted
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned),
+    );
+    if list.is_empty() {
+        return Err(WebError::BadRequest(
+            "no recipients: choose a CSV file (a recipient, id or email column, or the first column) or paste one id per line".into(),
+        ));
+    }
+    if list.len() > MAX_BATCH_RECIPIENTS {
+        return Err(WebError::TooLarge(format!(
+            "{} recipients: at most {MAX_BATCH_RECIPIENTS} in one batch from the dashboard; split the list, or use pixeltrack email tag --recipients FILE --out-dir DIR",
+            list.len()
+        )));
+    }
+    Ok(list)
+}
+
+/// The files of a batch as one zip (deflated), each dated `now`.
+struct Zip {
+    w: zip::ZipWriter<std::io::Cursor<Vec<u8>>>,
+    options: zip::write::SimpleFileOptions,
+}
+
+impl Zip {
+    fn new(now: Millis) -> Zip {
+        use chrono::{Datelike, Timelike};
+        let t = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
+        let modified = zip::DateTime::from_date_and_time(
+            u16::try_from(t.year()).unwrap_or(1980),
+            t.month() as u8,
+            t.day() as u8,
+            t.hour() as u8,
+            t.minute() as u8,
+            t.second() as u8,
+        )
+        .unwrap_or_default();
+        Zip {
+            w: zip::ZipWriter::new(std::io::Cursor::new(Vec::new())),
+            options: zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .last_modified_time(modified),
+        }
+    }
+
+    fn add(&mut self, name: &str, body: &[u8]) -> std::io::Result<()> {
+        self.w.start_file(name, self.options)?;
+        self.w.write_all(body)
+    }
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        Ok(self.w.finish()?.into_inner())
+    }
+}
+
+/// `POST /campaigns/<id>/tag-batch` (multipart): a zip of the email tagged for each
+/// recipient, plus `index.csv` — what `pixeltrack email tag --recipients FILE --out-dir
+/// DIR` writes. As on the single-email form, a local `public_url` is warned about on
+/// the page, not refused.
+pub async fn tag_batch(
+    State(state): State<WebState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    upload: Result<Multipart, MultipartRejection>,
+) -> Result<Response, WebError> {
+    let u = read_upload(upload).await?;
+    check_csrf(&state, &user, &u.csrf, &headers)?;
+    user.require_admin()?;
+    let (c, _) = campaign_for(&state, &user, &id).await?;
+    let html = String::from_utf8(u.html)
+        .map_err(|_| WebError::BadRequest("the email HTML is not UTF-8 text".into()))?;
+    if html.trim().is_empty() {
+        return Err(WebError::BadRequest("paste the email's HTML to tag".into()));
+    }
+    if html.len() > MAX_HTML_BYTES {
+        return Err(WebError::TooLarge(
+            "the email HTML is larger than 2 MiB".into(),
+        ));
+    }
+    let list = batch_recipients(&u.file, &u.pasted)?;
+    if list.len().saturating_mul(html.len()) > MAX_BATCH_EMAIL_BYTES {
+        return Err(WebError::TooLarge(format!(
+            "{} recipients × {} KiB of email is more than 64 MiB: split the list, or use pixeltrack email tag --recipients FILE --out-dir DIR",
+            list.len(),
+            html.len().div_ceil(1024)
+        )));
+    }
+    let now = state.clock.now_ms();
+    let zip = with_keyring(&state, move |ring, base| {
+        let tagger = Tagger {
+            keyring: ring,
+            base,
+            site_id: c.site_id,
+            campaign_id: c.id,
+        };
+        let mut zip = Zip::new(now);
+        tagger
+            .tag_batch(&html, &list, |name, body| zip.add(name, body))
+            .map_err(|e| match e {
+                crate::tag::BatchError::Write(e) => WebError::internal(e),
+                e => WebError::BadRequest(e.to_string()),
+            })?;
+        zip.finish().map_err(WebError::internal)
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"campaign-{}-emails.zip\"", c.id),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        zip,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn the_batch_zip_reads_back_file_by_file_deflated_and_dated() {
+        // 2026-11-29 10:30:12 UTC.
+        let mut z = Zip::new(1_795_948_212_000);
+        let big = "<p>same line</p>\n".repeat(10_000);
+        let files = [
+            ("00001-a.html", big.as_str()),
+            ("00002-b.html", ""),
+            ("index.csv", "recipient,file\n"),
+        ];
+        for (name, body) in files {
+            z.add(name, body.as_bytes()).unwrap();
+        }
+        let bytes = z.finish().unwrap();
+        assert!(
+            bytes.len() < big.len() / 20,
+            "deflated: {} bytes",
+            bytes.len()
+        );
+        let mut back = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(back.len(), 3);
+        for (i, (name, body)) in files.into_iter().enumerate() {
+            let mut f = back.by_index(i).unwrap();
+            assert_eq!(f.name(), name);
+            assert_eq!(f.compression(), zip::CompressionMethod::Deflated);
+            let t = f.last_modified().unwrap();
+            assert_eq!(
+                (t.year(), t.month(), t.day(), t.hour(), t.minute()),
+                (2026, 11, 29, 10, 30)
+            );
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+            assert_eq!(s, body, "{name}");
+        }
+    }
+
+    #[test]
+    fn recipients_are_the_files_then_the_pasted_lines_within_bounds() {
+        let list = batch_recipients(b"email\na@x\n", b"b@x\r\n\n  c@x \n").unwrap();
+        assert_eq!(list, ["a@x", "b@x", "c@x"]);
+        for (file, pasted, status) in [
+            (&b""[..], &b"\n \n"[..], 400),
+            (&b"id\n\xff\n"[..], &b""[..], 400),
+            (&b""[..], &b"\xff"[..], 400),
+        ] {
+            let e = batch_recipients(file, pasted).unwrap_err();
+            assert_eq!(e.into_response().status().as_u16(), status);
+        }
+        let many = "r\n".repeat(MAX_BATCH_RECIPIENTS + 1);
+        let e = batch_recipients(b"", many.as_bytes()).unwrap_err();
+        assert!(matches!(e, WebError::TooLarge(_)), "{e}");
+        assert!(batch_recipients(b"", "r\n".repeat(MAX_BATCH_RECIPIENTS).as_bytes()).is_ok());
+    }
 }

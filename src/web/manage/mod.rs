@@ -1,15 +1,17 @@
 //! Managing from the dashboard, not only reading: a site's refused and machine hits
 //! (with a form to allow a refused host), goals and funnels, campaigns (create, mark
-//! sent, cost, tag an email, ad links, each recipient's opens and clicks with the reason
-//! in words), exports, and your own password.
+//! sent, cost, tag an email for one recipient or, as a zip, for a list of them, ad
+//! links, each recipient's opens and clicks with the reason in words), exports, and
+//! your own password.
 //!
-//! The same rules as `settings`: every change is a CSRF-checked POST (`CsrfForm`) that
+//! The same rules as `settings`: every change is a CSRF-checked POST (`CsrfForm`, or
+//! `check_csrf` for the one multipart upload) that
 //! only admins may make (`CurrentUser::require_admin`), validated here with a message
 //! that says what to type; a viewer sees the pages of the sites shared with them
 //! without the forms; someone else's site or campaign is "not found". Pages are maud
 //! (escaped), with no inline script or style, so pasted HTML, names, recipient ids and
 //! URLs stay text. The logic is the CLI's and the API's (`tag::Tagger`,
-//! `report::export::write`, `report::ads::funnel`), not a copy of it.
+//! `Tagger::tag_batch`, `report::export::write`, `report::ads::funnel`), not a copy of it.
 
 pub mod account;
 pub mod campaigns;
@@ -44,6 +46,12 @@ pub fn routes() -> Router<WebState> {
         .route("/campaigns/{id}/sent", post(campaigns::sent))
         .route("/campaigns/{id}/cost", post(campaigns::cost))
         .route("/campaigns/{id}/tag", post(campaigns::tag))
+        .route(
+            "/campaigns/{id}/tag-batch",
+            post(campaigns::tag_batch).layer(axum::extract::DefaultBodyLimit::max(
+                campaigns::MAX_BATCH_UPLOAD,
+            )),
+        )
         .route("/campaigns/{id}/links", post(campaigns::ad_link))
         .route(
             crate::web::layout::MANAGE_STYLESHEET_PATH,
