@@ -128,7 +128,7 @@ pub(crate) fn intern_client(s: &str) -> &'static str {
 }
 
 /// Web traffic: no bots, no email or ad events (those have a campaign).
-const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
+pub(super) const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
 
 /// The SQL expression of a dimension over `events e LEFT JOIN sessions s`: session-level
 /// dimensions come from the visit (as in the rollups), falling back to the event for
@@ -159,7 +159,7 @@ fn dim_sql(d: Dim) -> Option<&'static str> {
 }
 
 /// The condition for one pattern kind, its glob bound as parameter `?n`.
-fn pattern_sql(kind: PatternKind, n: usize) -> String {
+pub(super) fn pattern_sql(kind: PatternKind, n: usize) -> String {
     match kind {
         PatternKind::Event => format!("name GLOB ?{n}"),
         PatternKind::Page => format!("(name = 'pageview' AND path GLOB ?{n})"),
@@ -348,17 +348,13 @@ impl EventStore for SqliteStore {
         if let Some(other) = &self.reads_from {
             return other.pattern_counts(site_id, pattern, from_ms, to_ms);
         }
-        let sql = format!(
-            "SELECT COUNT(*), COUNT(DISTINCT NULLIF(visitor_id, 0)) FROM events
-             WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND {WEB_EVENT} AND {}",
-            pattern_sql(pattern.kind, 4)
-        );
-        let conn = self.conn();
-        let mut st = conn.prepare_cached(&sql)?;
-        Ok(
-            st.query_row(params![site_id, from_ms, to_ms, pattern.sql_glob()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?,
+        super::goal_days::pattern_counts(
+            &self.conn(),
+            site_id.0,
+            pattern,
+            from_ms,
+            to_ms,
+            crate::clock::Clock::System.now_ms(),
         )
     }
 

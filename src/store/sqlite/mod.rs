@@ -19,6 +19,7 @@ use crate::store::{Result, StoreError};
 mod accounts;
 mod campaigns;
 mod events;
+mod goal_days;
 mod manage;
 mod privacy;
 mod rollups;
@@ -146,6 +147,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/016_geo.sql"),
     include_str!("sql/migrations/017_import_and_dropins.sql"),
     include_str!("sql/migrations/018_manage.sql"),
+    include_str!("sql/migrations/019_goal_days.sql"),
 ];
 
 pub struct SqliteStore {

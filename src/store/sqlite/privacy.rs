@@ -73,6 +73,11 @@ impl PrivacyStore for SqliteStore {
             "DELETE FROM sessions WHERE site_id = ?1 AND last_ms < ?2",
             params![site_id, before_ms],
         )?;
+        // Kept goal counts of the days that lost events (see `goal_days`).
+        tx.execute(
+            "DELETE FROM goal_days WHERE site_id = ?1 AND day <= ?2",
+            params![site_id, crate::clock::day_of(before_ms)],
+        )?;
         if n > 0 || rollups {
             record_deletion(
                 &tx,
@@ -143,6 +148,8 @@ impl PrivacyStore for SqliteStore {
             }
             Subject::Visitor(v) => {
                 let n = tx.execute("DELETE FROM events WHERE visitor_id = ?1", [v])?;
+                // A visitor id is one day's; which goals it counted in is not kept.
+                tx.execute("DELETE FROM goal_days", [])?;
                 record_deletion(
                     &tx,
                     &Deletion {

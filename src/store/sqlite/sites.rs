@@ -144,6 +144,8 @@ impl SiteStore for SqliteStore {
             "funnels",
             "share_links",
             "import_keys",
+            "goal_days",
+            "late_events",
         ] {
             tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
         }

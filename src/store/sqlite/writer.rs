@@ -261,6 +261,10 @@ impl SqliteWriter {
                 key.execute(params![k.site_id, k.ts_ms, k.key])?;
             }
             let mut ins = tx.prepare_cached(INSERT_EVENT)?;
+            // Events of days already over make those days' kept goal counts stale.
+            let now = crate::clock::Clock::System.now_ms();
+            let today = crate::clock::day_of(now);
+            let mut late = Vec::new();
             for e in events {
                 ins.execute(params![
                     e.site_id,
@@ -319,7 +323,11 @@ impl SqliteWriter {
                 ])?;
                 let id = tx.last_insert_rowid();
                 ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
+                if crate::clock::day_of(e.ts_ms) < today {
+                    late.push((e.site_id, crate::clock::day_of(e.ts_ms), id));
+                }
             }
+            super::goal_days::mark_late(&tx, late.into_iter(), now)?;
             let mut order = tx.prepare_cached(
                 "INSERT INTO orders (site_id, order_id, ts_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (site_id, order_id) DO UPDATE SET ts_ms = excluded.ts_ms",

@@ -1,0 +1,392 @@
+//! Wildcard goals counted per whole day, once (schema 19).
+//!
+//! A goal with a wildcard (`page:/docs/*`) has no rollup row, so its completions and
+//! distinct visitors come from the raw events: a month of a busy site was a scan of
+//! ten million rows on every report (9.5 s of the 11 s of a 10 M-event report). A day
+//! that is over does not change, with three exceptions, so its two numbers are counted
+//! the first time a report needs them and kept in `goal_days`:
+//!
+//! - **Events written late for it** (an import, a back-dated drop-in hit, a batch
+//!   committed just after midnight): the writer records, per site and day, the newest
+//!   event id it wrote for a day already over (`late_events`, [`mark_late`]); a kept
+//!   day counted before that id is stale and counted again.
+//! - **Events removed from it** (retention, a visitor's erasure, a removed site): those
+//!   paths delete the kept days they touch.
+//! - **Days still open**: only days that ended an hour or more ago are kept ([`SETTLE`]),
+//!   so a batch whose day was still current when the writer looked cannot land after the
+//!   day was counted. Today and the partial days at the range's ends are counted from
+//!   the raw events, as before.
+//!
+//! Summing days is exact because a visitor id is an HMAC with the day's salt: the same
+//! person on two days has two ids, so the distinct visitors of a range are the sum of
+//! each day's (the rollups' visitors rely on the same fact).
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection};
+
+use super::Result;
+use crate::clock::{day_of, Millis, DAY_MS, HOUR_MS};
+use crate::store::pattern::Pattern;
+
+/// How long after its end a day is kept: longer than any batch takes from the writer's
+/// check of its day to its commit.
+const SETTLE: Millis = HOUR_MS;
+
+/// `(completions, distinct visitors)` of `pattern` among the web events of
+/// `[from_ms, to_ms)`: whole days that are over from `goal_days` (counted and kept
+/// when missing or stale), the rest from the raw events.
+pub(super) fn pattern_counts(
+    conn: &Connection,
+    site_id: i64,
+    pattern: &Pattern,
+    from_ms: Millis,
+    to_ms: Millis,
+    now_ms: Millis,
+) -> Result<(i64, i64)> {
+    // Whole days inside the range, ended at least SETTLE ago: [first, end).
+    let first = from_ms.div_euclid(DAY_MS) + i64::from(from_ms.rem_euclid(DAY_MS) != 0);
+    let end = to_ms.div_euclid(DAY_MS).min(day_of(now_ms - SETTLE));
+    if first >= end {
+        return raw(conn, site_id, pattern, from_ms, to_ms);
+    }
+    let mut total = days(conn, site_id, pattern, first, end)?;
+    for (a, b) in [(from_ms, first * DAY_MS), (end * DAY_MS, to_ms)] {
+        if a < b {
+            let (c, v) = raw(conn, site_id, pattern, a, b)?;
+            total.0 += c;
+            total.1 += v;
+        }
+    }
+    Ok(total)
+}
+
+/// The raw count, as before schema 19.
+fn raw(
+    conn: &Connection,
+    site_id: i64,
+    pattern: &Pattern,
+    from_ms: Millis,
+    to_ms: Millis,
+) -> Result<(i64, i64)> {
+    let sql = format!(
+        "SELECT COUNT(*), COUNT(DISTINCT NULLIF(visitor_id, 0)) FROM events
+         WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND {} AND {}",
+        super::events::WEB_EVENT,
+        super::events::pattern_sql(pattern.kind, 4)
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    Ok(
+        st.query_row(params![site_id, from_ms, to_ms, pattern.sql_glob()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?,
+    )
+}
+
+/// Days `[first, end)`, all over: kept ones read, the others counted (in one read
+/// snapshot with the late marks they are checked against) and kept.
+fn days(
+    conn: &Connection,
+    site_id: i64,
+    pattern: &Pattern,
+    first: i64,
+    end: i64,
+) -> Result<(i64, i64)> {
+    let key = pattern.to_string();
+    let mut counted: Vec<(i64, i64, i64, i64)> = Vec::new();
+    let mut total = (0, 0);
+    {
+        // One snapshot: what is kept, the late marks, and the events counted.
+        let tx = conn.unchecked_transaction()?;
+        let mut kept: HashMap<i64, (i64, i64)> = HashMap::new();
+        {
+            let mut st = tx.prepare_cached(
+                "SELECT g.day, g.completions, g.visitors FROM goal_days g
+                 LEFT JOIN late_events l ON l.site_id = g.site_id AND l.day = g.day
+                 WHERE g.site_id = ?1 AND g.pattern = ?2 AND g.day >= ?3 AND g.day < ?4
+                   AND g.through_id >= IFNULL(l.max_id, 0)",
+            )?;
+            let rows = st.query_map(params![site_id, key, first, end], |r| {
+                Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?)))
+            })?;
+            for row in rows {
+                let (day, c) = row?;
+                kept.insert(day, c);
+            }
+        }
+        let mut late: HashMap<i64, i64> = HashMap::new();
+        {
+            let mut st = tx.prepare_cached(
+                "SELECT day, max_id FROM late_events WHERE site_id = ?1 AND day >= ?2 AND day < ?3",
+            )?;
+            let rows = st.query_map(params![site_id, first, end], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (day, id) = row?;
+                late.insert(day, id);
+            }
+        }
+        // Runs of days not kept, each counted with one grouped read.
+        let mut day = first;
+        while day < end {
+            if let Some(&(c, v)) = kept.get(&day) {
+                total.0 += c;
+                total.1 += v;
+                day += 1;
+                continue;
+            }
+            let run_start = day;
+            while day < end && !kept.contains_key(&day) {
+                day += 1;
+            }
+            let per_day = grouped(&tx, site_id, pattern, run_start, day)?;
+            for d in run_start..day {
+                let (c, v) = per_day.get(&d).copied().unwrap_or((0, 0));
+                total.0 += c;
+                total.1 += v;
+                counted.push((d, c, v, late.get(&d).copied().unwrap_or(0)));
+            }
+        }
+        tx.commit()?;
+    }
+    if !counted.is_empty() {
+        // A cache: if it cannot be written now (the database busy past its timeout,
+        // read-only), the numbers are still right, and the next report counts again.
+        if let Err(e) = keep(conn, site_id, &key, &counted) {
+            tracing::warn!(error = %e, "keeping the wildcard goal's daily counts failed");
+        }
+    }
+    Ok(total)
+}
+
+/// Completions and distinct visitors per day of `[first, end)`.
+fn grouped(
+    conn: &Connection,
+    site_id: i64,
+    pattern: &Pattern,
+    first: i64,
+    end: i64,
+) -> Result<HashMap<i64, (i64, i64)>> {
+    let sql = format!(
+        "SELECT ts_ms / {DAY_MS} AS day, COUNT(*), COUNT(DISTINCT NULLIF(visitor_id, 0))
+         FROM events
+         WHERE site_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND {} AND {}
+         GROUP BY day",
+        super::events::WEB_EVENT,
+        super::events::pattern_sql(pattern.kind, 4)
+    );
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map(
+        params![site_id, first * DAY_MS, end * DAY_MS, pattern.sql_glob()],
+        |r| Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?))),
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn keep(conn: &Connection, site_id: i64, key: &str, rows: &[(i64, i64, i64, i64)]) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT OR REPLACE INTO goal_days (site_id, pattern, day, completions, visitors, through_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (day, c, v, through) in rows {
+            st.execute(params![site_id, key, day, c, v, through])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// In the writer's transaction: the days of `(site_id, day, id)` already over at
+/// `now_ms` get their newest late event id, which makes their kept goal counts stale.
+pub(super) fn mark_late(
+    tx: &Connection,
+    late: impl Iterator<Item = (i64, i64, i64)>,
+    now_ms: Millis,
+) -> Result<()> {
+    let today = day_of(now_ms);
+    let mut newest: HashMap<(i64, i64), i64> = HashMap::new();
+    for (site_id, day, id) in late {
+        if day < today {
+            let e = newest.entry((site_id, day)).or_insert(id);
+            *e = (*e).max(id);
+        }
+    }
+    if newest.is_empty() {
+        return Ok(());
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO late_events (site_id, day, max_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (site_id, day) DO UPDATE SET max_id = max(max_id, excluded.max_id)",
+    )?;
+    for ((site_id, day), id) in newest {
+        st.execute(params![site_id, day, id])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, SiteId};
+    use crate::store::pattern::PatternKind;
+    use crate::store::{PrivacyStore, SqliteStore, Subject};
+
+    /// 2025-03-01 00:00 UTC: every test day is over, by the system clock too.
+    const D0: Millis = 20_148 * DAY_MS;
+
+    fn ev(ts_ms: Millis, name: &str, path: &str, visitor_id: i64) -> Event {
+        Event {
+            site_id: 1,
+            ts_ms,
+            name: name.into(),
+            path: path.into(),
+            visitor_id,
+            ..Event::default()
+        }
+    }
+
+    /// Five days of events: docs pages by a few visitors (some twice a day), other
+    /// pages, a bot, anonymous hits and custom events.
+    fn events() -> Vec<Event> {
+        let mut out = Vec::new();
+        for day in 0..5 {
+            let t = D0 + day * DAY_MS;
+            for h in 0..24 {
+                let ts = t + h * HOUR_MS + 17 * 60_000;
+                let v = 1_000 * (day + 1) + h % 5;
+                out.push(ev(ts, "pageview", &format!("/docs/{}", h % 3), v));
+                out.push(ev(ts + 1, "pageview", "/pricing", v));
+                out.push(ev(ts + 2, "signup", "/docs/x", v));
+                if h % 7 == 0 {
+                    out.push(ev(ts + 3, "pageview", "/docs/anon", 0));
+                    let mut bot = ev(ts + 4, "pageview", "/docs/bot", 99);
+                    bot.bot = Some(crate::model::BotReason::EmptyUa);
+                    out.push(bot);
+                }
+            }
+        }
+        out
+    }
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
+        w.apply(&events(), &[], None).unwrap();
+        (dir, store)
+    }
+
+    fn kept(store: &SqliteStore) -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM goal_days", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Ranges of whole days, of parts of days, and reaching into days not over yet.
+    fn ranges() -> Vec<(Millis, Millis)> {
+        vec![
+            (D0, D0 + 5 * DAY_MS),
+            (D0 + DAY_MS, D0 + 3 * DAY_MS),
+            (D0 + 5 * HOUR_MS, D0 + 4 * DAY_MS + 7 * HOUR_MS),
+            (D0 + 30 * HOUR_MS, D0 + 31 * HOUR_MS),
+            (D0 - DAY_MS, D0 + 9 * DAY_MS),
+        ]
+    }
+
+    fn check(store: &SqliteStore, now: Millis) {
+        let conn = store.conn();
+        for p in ["page:/docs/*", "event:sign*", "page:/docs/?"] {
+            let p = Pattern::parse(p).unwrap();
+            for (from, to) in ranges() {
+                assert_eq!(
+                    pattern_counts(&conn, 1, &p, from, to, now).unwrap(),
+                    raw(&conn, 1, &p, from, to).unwrap(),
+                    "{p} over [{from}, {to}) at {now}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kept_days_give_the_raw_counts_and_are_counted_once() {
+        let (_dir, store) = store();
+        // "Now" in the middle of the fourth day: days 0-2 can be kept, not 3 and 4.
+        let now = D0 + 3 * DAY_MS + 12 * HOUR_MS;
+        check(&store, now);
+        let after_first = kept(&store);
+        assert!(after_first > 0, "whole days that are over are kept");
+        let open: i64 = store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM goal_days WHERE day >= ?1",
+                [D0 / DAY_MS + 3],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(open, 0, "a day not over for an hour is never kept");
+        check(&store, now);
+        assert_eq!(
+            kept(&store),
+            after_first,
+            "a second report counts nothing again"
+        );
+        // Days that end: kept as they end.
+        check(&store, D0 + 20 * DAY_MS);
+        assert!(kept(&store) > after_first);
+        // The same numbers with the kept rows alone: a row changed by hand shows.
+        store
+            .conn()
+            .execute("UPDATE goal_days SET completions = completions + 1000", [])
+            .unwrap();
+        let p = Pattern::new(PatternKind::Page, "/docs/*").unwrap();
+        let conn = store.conn();
+        let (c, _) = pattern_counts(&conn, 1, &p, D0, D0 + 5 * DAY_MS, D0 + 20 * DAY_MS).unwrap();
+        assert_eq!(c, raw(&conn, 1, &p, D0, D0 + 5 * DAY_MS).unwrap().0 + 5_000);
+    }
+
+    #[test]
+    fn an_event_written_late_makes_its_day_counted_again() {
+        let (_dir, store) = store();
+        let now = D0 + 20 * DAY_MS;
+        check(&store, now);
+        let before = kept(&store);
+        // An import of day 1, well after it ended: a new visitor on a docs page.
+        let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
+        w.apply(
+            &[ev(D0 + DAY_MS + HOUR_MS, "pageview", "/docs/late", 777)],
+            &[],
+            None,
+        )
+        .unwrap();
+        let p = Pattern::new(PatternKind::Page, "/docs/*").unwrap();
+        let conn = store.conn();
+        let (c, v) = pattern_counts(&conn, 1, &p, D0, D0 + 5 * DAY_MS, now).unwrap();
+        assert_eq!((c, v), raw(&conn, 1, &p, D0, D0 + 5 * DAY_MS).unwrap());
+        drop(conn);
+        check(&store, now);
+        assert_eq!(
+            kept(&store),
+            before,
+            "the stale day was replaced, not added"
+        );
+    }
+
+    #[test]
+    fn retention_and_erasure_drop_the_kept_days_they_change() {
+        let (_dir, store) = store();
+        let now = D0 + 20 * DAY_MS;
+        check(&store, now);
+        // Retention in the middle of day 2: days 0-2 lose events.
+        store
+            .apply_retention(SiteId(1), D0 + 2 * DAY_MS + 6 * HOUR_MS, false)
+            .unwrap();
+        check(&store, now);
+        // A visitor of day 3 erased.
+        store.erase_subject(&Subject::Visitor(4_001)).unwrap();
+        check(&store, now);
+    }
+}
