@@ -148,6 +148,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/017_import_and_dropins.sql"),
     include_str!("sql/migrations/018_manage.sql"),
     include_str!("sql/migrations/019_goal_days.sql"),
+    include_str!("sql/migrations/020_covering_touches.sql"),
 ];
 
 pub struct SqliteStore {
