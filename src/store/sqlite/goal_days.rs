@@ -381,9 +381,17 @@ mod tests {
         let now = D0 + 20 * DAY_MS;
         check(&store, now);
         // Retention in the middle of day 2: days 0-2 lose events.
-        store
-            .apply_retention(SiteId(1), D0 + 2 * DAY_MS + 6 * HOUR_MS, false)
+        let before = D0 + 2 * DAY_MS + 6 * HOUR_MS;
+        store.apply_retention(SiteId(1), before, false).unwrap();
+        let marks: i64 = store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM late_events WHERE day <= ?1",
+                [day_of(before)],
+                |r| r.get(0),
+            )
             .unwrap();
+        assert_eq!(marks, 0, "the late marks of days retention emptied go too");
         check(&store, now);
         // A visitor of day 3 erased.
         store.erase_subject(&Subject::Visitor(4_001)).unwrap();

@@ -73,11 +73,14 @@ impl PrivacyStore for SqliteStore {
             "DELETE FROM sessions WHERE site_id = ?1 AND last_ms < ?2",
             params![site_id, before_ms],
         )?;
-        // Kept goal counts of the days that lost events (see `goal_days`).
-        tx.execute(
-            "DELETE FROM goal_days WHERE site_id = ?1 AND day <= ?2",
-            params![site_id, crate::clock::day_of(before_ms)],
-        )?;
+        // Kept goal counts of the days that lost events (see `goal_days`), and the late
+        // marks of days now gone.
+        for table in ["goal_days", "late_events"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE site_id = ?1 AND day <= ?2"),
+                params![site_id, crate::clock::day_of(before_ms)],
+            )?;
+        }
         if n > 0 || rollups {
             record_deletion(
                 &tx,
