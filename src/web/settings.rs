@@ -10,6 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::layout::{self, csrf_field};
+use super::manage::{blocking, store_err};
 use super::{CsrfForm, CurrentUser, NoFields, WebError, WebState};
 use crate::model::{parse_domain, PrivacyMode, Site, SiteKey, WithoutConsent};
 use crate::store::sqlite::Role;
@@ -20,22 +21,6 @@ enum Secret {
     Password { user: String, password: String },
     Token { id: i64, secret: String },
     Share { url: String },
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, WebError> + Send + 'static,
-) -> Result<T, WebError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(WebError::internal)?
-}
-
-/// Store errors a user can act on (a conflict) are shown; others are logged.
-fn store_err(e: crate::store::StoreError) -> WebError {
-    match e {
-        crate::store::StoreError::Conflict(m) => WebError::BadRequest(m),
-        e => WebError::internal(e),
-    }
 }
 
 fn site_by_key(store: &dyn SiteStore, key: &str) -> Result<Site, WebError> {

@@ -208,20 +208,38 @@ pub async fn remove_goal(
     Path((key, id)): Path<(String, String)>,
     f: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    f.user.require_admin()?;
-    let site = site_for(&state, &f.user, &key).await?;
-    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    let store = state.store.clone();
-    blocking(move || {
-        let g = store
-            .goals(site.id)
+    remove_by_id(&state, &f.user, &key, &id, |store, site_id, id| {
+        let Some(g) = store
+            .goals(site_id)
             .map_err(WebError::internal)?
             .into_iter()
             .find(|g| g.id == id)
-            .ok_or(WebError::NotFound)?;
-        store.remove_goal(site.id, &g.name).map_err(store_err)
+        else {
+            return Ok(false);
+        };
+        store.remove_goal(site_id, &g.name).map_err(store_err)
     })
-    .await?;
+    .await
+}
+
+/// A goal or funnel of the site `key` removed by its id, by an admin; an id that is
+/// not the site's is "not found". Back to the goals page.
+async fn remove_by_id(
+    state: &WebState,
+    user: &CurrentUser,
+    key: &str,
+    id: &str,
+    remove: impl FnOnce(&crate::store::SqliteStore, crate::model::SiteId, i64) -> Result<bool, WebError>
+        + Send
+        + 'static,
+) -> Result<Response, WebError> {
+    user.require_admin()?;
+    let site = site_for(state, user, key).await?;
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let store = state.store.clone();
+    if !blocking(move || remove(&store, site.id, id)).await? {
+        return Err(WebError::NotFound);
+    }
     Ok(Redirect::to(&format!("/sites/{key}/goals")).into_response())
 }
 
@@ -284,13 +302,8 @@ pub async fn remove_funnel(
     Path((key, id)): Path<(String, String)>,
     f: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    f.user.require_admin()?;
-    let site = site_for(&state, &f.user, &key).await?;
-    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    let store = state.store.clone();
-    let removed = blocking(move || store.remove_funnel(site.id, id).map_err(store_err)).await?;
-    if !removed {
-        return Err(WebError::NotFound);
-    }
-    Ok(Redirect::to(&format!("/sites/{key}/goals")).into_response())
+    remove_by_id(&state, &f.user, &key, &id, |store, site_id, id| {
+        store.remove_funnel(site_id, id).map_err(store_err)
+    })
+    .await
 }
