@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use crate::model::{Event, SiteId};
     use crate::store::pattern::PatternKind;
-    use crate::store::{PrivacyStore, SqliteStore, Subject};
+    use crate::store::{PrivacyStore, SiteStore, SqliteStore, Subject};
 
     /// 2025-03-01 00:00 UTC: every test day is over, by the system clock too.
     const D0: Millis = 20_148 * DAY_MS;
@@ -396,5 +396,25 @@ mod tests {
         // A visitor of day 3 erased.
         store.erase_subject(&Subject::Visitor(4_001)).unwrap();
         check(&store, now);
+    }
+
+    #[test]
+    fn a_removed_site_leaves_no_kept_days_or_late_marks() {
+        let (_dir, store) = store();
+        let key = crate::model::SiteKey::generate();
+        let site = store.add_site(&key, "a.example", "A", 0).unwrap();
+        assert_eq!(site.id, SiteId(1), "the events above are this site's");
+        check(&store, D0 + 20 * DAY_MS);
+        assert!(kept(&store) > 0);
+        assert!(store.remove_site(&key).unwrap());
+        let left: i64 = store
+            .conn()
+            .query_row(
+                "SELECT (SELECT count(*) FROM goal_days) + (SELECT count(*) FROM late_events)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }
