@@ -89,7 +89,7 @@ pub async fn show(
                                 option value="event" { "custom event" }
                             }
                         }
-                        label { "Path or event name (" code { "*" } " matches anything)" input type="text" name="pattern" placeholder="/thank-you*  or  signup" required maxlength="256"; }
+                        label { span { "Path or event name (" code { "*" } " matches anything)" } input type="text" name="pattern" placeholder="/thank-you*  or  signup" required maxlength="256"; }
                         label { "Name (optional)" input type="text" name="name" maxlength="200"; }
                         button type="submit" { "Add goal" }
                     }
