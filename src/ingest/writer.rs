@@ -183,6 +183,7 @@ impl EventWriter {
                 .track(&mut e, &mut self.pending, &mut self.seen);
         }
         self.sessions.finish_batch(&mut self.pending);
+        self.sqlite.reserve_ids(false);
         self.sqlite.apply(&[], &[], Some(&mut self.pending))?;
         self.indexed();
         if n > 0 {
@@ -318,6 +319,7 @@ impl EventWriter {
         let n = events.len() as u64;
         let bots = events.iter().filter(|e| e.bot.is_some()).count() as u64;
         let started = Instant::now();
+        self.sqlite.reserve_ids(index == Index::Later);
         let result = self.sqlite.apply_imported(
             &events,
             &reclassify,

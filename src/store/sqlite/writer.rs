@@ -31,7 +31,15 @@ pub struct SqliteWriter {
     /// that its derived rows clear. A writer beside it (`import`, `demo`) always writes
     /// derived rows with its events and must not clear the server's ranges.
     owns_unindexed: bool,
+    /// Whether the next [`apply`](Self::apply) gives its events ids from a reserved
+    /// block ([`reserve_ids`](Self::reserve_ids)).
+    reserving: bool,
+    /// The reserved ids not given out yet: `(next, last)`.
+    block: Option<(i64, i64)>,
 }
+
+/// Ids reserved at once while derived rows wait (see [`SqliteWriter::reserve_ids`]).
+const ID_BLOCK: i64 = 8_192;
 
 /// A line imported by `pixeltrack import`: stored with its event so that importing it
 /// again adds nothing (the `import_keys` table).
@@ -132,6 +140,8 @@ impl SqliteWriter {
             conn,
             last_event_id,
             owns_unindexed: true,
+            reserving: false,
+            block: None,
         })
     }
 
@@ -140,6 +150,21 @@ impl SqliteWriter {
     pub fn beside_server(mut self) -> SqliteWriter {
         self.owns_unindexed = false;
         self
+    }
+
+    /// Whether the next [`apply`](Self::apply) of the server's writer takes its event
+    /// ids from a block reserved ahead. Under load, where derived rows wait, a batch
+    /// then writes the pages of its events and indexes only: the block's range in
+    /// `unindexed` and its top in `sqlite_sequence` were written once, when it was
+    /// reserved (AUTOINCREMENT rewrites `sqlite_sequence` only for an id above it), where
+    /// every batch wrote a row to each before — two of the ~9 pages a batch of ~15
+    /// events wrote. Ids stay never reused: a block is taken above every id given out,
+    /// and the ids a released block did not give out are skipped, like a rolled-back
+    /// insert's. The range in `unindexed` also holds the forwarder back from ids the
+    /// block may still give out. Off, ids come from AUTOINCREMENT one by one and the
+    /// block is released when derived rows are written.
+    pub fn reserve_ids(&mut self, on: bool) {
+        self.reserving = on && self.owns_unindexed;
     }
 
     /// The newest event id committed or being committed.
@@ -251,6 +276,28 @@ impl SqliteWriter {
         imported: &[ImportKey],
         derived: Option<&mut Derived>,
     ) -> Result<()> {
+        let block = self.block;
+        let result = self.apply_in_tx(events, reclassify, imported, derived);
+        if result.is_err() {
+            // Nothing of the failed transaction stayed: neither a block it reserved
+            // nor the ids it gave out.
+            self.block = block;
+        }
+        result
+    }
+
+    fn apply_in_tx(
+        &mut self,
+        events: &[Event],
+        reclassify: &[Reclassify],
+        imported: &[ImportKey],
+        derived: Option<&mut Derived>,
+    ) -> Result<()> {
+        let reserving = self.reserving;
+        // Taken out of `self` for the transaction's lifetime (it borrows the connection).
+        let mut me = ReservedIds {
+            block: self.block.take(),
+        };
         let tx = self.conn.transaction()?;
         let mut ids = None;
         {
@@ -266,6 +313,7 @@ impl SqliteWriter {
             let today = crate::clock::day_of(now);
             let mut late = Vec::new();
             for e in events {
+                let id = if reserving { Some(me.next(&tx)?) } else { None };
                 ins.execute(params![
                     e.site_id,
                     e.ts_ms,
@@ -320,8 +368,9 @@ impl SqliteWriter {
                     e.city,
                     e.asn,
                     e.as_org,
+                    id,
                 ])?;
-                let id = tx.last_insert_rowid();
+                let id = id.unwrap_or_else(|| tx.last_insert_rowid());
                 ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
                 if crate::clock::day_of(e.ts_ms) < today {
                     late.push((e.site_id, crate::clock::day_of(e.ts_ms), id));
@@ -354,10 +403,23 @@ impl SqliteWriter {
             match derived {
                 Some(d) => {
                     write_derived(&tx, d)?;
-                    if self.owns_unindexed {
-                        tx.execute("DELETE FROM unindexed", [])?;
+                    match (self.owns_unindexed, me.block) {
+                        (false, _) => {}
+                        // Under load: the block goes on; the ids it gave out are indexed.
+                        (true, Some((next, _))) if reserving => {
+                            tx.execute("DELETE FROM unindexed WHERE to_id < ?1", [next])?;
+                            tx.execute(
+                                "UPDATE unindexed SET from_id = ?1 WHERE from_id < ?1",
+                                [next],
+                            )?;
+                        }
+                        (true, _) => {
+                            tx.execute("DELETE FROM unindexed", [])?;
+                            me.block = None;
+                        }
                     }
                 }
+                None if reserving => {}
                 None => {
                     if let Some((from, to)) = ids {
                         tx.prepare_cached(
@@ -369,10 +431,54 @@ impl SqliteWriter {
             }
         }
         tx.commit()?;
+        self.block = me.block;
         if let Some((_, last)) = ids {
             self.last_event_id = last;
         }
         Ok(())
+    }
+}
+
+/// The writer's reserved block during a transaction (see [`SqliteWriter::reserve_ids`]).
+struct ReservedIds {
+    block: Option<(i64, i64)>,
+}
+
+impl ReservedIds {
+    /// The block's next id, reserving a new block above every id given out when it has
+    /// none left (in the same transaction as the events that take it).
+    fn next(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<i64> {
+        if let Some((next, last)) = self.block {
+            if next <= last {
+                self.block = Some((next + 1, last));
+                return Ok(next);
+            }
+        }
+        let seq: i64 = tx
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let (first, last) = (seq + 1, seq + ID_BLOCK);
+        if tx.execute(
+            "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'events'",
+            [last],
+        )? == 0
+        {
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)",
+                [last],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO unindexed (from_id, to_id) VALUES (?1, ?2)",
+            [first, last],
+        )?;
+        self.block = Some((first + 1, last));
+        Ok(first)
     }
 }
 
@@ -556,5 +662,111 @@ mod tests {
             .apply(&[], &[], Some(&mut Derived::default()))
             .unwrap();
         assert_eq!(ranges(&server), 0);
+    }
+
+    /// Under load the server's writer takes ids from a reserved block: its batches write
+    /// neither `sqlite_sequence` nor `unindexed`, the block's range keeps its events
+    /// replayable (and holds the forwarder back) until derived rows are written, an
+    /// import beside it gets ids above the block, and no id is ever given out twice.
+    #[test]
+    fn reserved_ids_are_written_once_per_block_and_never_given_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
+        let ev = |path: &str| Event {
+            site_id: 1,
+            ts_ms: 1_000,
+            path: path.into(),
+            ..Event::default()
+        };
+        let mut server = store.writer(crate::config::Synchronous::Normal).unwrap();
+        let seq = |w: &SqliteWriter| -> i64 {
+            w.conn
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let ranges = |w: &SqliteWriter| -> Vec<(i64, i64)> {
+            let mut st = w
+                .conn
+                .prepare("SELECT from_id, to_id FROM unindexed ORDER BY from_id")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let ids = |w: &SqliteWriter| -> Vec<(i64, String)> {
+            let mut st = w
+                .conn
+                .prepare("SELECT id, path FROM events ORDER BY id")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        // A first event the usual way (AUTOINCREMENT), indexed at once.
+        server
+            .apply(&[ev("/a")], &[], Some(&mut Derived::default()))
+            .unwrap();
+        assert_eq!(seq(&server), 1);
+        // Three batches under load: one reservation, then nothing per batch.
+        server.reserve_ids(true);
+        server.apply(&[ev("/b"), ev("/c")], &[], None).unwrap();
+        assert_eq!(seq(&server), 1 + ID_BLOCK);
+        assert_eq!(ranges(&server), [(2, 1 + ID_BLOCK)]);
+        server.apply(&[ev("/d")], &[], None).unwrap();
+        server.apply(&[ev("/e")], &[], None).unwrap();
+        assert_eq!(seq(&server), 1 + ID_BLOCK);
+        assert_eq!(ranges(&server), [(2, 1 + ID_BLOCK)]);
+        // An import beside the server: above the block.
+        let mut import = store
+            .writer(crate::config::Synchronous::Normal)
+            .unwrap()
+            .beside_server();
+        import
+            .apply(&[ev("/import")], &[], Some(&mut Derived::default()))
+            .unwrap();
+        // A crash now replays exactly the server's unindexed events.
+        let replay: Vec<String> = server
+            .unindexed_events()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(replay, ["/b", "/c", "/d", "/e"]);
+        // Derived rows written under load: the block goes on from its next id.
+        server
+            .apply(&[ev("/f")], &[], Some(&mut Derived::default()))
+            .unwrap();
+        assert_eq!(ranges(&server), [(7, 1 + ID_BLOCK)]);
+        assert!(server.unindexed_events().unwrap().is_empty());
+        // The load pauses: the block is released, and ids go on above everything.
+        server.reserve_ids(false);
+        server
+            .apply(&[ev("/g")], &[], Some(&mut Derived::default()))
+            .unwrap();
+        assert!(ranges(&server).is_empty());
+        assert_eq!(
+            ids(&server),
+            [
+                (1, "/a".to_string()),
+                (2, "/b".into()),
+                (3, "/c".into()),
+                (4, "/d".into()),
+                (5, "/e".into()),
+                (6, "/f".into()),
+                (2 + ID_BLOCK, "/import".into()),
+                (3 + ID_BLOCK, "/g".into()),
+            ]
+        );
+        // The next load reserves a new block above every id given out.
+        server.reserve_ids(true);
+        server.apply(&[ev("/h")], &[], None).unwrap();
+        assert_eq!(ranges(&server), [(4 + ID_BLOCK, 3 + 2 * ID_BLOCK)]);
+        assert_eq!(server.last_event_id(), 4 + ID_BLOCK);
     }
 }
