@@ -35,6 +35,8 @@ use crate::token::{Action, EmailToken, Keyring, TokenRoute, MAX_RECIPIENT};
 
 const HEAD_PROBE_WINDOW_MS: Millis = 60_000;
 const CAMPAIGN_TTL: Duration = Duration::from_secs(10);
+/// How long the store's "no open by a person" for a recipient is believed.
+const STORE_NO_TTL_MS: Millis = 10_000;
 const KEY_RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// Recent-activity maps are pruned when they grow past this many entries.
 const ACTIVITY_MAX: usize = 100_000;
@@ -61,6 +63,8 @@ struct Seen {
     first_ms: Option<Millis>,
     /// An open a person caused (verdict human or a mail provider's proxy).
     human_open: bool,
+    /// When the store last said it holds no such open (see `prior_open`).
+    store_said_no_ms: Option<Millis>,
     /// Recent clicks (time, link).
     clicks: Vec<(Millis, String)>,
 }
@@ -172,23 +176,32 @@ impl Collector {
     }
 
     /// Whether the recipient has an open a person caused: this process's memory, then
-    /// the store (after a restart, or for an open another collector recorded).
-    async fn prior_open(&self, campaign: i64, recipient: &str) -> bool {
-        if self
-            .email
-            .activity()
-            .emails
-            .get(&(campaign, recipient.to_owned()))
-            .is_some_and(|s| s.human_open)
-        {
-            return true;
+    /// the store (after a restart, or for an open another collector recorded). A "no"
+    /// from the store is believed for [`STORE_NO_TTL_MS`]: this process's own opens
+    /// set the memory at once, and another collector's reach it within that time, as
+    /// every shared setting does — where a store read per click cost a thread hand-off
+    /// and a scan of the recipient's opens (Apple's prefetches add one per send).
+    async fn prior_open(&self, campaign: i64, recipient: &str, now: Millis) -> bool {
+        let key = (campaign, recipient.to_owned());
+        if let Some(s) = self.email.activity().emails.get(&key) {
+            if s.human_open
+                || s.store_said_no_ms
+                    .is_some_and(|t| now - t < STORE_NO_TTL_MS)
+            {
+                return s.human_open;
+            }
         }
         let (store, r) = (self.store.clone(), recipient.to_owned());
-        tokio::task::spawn_blocking(move || store.has_human_open(campaign, &r))
+        let found = tokio::task::spawn_blocking(move || store.has_human_open(campaign, &r))
             .await
             .ok()
-            .and_then(Result::ok)
-            .unwrap_or(false)
+            .and_then(Result::ok);
+        if found == Some(false) {
+            if let Some(s) = self.email.activity().emails.get_mut(&key) {
+                s.store_said_no_ms = Some(now);
+            }
+        }
+        found.unwrap_or(false)
     }
 
     /// Records an email hit; returns the token (if valid) and the drop reason, if any.
@@ -290,7 +303,7 @@ impl Collector {
             prune(&mut a, now);
         }
         if click && !signals.prior_open {
-            signals.prior_open = self.prior_open(campaign.id, &recipient).await;
+            signals.prior_open = self.prior_open(campaign.id, &recipient, now).await;
         }
         if let Some((start, _)) = burst_clicks.first() {
             let machine_timing = burst_clicks
