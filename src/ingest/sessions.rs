@@ -64,18 +64,6 @@ fn session_dims(e: &Event) -> Vec<String> {
         .collect()
 }
 
-/// Calls `f` for each row a visit is counted in: the total, each session dimension,
-/// the entry page.
-fn for_visit_targets(row: &SessionRow, mut f: impl FnMut(Dim, &str)) {
-    f(Dim::Total, "");
-    for (d, v) in SESSION_DIMS.iter().zip(&row.dims) {
-        f(*d, v);
-    }
-    if !row.entry_page.is_empty() {
-        f(Dim::EntryPage, &row.entry_page);
-    }
-}
-
 fn skip_empty(dim: Dim, value: &str) -> bool {
     value.is_empty() && dim.empty_means_unset()
 }
@@ -296,6 +284,10 @@ impl Sessions {
         // of the same day find them seen (or, past the memory bound, the store does), so
         // they are not checked again — the same counts for a fraction of the lookups.
         let mut visit_keys_checked = false;
+        // What the visit adds to its total and session-value rows, at its start hour:
+        // added below in one step with the event's own counts when the hours agree (one
+        // table lookup per row instead of two or three).
+        let mut visit_rows = (hour, Counts::default());
         if live {
             let o = self.open.get_mut(&key).expect("checked above");
             visit_keys_checked = day_of(o.row.last_ms) == day;
@@ -312,9 +304,18 @@ impl Sessions {
                 o.bounced = false;
             }
             if visit != Counts::default() {
-                for_visit_targets(&o.row, |d, v| {
-                    add(batch, e.site_id, d, start_hour, v, visit)
-                });
+                visit_rows = (start_hour, visit);
+                // The entry page as it is before this event (set by the first page view).
+                if !o.row.entry_page.is_empty() {
+                    add(
+                        batch,
+                        e.site_id,
+                        Dim::EntryPage,
+                        start_hour,
+                        &o.row.entry_page,
+                        visit,
+                    );
+                }
             }
             if pv {
                 o.row.pageviews += 1;
@@ -379,7 +380,17 @@ impl Sessions {
                 bounces: 1,
                 ..Counts::default()
             };
-            for_visit_targets(&row, |d, v| add(batch, e.site_id, d, hour, v, visit));
+            visit_rows = (hour, visit);
+            if !row.entry_page.is_empty() {
+                add(
+                    batch,
+                    e.site_id,
+                    Dim::EntryPage,
+                    hour,
+                    &row.entry_page,
+                    visit,
+                );
+            }
             add(
                 batch,
                 e.site_id,
@@ -433,46 +444,61 @@ impl Sessions {
             visitors: 1,
             ..Counts::default()
         };
-        let mut each = |d: Dim, v: &str, checked: bool| {
+        let (visit_hour, visit) = visit_rows;
+        let folded = if visit_hour == hour {
+            visit
+        } else {
+            // A visit that began in an earlier hour: its rows at that hour.
+            if visit != Counts::default() {
+                add(batch, e.site_id, Dim::Total, visit_hour, "", visit);
+                for (d, v) in SESSION_DIMS.iter().zip(&o.row.dims) {
+                    add(batch, e.site_id, *d, visit_hour, v, visit);
+                }
+            }
+            Counts::default()
+        };
+        let mut each = |d: Dim, v: &str, checked: bool, extra: &Counts| {
             if skip_empty(d, v) {
                 return;
             }
-            batch.rollups.add(e.site_id, d, hour, v, &c);
-            if checked {
-                return;
-            }
-            let k = unique_key(e.site_id, day, d, v, e.visitor_id);
-            match seen.first(day, k) {
-                Seen::Yes => {}
-                Seen::First => {
-                    batch.rollups.add(e.site_id, d, hour, v, &one_visitor);
-                    batch.new_keys.push((day, k));
+            let mut row = c;
+            row.add(extra);
+            if !checked {
+                let k = unique_key(e.site_id, day, d, v, e.visitor_id);
+                match seen.first(day, k) {
+                    Seen::Yes => {}
+                    Seen::First => {
+                        row.add(&one_visitor);
+                        batch.new_keys.push((day, k));
+                    }
+                    Seen::Full => batch.overflow.push(UniqueCandidate {
+                        day,
+                        key: k,
+                        rollup: RollupKey {
+                            site_id: e.site_id,
+                            dim: d,
+                            hour,
+                            value: v.to_owned(),
+                        },
+                    }),
                 }
-                Seen::Full => batch.overflow.push(UniqueCandidate {
-                    day,
-                    key: k,
-                    rollup: RollupKey {
-                        site_id: e.site_id,
-                        dim: d,
-                        hour,
-                        value: v.to_owned(),
-                    },
-                }),
             }
+            batch.rollups.add(e.site_id, d, hour, v, &row);
         };
-        each(Dim::Total, "", visit_keys_checked);
+        let none = Counts::default();
+        each(Dim::Total, "", visit_keys_checked, &folded);
         for (d, v) in SESSION_DIMS.iter().zip(&o.row.dims) {
-            each(*d, v, visit_keys_checked);
+            each(*d, v, visit_keys_checked, &folded);
         }
         if pv {
-            each(Dim::Page, &e.path, false);
-            each(Dim::Title, &e.title, false);
+            each(Dim::Page, &e.path, false, &none);
+            each(Dim::Title, &e.title, false, &none);
             if let Some(s) = ScreenSize::of(e.screen_width) {
-                each(Dim::Screen, s.name(), false);
+                each(Dim::Screen, s.name(), false, &none);
             }
         } else {
             for (d, v) in custom_event_rows(e) {
-                each(d, &v, false);
+                each(d, &v, false, &none);
             }
         }
     }

@@ -14,14 +14,15 @@
 //! the memory of the day before yesterday. Every counted key is in exactly one of the
 //! two places, so "new" never depends on which one answered.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// The keys are hashes already (keyed by the secret daily salt): a fixed fast hasher.
 type Keys = HashSet<i64, foldhash::fast::FixedState>;
 
 #[derive(Debug)]
 pub struct SeenKeys {
-    days: HashMap<i64, Keys>,
+    /// At most today and yesterday: a short list, searched without hashing.
+    days: Vec<(i64, Keys)>,
     newest: i64,
     len: usize,
     cap: usize,
@@ -47,7 +48,7 @@ pub enum Seen {
 impl SeenKeys {
     pub fn new(cap: usize) -> Self {
         SeenKeys {
-            days: HashMap::new(),
+            days: Vec::new(),
             newest: i64::MIN,
             len: 0,
             cap,
@@ -70,19 +71,31 @@ impl SeenKeys {
         if day > self.newest {
             self.newest = day;
             // Visitor ids of days before yesterday can no longer occur (their salt is gone).
-            self.days.retain(|d, _| *d >= day - 1);
-            self.len = self.days.values().map(Keys::len).sum();
+            self.days.retain(|(d, _)| *d >= day - 1);
+            self.len = self.days.iter().map(|(_, k)| k.len()).sum();
         }
-        let keys = self.days.entry(day).or_default();
-        if keys.contains(&key) {
-            return Seen::Yes;
-        }
+        let i = match self.days.iter().position(|(d, _)| *d == day) {
+            Some(i) => i,
+            None => {
+                self.days.push((day, Keys::default()));
+                self.days.len() - 1
+            }
+        };
+        let keys = &mut self.days[i].1;
         if self.len >= self.cap {
-            return Seen::Full;
+            return if keys.contains(&key) {
+                Seen::Yes
+            } else {
+                Seen::Full
+            };
         }
-        keys.insert(key);
-        self.len += 1;
-        Seen::First
+        // One probe: most keys a batch checks are new or seen, rarely both looked up.
+        if keys.insert(key) {
+            self.len += 1;
+            Seen::First
+        } else {
+            Seen::Yes
+        }
     }
 
     pub fn len(&self) -> usize {
