@@ -51,6 +51,11 @@ fn email_pattern() -> &'static regex::Regex {
 
 /// Replaces anything shaped like an email address by `[email]`.
 pub fn redact(s: &str) -> Cow<'_, str> {
+    // Every match holds `@` or `%40`, so most fields skip the regex on one byte scan
+    // (it ran on twelve fields of every hit).
+    if !s.as_bytes().iter().any(|&b| b == b'@' || b == b'%') {
+        return Cow::Borrowed(s);
+    }
     email_pattern().replace_all(s, "[email]")
 }
 
