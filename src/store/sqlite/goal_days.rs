@@ -7,9 +7,11 @@
 //! the first time a report needs them and kept in `goal_days`:
 //!
 //! - **Events written late for it** (an import, a back-dated drop-in hit, a batch
-//!   committed just after midnight): the writer records, per site and day, the newest
-//!   event id it wrote for a day already over (`late_events`, [`mark_late`]); a kept
-//!   day counted before that id is stale and counted again.
+//!   committed just after midnight): the writer records, per site and day, a mark
+//!   that grows with every late write (`late_events.max_id`, [`mark_late`]: the newest
+//!   late event id, and at least one more than the mark before, since the server's
+//!   writer gives ids from a reserved block that another writer's ids may pass); a
+//!   kept day counted before the mark grew is stale and counted again.
 //! - **Events removed from it** (retention, a visitor's erasure, a removed site): those
 //!   paths delete the kept days they touch.
 //! - **Days still open**: only days that ended an hour or more ago are kept ([`SETTLE`]),
@@ -200,7 +202,8 @@ fn keep(conn: &Connection, site_id: i64, key: &str, rows: &[(i64, i64, i64, i64)
 }
 
 /// In the writer's transaction: the days of `(site_id, day, id)` already over at
-/// `now_ms` get their newest late event id, which makes their kept goal counts stale.
+/// `now_ms` get a new late mark (their newest late event id, and more than the mark
+/// before), which makes their kept goal counts stale.
 pub(super) fn mark_late(
     tx: &Connection,
     late: impl Iterator<Item = (i64, i64, i64)>,
@@ -219,7 +222,7 @@ pub(super) fn mark_late(
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO late_events (site_id, day, max_id) VALUES (?1, ?2, ?3)
-         ON CONFLICT (site_id, day) DO UPDATE SET max_id = max(max_id, excluded.max_id)",
+         ON CONFLICT (site_id, day) DO UPDATE SET max_id = max(max_id + 1, excluded.max_id)",
     )?;
     for ((site_id, day), id) in newest {
         st.execute(params![site_id, day, id])?;
@@ -373,6 +376,61 @@ mod tests {
             before,
             "the stale day was replaced, not added"
         );
+    }
+
+    /// The server's writer gives ids from a block reserved ahead, so an import beside it
+    /// can write a late event with a higher id first: the server's later late event, with
+    /// the lower id, must still make the day stale.
+    #[test]
+    fn a_late_event_with_a_lower_id_than_the_last_mark_still_counts() {
+        let (_dir, store) = store();
+        let now = D0 + 20 * DAY_MS;
+        let mut server = store.writer(crate::config::Synchronous::Normal).unwrap();
+        server.reserve_ids(true);
+        server
+            .apply(
+                &[ev(D0 + DAY_MS + HOUR_MS, "pageview", "/docs/a", 701)],
+                &[],
+                None,
+            )
+            .unwrap();
+        let mut import = store
+            .writer(crate::config::Synchronous::Normal)
+            .unwrap()
+            .beside_server();
+        import
+            .apply(
+                &[ev(D0 + DAY_MS + 2 * HOUR_MS, "pageview", "/docs/b", 702)],
+                &[],
+                Some(&mut crate::store::Derived::default()),
+            )
+            .unwrap();
+        check(&store, now);
+        // The server's next late event, for the same day, from its block: a lower id.
+        server
+            .apply(
+                &[ev(D0 + DAY_MS + 3 * HOUR_MS, "pageview", "/docs/c", 703)],
+                &[],
+                None,
+            )
+            .unwrap();
+        let ids: Vec<i64> = {
+            let conn = store.conn();
+            let mut st = conn
+                .prepare(
+                    "SELECT id FROM events WHERE visitor_id IN (701, 702, 703) ORDER BY visitor_id",
+                )
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert!(
+            ids[2] < ids[1],
+            "the scenario: the server's late event has the lower id"
+        );
+        check(&store, now);
     }
 
     #[test]
