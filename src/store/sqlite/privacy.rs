@@ -226,7 +226,10 @@ mod tests {
         let site = SiteId(1);
         for (campaign, recipient) in [(7, "ann"), (7, "bob"), (8, "ann")] {
             assert_eq!(
-                store.consent_now(site, campaign, recipient).unwrap().unwrap(),
+                store
+                    .consent_now(site, campaign, recipient)
+                    .unwrap()
+                    .unwrap(),
                 store.consent(site, campaign, recipient).unwrap()
             );
         }
@@ -240,7 +243,10 @@ mod tests {
         ] {
             assert_eq!(store.consent(site, campaign, recipient).unwrap(), want);
             assert_eq!(
-                store.consent_now(site, campaign, recipient).unwrap().unwrap(),
+                store
+                    .consent_now(site, campaign, recipient)
+                    .unwrap()
+                    .unwrap(),
                 want
             );
         }
