@@ -595,16 +595,18 @@ mod tests {
         }
     }
 
-    /// The `unindexed` ranges, in order.
-    fn ranges(w: &SqliteWriter) -> Vec<(i64, i64)> {
-        let mut st = w
-            .conn
-            .prepare("SELECT from_id, to_id FROM unindexed ORDER BY from_id")
-            .unwrap();
+    /// The rows of a two-column query.
+    fn rows<T: rusqlite::types::FromSql>(w: &SqliteWriter, sql: &str) -> Vec<(i64, T)> {
+        let mut st = w.conn.prepare(sql).unwrap();
         st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
+    }
+
+    /// The `unindexed` ranges, in order.
+    fn ranges(w: &SqliteWriter) -> Vec<(i64, i64)> {
+        rows(w, "SELECT from_id, to_id FROM unindexed ORDER BY from_id")
     }
 
     /// Keys counted before schema 12 (one B-tree row each) load back unchanged after it
@@ -701,14 +703,7 @@ mod tests {
                 .unwrap()
         };
         let ids = |w: &SqliteWriter| -> Vec<(i64, String)> {
-            let mut st = w
-                .conn
-                .prepare("SELECT id, path FROM events ORDER BY id")
-                .unwrap();
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap()
+            rows(w, "SELECT id, path FROM events ORDER BY id")
         };
         // A first event the usual way (AUTOINCREMENT), indexed at once.
         server
