@@ -424,18 +424,11 @@ impl Collector {
         campaign: i64,
         recipient: &str,
     ) -> Result<(), DropReason> {
-        // Asked on this thread when the store can answer at once (a thread hand-off
-        // cost each email hit more than the read), else off the async threads.
-        let consent = match self.store.consent_now(site.id, campaign, recipient) {
-            Some(answer) => answer,
-            None => {
-                let (store, site_id, r) = (self.store.clone(), site.id, recipient.to_owned());
-                tokio::task::spawn_blocking(move || store.consent(site_id, campaign, &r))
-                    .await
-                    .map_err(|_| DropReason::StoreError)?
-            }
-        }
-        .map_err(|_| DropReason::StoreError)?;
+        let (store, site_id, r) = (self.store.clone(), site.id, recipient.to_owned());
+        let consent = tokio::task::spawn_blocking(move || store.consent(site_id, campaign, &r))
+            .await
+            .map_err(|_| DropReason::StoreError)?
+            .map_err(|_| DropReason::StoreError)?;
         match (consent, site.privacy.mode) {
             (Some(false), _) => Err(DropReason::ConsentWithdrawn),
             (Some(true), _) => Ok(()),

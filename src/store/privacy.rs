@@ -19,17 +19,6 @@ pub trait PrivacyStore: Send + Sync {
     /// `Some(false)` if consent is withdrawn for this campaign or the site, `Some(true)`
     /// if granted (and not withdrawn), `None` if never recorded.
     fn consent(&self, site_id: SiteId, campaign_id: i64, recipient: &str) -> Result<Option<bool>>;
-    /// [`consent`](Self::consent) answered at once, without waiting for a lock or a
-    /// connection, so an async request handler can ask it on its own thread; `None` when
-    /// it cannot be (then ask [`consent`](Self::consent) off the async threads).
-    fn consent_now(
-        &self,
-        _site_id: SiteId,
-        _campaign_id: i64,
-        _recipient: &str,
-    ) -> Option<Result<Option<bool>>> {
-        None
-    }
     /// Deliverability-only mode: remembers the day of a recipient's last open.
     fn touch_last_open(&self, site_id: SiteId, recipient: &str, day: i64) -> Result<()>;
     /// `(site_id, day)` of the recipient's last open, per site, in deliverability-only mode.

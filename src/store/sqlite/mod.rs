@@ -157,11 +157,6 @@ pub struct SqliteStore {
     /// not every reader of the dashboard, API and jobs.
     conns: Vec<Mutex<Connection>>,
     next: std::sync::atomic::AtomicUsize,
-    /// For point reads an async request handler makes on its own thread (see
-    /// `PrivacyStore::consent_now`): taken only when free, and it waits for no lock
-    /// (busy timeout 0), so a handler is never held up; when it cannot answer, the
-    /// read goes to the pool off the async threads as before.
-    pub(super) hot: Mutex<Connection>,
     /// Where events and rollups are read from instead of this database (ClickHouse,
     /// where they are forwarded): every other family still reads here.
     reads_from: Option<Box<dyn crate::store::EventReads>>,
@@ -200,14 +195,10 @@ impl SqliteStore {
                 open_conn(&path, Synchronous::Normal).map_err(|e| unusable(&path, e))?,
             ));
         }
-        let hot = open_conn(&path, Synchronous::Normal).map_err(|e| unusable(&path, e))?;
-        hot.busy_timeout(std::time::Duration::ZERO)
-            .map_err(|e| unusable(&path, e.into()))?;
         Ok(SqliteStore {
             path,
             conns,
             next: std::sync::atomic::AtomicUsize::new(0),
-            hot: Mutex::new(hot),
             reads_from: None,
         })
     }

@@ -29,26 +29,19 @@ impl PrivacyStore for SqliteStore {
     }
 
     fn consent(&self, site_id: SiteId, campaign_id: i64, recipient: &str) -> Result<Option<bool>> {
-        consent(&self.conn(), site_id, campaign_id, recipient)
-    }
-
-    fn consent_now(
-        &self,
-        site_id: SiteId,
-        campaign_id: i64,
-        recipient: &str,
-    ) -> Option<Result<Option<bool>>> {
-        let conn = self.hot.try_lock().ok()?;
-        match consent(&conn, site_id, campaign_id, recipient) {
-            // The connection waits for no lock (busy timeout 0): busy means ask again
-            // where waiting is allowed.
-            Err(crate::store::StoreError::Sqlite(e))
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
-            {
-                None
-            }
-            r => Some(r),
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT granted FROM consent WHERE site_id = ?1 AND recipient = ?3 AND campaign_id IN (0, ?2)",
+        )?;
+        let rows = st.query_map(params![site_id, campaign_id, recipient], |r| {
+            r.get::<_, bool>(0)
+        })?;
+        let mut out = None;
+        for g in rows {
+            let g = g?;
+            out = Some(out.unwrap_or(true) && g);
         }
+        Ok(out)
     }
 
     fn touch_last_open(&self, site_id: SiteId, recipient: &str, day: i64) -> Result<()> {
@@ -190,67 +183,4 @@ pub fn run_retention(store: &SqliteStore, now: Millis) -> Result<u64> {
         store.checkpoint()?;
     }
     Ok(total)
-}
-
-/// A recipient's consent (see `PrivacyStore::consent`).
-fn consent(
-    conn: &rusqlite::Connection,
-    site_id: SiteId,
-    campaign_id: i64,
-    recipient: &str,
-) -> Result<Option<bool>> {
-    let mut st = conn.prepare_cached(
-        "SELECT granted FROM consent WHERE site_id = ?1 AND recipient = ?3 AND campaign_id IN (0, ?2)",
-    )?;
-    let rows = st.query_map(params![site_id, campaign_id, recipient], |r| {
-        r.get::<_, bool>(0)
-    })?;
-    let mut out = None;
-    for g in rows {
-        let g = g?;
-        out = Some(out.unwrap_or(true) && g);
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The answer on the handler's own thread is the pool's answer, and a busy
-    /// connection means "ask elsewhere", never a wait.
-    #[test]
-    fn consent_now_answers_like_consent_or_not_at_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let site = SiteId(1);
-        for (campaign, recipient) in [(7, "ann"), (7, "bob"), (8, "ann")] {
-            assert_eq!(
-                store
-                    .consent_now(site, campaign, recipient)
-                    .unwrap()
-                    .unwrap(),
-                store.consent(site, campaign, recipient).unwrap()
-            );
-        }
-        store.set_consent(site, 0, "ann", false, 1).unwrap();
-        store.set_consent(site, 7, "bob", true, 1).unwrap();
-        for (campaign, recipient, want) in [
-            (7, "ann", Some(false)),
-            (7, "bob", Some(true)),
-            (8, "bob", None),
-            (8, "cy", None),
-        ] {
-            assert_eq!(store.consent(site, campaign, recipient).unwrap(), want);
-            assert_eq!(
-                store
-                    .consent_now(site, campaign, recipient)
-                    .unwrap()
-                    .unwrap(),
-                want
-            );
-        }
-        let _busy = store.hot.lock().unwrap();
-        assert!(store.consent_now(site, 7, "ann").is_none());
-    }
 }
