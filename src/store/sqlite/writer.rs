@@ -276,28 +276,10 @@ impl SqliteWriter {
         imported: &[ImportKey],
         derived: Option<&mut Derived>,
     ) -> Result<()> {
-        let block = self.block;
-        let result = self.apply_in_tx(events, reclassify, imported, derived);
-        if result.is_err() {
-            // Nothing of the failed transaction stayed: neither a block it reserved
-            // nor the ids it gave out.
-            self.block = block;
-        }
-        result
-    }
-
-    fn apply_in_tx(
-        &mut self,
-        events: &[Event],
-        reclassify: &[Reclassify],
-        imported: &[ImportKey],
-        derived: Option<&mut Derived>,
-    ) -> Result<()> {
         let reserving = self.reserving;
-        // Taken out of `self` for the transaction's lifetime (it borrows the connection).
-        let mut me = ReservedIds {
-            block: self.block.take(),
-        };
+        // The block as this transaction leaves it, kept only if it commits: a failed
+        // one leaves neither a block it reserved nor the ids it gave out.
+        let mut block = self.block;
         let tx = self.conn.transaction()?;
         let mut ids = None;
         {
@@ -313,7 +295,11 @@ impl SqliteWriter {
             let today = crate::clock::day_of(now);
             let mut late = Vec::new();
             for e in events {
-                let id = if reserving { Some(me.next(&tx)?) } else { None };
+                let id = if reserving {
+                    Some(reserved_id(&tx, &mut block)?)
+                } else {
+                    None
+                };
                 ins.execute(params![
                     e.site_id,
                     e.ts_ms,
@@ -403,7 +389,7 @@ impl SqliteWriter {
             match derived {
                 Some(d) => {
                     write_derived(&tx, d)?;
-                    match (self.owns_unindexed, me.block) {
+                    match (self.owns_unindexed, block) {
                         (false, _) => {}
                         // Under load: the block goes on; the ids it gave out are indexed.
                         (true, Some((next, _))) if reserving => {
@@ -415,7 +401,7 @@ impl SqliteWriter {
                         }
                         (true, _) => {
                             tx.execute("DELETE FROM unindexed", [])?;
-                            me.block = None;
+                            block = None;
                         }
                     }
                 }
@@ -431,7 +417,7 @@ impl SqliteWriter {
             }
         }
         tx.commit()?;
-        self.block = me.block;
+        self.block = block;
         if let Some((_, last)) = ids {
             self.last_event_id = last;
         }
@@ -439,47 +425,41 @@ impl SqliteWriter {
     }
 }
 
-/// The writer's reserved block during a transaction (see [`SqliteWriter::reserve_ids`]).
-struct ReservedIds {
-    block: Option<(i64, i64)>,
-}
-
-impl ReservedIds {
-    /// The block's next id, reserving a new block above every id given out when it has
-    /// none left (in the same transaction as the events that take it).
-    fn next(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<i64> {
-        if let Some((next, last)) = self.block {
-            if next <= last {
-                self.block = Some((next + 1, last));
-                return Ok(next);
-            }
+/// The reserved block's next id, reserving a new block above every id given out when
+/// it has none left (in the same transaction as the events that take it). `block` is
+/// `(next, last)`.
+fn reserved_id(tx: &rusqlite::Transaction<'_>, block: &mut Option<(i64, i64)>) -> Result<i64> {
+    if let Some((next, last)) = *block {
+        if next <= last {
+            *block = Some((next + 1, last));
+            return Ok(next);
         }
-        let seq: i64 = tx
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        let (first, last) = (seq + 1, seq + ID_BLOCK);
-        if tx.execute(
-            "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'events'",
-            [last],
-        )? == 0
-        {
-            tx.execute(
-                "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)",
-                [last],
-            )?;
-        }
-        tx.execute(
-            "INSERT INTO unindexed (from_id, to_id) VALUES (?1, ?2)",
-            [first, last],
-        )?;
-        self.block = Some((first + 1, last));
-        Ok(first)
     }
+    let seq: i64 = tx
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let (first, last) = (seq + 1, seq + ID_BLOCK);
+    if tx.execute(
+        "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'events'",
+        [last],
+    )? == 0
+    {
+        tx.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?1)",
+            [last],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO unindexed (from_id, to_id) VALUES (?1, ?2)",
+        [first, last],
+    )?;
+    *block = Some((first + 1, last));
+    Ok(first)
 }
 
 fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> {
