@@ -469,9 +469,8 @@ pub async fn serve(
     if rt.config.role != crate::config::Role::Collector {
         first_start(&app, &rt, local).await?;
     }
-    tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
-
-    let jobs = jobs::start(&app.state.collector);
+    // Before "serving" is said: whoever waits for that line (an operator's script, the
+    // tests) finds the limits in force.
     let open_files = conns::raise_open_files_limit();
     let limits = conns::ConnLimits::new(
         conns::max_connections(rt.config.limits.max_connections, open_files),
@@ -479,6 +478,9 @@ pub async fn serve(
         rt.trusted_proxies.clone(),
         app.state.metrics.conns.clone(),
     );
+    tracing::info!(listen = %local, data_dir = %rt.config.data_dir.display(), durability = ?rt.config.ingest.durability, "pixeltrack serving");
+
+    let jobs = jobs::start(&app.state.collector);
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.max_buf_size(rt.config.limits.max_header_bytes)
