@@ -42,6 +42,18 @@ pub fn day_of(ts: Millis) -> i64 {
     ts.div_euclid(DAY_MS)
 }
 
+/// How long after its end a day's numbers may be kept (wildcard goals, conversion
+/// credits): longer than any batch takes from the writer's check of its day to its
+/// commit, so nothing lands in a day after it was counted unless marked late.
+pub const DAY_SETTLE_MS: Millis = HOUR_MS;
+
+/// The whole days inside `[from, to)` that ended [`DAY_SETTLE_MS`] or more before
+/// `now`, as day numbers `[first, end)` (empty when `first >= end`).
+pub fn settled_days(from: Millis, to: Millis, now: Millis) -> (i64, i64) {
+    let first = from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0);
+    (first, day_of(to).min(day_of(now - DAY_SETTLE_MS)))
+}
+
 /// The hour number (hours since the epoch) of a timestamp.
 pub fn hour_of(ts: Millis) -> i64 {
     ts.div_euclid(HOUR_MS)

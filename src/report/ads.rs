@@ -11,11 +11,11 @@
 //!
 //! Over 600 lines with its tests: about a quarter is attribution and funnel cases.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::clock::{Millis, DAY_MS};
+use crate::clock::{day_of, Clock, Millis, DAY_MS};
 use crate::config::Attribution;
 use crate::enrich::{money, AD_CLICK, CONVERSION};
 use crate::model::{Campaign, Site, SiteId};
@@ -164,10 +164,18 @@ impl Money {
 }
 
 /// Sums of conversion values per currency, and how many conversions carried each.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Revenue(BTreeMap<String, (i64, i64)>);
 
 impl Revenue {
+    fn merge(&mut self, o: &Revenue) {
+        for (cur, (v, n)) in &o.0 {
+            let e = self.0.entry(cur.clone()).or_default();
+            e.0 += v;
+            e.1 += n;
+        }
+    }
+
     fn add(&mut self, c: &Conversion) {
         if let Some(v) = c.value_minor {
             let e = self.0.entry(c.currency.clone()).or_default();
@@ -349,47 +357,267 @@ pub fn conversions(
     model: Model,
 ) -> Result<ConversionSummary> {
     let (from, to) = range.millis();
-    let touches = store.touches(site.id, from - model.lookback_ms, to)?;
-    let mut s = ConversionSummary::default();
-    let mut all = Revenue::default();
-    let mut by: BTreeMap<(i64, &'static str), (i64, Revenue)> = BTreeMap::new();
-    for conv in attribute(&touches, model) {
-        if conv.ts_ms < from {
-            continue;
-        }
-        s.conversions += 1;
-        all.add(&conv);
-        match &conv.credit {
-            None => s.unattributed += 1,
-            Some(k) => {
-                let e = by.entry((k.campaign_id, k.channel)).or_default();
-                e.0 += 1;
-                e.1.add(&conv);
-            }
-        }
-    }
-    s.revenue = all.totals();
-    s.average_order_value = all.averages();
-    let names = if by.is_empty() {
+    let c = credited(store, site.id, from, to, model, Clock::System.now_ms())?;
+    let names = if c.by.is_empty() {
         Vec::new()
     } else {
         store.campaigns(Some(site.id))?
     };
-    s.by_campaign = by
-        .into_iter()
-        .map(|((campaign_id, channel), (n, r))| CampaignCredit {
-            campaign_id,
-            campaign_name: names
+    Ok(ConversionSummary {
+        conversions: c.conversions,
+        revenue: c.all.totals(),
+        average_order_value: c.all.averages(),
+        unattributed: c.unattributed,
+        by_campaign: c
+            .by
+            .into_iter()
+            .map(|((campaign_id, channel), (n, r))| CampaignCredit {
+                campaign_id,
+                campaign_name: names
+                    .iter()
+                    .find(|c| c.id == campaign_id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| "(removed)".into()),
+                channel,
+                conversions: n,
+                revenue: r.totals(),
+            })
+            .collect(),
+    })
+}
+
+/// Conversions credited and added up. Adding is exact, so the credits of whole days a
+/// store kept add up with those of the rest of a range.
+#[derive(Debug, Default, PartialEq)]
+struct Credits {
+    conversions: i64,
+    unattributed: i64,
+    all: Revenue,
+    by: BTreeMap<(i64, &'static str), (i64, Revenue)>,
+}
+
+/// [`Credits`] as a kept day's body (JSON).
+#[derive(Serialize, Deserialize)]
+struct CreditsBody {
+    n: i64,
+    unattributed: i64,
+    revenue: Revenue,
+    by: Vec<(i64, String, i64, Revenue)>,
+}
+
+impl Credits {
+    fn add(&mut self, conv: &Conversion) {
+        self.conversions += 1;
+        self.all.add(conv);
+        match &conv.credit {
+            None => self.unattributed += 1,
+            Some(k) => {
+                let e = self.by.entry((k.campaign_id, k.channel)).or_default();
+                e.0 += 1;
+                e.1.add(conv);
+            }
+        }
+    }
+
+    fn merge(&mut self, o: Credits) {
+        self.conversions += o.conversions;
+        self.unattributed += o.unattributed;
+        self.all.merge(&o.all);
+        for (k, (n, r)) in o.by {
+            let e = self.by.entry(k).or_default();
+            e.0 += n;
+            e.1.merge(&r);
+        }
+    }
+
+    /// The credits of the conversions in `touches` from `from` on.
+    fn of(touches: &[Touch], model: Model, from: Millis) -> Credits {
+        let mut c = Credits::default();
+        for conv in attribute(touches, model) {
+            if conv.ts_ms >= from {
+                c.add(&conv);
+            }
+        }
+        c
+    }
+
+    fn body(&self) -> String {
+        let body = CreditsBody {
+            n: self.conversions,
+            unattributed: self.unattributed,
+            revenue: self.all.clone(),
+            by: self
+                .by
                 .iter()
-                .find(|c| c.id == campaign_id)
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| "(removed)".into()),
-            channel,
-            conversions: n,
-            revenue: r.totals(),
+                .map(|((id, ch), (n, r))| (*id, (*ch).to_owned(), *n, r.clone()))
+                .collect(),
+        };
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+
+    /// None for a body this build does not read (counted again).
+    fn from_body(s: &str) -> Option<Credits> {
+        let b: CreditsBody = serde_json::from_str(s).ok()?;
+        let mut by = BTreeMap::new();
+        for (id, ch, n, r) in b.by {
+            let ch = match ch.as_str() {
+                "ad" => "ad",
+                "email" => "email",
+                _ => return None,
+            };
+            by.insert((id, ch), (n, r));
+        }
+        Some(Credits {
+            conversions: b.n,
+            unattributed: b.unattributed,
+            all: b.revenue,
+            by,
         })
+    }
+}
+
+impl Model {
+    /// What kept credits were counted with (a changed model counts them anew).
+    fn key(&self) -> String {
+        format!(
+            "conversions:{}:{}",
+            model_name(self.attribution),
+            self.lookback_ms
+        )
+    }
+
+    /// Days before a conversion's day its lookback reaches into.
+    fn reach_days(&self) -> i64 {
+        (self.lookback_ms.max(0) + DAY_MS - 1) / DAY_MS
+    }
+}
+
+/// The conversions of `[from, to)`, credited. Where the store keeps days, the whole days
+/// over for an hour ([`settled_days`](crate::clock::settled_days)) come from it (counted and kept when missing or stale), and the
+/// rest (today, a partial first day) from [`credited_part`]; elsewhere from every touch
+/// of the range and its lookback.
+fn credited(
+    store: &dyn Store,
+    site_id: SiteId,
+    from: Millis,
+    to: Millis,
+    model: Model,
+    now: Millis,
+) -> Result<Credits> {
+    if !store.keeps_days() {
+        let touches = store.touches(site_id, from - model.lookback_ms, to)?;
+        return Ok(Credits::of(&touches, model, from));
+    }
+    let (first, end) = crate::clock::settled_days(from, to, now);
+    if first >= end {
+        return credited_part(store, site_id, from, to, model);
+    }
+    let (key, reach) = (model.key(), model.reach_days());
+    let kept = store.kept_days(site_id, &key, reach, first, end)?;
+    let mut fresh: HashMap<i64, Credits> = kept
+        .fresh
+        .iter()
+        .filter_map(|(d, b)| Some((*d, Credits::from_body(b)?)))
         .collect();
-    Ok(s)
+    let mut total = Credits::default();
+    let mut counted = Vec::new();
+    let mut day = first;
+    while day < end {
+        if let Some(c) = fresh.remove(&day) {
+            total.merge(c);
+            day += 1;
+            continue;
+        }
+        // A run of days not kept: their touches and lookback read once, credited per day.
+        let run = day;
+        while day < end && !fresh.contains_key(&day) {
+            day += 1;
+        }
+        let touches = store.touches(site_id, run * DAY_MS - model.lookback_ms, day * DAY_MS)?;
+        let mut per_day: BTreeMap<i64, Credits> =
+            (run..day).map(|d| (d, Credits::default())).collect();
+        for conv in attribute(&touches, model) {
+            if conv.ts_ms >= run * DAY_MS {
+                per_day.entry(day_of(conv.ts_ms)).or_default().add(&conv);
+            }
+        }
+        for (d, c) in per_day {
+            counted.push((d, c.body(), kept.marks.get(&d).copied().unwrap_or(0)));
+            total.merge(c);
+        }
+    }
+    if !counted.is_empty() {
+        // A cache: when it cannot be written (busy past its timeout, read-only), the
+        // numbers are still right, and the next report counts again.
+        if let Err(e) = store.keep_days(site_id, &key, reach, &counted) {
+            tracing::warn!(error = %e, "keeping the conversions' daily credits failed");
+        }
+    }
+    for (a, b) in [(from, first * DAY_MS), (end * DAY_MS, to)] {
+        if a < b {
+            total.merge(credited_part(store, site_id, a, b, model)?);
+        }
+    }
+    Ok(total)
+}
+
+/// The conversions of `[from, to)` (today, a partial day), credited exactly as from
+/// every touch of the range and its lookback, with less read: of the lookback, only the
+/// touches these conversions can join — their visitors', and those carrying a click id
+/// the conversions or their visitors' landing pages carry.
+fn credited_part(
+    store: &dyn Store,
+    site_id: SiteId,
+    from: Millis,
+    to: Millis,
+    model: Model,
+) -> Result<Credits> {
+    let recent = store.touches(site_id, from, to)?;
+    if !recent.iter().any(|t| t.name == CONVERSION) {
+        return Ok(Credits::default());
+    }
+    let visitors: HashSet<i64> = recent
+        .iter()
+        .filter(|t| t.name == CONVERSION && t.visitor_id != 0)
+        .map(|t| t.visitor_id)
+        .collect();
+    // A click id counts when a conversion carries it, or a page view of a converting
+    // visitor did (`attribute`'s `landed`).
+    let lands = |t: &Touch| {
+        !is_click(t)
+            && t.name != CONVERSION
+            && !t.click_id.is_empty()
+            && visitors.contains(&t.visitor_id)
+    };
+    let mut click_ids: HashSet<String> = recent
+        .iter()
+        .filter(|t| (t.name == CONVERSION && !t.click_id.is_empty()) || lands(t))
+        .map(|t| t.click_id.clone())
+        .collect();
+    let mut earlier = Vec::new();
+    if model.lookback_ms > 0 {
+        loop {
+            earlier = store.touches_of(
+                site_id,
+                from - model.lookback_ms,
+                from,
+                &visitors,
+                &click_ids,
+            )?;
+            // A landing page of the lookback can bring a click id not asked for yet.
+            let more: Vec<String> = earlier
+                .iter()
+                .filter(|t| lands(t) && !click_ids.contains(&t.click_id))
+                .map(|t| t.click_id.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            click_ids.extend(more);
+        }
+    }
+    earlier.extend(recent);
+    Ok(Credits::of(&earlier, model, from))
 }
 
 /// A goal's numbers in a range.
@@ -708,5 +936,289 @@ mod tests {
         assert_eq!(funnel_counts(&rows2, 3, Within::Days(1)), vec![5, 2, 1]);
         assert_eq!(funnel_counts(&rows2, 3, Within::Days(7)), vec![5, 3, 1]);
         assert_eq!(funnel_counts(&[], 3, Within::Visit), vec![0, 0, 0]);
+    }
+
+    /// Kept daily credits against every touch read whole, on a real store.
+    mod kept {
+        use super::*;
+        use crate::clock::HOUR_MS;
+        use crate::model::{AdFields, EmailFields, Event, Verdict};
+        use crate::store::{EventStore, PrivacyStore, Reclassify, SqliteStore};
+
+        /// 2025-03-01 00:00 UTC: every test day is over, by the system clock too.
+        const D0: Millis = 20_148 * DAY_MS;
+
+        fn ev(ts_ms: Millis, name: &str, visitor_id: i64, click_id: &str) -> Event {
+            Event {
+                site_id: 1,
+                ts_ms,
+                name: name.into(),
+                visitor_id,
+                click_id: click_id.into(),
+                path: "/x".into(),
+                ..Event::default()
+            }
+        }
+        fn ad_click(ts: Millis, visitor: i64, id: &str, campaign: i64, ad: &str) -> Event {
+            Event {
+                ad: Some(AdFields {
+                    campaign_id: campaign,
+                    ad: ad.into(),
+                    ..AdFields::default()
+                }),
+                ..ev(ts, "ad_click", visitor, id)
+            }
+        }
+        fn email_click(ts: Millis, visitor: i64, campaign: i64, verdict: Verdict) -> Event {
+            Event {
+                email: Some(EmailFields {
+                    campaign_id: campaign,
+                    recipient: format!("r{campaign}"),
+                    link: "https://example.com/".into(),
+                    verdict,
+                    reason: "",
+                    client: "",
+                }),
+                ..ev(ts, "email_click", visitor, "")
+            }
+        }
+        fn conversion(ts: Millis, visitor: i64, id: &str, value: i64, cur: &str) -> Event {
+            Event {
+                value_minor: Some(value),
+                currency: cur.into(),
+                ..ev(ts, "conversion", visitor, id)
+            }
+        }
+
+        /// Six days of clicks and conversions joined every way attribution joins: the
+        /// same visitor, a click id carried a day later, a landing page a day later, an
+        /// email click; plus unattributed ones and two waiting for the tests' changes.
+        fn events() -> Vec<Event> {
+            let mut out = Vec::new();
+            for day in 0..6 {
+                let t = D0 + day * DAY_MS;
+                for i in 0..8 {
+                    let v = 100 * day + i;
+                    let id = format!("ptclid:{day}-{i}");
+                    let at = t + i * HOUR_MS;
+                    out.push(ad_click(
+                        at,
+                        v,
+                        &id,
+                        1 + i % 2,
+                        ["a", "b", ""][i as usize % 3],
+                    ));
+                    match i % 3 {
+                        0 => out.push(conversion(at + 1_800_000, v, "", 1_000 + i, "EUR")),
+                        1 => out.push(conversion(at + DAY_MS, 100 * day + 50 + i, &id, 700, "USD")),
+                        _ => {
+                            let w = 100 * day + 70 + i;
+                            out.push(ev(at + DAY_MS, "pageview", w, &id));
+                            out.push(conversion(at + DAY_MS + 600_000, w, "", 300, "EUR"));
+                        }
+                    }
+                }
+                out.push(email_click(
+                    t + 20 * HOUR_MS,
+                    100 * day + 9,
+                    3,
+                    Verdict::Human,
+                ));
+                out.push(conversion(
+                    t + 21 * HOUR_MS,
+                    100 * day + 9,
+                    "",
+                    5_000,
+                    "EUR",
+                ));
+                out.push(conversion(t + 22 * HOUR_MS, 100 * day + 99, "", 10, "EUR"));
+            }
+            // Waiting for a click written late (day 1) and for a relabelled one (day 3).
+            out.push(conversion(
+                D0 + 2 * DAY_MS + 5 * HOUR_MS,
+                777,
+                "ptclid:late",
+                42,
+                "EUR",
+            ));
+            out.push(email_click(
+                D0 + 3 * DAY_MS + HOUR_MS,
+                888,
+                4,
+                Verdict::Scanner,
+            ));
+            out.push(conversion(
+                D0 + 3 * DAY_MS + 2 * HOUR_MS,
+                888,
+                "",
+                43,
+                "EUR",
+            ));
+            out.sort_by_key(|e| e.ts_ms);
+            out
+        }
+
+        fn store() -> (tempfile::TempDir, SqliteStore) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(dir.path()).unwrap();
+            let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
+            w.apply(&events(), &[], None).unwrap();
+            (dir, store)
+        }
+
+        fn models() -> Vec<Model> {
+            vec![
+                LAST,
+                Model {
+                    attribution: Attribution::FirstClick,
+                    lookback_ms: 2 * DAY_MS,
+                },
+                Model {
+                    attribution: Attribution::LastClick,
+                    lookback_ms: DAY_MS + HOUR_MS,
+                },
+            ]
+        }
+
+        /// Whole days, parts of days, and ranges reaching into days not over yet.
+        fn ranges() -> Vec<(Millis, Millis)> {
+            vec![
+                (D0, D0 + 7 * DAY_MS),
+                (D0 + DAY_MS, D0 + 4 * DAY_MS),
+                (D0 + 5 * HOUR_MS, D0 + 5 * DAY_MS + 7 * HOUR_MS),
+                (D0 + 50 * HOUR_MS, D0 + 51 * HOUR_MS),
+                (D0 - DAY_MS, D0 + 9 * DAY_MS),
+            ]
+        }
+
+        fn whole(store: &SqliteStore, from: Millis, to: Millis, m: Model) -> Credits {
+            let touches = store.touches(SiteId(1), from - m.lookback_ms, to).unwrap();
+            Credits::of(&touches, m, from)
+        }
+
+        fn check(store: &SqliteStore, now: Millis) {
+            for m in models() {
+                for (from, to) in ranges() {
+                    assert_eq!(
+                        super::super::credited(store, SiteId(1), from, to, m, now).unwrap(),
+                        whole(store, from, to, m),
+                        "{m:?} over [{from}, {to}) at {now}"
+                    );
+                }
+            }
+        }
+
+        /// A connection of the test's own to the store's file.
+        fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
+            rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap()
+        }
+
+        fn kept(dir: &tempfile::TempDir) -> i64 {
+            db(dir)
+                .query_row("SELECT count(*) FROM report_days", [], |r| r.get(0))
+                .unwrap()
+        }
+
+        #[test]
+        fn kept_days_give_the_credits_of_every_touch_and_are_counted_once() {
+            let (dir, store) = store();
+            let all = whole(&store, D0, D0 + 6 * DAY_MS, LAST);
+            assert!(
+                all.by.len() >= 3 && all.unattributed > 0,
+                "the data joins every way"
+            );
+            // "Now" in the middle of the fourth day: days 0-2 can be kept, not 3-6.
+            let now = D0 + 3 * DAY_MS + 12 * HOUR_MS;
+            check(&store, now);
+            let first = kept(&dir);
+            assert!(first > 0, "whole days that are over are kept");
+            let open: i64 = db(&dir)
+                .query_row(
+                    "SELECT count(*) FROM report_days WHERE day >= ?1",
+                    [D0 / DAY_MS + 3],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(open, 0, "a day not over for an hour is never kept");
+            check(&store, now);
+            assert_eq!(kept(&dir), first, "a second report counts nothing again");
+            check(&store, D0 + 20 * DAY_MS);
+            assert!(kept(&dir) > first, "days are kept as they end");
+            // The kept rows are what is read: a row changed by hand shows.
+            db(&dir)
+                .execute(
+                    "UPDATE report_days SET body = json_set(body, '$.n', json_extract(body, '$.n') + 1000)",
+                    [],
+                )
+                .unwrap();
+            let got = super::super::credited(
+                &store,
+                SiteId(1),
+                D0,
+                D0 + 6 * DAY_MS,
+                LAST,
+                D0 + 20 * DAY_MS,
+            );
+            assert_eq!(got.unwrap().conversions, all.conversions + 6_000);
+        }
+
+        #[test]
+        fn a_late_click_makes_the_days_its_lookback_reaches_counted_again() {
+            let (_dir, store) = store();
+            let now = D0 + 20 * DAY_MS;
+            check(&store, now);
+            let before = whole(&store, D0 + 2 * DAY_MS, D0 + 3 * DAY_MS, LAST);
+            // Day 1's click, imported after day 2's conversion that carries its id.
+            let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
+            let late = ad_click(D0 + DAY_MS + 3 * HOUR_MS, 5, "ptclid:late", 5, "late");
+            w.apply(&[late], &[], None).unwrap();
+            let after = whole(&store, D0 + 2 * DAY_MS, D0 + 3 * DAY_MS, LAST);
+            assert_ne!(before, after, "the scenario: the late click takes a credit");
+            check(&store, now);
+        }
+
+        #[test]
+        fn a_relabelled_click_makes_its_days_counted_again() {
+            let (_dir, store) = store();
+            let now = D0 + 20 * DAY_MS;
+            check(&store, now);
+            let before = whole(&store, D0, D0 + 6 * DAY_MS, LAST);
+            let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
+            let relabel = Reclassify {
+                campaign_id: 4,
+                recipient: "r4".into(),
+                name: "email_click".into(),
+                from_ms: D0,
+                verdict: "human",
+                reason: "landing",
+                from_verdict: "scanner",
+                from_reason: "",
+            };
+            w.apply(&[], &[relabel], None).unwrap();
+            assert_ne!(
+                before,
+                whole(&store, D0, D0 + 6 * DAY_MS, LAST),
+                "the scenario"
+            );
+            check(&store, now);
+        }
+
+        #[test]
+        fn retention_and_erasure_drop_the_kept_days_they_change() {
+            let (_dir, store) = store();
+            let now = D0 + 20 * DAY_MS;
+            check(&store, now);
+            store
+                .apply_retention(SiteId(1), D0 + 2 * DAY_MS + 6 * HOUR_MS, false)
+                .unwrap();
+            check(&store, now);
+            store
+                .erase_subject(&crate::store::Subject::Recipient {
+                    site_id: None,
+                    recipient: "r3".into(),
+                })
+                .unwrap();
+            check(&store, now);
+        }
     }
 }

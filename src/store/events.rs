@@ -2,6 +2,8 @@
 //! and exports read ([`EventStore`]), and the rows those reads return. The events
 //! themselves are written by the backend's writer, not through this trait.
 
+use std::collections::{HashMap, HashSet};
+
 use super::{Filter, Group, Pattern, Result, WebCounts};
 use crate::clock::Millis;
 use crate::model::{Event, SiteId};
@@ -50,6 +52,51 @@ pub trait EventStore: Send + Sync {
     /// Human clicks, landing page views with our click id, and conversions in
     /// `[from, to)`, oldest first.
     fn touches(&self, site_id: SiteId, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>>;
+    /// The touches of `[from, to)` a later conversion can be credited through: those of
+    /// one of `visitors`, and those carrying one of `click_ids` (oldest first). A
+    /// backend may read them with less work than [`touches`](Self::touches).
+    fn touches_of(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        visitors: &HashSet<i64>,
+        click_ids: &HashSet<String>,
+    ) -> Result<Vec<Touch>> {
+        let mut all = self.touches(site_id, from_ms, to_ms)?;
+        all.retain(|t| visitors.contains(&t.visitor_id) || click_ids.contains(&t.click_id));
+        Ok(all)
+    }
+    /// Whether this backend keeps reports' numbers of whole past days
+    /// ([`kept_days`](Self::kept_days)); one that does not is read whole each time.
+    fn keeps_days(&self) -> bool {
+        false
+    }
+    /// A report's numbers (`key`: what and how they were counted) of the days
+    /// `[first, end)`, all over, where each day's numbers read the events of the day and
+    /// the `reach` days before it: the bodies still right, and every day's mark to keep
+    /// a body counted now with ([`keep_days`](Self::keep_days)).
+    fn kept_days(
+        &self,
+        _site_id: SiteId,
+        _key: &str,
+        _reach: i64,
+        _first: i64,
+        _end: i64,
+    ) -> Result<KeptDays> {
+        Ok(KeptDays::default())
+    }
+    /// Keeps `(day, body, mark)` rows counted after [`kept_days`](Self::kept_days) gave
+    /// the marks. Best effort: a body not kept is counted again next time.
+    fn keep_days(
+        &self,
+        _site_id: SiteId,
+        _key: &str,
+        _reach: i64,
+        _days: &[(i64, String, i64)],
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Web events matching `pattern` in `[from, to)` (bots and campaign traffic
     /// excluded): `(events, distinct visitors)`.
     fn pattern_counts(
@@ -146,6 +193,15 @@ pub struct AdCount {
     pub name: String,
     pub bot: bool,
     pub n: i64,
+}
+
+/// Numbers of whole past days a report kept ([`EventStore::kept_days`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeptDays {
+    /// Day → body, for the days whose kept numbers are still right.
+    pub fresh: HashMap<i64, String>,
+    /// Day → its mark now: a body counted after this read is kept with it.
+    pub marks: HashMap<i64, i64>,
 }
 
 /// What attribution reads: a human click (ad or email), a page view that carries one

@@ -33,7 +33,7 @@ mod web_counts;
 pub use campaigns::CampaignStore;
 pub use derived::{Derived, SessionRow, UniqueCandidate};
 pub use dim::{Dim, ScreenSize, SESSION_DIMS};
-pub use events::{AdCount, EmailRow, EventStore, Reclassify, Touch, WebRow};
+pub use events::{AdCount, EmailRow, EventStore, KeptDays, Reclassify, Touch, WebRow};
 pub use filter::{Filter, FilterOp};
 pub use pattern::{Pattern, PatternKind};
 pub use privacy::{PrivacyStore, Subject};

@@ -13,7 +13,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use maud::{html, Markup};
 
@@ -730,6 +730,7 @@ pub fn site_body(frame: &Frame<'_>, site: &Site, view: &View, d: &SiteData) -> M
     }
 }
 
+/// The site `key` names (its key, or its domain: `Site::find`) among those `user` may see.
 pub async fn find_site(state: &WebState, user: &CurrentUser, key: &str) -> Result<Site, WebError> {
     let store = state.store.clone();
     let sites = tokio::task::spawn_blocking(move || store.sites())
@@ -737,10 +738,8 @@ pub async fn find_site(state: &WebState, user: &CurrentUser, key: &str) -> Resul
         .map_err(WebError::internal)?
         .map_err(WebError::internal)?;
     // Someone else's site is "not found", so a viewer cannot learn which sites exist.
-    sites
-        .into_iter()
-        .find(|s| s.key.as_str() == key && user.can_view(s.id))
-        .ok_or(WebError::NotFound)
+    let visible: Vec<Site> = sites.into_iter().filter(|s| user.can_view(s.id)).collect();
+    Site::find(&visible, key).cloned().ok_or(WebError::NotFound)
 }
 
 /// `GET /`: the sites the user may see, with last 30 days' visitors.
@@ -808,6 +807,11 @@ pub async fn site_page(
     uri: Uri,
 ) -> Result<Response, WebError> {
     let site = find_site(&state, &user, &key).await?;
+    if site.key.as_str() != key {
+        // `/sites/shop.example`, as people type it: on to the site's own address.
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        return Ok(Redirect::to(&format!("/sites/{}{query}", site.key)).into_response());
+    }
     let now = state.clock.now_ms();
     let view = View::parse(uri.query().unwrap_or(""), day_of(now))?;
     let (store, s2, v2, model) = (state.store.clone(), site.clone(), view.clone(), state.ads);

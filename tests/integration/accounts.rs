@@ -732,6 +732,17 @@ fn viewers_share_links_foreign_forms_and_read_tokens_cannot_change_anything() {
             .status,
         200
     );
+    // A site's domain in place of its key leads to its page; not to one she cannot see.
+    let r = server.get("/sites/A.example?period=7d", &[("Cookie", &vic)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/sites/{key}?period=7d").as_str())
+    );
+    assert_eq!(
+        server.get("/sites/b.example", &[("Cookie", &vic)]).status,
+        404
+    );
 
     // The share link reads its site's page without a session, and nothing else.
     let r = server.get(&share, &[]);

@@ -328,3 +328,65 @@ fn deliverability_only_keeps_just_the_day_of_the_last_open() {
     assert_eq!(out["deleted"], 1);
     assert_eq!(cli(&data, &["subject-export", "--recipient", who]), "");
 }
+
+/// The writer holds a visit in memory and writes its row up to a second after its
+/// events: a visitor erased in between does not get the visit's row back (its entry
+/// page, source, start), not with that write and not with their next hit.
+#[test]
+fn an_erased_visitors_open_visit_is_not_written_again() {
+    use pixeltrack::ingest::{EventWriter, Index};
+    use pixeltrack::model::{Event, SiteKey};
+    use pixeltrack::store::{SqliteStore, Subject};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let site = store
+        .add_site(&SiteKey::generate(), "shop.example", "Shop", 0)
+        .unwrap();
+    let mut writer = EventWriter::new(
+        store
+            .writer(pixeltrack::config::Synchronous::Normal)
+            .unwrap(),
+        30 * 60_000,
+        std::sync::Arc::new(pixeltrack::metrics::Metrics::default()),
+    );
+    let now = Clock::System.now_ms();
+    let ev = |ts_ms: i64, visitor_id: i64, path: &str| Event {
+        site_id: site.id.0,
+        ts_ms,
+        name: "pageview".into(),
+        visitor_id,
+        host: "shop.example".into(),
+        path: path.into(),
+        source: "Newsletter".into(),
+        props: "{}".into(),
+        ..Event::default()
+    };
+    let sessions = |visitor: i64| -> i64 {
+        rusqlite::Connection::open(dir.path().join("pixeltrack.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sessions WHERE visitor_id = ?1",
+                [visitor],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert!(writer.commit(
+        vec![
+            ev(now - 60_000, 7, "/private"),
+            ev(now - 60_000, 8, "/other")
+        ],
+        Vec::new(),
+        Index::Later,
+    ));
+    assert!(store.erase_subject(&Subject::Visitor(7)).unwrap() > 0);
+    // The writer's next write: the derived rows it held, and the erased visitor's next hit.
+    assert!(writer.commit(vec![ev(now - 30_000, 7, "/next")], Vec::new(), Index::Now));
+    assert_eq!(sessions(7), 0, "the erased visit's row came back");
+    assert_eq!(
+        sessions(8),
+        1,
+        "other visitors' visits are written as always"
+    );
+}

@@ -92,6 +92,11 @@ impl CampaignStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM events WHERE campaign_id = ?1", [id])?;
+        // Its clicks no longer credit conversions: the site's kept credits go.
+        tx.execute(
+            "DELETE FROM report_days WHERE site_id = (SELECT site_id FROM campaigns WHERE id = ?1)",
+            [id],
+        )?;
         record_deletion(
             &tx,
             &Deletion {

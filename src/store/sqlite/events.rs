@@ -3,6 +3,8 @@
 //! behind filtered reports, campaign reports, attribution, goals and funnels. Only
 //! fixed SQL fragments are spliced (`dim_sql`, `pattern_sql`); values are bound.
 
+use std::collections::{BTreeMap, HashSet};
+
 use rusqlite::{params, OptionalExtension};
 
 use super::{open_conn, SqliteStore};
@@ -10,8 +12,8 @@ use crate::clock::Millis;
 use crate::config::Synchronous;
 use crate::model::{AdFields, BotReason, Device, EmailFields, Event, SiteId, Utm, Verdict};
 use crate::store::{
-    AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Group, Pattern, PatternKind, Result,
-    StoreError, Tally, Touch, WebCounts, WebRow, SESSION_DIMS,
+    AdCount, Dim, EmailRow, EventStore, Filter, FilterOp, Group, KeptDays, Pattern, PatternKind,
+    Result, StoreError, Tally, Touch, WebCounts, WebRow, SESSION_DIMS,
 };
 
 /// `SELECT <every events column, in event_from_row order> FROM events`; callers add the rest.
@@ -19,6 +21,26 @@ pub(super) const EVENT_COLUMNS: &str = include_str!("sql/queries/event_columns.s
 /// How many columns [`EVENT_COLUMNS`] selects (what [`event_from_row`] reads).
 pub(super) const EVENT_COLUMN_COUNT: usize = 46;
 const CAMPAIGN_EVENTS: &str = include_str!("sql/queries/campaign_events.sql");
+/// Attribution's touches; `/*key*/` narrows them to one visitor or click id.
+const TOUCHES: &str = include_str!("sql/queries/touches.sql");
+
+/// [`TOUCHES`] in `index`, narrowed by `key`.
+fn touches_sql(index: &str, key: &str) -> String {
+    TOUCHES.replace("/*index*/", index).replace("/*key*/", key)
+}
+
+fn touch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Touch> {
+    Ok(Touch {
+        ts_ms: r.get(0)?,
+        name: r.get(1)?,
+        visitor_id: r.get(2)?,
+        click_id: r.get(3)?,
+        campaign_id: r.get(4)?,
+        ad: r.get(5)?,
+        value_minor: r.get(6)?,
+        currency: r.get(7)?,
+    })
+}
 
 pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     let bot: Option<String> = r.get(24)?;
@@ -322,20 +344,88 @@ impl EventStore for SqliteStore {
             return other.touches(site_id, from_ms, to_ms);
         }
         let conn = self.conn();
-        let mut st = conn.prepare_cached(include_str!("sql/queries/touches.sql"))?;
-        let rows = st.query_map(params![site_id, from_ms, to_ms], |r| {
-            Ok(Touch {
-                ts_ms: r.get(0)?,
-                name: r.get(1)?,
-                visitor_id: r.get(2)?,
-                click_id: r.get(3)?,
-                campaign_id: r.get(4)?,
-                ad: r.get(5)?,
-                value_minor: r.get(6)?,
-                currency: r.get(7)?,
-            })
-        })?;
+        let mut st = conn.prepare_cached(&touches_sql("", ""))?;
+        let rows = st.query_map(params![site_id, from_ms, to_ms], touch_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn touches_of(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        visitors: &HashSet<i64>,
+        click_ids: &HashSet<String>,
+    ) -> Result<Vec<Touch>> {
+        if let Some(other) = &self.reads_from {
+            return other.touches_of(site_id, from_ms, to_ms, visitors, click_ids);
+        }
+        // One seek per visitor and click id (the indexes of schema 22), each touch once,
+        // in the order of the range's read.
+        let conn = self.conn();
+        let mut found: BTreeMap<(Millis, i64), Touch> = BTreeMap::new();
+        let keys: [(&str, &str, Vec<rusqlite::types::Value>); 2] = [
+            (
+                "INDEXED BY events_touch_visitors",
+                "AND visitor_id = ?4",
+                visitors.iter().map(|v| (*v).into()).collect(),
+            ),
+            (
+                "INDEXED BY events_touch_click_ids",
+                "AND click_id = ?4",
+                click_ids
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.clone().into())
+                    .collect(),
+            ),
+        ];
+        for (index, narrow, values) in keys {
+            let mut st = conn.prepare_cached(&touches_sql(index, narrow))?;
+            for v in values {
+                let rows = st.query_map(params![site_id, from_ms, to_ms, v], |r| {
+                    Ok(((r.get(0)?, r.get(8)?), touch_from_row(r)?))
+                })?;
+                for row in rows {
+                    let (at, t) = row?;
+                    found.insert(at, t);
+                }
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    fn keeps_days(&self) -> bool {
+        // Kept days are checked against this database's late marks: not those of the
+        // store events are read from.
+        self.reads_from.is_none()
+    }
+
+    fn kept_days(
+        &self,
+        site_id: SiteId,
+        key: &str,
+        reach: i64,
+        first: i64,
+        end: i64,
+    ) -> Result<KeptDays> {
+        if !self.keeps_days() {
+            return Ok(KeptDays::default());
+        }
+        super::report_days::kept(&self.conn(), site_id.0, key, reach, first, end)
+    }
+
+    fn keep_days(
+        &self,
+        site_id: SiteId,
+        key: &str,
+        reach: i64,
+        days: &[(i64, String, i64)],
+    ) -> Result<()> {
+        if !self.keeps_days() {
+            return Ok(());
+        }
+        super::report_days::keep(&self.conn(), site_id.0, key, reach, days)
     }
 
     fn pattern_counts(

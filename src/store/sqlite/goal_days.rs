@@ -14,7 +14,8 @@
 //!   kept day counted before the mark grew is stale and counted again.
 //! - **Events removed from it** (retention, a visitor's erasure, a removed site): those
 //!   paths delete the kept days they touch.
-//! - **Days still open**: only days that ended an hour or more ago are kept ([`SETTLE`]),
+//! - **Days still open**: only days that ended an hour or more ago are kept
+//!   ([`settled_days`](crate::clock::settled_days)),
 //!   so a batch whose day was still current when the writer looked cannot land after the
 //!   day was counted. Today and the partial days at the range's ends are counted from
 //!   the raw events, as before.
@@ -28,12 +29,8 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection};
 
 use super::Result;
-use crate::clock::{day_of, Millis, DAY_MS, HOUR_MS};
+use crate::clock::{day_of, Millis, DAY_MS};
 use crate::store::pattern::Pattern;
-
-/// How long after its end a day is kept: longer than any batch takes from the writer's
-/// check of its day to its commit.
-const SETTLE: Millis = HOUR_MS;
 
 /// `(completions, distinct visitors)` of `pattern` among the web events of
 /// `[from_ms, to_ms)`: whole days that are over from `goal_days` (counted and kept
@@ -46,9 +43,7 @@ pub(super) fn pattern_counts(
     to_ms: Millis,
     now_ms: Millis,
 ) -> Result<(i64, i64)> {
-    // Whole days inside the range, ended at least SETTLE ago: [first, end).
-    let first = from_ms.div_euclid(DAY_MS) + i64::from(from_ms.rem_euclid(DAY_MS) != 0);
-    let end = to_ms.div_euclid(DAY_MS).min(day_of(now_ms - SETTLE));
+    let (first, end) = crate::clock::settled_days(from_ms, to_ms, now_ms);
     if first >= end {
         return raw(conn, site_id, pattern, from_ms, to_ms);
     }
@@ -233,6 +228,7 @@ pub(super) fn mark_late(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::HOUR_MS;
     use crate::model::{Event, SiteId};
     use crate::store::pattern::PatternKind;
     use crate::store::{PrivacyStore, SiteStore, SqliteStore, Subject};

@@ -81,6 +81,11 @@ impl PrivacyStore for SqliteStore {
                 params![site_id, crate::clock::day_of(before_ms)],
             )?;
         }
+        // And the kept report days whose window reached into them (`report_days`).
+        tx.execute(
+            "DELETE FROM report_days WHERE site_id = ?1 AND day - reach <= ?2",
+            params![site_id, crate::clock::day_of(before_ms)],
+        )?;
         if n > 0 || rollups {
             record_deletion(
                 &tx,
@@ -140,6 +145,11 @@ impl PrivacyStore for SqliteStore {
                         ..Deletion::default()
                     },
                 )?;
+                // Its email clicks credited conversions: the kept credits go.
+                tx.execute(
+                    "DELETE FROM report_days WHERE ?1 IS NULL OR site_id = ?1",
+                    [site_id],
+                )?;
                 let n = n + tx.execute(
                     "DELETE FROM consent WHERE recipient = ?1 AND (?2 IS NULL OR site_id = ?2)",
                     params![recipient, site_id],
@@ -153,6 +163,15 @@ impl PrivacyStore for SqliteStore {
                 let n = tx.execute("DELETE FROM events WHERE visitor_id = ?1", [v])?;
                 // A visitor id is one day's; which goals it counted in is not kept.
                 tx.execute("DELETE FROM goal_days", [])?;
+                tx.execute("DELETE FROM report_days", [])?;
+                // The writer may still hold the visitor's open visit: it writes none of
+                // its rows while the id is listed (`erased_visitors`, schema 23).
+                let now = crate::clock::Clock::System.now_ms();
+                tx.execute("DELETE FROM erased_visitors WHERE until_ms < ?1", [now])?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO erased_visitors (visitor_id, until_ms) VALUES (?1, ?2)",
+                    params![v, now + 2 * crate::clock::DAY_MS],
+                )?;
                 record_deletion(
                     &tx,
                     &Deletion {

@@ -146,6 +146,7 @@ impl SiteStore for SqliteStore {
             "import_keys",
             "goal_days",
             "late_events",
+            "report_days",
         ] {
             tx.execute(&format!("DELETE FROM {table} WHERE site_id = ?1"), [id])?;
         }

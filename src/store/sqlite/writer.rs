@@ -373,9 +373,10 @@ impl SqliteWriter {
                 }
             }
             let mut re = tx.prepare_cached(RECLASSIFY)?;
+            let mut relabelled = Vec::new();
             for r in reclassify {
                 super::record_relabel(&tx, r)?;
-                re.execute(params![
+                let mut rows = re.query(params![
                     r.verdict,
                     r.reason,
                     r.campaign_id,
@@ -385,7 +386,13 @@ impl SqliteWriter {
                     r.from_verdict,
                     r.from_reason
                 ])?;
+                while let Some(row) = rows.next()? {
+                    let (site_id, ts_ms, id): (i64, i64, i64) =
+                        (row.get(0)?, row.get(1)?, row.get(2)?);
+                    relabelled.push((site_id, crate::clock::day_of(ts_ms), id));
+                }
             }
+            super::goal_days::mark_late(&tx, relabelled.into_iter(), now)?;
             match derived {
                 Some(d) => {
                     write_derived(&tx, d)?;
@@ -463,6 +470,15 @@ fn reserved_id(tx: &rusqlite::Transaction<'_>, block: &mut Option<(i64, i64)>) -
 }
 
 fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> {
+    // Visits of a visitor erased since the writer took their events: no row again, here
+    // or in ClickHouse (`erased_visitors`; almost always empty).
+    let erased: Vec<i64> = tx
+        .prepare_cached("SELECT visitor_id FROM erased_visitors")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !erased.is_empty() {
+        d.sessions.retain(|s| !erased.contains(&s.visitor_id));
+    }
     let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
     for s in &d.sessions {
         let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
