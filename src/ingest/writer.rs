@@ -97,6 +97,16 @@ impl EventWriter {
 
     /// With forwarding on: past `max` committed events not shipped yet, hits are
     /// refused as `spool_full` (the forwarder clears it as it ships).
+    /// The real writer on `store` with the default session timeout: events written
+    /// with their visits and rollups, as the server writes them.
+    #[cfg(test)]
+    pub(crate) fn for_tests(store: &crate::store::SqliteStore) -> Self {
+        let w = store
+            .writer(crate::config::Synchronous::Normal)
+            .expect("a writer");
+        Self::new(w, 30 * 60_000, Arc::new(Metrics::default()))
+    }
+
     pub fn with_spool_bound(mut self, max: u64) -> Self {
         self.spool_max = Some(max as i64);
         self

@@ -542,7 +542,10 @@ fn credited(
             }
         }
         for (d, c) in per_day {
-            counted.push((d, c.body(), kept.marks.get(&d).copied().unwrap_or(0)));
+            // A day without a mark is not kept now (see `kept_days`).
+            if let Some(mark) = kept.marks.get(&d) {
+                counted.push((d, c.body(), *mark));
+            }
             total.merge(c);
         }
     }
@@ -1061,9 +1064,12 @@ mod tests {
         fn store() -> (tempfile::TempDir, SqliteStore) {
             let dir = tempfile::tempdir().unwrap();
             let store = SqliteStore::open(dir.path()).unwrap();
-            let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
-            w.apply(&events(), &[], None).unwrap();
+            assert!(writer(&store).write(events(), Vec::new()));
             (dir, store)
+        }
+
+        fn writer(store: &SqliteStore) -> crate::ingest::EventWriter {
+            crate::ingest::EventWriter::for_tests(store)
         }
 
         fn models() -> Vec<Model> {
@@ -1169,9 +1175,8 @@ mod tests {
             check(&store, now);
             let before = whole(&store, D0 + 2 * DAY_MS, D0 + 3 * DAY_MS, LAST);
             // Day 1's click, imported after day 2's conversion that carries its id.
-            let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
             let late = ad_click(D0 + DAY_MS + 3 * HOUR_MS, 5, "ptclid:late", 5, "late");
-            w.apply(&[late], &[], None).unwrap();
+            assert!(writer(&store).write(vec![late], Vec::new()));
             let after = whole(&store, D0 + 2 * DAY_MS, D0 + 3 * DAY_MS, LAST);
             assert_ne!(before, after, "the scenario: the late click takes a credit");
             check(&store, now);

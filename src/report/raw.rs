@@ -2,11 +2,26 @@
 //! page at once — totals, each breakdown, the time series — counted where the data is
 //! (`store::web_counts` has the rules). `tests/integration/reports.rs` checks that,
 //! without filters, this agrees with the rollups dimension by dimension.
+//!
+//! Whole days that are over are counted once and kept where the store keeps days
+//! ([`EventStore::kept_days`](crate::store::EventStore::kept_days), invalidated by late
+//! writes, retention, erasure and removals): a day's counts add to the others' exactly,
+//! since no visitor and no visit spans two UTC days ([`WebCounts::merge`]). Days not
+//! kept yet are counted one per read, on as many threads as the machine has cores.
 
-use crate::clock::Millis;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crate::clock::{Clock, Millis, DAY_MS};
 use crate::model::SiteId;
 pub use crate::store::Group;
-use crate::store::{Counts, Filter, Result, RollupSum, Store, WebCounts};
+use crate::store::{group_name, Counts, Filter, Result, RollupSum, Store, WebCounts};
+
+/// Kept filtered counts are named `web:<groups>|<filters>`; a site keeps the days of
+/// this many such names (the most recently counted), so a user trying filter after
+/// filter does not grow the database without end.
+pub const KEPT_FILTERED_VIEWS: usize = 32;
 
 /// Counts of the requested groups, from the backend's [`web_counts`](crate::store::EventStore::web_counts).
 pub struct Aggregate {
@@ -22,8 +37,9 @@ impl Aggregate {
         filters: &[Filter],
         groups: &[Group],
     ) -> Result<Aggregate> {
+        let now = Clock::System.now_ms();
         Ok(Aggregate {
-            groups: store.web_counts(site_id, from_ms, to_ms, filters, groups)?,
+            groups: counted(store, site_id, from_ms, to_ms, filters, groups, now)?,
         })
     }
 
@@ -56,5 +72,373 @@ impl Aggregate {
             .next()
             .map(|r| r.counts)
             .unwrap_or_default()
+    }
+}
+
+/// What a kept filtered count is named: its groups and filters, in order.
+fn key(filters: &[Filter], groups: &[Group]) -> String {
+    let groups: Vec<String> = groups.iter().map(|g| group_name(*g)).collect();
+    let filters: Vec<String> = filters.iter().map(Filter::to_param).collect();
+    format!(
+        "web:{}|{}",
+        serde_json::to_string(&groups).unwrap_or_default(),
+        serde_json::to_string(&filters).unwrap_or_default()
+    )
+}
+
+/// The counts of `[from, to)` at time `now`: whole days over for an hour
+/// ([`settled_days`](crate::clock::settled_days)) kept or counted and kept, the rest
+/// (today, partial days at the ends) counted each time.
+pub(crate) fn counted(
+    store: &dyn Store,
+    site_id: SiteId,
+    from: Millis,
+    to: Millis,
+    filters: &[Filter],
+    groups: &[Group],
+    now: Millis,
+) -> Result<WebCounts> {
+    let (first, end) = crate::clock::settled_days(from, to, now);
+    if !store.keeps_days() || first >= end {
+        return store.web_counts(site_id, from, to, filters, groups);
+    }
+    let key = key(filters, groups);
+    let kept = store.kept_days(site_id, &key, 0, first, end)?;
+    let mut total = WebCounts::default();
+    let mut missing = Vec::new();
+    for day in first..end {
+        match kept.fresh.get(&day).and_then(|b| WebCounts::from_body(b)) {
+            Some(c) => total.merge(c),
+            None => missing.push(day),
+        }
+    }
+    let mut keep = Vec::new();
+    for (day, c) in count_days(store, site_id, &missing, filters, groups)? {
+        // A day without a mark has events whose visits are still being written: counted
+        // now, kept another time.
+        if let Some(mark) = kept.marks.get(&day) {
+            keep.push((day, c.body(), *mark));
+        }
+        total.merge(c);
+    }
+    if !keep.is_empty() {
+        // A cache: when it cannot be written (busy past its timeout, read-only), the
+        // numbers are still right, and the next report counts again.
+        if let Err(e) = store.keep_days(site_id, &key, 0, &keep) {
+            tracing::warn!(error = %e, "keeping a filtered view's daily counts failed");
+        }
+    }
+    for (a, b) in [(from, first * DAY_MS), (end * DAY_MS, to)] {
+        if a < b {
+            total.merge(store.web_counts(site_id, a, b, filters, groups)?);
+        }
+    }
+    Ok(total)
+}
+
+/// Each of `days` counted on its own, by up to as many threads as there are cores.
+fn count_days(
+    store: &dyn Store,
+    site_id: SiteId,
+    days: &[i64],
+    filters: &[Filter],
+    groups: &[Group],
+) -> Result<HashMap<i64, WebCounts>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(days.len());
+    let next = AtomicUsize::new(0);
+    let out = Mutex::new(HashMap::new());
+    let work = || -> Result<()> {
+        while let Some(day) = days.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let c = store.web_counts(site_id, day * DAY_MS, (day + 1) * DAY_MS, filters, groups)?;
+            out.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(*day, c);
+        }
+        Ok(())
+    };
+    if threads <= 1 {
+        work()?;
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<()>>>()
+        })?;
+    }
+    Ok(out.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::HOUR_MS;
+    use crate::model::Event;
+    use crate::store::{Dim, EventStore, PrivacyStore, SqliteStore, Subject};
+
+    /// 2025-03-01 00:00 UTC: every test day is over, by the system clock too.
+    const D0: Millis = 20_148 * DAY_MS;
+    const SOURCES: [&str; 3] = ["Google", "Bing", ""];
+    const PAGES: [&str; 4] = ["/", "/a", "/b", "/blog/b"];
+
+    fn pageview(ts_ms: Millis, visitor_id: i64, path: &str, source: &str) -> Event {
+        Event {
+            site_id: 1,
+            ts_ms,
+            name: "pageview".into(),
+            visitor_id,
+            path: path.into(),
+            title: format!("Title of {path}"),
+            source: source.into(),
+            browser: ["Firefox", "Chrome"][(visitor_id % 2) as usize].into(),
+            ..Event::default()
+        }
+    }
+
+    /// Six days of visits: one to four page views each, some visitors back for a
+    /// second visit with another source, one visit just before midnight, and a
+    /// signup event now and then. Visitor ids are per day, as the salt makes them.
+    fn events(days: std::ops::Range<i64>) -> Vec<Event> {
+        let mut out = Vec::new();
+        for day in days {
+            for i in 0..20_i64 {
+                let v = 1_000 * (day + 1) + i;
+                let start = D0 + day * DAY_MS + (i * 67 % 23) * HOUR_MS;
+                let source = SOURCES[((i + day) % 3) as usize];
+                for n in 0..=(i % 4) {
+                    let path = PAGES[((i + n) % 4) as usize];
+                    out.push(pageview(start + n * 60_000, v, path, source));
+                }
+                if i % 5 == 0 {
+                    out.push(Event {
+                        name: "signup".into(),
+                        ..pageview(start + 5 * 60_000, v, "/a", source)
+                    });
+                }
+                if i % 3 == 0 {
+                    let back = SOURCES[((i + day + 1) % 3) as usize];
+                    out.push(pageview(start + 3 * HOUR_MS, v, "/b", back));
+                }
+            }
+            let late_night = D0 + (day + 1) * DAY_MS - 2 * 60_000;
+            out.push(pageview(late_night, 1_000 * (day + 1) + 99, "/", "Google"));
+            out.push(pageview(
+                late_night + 60_000,
+                1_000 * (day + 1) + 99,
+                "/a",
+                "Google",
+            ));
+        }
+        out.sort_by_key(|e| e.ts_ms);
+        out
+    }
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(writer(&store).write(events(0..6), Vec::new()));
+        (dir, store)
+    }
+
+    fn writer(store: &SqliteStore) -> crate::ingest::EventWriter {
+        crate::ingest::EventWriter::for_tests(store)
+    }
+
+    fn filters() -> Vec<Vec<Filter>> {
+        let f = |s: &str| Filter::parse(s).unwrap();
+        vec![
+            vec![f("source==Google")],
+            vec![f("page==/a")],
+            vec![f("source!=Bing"), f("page~b")],
+        ]
+    }
+
+    /// What the site page asks for, plus buckets that straddle midnight.
+    fn groups() -> Vec<Group> {
+        let mut g: Vec<Group> = Filter::DIMS.iter().map(|d| Group::Dim(*d)).collect();
+        g.extend([Group::Total, Group::Hours(24), Group::Hours(5)]);
+        g
+    }
+
+    fn ranges() -> Vec<(Millis, Millis)> {
+        vec![
+            (D0, D0 + 6 * DAY_MS),
+            (D0 + 5 * HOUR_MS, D0 + 4 * DAY_MS + 7 * HOUR_MS),
+            (D0 - DAY_MS, D0 + 9 * DAY_MS),
+        ]
+    }
+
+    /// Every filter over every range: the kept and counted days give what one read of
+    /// the whole range gives.
+    fn check(store: &SqliteStore, now: Millis) {
+        for f in filters() {
+            for (from, to) in ranges() {
+                let whole = store
+                    .web_counts(SiteId(1), from, to, &f, &groups())
+                    .unwrap();
+                let got = counted(store, SiteId(1), from, to, &f, &groups(), now).unwrap();
+                assert_eq!(got, whole, "{f:?} over [{from}, {to}) at {now}");
+            }
+        }
+    }
+
+    fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
+        rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap()
+    }
+
+    fn kept(dir: &tempfile::TempDir) -> i64 {
+        db(dir)
+            .query_row(
+                "SELECT count(*) FROM report_days WHERE key LIKE 'web:%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn kept_days_add_up_to_one_read_of_the_range_and_are_counted_once() {
+        let (dir, store) = store();
+        let google = store
+            .web_counts(SiteId(1), D0, D0 + 6 * DAY_MS, &filters()[0], &groups())
+            .unwrap();
+        let total = google.0[&Group::Total][""];
+        assert!(
+            total.visitors > 20 && total.bounces > 0 && total.events > 0,
+            "the data has visitors, bounces and events: {total:?}"
+        );
+        // Midday of the fourth day: days 0-2 can be kept, not 3 and later.
+        let now = D0 + 3 * DAY_MS + 12 * HOUR_MS;
+        check(&store, now);
+        let first = kept(&dir);
+        assert!(first > 0, "whole days that are over are kept");
+        let open: i64 = db(&dir)
+            .query_row(
+                "SELECT count(*) FROM report_days WHERE day >= ?1",
+                [D0 / DAY_MS + 3],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(open, 0, "a day not over for an hour is never kept");
+        check(&store, now);
+        assert_eq!(kept(&dir), first, "a second report counts nothing again");
+        check(&store, D0 + 20 * DAY_MS);
+        assert!(kept(&dir) > first, "days are kept as they end");
+        // The kept rows are what is read: events deleted behind the store's back do
+        // not show until the day is counted again.
+        db(&dir)
+            .execute(
+                "DELETE FROM events WHERE ts_ms < ?1 AND source = 'Google'",
+                [D0 + DAY_MS],
+            )
+            .unwrap();
+        let later = D0 + 20 * DAY_MS;
+        let got = counted(
+            &store,
+            SiteId(1),
+            D0,
+            D0 + 6 * DAY_MS,
+            &filters()[0],
+            &groups(),
+            later,
+        );
+        assert_eq!(got.unwrap(), google);
+    }
+
+    #[test]
+    fn a_late_event_makes_its_day_counted_again() {
+        let (_dir, store) = store();
+        let now = D0 + 20 * DAY_MS;
+        check(&store, now);
+        let before = store
+            .web_counts(SiteId(1), D0, D0 + 6 * DAY_MS, &filters()[0], &groups())
+            .unwrap();
+        // A visit of day 1 imported after the day was kept.
+        let late = vec![
+            pageview(D0 + DAY_MS + 7 * HOUR_MS, 77_777, "/a", "Google"),
+            pageview(D0 + DAY_MS + 7 * HOUR_MS + 60_000, 77_777, "/x", "Google"),
+        ];
+        assert!(writer(&store).write(late, Vec::new()));
+        let after = store
+            .web_counts(SiteId(1), D0, D0 + 6 * DAY_MS, &filters()[0], &groups())
+            .unwrap();
+        assert_ne!(before, after, "the scenario: the late visit counts");
+        check(&store, now);
+    }
+
+    #[test]
+    fn retention_and_erasure_drop_the_kept_days_they_change() {
+        let (_dir, store) = store();
+        let now = D0 + 20 * DAY_MS;
+        check(&store, now);
+        store
+            .apply_retention(SiteId(1), D0 + 2 * DAY_MS + 6 * HOUR_MS, false)
+            .unwrap();
+        check(&store, now);
+        let visitor = 1_000 * 4 + 3;
+        store.erase_subject(&Subject::Visitor(visitor)).unwrap();
+        check(&store, now);
+    }
+
+    #[test]
+    fn a_day_whose_visits_are_not_written_yet_is_counted_but_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(writer(&store).write(events(0..2), Vec::new()));
+        // Day 2's events committed, their visits not (as under load, or before a
+        // restart replays them).
+        let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
+        w.apply(&events(2..3), &[], None).unwrap();
+        let now = D0 + 20 * DAY_MS;
+        check(&store, now);
+        let days: Vec<i64> = db(&dir)
+            .prepare("SELECT DISTINCT day FROM report_days ORDER BY day")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(!days.is_empty());
+        assert!(
+            !days.contains(&(D0 / DAY_MS + 2)),
+            "day 2 is not kept while its visits are not written: {days:?}"
+        );
+    }
+
+    #[test]
+    fn a_site_keeps_the_days_of_its_most_recent_filtered_views_only() {
+        let (dir, store) = store();
+        let now = D0 + 20 * DAY_MS;
+        let view = |i: usize| vec![Filter::parse(&format!("page==/p{i}")).unwrap()];
+        let groups = [Group::Total, Group::Dim(Dim::Page)];
+        for i in 0..40 {
+            counted(
+                &store,
+                SiteId(1),
+                D0,
+                D0 + 2 * DAY_MS,
+                &view(i),
+                &groups,
+                now,
+            )
+            .unwrap();
+        }
+        let keys: Vec<String> = db(&dir)
+            .prepare("SELECT DISTINCT key FROM report_days WHERE key LIKE 'web:%'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            keys.len(),
+            crate::store::sqlite::KEPT_KEYS_PER_KIND as usize
+        );
+        assert!(keys.contains(&key(&view(39), &groups)));
+        assert!(!keys.contains(&key(&view(0), &groups)));
     }
 }

@@ -200,7 +200,8 @@ pub struct AdCount {
 pub struct KeptDays {
     /// Day → body, for the days whose kept numbers are still right.
     pub fresh: HashMap<i64, String>,
-    /// Day → its mark now: a body counted after this read is kept with it.
+    /// Day → its mark now: a body counted after this read is kept with it. A day
+    /// without a mark is not to be kept now (the store is still writing what it reads).
     pub marks: HashMap<i64, i64>,
 }
 

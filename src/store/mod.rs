@@ -41,7 +41,7 @@ pub use rollups::{Counts, RollupKey, RollupStore, RollupSum, Rollups};
 pub use sites::{Goal, SiteStore};
 pub use sqlite::{compact_rollups, run_retention, SqliteStore, HOURLY_ROLLUP_DAYS};
 pub use tokens::{ApiToken, Scope, TokenStore};
-pub use web_counts::{Group, Tally, WebCounts};
+pub use web_counts::{group_name, Group, Tally, WebCounts};
 
 /// Every store trait, for `use crate::store::prelude::*`.
 pub mod prelude {

@@ -28,6 +28,75 @@ pub enum Group {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WebCounts(pub HashMap<Group, HashMap<String, Counts>>);
 
+/// One group of a kept body: its name, and each value with its nine counters.
+type Body<V> = (String, Vec<(V, [i64; 9])>);
+
+impl WebCounts {
+    /// Adds the counts of a disjoint stretch of time. Exact for every counter, distinct
+    /// visitors and visits included, when the two stretches share no visitor and no
+    /// visit: whole UTC days do (a visitor id is keyed with its day's salt, and a visit
+    /// is one visitor's), which is how reports keep filtered numbers per day.
+    pub fn merge(&mut self, other: WebCounts) {
+        for (g, values) in other.0 {
+            let mine = self.0.entry(g).or_default();
+            for (v, c) in values {
+                let e = mine.entry(v).or_default();
+                let (a, b) = (e.to_array(), c.to_array());
+                *e = Counts::from_array(std::array::from_fn(|i| a[i] + b[i]));
+            }
+        }
+    }
+
+    /// The counts as kept text: `[[group, [[value, nine counters], …]], …]`.
+    pub fn body(&self) -> String {
+        let groups: Vec<Body<&str>> = self
+            .0
+            .iter()
+            .map(|(g, values)| {
+                let rows = values
+                    .iter()
+                    .map(|(v, c)| (v.as_str(), c.to_array()))
+                    .collect();
+                (group_name(*g), rows)
+            })
+            .collect();
+        serde_json::to_string(&groups).unwrap_or_default()
+    }
+
+    /// None for a body this build does not read (counted again).
+    pub fn from_body(s: &str) -> Option<WebCounts> {
+        let groups: Vec<Body<String>> = serde_json::from_str(s).ok()?;
+        let mut out = WebCounts::default();
+        for (g, rows) in groups {
+            let values = rows
+                .into_iter()
+                .map(|(v, a)| (v, Counts::from_array(a)))
+                .collect();
+            out.0.insert(parse_group(&g)?, values);
+        }
+        Some(out)
+    }
+}
+
+/// A group's name in kept bodies and keys: `*`, `hours:24`, or the dimension's name.
+pub fn group_name(g: Group) -> String {
+    match g {
+        Group::Total => "*".into(),
+        Group::Hours(h) => format!("hours:{h}"),
+        Group::Dim(d) => d.name().into(),
+    }
+}
+
+fn parse_group(s: &str) -> Option<Group> {
+    match s {
+        "*" => Some(Group::Total),
+        _ => match s.strip_prefix("hours:") {
+            Some(h) => Some(Group::Hours(h.parse().ok()?)),
+            None => Some(Group::Dim(Dim::parse(s)?)),
+        },
+    }
+}
+
 /// foldhash, not SipHash: a filtered page at 10 M events hashes tens of millions of
 /// visitor and visit ids (SipHash was 6 % of the time, per-row key allocation more).
 type Fast = foldhash::fast::RandomState;

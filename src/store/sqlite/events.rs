@@ -274,7 +274,7 @@ impl EventStore for SqliteStore {
             return other.web_counts(site_id, from_ms, to_ms, filters, groups);
         }
         let mut tally = Tally::new(groups);
-        self.web_rows(site_id, from_ms, to_ms, filters, &mut |r| tally.add(&r))?;
+        self.web_rows(site_id, from_ms, to_ms, filters, &mut |r| tally.add(r))?;
         Ok(tally.finish())
     }
 
@@ -497,7 +497,7 @@ impl SqliteStore {
         from_ms: Millis,
         to_ms: Millis,
         filters: &[Filter],
-        f: &mut dyn FnMut(WebRow),
+        f: &mut dyn FnMut(&WebRow),
     ) -> Result<()> {
         let mut args: Vec<rusqlite::types::Value> =
             vec![site_id.0.into(), from_ms.into(), to_ms.into()];
@@ -530,24 +530,33 @@ impl SqliteStore {
         let conn = self.conn();
         let mut st = conn.prepare_cached(&sql)?;
         let mut rows = st.query(rusqlite::params_from_iter(args))?;
-        while let Some(r) = rows.next()? {
-            let mut dims = Vec::with_capacity(SESSION_DIMS.len());
-            for i in 0..SESSION_DIMS.len() {
-                dims.push(r.get(10 + i)?);
+        // One row's buffers, reused: a filtered page reads millions of rows.
+        let mut row = WebRow {
+            dims: vec![String::new(); SESSION_DIMS.len()],
+            ..WebRow::default()
+        };
+        let text = |r: &rusqlite::Row, i: usize, to: &mut String| -> rusqlite::Result<()> {
+            to.clear();
+            if let rusqlite::types::ValueRef::Text(t) = r.get_ref(i)? {
+                to.push_str(&String::from_utf8_lossy(t));
             }
-            f(WebRow {
-                ts_ms: r.get(0)?,
-                visitor_id: r.get(1)?,
-                session_id: r.get(2)?,
-                name: r.get(3)?,
-                path: r.get(4)?,
-                entry_page: r.get(5)?,
-                exit_page: r.get(6)?,
-                visit_events: r.get(7)?,
-                visit_ms: r.get(8)?,
-                title: r.get(9)?,
-                dims,
-            });
+            Ok(())
+        };
+        while let Some(r) = rows.next()? {
+            row.ts_ms = r.get(0)?;
+            row.visitor_id = r.get(1)?;
+            row.session_id = r.get(2)?;
+            text(r, 3, &mut row.name)?;
+            text(r, 4, &mut row.path)?;
+            text(r, 5, &mut row.entry_page)?;
+            text(r, 6, &mut row.exit_page)?;
+            row.visit_events = r.get(7)?;
+            row.visit_ms = r.get(8)?;
+            text(r, 9, &mut row.title)?;
+            for (i, d) in row.dims.iter_mut().enumerate() {
+                text(r, 10 + i, d)?;
+            }
+            f(&row);
         }
         Ok(())
     }

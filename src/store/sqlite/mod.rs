@@ -23,6 +23,7 @@ mod goal_days;
 mod manage;
 mod privacy;
 mod report_days;
+pub use report_days::KEYS_PER_KIND as KEPT_KEYS_PER_KIND;
 mod rollups;
 mod salts;
 mod shared;
@@ -153,6 +154,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/021_report_days.sql"),
     include_str!("sql/migrations/022_touches_by_key.sql"),
     include_str!("sql/migrations/023_erased_visitors.sql"),
+    include_str!("sql/migrations/024_report_days_kept.sql"),
 ];
 
 pub struct SqliteStore {

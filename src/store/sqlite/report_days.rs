@@ -13,6 +13,11 @@
 //! - **Removed**: retention, erasure, a removed campaign or site delete the kept days
 //!   whose window lost events.
 //! - **Days still open**: the report asks only for days ended an hour or more ago.
+//! - **Visits still being written**: a day with events whose derived rows (sessions,
+//!   rollups) the writer has not written yet (`unindexed`) gets no mark: counted, not
+//!   kept, since filtered counts read the visits' rows.
+//! - **Bounded**: a site keeps the days of the [`KEYS_PER_KIND`] most recently counted
+//!   keys of each kind (the key up to its first ':'; a filtered view is one key).
 //!
 //! The marks are read before the events a body is counted from, so a late write in
 //! between leaves a body marked older than it is: counted again, never wrong.
@@ -22,7 +27,11 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection};
 
 use super::Result;
+use crate::clock::DAY_MS;
 use crate::store::KeptDays;
+
+/// Keys of one kind a site keeps days of (see the module's doc).
+pub const KEYS_PER_KIND: i64 = 32;
 
 /// The kept bodies of `key` still right for the days `[first, end)`, and every day's
 /// mark now (one read snapshot).
@@ -63,6 +72,20 @@ pub(super) fn kept(
     }
     {
         let mut st = tx.prepare_cached(
+            "SELECT DISTINCT e.ts_ms / ?4 FROM unindexed u
+             JOIN events e ON e.id BETWEEN u.from_id AND u.to_id
+             WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3",
+        )?;
+        let rows = st.query_map(
+            params![site_id, first * DAY_MS, end * DAY_MS, DAY_MS],
+            |r| r.get::<_, i64>(0),
+        )?;
+        for day in rows {
+            out.marks.remove(&day?);
+        }
+    }
+    {
+        let mut st = tx.prepare_cached(
             "SELECT day, body, through FROM report_days
              WHERE site_id = ?1 AND key = ?2 AND day >= ?3 AND day < ?4 AND reach = ?5",
         )?;
@@ -92,16 +115,29 @@ pub(super) fn keep(
     reach: i64,
     days: &[(i64, String, i64)],
 ) -> Result<()> {
+    let now = crate::clock::Clock::System.now_ms();
     let tx = conn.unchecked_transaction()?;
     {
         let mut st = tx.prepare_cached(
-            "INSERT OR REPLACE INTO report_days (site_id, key, day, reach, body, through)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT OR REPLACE INTO report_days (site_id, key, day, reach, body, through, kept_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (day, body, through) in days {
-            st.execute(params![site_id, key, day, reach.max(0), body, through])?;
+            st.execute(params![site_id, key, day, reach.max(0), body, through, now])?;
         }
     }
+    // The keys of this kind past the bound, least recently counted first, go.
+    let kind = match key.find(':') {
+        Some(i) => &key[..=i],
+        None => key,
+    };
+    tx.prepare_cached(
+        "DELETE FROM report_days WHERE site_id = ?1 AND substr(key, 1, length(?2)) = ?2
+           AND key NOT IN (SELECT key FROM report_days
+                           WHERE site_id = ?1 AND substr(key, 1, length(?2)) = ?2
+                           GROUP BY key ORDER BY max(kept_ms) DESC, key LIMIT ?3)",
+    )?
+    .execute(params![site_id, kind, KEYS_PER_KIND])?;
     tx.commit()?;
     Ok(())
 }
