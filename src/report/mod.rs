@@ -368,7 +368,8 @@ pub fn overview_hours(
 ) -> Result<Overview> {
     if !filters.is_empty() {
         let h = crate::clock::HOUR_MS;
-        let c = Aggregate::new(store, site.id, from * h, to * h, filters, &[Group::Total])?.total();
+        let groups = period_groups(24);
+        let c = Aggregate::new(store, site.id, from * h, to * h, filters, &groups)?.total();
         return Ok(Overview::from_counts(&c, 0));
     }
     let total = store
@@ -419,9 +420,16 @@ pub fn series(
         let (from, to) = q.range.hours();
         store.rollup_series(site.id, from, to, step)?
     } else {
-        raw_buckets(&q.aggregate(store, site, &[Group::Hours(step)])?, step)
+        raw_buckets(&q.aggregate(store, site, &period_groups(step))?, step)
     };
     Ok(points(q.range, interval, buckets))
+}
+
+/// What a filtered overview and a filtered series count, the same for both: a period's
+/// overview and its daily chart then share their kept days (`raw::counted`), so the
+/// dashboard reads a filtered period compared with the page once, not twice.
+fn period_groups(step: i64) -> [Group; 2] {
+    [Group::Total, Group::Hours(step)]
 }
 
 fn raw_buckets(agg: &Aggregate, step: i64) -> Vec<(i64, Counts)> {

@@ -391,12 +391,19 @@ pub fn load_site(
         range: view.range.previous(),
         filters: view.filters.clone(),
     };
+    let report = report::site_report(store, site, &q, PANEL_ROWS, model, now)?;
+    // A daily chart is the report's own days (a filtered page would read its events twice).
+    let chart = if hourly {
+        report::series(store, site, &q, interval)?
+    } else {
+        report.days.clone()
+    };
     Ok(SiteData {
-        report: report::site_report(store, site, &q, PANEL_ROWS, model, now)?,
+        report,
         realtime: report::realtime(store, site, now, &view.filters, 5)?,
         campaigns: store.campaigns(Some(site.id))?,
         any_events: store.has_events(site.id)?,
-        chart: report::series(store, site, &q, interval)?,
+        chart,
         chart_previous: report::series(store, site, &before, interval)?,
         hourly,
     })
