@@ -67,6 +67,18 @@ pub trait EventStore: Send + Sync {
         all.retain(|t| visitors.contains(&t.visitor_id) || click_ids.contains(&t.click_id));
         Ok(all)
     }
+    /// A mark per day of `[first, end)` that changes whenever anything a report reads
+    /// of the site's day changes (a day missing from the map has mark 0), for a backend
+    /// whose reports another store keeps days of: the admin's database keeps the days
+    /// it reads from ClickHouse ([`kept_days`](Self::kept_days)). None: no such marks.
+    fn day_marks(
+        &self,
+        _site_id: SiteId,
+        _first: i64,
+        _end: i64,
+    ) -> Result<Option<HashMap<i64, i64>>> {
+        Ok(None)
+    }
     /// Whether this backend keeps reports' numbers of whole past days
     /// ([`kept_days`](Self::kept_days)); one that does not is read whole each time.
     fn keeps_days(&self) -> bool {

@@ -15,7 +15,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::{sql, ChError, ClickHouse, Result};
-use crate::clock::Millis;
+use crate::clock::{Millis, DAY_MS};
 use crate::model::{AdFields, BotReason, Device, EmailFields, Event, Utm, Verdict};
 use crate::store::sqlite::{intern_client, intern_reason};
 use crate::store::{
@@ -156,6 +156,12 @@ impl EventRead {
 }
 
 /// One `(group, value)` of `web_counts`.
+#[derive(Row, Deserialize)]
+struct MarkRead {
+    day: i64,
+    mark: i64,
+}
+
 #[derive(Row, Deserialize, Debug)]
 struct CountRead {
     g: u16,
@@ -455,6 +461,13 @@ impl ClickHouse {
                 Column::Now(_) => on_joined.push_str(&cond),
             }
         }
+        // Visits do not span two UTC days (a visitor id is one day's), so those of the
+        // range's events started less than a day before it: the visits read are the
+        // range's, not every visit the site ever had.
+        on_visits.push_str(&format!(
+            " AND start_ms >= {} AND start_ms < {to_ms}",
+            from_ms.saturating_sub(DAY_MS)
+        ));
         let mut cells = Vec::new();
         for (i, g) in groups.iter().enumerate() {
             if let Some((value, counted)) = group_cell(*g) {
@@ -530,6 +543,39 @@ impl ClickHouse {
             out.0.entry(*g).or_default().insert(r.v, counts);
         }
         Ok(out)
+    }
+
+    /// A number per day of `[first, end)` (UTC day numbers) that changes whenever
+    /// anything a report reads of the site's day changes: the wrapping sum of a hash of
+    /// every event row's (id, version) and every visit row's (collector, id, version) of
+    /// that day, rows a merge has not replaced yet included — so a merge changes it too,
+    /// and the day is counted again: never wrong, sometimes more work. A day without
+    /// rows has no entry (its mark is 0).
+    pub async fn day_marks(&self, site_id: i64, first: i64, end: i64) -> Result<Vec<(i64, i64)>> {
+        const DAY_S: i64 = 86_400;
+        let sessions = match &self.cluster {
+            Some(cluster) => format!("cluster({cluster}, {}, sessions_local)", self.db),
+            None => format!("{}.sessions_local", self.db),
+        };
+        let (from_s, to_s) = (first * DAY_S, end * DAY_S);
+        let rows: Vec<MarkRead> = self
+            .fetch_all(format!(
+                "SELECT d AS day, toInt64(sum(h)) AS mark FROM (
+                     SELECT toInt64(intDiv(toUInt32(ts), {DAY_S})) AS d, cityHash64(event_id, version) AS h
+                     FROM {db}.events
+                     PREWHERE site_id = {site_id} AND ts >= toDateTime({from_s}) AND ts < toDateTime({to_s})
+                     UNION ALL
+                     SELECT toInt64(intDiv(start_ms, {day_ms})) AS d, cityHash64(collector, id, version) AS h
+                     FROM {sessions}
+                     WHERE site_id = {site_id} AND start_ms >= {from_ms} AND start_ms < {to_ms}
+                 ) GROUP BY d",
+                db = self.db,
+                day_ms = DAY_S * 1000,
+                from_ms = from_s * 1000,
+                to_ms = to_s * 1000,
+            ))
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.day, r.mark)).collect())
     }
 
     /// Every open and click of a campaign, oldest first.

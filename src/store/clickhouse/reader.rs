@@ -198,6 +198,16 @@ impl EventStore for ClickHouseReader {
         )
     }
 
+    fn day_marks(
+        &self,
+        site_id: SiteId,
+        first: i64,
+        end: i64,
+    ) -> Result<Option<std::collections::HashMap<i64, i64>>> {
+        let marks = self.run("events", self.ch.day_marks(site_id.0, first, end))?;
+        Ok(Some(marks.into_iter().collect()))
+    }
+
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
         self.run("events", self.ch.campaign_events(campaign_id))
     }

@@ -155,6 +155,13 @@ pub(super) const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
 /// The SQL expression of a dimension over `events e LEFT JOIN sessions s`: session-level
 /// dimensions come from the visit (as in the rollups), falling back to the event for
 /// hits without a visit. Only these fixed strings are ever spliced into SQL.
+/// The key days read from another store are kept under: never the same as this
+/// database's own (their marks are of another kind, and the two may disagree while
+/// forwarding catches up).
+fn remote_key(key: &str) -> String {
+    format!("{key}@remote")
+}
+
 fn dim_sql(d: Dim) -> Option<&'static str> {
     Some(match d {
         Dim::Page => "e.path",
@@ -396,9 +403,9 @@ impl EventStore for SqliteStore {
     }
 
     fn keeps_days(&self) -> bool {
-        // Kept days are checked against this database's late marks: not those of the
-        // store events are read from.
-        self.reads_from.is_none()
+        // Days read from another store are checked against its own marks (ClickHouse's
+        // `day_marks`); a store without them keeps nothing (`kept_days` gives no mark).
+        true
     }
 
     fn kept_days(
@@ -409,10 +416,17 @@ impl EventStore for SqliteStore {
         first: i64,
         end: i64,
     ) -> Result<KeptDays> {
-        if !self.keeps_days() {
-            return Ok(KeptDays::default());
+        let days = (first, end);
+        match &self.reads_from {
+            None => super::report_days::kept(&self.conn(), site_id.0, key, reach, days, None),
+            Some(other) => match other.day_marks(site_id, first - reach.max(0), end)? {
+                Some(m) => {
+                    let key = &remote_key(key);
+                    super::report_days::kept(&self.conn(), site_id.0, key, reach, days, Some(&m))
+                }
+                None => Ok(KeptDays::default()),
+            },
         }
-        super::report_days::kept(&self.conn(), site_id.0, key, reach, first, end)
     }
 
     fn keep_days(
@@ -422,10 +436,11 @@ impl EventStore for SqliteStore {
         reach: i64,
         days: &[(i64, String, i64)],
     ) -> Result<()> {
-        if !self.keeps_days() {
-            return Ok(());
-        }
-        super::report_days::keep(&self.conn(), site_id.0, key, reach, days)
+        let key = match &self.reads_from {
+            None => key.to_owned(),
+            Some(_) => remote_key(key),
+        };
+        super::report_days::keep(&self.conn(), site_id.0, &key, reach, days)
     }
 
     fn pattern_counts(

@@ -16,6 +16,10 @@
 //! - **Visits still being written**: a day with events whose derived rows (sessions,
 //!   rollups) the writer has not written yet (`unindexed`) gets no mark: counted, not
 //!   kept, since filtered counts read the visits' rows.
+//! - **Read from ClickHouse**: the admin's database keeps the days it reads from
+//!   ClickHouse too, checked against ClickHouse's own marks instead
+//!   (`EventStore::day_marks`: a hash sum of the day's event and visit rows, which any
+//!   write, relabel, deletion or merge changes); nothing to invalidate by hand there.
 //! - **Bounded**: a site keeps the days of the [`KEYS_PER_KIND`] most recently counted
 //!   keys of each kind (the key up to its first ':'; a filtered view is one key).
 //!
@@ -34,14 +38,15 @@ use crate::store::KeptDays;
 pub const KEYS_PER_KIND: i64 = 32;
 
 /// The kept bodies of `key` still right for the days `[first, end)`, and every day's
-/// mark now (one read snapshot).
+/// mark now (one read snapshot). `day_marks`: each day's own mark from the store the
+/// events are read from (ClickHouse), or None for this database's late marks.
 pub(super) fn kept(
     conn: &Connection,
     site_id: i64,
     key: &str,
     reach: i64,
-    first: i64,
-    end: i64,
+    (first, end): (i64, i64),
+    day_marks: Option<&HashMap<i64, i64>>,
 ) -> Result<KeptDays> {
     let mut out = KeptDays::default();
     if first >= end {
@@ -50,27 +55,31 @@ pub(super) fn kept(
     let reach = reach.max(0);
     let tx = conn.unchecked_transaction()?;
     let mut late: HashMap<i64, i64> = HashMap::new();
-    {
-        let mut st = tx.prepare_cached(
-            "SELECT day, max_id FROM late_events WHERE site_id = ?1 AND day >= ?2 AND day < ?3",
-        )?;
-        let rows = st.query_map(params![site_id, first - reach, end], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (day, id) = row?;
-            late.insert(day, id);
+    match day_marks {
+        Some(m) => late.clone_from(m),
+        None => {
+            let mut st = tx.prepare_cached(
+                "SELECT day, max_id FROM late_events WHERE site_id = ?1 AND day >= ?2 AND day < ?3",
+            )?;
+            let rows = st.query_map(params![site_id, first - reach, end], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (day, id) = row?;
+                late.insert(day, id);
+            }
         }
     }
-    // Each day's window sum, sliding: add the day entering, drop the one leaving.
+    // Each day's window sum, sliding: add the day entering, drop the one leaving
+    // (wrapping: ClickHouse's marks are hashes).
     let mark = |d: i64| late.get(&d).copied().unwrap_or(0);
-    let mut sum: i64 = (first - reach..first).map(mark).sum();
+    let mut sum: i64 = (first - reach..first).map(mark).fold(0, i64::wrapping_add);
     for day in first..end {
-        sum += mark(day);
+        sum = sum.wrapping_add(mark(day));
         out.marks.insert(day, sum);
-        sum -= mark(day - reach);
+        sum = sum.wrapping_sub(mark(day - reach));
     }
-    {
+    if day_marks.is_none() {
         let mut st = tx.prepare_cached(
             "SELECT DISTINCT e.ts_ms / ?4 FROM unindexed u
              JOIN events e ON e.id BETWEEN u.from_id AND u.to_id
