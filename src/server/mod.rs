@@ -95,16 +95,19 @@ impl App {
         // Sessions open at the last stop, and the derived rows of events a crash left
         // unindexed, exactly as they would have been.
         event_writer.recover(clock.now_ms())?;
-        let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone());
-        let forwarder = if forwarding {
-            Some(crate::forward::Forwarder::start(
-                store.spool()?,
-                &cfg.store,
-                metrics.clone(),
-            ))
+        // The first start of forwarding snapshots every rollup row and visit in one
+        // transaction: here, before anything else can write, not beside the writer and
+        // the salts (on a store of millions of events it outlasts their busy timeout).
+        let spool = if forwarding {
+            let mut spool = store.spool()?;
+            spool.state()?;
+            Some(spool)
         } else {
             None
         };
+        let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone());
+        let forwarder =
+            spool.map(|spool| crate::forward::Forwarder::start(spool, &cfg.store, metrics.clone()));
         if cfg.role == crate::config::Role::Collector {
             // Sites, keys and salts from the admin before the first hit, if it can be
             // had quickly; otherwise the copy at hand, and the replicator catches up.
