@@ -1114,16 +1114,7 @@ mod tests {
             }
         }
 
-        /// A connection of the test's own to the store's file.
-        fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
-            rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap()
-        }
-
-        fn kept(dir: &tempfile::TempDir) -> i64 {
-            db(dir)
-                .query_row("SELECT count(*) FROM report_days", [], |r| r.get(0))
-                .unwrap()
-        }
+        use crate::store::sqlite::report_days::testing::{db, kept_as_days_end};
 
         #[test]
         fn kept_days_give_the_credits_of_every_touch_and_are_counted_once() {
@@ -1133,25 +1124,9 @@ mod tests {
                 all.by.len() >= 3 && all.unattributed > 0,
                 "the data joins every way"
             );
-            // "Now" in the middle of the fourth day: days 0-2 can be kept, not 3-6.
-            let now = D0 + 3 * DAY_MS + 12 * HOUR_MS;
-            check(&store, now);
-            let first = kept(&dir);
-            assert!(first > 0, "whole days that are over are kept");
-            let open: i64 = db(&dir)
-                .query_row(
-                    "SELECT count(*) FROM report_days WHERE day >= ?1",
-                    [D0 / DAY_MS + 3],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(open, 0, "a day not over for an hour is never kept");
-            check(&store, now);
-            assert_eq!(kept(&dir), first, "a second report counts nothing again");
-            check(&store, D0 + 20 * DAY_MS);
-            assert!(kept(&dir) > first, "days are kept as they end");
+            kept_as_days_end(dir.path(), "%", D0, |now| check(&store, now));
             // The kept rows are what is read: a row changed by hand shows.
-            db(&dir)
+            db(dir.path())
                 .execute(
                     "UPDATE report_days SET body = json_set(body, '$.n', json_extract(body, '$.n') + 1000)",
                     [],

@@ -286,19 +286,7 @@ mod tests {
         }
     }
 
-    fn db(dir: &tempfile::TempDir) -> rusqlite::Connection {
-        rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap()
-    }
-
-    fn kept(dir: &tempfile::TempDir) -> i64 {
-        db(dir)
-            .query_row(
-                "SELECT count(*) FROM report_days WHERE key LIKE 'web:%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
-    }
+    use crate::store::sqlite::report_days::testing::{db, kept_as_days_end};
 
     #[test]
     fn kept_days_add_up_to_one_read_of_the_range_and_are_counted_once() {
@@ -311,26 +299,10 @@ mod tests {
             total.visitors > 20 && total.bounces > 0 && total.events > 0,
             "the data has visitors, bounces and events: {total:?}"
         );
-        // Midday of the fourth day: days 0-2 can be kept, not 3 and later.
-        let now = D0 + 3 * DAY_MS + 12 * HOUR_MS;
-        check(&store, now);
-        let first = kept(&dir);
-        assert!(first > 0, "whole days that are over are kept");
-        let open: i64 = db(&dir)
-            .query_row(
-                "SELECT count(*) FROM report_days WHERE day >= ?1",
-                [D0 / DAY_MS + 3],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(open, 0, "a day not over for an hour is never kept");
-        check(&store, now);
-        assert_eq!(kept(&dir), first, "a second report counts nothing again");
-        check(&store, D0 + 20 * DAY_MS);
-        assert!(kept(&dir) > first, "days are kept as they end");
+        kept_as_days_end(dir.path(), "web:%", D0, |now| check(&store, now));
         // The kept rows are what is read: events deleted behind the store's back do
         // not show until the day is counted again.
-        db(&dir)
+        db(dir.path())
             .execute(
                 "DELETE FROM events WHERE ts_ms < ?1 AND source = 'Google'",
                 [D0 + DAY_MS],
@@ -395,7 +367,7 @@ mod tests {
         w.apply(&events(2..3), &[], None).unwrap();
         let now = D0 + 20 * DAY_MS;
         check(&store, now);
-        let days: Vec<i64> = db(&dir)
+        let days: Vec<i64> = db(dir.path())
             .prepare("SELECT DISTINCT day FROM report_days ORDER BY day")
             .unwrap()
             .query_map([], |r| r.get(0))
@@ -427,7 +399,7 @@ mod tests {
             )
             .unwrap();
         }
-        let keys: Vec<String> = db(&dir)
+        let keys: Vec<String> = db(dir.path())
             .prepare("SELECT DISTINCT key FROM report_days WHERE key LIKE 'web:%'")
             .unwrap()
             .query_map([], |r| r.get(0))

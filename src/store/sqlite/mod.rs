@@ -22,7 +22,7 @@ mod events;
 mod goal_days;
 mod manage;
 mod privacy;
-mod report_days;
+pub(crate) mod report_days;
 pub use report_days::KEYS_PER_KIND as KEPT_KEYS_PER_KIND;
 mod rollups;
 mod salts;

@@ -150,3 +150,52 @@ pub(super) fn keep(
     tx.commit()?;
     Ok(())
 }
+
+/// What the tests of reports that keep days share: a look at the kept rows, and the life
+/// of kept days checked against one read of the whole range.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::clock::{Millis, DAY_MS, HOUR_MS};
+
+    /// A connection of the test's own to the store's file in `dir`.
+    pub fn db(dir: &std::path::Path) -> rusqlite::Connection {
+        rusqlite::Connection::open(dir.join("pixeltrack.db")).unwrap()
+    }
+
+    /// Kept rows whose key is `LIKE keys`.
+    pub fn kept(dir: &std::path::Path, keys: &str) -> i64 {
+        db(dir)
+            .query_row(
+                "SELECT count(*) FROM report_days WHERE key LIKE ?1",
+                [keys],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// `check(now)` compares a report with one read of its whole range. With "now" at
+    /// midday of the fourth day of data starting on `d0`, the three days before are kept
+    /// and none after; a second report keeps nothing more; days are kept as they end.
+    pub fn kept_as_days_end(dir: &std::path::Path, keys: &str, d0: Millis, check: impl Fn(Millis)) {
+        let now = d0 + 3 * DAY_MS + 12 * HOUR_MS;
+        check(now);
+        let first = kept(dir, keys);
+        assert!(first > 0, "whole days that are over are kept");
+        let open: i64 = db(dir)
+            .query_row(
+                "SELECT count(*) FROM report_days WHERE day >= ?1",
+                [d0 / DAY_MS + 3],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(open, 0, "a day not over for an hour is never kept");
+        check(now);
+        assert_eq!(
+            kept(dir, keys),
+            first,
+            "a second report counts nothing again"
+        );
+        check(d0 + 20 * DAY_MS);
+        assert!(kept(dir, keys) > first, "days are kept as they end");
+    }
+}
