@@ -7,11 +7,8 @@
 //! ([`EventStore::kept_days`](crate::store::EventStore::kept_days), invalidated by late
 //! writes, retention, erasure and removals): a day's counts add to the others' exactly,
 //! since no visitor and no visit spans two UTC days ([`WebCounts::merge`]). Days not
-//! kept yet are counted one per read, on as many threads as the machine has cores.
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+//! kept yet are counted by [`EventStore::web_counts_by_day`](crate::store::EventStore::web_counts_by_day)
+//! (SQLite: a read per day on every core; ClickHouse: one query per run of days).
 
 use crate::clock::{Clock, Millis, DAY_MS};
 use crate::model::SiteId;
@@ -113,7 +110,7 @@ pub(crate) fn counted(
         }
     }
     let mut keep = Vec::new();
-    for (day, c) in count_days(store, site_id, &missing, filters, groups)? {
+    for (day, c) in store.web_counts_by_day(site_id, &missing, filters, groups)? {
         // A day without a mark has events whose visits are still being written: counted
         // now, kept another time.
         if let Some(mark) = kept.marks.get(&day) {
@@ -134,43 +131,6 @@ pub(crate) fn counted(
         }
     }
     Ok(total)
-}
-
-/// Each of `days` counted on its own, by up to as many threads as there are cores.
-fn count_days(
-    store: &dyn Store,
-    site_id: SiteId,
-    days: &[i64],
-    filters: &[Filter],
-    groups: &[Group],
-) -> Result<HashMap<i64, WebCounts>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(days.len());
-    let next = AtomicUsize::new(0);
-    let out = Mutex::new(HashMap::new());
-    let work = || -> Result<()> {
-        while let Some(day) = days.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let c = store.web_counts(site_id, day * DAY_MS, (day + 1) * DAY_MS, filters, groups)?;
-            out.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(*day, c);
-        }
-        Ok(())
-    };
-    if threads <= 1 {
-        work()?;
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<Result<Vec<()>>>()
-        })?;
-    }
-    Ok(out.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 #[cfg(test)]

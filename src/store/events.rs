@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Filter, Group, Pattern, Result, WebCounts};
-use crate::clock::Millis;
+use crate::clock::{Millis, DAY_MS};
 use crate::model::{Event, SiteId};
 
 /// Reads of raw events. Ranges are `[from, to)` in milliseconds.
@@ -34,6 +34,18 @@ pub trait EventStore: Send + Sync {
         filters: &[Filter],
         groups: &[Group],
     ) -> Result<WebCounts>;
+
+    /// [`web_counts`](Self::web_counts) of each of `days` (UTC day numbers), on its
+    /// own: by default [`each_day`].
+    fn web_counts_by_day(
+        &self,
+        site_id: SiteId,
+        days: &[i64],
+        filters: &[Filter],
+        groups: &[Group],
+    ) -> Result<Vec<(i64, WebCounts)>> {
+        each_day(self, site_id, days, filters, groups)
+    }
 
     /// Every open and click of a campaign, in time order.
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>>;
@@ -129,6 +141,46 @@ pub trait EventStore: Send + Sync {
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<Vec<(i64, Millis, u64)>>;
+}
+
+/// [`EventStore::web_counts`] of each of `days`, one read per day, on up to as many
+/// threads as there are cores.
+pub fn each_day<S: EventStore + ?Sized>(
+    store: &S,
+    site_id: SiteId,
+    days: &[i64],
+    filters: &[Filter],
+    groups: &[Group],
+) -> Result<Vec<(i64, WebCounts)>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(days.len());
+    let next = AtomicUsize::new(0);
+    let out = std::sync::Mutex::new(Vec::new());
+    let work = || -> Result<()> {
+        while let Some(day) = days.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let (from, to) = (day * DAY_MS, (day + 1) * DAY_MS);
+            let c = store.web_counts(site_id, from, to, filters, groups)?;
+            out.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((*day, c));
+        }
+        Ok(())
+    };
+    if threads <= 1 {
+        work()?;
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect::<Result<Vec<()>>>()
+        })?;
+    }
+    Ok(out.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// One web event as filtered reports count it: its session-level dimensions come from

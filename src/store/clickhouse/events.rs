@@ -164,6 +164,8 @@ struct MarkRead {
 
 #[derive(Row, Deserialize, Debug)]
 struct CountRead {
+    /// The UTC day, or 0 when the range is counted whole.
+    d: i64,
     g: u16,
     v: String,
     visitors: i64,
@@ -442,6 +444,46 @@ impl ClickHouse {
         filters: &[Filter],
         groups: &[Group],
     ) -> Result<WebCounts> {
+        let mut days = self
+            .web_counts_of(site_id, from_ms, to_ms, filters, groups, false)
+            .await?;
+        Ok(days.pop().map(|(_, c)| c).unwrap_or_else(|| {
+            WebCounts(groups.iter().map(|g| (*g, Default::default())).collect())
+        }))
+    }
+
+    /// [`web_counts`](Self::web_counts) of each UTC day of `[first, end)`, in one query.
+    pub async fn web_counts_by_day(
+        &self,
+        site_id: i64,
+        (first, end): (i64, i64),
+        filters: &[Filter],
+        groups: &[Group],
+    ) -> Result<Vec<(i64, WebCounts)>> {
+        let mut days = self
+            .web_counts_of(site_id, first * DAY_MS, end * DAY_MS, filters, groups, true)
+            .await?;
+        // Every day of the range, those without a matching event too.
+        let have: std::collections::HashSet<i64> = days.iter().map(|(d, _)| *d).collect();
+        for d in (first..end).filter(|d| !have.contains(d)) {
+            days.push((
+                d,
+                WebCounts(groups.iter().map(|g| (*g, Default::default())).collect()),
+            ));
+        }
+        Ok(days)
+    }
+
+    /// The counts of `[from, to)`, whole (one entry, day 0) or per UTC day.
+    async fn web_counts_of(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+        filters: &[Filter],
+        groups: &[Group],
+        by_day: bool,
+    ) -> Result<Vec<(i64, WebCounts)>> {
         // Three places a filter applies: the events as read (PREWHERE: their own and
         // their visit's starting values), the visits joined (only those that can
         // match), and the joined rows (the exit page, which changes as a visit goes on).
@@ -474,13 +516,21 @@ impl ClickHouse {
                 cells.push(format!("({i}, {value}, {counted})"));
             }
         }
+        let empty = || WebCounts(groups.iter().map(|g| (*g, Default::default())).collect());
         if cells.is_empty() || groups.len() > 255 {
-            return Ok(WebCounts(
-                groups.iter().map(|g| (*g, Default::default())).collect(),
-            ));
+            return Ok(if by_day {
+                Vec::new()
+            } else {
+                vec![(0, empty())]
+            });
         }
+        let day = if by_day {
+            "toInt64(intDiv(toUInt32(ts), 86400))"
+        } else {
+            "toInt64(0)"
+        };
         let sql = format!(
-            "SELECT toUInt16(cell.1) AS g, cell.2 AS v,
+            "SELECT {day} AS d, toUInt16(cell.1) AS g, cell.2 AS v,
                     toInt64(uniqExactIf(visitor_id, visitor_id != 0)) AS visitors,
                     toInt64(uniqExactIf(session_id, session_id != 0)) AS visits,
                     toInt64(countIf(name = 'pageview')) AS pageviews,
@@ -506,7 +556,7 @@ impl ClickHouse {
                  WHERE 1{on_joined}
              )
              ARRAY JOIN arrayFilter(c -> c.3 = 1, [{cells}]) AS cell
-             GROUP BY g, v
+             GROUP BY d, g, v
              SETTINGS max_bytes_before_external_group_by = {SPILL_BYTES}",
             db = self.db,
             range = range(from_ms, to_ms),
@@ -526,7 +576,10 @@ impl ClickHouse {
                 .unwrap_or(usize::MAX),
         );
         let rows: Vec<CountRead> = self.fetch_all(sql).await?;
-        let mut out = WebCounts(groups.iter().map(|g| (*g, Default::default())).collect());
+        let mut out: std::collections::HashMap<i64, WebCounts> = std::collections::HashMap::new();
+        if !by_day {
+            out.insert(0, empty());
+        }
         for r in rows {
             let Some(g) = groups.get(usize::from(r.g)) else {
                 continue;
@@ -540,9 +593,14 @@ impl ClickHouse {
                 duration_ms: r.duration_ms,
                 ..Counts::default()
             };
-            out.0.entry(*g).or_default().insert(r.v, counts);
+            out.entry(r.d)
+                .or_insert_with(empty)
+                .0
+                .entry(*g)
+                .or_default()
+                .insert(r.v, counts);
         }
-        Ok(out)
+        Ok(out.into_iter().collect())
     }
 
     /// A number per day of `[first, end)` (UTC day numbers) that changes whenever

@@ -208,6 +208,32 @@ impl EventStore for ClickHouseReader {
         Ok(Some(marks.into_iter().collect()))
     }
 
+    /// One query per run of consecutive days (a per-day query would read the range's
+    /// visits once per day).
+    fn web_counts_by_day(
+        &self,
+        site_id: SiteId,
+        days: &[i64],
+        filters: &[Filter],
+        groups: &[Group],
+    ) -> Result<Vec<(i64, WebCounts)>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < days.len() {
+            let mut j = i + 1;
+            while j < days.len() && days[j] == days[j - 1] + 1 {
+                j += 1;
+            }
+            let run = (days[i], days[j - 1] + 1);
+            out.extend(self.run(
+                "events",
+                self.ch.web_counts_by_day(site_id.0, run, filters, groups),
+            )?);
+            i = j;
+        }
+        Ok(out)
+    }
+
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
         self.run("events", self.ch.campaign_events(campaign_id))
     }

@@ -285,6 +285,19 @@ impl EventStore for SqliteStore {
         Ok(tally.finish())
     }
 
+    fn web_counts_by_day(
+        &self,
+        site_id: SiteId,
+        days: &[i64],
+        filters: &[Filter],
+        groups: &[Group],
+    ) -> Result<Vec<(i64, WebCounts)>> {
+        match &self.reads_from {
+            Some(other) => other.web_counts_by_day(site_id, days, filters, groups),
+            None => crate::store::events::each_day(self, site_id, days, filters, groups),
+        }
+    }
+
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
         if let Some(other) = &self.reads_from {
             return other.campaign_events(campaign_id);
