@@ -32,6 +32,11 @@ pub struct WebCounts(pub HashMap<Group, HashMap<String, Counts>>);
 type Body<V> = (String, Vec<(V, [i64; 9])>);
 
 impl WebCounts {
+    /// Every group of `groups`, with no value.
+    pub fn empty(groups: &[Group]) -> WebCounts {
+        WebCounts(groups.iter().map(|g| (*g, HashMap::default())).collect())
+    }
+
     /// Adds the counts of a disjoint stretch of time. Exact for every counter, distinct
     /// visitors and visits included, when the two stretches share no visitor and no
     /// visit: whole UTC days do (a visitor id is keyed with its day's salt, and a visit

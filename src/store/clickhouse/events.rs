@@ -447,9 +447,9 @@ impl ClickHouse {
         let mut days = self
             .web_counts_of(site_id, from_ms, to_ms, filters, groups, false)
             .await?;
-        Ok(days.pop().map(|(_, c)| c).unwrap_or_else(|| {
-            WebCounts(groups.iter().map(|g| (*g, Default::default())).collect())
-        }))
+        Ok(days
+            .pop()
+            .map_or_else(|| WebCounts::empty(groups), |(_, c)| c))
     }
 
     /// [`web_counts`](Self::web_counts) of each UTC day of `[first, end)`, in one query.
@@ -466,10 +466,7 @@ impl ClickHouse {
         // Every day of the range, those without a matching event too.
         let have: std::collections::HashSet<i64> = days.iter().map(|(d, _)| *d).collect();
         for d in (first..end).filter(|d| !have.contains(d)) {
-            days.push((
-                d,
-                WebCounts(groups.iter().map(|g| (*g, Default::default())).collect()),
-            ));
+            days.push((d, WebCounts::empty(groups)));
         }
         Ok(days)
     }
@@ -516,7 +513,7 @@ impl ClickHouse {
                 cells.push(format!("({i}, {value}, {counted})"));
             }
         }
-        let empty = || WebCounts(groups.iter().map(|g| (*g, Default::default())).collect());
+        let empty = || WebCounts::empty(groups);
         if cells.is_empty() || groups.len() > 255 {
             return Ok(if by_day {
                 Vec::new()
