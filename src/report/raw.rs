@@ -15,11 +15,6 @@ use crate::model::SiteId;
 pub use crate::store::Group;
 use crate::store::{group_name, Counts, Filter, Result, RollupSum, Store, WebCounts};
 
-/// Kept filtered counts are named `web:<groups>|<filters>`; a site keeps the days of
-/// this many such names (the most recently counted), so a user trying filter after
-/// filter does not grow the database without end.
-pub const KEPT_FILTERED_VIEWS: usize = 32;
-
 /// Counts of the requested groups, from the backend's [`web_counts`](crate::store::EventStore::web_counts).
 pub struct Aggregate {
     groups: WebCounts,
@@ -72,7 +67,8 @@ impl Aggregate {
     }
 }
 
-/// What a kept filtered count is named: its groups and filters, in order.
+/// What a kept filtered count is named: its groups and filters, in order (a site keeps
+/// the days of its most recently counted keys only: `report_days::KEYS_PER_KIND`).
 fn key(filters: &[Filter], groups: &[Group]) -> String {
     let groups: Vec<String> = groups.iter().map(|g| group_name(*g)).collect();
     let filters: Vec<String> = filters.iter().map(Filter::to_param).collect();

@@ -218,18 +218,12 @@ impl EventStore for ClickHouseReader {
         groups: &[Group],
     ) -> Result<Vec<(i64, WebCounts)>> {
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < days.len() {
-            let mut j = i + 1;
-            while j < days.len() && days[j] == days[j - 1] + 1 {
-                j += 1;
-            }
-            let run = (days[i], days[j - 1] + 1);
+        for run in days.chunk_by(|a, b| *b == a + 1) {
+            let run = (run[0], run[run.len() - 1] + 1);
             out.extend(self.run(
                 "events",
                 self.ch.web_counts_by_day(site_id.0, run, filters, groups),
             )?);
-            i = j;
         }
         Ok(out)
     }

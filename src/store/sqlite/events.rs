@@ -152,9 +152,6 @@ pub(crate) fn intern_client(s: &str) -> &'static str {
 /// Web traffic: no bots, no email or ad events (those have a campaign).
 pub(super) const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
 
-/// The SQL expression of a dimension over `events e LEFT JOIN sessions s`: session-level
-/// dimensions come from the visit (as in the rollups), falling back to the event for
-/// hits without a visit. Only these fixed strings are ever spliced into SQL.
 /// The key days read from another store are kept under: never the same as this
 /// database's own (their marks are of another kind, and the two may disagree while
 /// forwarding catches up).
@@ -162,6 +159,9 @@ fn remote_key(key: &str) -> String {
     format!("{key}@remote")
 }
 
+/// The SQL expression of a dimension over `events e LEFT JOIN sessions s`: session-level
+/// dimensions come from the visit (as in the rollups), falling back to the event for
+/// hits without a visit. Only these fixed strings are ever spliced into SQL.
 fn dim_sql(d: Dim) -> Option<&'static str> {
     Some(match d {
         Dim::Page => "e.path",
