@@ -11,7 +11,9 @@
 //! --days 30 --visitors-per-day 140000`), after the hourly rollup compaction a running
 //! server would have done: the first load (which counts and keeps the wildcard goal's
 //! days and the conversions' credits), then the median of 11, and two filtered views (their
-//! first load, which counts and keeps their whole days, then the median of 5).
+//! first load, which counts and keeps their whole days, then the median of 5). With
+//! `PIXELTRACK_STORE__BACKEND=clickhouse` (and `…__URL`, `…__USER`, `…__PASSWORD`) the
+//! page reads the events and rollups forwarded to ClickHouse, as an admin's does.
 
 use std::time::Instant;
 
@@ -88,13 +90,21 @@ fn run(visitors_per_day: u32) -> (u64, f64, f64, f64, f64, f64) {
 /// The page of an existing store's site: first load, median of 11, and two filtered
 /// views (their first load, then the median of 5).
 fn existing(dir: &str, domain: &str) {
-    let rt = Config {
-        data_dir: dir.into(),
-        ..Config::default()
+    // `PIXELTRACK_*` settings apply as for the server: with `PIXELTRACK_STORE__BACKEND=
+    // clickhouse` (and its url, user, password) the page reads ClickHouse, as an admin's.
+    let mut config = Config::load(None, std::env::vars(), &[]).expect("config");
+    config.data_dir = dir.into();
+    let rt = config.validate().expect("config");
+    let mut store = SqliteStore::open(std::path::Path::new(dir)).expect("store");
+    if rt.config.store.backend == pixeltrack::config::Backend::Clickhouse {
+        let reader = pixeltrack::store::clickhouse::reader::ClickHouseReader::new(&rt.config.store)
+            .expect("ClickHouse reader");
+        store = store.with_reads_from(Box::new(reader));
+        println!(
+            "reading events and rollups from ClickHouse ({})",
+            rt.config.store.url
+        );
     }
-    .validate()
-    .expect("config");
-    let store = SqliteStore::open(std::path::Path::new(dir)).expect("store");
     let site = store
         .sites()
         .expect("sites")

@@ -130,6 +130,21 @@ pub trait EventStore: Send + Sync {
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<(i64, i64)>;
+    /// [`pattern_counts`](Self::pattern_counts) of each of `days` (UTC day numbers) on
+    /// its own; a day without a matching event may be left out.
+    fn pattern_counts_by_day(
+        &self,
+        site_id: SiteId,
+        pattern: &Pattern,
+        days: &[i64],
+    ) -> Result<Vec<(i64, (i64, i64))>> {
+        days.iter()
+            .map(|d| {
+                let counts = self.pattern_counts(site_id, pattern, d * DAY_MS, (d + 1) * DAY_MS)?;
+                Ok((*d, counts))
+            })
+            .collect()
+    }
     /// Web events matching any of `steps` in `[from, to)`: `(key, time, mask)` ordered by
     /// key and time, where key is the visit (`by_visit`) or the visitor, and bit `i` of
     /// mask says the event matches step `i`. Events without a visitor are left out.

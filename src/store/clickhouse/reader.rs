@@ -4,6 +4,8 @@
 //! the reader's own (one worker thread): callable from plain threads and from the
 //! server's `spawn_blocking` tasks, never from async code directly.
 
+use std::collections::HashMap;
+
 use super::{ChError, ClickHouse, SumRow};
 use crate::clock::Millis;
 use crate::config::StoreConfig;
@@ -17,12 +19,30 @@ pub struct ClickHouseReader {
     ch: ClickHouse,
     /// Always `Some` until dropped (taken out to shut down without blocking).
     rt: Option<tokio::runtime::Runtime>,
+    /// The last day marks read (see [`EventStore::day_marks`]).
+    marks: std::sync::Mutex<Option<MarksRead>>,
 }
+
+/// Day marks read at `at` for the days `[first, end)` of a site.
+struct MarksRead {
+    site_id: i64,
+    first: i64,
+    end: i64,
+    at: std::time::Instant,
+    marks: HashMap<i64, i64>,
+}
+
+/// How long a read of day marks answers again. One report asks for the marks of its
+/// range, of the period before it and of the conversions' lookback within moments:
+/// one read answers all three (0.14–0.24 s each at 10 M events), and a change in
+/// ClickHouse is seen by reports from a second later on.
+const MARKS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl ClickHouseReader {
     pub fn new(c: &StoreConfig) -> std::io::Result<ClickHouseReader> {
         Ok(ClickHouseReader {
             ch: ClickHouse::new(c),
+            marks: std::sync::Mutex::new(None),
             rt: Some(
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
@@ -203,9 +223,36 @@ impl EventStore for ClickHouseReader {
         site_id: SiteId,
         first: i64,
         end: i64,
-    ) -> Result<Option<std::collections::HashMap<i64, i64>>> {
-        let marks = self.run("events", self.ch.day_marks(site_id.0, first, end))?;
-        Ok(Some(marks.into_iter().collect()))
+    ) -> Result<Option<HashMap<i64, i64>>> {
+        let site = site_id.0;
+        let within = |m: &HashMap<i64, i64>| -> HashMap<i64, i64> {
+            m.iter()
+                .filter(|(d, _)| (first..end).contains(*d))
+                .map(|(d, v)| (*d, *v))
+                .collect()
+        };
+        let mut last = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = last.as_ref().filter(|m| {
+            m.site_id == site && m.first <= first && end <= m.end && m.at.elapsed() < MARKS_FRESH
+        }) {
+            return Ok(Some(within(&m.marks)));
+        }
+        // The period before the range and the conversions' lookback (31 days) too.
+        let from = first - (end - first) - 31;
+        let at = std::time::Instant::now();
+        let marks: HashMap<i64, i64> = self
+            .run("events", self.ch.day_marks(site, from, end))?
+            .into_iter()
+            .collect();
+        let out = within(&marks);
+        *last = Some(MarksRead {
+            site_id: site,
+            first: from,
+            end,
+            at,
+            marks,
+        });
+        Ok(Some(out))
     }
 
     /// One query per run of consecutive days (a per-day query would read the range's
@@ -253,6 +300,29 @@ impl EventStore for ClickHouseReader {
         self.run("events", self.ch.touches(site_id.0, from_ms, to_ms))
     }
 
+    fn touches_of(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        visitors: &std::collections::HashSet<i64>,
+        click_ids: &std::collections::HashSet<String>,
+    ) -> Result<Vec<Touch>> {
+        let narrowed = self.run(
+            "events",
+            self.ch
+                .touches_of(site_id.0, from_ms, to_ms, visitors, click_ids),
+        )?;
+        match narrowed {
+            Some(t) => Ok(t),
+            None => {
+                let mut all = self.touches(site_id, from_ms, to_ms)?;
+                all.retain(|t| visitors.contains(&t.visitor_id) || click_ids.contains(&t.click_id));
+                Ok(all)
+            }
+        }
+    }
+
     fn pattern_counts(
         &self,
         site_id: SiteId,
@@ -264,6 +334,24 @@ impl EventStore for ClickHouseReader {
             "events",
             self.ch.pattern_counts(site_id.0, pattern, from_ms, to_ms),
         )
+    }
+
+    /// One query per run of consecutive days.
+    fn pattern_counts_by_day(
+        &self,
+        site_id: SiteId,
+        pattern: &Pattern,
+        days: &[i64],
+    ) -> Result<Vec<(i64, (i64, i64))>> {
+        let mut out = Vec::new();
+        for run in days.chunk_by(|a, b| *b == a + 1) {
+            let run = (run[0], run[run.len() - 1] + 1);
+            out.extend(self.run(
+                "events",
+                self.ch.pattern_counts_by_day(site_id.0, pattern, run),
+            )?);
+        }
+        Ok(out)
     }
 
     fn funnel_rows(

@@ -155,6 +155,72 @@ pub(super) const WEB_EVENT: &str = "bot IS NULL AND campaign_id IS NULL";
 /// The key days read from another store are kept under: never the same as this
 /// database's own (their marks are of another kind, and the two may disagree while
 /// forwarding catches up).
+impl SqliteStore {
+    /// `pattern_counts` read from `other` (ClickHouse): whole days that are over are
+    /// kept like a filtered view's (`report_days`, checked against `other`'s day marks),
+    /// the rest read from it. Summing days is exact for the same reason as in
+    /// `goal_days` (a visitor id is one day's).
+    fn remote_pattern_counts(
+        &self,
+        other: &dyn EventStore,
+        site_id: SiteId,
+        pattern: &Pattern,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<(i64, i64)> {
+        let now = crate::clock::Clock::System.now_ms();
+        let (first, end) = crate::clock::settled_days(from_ms, to_ms, now);
+        if first >= end {
+            return other.pattern_counts(site_id, pattern, from_ms, to_ms);
+        }
+        let key = format!("goal:{}:{}", pattern.kind.as_str(), pattern.glob);
+        let kept = self.kept_days(site_id, &key, 0, first, end)?;
+        let mut total = (0, 0);
+        let mut missing = Vec::new();
+        for day in first..end {
+            match kept
+                .fresh
+                .get(&day)
+                .and_then(|b| serde_json::from_str::<(i64, i64)>(b).ok())
+            {
+                Some((n, v)) => total = (total.0 + n, total.1 + v),
+                None => missing.push(day),
+            }
+        }
+        let mut counted: Vec<(i64, String, i64)> = Vec::new();
+        let mut found = std::collections::HashSet::new();
+        for (day, (n, v)) in other.pattern_counts_by_day(site_id, pattern, &missing)? {
+            total = (total.0 + n, total.1 + v);
+            found.insert(day);
+            if let Some(mark) = kept.marks.get(&day) {
+                counted.push((day, format!("[{n},{v}]"), *mark));
+            }
+        }
+        // Days without a matching event are kept too (as zeros).
+        for day in missing.iter().filter(|d| !found.contains(*d)) {
+            if let Some(mark) = kept.marks.get(day) {
+                counted.push((*day, "[0,0]".into(), *mark));
+            }
+        }
+        if !counted.is_empty() {
+            // A cache: a failed write leaves the numbers right, counted again next time.
+            if let Err(e) = self.keep_days(site_id, &key, 0, &counted) {
+                tracing::warn!(error = %e, "keeping a goal's daily counts failed");
+            }
+        }
+        for (a, b) in [
+            (from_ms, first * crate::clock::DAY_MS),
+            (end * crate::clock::DAY_MS, to_ms),
+        ] {
+            if a < b {
+                let (n, v) = other.pattern_counts(site_id, pattern, a, b)?;
+                total = (total.0 + n, total.1 + v);
+            }
+        }
+        Ok(total)
+    }
+}
+
 fn remote_key(key: &str) -> String {
     format!("{key}@remote")
 }
@@ -464,7 +530,7 @@ impl EventStore for SqliteStore {
         to_ms: Millis,
     ) -> Result<(i64, i64)> {
         if let Some(other) = &self.reads_from {
-            return other.pattern_counts(site_id, pattern, from_ms, to_ms);
+            return self.remote_pattern_counts(other.as_ref(), site_id, pattern, from_ms, to_ms);
         }
         super::goal_days::pattern_counts(
             &self.conn(),
