@@ -492,7 +492,12 @@ fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
             .unwrap()
     };
     assert!(goals_kept() > 0, "the wildcard goal's days are kept too");
-    assert_eq!(read(), before, "a second read from the kept days");
+    let again = read();
+    assert!(
+        again == before,
+        "a second read from the kept days: {}",
+        first_difference(&again, &before, ("second read", "first read"))
+    );
     // A Google visitor of three days ago who read the docs (the demo's wildcard goal),
     // deleted in ClickHouse only.
     let day = chrono::Utc::now().timestamp_millis() / 86_400_000 - 3;
@@ -524,7 +529,12 @@ fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
         .unwrap()
         .execute("DELETE FROM report_days", [])
         .unwrap();
-    assert_eq!(after, read(), "the same as counted from scratch");
+    let scratch = read();
+    assert!(
+        after == scratch,
+        "the same as counted from scratch: {}",
+        first_difference(&after, &scratch, ("kept", "from scratch"))
+    );
     drop(server);
 }
 
@@ -735,8 +745,99 @@ fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    assert_eq!(report("clickhouse"), report("sqlite"));
+    let (remote, local) = (report("clickhouse"), report("sqlite"));
+    assert!(
+        remote == local,
+        "{}",
+        first_difference(
+            &remote.to_string(),
+            &local.to_string(),
+            ("clickhouse", "sqlite")
+        )
+    );
     drop(server);
+}
+
+/// Where two reads first differ: the JSON path and both values there when both are
+/// JSON (a report is one long line), else the first differing line.
+fn first_difference(a: &str, b: &str, (na, nb): (&str, &str)) -> String {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, path: &mut String) -> Option<String> {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    let (va, vb) = (x.get(k), y.get(k));
+                    let n = path.len();
+                    path.push_str(&format!("/{k}"));
+                    let found = match (va, vb) {
+                        (Some(va), Some(vb)) => walk(va, vb, path),
+                        _ => Some(format!("{path}: {va:?} | {vb:?}")),
+                    };
+                    if found.is_some() {
+                        return found;
+                    }
+                    path.truncate(n);
+                }
+                None
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                for i in 0..x.len().max(y.len()) {
+                    let n = path.len();
+                    path.push_str(&format!("/{i}"));
+                    let found = match (x.get(i), y.get(i)) {
+                        (Some(va), Some(vb)) => walk(va, vb, path),
+                        (va, vb) => Some(format!("{path}: {va:?} | {vb:?}")),
+                    };
+                    if found.is_some() {
+                        return found;
+                    }
+                    path.truncate(n);
+                }
+                None
+            }
+            _ => (a != b).then(|| format!("{path}: {a} | {b}")),
+        }
+    }
+    let parsed = (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    );
+    if let (Ok(x), Ok(y)) = parsed {
+        if let Some(d) = walk(&x, &y, &mut String::new()) {
+            return format!("{d}   ({na} | {nb})");
+        }
+    }
+    a.lines().zip(b.lines()).find(|(x, y)| x != y).map_or_else(
+        || {
+            format!(
+                "{na} has {} lines, {nb} {}",
+                a.lines().count(),
+                b.lines().count()
+            )
+        },
+        |(x, y)| format!("{na}: {x}\n    {nb}: {y}"),
+    )
+}
+
+/// The helper the comparisons above fail with names the first differing place.
+#[test]
+fn first_difference_names_the_path_and_both_values() {
+    let a = r#"{"overview":{"visitors":10,"pages":[{"value":"/a","n":3},{"value":"/b","n":2}]}}"#;
+    let b = r#"{"overview":{"visitors":10,"pages":[{"value":"/a","n":3},{"value":"/b","n":1}]}}"#;
+    assert_eq!(
+        first_difference(a, b, ("x", "y")),
+        "/overview/pages/1/n: 2 | 1   (x | y)"
+    );
+    let c = r#"{"overview":{"visitors":10}}"#;
+    let d = r#"{"overview":{"visitors":10,"visits":4}}"#;
+    assert_eq!(
+        first_difference(c, d, ("x", "y")),
+        "/overview/visits: None | Some(Number(4))   (x | y)"
+    );
+    assert_eq!(
+        first_difference("a\nb", "a\nc", ("x", "y")),
+        "x: b\n    y: c"
+    );
 }
 
 /// The forwarding configuration for the script's two-shard cluster `pt` (reads and
@@ -1146,12 +1247,13 @@ fn conformance(ch: &Ch, port: u16, db: &str, mut env: Vec<(String, String)>) {
                     read_as(&data, &env, "clickhouse", args),
                     read_as(&data, &env, "sqlite", args),
                 );
-                let line = remote
-                    .lines()
-                    .zip(local.lines())
-                    .find(|(r, l)| r != l)
-                    .map(|(r, l)| format!("clickhouse: {r}\n    sqlite: {l}"));
-                (remote != local).then(|| format!("{}\n    {line:?}", args.join(" ")))
+                (remote != local).then(|| {
+                    format!(
+                        "{}\n    {}",
+                        args.join(" "),
+                        first_difference(&remote, &local, ("clickhouse", "sqlite"))
+                    )
+                })
             })
             .collect()
     };
