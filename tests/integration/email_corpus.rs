@@ -282,3 +282,100 @@ async fn the_verdict_corpus_is_classified_right() {
         REQUIRED_ACCURACY * 100.0
     );
 }
+
+/// A click asks the store whether its recipient opened the mail (another collector may
+/// have recorded the open), and believes a "no" for ten seconds, not one read a click.
+/// Within 60 s of sending and with no open, a click is `click_without_open`; with an
+/// open by a person it is `ok` — which is how the belief shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stores_no_open_is_believed_for_ten_seconds() {
+    use pixeltrack::model::{EmailFields, Event};
+    let fresh = common::InProcess::new("belief", &[("log_level", "warn".into())]);
+    let clock = Clock::fixed(SEND - HOUR_MS);
+    let store = &fresh.store;
+    let campaign = store
+        .add_campaign(fresh.site.id, "Belief", SEND - HOUR_MS)
+        .unwrap();
+    store
+        .set_campaign_sent(campaign.id, Some(1), Some(SEND))
+        .unwrap();
+    let ring = Keyring::from_masters(store.token_keys(SEND).unwrap());
+    let app = App::build(&fresh.rt, clock.clone()).unwrap();
+    let token = |action| {
+        ring.seal_email(&EmailToken {
+            site_id: fresh.site.id.0,
+            campaign_id: campaign.id,
+            recipient: Some("r1".into()),
+            action,
+        })
+        .unwrap()
+    };
+    let click = format!(
+        "/c/{}",
+        token(Action::Click("https://example.com/a".into()))
+    );
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+    let request = |method: &'static str, uri: String, secs: i64| {
+        clock.set(SEND + secs * 1000);
+        let router = app.router();
+        async move {
+            let res = common::oneshot(
+                router,
+                method,
+                &uri,
+                &[("user-agent", chrome)],
+                &peer("198.51.100.7"),
+            )
+            .await;
+            assert!(res.status().is_success() || res.status().is_redirection());
+            assert!(
+                res.headers().get("x-pixel-reason").is_none(),
+                "{uri}: not stored"
+            );
+        }
+    };
+    // A click 1 s after sending (a link checker: too soon), the person's 20 s after.
+    request("GET", click.clone(), 1).await;
+    request("GET", click.clone(), 20).await;
+    // Another collector records the recipient's open by a person, straight into the
+    // shared store: this process has not seen it.
+    let mut w = store
+        .writer(pixeltrack::config::Synchronous::Normal)
+        .unwrap();
+    let open = Event {
+        site_id: fresh.site.id.0,
+        ts_ms: SEND + 22_000,
+        name: "email_open".into(),
+        email: Some(EmailFields {
+            campaign_id: campaign.id,
+            recipient: "r1".into(),
+            link: String::new(),
+            verdict: Verdict::Human,
+            reason: "ok",
+            client: "Other",
+        }),
+        ..Event::default()
+    };
+    w.apply(&[open], &[], None).unwrap();
+    drop(w);
+    // 5 s after the store said "no": still believed. 15 s after: read again.
+    request("GET", click.clone(), 25).await;
+    request("GET", click, 35).await;
+    app.finish().await.expect("every event written");
+    let clicks: Vec<(i64, String)> = store
+        .campaign_events(campaign.id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.name == "email_click")
+        .map(|e| ((e.ts_ms - SEND) / 1000, e.reason))
+        .collect();
+    assert_eq!(
+        clicks,
+        vec![
+            (1, "too_soon_after_delivery".to_string()),
+            (20, "click_without_open".to_string()),
+            (25, "click_without_open".to_string()),
+            (35, "ok".to_string()),
+        ]
+    );
+}
