@@ -118,19 +118,36 @@ fn peer(ip: &str) -> String {
     }
 }
 
-/// Replays one scenario on a fresh server; returns each open's and click's outcome.
-async fn replay(s: &Scenario, uas: &BTreeMap<String, String>) -> Vec<Outcome> {
+/// A fresh server whose clock stands an hour before `SEND`, with a campaign of `n`
+/// emails sent at `SEND`, and the keys that sign its links.
+fn sent_campaign(
+    name: &str,
+    n: i64,
+) -> (
+    common::InProcess,
+    Clock,
+    pixeltrack::model::Campaign,
+    Keyring,
+    App,
+) {
     let fresh = common::InProcess::new("corpus", &[("log_level", "warn".into())]);
     let clock = Clock::fixed(SEND - HOUR_MS);
     let store = &fresh.store;
     let campaign = store
-        .add_campaign(fresh.site.id, &s.name, SEND - HOUR_MS)
+        .add_campaign(fresh.site.id, name, SEND - HOUR_MS)
         .unwrap();
     store
-        .set_campaign_sent(campaign.id, Some(1000), Some(SEND))
+        .set_campaign_sent(campaign.id, Some(n), Some(SEND))
         .unwrap();
     let ring = Keyring::from_masters(store.token_keys(SEND).unwrap());
     let app = App::build(&fresh.rt, clock.clone()).unwrap();
+    (fresh, clock, campaign, ring, app)
+}
+
+/// Replays one scenario on a fresh server; returns each open's and click's outcome.
+async fn replay(s: &Scenario, uas: &BTreeMap<String, String>) -> Vec<Outcome> {
+    let (fresh, clock, campaign, ring, app) = sent_campaign(&s.name, 1000);
+    let store = &fresh.store;
     let mut requests = s.requests.clone();
     requests.sort_by(|a, b| a.t.total_cmp(&b.t));
     let at = |r: &Request| SEND + (r.t * 1000.0).round() as i64;
@@ -290,17 +307,8 @@ async fn the_verdict_corpus_is_classified_right() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stores_no_open_is_believed_for_ten_seconds() {
     use pixeltrack::model::{EmailFields, Event};
-    let fresh = common::InProcess::new("belief", &[("log_level", "warn".into())]);
-    let clock = Clock::fixed(SEND - HOUR_MS);
+    let (fresh, clock, campaign, ring, app) = sent_campaign("Belief", 1);
     let store = &fresh.store;
-    let campaign = store
-        .add_campaign(fresh.site.id, "Belief", SEND - HOUR_MS)
-        .unwrap();
-    store
-        .set_campaign_sent(campaign.id, Some(1), Some(SEND))
-        .unwrap();
-    let ring = Keyring::from_masters(store.token_keys(SEND).unwrap());
-    let app = App::build(&fresh.rt, clock.clone()).unwrap();
     let token = |action| {
         ring.seal_email(&EmailToken {
             site_id: fresh.site.id.0,
