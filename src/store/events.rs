@@ -75,9 +75,11 @@ pub trait EventStore: Send + Sync {
         visitors: &HashSet<i64>,
         click_ids: &HashSet<String>,
     ) -> Result<Vec<Touch>> {
-        let mut all = self.touches(site_id, from_ms, to_ms)?;
-        all.retain(|t| visitors.contains(&t.visitor_id) || click_ids.contains(&t.click_id));
-        Ok(all)
+        Ok(touches_of(
+            self.touches(site_id, from_ms, to_ms)?,
+            visitors,
+            click_ids,
+        ))
     }
     /// A mark per day of `[first, end)` that changes whenever anything a report reads
     /// of the site's day changes (a day missing from the map has mark 0), for a backend
@@ -156,6 +158,17 @@ pub trait EventStore: Send + Sync {
         from_ms: Millis,
         to_ms: Millis,
     ) -> Result<Vec<(i64, Millis, u64)>>;
+}
+
+/// The touches of `all` of one of `visitors` or carrying one of `click_ids`: what
+/// [`EventStore::touches_of`] answers, from every touch of its range.
+pub fn touches_of(
+    mut all: Vec<Touch>,
+    visitors: &HashSet<i64>,
+    click_ids: &HashSet<String>,
+) -> Vec<Touch> {
+    all.retain(|t| visitors.contains(&t.visitor_id) || click_ids.contains(&t.click_id));
+    all
 }
 
 /// [`EventStore::web_counts`] of each of `days`, one read per day, on up to as many

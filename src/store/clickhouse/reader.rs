@@ -315,11 +315,11 @@ impl EventStore for ClickHouseReader {
         )?;
         match narrowed {
             Some(t) => Ok(t),
-            None => {
-                let mut all = self.touches(site_id, from_ms, to_ms)?;
-                all.retain(|t| visitors.contains(&t.visitor_id) || click_ids.contains(&t.click_id));
-                Ok(all)
-            }
+            None => Ok(crate::store::events::touches_of(
+                self.touches(site_id, from_ms, to_ms)?,
+                visitors,
+                click_ids,
+            )),
         }
     }
 

@@ -3,7 +3,7 @@
 //! behind filtered reports, campaign reports, attribution, goals and funnels. Only
 //! fixed SQL fragments are spliced (`dim_sql`, `pattern_sql`); values are bound.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rusqlite::{params, OptionalExtension};
 
@@ -187,19 +187,17 @@ impl SqliteStore {
                 None => missing.push(day),
             }
         }
+        let by_day: HashMap<i64, (i64, i64)> = other
+            .pattern_counts_by_day(site_id, pattern, &missing)?
+            .into_iter()
+            .collect();
         let mut counted: Vec<(i64, String, i64)> = Vec::new();
-        let mut found = std::collections::HashSet::new();
-        for (day, (n, v)) in other.pattern_counts_by_day(site_id, pattern, &missing)? {
+        // Days without a matching event count (and are kept) as zeros.
+        for day in missing {
+            let (n, v) = by_day.get(&day).copied().unwrap_or_default();
             total = (total.0 + n, total.1 + v);
-            found.insert(day);
             if let Some(mark) = kept.marks.get(&day) {
                 counted.push((day, format!("[{n},{v}]"), *mark));
-            }
-        }
-        // Days without a matching event are kept too (as zeros).
-        for day in missing.iter().filter(|d| !found.contains(*d)) {
-            if let Some(mark) = kept.marks.get(day) {
-                counted.push((*day, "[0,0]".into(), *mark));
             }
         }
         if !counted.is_empty() {
