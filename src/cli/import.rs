@@ -131,19 +131,25 @@ impl ImportArgs {
         let mut writer = import_writer(&store, &rt)?;
         let reader = Reader::new(&store, &rt, site.clone(), self.format)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(2);
+        // Written batches' buffers go back to the reader: a batch is megabytes, which
+        // the allocator would otherwise take fresh (zeroed by the kernel) each time.
+        let (spent_tx, spent_rx) = std::sync::mpsc::sync_channel::<Vec<Event>>(3);
         let (files, follow) = (self.files.clone(), self.follow);
         let reading = {
             let progress = progress.clone();
             std::thread::Builder::new()
                 .name("pixeltrack-import-reader".into())
-                .spawn(move || reader.run(&files, follow, &progress, &stop, &tx))
+                .spawn(move || reader.run(&files, follow, &progress, &stop, &tx, spent_rx))
                 .context("starting the reader thread")?
         };
         let (mut imported, mut bots) = (0, 0);
-        for batch in rx {
+        for mut batch in rx {
             let n = batch.events.len() as u64;
             let b = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
-            if !writer.write_imported(batch.events, &batch.keys) {
+            let written = writer.write_imported(&mut batch.events, &batch.keys);
+            batch.events.clear();
+            let _ = spent_tx.try_send(batch.events);
+            if !written {
                 bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
             }
             imported += n;
@@ -311,6 +317,8 @@ struct Reader {
     summary: Summary,
     /// Where batches go (the writer). Set while running.
     out: Option<std::sync::mpsc::SyncSender<Prepared>>,
+    /// Buffers of written batches, back from the writer to be filled again.
+    spent: Option<std::sync::mpsc::Receiver<Vec<Event>>>,
 }
 
 impl Reader {
@@ -347,6 +355,7 @@ impl Reader {
             started: Instant::now(),
             summary: Summary::default(),
             out: None,
+            spent: None,
         })
     }
 
@@ -359,8 +368,10 @@ impl Reader {
         progress: &Progress,
         stop: &AtomicBool,
         out: &std::sync::mpsc::SyncSender<Prepared>,
+        spent: std::sync::mpsc::Receiver<Vec<Event>>,
     ) -> anyhow::Result<Summary> {
         self.out = Some(out.clone());
+        self.spent = Some(spent);
         for (i, file) in files.iter().enumerate() {
             let follow = follow && i + 1 == files.len();
             self.file(file, progress, follow, stop)
@@ -565,14 +576,21 @@ impl Reader {
         if self.batch.is_empty() {
             return Ok(());
         }
+        // The batch's buffer is kept for the next one (see `spent`).
         let mut batch = std::mem::take(&mut self.batch);
-        self.batch.reserve(BATCH);
         let keys: Vec<ImportKey> = batch.iter().map(|p| p.key).collect();
         let before = self.lookup.imported(&keys)?;
-        batch.sort_by_key(|p| p.key.ts_ms);
-        let mut events = Vec::with_capacity(batch.len());
+        // Logs are written in time order: sorting is the exception.
+        if !batch.is_sorted_by_key(|p| p.key.ts_ms) {
+            batch.sort_by_key(|p| p.key.ts_ms);
+        }
+        let mut events = self
+            .spent
+            .as_ref()
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_else(|| Vec::with_capacity(batch.len()));
         let mut stored = Vec::with_capacity(batch.len());
-        for p in batch {
+        for p in batch.drain(..) {
             if before.contains(&p.key) {
                 self.summary.skip(DropReason::Duplicate.as_str());
                 continue;
@@ -585,6 +603,7 @@ impl Reader {
                 Err(r) => self.summary.skip(r.as_str()),
             }
         }
+        self.batch = batch;
         let prepared = Prepared {
             events,
             keys: stored,

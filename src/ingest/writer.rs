@@ -250,7 +250,8 @@ impl EventWriter {
 
     /// Like [`write`](Self::write), with the import keys of the lines the events came
     /// from committed in the same transaction (`pixeltrack import`).
-    pub fn write_imported(&mut self, events: Vec<Event>, keys: &[ImportKey]) -> bool {
+    /// Leaves `events` as written (the caller may reuse the buffer).
+    pub fn write_imported(&mut self, events: &mut Vec<Event>, keys: &[ImportKey]) -> bool {
         self.commit_with(events, Vec::new(), keys, Index::Now)
     }
 
@@ -277,12 +278,13 @@ impl EventWriter {
         reclassify: Vec<Reclassify>,
         index: Index,
     ) -> bool {
-        self.commit_with(events, reclassify, &[], index)
+        let mut events = events;
+        self.commit_with(&mut events, reclassify, &[], index)
     }
 
     fn commit_with(
         &mut self,
-        mut events: Vec<Event>,
+        events: &mut Vec<Event>,
         mut reclassify: Vec<Reclassify>,
         imported: &[ImportKey],
         index: Index,
@@ -302,7 +304,7 @@ impl EventWriter {
                 }
             }
         }
-        self.dedupe_orders(&mut events);
+        self.dedupe_orders(events);
         self.count_load(events.len() as u64);
         let due = self
             .pending_since
@@ -312,12 +314,12 @@ impl EventWriter {
             // Nothing to write (an idle tick): no empty transaction.
             return true;
         }
-        for e in &mut events {
+        for e in events.iter_mut() {
             self.latest_ms = self.latest_ms.max(e.ts_ms);
             self.sessions.track(e, &mut self.pending, &mut self.seen);
         }
         // After the batch's own events (applied first in the transaction).
-        reclassify.extend(self.landings.confirm(&events));
+        reclassify.extend(self.landings.confirm(events));
         if self.pending_since.is_none() && self.pending.rows() > 0 {
             self.pending_since = Some(Instant::now());
         }
@@ -331,7 +333,7 @@ impl EventWriter {
         let started = Instant::now();
         self.sqlite.reserve_ids(index == Index::Later);
         let result = self.sqlite.apply_imported(
-            &events,
+            events,
             &reclassify,
             imported,
             now.then_some(&mut self.pending),
