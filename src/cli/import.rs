@@ -40,6 +40,8 @@ use crate::store::{CampaignStore, SqliteStore};
 /// Lines per transaction. Large enough that a commit is a small part of the time,
 /// small enough that a stop loses little work (a re-run skips what was committed).
 const BATCH: usize = 8_192;
+/// How long a written batch may wait for the next one before it is committed alone.
+const HOLD_AT_MOST: Duration = Duration::from_millis(200);
 /// With `--follow`: what has arrived is committed at least this often.
 const FOLLOW_COMMIT: Duration = Duration::from_millis(500);
 
@@ -143,7 +145,24 @@ impl ImportArgs {
                 .context("starting the reader thread")?
         };
         let (mut imported, mut bots) = (0, 0);
-        for mut batch in rx {
+        loop {
+            // The batch written last is held while the next is sessionized (see
+            // `write_imported`); with no next batch soon (a followed log, a slow
+            // pipe), it is written now.
+            use std::sync::mpsc::RecvTimeoutError;
+            let mut batch = match rx.recv_timeout(HOLD_AT_MOST) {
+                Ok(b) => b,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    if !writer.finish_import() {
+                        bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
+                    }
+                    match rx.recv() {
+                        Ok(b) => b,
+                        Err(_) => break,
+                    }
+                }
+            };
             let n = batch.events.len() as u64;
             let b = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
             let written = writer.write_imported(&mut batch.events, &batch.keys);
@@ -156,6 +175,9 @@ impl ImportArgs {
             bots += b;
             // Sessions idle past the timeout at the newest line's time can end.
             writer.evict_idle(batch.newest_ms);
+        }
+        if !writer.finish_import() {
+            bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
         }
         let mut summary = match reading.join() {
             Ok(result) => result?,

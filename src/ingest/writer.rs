@@ -64,6 +64,17 @@ pub struct EventWriter {
     keys_full_said: bool,
     /// Uncertain email clicks waiting for a landing pageview.
     landings: super::landing::Landings,
+    /// Import: a batch sessionized, its derived rows gathered, not written yet (see
+    /// [`write_imported`](Self::write_imported)).
+    held: Option<Held>,
+}
+
+/// A batch ready to be written in one transaction: what `commit_with` would apply.
+struct Held {
+    events: Vec<Event>,
+    reclassify: Vec<Reclassify>,
+    keys: Vec<ImportKey>,
+    derived: Derived,
 }
 
 /// Load is measured over windows this long (see `ingest.light_load_per_second`).
@@ -92,6 +103,7 @@ impl EventWriter {
             failing: Failing::default(),
             spool_max: None,
             keys_full_said: false,
+            held: None,
         }
     }
 
@@ -250,9 +262,103 @@ impl EventWriter {
 
     /// Like [`write`](Self::write), with the import keys of the lines the events came
     /// from committed in the same transaction (`pixeltrack import`).
-    /// Leaves `events` as written (the caller may reuse the buffer).
+    /// An import's batch (in time order), with the import keys of its lines: the
+    /// batch before it is written on a thread of its own while this one is sessionized
+    /// (two cores: the SQLite transaction is most of a batch's cost), then this one is
+    /// held until the next call or [`finish_import`](Self::finish_import). Returns
+    /// whether the batch before was written (true for the first); on false, stop:
+    /// what was committed stays. Leaves in `events` the buffer of the batch written,
+    /// emptied, for the caller to fill again.
     pub fn write_imported(&mut self, events: &mut Vec<Event>, keys: &[ImportKey]) -> bool {
-        self.commit_with(events, Vec::new(), keys, Index::Now)
+        if self.needs_recovery {
+            return false;
+        }
+        if events.is_empty() && keys.is_empty() {
+            return true;
+        }
+        let mut batch = std::mem::take(events);
+        let orders = batch
+            .iter()
+            .any(|e| e.name == crate::enrich::CONVERSION && !e.order_id.is_empty());
+        if orders {
+            // The store must hold the batch before's orders to tell a repeated one.
+            if !self.finish_import() {
+                return false;
+            }
+            self.dedupe_orders(&mut batch);
+        }
+        self.count_load(batch.len() as u64);
+        let held = self.held.take();
+        let EventWriter {
+            sqlite,
+            sessions,
+            seen,
+            pending,
+            landings,
+            latest_ms,
+            ..
+        } = self;
+        let (written, reclassify) = std::thread::scope(|s| {
+            let writing = held.map(|mut h| {
+                s.spawn(move || {
+                    sqlite.reserve_ids(false);
+                    let r = sqlite.apply_imported(
+                        &h.events,
+                        &h.reclassify,
+                        &h.keys,
+                        Some(&mut h.derived),
+                    );
+                    (r, h.events)
+                })
+            });
+            for e in batch.iter_mut() {
+                *latest_ms = (*latest_ms).max(e.ts_ms);
+                sessions.track(e, pending, seen);
+            }
+            let reclassify = landings.confirm(&batch);
+            sessions.finish_batch(pending);
+            (writing.map(|w| w.join()), reclassify)
+        });
+        // This batch's derived rows, before `written` marks the pending rows indexed.
+        let derived = std::mem::take(&mut self.pending);
+        let ok = match written {
+            None => true,
+            Some(Ok((result, mut spent))) => {
+                let (n, bots) = (
+                    spent.len() as u64,
+                    spent.iter().filter(|e| e.bot.is_some()).count() as u64,
+                );
+                spent.clear();
+                *events = spent;
+                self.written(result, n, bots, true)
+            }
+            Some(Err(_)) => {
+                tracing::error!("the import's writing thread stopped unexpectedly");
+                self.needs_recovery = true;
+                false
+            }
+        };
+        self.held = Some(Held {
+            events: batch,
+            reclassify,
+            keys: keys.to_vec(),
+            derived,
+        });
+        self.pending_since = None;
+        ok
+    }
+
+    /// Writes the import's held batch, if any; returns whether it was written.
+    pub fn finish_import(&mut self) -> bool {
+        let Some(mut h) = self.held.take() else {
+            return !self.needs_recovery;
+        };
+        self.sqlite.reserve_ids(false);
+        let result =
+            self.sqlite
+                .apply_imported(&h.events, &h.reclassify, &h.keys, Some(&mut h.derived));
+        let bots = h.events.iter().filter(|e| e.bot.is_some()).count() as u64;
+        self.written(result, h.events.len() as u64, bots, true)
     }
 
     /// For a writer beside the server's (`import`): takes in the unique-visitor keys
@@ -339,11 +445,24 @@ impl EventWriter {
             now.then_some(&mut self.pending),
         );
         m.commit_latency(started.elapsed());
+        self.written(result, n, bots, now)
+    }
+
+    /// After a batch's transaction: counts it, and on failure logs it and has the
+    /// in-memory state rebuilt before the next one. `indexed`: its derived rows were in it.
+    fn written(
+        &mut self,
+        result: crate::store::Result<()>,
+        n: u64,
+        bots: u64,
+        indexed: bool,
+    ) -> bool {
+        let m = self.metrics.clone();
         match result {
             Ok(()) => {
                 self.failing.succeeded();
                 m.store_failing.store(false, Ordering::Relaxed);
-                if now {
+                if indexed {
                     self.indexed();
                     m.index_writes.fetch_add(1, Ordering::Relaxed);
                 }
@@ -437,6 +556,211 @@ impl Failing {
                 "writes to the store succeed again"
             );
             *self = Failing::default();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{DAY_MS, HOUR_MS};
+    use crate::model::BotReason;
+    use crate::store::SqliteStore;
+    use std::collections::HashMap;
+
+    const T0: Millis = 20_148 * DAY_MS + 22 * HOUR_MS;
+
+    /// Five hours across midnight of 300 visitors: visits of one to five pages, gaps
+    /// past the session timeout (a second visit), custom events, bots, and conversions
+    /// whose order ids repeat across batches (a reload of the thank-you page), in a few
+    /// batches only (a batch with one is written after the batch before it, not beside).
+    fn events() -> Vec<Event> {
+        let mut out = Vec::new();
+        for v in 1..=300_i64 {
+            let start = T0 + (v * 7_919 % 300) * 60_000;
+            for n in 0..(1 + v % 5) {
+                out.push(Event {
+                    site_id: 1,
+                    ts_ms: start + n * 90_000,
+                    name: "pageview".into(),
+                    visitor_id: v,
+                    path: format!("/p/{}", (v + n) % 17),
+                    title: format!("Page {}", (v + n) % 17),
+                    source: ["", "Google", "Hacker News"][(v % 3) as usize].into(),
+                    browser: ["Firefox", "Chrome"][(v % 2) as usize].into(),
+                    bot: (v % 23 == 0).then_some(BotReason::Crawler),
+                    ..Event::default()
+                });
+            }
+            if v % 4 == 0 {
+                out.push(Event {
+                    site_id: 1,
+                    ts_ms: start + 2 * HOUR_MS,
+                    name: "pageview".into(),
+                    visitor_id: v,
+                    path: "/back".into(),
+                    ..Event::default()
+                });
+            }
+            if v % 6 == 0 {
+                out.push(Event {
+                    site_id: 1,
+                    ts_ms: start + 60_000,
+                    name: "signup".into(),
+                    visitor_id: v,
+                    path: "/join".into(),
+                    props: r#"{"plan":"pro"}"#.into(),
+                    ..Event::default()
+                });
+            }
+            if v % 60 == 0 {
+                for again in [0, 2 * 60_000, 40 * 60_000] {
+                    out.push(Event {
+                        site_id: 1,
+                        ts_ms: start + 70_000 + again,
+                        name: crate::enrich::CONVERSION.into(),
+                        visitor_id: v,
+                        path: "/thanks".into(),
+                        order_id: format!("order-{v}"),
+                        value_minor: Some(1_000 + v),
+                        currency: "EUR".into(),
+                        ..Event::default()
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|e| e.ts_ms);
+        out
+    }
+
+    /// Every row the writer derives, and what it stored of each event, as text. A
+    /// session id is its visit's number in event order (ids start at a random number
+    /// per writer).
+    fn derived(dir: &std::path::Path) -> Vec<String> {
+        let conn = rusqlite::Connection::open(dir.join("pixeltrack.db")).unwrap();
+        let rows = |q: &str| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut st = conn.prepare(q).unwrap();
+            let n = st.column_count();
+            st.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let text = |r: &[rusqlite::types::Value]| format!("{r:?}");
+        let events =
+            rows("SELECT session_id, ts_ms, name, visitor_id, path FROM events ORDER BY id");
+        let mut visit: HashMap<i64, i64> = HashMap::new();
+        let mut number = |v: &rusqlite::types::Value| -> rusqlite::types::Value {
+            match v {
+                rusqlite::types::Value::Integer(id) if *id != 0 => {
+                    let n = visit.len() as i64 + 1;
+                    rusqlite::types::Value::Integer(*visit.entry(*id).or_insert(n))
+                }
+                other => other.clone(),
+            }
+        };
+        let mut out = Vec::new();
+        for mut e in events {
+            e[0] = number(&e[0]);
+            out.push(text(&e));
+        }
+        let mut sessions: Vec<String> = rows("SELECT * FROM sessions")
+            .into_iter()
+            .map(|mut r| {
+                r[0] = number(&r[0]);
+                text(&r)
+            })
+            .collect();
+        sessions.sort();
+        out.extend(sessions);
+        for q in [
+            "SELECT site_id, dim, hour, value, visitors, visits, pageviews, events, bounces, \
+             duration_ms FROM rollups WHERE visitors != 0 OR visits != 0 OR pageviews != 0 \
+             OR events != 0 OR bounces != 0 OR duration_ms != 0 ORDER BY 1, 2, 3, 4",
+            "SELECT site_id, order_id FROM orders ORDER BY 1, 2",
+        ] {
+            out.extend(rows(q).iter().map(|r| text(r)));
+        }
+        out
+    }
+
+    fn site(store: &SqliteStore) {
+        use crate::store::SiteStore;
+        let key = crate::model::SiteKey::parse("writertest").unwrap();
+        let s = store.add_site(&key, "w.example", "W", 0).unwrap();
+        assert_eq!(s.id.0, 1);
+    }
+
+    /// An import writes a batch while it sessionizes the next: the store ends exactly
+    /// as written batch by batch, conversions repeated across batches counted once.
+    #[test]
+    fn an_overlapped_import_derives_what_batch_by_batch_writes_derive() {
+        let all = events();
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (
+            SqliteStore::open(da.path()).unwrap(),
+            SqliteStore::open(db.path()).unwrap(),
+        );
+        site(&a);
+        site(&b);
+        let mut wa = EventWriter::for_tests(&a);
+        let mut wb = EventWriter::for_tests(&b);
+        let mut buffer = Vec::new();
+        for (i, chunk) in all.chunks(29).enumerate() {
+            assert!(wa.write(chunk.to_vec(), Vec::new()));
+            let keys: Vec<ImportKey> = (0..chunk.len())
+                .map(|j| ImportKey {
+                    site_id: 1,
+                    ts_ms: chunk[j].ts_ms,
+                    key: (i * 1_000 + j) as i64,
+                })
+                .collect();
+            buffer.clear();
+            buffer.extend_from_slice(chunk);
+            assert!(wb.write_imported(&mut buffer, &keys));
+            assert!(buffer.is_empty(), "the buffer back is empty");
+        }
+        // The same order in two batches in a row: the second is a repeat only if the
+        // first was written before it was checked.
+        let last = all.last().map_or(T0, |e| e.ts_ms);
+        for (i, at) in [last + 60_000, last + 120_000].into_iter().enumerate() {
+            let conversion = Event {
+                site_id: 1,
+                ts_ms: at,
+                name: crate::enrich::CONVERSION.into(),
+                visitor_id: 7,
+                path: "/thanks".into(),
+                order_id: "order-late".into(),
+                value_minor: Some(990),
+                currency: "EUR".into(),
+                ..Event::default()
+            };
+            assert!(wa.write(vec![conversion.clone()], Vec::new()));
+            let key = ImportKey {
+                site_id: 1,
+                ts_ms: at,
+                key: -1 - i as i64,
+            };
+            buffer.clear();
+            buffer.push(conversion);
+            assert!(wb.write_imported(&mut buffer, &[key]));
+        }
+        assert!(wb.finish_import());
+        let (ra, rb) = (derived(da.path()), derived(db.path()));
+        assert!(ra.len() > 500, "{} rows", ra.len());
+        assert_eq!(
+            rb.iter()
+                .filter(|r| r.starts_with("[Integer(1), Text(\"order-"))
+                .count(),
+            6,
+            "each order once"
+        );
+        if let Some(i) = (0..ra.len().max(rb.len())).find(|&i| ra.get(i) != rb.get(i)) {
+            panic!(
+                "row {i} differs: batch by batch {:?}, overlapped {:?}",
+                ra.get(i),
+                rb.get(i)
+            );
         }
     }
 }
