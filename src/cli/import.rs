@@ -63,7 +63,7 @@ pub struct ImportArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// After the last file, keep reading what is appended to it (also across a
-    /// rotation), committing every half second, until interrupted (Ctrl-C).
+    /// rotation), committing what it read within a second, until interrupted (Ctrl-C).
     #[arg(long)]
     follow: bool,
 }
@@ -460,7 +460,7 @@ impl Reader {
         }
     }
 
-    /// `tail -F`: reads what is appended, commits it every half second, and starts
+    /// `tail -F`: reads what is appended, hands it to the writer every half second, and starts
     /// over at the path's new file when the log is rotated (or truncated).
     fn follow(
         &mut self,
