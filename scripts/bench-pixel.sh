@@ -25,6 +25,9 @@
 #   BIN, BARE: the pixeltrack and bare_pixel binaries to run (default
 #   target/release/pixeltrack and target/release/examples/bare_pixel, built first;
 #   when either is given, nothing is built)
+#   BENCH_DATA_FROM=DIR starts pixeltrack on a copy of the data directory DIR (say
+#   a store of 10 M events made with `pixeltrack demo`), to measure the rate on a
+#   grown store; events stored are counted from the start of the run
 #   BENCH_KEEP=1 keeps the temporary directory (pixeltrack's data, the tagged
 #   emails) for a look with `pixeltrack --data DIR/data report` afterwards
 # Any PIXELTRACK_* variable is passed to the pixeltrack server as usual, e.g.
@@ -149,9 +152,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for URL PID: waits up to 10 s for URL to answer 2xx while PID runs.
+# wait_for URL PID [TRIES]: waits up to TRIES/10 s (default 10 s) for URL to answer
+# 2xx while PID runs.
 wait_for() {
-  for _ in $(seq 100); do
+  for _ in $(seq "${3:-100}"); do
     curl -sf -o /dev/null "$1" && return 0
     kill -0 "$2" 2>/dev/null || break
     sleep 0.1
@@ -183,6 +187,9 @@ fi
 # on, so its check is paid on every hit, but high enough never to refuse one.
 export PIXELTRACK_LIMITS__PER_IP_PER_MINUTE=${PIXELTRACK_LIMITS__PER_IP_PER_MINUTE:-1000000000}
 mkdir "$DATA"
+if [ -n "${BENCH_DATA_FROM:-}" ]; then
+  cp -a "$BENCH_DATA_FROM"/. "$DATA"/
+fi
 (
   "$BIN" --data "$DATA" serve --listen "$PIXEL_ADDR" --log-level warn &
   server=$!
@@ -201,7 +208,8 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 PIXEL_PID=$(cat "$DIR/pixel.pid")
-wait_for "http://$PIXEL_ADDR/readyz" "$PIXEL_PID"
+# A copied store is checked page by page before serving: seconds per GB.
+wait_for "http://$PIXEL_ADDR/readyz" "$PIXEL_PID" "${BENCH_DATA_FROM:+3000}"
 
 KEY=$("$BIN" --data "$DATA" site add bench.example --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 [ -n "$KEY" ] || { echo "could not read the site key" >&2; exit 1; }
@@ -274,13 +282,17 @@ stop_pixel() {
   [ "$status" = 0 ] || { echo "pixeltrack exited with status $status" >&2; exit 1; }
 }
 
-# Events stored, summed over all sites.
+# Events stored since the run began (STORED0: those before it), summed over all sites.
+STORED0=0
 stored_events() {
   local json
   json=$("$BIN" --data "$DATA" site list --json)
   STORED=$(grep -o '"events":[0-9]*' <<<"$json" | awk -F: '{ n += $2 } END { if (NR) print n }') || true
   [ -n "$STORED" ] || { echo "could not read the stored event count" >&2; exit 1; }
+  STORED=$((STORED - STORED0))
 }
+stored_events
+STORED0=$STORED
 
 # ---------------------------------------------------------------------------
 # --mix realistic
