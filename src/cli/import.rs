@@ -40,6 +40,8 @@ use crate::store::{CampaignStore, SqliteStore};
 /// Lines per transaction. Large enough that a commit is a small part of the time,
 /// small enough that a stop loses little work (a re-run skips what was committed).
 const BATCH: usize = 8_192;
+/// What a failed batch says: the store keeps whole batches, a re-run skips them.
+const WRITE_FAILED: &str = "writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it";
 /// How long a written batch may wait for the next one before it is committed alone.
 const HOLD_AT_MOST: Duration = Duration::from_millis(200);
 /// With `--follow`: what has arrived is committed at least this often.
@@ -155,7 +157,7 @@ impl ImportArgs {
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     if !writer.finish_import() {
-                        bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
+                        bail!(WRITE_FAILED);
                     }
                     match rx.recv() {
                         Ok(b) => b,
@@ -169,7 +171,7 @@ impl ImportArgs {
             batch.events.clear();
             let _ = spent_tx.try_send(batch.events);
             if !written {
-                bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
+                bail!(WRITE_FAILED);
             }
             imported += n;
             bots += b;
@@ -177,7 +179,7 @@ impl ImportArgs {
             writer.evict_idle(batch.newest_ms);
         }
         if !writer.finish_import() {
-            bail!("writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it");
+            bail!(WRITE_FAILED);
         }
         let mut summary = match reading.join() {
             Ok(result) => result?,

@@ -77,6 +77,19 @@ struct Held {
     derived: Derived,
 }
 
+impl Held {
+    /// Commits the batch with its import keys and derived rows, in one transaction.
+    fn write(&mut self, sqlite: &mut SqliteWriter) -> crate::store::Result<()> {
+        sqlite.reserve_ids(false);
+        sqlite.apply_imported(
+            &self.events,
+            &self.reclassify,
+            &self.keys,
+            Some(&mut self.derived),
+        )
+    }
+}
+
 /// Load is measured over windows this long (see `ingest.light_load_per_second`).
 const LOAD_WINDOW: Duration = Duration::from_millis(100);
 
@@ -260,10 +273,8 @@ impl EventWriter {
         self.commit(events, reclassify, Index::Now)
     }
 
-    /// Like [`write`](Self::write), with the import keys of the lines the events came
-    /// from committed in the same transaction (`pixeltrack import`).
-    /// An import's batch (in time order), with the import keys of its lines: the
-    /// batch before it is written on a thread of its own while this one is sessionized
+    /// An import's batch (in time order), with the import keys of its lines, committed
+    /// in the same transaction as its events (`pixeltrack import`). The batch before it is written on a thread of its own while this one is sessionized
     /// (two cores: the SQLite transaction is most of a batch's cost), then this one is
     /// held until the next call or [`finish_import`](Self::finish_import). Returns
     /// whether the batch before was written (true for the first); on false, stop:
@@ -299,18 +310,7 @@ impl EventWriter {
             ..
         } = self;
         let (written, reclassify) = std::thread::scope(|s| {
-            let writing = held.map(|mut h| {
-                s.spawn(move || {
-                    sqlite.reserve_ids(false);
-                    let r = sqlite.apply_imported(
-                        &h.events,
-                        &h.reclassify,
-                        &h.keys,
-                        Some(&mut h.derived),
-                    );
-                    (r, h.events)
-                })
-            });
+            let writing = held.map(|mut h| s.spawn(move || (h.write(sqlite), h.events)));
             for e in batch.iter_mut() {
                 *latest_ms = (*latest_ms).max(e.ts_ms);
                 sessions.track(e, pending, seen);
@@ -353,10 +353,7 @@ impl EventWriter {
         let Some(mut h) = self.held.take() else {
             return !self.needs_recovery;
         };
-        self.sqlite.reserve_ids(false);
-        let result =
-            self.sqlite
-                .apply_imported(&h.events, &h.reclassify, &h.keys, Some(&mut h.derived));
+        let result = h.write(&mut self.sqlite);
         let bots = h.events.iter().filter(|e| e.bot.is_some()).count() as u64;
         self.written(result, h.events.len() as u64, bots, true)
     }
