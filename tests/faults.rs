@@ -256,6 +256,16 @@ fn kill_9_under_load_with_a_held_lock_loses_nothing_acknowledged() {
         .map(|(k, _)| k)
         .collect();
     assert!(acked.len() > 100, "load before the lock: {}", acked.len());
+    // The lock is held for less than the busy timeout: hits wait for it, none fails.
+    let failed: Vec<&String> = answers
+        .iter()
+        .filter(|(_, r)| r.as_deref() == Some("store_error"))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "answered store_error under a short lock: {failed:?}"
+    );
     assert!(
         !timed_out.is_empty(),
         "the lock outlived the commit timeout"

@@ -94,7 +94,7 @@ fn days(
     let mut total = (0, 0);
     {
         // One snapshot: what is kept, the late marks, and the events counted.
-        let tx = conn.unchecked_transaction()?;
+        let tx = super::read_snapshot(conn)?;
         let mut kept: HashMap<i64, (i64, i64)> = HashMap::new();
         {
             let mut st = tx.prepare_cached(

@@ -168,6 +168,15 @@ pub struct SqliteStore {
     reads_from: Option<Box<dyn crate::store::EventReads>>,
 }
 
+/// A read-only transaction: one snapshot for several reads, taking no write lock (the
+/// connections' transactions are `IMMEDIATE`, see [`open_conn`]).
+fn read_snapshot(conn: &Connection) -> Result<rusqlite::Transaction<'_>> {
+    Ok(rusqlite::Transaction::new_unchecked(
+        conn,
+        rusqlite::TransactionBehavior::Deferred,
+    )?)
+}
+
 /// Connections of a store's pool (the writer and the forwarder have their own).
 const POOL: usize = 3;
 
@@ -182,8 +191,14 @@ const POOL: usize = 3;
 const PAGE_SIZE: i64 = 2048;
 
 fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Every write transaction takes the write lock when it begins, where a lock held
+    // elsewhere (the server's writer, a CLI write, a backup) is waited for up to the
+    // busy timeout. A deferred one that reads first and then writes would fail at once:
+    // SQLite never asks the busy handler when a read transaction wants to write. Reads
+    // that need one snapshot take it with [`read_snapshot`].
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     // Before WAL mode: it fixes the page size of a file not yet written.
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -53,7 +53,7 @@ pub(super) fn kept(
         return Ok(out);
     }
     let reach = reach.max(0);
-    let tx = conn.unchecked_transaction()?;
+    let tx = super::read_snapshot(conn)?;
     let mut late: HashMap<i64, i64> = HashMap::new();
     match day_marks {
         Some(m) => late.clone_from(m),

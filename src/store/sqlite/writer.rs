@@ -682,6 +682,43 @@ mod tests {
         assert!(ranges(&server).is_empty());
     }
 
+    /// Another process holding the write lock (a backup, a CLI write) makes every kind
+    /// of the writer's transaction wait for it, up to the busy timeout, instead of
+    /// failing at once: a batch that reserves a new id block and a write of derived rows
+    /// both begin with a read, and a read transaction that then wants to write would get
+    /// `SQLITE_BUSY` without the busy handler ever being asked.
+    #[test]
+    fn a_lock_held_elsewhere_is_waited_for_by_every_write() {
+        let (dir, _store, server) = server();
+        let mut server = server
+            .with_busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        server.reserve_ids(true);
+        let held = std::time::Duration::from_millis(300);
+        let hold = |f: &mut dyn FnMut() -> Result<()>| {
+            let locker = Connection::open(dir.path().join("pixeltrack.db")).unwrap();
+            locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+            let release = std::thread::spawn(move || {
+                std::thread::sleep(held);
+                locker.execute_batch("COMMIT").unwrap();
+            });
+            let started = std::time::Instant::now();
+            let result = f();
+            release.join().unwrap();
+            (result, started.elapsed())
+        };
+        // A batch under load that needs a new block of ids.
+        let (result, waited) = hold(&mut || server.apply(&[ev("/a")], &[], None));
+        assert!(result.is_ok(), "the batch failed: {result:?}");
+        assert!(waited >= held, "committed under the lock? after {waited:?}");
+        // A write of derived rows alone (with them the writer gives out ids the usual way).
+        server.reserve_ids(false);
+        let (result, waited) = hold(&mut || server.apply(&[], &[], Some(&mut Derived::default())));
+        assert!(result.is_ok(), "the derived rows failed: {result:?}");
+        assert!(waited >= held, "committed under the lock? after {waited:?}");
+        assert!(ranges(&server).is_empty(), "the derived rows were written");
+    }
+
     /// Under load the server's writer takes ids from a reserved block: its batches write
     /// neither `sqlite_sequence` nor `unindexed`, the block's range keeps its events
     /// replayable (and holds the forwarder back) until derived rows are written, an
