@@ -361,9 +361,16 @@ rss_kb() {
   return 1
 }
 
-# Appends the RSS of PID to FILE every RSS_EVERY seconds while PID runs.
+# Size in bytes of the store's write-ahead log (0 when there is none).
+wal_bytes() {
+  stat -c %s "$DATA/pixeltrack.db-wal" 2>/dev/null || echo 0
+}
+
+# rss_sampler PID FILE WALFILE: appends the RSS of PID to FILE, and the WAL's size to
+# WALFILE, every RSS_EVERY seconds while PID runs.
 rss_sampler() {
   while rss_kb "$1" >>"$2" 2>/dev/null; do
+    wal_bytes >>"$3"
     sleep "$RSS_EVERY"
   done
 }
@@ -378,7 +385,7 @@ run_realistic() {
     read_wb "$pid"
     wb0=$WB
     RSS_FILE=$DIR/rss.$stream
-    rss_sampler "$pid" "$RSS_FILE" &
+    rss_sampler "$pid" "$RSS_FILE" "$DIR/wal.$stream" &
     SAMPLER=$!
   fi
   out=$("${WRK[@]}") || { echo "$out" >&2; exit 1; }
@@ -390,6 +397,7 @@ run_realistic() {
     wait "$SAMPLER" 2>/dev/null || true
     SAMPLER=
     rss_kb "$pid" >>"$RSS_FILE"
+    wal_bytes >>"$DIR/wal.$stream"
   fi
   LINE=$(grep '^wrk-realistic:' <<<"$out") || { echo "$out" >&2; exit 1; }
   RPS=$(field rps)
@@ -404,9 +412,10 @@ run_realistic() {
   printf '%-18s %8.0f req/s  p50 %6d us  p99 %7d us  %8d acked  server CPU %4.0f us/req' \
     "$label" "$RPS" "$P50" "$P99" "$ACKED" "$CPU_US"
   if [ "$who" = pixel ]; then
-    printf '  disk %6.0f B/ack  RSS max %4.0f MiB' \
+    printf '  disk %6.0f B/ack  RSS max %4.0f MiB  WAL max %4.0f MiB' \
       "$(awk -v w=$((wb1 - wb0)) -v n="$ACKED" 'BEGIN { print n ? w / n : 0 }')" \
-      "$(awk 'm < $1 { m = $1 } END { print m / 1024 }' "$RSS_FILE")"
+      "$(awk 'm < $1 { m = $1 } END { print m / 1024 }' "$RSS_FILE")" \
+      "$(awk 'm < $1 { m = $1 } END { print m / 1048576 }' "$DIR/wal.$stream")"
   fi
   [ "$(field pixel_reason)" = 0 ] || printf '  X-Pixel-Reason %s (%s)' "$(field pixel_reason)" "$REASONS"
   other=$(tr ',' '\n' <<<"$(field statuses)" | grep -v '^\(200\|302\):' | paste -sd, -) || true
@@ -469,6 +478,8 @@ realistic_main() {
     "$(awk -v w="$written" -v n="$STORED" 'BEGIN { print n ? w / n : 0 }')" "$written" "$STORED"
   printf 'RSS          %10.1f MiB max (pixeltrack VmRSS, sampled every %ss during its runs)\n' \
     "$(cat "$DIR"/rss.* | awk 'm < $1 { m = $1 } END { print m / 1024 }')" "$RSS_EVERY"
+  printf 'WAL          %10.1f MiB max (the store'"'"'s write-ahead log, sampled with the RSS)\n' \
+    "$(cat "$DIR"/wal.* | awk 'm < $1 { m = $1 } END { print m / 1048576 }')"
   for round in $(seq 0 "$ROUNDS"); do
     f=$DIR/rss.$round
     [ -s "$f" ] || continue

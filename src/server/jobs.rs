@@ -37,8 +37,9 @@ pub const JOBS: &[Job] = &[
             c.sites.reload();
         },
     },
-    // The writer never checkpoints (it would wait for an fsync between batches): the
-    // WAL is copied into the database beside it, without blocking anyone.
+    // The WAL is copied into the database beside the writer, without blocking anyone
+    // (the writer would wait for an fsync between batches); the writer copies only
+    // what is left when it starts the WAL over past its limit.
     Job {
         name: "checkpoint",
         every: SECOND,

@@ -166,6 +166,8 @@ pub struct SqliteStore {
     /// Where events and rollups are read from instead of this database (ClickHouse,
     /// where they are forwarded): every other family still reads here.
     reads_from: Option<Box<dyn crate::store::EventReads>>,
+    /// The WAL's limit, shared with the writer (see `SqliteWriter::bound_wal`).
+    wal_bound: std::sync::Arc<writer::WalBound>,
 }
 
 /// A read-only transaction: one snapshot for several reads, taking no write lock (the
@@ -233,6 +235,7 @@ impl SqliteStore {
             conns,
             next: std::sync::atomic::AtomicUsize::new(0),
             reads_from: None,
+            wal_bound: Default::default(),
         })
     }
 
@@ -274,7 +277,7 @@ impl SqliteStore {
 
     /// A new connection for the one writer thread.
     pub fn writer(&self, sync: Synchronous) -> Result<SqliteWriter> {
-        SqliteWriter::new(open_conn(&self.path, sync)?)
+        SqliteWriter::new(open_conn(&self.path, sync)?, self.wal_bound.clone())
     }
 
     /// A new connection for `pixeltrack import`'s reading thread (see [`ImportLookup`]).
@@ -306,13 +309,22 @@ impl SqliteStore {
         self.conns[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Copies what the WAL holds into the main file without waiting for anyone (the
-    /// writer never checkpoints itself, so it never waits for an fsync); once readers
-    /// have moved on, the writer starts the WAL over from its beginning.
+    /// Copies what the WAL holds into the main file without waiting for anyone, so
+    /// the writer does not wait for an fsync; past its limit, the writer copies the
+    /// rest itself and starts the WAL over (`SqliteWriter::bound_wal`).
     pub fn checkpoint_passive(&self) -> Result<()> {
         self.conn()
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        self.wal_bound.checkpointed(Path::new(&wal));
         Ok(())
+    }
+
+    /// How large the WAL may grow before the writer starts it over (64 MiB unless
+    /// set); for writers made after this call.
+    pub fn set_wal_limit(&self, bytes: u64) {
+        self.wal_bound.set_limit(bytes);
     }
 
     /// Moves everything in the WAL into the main file and truncates the WAL.
