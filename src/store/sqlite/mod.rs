@@ -230,12 +230,13 @@ impl SqliteStore {
                 open_conn(&path, Synchronous::Normal).map_err(|e| unusable(&path, e))?,
             ));
         }
+        let wal_bound = std::sync::Arc::new(writer::WalBound::new(&path));
         Ok(SqliteStore {
             path,
             conns,
             next: std::sync::atomic::AtomicUsize::new(0),
             reads_from: None,
-            wal_bound: Default::default(),
+            wal_bound,
         })
     }
 
@@ -315,9 +316,7 @@ impl SqliteStore {
     pub fn checkpoint_passive(&self) -> Result<()> {
         self.conn()
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        self.wal_bound.checkpointed(Path::new(&wal));
+        self.wal_bound.checkpointed();
         Ok(())
     }
 

@@ -39,9 +39,8 @@ pub struct SqliteWriter {
     reserving: bool,
     /// The reserved ids not given out yet: `(next, last)`.
     block: Option<(i64, i64)>,
-    /// The WAL file (none for an in-memory database), and how large it may grow
-    /// before the writer starts it over ([`bound_wal`](Self::bound_wal)).
-    wal: Option<PathBuf>,
+    /// How large the WAL may grow before the writer starts it over
+    /// ([`bound_wal`](Self::bound_wal)).
     wal_bound: std::sync::Arc<WalBound>,
     /// When the writer last checkpointed to start the WAL over.
     wal_checked: Option<std::time::Instant>,
@@ -51,14 +50,18 @@ pub struct SqliteWriter {
 /// checkpoint beside the writer (which asks for it) and the writer (which does it).
 #[derive(Debug)]
 pub(super) struct WalBound {
+    /// The WAL file (none for an in-memory database).
+    file: Option<PathBuf>,
     limit: std::sync::atomic::AtomicU64,
     /// Raised by the checkpoint beside the writer when the WAL is past the limit.
     restart: std::sync::atomic::AtomicBool,
 }
 
+/// No WAL file: an in-memory database.
 impl Default for WalBound {
     fn default() -> Self {
         WalBound {
+            file: None,
             limit: WAL_LIMIT.into(),
             restart: false.into(),
         }
@@ -66,6 +69,25 @@ impl Default for WalBound {
 }
 
 impl WalBound {
+    /// The bound of the WAL of the database at `db`.
+    pub(super) fn new(db: &std::path::Path) -> WalBound {
+        let mut file = db.as_os_str().to_owned();
+        file.push("-wal");
+        WalBound {
+            file: Some(file.into()),
+            limit: WAL_LIMIT.into(),
+            restart: false.into(),
+        }
+    }
+
+    /// The WAL file's size (0: none).
+    fn size(&self) -> u64 {
+        self.file
+            .as_ref()
+            .and_then(|f| std::fs::metadata(f).ok())
+            .map_or(0, |m| m.len())
+    }
+
     pub(super) fn limit(&self) -> u64 {
         self.limit.load(Ordering::Relaxed)
     }
@@ -76,15 +98,11 @@ impl WalBound {
 
     /// After the checkpoint beside the writer: asks the writer to start the WAL over
     /// when its file is past the limit.
-    pub(super) fn checkpointed(&self, wal: &std::path::Path) {
-        if file_len(wal) > self.limit() {
+    pub(super) fn checkpointed(&self) {
+        if self.size() > self.limit() {
             self.restart.store(true, Ordering::Release);
         }
     }
-}
-
-fn file_len(path: &std::path::Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// How large the WAL may grow before the writer starts it over: 64 MiB, 1.5 s of the
@@ -198,7 +216,6 @@ impl SqliteWriter {
             [],
             |r| r.get(0),
         )?;
-        let wal = conn.path().map(|p| PathBuf::from(format!("{p}-wal")));
         // A commit that starts the WAL over cuts its file back to the limit.
         conn.pragma_update(None, "journal_size_limit", wal_bound.limit() as i64)?;
         Ok(SqliteWriter {
@@ -207,7 +224,6 @@ impl SqliteWriter {
             owns_unindexed: true,
             reserving: false,
             block: None,
-            wal,
             wal_bound,
             wal_checked: None,
         })
@@ -225,9 +241,8 @@ impl SqliteWriter {
     /// `import`, or a reader held old frames); then no sooner than a second after its
     /// last try. A failure is logged, not returned: the batch is committed.
     fn bound_wal(&mut self) {
-        let Some(wal) = &self.wal else { return };
         let limit = self.wal_bound.limit();
-        let size = file_len(wal);
+        let size = self.wal_bound.size();
         if size <= limit {
             // Started over (and cut back), or not yet past the limit.
             self.wal_checked = None;
@@ -828,18 +843,21 @@ mod tests {
         assert!(ranges(&server).is_empty(), "the derived rows were written");
     }
 
-    /// Writes about 24 MiB of WAL frames through `w`, in batches of 20 events, with
-    /// the checkpoint beside the writer running every 20 ms when `store` is given;
-    /// returns the WAL file's largest size after a commit.
-    fn steady_load(
-        dir: &std::path::Path,
-        w: &mut SqliteWriter,
-        store: Option<crate::store::SqliteStore>,
-    ) -> u64 {
-        let wal = dir.join("pixeltrack.db-wal");
+    /// The WAL's limit in the tests below: 1 MiB.
+    const TEST_WAL_LIMIT: u64 = 1 << 20;
+
+    /// Writes about 24 MiB of WAL frames through a writer whose WAL limit is
+    /// [`TEST_WAL_LIMIT`], in batches of 20 events, with the checkpoint beside the writer
+    /// running every 20 ms when `job`; returns the WAL file's largest size after a commit.
+    fn steady_load(job: bool) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
+        store.set_wal_limit(TEST_WAL_LIMIT);
+        let mut w = store.writer(crate::config::Synchronous::Normal).unwrap();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let checkpoints = store.map(|store| {
-            let stop = stop.clone();
+        let store = std::sync::Arc::new(store);
+        let checkpoints = job.then(|| {
+            let (stop, store) = (stop.clone(), store.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     store.checkpoint_passive().unwrap();
@@ -853,7 +871,7 @@ mod tests {
                 .map(|i| ev(&format!("/page/{}/{b}", i * 7_919 % 1_000)))
                 .collect();
             w.apply(&batch, &[], None).unwrap();
-            largest = largest.max(file_len(&wal));
+            largest = largest.max(w.wal_bound.size());
         }
         stop.store(true, Ordering::Relaxed);
         if let Some(t) = checkpoints {
@@ -867,35 +885,17 @@ mod tests {
     /// WAL past the limit, it asks the writer to copy the rest, and the writer's next
     /// commit writes from the WAL's beginning (cutting the file back to the limit).
     /// Without that the WAL grew by every byte written (to 22 MB here; 0.3 to 900 MB in
-    /// a 30 s run of the realistic mix).
+    /// a 30 s run of the realistic mix). A writer with no checkpoint beside it
+    /// (`import`) starts the WAL over on its own when it reaches twice the limit.
     #[test]
     fn the_wal_starts_over_under_steady_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
-        let limit = 1 << 20;
-        store.set_wal_limit(limit);
-        let mut server = store.writer(crate::config::Synchronous::Normal).unwrap();
-        let largest = steady_load(dir.path(), &mut server, Some(store));
-        assert!(
-            largest <= 3 * limit,
-            "the WAL grew to {largest} bytes with a limit of {limit}"
-        );
-    }
-
-    /// A writer with no checkpoint beside it (`import`) starts the WAL over on its own
-    /// when it reaches twice the limit.
-    #[test]
-    fn the_wal_starts_over_with_no_checkpoint_beside_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
-        let limit = 1 << 20;
-        store.set_wal_limit(limit);
-        let mut import = store.writer(crate::config::Synchronous::Normal).unwrap();
-        let largest = steady_load(dir.path(), &mut import, None);
-        assert!(
-            largest <= 3 * limit,
-            "the WAL grew to {largest} bytes with a limit of {limit}"
-        );
+        for job in [true, false] {
+            let largest = steady_load(job);
+            assert!(
+                largest <= 3 * TEST_WAL_LIMIT,
+                "the WAL grew to {largest} bytes with a limit of {TEST_WAL_LIMIT} (checkpoint job: {job})"
+            );
+        }
     }
 
     /// Under load the server's writer takes ids from a reserved block: its batches write
