@@ -105,8 +105,8 @@ impl WalBound {
     }
 }
 
-/// How large the WAL may grow before the writer starts it over: 64 MiB, 1.5 s of the
-/// realistic mix at full speed here (its WAL grows by ~43 MB/s). Larger, the WAL holds
+/// How large the WAL may grow before the writer starts it over: 64 MiB, about 2 s of
+/// the realistic mix at full speed here (its WAL grows by ~30 MB/s). Larger, the WAL holds
 /// more disk and a restart after a crash reads more of it.
 const WAL_LIMIT: u64 = 64 << 20;
 
