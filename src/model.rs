@@ -499,6 +499,9 @@ pub fn email_reason(code: &str) -> (Confidence, &str) {
         .unwrap_or((Confidence::Certain, code))
 }
 
+/// The tracker's per-page-view report of scroll depth and visible time.
+pub const ENGAGEMENT: &str = "engagement";
+
 impl Event {
     pub fn is_pageview(&self) -> bool {
         self.name == "pageview"

@@ -481,7 +481,7 @@ fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
             .unwrap()
     };
     assert!(
-        kept("web:%@remote") > 0,
+        kept("web2:%@remote") > 0,
         "the days read from ClickHouse are kept"
     );
     assert!(

@@ -113,8 +113,7 @@ fn unique_key(site_id: i64, day: i64, dim: Dim, value: &str, visitor: i64) -> i6
     h as i64
 }
 
-/// The tracker's per-page-view report of scroll depth and visible time.
-pub const ENGAGEMENT: &str = "engagement";
+pub use crate::model::ENGAGEMENT;
 
 const ONE_VISIT: Counts = Counts {
     visitors: 0,
@@ -236,7 +235,16 @@ impl Sessions {
         let pv = e.is_pageview();
         if e.name == ENGAGEMENT {
             // Scroll depth and visible time of a page view: page-level averages, nothing
-            // else (it is not an interaction: it does not end a bounce).
+            // else (it is not an interaction: it does not end a bounce, and leaves its
+            // visit as it is). It carries its visit's id while the visit is open, so a
+            // filter by the visit's values (source, entry page…) finds it.
+            if e.session_id == 0 {
+                if let Some(o) = self.open.get(&(e.site_id, e.visitor_id)) {
+                    if e.visitor_id != 0 && e.ts_ms - o.row.last_ms <= self.timeout_ms {
+                        e.session_id = o.row.id;
+                    }
+                }
+            }
             let c = Counts {
                 scroll_sum: e.scroll_pct.unwrap_or(0),
                 scroll_n: i64::from(e.scroll_pct.is_some()),
@@ -737,6 +745,14 @@ mod tests {
             (0, 1),
             "engagement is no interaction"
         );
+        // It carries its open visit's id (filters by the visit's values find it); past
+        // the visit's timeout it has none.
+        let visit = s.open[&(1, 7)].row.clone();
+        assert_eq!(e.session_id, visit.id);
+        assert_eq!((visit.events, visit.last_ms), (1, T0));
+        let mut late = ev(7, T0 + 31 * MIN, ENGAGEMENT, "/a");
+        track(&mut s, &mut late, &mut b);
+        assert_eq!(late.session_id, 0);
     }
 
     #[test]

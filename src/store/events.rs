@@ -228,6 +228,9 @@ pub struct WebRow {
     /// The visit's event count (a bounce has 1) and its length.
     pub visit_events: i64,
     pub visit_ms: Millis,
+    /// An engagement event's deepest scroll (percent) and visible time.
+    pub scroll_pct: Option<i64>,
+    pub engaged_ms: Option<i64>,
 }
 
 /// One email event as campaign reports read it.

@@ -1,6 +1,7 @@
 //! Filtered reports' numbers: web events counted per group with the rollups' rules
 //! (session dimensions from the visit, pages count page views, events the others, an
-//! unset UTM or referrer is no row, bounces are one-event visits). A backend answers
+//! unset UTM or referrer is no row, bounces are one-event visits, engagement events
+//! count scroll depth and visible time in the total and their page only). A backend answers
 //! [`EventStore::web_counts`](super::EventStore::web_counts) where its data is: SQLite
 //! streams the matching rows through [`Tally`], ClickHouse groups in SQL. Both must give
 //! the same numbers (`tests/clickhouse.rs` compares them); without filters they agree
@@ -10,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Counts, Dim, WebRow, SESSION_DIMS};
 use crate::clock::{Millis, HOUR_MS};
+use crate::model::ENGAGEMENT;
 
 /// How web events are grouped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,9 +123,21 @@ struct Acc {
     first_duration_ms: i64,
     pageviews: i64,
     events: i64,
+    /// Engagement events: summed deepest scroll, how many reported one, visible time.
+    scroll_sum: i64,
+    scroll_n: i64,
+    engaged_ms: i64,
 }
 
 impl Acc {
+    /// An engagement event: scroll depth and visible time, nothing else (as the rollups
+    /// count it: it is no page view, no interaction, and leaves its visit as it is).
+    fn add_engagement(&mut self, r: &WebRow) {
+        self.scroll_sum += r.scroll_pct.unwrap_or(0);
+        self.scroll_n += i64::from(r.scroll_pct.is_some());
+        self.engaged_ms += r.engaged_ms.unwrap_or(0);
+    }
+
     /// One event; `first` says whether its visit is counted here already (`Some(true)`:
     /// this is its first event; None: a group counted per event).
     fn add(&mut self, r: &WebRow, first: Option<bool>) {
@@ -170,7 +184,9 @@ impl Acc {
                 }
                 _ => 0,
             },
-            ..Counts::default()
+            scroll_sum: self.scroll_sum,
+            scroll_n: self.scroll_n,
+            engaged_ms: self.engaged_ms,
         }
     }
 }
@@ -237,6 +253,27 @@ impl Tally {
     }
 
     pub fn add(&mut self, r: &WebRow) {
+        if r.name == ENGAGEMENT {
+            // Counted where the rollups count it: the total (and its hours) and its page.
+            for (g, _, m) in self.by.iter_mut() {
+                let v = match g {
+                    Group::Total | Group::Hours(_) => value_of(*g, r, &mut self.hours),
+                    Group::Dim(Dim::Page) => Some(r.path.as_str()),
+                    Group::Dim(_) => None,
+                };
+                if let Some(v) = v {
+                    match m.get_mut(v) {
+                        Some(acc) => acc.add_engagement(r),
+                        None => {
+                            let mut acc = Acc::default();
+                            acc.add_engagement(r);
+                            m.insert(v.to_owned(), acc);
+                        }
+                    }
+                }
+            }
+            return;
+        }
         // An event whose visit is not stored (yet) has its own values, which may differ
         // from its visit's other events: it is counted one by one in every group, as is
         // an event without a visit (`first` always true).

@@ -368,27 +368,39 @@ pub fn rollups_agree_with_raw_events(
         with_data += usize::from(!rolled.is_empty());
         let key = |r: &pixeltrack::store::RollupSum| {
             let c = &r.counts;
-            match dim {
+            let n = match dim {
                 // Entry and exit pages count visits (a visit's other numbers live elsewhere).
-                Dim::EntryPage | Dim::ExitPage => (r.value.clone(), 0, c.visits, 0, 0, 0),
+                Dim::EntryPage | Dim::ExitPage => [0, c.visits, 0, 0, 0, 0, 0, 0],
                 // Pages and events are counted per event; rollups keep no visits for them.
-                Dim::Page | Dim::Title | Dim::Event => {
-                    (r.value.clone(), c.visitors, 0, c.pageviews, c.events, 0)
-                }
-                _ => (
-                    r.value.clone(),
+                // A page also has its engagement events' scroll depth and visible time.
+                Dim::Page => [
+                    c.visitors,
+                    0,
+                    c.pageviews,
+                    c.events,
+                    0,
+                    c.scroll_sum,
+                    c.scroll_n,
+                    c.engaged_ms,
+                ],
+                Dim::Title | Dim::Event => [c.visitors, 0, c.pageviews, c.events, 0, 0, 0, 0],
+                _ => [
                     c.visitors,
                     c.visits,
                     c.pageviews,
                     c.events,
                     c.bounces,
-                ),
-            }
+                    0,
+                    0,
+                    0,
+                ],
+            };
+            (r.value.clone(), n)
         };
         let mut a: Vec<_> = rolled
             .iter()
             .map(key)
-            .filter(|k| k != &(k.0.clone(), 0, 0, 0, 0, 0))
+            .filter(|(_, n)| *n != [0; 8])
             .collect();
         let mut b: Vec<_> = raw.iter().map(key).collect();
         a.sort();

@@ -43,6 +43,45 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
         (raw.visitors, raw.visits, raw.pageviews, raw.events)
     );
 
+    // A filter every event passes gives the unfiltered numbers, scroll depth and
+    // engagement time included (the filtered path counts the engagement events too).
+    let all = Query {
+        range,
+        filters: vec![Filter::parse("source!=no-such-source").unwrap()],
+    };
+    assert!(rolled.scroll_depth.is_some() && rolled.engagement_time.is_some());
+    assert_eq!(
+        report::overview(&store, &site, &all).unwrap(),
+        report::Overview {
+            bot_events: 0,
+            ..rolled.clone()
+        }
+    );
+    // (Rollups keep no visits per page: the rest of each page's row.)
+    let pages_of = |q: &Query| {
+        let rows = report::breakdown(&store, &site, q, Dim::Page, 1000)
+            .unwrap()
+            .rows;
+        rows.into_iter()
+            .map(|r| report::Row { visits: 0, ..r })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pages_of(&all), pages_of(&q));
+    // An engagement event carries its visit: a filter by the visit's entry page finds it.
+    let entry = report::breakdown(&store, &site, &q, Dim::EntryPage, 1)
+        .unwrap()
+        .rows
+        .remove(0);
+    let by_entry = Query {
+        range,
+        filters: vec![Filter::parse(&format!("entry_page=={}", entry.value)).unwrap()],
+    };
+    let o = report::overview(&store, &site, &by_entry).unwrap();
+    assert!(
+        o.scroll_depth.is_some() && o.engagement_time.is_some(),
+        "{o:?}"
+    );
+
     // A filter narrows every number, and combines with a breakdown by another dimension.
     let top_source = report::breakdown(&store, &site, &q, Dim::Source, 1)
         .unwrap()
@@ -58,6 +97,7 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
         (top_source.visitors, top_source.visits, top_source.pageviews)
     );
     assert!(o.visitors < rolled.visitors);
+    assert!(o.scroll_depth.is_some(), "{o:?}");
     let pages = report::breakdown(&store, &site, &filtered, Dim::Page, 100).unwrap();
     let pv: i64 = pages.rows.iter().map(|r| r.pageviews).sum();
     assert_eq!(pv, o.pageviews, "page views of the filtered pages add up");

@@ -174,6 +174,9 @@ struct CountRead {
     events: i64,
     bounces: i64,
     duration_ms: i64,
+    scroll_sum: i64,
+    scroll_n: i64,
+    engaged_ms: i64,
 }
 
 #[derive(Row, Deserialize, Debug)]
@@ -285,7 +288,9 @@ const TOUCH_LISTS_MAX: usize = 128 * 1024;
 const SPILL_BYTES: u64 = 2_000_000_000;
 
 /// `(value, counted)` of an event in `group`, over the columns of the `web_counts`
-/// subquery: what `Tally`'s `value_of` answers (not counted: `counted` is 0).
+/// subquery: what `Tally`'s `value_of` answers (not counted: `counted` is 0). An
+/// engagement event is counted in the total, its hours and its page only (its scroll
+/// depth and visible time; the aggregates leave it out of every other number).
 fn group_cell(group: Group) -> Option<(String, String)> {
     Some(match group {
         Group::Total => ("''".into(), "toUInt8(1)".into()),
@@ -307,9 +312,10 @@ fn group_cell(group: Group) -> Option<(String, String)> {
                 _ => return None,
             };
             let mut counted = match d {
-                Dim::Page | Dim::Title => "name = 'pageview'".to_owned(),
-                Dim::Event => "name != 'pageview'".to_owned(),
-                _ => "1".to_owned(),
+                Dim::Page => "name IN ('pageview', 'engagement')".to_owned(),
+                Dim::Title => "name = 'pageview'".to_owned(),
+                Dim::Event => "name NOT IN ('pageview', 'engagement')".to_owned(),
+                _ => "name != 'engagement'".to_owned(),
             };
             if d.empty_means_unset() {
                 counted = format!("{counted} AND {column} != ''");
@@ -551,15 +557,18 @@ impl ClickHouse {
         };
         let sql = format!(
             "SELECT {day} AS d, toUInt16(cell.1) AS g, cell.2 AS v,
-                    toInt64(uniqExactIf(visitor_id, visitor_id != 0)) AS visitors,
-                    toInt64(uniqExactIf(session_id, session_id != 0)) AS visits,
+                    toInt64(uniqExactIf(visitor_id, visitor_id != 0 AND {counted})) AS visitors,
+                    toInt64(uniqExactIf(session_id, session_id != 0 AND {counted})) AS visits,
                     toInt64(countIf(name = 'pageview')) AS pageviews,
-                    toInt64(countIf(name != 'pageview')) AS events,
-                    toInt64(uniqExactIf(session_id, session_id != 0 AND visit_events = 1)) AS bounces,
+                    toInt64(countIf(name NOT IN ('pageview', 'engagement'))) AS events,
+                    toInt64(uniqExactIf(session_id, session_id != 0 AND visit_events = 1 AND {counted})) AS bounces,
                     toInt64(arraySum(arrayMap(t -> t.2, groupUniqArrayIf((session_id, visit_ms),
-                        session_id != 0 AND cell.1 = {total})))) AS duration_ms
+                        session_id != 0 AND {counted} AND cell.1 = {total})))) AS duration_ms,
+                    toInt64(sumIf(assumeNotNull(scroll_pct), {engaged} AND isNotNull(scroll_pct))) AS scroll_sum,
+                    toInt64(countIf({engaged} AND isNotNull(scroll_pct))) AS scroll_n,
+                    toInt64(sumIf(assumeNotNull(engaged_ms), {engaged} AND isNotNull(engaged_ms))) AS engaged_ms
              FROM (
-                 SELECT ts, visitor_id, session_id, name, path, title,
+                 SELECT ts, visitor_id, session_id, name, path, title, scroll_pct, engaged_ms,
                         if(found = 1, s_events, 0) AS visit_events,
                         if(found = 1, s_visit_ms, 0) AS visit_ms,
                         {entry} AS entry_page, {exit} AS exit_page, {dims}
@@ -572,7 +581,7 @@ impl ClickHouse {
                      FROM {db}.sessions_local {visits_read}{on_visits}
                      GROUP BY id, visitor_id
                  ) USING (session_id, visitor_id)
-                 PREWHERE site_id = {site_id} AND {range} AND {WEB_EVENT} AND name != 'engagement'{on_events}
+                 PREWHERE site_id = {site_id} AND {range} AND {WEB_EVENT}{on_events}
                  WHERE 1{on_joined}
              )
              ARRAY JOIN arrayFilter(c -> c.3 = 1, [{cells}]) AS cell
@@ -588,6 +597,8 @@ impl ClickHouse {
                 .collect::<Vec<_>>()
                 .join(", "),
             cells = cells.join(", "),
+            counted = "name != 'engagement'",
+            engaged = "name = 'engagement'",
             // Visit lengths are summed for the total only (see `WebCounts`); no group
             // has this number when there is no total.
             total = groups
@@ -611,7 +622,9 @@ impl ClickHouse {
                 events: r.events,
                 bounces: r.bounces,
                 duration_ms: r.duration_ms,
-                ..Counts::default()
+                scroll_sum: r.scroll_sum,
+                scroll_n: r.scroll_n,
+                engaged_ms: r.engaged_ms,
             };
             out.entry(r.d)
                 .or_insert_with(empty)

@@ -582,7 +582,8 @@ impl EventStore for SqliteStore {
 
 impl SqliteStore {
     /// Streams the web events in `[from, to)` that match every filter, each with its
-    /// visit: what [`EventStore::web_counts`] counts.
+    /// visit: what [`EventStore::web_counts`] counts (engagement events included: they
+    /// count scroll depth and visible time).
     fn web_rows(
         &self,
         site_id: SiteId,
@@ -614,10 +615,11 @@ impl SqliteStore {
         let sql = format!(
             "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
                     COALESCE(s.entry_page, ''), COALESCE(s.exit_page, ''),
-                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), e.title, {dims}
+                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), e.title,
+                    e.scroll_pct, e.engaged_ms, {dims}
              FROM events e LEFT JOIN sessions s ON s.id = e.session_id
              WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
-               AND e.bot IS NULL AND e.campaign_id IS NULL AND e.name != 'engagement'{cond}"
+               AND e.bot IS NULL AND e.campaign_id IS NULL{cond}"
         );
         let conn = self.conn();
         let mut st = conn.prepare_cached(&sql)?;
@@ -645,8 +647,10 @@ impl SqliteStore {
             row.visit_events = r.get(7)?;
             row.visit_ms = r.get(8)?;
             text(r, 9, &mut row.title)?;
+            row.scroll_pct = r.get(10)?;
+            row.engaged_ms = r.get(11)?;
             for (i, d) in row.dims.iter_mut().enumerate() {
-                text(r, 10 + i, d)?;
+                text(r, 12 + i, d)?;
             }
             f(&row);
         }
