@@ -358,7 +358,7 @@ mod tests {
             .unwrap();
         }
         let keys: Vec<String> = db(dir.path())
-            .prepare("SELECT DISTINCT key FROM report_days WHERE key LIKE 'web:%'")
+            .prepare("SELECT DISTINCT key FROM report_days WHERE key LIKE 'web2:%'")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
