@@ -67,15 +67,18 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
             .collect::<Vec<_>>()
     };
     assert_eq!(pages_of(&all), pages_of(&q));
-    // An engagement event carries its visit: a filter by the visit's entry page finds it.
-    let entry = report::breakdown(&store, &site, &q, Dim::EntryPage, 1)
-        .unwrap()
-        .rows
-        .remove(0);
-    let by_entry = Query {
-        range,
-        filters: vec![Filter::parse(&format!("entry_page=={}", entry.value)).unwrap()],
+    // The top value of `dim` unfiltered, and the query filtered by it.
+    let top = |dim: Dim| {
+        let row = report::breakdown(&store, &site, &q, dim, 1)
+            .unwrap()
+            .rows
+            .remove(0);
+        let f = Filter::parse(&format!("{}=={}", dim.name(), row.value)).unwrap();
+        let filters = vec![f];
+        (row, Query { range, filters })
     };
+    // An engagement event carries its visit: a filter by the visit's entry page finds it.
+    let (_, by_entry) = top(Dim::EntryPage);
     let o = report::overview(&store, &site, &by_entry).unwrap();
     assert!(
         o.scroll_depth.is_some() && o.engagement_time.is_some(),
@@ -83,14 +86,7 @@ fn raw_counts_agree_with_the_rollups_and_filters_narrow() {
     );
 
     // A filter narrows every number, and combines with a breakdown by another dimension.
-    let top_source = report::breakdown(&store, &site, &q, Dim::Source, 1)
-        .unwrap()
-        .rows
-        .remove(0);
-    let filtered = Query {
-        range,
-        filters: vec![Filter::parse(&format!("source=={}", top_source.value)).unwrap()],
-    };
+    let (top_source, filtered) = top(Dim::Source);
     let o = report::overview(&store, &site, &filtered).unwrap();
     assert_eq!(
         (o.visitors, o.visits, o.pageviews),
