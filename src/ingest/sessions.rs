@@ -212,6 +212,16 @@ impl Sessions {
         (start_ms.max(0) << 20) | (self.seq & 0xF_FFFF)
     }
 
+    /// The visitor's visit `e` belongs to, if it is open: `e` comes within the timeout
+    /// of its last event. A replayed event (it has its session id already) follows the
+    /// decision made when it was first written, whatever this memory holds now.
+    fn open_visit(&self, e: &Event) -> Option<&Open> {
+        self.open.get(&(e.site_id, e.visitor_id)).filter(|o| {
+            e.ts_ms - o.row.last_ms <= self.timeout_ms
+                && (e.session_id == 0 || e.session_id == o.row.id)
+        })
+    }
+
     /// Stamps `e` with its session and adds its counts to `batch`. `seen` holds the
     /// unique-visitor keys counted already; a key new to it adds a visitor to its row.
     pub fn track(&mut self, e: &mut Event, batch: &mut Derived, seen: &mut SeenKeys) {
@@ -238,12 +248,8 @@ impl Sessions {
             // else (it is not an interaction: it does not end a bounce, and leaves its
             // visit as it is). It carries its visit's id while the visit is open, so a
             // filter by the visit's values (source, entry page…) finds it.
-            if e.session_id == 0 {
-                if let Some(o) = self.open.get(&(e.site_id, e.visitor_id)) {
-                    if e.visitor_id != 0 && e.ts_ms - o.row.last_ms <= self.timeout_ms {
-                        e.session_id = o.row.id;
-                    }
-                }
+            if let Some(o) = self.open_visit(e) {
+                e.session_id = o.row.id;
             }
             let c = Counts {
                 scroll_sum: e.scroll_pct.unwrap_or(0),
@@ -280,12 +286,7 @@ impl Sessions {
             return;
         }
         let key = (e.site_id, e.visitor_id);
-        let timeout = self.timeout_ms;
-        // A replayed event (it has its session id already) follows the decision made
-        // when it was first written, whatever this memory holds now.
-        let live = self.open.get(&key).is_some_and(|o| {
-            e.ts_ms - o.row.last_ms <= timeout && (e.session_id == 0 || e.session_id == o.row.id)
-        });
+        let live = self.open_visit(e).is_some();
 
         // A visit's own values (and the total) are the same for each of its events: once
         // one of its events on this day has checked their unique-visitor keys, the others

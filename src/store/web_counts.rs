@@ -229,6 +229,20 @@ fn value_of<'a>(group: Group, r: &'a WebRow, hours: &'a mut String) -> Option<&'
     }
 }
 
+/// Adds to the counts of value `v` with `f`, starting them if `v` has none: one lookup,
+/// and the key allocated only for a new value (a filtered page at 10 M events adds to
+/// existing values almost every time).
+fn add_to(m: &mut HashMap<String, Acc, Fast>, v: &str, f: impl FnOnce(&mut Acc)) {
+    match m.get_mut(v) {
+        Some(acc) => f(acc),
+        None => {
+            let mut acc = Acc::default();
+            f(&mut acc);
+            m.insert(v.to_owned(), acc);
+        }
+    }
+}
+
 /// Counts streamed rows into groups, one row at a time.
 pub struct Tally {
     by: Vec<(Group, bool, HashMap<String, Acc, Fast>)>,
@@ -262,14 +276,7 @@ impl Tally {
                     Group::Dim(_) => None,
                 };
                 if let Some(v) = v {
-                    match m.get_mut(v) {
-                        Some(acc) => acc.add_engagement(r),
-                        None => {
-                            let mut acc = Acc::default();
-                            acc.add_engagement(r);
-                            m.insert(v.to_owned(), acc);
-                        }
-                    }
+                    add_to(m, v, |a| a.add_engagement(r));
                 }
             }
             return;
@@ -282,14 +289,7 @@ impl Tally {
         for (g, visit_level, m) in self.by.iter_mut() {
             let first = (*visit_level && !unknown_visit).then_some(first);
             if let Some(v) = value_of(*g, r, &mut self.hours) {
-                match m.get_mut(v) {
-                    Some(acc) => acc.add(r, first),
-                    None => {
-                        let mut acc = Acc::default();
-                        acc.add(r, first);
-                        m.insert(v.to_owned(), acc);
-                    }
-                }
+                add_to(m, v, |a| a.add(r, first));
             }
         }
     }
