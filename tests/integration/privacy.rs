@@ -219,11 +219,20 @@ fn erase_removes_a_recipient_from_every_table_and_file() {
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_removes_old_events_and_keeps_recent_ones() {
     let common::InProcess {
-        dir: _dir,
+        dir,
         rt,
         store,
         site,
     } = common::InProcess::new("k", &[("log_level", "warn".into())]);
+    // A visit is two rows (what it started with, where it stands): (visits, ends).
+    let visit_rows = || -> (i64, i64) {
+        let db = rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap();
+        let count = |t: &str| {
+            db.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        (count("sessions"), count("visit_ends"))
+    };
     let now = 20_400 * DAY_MS + 12 * 3_600_000;
     let clock = Clock::fixed(now - 400 * DAY_MS);
     let app = App::build(&rt, clock.clone()).unwrap();
@@ -235,10 +244,16 @@ async fn retention_removes_old_events_and_keeps_recent_ones() {
     }
     app.finish().await.expect("every event written");
     assert_eq!(store.count_events(site.id).unwrap(), 2);
+    assert_eq!(visit_rows(), (2, 2));
     let mut p = site.privacy.clone();
     p.retention_days = Some(365);
     store.set_privacy(site.id, &p).unwrap();
     assert_eq!(run_retention(&store, now).unwrap(), 1);
+    assert_eq!(
+        visit_rows(),
+        (1, 1),
+        "the old visit went whole, the recent one stayed"
+    );
     let mut paths = Vec::new();
     store
         .for_each_event(site.id, 0, i64::MAX, &mut |e| {
@@ -389,4 +404,15 @@ fn an_erased_visitors_open_visit_is_not_written_again() {
         1,
         "other visitors' visits are written as always"
     );
+    // Erasing a visitor whose visit is written removes both of its rows (what it
+    // started with, and where it stands: its exit page).
+    let ends = || -> i64 {
+        rusqlite::Connection::open(dir.path().join("pixeltrack.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM visit_ends", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(ends(), 1);
+    assert!(store.erase_subject(&Subject::Visitor(8)).unwrap() > 0);
+    assert_eq!((sessions(8), ends()), (0, 0));
 }

@@ -223,7 +223,8 @@ fn remote_key(key: &str) -> String {
     format!("{key}@remote")
 }
 
-/// The SQL expression of a dimension over `events e LEFT JOIN sessions s`: session-level
+/// The SQL expression of a dimension over `events e LEFT JOIN sessions s LEFT JOIN
+/// visit_ends v` (what a visit started with, and where it stands): session-level
 /// dimensions come from the visit (as in the rollups), falling back to the event for
 /// hits without a visit. Only these fixed strings are ever spliced into SQL.
 fn dim_sql(d: Dim) -> Option<&'static str> {
@@ -231,7 +232,7 @@ fn dim_sql(d: Dim) -> Option<&'static str> {
         Dim::Page => "e.path",
         Dim::Title => "e.title",
         Dim::EntryPage => "COALESCE(s.entry_page, '')",
-        Dim::ExitPage => "COALESCE(s.exit_page, '')",
+        Dim::ExitPage => "COALESCE(v.exit_page, '')",
         Dim::Source => "COALESCE(s.source, e.source)",
         Dim::Referrer => "COALESCE(s.referrer_host, e.referrer_host)",
         Dim::Medium => "COALESCE(s.medium, e.medium)",
@@ -614,10 +615,11 @@ impl SqliteStore {
             .join(", ");
         let sql = format!(
             "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
-                    COALESCE(s.entry_page, ''), COALESCE(s.exit_page, ''),
-                    COALESCE(s.events, 0), COALESCE(s.last_ms - s.start_ms, 0), e.title,
+                    COALESCE(s.entry_page, ''), COALESCE(v.exit_page, ''),
+                    COALESCE(v.events, 0), COALESCE(v.last_ms - s.start_ms, 0), e.title,
                     e.scroll_pct, e.engaged_ms, {dims}
              FROM events e LEFT JOIN sessions s ON s.id = e.session_id
+                  LEFT JOIN visit_ends v ON v.id = e.session_id
              WHERE e.site_id = ?1 AND e.ts_ms >= ?2 AND e.ts_ms < ?3
                AND e.bot IS NULL AND e.campaign_id IS NULL{cond}"
         );

@@ -155,6 +155,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/022_touches_by_key.sql"),
     include_str!("sql/migrations/023_erased_visitors.sql"),
     include_str!("sql/migrations/024_report_days_kept.sql"),
+    include_str!("sql/migrations/025_visit_ends.sql"),
 ];
 
 pub struct SqliteStore {

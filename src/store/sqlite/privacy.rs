@@ -69,9 +69,20 @@ impl PrivacyStore for SqliteStore {
             "DELETE FROM events WHERE site_id = ?1 AND ts_ms < ?2",
             params![site_id, before_ms],
         )?;
+        // A visit that ended before the cutoff also started before it, and session ids
+        // grow with the start time (`start_ms << 20`; older ids are smaller still): the
+        // ids below the cutoff's are the only candidates, found without an index on
+        // the end (schema 25).
+        let below = before_ms.max(0).saturating_mul(1 << 20);
         tx.execute(
-            "DELETE FROM sessions WHERE site_id = ?1 AND last_ms < ?2",
-            params![site_id, before_ms],
+            "DELETE FROM visit_ends WHERE id < ?2 AND last_ms < ?3
+               AND id IN (SELECT id FROM sessions WHERE site_id = ?1 AND id < ?2)",
+            params![site_id, below, before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM sessions WHERE site_id = ?1 AND id < ?2
+               AND id NOT IN (SELECT id FROM visit_ends WHERE id < ?2)",
+            params![site_id, below],
         )?;
         // Kept goal counts of the days that lost events (see `goal_days`), and the late
         // marks of days now gone.
@@ -178,6 +189,10 @@ impl PrivacyStore for SqliteStore {
                         visitor_id: Some(*v),
                         ..Deletion::default()
                     },
+                )?;
+                tx.execute(
+                    "DELETE FROM visit_ends WHERE id IN (SELECT id FROM sessions WHERE visitor_id = ?1)",
+                    [v],
                 )?;
                 n + tx.execute("DELETE FROM sessions WHERE visitor_id = ?1", [v])?
             }

@@ -367,8 +367,8 @@ impl Spool {
             }
             // And the visits as they stand (filtered reports read them): every row,
             // selected as the writer selects the open ones.
-            let mut st = tx.prepare(super::writer::RECENT_SESSIONS)?;
-            let mut rows = st.query([i64::MIN])?;
+            let mut st = tx.prepare(super::writer::SESSION_ROWS)?;
+            let mut rows = st.query([])?;
             let mut ins =
                 tx.prepare("INSERT INTO forward_rollups (body, sessions) VALUES (x'', ?1)")?;
             let mut chunk = Vec::new();

@@ -23,7 +23,13 @@ use crate::store::{Counts, Derived, Reclassify, SessionRow, SESSION_DIMS};
 
 const INSERT_EVENT: &str = include_str!("sql/queries/insert_event.sql");
 const UPSERT_SESSION: &str = include_str!("sql/queries/upsert_session.sql");
-pub(super) const RECENT_SESSIONS: &str = include_str!("sql/queries/recent_sessions.sql");
+const UPSERT_VISIT_END: &str = include_str!("sql/queries/upsert_visit_end.sql");
+/// Every session, as [`session_from_row`] reads it.
+pub(super) const SESSION_ROWS: &str = include_str!("sql/queries/session_rows.sql");
+const RECENT_SESSIONS: &str = concat!(
+    include_str!("sql/queries/session_rows.sql"),
+    include_str!("sql/queries/recent_sessions.sql")
+);
 const RECLASSIFY: &str = include_str!("sql/queries/reclassify.sql");
 
 pub struct SqliteWriter {
@@ -176,8 +182,8 @@ fn recent_sessions(conn: &Connection, since: Millis) -> Result<Vec<SessionRow>> 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// A `sessions` row selected as `recent_sessions.sql` selects it (id, site, visitor,
-/// start, last, page views, events, entry and exit page, then the dimensions).
+/// A session selected as `session_rows.sql` selects it (id, site, visitor, start, last,
+/// page views, events, entry and exit page, then the dimensions).
 pub(super) fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     let mut dims = Vec::with_capacity(SESSION_DIMS.len());
     for i in 0..SESSION_DIMS.len() {
@@ -604,18 +610,16 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         d.sessions.retain(|s| !erased.contains(&s.visitor_id));
     }
     let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
+    let mut end = tx.prepare_cached(UPSERT_VISIT_END)?;
     for s in &d.sessions {
+        end.execute(params![s.id, s.last_ms, s.pageviews, s.events, s.exit_page])?;
         let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
         ses.execute(params![
             s.id,
             s.site_id,
             s.visitor_id,
             s.start_ms,
-            s.last_ms,
-            s.pageviews,
-            s.events,
             s.entry_page,
-            s.exit_page,
             dim(0),
             dim(1),
             dim(2),
@@ -749,6 +753,102 @@ mod tests {
         let mut keys = w.unique_keys().unwrap();
         keys.sort();
         assert_eq!(keys, vec![(20_000, -1), (20_000, 258), (20_001, i64::MIN)]);
+    }
+
+    /// Schema 25 splits a visit into what it started with and what moves: every value
+    /// of a visit written before it reads back the same, and a restart still resumes
+    /// exactly the visits open then, found through their recent events.
+    #[test]
+    fn visits_survive_the_split_into_start_and_end_and_open_ones_resume() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = 24;
+        for sql in &super::super::MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO sites (id, key, domain, name, created_ms) VALUES (1, 'k', 'd', 'n', 0)",
+            [],
+        )
+        .unwrap();
+        // (id, start, last, entry, exit): one visit open at 10,000,000, one long over.
+        let visits = [
+            (
+                5_000_000_i64 << 20,
+                5_000_000_i64,
+                9_500_000_i64,
+                "/in",
+                "/out",
+            ),
+            (1_000 << 20, 1_000, 2_000, "/old", "/gone"),
+        ];
+        for (id, start, last, entry, exit) in visits {
+            conn.execute(
+                "INSERT INTO sessions VALUES (?1, 1, 7, ?2, ?3, 3, 4, ?4, ?5, 'Google',
+                 'www.google.com', 'organic', 'us', 'um', 'uc', 'ut', 'uo', 'Firefox', 'Linux',
+                 'desktop', 'DE', 'BE', 'Berlin')",
+                params![id, start, last, entry, exit],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO events (site_id, ts_ms, name, visitor_id, session_id, host, path,
+                 query, title, referrer, referrer_host, source, medium, utm_source, utm_medium,
+                 utm_campaign, utm_term, utm_content, click_id, browser, browser_version, os,
+                 os_version, device, currency, order_id, props)
+                 VALUES (1, ?1, 'pageview', 7, ?2, '', '', '', '', '', '', '', '', '', '', '',
+                 '', '', '', '', '', '', '', '', '', '', '{}')",
+                params![last, id],
+            )
+            .unwrap();
+        }
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(super::super::MIGRATIONS[before]).unwrap();
+        tx.commit().unwrap();
+        let w = SqliteWriter::new(conn, Default::default()).unwrap();
+        let open = w.recent_sessions(10_000_000 - 30 * 60_000).unwrap();
+        let dims: Vec<String> = [
+            "Google",
+            "www.google.com",
+            "organic",
+            "us",
+            "um",
+            "uc",
+            "ut",
+            "uo",
+            "Firefox",
+            "Linux",
+            "desktop",
+            "DE",
+            "BE",
+            "Berlin",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            open,
+            vec![SessionRow {
+                id: 5_000_000 << 20,
+                site_id: 1,
+                visitor_id: 7,
+                start_ms: 5_000_000,
+                last_ms: 9_500_000,
+                pageviews: 3,
+                events: 4,
+                entry_page: "/in".into(),
+                exit_page: "/out".into(),
+                dims,
+            }]
+        );
+        let all: Vec<(i64, String)> = rows(
+            &w,
+            &format!("SELECT id, exit_page FROM ({SESSION_ROWS}) ORDER BY id"),
+        );
+        assert_eq!(
+            all,
+            vec![
+                (1_000 << 20, "/gone".into()),
+                (5_000_000 << 20, "/out".into())
+            ]
+        );
     }
 
     /// An import beside a running server: its derived rows leave the server's unindexed
