@@ -735,21 +735,28 @@ mod tests {
 
     /// Keys counted before schema 12 (one B-tree row each) load back unchanged after it
     /// packs them, negative ones included: an upgrade mid-day counts no visitor twice.
-    #[test]
-    fn unique_keys_survive_the_migration_to_packed_rows() {
+    /// A writer on a database that `fill` filled at schema `before`, then migrated one
+    /// step as `migrate` does.
+    fn migrated_from(before: usize, fill: impl FnOnce(&Connection)) -> SqliteWriter {
         let mut conn = Connection::open_in_memory().unwrap();
-        let before = 11;
         for sql in &super::super::MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
         }
-        for (key, day) in [(-1_i64, 20_000_i64), (258, 20_000), (i64::MIN, 20_001)] {
-            conn.execute("INSERT INTO uniques (key, day) VALUES (?1, ?2)", [key, day])
-                .unwrap();
-        }
+        fill(&conn);
         let tx = conn.transaction().unwrap();
         tx.execute_batch(super::super::MIGRATIONS[before]).unwrap();
         tx.commit().unwrap();
-        let w = SqliteWriter::new(conn, Default::default()).unwrap();
+        SqliteWriter::new(conn, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn unique_keys_survive_the_migration_to_packed_rows() {
+        let w = migrated_from(11, |conn| {
+            for (key, day) in [(-1_i64, 20_000_i64), (258, 20_000), (i64::MIN, 20_001)] {
+                conn.execute("INSERT INTO uniques (key, day) VALUES (?1, ?2)", [key, day])
+                    .unwrap();
+            }
+        });
         let mut keys = w.unique_keys().unwrap();
         keys.sort();
         assert_eq!(keys, vec![(20_000, -1), (20_000, 258), (20_001, i64::MIN)]);
@@ -760,50 +767,43 @@ mod tests {
     /// exactly the visits open then, found through their recent events.
     #[test]
     fn visits_survive_the_split_into_start_and_end_and_open_ones_resume() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let before = 24;
-        for sql in &super::super::MIGRATIONS[..before] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute(
-            "INSERT INTO sites (id, key, domain, name, created_ms) VALUES (1, 'k', 'd', 'n', 0)",
-            [],
-        )
-        .unwrap();
-        // (id, start, last, entry, exit): one visit open at 10,000,000, one long over.
-        let visits = [
-            (
-                5_000_000_i64 << 20,
-                5_000_000_i64,
-                9_500_000_i64,
-                "/in",
-                "/out",
-            ),
-            (1_000 << 20, 1_000, 2_000, "/old", "/gone"),
-        ];
-        for (id, start, last, entry, exit) in visits {
+        let w = migrated_from(24, |conn| {
             conn.execute(
-                "INSERT INTO sessions VALUES (?1, 1, 7, ?2, ?3, 3, 4, ?4, ?5, 'Google',
-                 'www.google.com', 'organic', 'us', 'um', 'uc', 'ut', 'uo', 'Firefox', 'Linux',
-                 'desktop', 'DE', 'BE', 'Berlin')",
-                params![id, start, last, entry, exit],
+                "INSERT INTO sites (id, key, domain, name, created_ms) VALUES (1, 'k', 'd', 'n', 0)",
+                [],
             )
             .unwrap();
-            conn.execute(
-                "INSERT INTO events (site_id, ts_ms, name, visitor_id, session_id, host, path,
-                 query, title, referrer, referrer_host, source, medium, utm_source, utm_medium,
-                 utm_campaign, utm_term, utm_content, click_id, browser, browser_version, os,
-                 os_version, device, currency, order_id, props)
-                 VALUES (1, ?1, 'pageview', 7, ?2, '', '', '', '', '', '', '', '', '', '', '',
-                 '', '', '', '', '', '', '', '', '', '', '{}')",
-                params![last, id],
-            )
-            .unwrap();
-        }
-        let tx = conn.transaction().unwrap();
-        tx.execute_batch(super::super::MIGRATIONS[before]).unwrap();
-        tx.commit().unwrap();
-        let w = SqliteWriter::new(conn, Default::default()).unwrap();
+            // (id, start, last, entry, exit): one visit open at 10,000,000, one long over.
+            let visits = [
+                (
+                    5_000_000_i64 << 20,
+                    5_000_000_i64,
+                    9_500_000_i64,
+                    "/in",
+                    "/out",
+                ),
+                (1_000 << 20, 1_000, 2_000, "/old", "/gone"),
+            ];
+            for (id, start, last, entry, exit) in visits {
+                conn.execute(
+                    "INSERT INTO sessions VALUES (?1, 1, 7, ?2, ?3, 3, 4, ?4, ?5, 'Google',
+                     'www.google.com', 'organic', 'us', 'um', 'uc', 'ut', 'uo', 'Firefox', 'Linux',
+                     'desktop', 'DE', 'BE', 'Berlin')",
+                    params![id, start, last, entry, exit],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO events (site_id, ts_ms, name, visitor_id, session_id, host, path,
+                     query, title, referrer, referrer_host, source, medium, utm_source, utm_medium,
+                     utm_campaign, utm_term, utm_content, click_id, browser, browser_version, os,
+                     os_version, device, currency, order_id, props)
+                     VALUES (1, ?1, 'pageview', 7, ?2, '', '', '', '', '', '', '', '', '', '', '',
+                     '', '', '', '', '', '', '', '', '', '', '{}')",
+                    params![last, id],
+                )
+                .unwrap();
+            }
+        });
         let open = w.recent_sessions(10_000_000 - 30 * 60_000).unwrap();
         let dims: Vec<String> = [
             "Google",
