@@ -69,20 +69,24 @@ impl PrivacyStore for SqliteStore {
             "DELETE FROM events WHERE site_id = ?1 AND ts_ms < ?2",
             params![site_id, before_ms],
         )?;
-        // A visit that ended before the cutoff also started before it, and session ids
-        // grow with the start time (`start_ms << 20`; older ids are smaller still): the
-        // ids below the cutoff's are the only candidates, found without an index on
-        // the end (schema 25).
+        // A visit that ended before the cutoff also started before it. A session id is
+        // its start time << 20 | a sequence, so the ids below the cutoff's are the
+        // candidates, found without an index on the end (schema 25); the random ids of
+        // visits from before ids grew with time, through `sessions_legacy`.
         let below = before_ms.max(0).saturating_mul(1 << 20);
+        let candidates = "SELECT id FROM sessions WHERE site_id = ?1 AND id < ?2
+             UNION ALL SELECT id FROM sessions
+             WHERE id >> 20 != max(start_ms, 0) AND start_ms < ?3 AND site_id = ?1";
         tx.execute(
-            "DELETE FROM visit_ends WHERE id < ?2 AND last_ms < ?3
-               AND id IN (SELECT id FROM sessions WHERE site_id = ?1 AND id < ?2)",
+            &format!("DELETE FROM visit_ends WHERE last_ms < ?3 AND id IN ({candidates})"),
             params![site_id, below, before_ms],
         )?;
         tx.execute(
-            "DELETE FROM sessions WHERE site_id = ?1 AND id < ?2
-               AND id NOT IN (SELECT id FROM visit_ends WHERE id < ?2)",
-            params![site_id, below],
+            &format!(
+                "DELETE FROM sessions WHERE id IN ({candidates})
+                   AND NOT EXISTS (SELECT 1 FROM visit_ends v WHERE v.id = sessions.id)"
+            ),
+            params![site_id, below, before_ms],
         )?;
         // Kept goal counts of the days that lost events (see `goal_days`), and the late
         // marks of days now gone.
@@ -217,4 +221,66 @@ pub fn run_retention(store: &SqliteStore, now: Millis) -> Result<u64> {
         store.checkpoint()?;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SiteKey;
+    use crate::store::SiteStore;
+
+    /// Retention removes every visit that ended before the cutoff, both of its rows,
+    /// whatever its id: one of today's ids (start time << 20), a random one of the builds
+    /// before ids grew with time, and keeps the visits that ended after it.
+    #[test]
+    fn retention_removes_old_visits_whatever_their_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let site = store
+            .add_site(&SiteKey::generate(), "shop.example", "Shop", 0)
+            .unwrap();
+        let day = crate::clock::DAY_MS;
+        let cutoff = 400 * day;
+        // (id, start, last): old of today's kind, old random, straddling, recent random.
+        let visits = [
+            ((10 * day) << 20 | 5, 10 * day, 10 * day + 60_000),
+            (0x5EED_0000_0000_0001, 20 * day, 20 * day + 1),
+            (
+                (cutoff - 60_000) << 20 | 6,
+                cutoff - 60_000,
+                cutoff + 60_000,
+            ),
+            (0x7EED_0000_0000_0002, cutoff + day, cutoff + day),
+        ];
+        {
+            let conn = store.conn();
+            for (id, start, last) in visits {
+                conn.execute(
+                    "INSERT INTO sessions VALUES (?1, ?2, 7, ?3, '/in', '', '', '', '', '', '',
+                     '', '', '', '', '', '', '', '')",
+                    params![id, site.id, start],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO visit_ends VALUES (?1, ?2, 1, 1, '/out')",
+                    params![id, last],
+                )
+                .unwrap();
+            }
+        }
+        store.apply_retention(site.id, cutoff, false).unwrap();
+        let conn = store.conn();
+        let ids = |table: &str| -> Vec<i64> {
+            let mut st = conn
+                .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let kept = vec![visits[2].0, visits[3].0];
+        assert_eq!(ids("sessions"), kept);
+        assert_eq!(ids("visit_ends"), kept);
+    }
 }
