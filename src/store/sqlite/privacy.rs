@@ -72,21 +72,15 @@ impl PrivacyStore for SqliteStore {
         // A visit that ended before the cutoff also started before it. A session id is
         // its start time << 20 | a sequence, so the ids below the cutoff's are the
         // candidates, found without an index on the end (schema 25); the random ids of
-        // visits from before ids grew with time, through `sessions_legacy`.
-        let below = before_ms.max(0).saturating_mul(1 << 20);
-        let candidates = "SELECT id FROM sessions WHERE site_id = ?1 AND id < ?2
-             UNION ALL SELECT id FROM sessions
-             WHERE id >> 20 != max(start_ms, 0) AND start_ms < ?3 AND site_id = ?1";
+        // visits from before ids grew with time, through `sessions_legacy`. A trigger
+        // deletes each visit's end with it.
         tx.execute(
-            &format!("DELETE FROM visit_ends WHERE last_ms < ?3 AND id IN ({candidates})"),
-            params![site_id, below, before_ms],
-        )?;
-        tx.execute(
-            &format!(
-                "DELETE FROM sessions WHERE id IN ({candidates})
-                   AND NOT EXISTS (SELECT 1 FROM visit_ends v WHERE v.id = sessions.id)"
-            ),
-            params![site_id, below, before_ms],
+            "DELETE FROM sessions
+             WHERE id IN (SELECT id FROM sessions WHERE site_id = ?1 AND id < ?2
+                          UNION ALL SELECT id FROM sessions
+                          WHERE id >> 20 != max(start_ms, 0) AND start_ms < ?3 AND site_id = ?1)
+               AND (SELECT last_ms FROM visit_ends v WHERE v.id = sessions.id) < ?3",
+            params![site_id, before_ms.max(0).saturating_mul(1 << 20), before_ms],
         )?;
         // Kept goal counts of the days that lost events (see `goal_days`), and the late
         // marks of days now gone.
@@ -194,10 +188,6 @@ impl PrivacyStore for SqliteStore {
                         ..Deletion::default()
                     },
                 )?;
-                tx.execute(
-                    "DELETE FROM visit_ends WHERE id IN (SELECT id FROM sessions WHERE visitor_id = ?1)",
-                    [v],
-                )?;
                 n + tx.execute("DELETE FROM sessions WHERE visitor_id = ?1", [v])?
             }
         };
@@ -231,7 +221,8 @@ mod tests {
 
     /// Retention removes every visit that ended before the cutoff, both of its rows,
     /// whatever its id: one of today's ids (start time << 20), a random one of the builds
-    /// before ids grew with time, and keeps the visits that ended after it.
+    /// before ids grew with time, and keeps the visits that ended after it; a removed
+    /// site takes the rest.
     #[test]
     fn retention_removes_old_visits_whatever_their_ids() {
         let dir = tempfile::tempdir().unwrap();
@@ -282,5 +273,15 @@ mod tests {
         let kept = vec![visits[2].0, visits[3].0];
         assert_eq!(ids("sessions"), kept);
         assert_eq!(ids("visit_ends"), kept);
+        // Removing the site removes the rest, both rows of each visit.
+        drop(conn);
+        assert!(store.remove_site(&site.key).unwrap());
+        let conn = store.conn();
+        for table in ["sessions", "visit_ends"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
     }
 }

@@ -132,10 +132,6 @@ impl SiteStore for SqliteStore {
                 ..Deletion::default()
             },
         )?;
-        tx.execute(
-            "DELETE FROM visit_ends WHERE id IN (SELECT id FROM sessions WHERE site_id = ?1)",
-            [id],
-        )?;
         for table in [
             "events",
             "sessions",

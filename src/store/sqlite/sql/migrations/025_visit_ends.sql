@@ -53,3 +53,9 @@ ALTER TABLE sessions_new RENAME TO sessions;
 -- which holds those rows only (a new id is its start time << 20 | a sequence), so no
 -- write ever touches it.
 CREATE INDEX sessions_legacy ON sessions (start_ms) WHERE id >> 20 != max(start_ms, 0);
+-- A visit is deleted whole, whatever deletes it (retention, erasure, a removed site):
+-- its end goes with its start.
+CREATE TRIGGER sessions_end_with_start AFTER DELETE ON sessions
+BEGIN
+    DELETE FROM visit_ends WHERE id = old.id;
+END;
