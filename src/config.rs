@@ -59,6 +59,21 @@ pub struct Config {
     pub ads: AdsConfig,
     pub store: StoreConfig,
     pub geo: GeoConfig,
+    pub reports: ReportsConfig,
+}
+
+/// How a serving process keeps filtered views fast (see README, "Filtered views").
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// How many past days of each site's web events the server holds in memory, column
+    /// by column (refreshed in the background when a day changes), so that a filtered
+    /// view nobody asked for before is counted from memory, not from the raw events.
+    /// 0: none (a new filter's first load reads the events). The default holds the
+    /// dashboard's default 30 days and the 30 days it is compared with.
+    pub segment_days: u32,
+    /// The most memory (MiB) those days may take; past it older days are let go.
+    pub segment_memory_mb: u64,
 }
 
 /// Geolocation beyond the registries' countries (see README, "Geolocation").
@@ -356,6 +371,10 @@ impl Default for Config {
                 mmdb: String::new(),
                 asn_mmdb: String::new(),
                 country_headers: vec!["CF-IPCountry".into(), "CloudFront-Viewer-Country".into()],
+            },
+            reports: ReportsConfig {
+                segment_days: 62,
+                segment_memory_mb: 512,
             },
         }
     }

@@ -136,7 +136,7 @@ mod tests {
     use super::*;
     use crate::clock::HOUR_MS;
     use crate::model::Event;
-    use crate::store::{Dim, EventStore, PrivacyStore, SqliteStore, Subject};
+    use crate::store::{Dim, EventStore, PrivacyStore, SiteStore, SqliteStore, Subject};
 
     /// 2025-03-01 00:00 UTC: every test day is over, by the system clock too.
     const D0: Millis = 20_148 * DAY_MS;
@@ -312,6 +312,115 @@ mod tests {
         let visitor = 1_000 * 4 + 3;
         store.erase_subject(&Subject::Visitor(visitor)).unwrap();
         check(&store, now);
+    }
+
+    /// With the past days held in memory (`store::segments`), a filter on any
+    /// dimension, and several together, count what one read of the events counts; a
+    /// day changed by a late visit, retention or an erasure is read from the events
+    /// until its segment is read again.
+    #[test]
+    fn held_day_segments_count_what_the_events_count_and_go_when_their_day_changes() {
+        let (_dir, store) = store();
+        let now = D0 + 20 * DAY_MS;
+        let days: Vec<i64> = (D0 / DAY_MS - 1..D0 / DAY_MS + 7).collect();
+        let held = |store: &SqliteStore| {
+            let (held, rest) = store.held_segments(SiteId(1), &days).unwrap();
+            let mut held: Vec<i64> = held.iter().map(|s| s.day).collect();
+            held.sort_unstable();
+            (held, rest)
+        };
+        // The events' site (segments are read for the sites there are).
+        let site = store
+            .add_site(
+                &crate::model::SiteKey::generate(),
+                "example.com",
+                "Example",
+                D0,
+            )
+            .unwrap();
+        assert_eq!(site.id, SiteId(1));
+        store.segments().configure(62, 1 << 30);
+        let built = store.refresh_segments(now).unwrap();
+        assert!(built >= days.len(), "{built} {:?}", held(&store));
+        assert_eq!(held(&store), (days.clone(), vec![]), "every day is held");
+        let f = |s: &str| Filter::parse(s).unwrap();
+        let mut views: Vec<Vec<Filter>> = vec![vec![]];
+        for d in Filter::DIMS {
+            let n = d.name();
+            views.push(vec![f(&format!("{n}==Google"))]);
+            views.push(vec![f(&format!("{n}!=Firefox"))]);
+            views.push(vec![f(&format!("{n}~B"))]);
+            views.push(vec![f(&format!("{n}=="))]);
+        }
+        views.push(vec![f("source!=Bing"), f("page~b"), f("browser==Chrome")]);
+        views.push(vec![f("title~of /A"), f("entry_page==/a")]);
+        let mut groups = groups();
+        groups.push(Group::Hours(1));
+        let compare = |store: &SqliteStore| {
+            for v in &views {
+                let mut got = store
+                    .web_counts_by_day(SiteId(1), &days, v, &groups)
+                    .unwrap();
+                let mut want =
+                    crate::store::events::each_day(store, SiteId(1), &days, v, &groups).unwrap();
+                got.sort_by_key(|(d, _)| *d);
+                want.sort_by_key(|(d, _)| *d);
+                assert_eq!(got, want, "{v:?}");
+            }
+        };
+        compare(&store);
+        let google = store
+            .web_counts_by_day(SiteId(1), &days, &[f("source==Google")], &groups)
+            .unwrap();
+        assert!(google
+            .iter()
+            .any(|(_, c)| c.0[&Group::Total].get("").is_some_and(|t| t.bounces > 0)));
+
+        // A visit of day 1 imported late: that day is read from the events again.
+        let late = vec![
+            pageview(D0 + DAY_MS + 7 * HOUR_MS, 77_777, "/a", "Google"),
+            pageview(D0 + DAY_MS + 7 * HOUR_MS + 60_000, 77_777, "/x", "Google"),
+        ];
+        assert!(writer(&store).write(late, Vec::new()));
+        let (_, rest) = held(&store);
+        assert_eq!(rest, vec![D0 / DAY_MS + 1]);
+        compare(&store);
+        assert_eq!(
+            store.refresh_segments(now).unwrap(),
+            1,
+            "the changed day is read again"
+        );
+        assert!(held(&store).1.is_empty());
+        compare(&store);
+
+        // Retention into day 2, and an erasure: nothing held is used before it is read
+        // again without what they removed.
+        store
+            .apply_retention(SiteId(1), D0 + 2 * DAY_MS + 6 * HOUR_MS, false)
+            .unwrap();
+        assert!(held(&store).1.contains(&(D0 / DAY_MS + 2)));
+        compare(&store);
+        store.refresh_segments(now).unwrap();
+        assert_eq!(held(&store).1, Vec::<i64>::new());
+        compare(&store);
+        store
+            .erase_subject(&Subject::Visitor(1_000 * 4 + 3))
+            .unwrap();
+        assert_eq!(
+            held(&store).0,
+            Vec::<i64>::new(),
+            "an erasure lets every day go"
+        );
+        compare(&store);
+        store.refresh_segments(now).unwrap();
+        assert_eq!(held(&store).1, Vec::<i64>::new());
+        compare(&store);
+
+        // Not held at all: the events are read, and the memory is let go.
+        store.segments().configure(0, 0);
+        store.refresh_segments(now).unwrap();
+        assert_eq!(store.segments().held().0, 0);
+        compare(&store);
     }
 
     #[test]

@@ -88,6 +88,27 @@ pub const JOBS: &[Job] = &[
         every: MINUTE,
         run: |c| c.email.reload_keys(c.store.as_ref(), c.clock.now_ms()),
     },
+    // Past days' web events held in memory for filtered views: a day changed by a
+    // late event, retention or an erasure is let go (reports stop using it at once:
+    // they check its mark) and read again; a day that settled is read.
+    Job {
+        name: "refresh day segments",
+        every: Duration::from_secs(15),
+        run: |c| match c.store.refresh_segments(c.clock.now_ms()) {
+            Ok(0) => {}
+            Ok(n) => {
+                let (held, events, bytes) = c.store.segments().held();
+                tracing::info!(
+                    built = n,
+                    held,
+                    events,
+                    mib = bytes >> 20,
+                    "day segments read for filtered views"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "reading day segments failed"),
+        },
+    },
     Job {
         name: "retention",
         every: HOUR,

@@ -71,6 +71,16 @@ impl App {
             let reader = crate::store::clickhouse::reader::ClickHouseReader::new(&cfg.store)?;
             store = store.with_reads_from(Box::new(reader));
         }
+        // A collector reports nothing: it holds no days.
+        let segment_days = match cfg.role {
+            crate::config::Role::Collector => 0,
+            _ => i64::from(cfg.reports.segment_days),
+        };
+        store.segments().configure(
+            segment_days,
+            usize::try_from(cfg.reports.segment_memory_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+        );
         let store = Arc::new(store);
         let metrics = Arc::new(Metrics::default());
         let timeout_ms = i64::from(cfg.enrich.session_timeout_minutes) * 60_000;

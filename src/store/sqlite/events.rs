@@ -359,7 +359,7 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<(i64, WebCounts)>> {
         match &self.reads_from {
             Some(other) => other.web_counts_by_day(site_id, days, filters, groups),
-            None => crate::store::events::each_day(self, site_id, days, filters, groups),
+            None => self.counts_by_day(site_id, days, filters, groups),
         }
     }
 
@@ -585,7 +585,7 @@ impl SqliteStore {
     /// Streams the web events in `[from, to)` that match every filter, each with its
     /// visit: what [`EventStore::web_counts`] counts (engagement events included: they
     /// count scroll depth and visible time).
-    fn web_rows(
+    pub(super) fn web_rows(
         &self,
         site_id: SiteId,
         from_ms: Millis,

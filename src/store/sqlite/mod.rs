@@ -26,6 +26,7 @@ pub(crate) mod report_days;
 pub use report_days::KEYS_PER_KIND as KEPT_KEYS_PER_KIND;
 mod rollups;
 mod salts;
+mod segments;
 mod shared;
 mod sites;
 mod spool;
@@ -169,6 +170,8 @@ pub struct SqliteStore {
     reads_from: Option<Box<dyn crate::store::EventReads>>,
     /// The WAL's limit, shared with the writer (see `SqliteWriter::bound_wal`).
     wal_bound: std::sync::Arc<writer::WalBound>,
+    /// Past days' web rows held in memory for filtered views (`segments.rs`).
+    segments: crate::store::segments::Segments,
 }
 
 /// A read-only transaction: one snapshot for several reads, taking no write lock (the
@@ -238,6 +241,7 @@ impl SqliteStore {
             next: std::sync::atomic::AtomicUsize::new(0),
             reads_from: None,
             wal_bound,
+            segments: Default::default(),
         })
     }
 

@@ -114,6 +114,9 @@ impl PrivacyStore for SqliteStore {
             )?;
         }
         tx.commit()?;
+        if n > 0 {
+            self.segments.forget(Some(site_id.0));
+        }
         Ok(n as u64)
     }
 
@@ -192,6 +195,8 @@ impl PrivacyStore for SqliteStore {
             }
         };
         tx.commit()?;
+        // What memory holds of the erased events goes too.
+        self.segments.forget(None);
         // secure_delete zeroed the freed pages; move them out of the WAL too.
         checkpoint(&conn)?;
         Ok(n as u64)

@@ -154,6 +154,7 @@ impl SiteStore for SqliteStore {
         tx.execute("DELETE FROM api_tokens WHERE site_id = ?1", [id])?;
         tx.execute("DELETE FROM sites WHERE id = ?1", [id])?;
         tx.commit()?;
+        self.segments.forget(Some(id));
         Ok(true)
     }
 

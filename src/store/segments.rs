@@ -1,0 +1,812 @@
+//! Day segments: a whole past day's web rows held in memory column by column, so that a
+//! filtered view nobody asked for before is counted from memory instead of from the
+//! day's raw events (issue 11: a new filter's first load at 10 M events).
+//!
+//! A segment is what [`Tally`](super::Tally) would read of the day — each event with its
+//! visit's values — sorted by visitor, then visit, each text value stored once per day in
+//! a dictionary and referred to by its index (one or two bytes for most dimensions). The
+//! visit's values are stored once per visit. Because one visitor's visits, and one
+//! visit's events, are next to each other, a value's distinct visitors and visits are
+//! counted by comparing with the last one it saw: no set, no hashing, no strings while
+//! counting. [`DaySegment::count`] gives exactly the counts `Tally` gives for the same
+//! rows (`tests` holds both to each other on the demo's traffic); a day whose rows do
+//! not have the shape this relies on (an event whose visit is not written, a visit with
+//! differing values) gets no segment and is read as before.
+//!
+//! Segments are built by the serving process in the background (`server::jobs`), kept
+//! under a memory budget, and used only while their day's mark is the one they were
+//! built with (`report_days` key [`KEY`]: a late write changes the mark; retention,
+//! erasure and removals delete the row), so a report never counts from a stale one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::{Counts, Dim, Filter, FilterOp, Group, StoreError, WebCounts, WebRow, SESSION_DIMS};
+use crate::clock::{DAY_MS, HOUR_MS};
+use crate::model::ENGAGEMENT;
+
+/// The `report_days` key whose rows say which days' segments are still right.
+pub const KEY: &str = "segment";
+
+/// The visit-level columns: [`SESSION_DIMS`], then the entry and exit pages.
+const VISIT_COLS: usize = SESSION_DIMS.len() + 2;
+const ENTRY: usize = SESSION_DIMS.len();
+const EXIT: usize = SESSION_DIMS.len() + 1;
+/// No visitor (an event without a visitor id), or a marker not set yet.
+const NONE: u32 = u32::MAX;
+
+/// Dictionary indexes, as narrow as the dictionary allows.
+enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    #[inline]
+    fn get(&self, i: usize) -> usize {
+        match self {
+            Codes::U8(v) => v[i] as usize,
+            Codes::U16(v) => v[i] as usize,
+            Codes::U32(v) => v[i] as usize,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.capacity(),
+            Codes::U16(v) => v.capacity() * 2,
+            Codes::U32(v) => v.capacity() * 4,
+        }
+    }
+}
+
+/// One dictionary-coded text column.
+struct Column {
+    dict: Vec<String>,
+    codes: Codes,
+}
+
+impl Column {
+    #[inline]
+    fn code(&self, i: usize) -> usize {
+        self.codes.get(i)
+    }
+
+    fn bytes(&self) -> usize {
+        self.codes.bytes() + self.dict.iter().map(|s| s.capacity() + 24).sum::<usize>()
+    }
+
+    /// Whether each dictionary entry passes `f`.
+    fn test(&self, f: &Filter) -> Vec<bool> {
+        let needle = f.value.to_ascii_lowercase();
+        self.dict
+            .iter()
+            .map(|v| match f.op {
+                FilterOp::Is => *v == f.value,
+                FilterOp::IsNot => *v != f.value,
+                // SQLite's `lower()` folds ASCII only: so does this.
+                FilterOp::Contains => v.to_ascii_lowercase().contains(&needle),
+            })
+            .collect()
+    }
+}
+
+/// Builds a [`Column`]: values in, indexes out.
+#[derive(Default)]
+struct Dictionary {
+    index: HashMap<String, u32>,
+    dict: Vec<String>,
+}
+
+impl Dictionary {
+    fn code(&mut self, v: &str) -> u32 {
+        if let Some(c) = self.index.get(v) {
+            return *c;
+        }
+        let c = self.dict.len() as u32;
+        self.dict.push(v.to_owned());
+        self.index.insert(v.to_owned(), c);
+        c
+    }
+
+    fn column(self, codes: impl ExactSizeIterator<Item = u32>) -> Column {
+        let n = self.dict.len();
+        let codes = if n <= 1 << 8 {
+            Codes::U8(codes.map(|c| c as u8).collect())
+        } else if n <= 1 << 16 {
+            Codes::U16(codes.map(|c| c as u16).collect())
+        } else {
+            Codes::U32(codes.collect())
+        };
+        Column {
+            dict: self.dict,
+            codes,
+        }
+    }
+}
+
+/// One visit (or one event without a visit): where its events end, its visitor's
+/// ordinal in the day, and what the counts take from it.
+#[derive(Clone, Copy)]
+struct Visit {
+    end: u32,
+    visitor: u32,
+    /// 0 for an event without a visit (it counts its visitor, and no visit).
+    events: u32,
+    ms: u32,
+}
+
+/// One whole day of one site's web rows (see the module's doc).
+pub struct DaySegment {
+    pub day: i64,
+    /// The day's mark when it was read (`report_days`).
+    pub mark: i64,
+    visits: Vec<Visit>,
+    /// Per visit.
+    vcols: Vec<Column>,
+    /// Per event.
+    page: Column,
+    title: Column,
+    name: Column,
+    hour: Vec<u8>,
+    /// An engagement event's scroll depth (`i8::MIN`: none) and visible time (`NONE`).
+    scroll: Vec<i8>,
+    engaged: Vec<u32>,
+}
+
+/// An event while a segment is built.
+struct Pending {
+    visitor_id: i64,
+    session_id: i64,
+    hour: u8,
+    page: u32,
+    title: u32,
+    name: u32,
+    scroll: i8,
+    engaged: u32,
+    visit: [u32; VISIT_COLS],
+    events: u32,
+    ms: u32,
+}
+
+impl DaySegment {
+    /// The segment of `day` from its rows (each as [`Tally::add`](super::Tally::add)
+    /// takes it), or None when a row does not have the shape segments count exactly.
+    pub fn build(
+        day: i64,
+        mark: i64,
+        rows: impl FnOnce(&mut dyn FnMut(&WebRow)) -> super::Result<()>,
+    ) -> super::Result<Option<DaySegment>> {
+        let mut vd: Vec<Dictionary> = (0..VISIT_COLS).map(|_| Dictionary::default()).collect();
+        let (mut page, mut title, mut name) = Default::default();
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut fits = true;
+        rows(&mut |r: &WebRow| {
+            if !fits {
+                return;
+            }
+            let hour = (r.ts_ms - day * DAY_MS).div_euclid(HOUR_MS);
+            let scroll = match r.scroll_pct {
+                None => Some(i8::MIN),
+                Some(s) => i8::try_from(s).ok().filter(|s| *s != i8::MIN),
+            };
+            let engaged = match r.engaged_ms {
+                None => Some(NONE),
+                Some(e) => u32::try_from(e).ok().filter(|e| *e != NONE),
+            };
+            let (Some(scroll), Some(engaged), Ok(events), Ok(ms)) = (
+                scroll,
+                engaged,
+                u32::try_from(r.visit_events),
+                u32::try_from(r.visit_ms),
+            ) else {
+                fits = false;
+                return;
+            };
+            // An event whose visit is not written yet takes its own values: not here.
+            if !(0..24).contains(&hour) || (r.session_id != 0 && events == 0) {
+                fits = false;
+                return;
+            }
+            let mut visit = [0u32; VISIT_COLS];
+            for (i, d) in r.dims.iter().enumerate().take(SESSION_DIMS.len()) {
+                visit[i] = vd[i].code(d);
+            }
+            visit[ENTRY] = vd[ENTRY].code(&r.entry_page);
+            visit[EXIT] = vd[EXIT].code(&r.exit_page);
+            pending.push(Pending {
+                visitor_id: r.visitor_id,
+                session_id: r.session_id,
+                hour: hour as u8,
+                page: Dictionary::code(&mut page, &r.path),
+                title: Dictionary::code(&mut title, &r.title),
+                name: Dictionary::code(&mut name, &r.name),
+                scroll,
+                engaged,
+                visit,
+                events,
+                ms,
+            });
+        })?;
+        if !fits || pending.len() >= NONE as usize {
+            return Ok(None);
+        }
+        pending.sort_unstable_by_key(|p| (p.visitor_id, p.session_id));
+        // Visits: a run of one session id (each event without one is its own).
+        let mut visits: Vec<Visit> = Vec::new();
+        let mut vcodes: Vec<[u32; VISIT_COLS]> = Vec::new();
+        let mut ordinal = 0u32;
+        let mut seen_sessions = std::collections::HashSet::new();
+        for (i, p) in pending.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|j| &pending[j]);
+            let new_visitor = prev.is_none_or(|q| q.visitor_id != p.visitor_id);
+            if new_visitor && prev.is_some() {
+                ordinal += 1;
+            }
+            let same_visit = p.session_id != 0
+                && prev.is_some_and(|q| q.session_id == p.session_id && !new_visitor);
+            if same_visit {
+                let (v, codes) = (
+                    visits.last_mut().expect("a visit"),
+                    vcodes.last().expect("its values"),
+                );
+                // A visit's values are its own, the same on each of its events.
+                if *codes != p.visit || v.events != p.events || v.ms != p.ms {
+                    return Ok(None);
+                }
+                v.end += 1;
+                continue;
+            }
+            // One visit is one visitor's: a session id seen under two would be two here.
+            if p.session_id != 0 && !seen_sessions.insert(p.session_id) {
+                return Ok(None);
+            }
+            visits.push(Visit {
+                end: i as u32 + 1,
+                visitor: if p.visitor_id == 0 { NONE } else { ordinal },
+                events: if p.session_id == 0 { 0 } else { p.events },
+                ms: p.ms,
+            });
+            vcodes.push(p.visit);
+        }
+        let vcols = vd
+            .into_iter()
+            .enumerate()
+            .map(|(c, d)| d.column(vcodes.iter().map(|v| v[c])))
+            .collect();
+        Ok(Some(DaySegment {
+            day,
+            mark,
+            visits,
+            vcols,
+            page: page.column(pending.iter().map(|p| p.page)),
+            title: title.column(pending.iter().map(|p| p.title)),
+            name: name.column(pending.iter().map(|p| p.name)),
+            hour: pending.iter().map(|p| p.hour).collect(),
+            scroll: pending.iter().map(|p| p.scroll).collect(),
+            engaged: pending.iter().map(|p| p.engaged).collect(),
+        }))
+    }
+
+    /// About how much memory the segment holds.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<DaySegment>()
+            + self.visits.capacity() * std::mem::size_of::<Visit>()
+            + self.vcols.iter().map(Column::bytes).sum::<usize>()
+            + [&self.page, &self.title, &self.name]
+                .iter()
+                .map(|c| c.bytes())
+                .sum::<usize>()
+            + self.hour.capacity()
+            + self.scroll.capacity()
+            + self.engaged.capacity() * 4
+    }
+
+    pub fn events(&self) -> usize {
+        self.hour.len()
+    }
+
+    /// The day's counts of `groups` over the events matching every filter: what
+    /// [`Tally`](super::Tally) counts from the same rows.
+    pub fn count(&self, filters: &[Filter], groups: &[Group]) -> super::Result<WebCounts> {
+        // Each filter, tested once per dictionary entry.
+        let mut on_visit: Vec<(&Column, Vec<bool>)> = Vec::new();
+        let mut on_event: Vec<(&Column, Vec<bool>)> = Vec::new();
+        for f in filters {
+            match self.column(f.dim) {
+                Some((col, per_visit)) => {
+                    let ok = col.test(f);
+                    if per_visit {
+                        on_visit.push((col, ok))
+                    } else {
+                        on_event.push((col, ok))
+                    }
+                }
+                None => {
+                    return Err(StoreError::Conflict(format!(
+                        "cannot filter by {}",
+                        f.dim.name()
+                    )))
+                }
+            }
+        }
+        let code_of = |name: &str| self.name.dict.iter().position(|n| n == name);
+        let (pageview, engagement) = (code_of("pageview"), code_of(ENGAGEMENT));
+        let mut by: Vec<(Group, Source, Vec<Cell>)> = Vec::new();
+        for g in groups {
+            if by.iter().any(|(x, _, _)| x == g) {
+                continue;
+            }
+            let (source, cells) = self.source(*g);
+            by.push((*g, source, vec![Cell::default(); cells]));
+        }
+        let mut start = 0usize;
+        for (vi, v) in self.visits.iter().enumerate() {
+            let (rows, visit) = (start..v.end as usize, vi as u32);
+            start = v.end as usize;
+            if !on_visit.iter().all(|(c, ok)| ok[c.code(vi)]) {
+                continue;
+            }
+            for r in rows {
+                if !on_event.iter().all(|(c, ok)| ok[c.code(r)]) {
+                    continue;
+                }
+                let name = Some(self.name.code(r));
+                if name == engagement {
+                    let (scroll, engaged) = (self.scroll[r], self.engaged[r]);
+                    for (_, source, cells) in by.iter_mut() {
+                        let cell = match &*source {
+                            Source::Total => 0,
+                            Source::Hours(of) => of[self.hour[r] as usize] as usize,
+                            Source::Page(_) => self.page.code(r),
+                            _ => continue,
+                        };
+                        let c = &mut cells[cell];
+                        c.touched = true;
+                        if scroll != i8::MIN {
+                            c.counts.scroll_sum += i64::from(scroll);
+                            c.counts.scroll_n += 1;
+                        }
+                        if engaged != NONE {
+                            c.counts.engaged_ms += i64::from(engaged);
+                        }
+                    }
+                    continue;
+                }
+                let is_pageview = name == pageview;
+                for (_, source, cells) in by.iter_mut() {
+                    let cell = match &*source {
+                        Source::Total => 0,
+                        Source::Hours(of) => of[self.hour[r] as usize] as usize,
+                        Source::Visit(col, counted) => {
+                            let code = self.vcols[*col].code(vi);
+                            if !counted[code] {
+                                continue;
+                            }
+                            code
+                        }
+                        Source::Page(counted) => {
+                            let code = self.page.code(r);
+                            if !is_pageview || !counted[code] {
+                                continue;
+                            }
+                            code
+                        }
+                        Source::Title(counted) => {
+                            let code = self.title.code(r);
+                            if !is_pageview || !counted[code] {
+                                continue;
+                            }
+                            code
+                        }
+                        Source::Event(counted) => {
+                            let code = self.name.code(r);
+                            if is_pageview || !counted[code] {
+                                continue;
+                            }
+                            code
+                        }
+                        Source::Nothing => continue,
+                    };
+                    cells[cell].add(v, visit, is_pageview);
+                }
+            }
+        }
+        Ok(WebCounts(
+            by.into_iter()
+                .map(|(g, source, cells)| {
+                    let values = cells
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.touched)
+                        .map(|(i, c)| {
+                            let value = match (&source, g) {
+                                (Source::Total, _) => String::new(),
+                                (Source::Hours(of), Group::Hours(h)) => {
+                                    let first =
+                                        of.iter().position(|x| *x as usize == i).unwrap_or(0);
+                                    let h = h.max(1);
+                                    ((self.day * 24 + first as i64).div_euclid(h) * h).to_string()
+                                }
+                                (Source::Visit(col, _), _) => self.vcols[*col].dict[i].clone(),
+                                (Source::Page(_), _) => self.page.dict[i].clone(),
+                                (Source::Title(_), _) => self.title.dict[i].clone(),
+                                (Source::Event(_), _) => self.name.dict[i].clone(),
+                                (Source::Hours(_) | Source::Nothing, _) => String::new(),
+                            };
+                            let mut counts = c.counts;
+                            if g != Group::Total {
+                                counts.duration_ms = 0;
+                            }
+                            (value, counts)
+                        })
+                        .collect();
+                    (g, values)
+                })
+                .collect(),
+        ))
+    }
+
+    /// The column a filter on `d` reads, and whether it is the visit's.
+    fn column(&self, d: Dim) -> Option<(&Column, bool)> {
+        Some(match d {
+            Dim::Page => (&self.page, false),
+            Dim::Title => (&self.title, false),
+            Dim::Event => (&self.name, false),
+            Dim::EntryPage => (&self.vcols[ENTRY], true),
+            Dim::ExitPage => (&self.vcols[EXIT], true),
+            d => (
+                &self.vcols[SESSION_DIMS.iter().position(|s| *s == d)?],
+                true,
+            ),
+        })
+    }
+
+    /// Where a group's value comes from, and how many cells it has.
+    fn source(&self, g: Group) -> (Source, usize) {
+        // An unset value of these dimensions is no row (as `Tally` has it).
+        let counted = |col: &Column, d: Dim| -> Vec<bool> {
+            col.dict
+                .iter()
+                .map(|v| !(v.is_empty() && d.empty_means_unset()))
+                .collect()
+        };
+        match g {
+            Group::Total => (Source::Total, 1),
+            Group::Hours(h) => {
+                let h = h.max(1);
+                let mut of = [0u32; 24];
+                let mut buckets: Vec<i64> = Vec::new();
+                for (hod, cell) in of.iter_mut().enumerate() {
+                    let b = (self.day * 24 + hod as i64).div_euclid(h);
+                    if buckets.last() != Some(&b) {
+                        buckets.push(b);
+                    }
+                    *cell = (buckets.len() - 1) as u32;
+                }
+                (Source::Hours(of), buckets.len())
+            }
+            Group::Dim(Dim::Page) => (
+                Source::Page(counted(&self.page, Dim::Page)),
+                self.page.dict.len(),
+            ),
+            Group::Dim(Dim::Title) => (
+                Source::Title(counted(&self.title, Dim::Title)),
+                self.title.dict.len(),
+            ),
+            Group::Dim(Dim::Event) => (
+                Source::Event(counted(&self.name, Dim::Event)),
+                self.name.dict.len(),
+            ),
+            Group::Dim(d) => {
+                let col = match d {
+                    Dim::EntryPage => Some(ENTRY),
+                    Dim::ExitPage => Some(EXIT),
+                    d => SESSION_DIMS.iter().position(|s| *s == d),
+                };
+                match col {
+                    Some(c) => (
+                        Source::Visit(c, counted(&self.vcols[c], d)),
+                        self.vcols[c].dict.len(),
+                    ),
+                    // A dimension rows do not carry counts nothing (as in `Tally`).
+                    None => (Source::Nothing, 0),
+                }
+            }
+        }
+    }
+}
+
+/// Where a group takes an event's value from (the `Vec<bool>`: which dictionary
+/// entries count).
+enum Source {
+    Total,
+    Hours([u32; 24]),
+    Visit(usize, Vec<bool>),
+    Page(Vec<bool>),
+    Title(Vec<bool>),
+    Event(Vec<bool>),
+    Nothing,
+}
+
+/// One value's counts, with the last visitor and visit it counted.
+#[derive(Clone, Copy)]
+struct Cell {
+    counts: Counts,
+    last_visitor: u32,
+    last_visit: u32,
+    touched: bool,
+}
+
+impl Default for Cell {
+    fn default() -> Cell {
+        Cell {
+            counts: Counts::default(),
+            last_visitor: NONE,
+            last_visit: NONE,
+            touched: false,
+        }
+    }
+}
+
+impl Cell {
+    #[inline]
+    fn add(&mut self, v: &Visit, visit: u32, is_pageview: bool) {
+        self.touched = true;
+        if v.visitor != NONE && self.last_visitor != v.visitor {
+            self.last_visitor = v.visitor;
+            self.counts.visitors += 1;
+        }
+        if v.events != 0 && self.last_visit != visit {
+            self.last_visit = visit;
+            self.counts.visits += 1;
+            self.counts.bounces += i64::from(v.events == 1);
+            self.counts.duration_ms += i64::from(v.ms);
+        }
+        if is_pageview {
+            self.counts.pageviews += 1;
+        } else {
+            self.counts.events += 1;
+        }
+    }
+}
+
+/// The segments a process holds, under its budget.
+#[derive(Default)]
+pub struct Segments {
+    inner: Mutex<Held>,
+}
+
+/// Which removals a segment read saw: one read while events were removed is not held.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
+
+#[derive(Default)]
+struct Held {
+    /// How many past days of each site to hold (0: none), and how many bytes at most.
+    days: i64,
+    budget: usize,
+    by_day: HashMap<(i64, i64), Arc<DaySegment>>,
+    /// Days read and found without a segment's shape, with their mark then: not read
+    /// again until it changes.
+    unfit: HashMap<(i64, i64), i64>,
+    /// Counts removals ([`Segments::forget`]).
+    generation: u64,
+}
+
+impl Segments {
+    pub fn configure(&self, days: i64, budget_bytes: usize) {
+        let mut h = self.lock();
+        h.days = days.max(0);
+        h.budget = budget_bytes;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `(days to hold, budget in bytes)`.
+    pub fn settings(&self) -> (i64, usize) {
+        let h = self.lock();
+        (h.days, h.budget)
+    }
+
+    pub fn get(&self, site_id: i64, day: i64) -> Option<Arc<DaySegment>> {
+        self.lock().by_day.get(&(site_id, day)).cloned()
+    }
+
+    /// Now, for [`insert`](Self::insert): take it before reading a segment's rows.
+    pub fn generation(&self) -> Generation {
+        Generation(self.lock().generation)
+    }
+
+    /// Lets the segments of `site_id` (None: every site) go at once, in the process that
+    /// removed events (retention, an erasure, a removed site); a read under way then is
+    /// not held either. (Other processes' removals are seen at the next use, through
+    /// the day's `report_days` row they deleted.)
+    pub fn forget(&self, site_id: Option<i64>) {
+        let mut h = self.lock();
+        h.generation += 1;
+        h.by_day
+            .retain(|(site, _), _| site_id.is_some_and(|s| s != *site));
+        h.unfit.clear();
+    }
+
+    /// Holds `seg` (read since `since`), letting older days go to make room; false
+    /// when only newer days hold the budget, or events were removed since (`seg` is
+    /// not held then).
+    pub fn insert(&self, site_id: i64, seg: DaySegment, since: Generation) -> bool {
+        let mut h = self.lock();
+        if h.generation != since.0 {
+            return false;
+        }
+        let mut used: usize = h.by_day.values().map(|s| s.bytes()).sum();
+        while used + seg.bytes() > h.budget {
+            let oldest = h
+                .by_day
+                .iter()
+                .filter(|(_, s)| s.day < seg.day)
+                .min_by_key(|(k, s)| (s.day, **k))
+                .map(|(k, _)| *k);
+            let Some(k) = oldest else {
+                return false;
+            };
+            used -= h.by_day.remove(&k).map_or(0, |s| s.bytes());
+        }
+        h.by_day.insert((site_id, seg.day), Arc::new(seg));
+        true
+    }
+
+    /// Drops the segments `keep` refuses (given their site).
+    pub fn retain(&self, mut keep: impl FnMut(i64, &DaySegment) -> bool) {
+        let mut h = self.lock();
+        h.by_day.retain(|(site, _), s| keep(*site, s));
+        let days = h.days;
+        if days == 0 {
+            h.unfit.clear();
+        }
+    }
+
+    /// Whether the day was found unfit at this mark.
+    pub fn unfit(&self, site_id: i64, day: i64, mark: i64) -> bool {
+        self.lock().unfit.get(&(site_id, day)) == Some(&mark)
+    }
+
+    pub fn mark_unfit(&self, site_id: i64, day: i64, mark: i64) {
+        let mut h = self.lock();
+        // Bounded by the days held: the oldest go first.
+        if h.unfit.len() >= 4096 {
+            h.unfit.clear();
+        }
+        h.unfit.insert((site_id, day), mark);
+    }
+
+    /// `(segments, events, bytes)` held.
+    pub fn held(&self) -> (usize, usize, usize) {
+        let h = self.lock();
+        (
+            h.by_day.len(),
+            h.by_day.values().map(|s| s.events()).sum(),
+            h.by_day.values().map(|s| s.bytes()).sum(),
+        )
+    }
+}
+
+/// The hours-bucket value of `ts` (as `Tally` names it), for tests.
+#[cfg(test)]
+fn hours_value(ts: crate::clock::Millis, h: i64) -> String {
+    ((ts / HOUR_MS).div_euclid(h) * h).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Millis;
+    use crate::store::Tally;
+
+    fn row(
+        ts: Millis,
+        visitor: i64,
+        session: i64,
+        name: &str,
+        path: &str,
+        source: &str,
+        events: i64,
+    ) -> WebRow {
+        let mut dims = vec![String::new(); SESSION_DIMS.len()];
+        dims[0] = source.into();
+        dims[4] = "Firefox".into();
+        WebRow {
+            ts_ms: ts,
+            visitor_id: visitor,
+            session_id: session,
+            name: name.into(),
+            path: path.into(),
+            title: format!("T{path}"),
+            dims,
+            entry_page: "/".into(),
+            exit_page: path.into(),
+            visit_events: events,
+            visit_ms: 1_000 * events,
+            scroll_pct: (name == ENGAGEMENT).then_some(40),
+            engaged_ms: (name == ENGAGEMENT).then_some(5_000),
+        }
+    }
+
+    #[test]
+    fn a_segment_counts_what_the_tally_counts() {
+        let day = 20_000;
+        let t0 = day * DAY_MS;
+        let rows = [
+            row(t0 + 10, 7, 1, "pageview", "/a", "Google", 3),
+            row(t0 + 20, 7, 1, ENGAGEMENT, "/a", "Google", 3),
+            row(t0 + 30, 7, 1, "signup", "/a", "Google", 3),
+            row(t0 + 3 * HOUR_MS, 7, 2, "pageview", "/b", "", 1),
+            row(t0 + 5 * HOUR_MS, 8, 3, "pageview", "/a", "Bing", 1),
+            row(t0 + 6 * HOUR_MS, 9, 0, "pageview", "/c", "Google", 0),
+            row(t0 + 6 * HOUR_MS, 0, 0, "pageview", "/c", "Google", 0),
+        ];
+        let seg = DaySegment::build(day, 0, |f| {
+            rows.iter().rev().for_each(f);
+            Ok(())
+        })
+        .unwrap()
+        .expect("a segment");
+        let groups = [
+            Group::Total,
+            Group::Hours(1),
+            Group::Hours(24),
+            Group::Dim(Dim::Source),
+            Group::Dim(Dim::Page),
+            Group::Dim(Dim::Event),
+            Group::Dim(Dim::Referrer),
+            Group::Dim(Dim::ExitPage),
+        ];
+        for filters in [
+            vec![],
+            vec![Filter::parse("source==Google").unwrap()],
+            vec![Filter::parse("page~/A").unwrap()],
+        ] {
+            let mut t = Tally::new(&groups);
+            rows.iter()
+                .filter(|r| matches(r, &filters))
+                .for_each(|r| t.add(r));
+            assert_eq!(
+                seg.count(&filters, &groups).unwrap(),
+                t.finish(),
+                "{filters:?}"
+            );
+        }
+        assert_eq!(hours_value(t0 + 3 * HOUR_MS, 1), (day * 24 + 3).to_string());
+    }
+
+    /// The filters of the test rows, applied as SQL applies them.
+    fn matches(r: &WebRow, filters: &[Filter]) -> bool {
+        filters.iter().all(|f| {
+            let v = match f.dim {
+                Dim::Source => &r.dims[0],
+                Dim::Page => &r.path,
+                _ => unreachable!(),
+            };
+            match f.op {
+                FilterOp::Is => *v == f.value,
+                FilterOp::IsNot => *v != f.value,
+                FilterOp::Contains => v
+                    .to_ascii_lowercase()
+                    .contains(&f.value.to_ascii_lowercase()),
+            }
+        })
+    }
+
+    #[test]
+    fn a_day_with_an_event_whose_visit_is_not_written_gets_no_segment() {
+        let rows = [row(10, 7, 1, "pageview", "/a", "Google", 0)];
+        let seg = DaySegment::build(0, 0, |f| {
+            rows.iter().for_each(f);
+            Ok(())
+        })
+        .unwrap();
+        assert!(seg.is_none());
+    }
+}

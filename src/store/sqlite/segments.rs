@@ -1,0 +1,228 @@
+//! This database's day segments (`store::segments`): which held ones are still right,
+//! counting from them, and building the missing ones in the background.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::{report_days, Result, SqliteStore};
+use crate::clock::{day_of, settled_days, Millis, DAY_MS};
+use crate::model::SiteId;
+use crate::store::segments::{DaySegment, Segments, KEY};
+use crate::store::{Filter, Group, SiteStore, WebCounts};
+
+impl SqliteStore {
+    pub fn segments(&self) -> &Segments {
+        &self.segments
+    }
+
+    /// [`EventStore::web_counts_by_day`](crate::store::EventStore::web_counts_by_day):
+    /// the days with a segment still right counted from it, the others read.
+    pub(super) fn counts_by_day(
+        &self,
+        site_id: SiteId,
+        days: &[i64],
+        filters: &[Filter],
+        groups: &[Group],
+    ) -> Result<Vec<(i64, WebCounts)>> {
+        let (held, rest) = self.held_segments(site_id, days)?;
+        let mut out = crate::store::events::each_day(self, site_id, &rest, filters, groups)?;
+        out.extend(count_each(&held, filters, groups)?);
+        Ok(out)
+    }
+
+    /// The held segments of `days` whose day is unchanged since they were built, and
+    /// the days without one.
+    pub(crate) fn held_segments(
+        &self,
+        site_id: SiteId,
+        days: &[i64],
+    ) -> Result<(Vec<Arc<DaySegment>>, Vec<i64>)> {
+        let (Some(first), Some(last)) = (days.iter().min(), days.iter().max()) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        if self.segments.settings().0 == 0 || self.segments.held().0 == 0 {
+            return Ok((Vec::new(), days.to_vec()));
+        }
+        let kept = report_days::kept(&self.conn(), site_id.0, KEY, 0, (*first, last + 1), None)?;
+        let (mut held, mut rest) = (Vec::new(), Vec::new());
+        for day in days {
+            match self.segments.get(site_id.0, *day) {
+                Some(s) if kept.fresh.contains_key(day) && kept.marks.get(day) == Some(&s.mark) => {
+                    held.push(s)
+                }
+                _ => rest.push(*day),
+            }
+        }
+        Ok((held, rest))
+    }
+
+    /// Brings the held segments up to date at `now`: drops those whose day changed (a
+    /// late event, retention, erasure, a removed site) or left the held range, then
+    /// builds the missing ones, newest first, while the budget has room. Returns how
+    /// many were built. Does nothing when no days are to be held, or when events are
+    /// read from another store.
+    pub fn refresh_segments(&self, now: Millis) -> Result<usize> {
+        let (days, _) = self.segments.settings();
+        if days == 0 || self.reads_from.is_some() {
+            self.segments.retain(|_, _| false);
+            return Ok(0);
+        }
+        let today = day_of(now);
+        let (first, end) = settled_days((today - days) * DAY_MS, now, now);
+        let mut fresh = HashSet::new();
+        let mut todo = Vec::new();
+        for site in self.sites()? {
+            let kept = report_days::kept(&self.conn(), site.id.0, KEY, 0, (first, end), None)?;
+            for day in first..end {
+                // A day without a mark has visits still being written: later.
+                let Some(mark) = kept.marks.get(&day).copied() else {
+                    continue;
+                };
+                match self.segments.get(site.id.0, day) {
+                    Some(s) if kept.fresh.contains_key(&day) && s.mark == mark => {
+                        fresh.insert((site.id.0, day));
+                    }
+                    _ if self.segments.unfit(site.id.0, day, mark) => {}
+                    _ => todo.push((site.id.0, day, mark)),
+                }
+            }
+        }
+        self.segments
+            .retain(|site, s| fresh.contains(&(site, s.day)));
+        todo.sort_by_key(|(site, day, _)| (std::cmp::Reverse(*day), *site));
+        let mut built = 0;
+        for (site, day, mark) in todo {
+            let since = self.segments.generation();
+            let seg = DaySegment::build(day, mark, |f| {
+                self.web_rows(SiteId(site), day * DAY_MS, (day + 1) * DAY_MS, &[], f)
+            })?;
+            let Some(seg) = seg else {
+                self.segments.mark_unfit(site, day, mark);
+                continue;
+            };
+            if !self.segments.insert(site, seg, since) {
+                break;
+            }
+            // The row that says the segment is right; retention, erasure and removals
+            // delete it with the day's other kept numbers.
+            report_days::keep(&self.conn(), site, KEY, 0, &[(day, String::new(), mark)])?;
+            built += 1;
+        }
+        Ok(built)
+    }
+}
+
+/// Each segment's counts, on up to as many threads as there are cores.
+fn count_each(
+    held: &[Arc<DaySegment>],
+    filters: &[Filter],
+    groups: &[Group],
+) -> Result<Vec<(i64, WebCounts)>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(held.len());
+    if threads <= 1 {
+        return held
+            .iter()
+            .map(|s| Ok((s.day, s.count(filters, groups)?)))
+            .collect();
+    }
+    let chunk = held.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = held
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|s| Ok((s.day, s.count(filters, groups)?)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
+        }
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::clock::Clock;
+    use crate::store::{Dim, EventStore, Filter, Group};
+
+    /// On the demo's traffic (page views with titles, engagement pings, custom events,
+    /// bots, UTM tags, countries and regions, email and ad campaigns), every held day
+    /// counts what its events count, for a filter on each dimension and every group.
+    #[test]
+    fn held_days_count_the_demo_traffic_as_its_events_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = crate::config::Config {
+            data_dir: dir.path().to_owned(),
+            ..crate::config::Config::default()
+        }
+        .validate()
+        .unwrap();
+        let store = super::SqliteStore::open(dir.path()).unwrap();
+        let (site, _) = crate::cli::demo::run(&store, &rt, 4, 150, false, &Clock::System).unwrap();
+        let now = Clock::System.now_ms();
+        store.segments().configure(62, 1 << 30);
+        assert!(store.refresh_segments(now).unwrap() >= 3);
+        let today = crate::clock::day_of(now);
+        // The demo fills the days before today (and today so far).
+        let days: Vec<i64> = (today - 3..today - 1).collect();
+        let (held, rest) = store.held_segments(site.id, &days).unwrap();
+        assert_eq!((held.len(), rest), (2, vec![]));
+        assert!(
+            held.iter().all(|s| s.events() > 100),
+            "the demo days are full: {:?}",
+            held.iter().map(|s| (s.day, s.events())).collect::<Vec<_>>()
+        );
+        let mut groups: Vec<Group> = Dim::ALL.iter().map(|d| Group::Dim(*d)).collect();
+        groups.extend([
+            Group::Total,
+            Group::Hours(1),
+            Group::Hours(24),
+            Group::Hours(7),
+        ]);
+        // Each dimension filtered by a value it has, by its absence, and by a part.
+        let mut views: Vec<Vec<Filter>> = vec![vec![]];
+        let all = store
+            .web_counts_by_day(site.id, &days, &[], &groups)
+            .unwrap();
+        for d in Filter::DIMS {
+            let mut values: Vec<&String> = all
+                .iter()
+                .flat_map(|(_, c)| c.0.get(&Group::Dim(d)).into_iter().flat_map(|m| m.keys()))
+                .collect();
+            values.sort();
+            let n = d.name();
+            let Some(v) = values.get(values.len() / 2) else {
+                continue;
+            };
+            let part: String = v.chars().skip(1).take(3).collect::<String>().to_uppercase();
+            for f in [
+                format!("{n}=={v}"),
+                format!("{n}!={v}"),
+                format!("{n}~{part}"),
+            ] {
+                views.push(vec![Filter::parse(&f).unwrap()]);
+            }
+        }
+        views.push(vec![
+            Filter::parse("device==Mobile").unwrap(),
+            Filter::parse("page~/").unwrap(),
+        ]);
+        assert!(views.len() > 40, "{} views", views.len());
+        for v in &views {
+            let mut got = store.web_counts_by_day(site.id, &days, v, &groups).unwrap();
+            let mut want =
+                crate::store::events::each_day(&store, site.id, &days, v, &groups).unwrap();
+            got.sort_by_key(|(d, _)| *d);
+            want.sort_by_key(|(d, _)| *d);
+            assert_eq!(got, want, "{v:?}");
+        }
+    }
+}
