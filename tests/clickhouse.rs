@@ -537,6 +537,133 @@ fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
     drop(server);
 }
 
+/// An admin holds past days read from ClickHouse in memory (day segments), and each
+/// counts what ClickHouse counts for a filter on every dimension; a day changed in
+/// ClickHouse (a visitor's events deleted there only) is not counted from its old
+/// segment, and is read again.
+#[test]
+#[ignore]
+fn days_held_from_clickhouse_count_what_clickhouse_counts() {
+    use pixeltrack::store::{Dim, EventStore, Filter, Group, SiteStore, SqliteStore};
+    let ch = ch();
+    let db = fresh_db(&ch, "segments");
+    let env = forwarding_env(&ch, &db, "500");
+    let (_dir, data) = common::data_dir();
+    cli(
+        &data,
+        &[
+            "demo",
+            "--days",
+            "6",
+            "--visitors-per-day",
+            "80",
+            "--no-previous",
+        ],
+    );
+    let events = common::export(&data, "demo.pixeltrack.example");
+    let server = start(&data, &env);
+    wait_for_count(&ch, &db, events.len() as u64, Duration::from_secs(60));
+    let admin = || {
+        let mut config = pixeltrack::config::Config::load(None, env.iter().cloned(), &[]).unwrap();
+        config.data_dir = data.clone();
+        let reader =
+            pixeltrack::store::clickhouse::reader::ClickHouseReader::new(&config.store).unwrap();
+        SqliteStore::open(&data)
+            .unwrap()
+            .with_reads_from(Box::new(reader))
+    };
+    let (held, plain) = (admin(), admin());
+    let site = held
+        .sites()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.domain == "demo.pixeltrack.example")
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let today = now / 86_400_000;
+    // Days 2 to 5 ago: over for more than an hour whenever the test runs.
+    let days: Vec<i64> = (today - 5..=today - 2).collect();
+    held.segments().configure(62, 1 << 30);
+    // The visits ship beside the events: a day is held once they are in.
+    wait_until("four days held", Duration::from_secs(60), || {
+        held.refresh_segments(now).unwrap();
+        let (h, rest) = held.held_segments(site.id, &days).unwrap();
+        (h.len() == 4 && rest.is_empty()).then_some(())
+    });
+    let mut groups: Vec<Group> = Dim::ALL.iter().map(|d| Group::Dim(*d)).collect();
+    groups.extend([Group::Total, Group::Hours(24), Group::Hours(5)]);
+    let views: Vec<Vec<Filter>> = [
+        "",
+        "source==Google",
+        "source!=Google",
+        "page~docs",
+        "browser==Chrome",
+        "country!=US",
+        "device==Mobile",
+        "entry_page==/",
+        "exit_page~pricing",
+        "event==signup",
+        "title~a",
+        "utm_source~news",
+        "referrer!=",
+    ]
+    .iter()
+    .map(|f| {
+        f.split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| Filter::parse(f).unwrap())
+            .collect()
+    })
+    .collect();
+    let compare = |why: &str| {
+        for v in &views {
+            let mut got = held.web_counts_by_day(site.id, &days, v, &groups).unwrap();
+            let mut want = plain.web_counts_by_day(site.id, &days, v, &groups).unwrap();
+            got.sort_by_key(|(d, _)| *d);
+            want.sort_by_key(|(d, _)| *d);
+            assert!(got == want, "{why}: {v:?}");
+        }
+    };
+    compare("held from ClickHouse");
+    // A person's events deleted in ClickHouse only: their day is not counted from the
+    // segment read before.
+    let visitor = events
+        .iter()
+        .find(|e| {
+            let ms = e["time"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis());
+            e["bot"].is_null()
+                && e["name"] == "pageview"
+                && ms.is_some_and(|t| t / 86_400_000 == today - 3)
+        })
+        .and_then(|e| e["visitor_id"].as_i64())
+        .expect("a person three days ago");
+    ch.query(&format!(
+        "ALTER TABLE {db}.events_local DELETE WHERE visitor_id = {visitor}"
+    ));
+    wait_until("the rows deleted", Duration::from_secs(30), || {
+        let n = ch.query(&format!(
+            "SELECT count() FROM {db}.events WHERE visitor_id = {visitor}"
+        ));
+        (n.trim() == "0").then_some(())
+    });
+    // The reader answers marks from a read of up to a second ago.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let (_, rest) = held.held_segments(site.id, &days).unwrap();
+    assert!(
+        rest.contains(&(today - 3)),
+        "the changed day is not used: {rest:?}"
+    );
+    compare("after a deletion in ClickHouse");
+    held.refresh_segments(now).unwrap();
+    let (_, rest) = held.held_segments(site.id, &days).unwrap();
+    assert!(rest.is_empty(), "read again: {rest:?}");
+    compare("read again");
+    drop(server);
+}
+
 /// An email verdict corrected after its event was shipped (a click that turned out to
 /// be the start of a scanner's burst) is corrected in ClickHouse too: every email event
 /// ends with the same verdict in both stores.

@@ -47,6 +47,20 @@ pub trait EventStore: Send + Sync {
         each_day(self, site_id, days, filters, groups)
     }
 
+    /// Every web event of `[from, to)` (bots and campaign traffic left out, engagement
+    /// pings in) with its visit's values, as [`Tally`](super::web_counts::Tally) reads
+    /// it, unfiltered and in no particular order: what a day segment is read from
+    /// (`store::segments`). `Ok(false)`: this backend cannot stream them.
+    fn web_rows(
+        &self,
+        _site_id: SiteId,
+        _from_ms: Millis,
+        _to_ms: Millis,
+        _f: &mut dyn FnMut(&WebRow),
+    ) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Every open and click of a campaign, in time order.
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>>;
     /// Whether the recipient has an open a person caused recorded for the campaign

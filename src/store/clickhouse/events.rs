@@ -155,6 +155,44 @@ impl EventRead {
     }
 }
 
+/// One row of `web_rows`, in `WebRow`'s terms.
+#[derive(Row, Deserialize)]
+pub struct WebRowRead {
+    t_ms: i64,
+    visitor_id: i64,
+    session_id: i64,
+    name: String,
+    path: String,
+    title: String,
+    scroll_pct: Option<i64>,
+    engaged_ms: Option<i64>,
+    visit_events: i64,
+    visit_ms: i64,
+    entry_page: String,
+    exit_page: String,
+    dims: Vec<String>,
+}
+
+impl WebRowRead {
+    pub fn into_web_row(self) -> crate::store::WebRow {
+        crate::store::WebRow {
+            ts_ms: self.t_ms,
+            visitor_id: self.visitor_id,
+            session_id: self.session_id,
+            name: self.name,
+            path: self.path,
+            title: self.title,
+            dims: self.dims,
+            entry_page: self.entry_page,
+            exit_page: self.exit_page,
+            visit_events: self.visit_events,
+            visit_ms: self.visit_ms,
+            scroll_pct: self.scroll_pct,
+            engaged_ms: self.engaged_ms,
+        }
+    }
+}
+
 /// One `(group, value)` of `web_counts`.
 #[derive(Row, Deserialize)]
 struct MarkRead {
@@ -634,6 +672,55 @@ impl ClickHouse {
                 .insert(r.v, counts);
         }
         Ok(out.into_iter().collect())
+    }
+
+    /// Every web event of `[from, to)` with its visit's values, as `Tally` reads it:
+    /// the rows `web_counts` groups, unfiltered, for a day segment (`store::segments`).
+    pub async fn web_rows(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<WebRowRead>> {
+        // As in `web_counts_of`: a short range reads only its events' visits.
+        let visits_read = if to_ms - from_ms <= NARROW_VISITS_MS {
+            format!(
+                "PREWHERE site_id = {site_id} AND id IN (SELECT session_id FROM {db}.events_local \
+                 PREWHERE site_id = {site_id} AND {range}) WHERE 1",
+                db = self.db,
+                range = range(from_ms, to_ms),
+            )
+        } else {
+            format!("WHERE site_id = {site_id}")
+        };
+        let sql = format!(
+            "SELECT {MS} AS t_ms, visitor_id, session_id, name, path, title, scroll_pct, engaged_ms,
+                    toInt64(if(found = 1, s_events, 0)) AS visit_events,
+                    toInt64(if(found = 1, s_visit_ms, 0)) AS visit_ms,
+                    {entry} AS entry_page, {exit} AS exit_page, [{dims}] AS dims
+             FROM {db}.events
+             ANY LEFT JOIN (
+                 SELECT id AS session_id, visitor_id, toUInt8(1) AS found,
+                        argMax(events, version) AS s_events,
+                        argMax(last_ms - start_ms, version) AS s_visit_ms,
+                        argMax(exit_page, version) AS s_exit_page
+                 FROM {db}.sessions_local {visits_read}
+                   AND start_ms >= {visits_from} AND start_ms < {to_ms}
+                 GROUP BY id, visitor_id
+             ) USING (session_id, visitor_id)
+             PREWHERE site_id = {site_id} AND {range} AND {WEB_EVENT}",
+            db = self.db,
+            range = range(from_ms, to_ms),
+            visits_from = from_ms.saturating_sub(DAY_MS),
+            entry = dim_expr(Dim::EntryPage).unwrap_or_default(),
+            exit = dim_expr(Dim::ExitPage).unwrap_or_default(),
+            dims = SESSION_DIMS
+                .iter()
+                .map(|d| dim_expr(*d).unwrap_or_else(|| "''".into()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        self.fetch_all(sql).await
     }
 
     /// A number per day of `[first, end)` (UTC day numbers) that changes whenever

@@ -275,6 +275,19 @@ impl EventStore for ClickHouseReader {
         Ok(out)
     }
 
+    fn web_rows(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        f: &mut dyn FnMut(&crate::store::WebRow),
+    ) -> Result<bool> {
+        for r in self.run("events", self.ch.web_rows(site_id.0, from_ms, to_ms))? {
+            f(&r.into_web_row());
+        }
+        Ok(true)
+    }
+
     fn campaign_events(&self, campaign_id: i64) -> Result<Vec<EmailRow>> {
         self.run("events", self.ch.campaign_events(campaign_id))
     }

@@ -346,7 +346,7 @@ impl EventStore for SqliteStore {
             return other.web_counts(site_id, from_ms, to_ms, filters, groups);
         }
         let mut tally = Tally::new(groups);
-        self.web_rows(site_id, from_ms, to_ms, filters, &mut |r| tally.add(r))?;
+        self.matching_rows(site_id, from_ms, to_ms, filters, &mut |r| tally.add(r))?;
         Ok(tally.finish())
     }
 
@@ -357,9 +357,21 @@ impl EventStore for SqliteStore {
         filters: &[Filter],
         groups: &[Group],
     ) -> Result<Vec<(i64, WebCounts)>> {
+        self.counts_by_day(site_id, days, filters, groups)
+    }
+
+    fn web_rows(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        f: &mut dyn FnMut(&WebRow),
+    ) -> Result<bool> {
         match &self.reads_from {
-            Some(other) => other.web_counts_by_day(site_id, days, filters, groups),
-            None => self.counts_by_day(site_id, days, filters, groups),
+            Some(other) => other.web_rows(site_id, from_ms, to_ms, f),
+            None => self
+                .matching_rows(site_id, from_ms, to_ms, &[], f)
+                .map(|_| true),
         }
     }
 
@@ -585,7 +597,7 @@ impl SqliteStore {
     /// Streams the web events in `[from, to)` that match every filter, each with its
     /// visit: what [`EventStore::web_counts`] counts (engagement events included: they
     /// count scroll depth and visible time).
-    pub(super) fn web_rows(
+    fn matching_rows(
         &self,
         site_id: SiteId,
         from_ms: Millis,

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{report_days, Result, SqliteStore};
+use super::{Result, SqliteStore};
 use crate::clock::{day_of, settled_days, Millis, DAY_MS};
 use crate::model::SiteId;
 use crate::store::segments::{DaySegment, Segments, KEY};
-use crate::store::{Filter, Group, SiteStore, WebCounts};
+use crate::store::{EventStore, Filter, Group, SiteStore, WebCounts};
 
 impl SqliteStore {
     pub fn segments(&self) -> &Segments {
@@ -25,14 +25,17 @@ impl SqliteStore {
         groups: &[Group],
     ) -> Result<Vec<(i64, WebCounts)>> {
         let (held, rest) = self.held_segments(site_id, days)?;
-        let mut out = crate::store::events::each_day(self, site_id, &rest, filters, groups)?;
+        let mut out = match &self.reads_from {
+            Some(other) => other.web_counts_by_day(site_id, &rest, filters, groups)?,
+            None => crate::store::events::each_day(self, site_id, &rest, filters, groups)?,
+        };
         out.extend(count_each(&held, filters, groups)?);
         Ok(out)
     }
 
     /// The held segments of `days` whose day is unchanged since they were built, and
     /// the days without one.
-    pub(crate) fn held_segments(
+    pub fn held_segments(
         &self,
         site_id: SiteId,
         days: &[i64],
@@ -43,7 +46,7 @@ impl SqliteStore {
         if self.segments.settings().0 == 0 || self.segments.held().0 == 0 {
             return Ok((Vec::new(), days.to_vec()));
         }
-        let kept = report_days::kept(&self.conn(), site_id.0, KEY, 0, (*first, last + 1), None)?;
+        let kept = self.kept_days(site_id, KEY, 0, *first, last + 1)?;
         let (mut held, mut rest) = (Vec::new(), Vec::new());
         for day in days {
             match self.segments.get(site_id.0, *day) {
@@ -59,11 +62,12 @@ impl SqliteStore {
     /// Brings the held segments up to date at `now`: drops those whose day changed (a
     /// late event, retention, erasure, a removed site) or left the held range, then
     /// builds the missing ones, newest first, while the budget has room. Returns how
-    /// many were built. Does nothing when no days are to be held, or when events are
-    /// read from another store.
+    /// many were built. Does nothing when no days are to be held. With events read from
+    /// ClickHouse (an admin), the days are read from there, and checked against
+    /// ClickHouse's own marks (`EventStore::day_marks`).
     pub fn refresh_segments(&self, now: Millis) -> Result<usize> {
         let (days, _) = self.segments.settings();
-        if days == 0 || self.reads_from.is_some() {
+        if days == 0 {
             self.segments.retain(|_, _| false);
             return Ok(0);
         }
@@ -72,7 +76,7 @@ impl SqliteStore {
         let mut fresh = HashSet::new();
         let mut todo = Vec::new();
         for site in self.sites()? {
-            let kept = report_days::kept(&self.conn(), site.id.0, KEY, 0, (first, end), None)?;
+            let kept = self.kept_days(site.id, KEY, 0, first, end)?;
             for day in first..end {
                 // A day without a mark has visits still being written: later.
                 let Some(mark) = kept.marks.get(&day).copied() else {
@@ -93,9 +97,14 @@ impl SqliteStore {
         let mut built = 0;
         for (site, day, mark) in todo {
             let since = self.segments.generation();
+            let mut readable = true;
             let seg = DaySegment::build(day, mark, |f| {
-                self.web_rows(SiteId(site), day * DAY_MS, (day + 1) * DAY_MS, &[], f)
+                readable = self.web_rows(SiteId(site), day * DAY_MS, (day + 1) * DAY_MS, f)?;
+                Ok(())
             })?;
+            if !readable {
+                break;
+            }
             let Some(seg) = seg else {
                 self.segments.mark_unfit(site, day, mark);
                 continue;
@@ -105,7 +114,7 @@ impl SqliteStore {
             }
             // The row that says the segment is right; retention, erasure and removals
             // delete it with the day's other kept numbers.
-            report_days::keep(&self.conn(), site, KEY, 0, &[(day, String::new(), mark)])?;
+            self.keep_days(SiteId(site), KEY, 0, &[(day, String::new(), mark)])?;
             built += 1;
         }
         Ok(built)
