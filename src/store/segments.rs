@@ -142,6 +142,8 @@ pub struct DaySegment {
     pub day: i64,
     /// The day's mark when it was read (`report_days`).
     pub mark: i64,
+    /// About how much memory it holds.
+    bytes: usize,
     visits: Vec<Visit>,
     /// Per visit.
     vcols: Vec<Column>,
@@ -275,9 +277,10 @@ impl DaySegment {
             .enumerate()
             .map(|(c, d)| d.column(vcodes.iter().map(|v| v[c])))
             .collect();
-        Ok(Some(DaySegment {
+        let mut seg = DaySegment {
             day,
             mark,
+            bytes: 0,
             visits,
             vcols,
             page: page.column(pending.iter().map(|p| p.page)),
@@ -286,11 +289,17 @@ impl DaySegment {
             hour: pending.iter().map(|p| p.hour).collect(),
             scroll: pending.iter().map(|p| p.scroll).collect(),
             engaged: pending.iter().map(|p| p.engaged).collect(),
-        }))
+        };
+        seg.bytes = seg.measure();
+        Ok(Some(seg))
     }
 
     /// About how much memory the segment holds.
     pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn measure(&self) -> usize {
         std::mem::size_of::<DaySegment>()
             + self.visits.capacity() * std::mem::size_of::<Visit>()
             + self.vcols.iter().map(Column::bytes).sum::<usize>()
@@ -680,6 +689,10 @@ impl Segments {
             h.unfit.clear();
         }
         h.unfit.insert((site_id, day), mark);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().by_day.is_empty()
     }
 
     /// `(segments, events, bytes)` held.

@@ -43,7 +43,7 @@ impl SqliteStore {
         let (Some(first), Some(last)) = (days.iter().min(), days.iter().max()) else {
             return Ok((Vec::new(), Vec::new()));
         };
-        if self.segments.settings().0 == 0 || self.segments.held().0 == 0 {
+        if self.segments.is_empty() {
             return Ok((Vec::new(), days.to_vec()));
         }
         let kept = self.kept_days(site_id, KEY, 0, *first, last + 1)?;
