@@ -427,13 +427,21 @@ fn erasure_and_site_removal_follow_into_clickhouse() {
 /// against ClickHouse's marks of each day (a hash sum of the day's rows): a change made in
 /// ClickHouse alone — here rows deleted by hand, as another admin's erasure would — makes
 /// the kept days it touches counted again, and the report equals one counted from scratch.
-#[test]
-#[ignore]
-fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
-    let ch = ch();
-    let db = fresh_db(&ch, "kept");
-    let env = forwarding_env(&ch, &db, "500");
-    let (_dir, data) = common::data_dir();
+/// Six days of demo traffic in a fresh data directory, forwarded to a fresh database
+/// by a server that keeps running.
+struct ForwardedDemo {
+    data: PathBuf,
+    env: Vec<(String, String)>,
+    events: Vec<serde_json::Value>,
+    db: String,
+    _server: Server,
+    _dir: tempfile::TempDir,
+}
+
+fn forwarded_demo(ch: &Ch, test: &str) -> ForwardedDemo {
+    let db = fresh_db(ch, test);
+    let env = forwarding_env(ch, &db, "500");
+    let (dir, data) = common::data_dir();
     cli(
         &data,
         &[
@@ -445,10 +453,27 @@ fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
             "--no-previous",
         ],
     );
-    let site = "demo.pixeltrack.example";
-    let events = common::export(&data, site);
+    let events = common::export(&data, "demo.pixeltrack.example");
     let server = start(&data, &env);
-    wait_for_count(&ch, &db, events.len() as u64, Duration::from_secs(60));
+    wait_for_count(ch, &db, events.len() as u64, Duration::from_secs(60));
+    ForwardedDemo {
+        data,
+        env,
+        events,
+        db,
+        _server: server,
+        _dir: dir,
+    }
+}
+
+#[test]
+#[ignore]
+fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
+    let ch = ch();
+    let demo = forwarded_demo(&ch, "kept");
+    let (data, env, db) = (demo.data.clone(), demo.env.clone(), demo.db.clone());
+    let events = &demo.events;
+    let site = "demo.pixeltrack.example";
     let from = (chrono::Utc::now() - chrono::Duration::days(7))
         .format("%Y-%m-%d")
         .to_string();
@@ -534,7 +559,7 @@ fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
         "the same as counted from scratch: {}",
         first_difference(&after, &scratch, ("kept", "from scratch"))
     );
-    drop(server);
+    drop(demo);
 }
 
 /// An admin holds past days read from ClickHouse in memory (day segments), and each
@@ -546,23 +571,9 @@ fn days_kept_from_clickhouse_are_counted_again_when_clickhouse_changes() {
 fn days_held_from_clickhouse_count_what_clickhouse_counts() {
     use pixeltrack::store::{Dim, EventStore, Filter, Group, SiteStore, SqliteStore};
     let ch = ch();
-    let db = fresh_db(&ch, "segments");
-    let env = forwarding_env(&ch, &db, "500");
-    let (_dir, data) = common::data_dir();
-    cli(
-        &data,
-        &[
-            "demo",
-            "--days",
-            "6",
-            "--visitors-per-day",
-            "80",
-            "--no-previous",
-        ],
-    );
-    let events = common::export(&data, "demo.pixeltrack.example");
-    let server = start(&data, &env);
-    wait_for_count(&ch, &db, events.len() as u64, Duration::from_secs(60));
+    let demo = forwarded_demo(&ch, "segments");
+    let (data, env, db) = (demo.data.clone(), demo.env.clone(), demo.db.clone());
+    let events = &demo.events;
     let admin = || {
         let mut config = pixeltrack::config::Config::load(None, env.iter().cloned(), &[]).unwrap();
         config.data_dir = data.clone();
@@ -661,7 +672,7 @@ fn days_held_from_clickhouse_count_what_clickhouse_counts() {
     let (_, rest) = held.held_segments(site.id, &days).unwrap();
     assert!(rest.is_empty(), "read again: {rest:?}");
     compare("read again");
-    drop(server);
+    drop(demo);
 }
 
 /// An email verdict corrected after its event was shipped (a click that turned out to

@@ -194,34 +194,42 @@ pub fn each_day<S: EventStore + ?Sized>(
     filters: &[Filter],
     groups: &[Group],
 ) -> Result<Vec<(i64, WebCounts)>> {
+    on_cores(days, |day| {
+        let (from, to) = (day * DAY_MS, (day + 1) * DAY_MS);
+        Ok((*day, store.web_counts(site_id, from, to, filters, groups)?))
+    })
+}
+
+/// `f` of each item, on up to as many threads as there are cores (four at most), each
+/// thread taking the next item when it is done; the results in no particular order.
+pub fn on_cores<I: Sync, T: Send>(
+    items: &[I],
+    f: impl Fn(&I) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4)
-        .min(days.len());
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
     let next = AtomicUsize::new(0);
     let out = std::sync::Mutex::new(Vec::new());
     let work = || -> Result<()> {
-        while let Some(day) = days.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let (from, to) = (day * DAY_MS, (day + 1) * DAY_MS);
-            let c = store.web_counts(site_id, from, to, filters, groups)?;
-            out.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((*day, c));
+        while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let r = f(item)?;
+            out.lock().unwrap_or_else(|p| p.into_inner()).push(r);
         }
         Ok(())
     };
-    if threads <= 1 {
-        work()?;
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<Result<Vec<()>>>()
-        })?;
-    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<Result<Vec<()>>>()
+    })?;
     Ok(out.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 

@@ -551,29 +551,7 @@ impl ClickHouse {
                 Column::Now(_) => on_joined.push_str(&cond),
             }
         }
-        // Visits do not span two UTC days (a visitor id is one day's), so those of the
-        // range's events started less than a day before it: the visits read are the
-        // range's, not every visit the site ever had.
-        on_visits.push_str(&format!(
-            " AND start_ms >= {} AND start_ms < {to_ms}",
-            from_ms.saturating_sub(DAY_MS)
-        ));
-        // A short range (today, a day being kept) has a small share of the visits the
-        // scan above reads: only those of its events' visit ids are read past the id
-        // (0.26 → 0.15 s for a day at 10 M events; for a month the set costs more than
-        // it saves). Ids are per collector, so the set may let in another collector's
-        // visit of the same id: the join's keys still decide. On a cluster each shard
-        // runs this on its own events and visits (a visitor's are on one shard).
-        let visits_read = if to_ms - from_ms <= NARROW_VISITS_MS {
-            format!(
-                "PREWHERE site_id = {site_id} AND id IN (SELECT session_id FROM {db}.events_local \
-                 PREWHERE site_id = {site_id} AND {range}) WHERE 1",
-                db = self.db,
-                range = range(from_ms, to_ms),
-            )
-        } else {
-            format!("WHERE site_id = {site_id}")
-        };
+        let visits = self.visits_join(site_id, from_ms, to_ms, &on_visits);
         let mut cells = Vec::new();
         for (i, g) in groups.iter().enumerate() {
             if let Some((value, counted)) = group_cell(*g) {
@@ -611,14 +589,7 @@ impl ClickHouse {
                         if(found = 1, s_visit_ms, 0) AS visit_ms,
                         {entry} AS entry_page, {exit} AS exit_page, {dims}
                  FROM {db}.events
-                 ANY LEFT JOIN (
-                     SELECT id AS session_id, visitor_id, toUInt8(1) AS found,
-                            argMax(events, version) AS s_events,
-                            argMax(last_ms - start_ms, version) AS s_visit_ms,
-                            argMax(exit_page, version) AS s_exit_page
-                     FROM {db}.sessions_local {visits_read}{on_visits}
-                     GROUP BY id, visitor_id
-                 ) USING (session_id, visitor_id)
+                 {visits}
                  PREWHERE site_id = {site_id} AND {range} AND {WEB_EVENT}{on_events}
                  WHERE 1{on_joined}
              )
@@ -674,15 +645,19 @@ impl ClickHouse {
         Ok(out.into_iter().collect())
     }
 
-    /// Every web event of `[from, to)` with its visit's values, as `Tally` reads it:
-    /// the rows `web_counts` groups, unfiltered, for a day segment (`store::segments`).
-    pub async fn web_rows(
-        &self,
-        site_id: i64,
-        from_ms: Millis,
-        to_ms: Millis,
-    ) -> Result<Vec<WebRowRead>> {
-        // As in `web_counts_of`: a short range reads only its events' visits.
+    /// The join that gives each event of `[from, to)` its visit's moving values
+    /// (`found`, `s_events`, `s_visit_ms`, `s_exit_page`), the visits read narrowed by
+    /// `on_visits` (` AND …` conditions on the visit rows).
+    fn visits_join(&self, site_id: i64, from_ms: Millis, to_ms: Millis, on_visits: &str) -> String {
+        // Visits do not span two UTC days (a visitor id is one day's), so those of the
+        // range's events started less than a day before it: the visits read are the
+        // range's, not every visit the site ever had.
+        // A short range (today, a day being kept) has a small share of the visits a
+        // scan of the site's reads: only those of its events' visit ids are read past the id
+        // (0.26 → 0.15 s for a day at 10 M events; for a month the set costs more than
+        // it saves). Ids are per collector, so the set may let in another collector's
+        // visit of the same id: the join's keys still decide. On a cluster each shard
+        // runs this on its own events and visits (a visitor's are on one shard).
         let visits_read = if to_ms - from_ms <= NARROW_VISITS_MS {
             format!(
                 "PREWHERE site_id = {site_id} AND id IN (SELECT session_id FROM {db}.events_local \
@@ -693,25 +668,40 @@ impl ClickHouse {
         } else {
             format!("WHERE site_id = {site_id}")
         };
+        format!(
+            "ANY LEFT JOIN (
+                 SELECT id AS session_id, visitor_id, toUInt8(1) AS found,
+                        argMax(events, version) AS s_events,
+                        argMax(last_ms - start_ms, version) AS s_visit_ms,
+                        argMax(exit_page, version) AS s_exit_page
+                 FROM {db}.sessions_local {visits_read}{on_visits}
+                   AND start_ms >= {visits_from} AND start_ms < {to_ms}
+                 GROUP BY id, visitor_id
+             ) USING (session_id, visitor_id)",
+            db = self.db,
+            visits_from = from_ms.saturating_sub(DAY_MS),
+        )
+    }
+
+    /// Every web event of `[from, to)` with its visit's values, as `Tally` reads it:
+    /// the rows `web_counts` groups, unfiltered, for a day segment (`store::segments`).
+    pub async fn web_rows(
+        &self,
+        site_id: i64,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<WebRowRead>> {
+        let visits = self.visits_join(site_id, from_ms, to_ms, "");
         let sql = format!(
             "SELECT {MS} AS t_ms, visitor_id, session_id, name, path, title, scroll_pct, engaged_ms,
                     toInt64(if(found = 1, s_events, 0)) AS visit_events,
                     toInt64(if(found = 1, s_visit_ms, 0)) AS visit_ms,
                     {entry} AS entry_page, {exit} AS exit_page, [{dims}] AS dims
              FROM {db}.events
-             ANY LEFT JOIN (
-                 SELECT id AS session_id, visitor_id, toUInt8(1) AS found,
-                        argMax(events, version) AS s_events,
-                        argMax(last_ms - start_ms, version) AS s_visit_ms,
-                        argMax(exit_page, version) AS s_exit_page
-                 FROM {db}.sessions_local {visits_read}
-                   AND start_ms >= {visits_from} AND start_ms < {to_ms}
-                 GROUP BY id, visitor_id
-             ) USING (session_id, visitor_id)
+             {visits}
              PREWHERE site_id = {site_id} AND {range} AND {WEB_EVENT}",
             db = self.db,
             range = range(from_ms, to_ms),
-            visits_from = from_ms.saturating_sub(DAY_MS),
             entry = dim_expr(Dim::EntryPage).unwrap_or_default(),
             exit = dim_expr(Dim::ExitPage).unwrap_or_default(),
             dims = SESSION_DIMS

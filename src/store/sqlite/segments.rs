@@ -29,7 +29,9 @@ impl SqliteStore {
             Some(other) => other.web_counts_by_day(site_id, &rest, filters, groups)?,
             None => crate::store::events::each_day(self, site_id, &rest, filters, groups)?,
         };
-        out.extend(count_each(&held, filters, groups)?);
+        out.extend(crate::store::events::on_cores(&held, |s| {
+            Ok((s.day, s.count(filters, groups)?))
+        })?);
         Ok(out)
     }
 
@@ -119,42 +121,6 @@ impl SqliteStore {
         }
         Ok(built)
     }
-}
-
-/// Each segment's counts, on up to as many threads as there are cores.
-fn count_each(
-    held: &[Arc<DaySegment>],
-    filters: &[Filter],
-    groups: &[Group],
-) -> Result<Vec<(i64, WebCounts)>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(held.len());
-    if threads <= 1 {
-        return held
-            .iter()
-            .map(|s| Ok((s.day, s.count(filters, groups)?)))
-            .collect();
-    }
-    let chunk = held.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = held
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|s| Ok((s.day, s.count(filters, groups)?)))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for h in handles {
-            out.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?);
-        }
-        Ok(out)
-    })
 }
 
 #[cfg(test)]
