@@ -347,7 +347,13 @@ impl DaySegment {
             if by.iter().any(|(x, _, _)| x == g) {
                 continue;
             }
-            let (source, cells) = self.source(*g);
+            let source = self.source(*g);
+            let cells = match &source {
+                Source::Total => 1,
+                Source::Hours(_, values) => values.len(),
+                Source::Dim { col, .. } => self.col(*col).dict.len(),
+                Source::Nothing => 0,
+            };
             by.push((*g, source, vec![Cell::default(); cells]));
         }
         let mut start = 0usize;
@@ -363,12 +369,14 @@ impl DaySegment {
                 }
                 let name = Some(self.name.code(r));
                 if name == engagement {
+                    // Counted in the total, its hours and its page only: its scroll
+                    // depth and visible time (as `Tally` counts it).
                     let (scroll, engaged) = (self.scroll[r], self.engaged[r]);
                     for (_, source, cells) in by.iter_mut() {
                         let cell = match &*source {
                             Source::Total => 0,
-                            Source::Hours(of) => of[self.hour[r] as usize] as usize,
-                            Source::Page(_) => self.page.code(r),
+                            Source::Hours(of, _) => of[self.hour[r] as usize] as usize,
+                            Source::Dim { col: Col::Page, .. } => self.page.code(r),
                             _ => continue,
                         };
                         let c = &mut cells[cell];
@@ -387,31 +395,19 @@ impl DaySegment {
                 for (_, source, cells) in by.iter_mut() {
                     let cell = match &*source {
                         Source::Total => 0,
-                        Source::Hours(of) => of[self.hour[r] as usize] as usize,
-                        Source::Visit(col, counted) => {
-                            let code = self.vcols[*col].code(vi);
-                            if !counted[code] {
-                                continue;
-                            }
-                            code
-                        }
-                        Source::Page(counted) => {
-                            let code = self.page.code(r);
-                            if !is_pageview || !counted[code] {
-                                continue;
-                            }
-                            code
-                        }
-                        Source::Title(counted) => {
-                            let code = self.title.code(r);
-                            if !is_pageview || !counted[code] {
-                                continue;
-                            }
-                            code
-                        }
-                        Source::Event(counted) => {
-                            let code = self.name.code(r);
-                            if is_pageview || !counted[code] {
+                        Source::Hours(of, _) => of[self.hour[r] as usize] as usize,
+                        Source::Dim { col, counted } => {
+                            // Pages and titles count page views, events the others.
+                            let takes = match col {
+                                Col::Page | Col::Title => is_pageview,
+                                Col::Name => !is_pageview,
+                                Col::Visit(_) => true,
+                            };
+                            let code = match col {
+                                Col::Visit(c) => self.vcols[*c].code(vi),
+                                c => self.col(*c).code(r),
+                            };
+                            if !takes || !counted[code] {
                                 continue;
                             }
                             code
@@ -430,19 +426,10 @@ impl DaySegment {
                         .enumerate()
                         .filter(|(_, c)| c.touched)
                         .map(|(i, c)| {
-                            let value = match (&source, g) {
-                                (Source::Total, _) => String::new(),
-                                (Source::Hours(of), Group::Hours(h)) => {
-                                    let first =
-                                        of.iter().position(|x| *x as usize == i).unwrap_or(0);
-                                    let h = h.max(1);
-                                    ((self.day * 24 + first as i64).div_euclid(h) * h).to_string()
-                                }
-                                (Source::Visit(col, _), _) => self.vcols[*col].dict[i].clone(),
-                                (Source::Page(_), _) => self.page.dict[i].clone(),
-                                (Source::Title(_), _) => self.title.dict[i].clone(),
-                                (Source::Event(_), _) => self.name.dict[i].clone(),
-                                (Source::Hours(_) | Source::Nothing, _) => String::new(),
+                            let value = match &source {
+                                Source::Hours(_, values) => values[i].to_string(),
+                                Source::Dim { col, .. } => self.col(*col).dict[i].clone(),
+                                Source::Total | Source::Nothing => String::new(),
                             };
                             let mut counts = c.counts;
                             if g != Group::Total {
@@ -457,85 +444,90 @@ impl DaySegment {
         ))
     }
 
-    /// The column a filter on `d` reads, and whether it is the visit's.
-    fn column(&self, d: Dim) -> Option<(&Column, bool)> {
+    /// The column that holds `d` (None: rows do not carry it).
+    fn col_of(d: Dim) -> Option<Col> {
         Some(match d {
-            Dim::Page => (&self.page, false),
-            Dim::Title => (&self.title, false),
-            Dim::Event => (&self.name, false),
-            Dim::EntryPage => (&self.vcols[ENTRY], true),
-            Dim::ExitPage => (&self.vcols[EXIT], true),
-            d => (
-                &self.vcols[SESSION_DIMS.iter().position(|s| *s == d)?],
-                true,
-            ),
+            Dim::Page => Col::Page,
+            Dim::Title => Col::Title,
+            Dim::Event => Col::Name,
+            Dim::EntryPage => Col::Visit(ENTRY),
+            Dim::ExitPage => Col::Visit(EXIT),
+            d => Col::Visit(SESSION_DIMS.iter().position(|s| *s == d)?),
         })
     }
 
-    /// Where a group's value comes from, and how many cells it has.
-    fn source(&self, g: Group) -> (Source, usize) {
-        // An unset value of these dimensions is no row (as `Tally` has it).
-        let counted = |col: &Column, d: Dim| -> Vec<bool> {
-            col.dict
-                .iter()
-                .map(|v| !(v.is_empty() && d.empty_means_unset()))
-                .collect()
-        };
+    fn col(&self, c: Col) -> &Column {
+        match c {
+            Col::Page => &self.page,
+            Col::Title => &self.title,
+            Col::Name => &self.name,
+            Col::Visit(i) => &self.vcols[i],
+        }
+    }
+
+    /// The column a filter on `d` reads, and whether it is the visit's.
+    fn column(&self, d: Dim) -> Option<(&Column, bool)> {
+        let c = Self::col_of(d)?;
+        Some((self.col(c), matches!(c, Col::Visit(_))))
+    }
+
+    /// Where a group's value comes from.
+    fn source(&self, g: Group) -> Source {
         match g {
-            Group::Total => (Source::Total, 1),
+            Group::Total => Source::Total,
             Group::Hours(h) => {
+                // Each hour of the day's bucket: the bucket's first hour (as `Tally`
+                // names it), one cell per bucket.
                 let h = h.max(1);
                 let mut of = [0u32; 24];
-                let mut buckets: Vec<i64> = Vec::new();
+                let mut values: Vec<i64> = Vec::new();
                 for (hod, cell) in of.iter_mut().enumerate() {
-                    let b = (self.day * 24 + hod as i64).div_euclid(h);
-                    if buckets.last() != Some(&b) {
-                        buckets.push(b);
+                    let b = (self.day * 24 + hod as i64).div_euclid(h) * h;
+                    if values.last() != Some(&b) {
+                        values.push(b);
                     }
-                    *cell = (buckets.len() - 1) as u32;
+                    *cell = (values.len() - 1) as u32;
                 }
-                (Source::Hours(of), buckets.len())
+                Source::Hours(of, values)
             }
-            Group::Dim(Dim::Page) => (
-                Source::Page(counted(&self.page, Dim::Page)),
-                self.page.dict.len(),
-            ),
-            Group::Dim(Dim::Title) => (
-                Source::Title(counted(&self.title, Dim::Title)),
-                self.title.dict.len(),
-            ),
-            Group::Dim(Dim::Event) => (
-                Source::Event(counted(&self.name, Dim::Event)),
-                self.name.dict.len(),
-            ),
-            Group::Dim(d) => {
-                let col = match d {
-                    Dim::EntryPage => Some(ENTRY),
-                    Dim::ExitPage => Some(EXIT),
-                    d => SESSION_DIMS.iter().position(|s| *s == d),
-                };
-                match col {
-                    Some(c) => (
-                        Source::Visit(c, counted(&self.vcols[c], d)),
-                        self.vcols[c].dict.len(),
-                    ),
-                    // A dimension rows do not carry counts nothing (as in `Tally`).
-                    None => (Source::Nothing, 0),
-                }
-            }
+            // A dimension rows do not carry counts nothing (as in `Tally`).
+            Group::Dim(d) => match Self::col_of(d) {
+                None => Source::Nothing,
+                Some(col) => Source::Dim {
+                    col,
+                    // An unset value of these dimensions is no row (as `Tally` has it).
+                    counted: self
+                        .col(col)
+                        .dict
+                        .iter()
+                        .map(|v| !(v.is_empty() && d.empty_means_unset()))
+                        .collect(),
+                },
+            },
         }
     }
 }
 
-/// Where a group takes an event's value from (the `Vec<bool>`: which dictionary
-/// entries count).
+/// A segment's text columns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Page,
+    Title,
+    Name,
+    /// One of the visit's ([`VISIT_COLS`]).
+    Visit(usize),
+}
+
+/// Where a group takes an event's value from.
 enum Source {
     Total,
-    Hours([u32; 24]),
-    Visit(usize, Vec<bool>),
-    Page(Vec<bool>),
-    Title(Vec<bool>),
-    Event(Vec<bool>),
+    /// Each hour of the day's cell, and each cell's value.
+    Hours([u32; 24], Vec<i64>),
+    /// A column, and which of its dictionary entries count.
+    Dim {
+        col: Col,
+        counted: Vec<bool>,
+    },
     Nothing,
 }
 
@@ -615,10 +607,9 @@ impl Segments {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `(days to hold, budget in bytes)`.
-    pub fn settings(&self) -> (i64, usize) {
-        let h = self.lock();
-        (h.days, h.budget)
+    /// How many past days of each site to hold (0: none).
+    pub fn days(&self) -> i64 {
+        self.lock().days
     }
 
     pub fn get(&self, site_id: i64, day: i64) -> Option<Arc<DaySegment>> {
@@ -671,10 +662,6 @@ impl Segments {
     pub fn retain(&self, mut keep: impl FnMut(i64, &DaySegment) -> bool) {
         let mut h = self.lock();
         h.by_day.retain(|(site, _), s| keep(*site, s));
-        let days = h.days;
-        if days == 0 {
-            h.unfit.clear();
-        }
     }
 
     /// Whether the day was found unfit at this mark.
@@ -684,7 +671,7 @@ impl Segments {
 
     pub fn mark_unfit(&self, site_id: i64, day: i64, mark: i64) {
         let mut h = self.lock();
-        // Bounded by the days held: the oldest go first.
+        // Bounded: past it, every day is tried once more.
         if h.unfit.len() >= 4096 {
             h.unfit.clear();
         }
@@ -704,12 +691,6 @@ impl Segments {
             h.by_day.values().map(|s| s.bytes()).sum(),
         )
     }
-}
-
-/// The hours-bucket value of `ts` (as `Tally` names it), for tests.
-#[cfg(test)]
-fn hours_value(ts: crate::clock::Millis, h: i64) -> String {
-    ((ts / HOUR_MS).div_euclid(h) * h).to_string()
 }
 
 #[cfg(test)]
@@ -791,7 +772,6 @@ mod tests {
                 "{filters:?}"
             );
         }
-        assert_eq!(hours_value(t0 + 3 * HOUR_MS, 1), (day * 24 + 3).to_string());
     }
 
     /// The filters of the test rows, applied as SQL applies them.

@@ -68,7 +68,7 @@ impl SqliteStore {
     /// ClickHouse (an admin), the days are read from there, and checked against
     /// ClickHouse's own marks (`EventStore::day_marks`).
     pub fn refresh_segments(&self, now: Millis) -> Result<usize> {
-        let (days, _) = self.segments.settings();
+        let days = self.segments.days();
         if days == 0 {
             self.segments.retain(|_, _| false);
             return Ok(0);
