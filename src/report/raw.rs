@@ -423,6 +423,39 @@ mod tests {
         compare(&store);
     }
 
+    /// Two processes on one database: one reads a changed day again and keeps its row
+    /// with the new mark; the other's older segment of that day is not used.
+    #[test]
+    fn a_day_read_again_by_another_process_is_not_counted_from_an_older_segment() {
+        let (dir, a) = store();
+        let now = D0 + 20 * DAY_MS;
+        a.add_site(
+            &crate::model::SiteKey::generate(),
+            "example.com",
+            "Example",
+            D0,
+        )
+        .unwrap();
+        let b = SqliteStore::open(dir.path()).unwrap();
+        for s in [&a, &b] {
+            s.segments().configure(62, 1 << 30);
+            s.refresh_segments(now).unwrap();
+        }
+        let day = D0 / DAY_MS + 1;
+        assert_eq!(
+            a.held_segments(SiteId(1), &[day]).unwrap().1,
+            Vec::<i64>::new()
+        );
+        let late = vec![pageview(D0 + DAY_MS + 7 * HOUR_MS, 77_777, "/a", "Google")];
+        assert!(writer(&b).write(late, Vec::new()));
+        assert_eq!(b.refresh_segments(now).unwrap(), 1);
+        assert_eq!(
+            b.held_segments(SiteId(1), &[day]).unwrap().1,
+            Vec::<i64>::new()
+        );
+        assert_eq!(a.held_segments(SiteId(1), &[day]).unwrap().1, vec![day]);
+    }
+
     #[test]
     fn a_day_whose_visits_are_not_written_yet_is_counted_but_not_kept() {
         let dir = tempfile::tempdir().unwrap();

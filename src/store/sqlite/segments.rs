@@ -8,7 +8,7 @@ use super::{Result, SqliteStore};
 use crate::clock::{day_of, settled_days, Millis, DAY_MS};
 use crate::model::SiteId;
 use crate::store::segments::{DaySegment, Segments, KEY};
-use crate::store::{EventStore, Filter, Group, SiteStore, WebCounts};
+use crate::store::{EventStore, Filter, Group, KeptDays, SiteStore, WebCounts};
 
 impl SqliteStore {
     pub fn segments(&self) -> &Segments {
@@ -52,9 +52,7 @@ impl SqliteStore {
         let (mut held, mut rest) = (Vec::new(), Vec::new());
         for day in days {
             match self.segments.get(site_id.0, *day) {
-                Some(s) if kept.fresh.contains_key(day) && kept.marks.get(day) == Some(&s.mark) => {
-                    held.push(s)
-                }
+                Some(s) if unchanged(&kept, &s) => held.push(s),
                 _ => rest.push(*day),
             }
         }
@@ -85,7 +83,7 @@ impl SqliteStore {
                     continue;
                 };
                 match self.segments.get(site.id.0, day) {
-                    Some(s) if kept.fresh.contains_key(&day) && s.mark == mark => {
+                    Some(s) if unchanged(&kept, &s) => {
                         fresh.insert((site.id.0, day));
                     }
                     _ if self.segments.unfit(site.id.0, day, mark) => {}
@@ -121,6 +119,14 @@ impl SqliteStore {
         }
         Ok(built)
     }
+}
+
+/// Whether the day of `seg` is as it was read: its `report_days` row is still there
+/// (removals delete it) with the day's mark now (late writes change it), and that mark
+/// is the segment's own (another process may have read the day again since, and kept
+/// the row with the newer mark).
+fn unchanged(kept: &KeptDays, seg: &DaySegment) -> bool {
+    kept.fresh.contains_key(&seg.day) && kept.marks.get(&seg.day) == Some(&seg.mark)
 }
 
 #[cfg(test)]
