@@ -634,6 +634,37 @@ fn days_held_from_clickhouse_count_what_clickhouse_counts() {
             want.sort_by_key(|(d, _)| *d);
             assert!(got == want, "{why}: {v:?}");
         }
+        // The touches conversions are credited from: of a range that starts and ends
+        // within a day, all of them and those of some visitors and click ids.
+        let (from, to) = ((today - 6) * 86_400_000 + 5 * 3_600_000, now);
+        let all = plain.touches(site.id, from, to).unwrap();
+        assert!(
+            all.iter()
+                .filter(|t| days.contains(&(t.ts_ms / 86_400_000)))
+                .count()
+                > 3,
+            "the demo's ads and email bring touches to the held days"
+        );
+        assert!(
+            held.touches(site.id, from, to).unwrap() == all,
+            "{why}: touches"
+        );
+        let visitors: std::collections::HashSet<i64> =
+            all.iter().step_by(3).map(|t| t.visitor_id).collect();
+        let click_ids: std::collections::HashSet<String> = all
+            .iter()
+            .skip(1)
+            .step_by(4)
+            .map(|t| t.click_id.clone())
+            .collect();
+        let want = plain
+            .touches_of(site.id, from, to, &visitors, &click_ids)
+            .unwrap();
+        assert!(!want.is_empty());
+        let got = held
+            .touches_of(site.id, from, to, &visitors, &click_ids)
+            .unwrap();
+        assert!(got == want, "{why}: touches of some visitors and click ids");
     };
     compare("held from ClickHouse");
     // A person's events deleted in ClickHouse only: their day is not counted from the

@@ -21,7 +21,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Counts, Dim, Filter, FilterOp, Group, StoreError, WebCounts, WebRow, SESSION_DIMS};
+use super::{
+    Counts, Dim, Filter, FilterOp, Group, StoreError, Touch, WebCounts, WebRow, SESSION_DIMS,
+};
 use crate::clock::{DAY_MS, HOUR_MS};
 use crate::model::ENGAGEMENT;
 
@@ -155,6 +157,9 @@ pub struct DaySegment {
     /// An engagement event's scroll depth (`i8::MIN`: none) and visible time (`NONE`).
     scroll: Vec<i8>,
     engaged: Vec<u32>,
+    /// The day's touches, in the order [`EventStore::touches`](super::EventStore::touches)
+    /// gives them: what conversions are credited from (a few in a hundred events).
+    touches: Vec<Touch>,
 }
 
 /// An event while a segment is built.
@@ -289,9 +294,29 @@ impl DaySegment {
             hour: pending.iter().map(|p| p.hour).collect(),
             scroll: pending.iter().map(|p| p.scroll).collect(),
             engaged: pending.iter().map(|p| p.engaged).collect(),
+            touches: Vec::new(),
         };
         seg.bytes = seg.measure();
         Ok(Some(seg))
+    }
+
+    /// The segment with the day's touches (read with the same mark as its rows).
+    pub fn with_touches(mut self, touches: Vec<Touch>) -> DaySegment {
+        self.touches = touches;
+        self.bytes = self.measure();
+        self
+    }
+
+    /// The day's touches within `[from, to)` that `keep` keeps, in their order.
+    pub fn touches<'a>(
+        &'a self,
+        from: crate::clock::Millis,
+        to: crate::clock::Millis,
+        keep: &'a dyn Fn(&Touch) -> bool,
+    ) -> impl Iterator<Item = &'a Touch> + 'a {
+        self.touches
+            .iter()
+            .filter(move |t| (from..to).contains(&t.ts_ms) && keep(t))
     }
 
     /// About how much memory the segment holds.
@@ -310,6 +335,17 @@ impl DaySegment {
             + self.hour.capacity()
             + self.scroll.capacity()
             + self.engaged.capacity() * 4
+            + self
+                .touches
+                .iter()
+                .map(|t| {
+                    std::mem::size_of::<Touch>()
+                        + t.name.capacity()
+                        + t.click_id.capacity()
+                        + t.ad.capacity()
+                        + t.currency.capacity()
+                })
+                .sum::<usize>()
     }
 
     pub fn events(&self) -> usize {

@@ -38,6 +38,10 @@ struct MarksRead {
 /// ClickHouse is seen by reports from a second later on.
 const MARKS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long the days of a read of day marks are read again with the next one, when
+/// that asks for other days: one read instead of two, each as long as the longer one.
+const MARKS_JOINED: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl ClickHouseReader {
     pub fn new(c: &StoreConfig) -> std::io::Result<ClickHouseReader> {
         Ok(ClickHouseReader {
@@ -237,18 +241,26 @@ impl EventStore for ClickHouseReader {
         }) {
             return Ok(Some(within(&m.marks)));
         }
-        // The period before the range and the conversions' lookback (31 days) too.
-        let from = first - (end - first) - 31;
+        // The period before the range and the conversions' lookback (31 days) too, and
+        // the days of the read before if it was moments ago: the site page asks for its
+        // range's days and for the held segments' 62 days, and one read answers both.
+        let (mut from, mut to) = (first - (end - first) - 31, end);
+        if let Some(m) = last
+            .as_ref()
+            .filter(|m| m.site_id == site && m.at.elapsed() < MARKS_JOINED)
+        {
+            (from, to) = (from.min(m.first), to.max(m.end));
+        }
         let at = std::time::Instant::now();
         let marks: HashMap<i64, i64> = self
-            .run("events", self.ch.day_marks(site, from, end))?
+            .run("events", self.ch.day_marks(site, from, to))?
             .into_iter()
             .collect();
         let out = within(&marks);
         *last = Some(MarksRead {
             site_id: site,
             first: from,
-            end,
+            end: to,
             at,
             marks,
         });

@@ -437,13 +437,9 @@ impl EventStore for SqliteStore {
     }
 
     fn touches(&self, site_id: SiteId, from_ms: Millis, to_ms: Millis) -> Result<Vec<Touch>> {
-        if let Some(other) = &self.reads_from {
-            return other.touches(site_id, from_ms, to_ms);
-        }
-        let conn = self.conn();
-        let mut st = conn.prepare_cached(&touches_sql("", ""))?;
-        let rows = st.query_map(params![site_id, from_ms, to_ms], touch_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.held_touches(site_id, from_ms, to_ms, &|_| true, &mut |a, b| {
+            self.read_touches(site_id, a, b)
+        })
     }
 
     fn touches_of(
@@ -454,42 +450,13 @@ impl EventStore for SqliteStore {
         visitors: &HashSet<i64>,
         click_ids: &HashSet<String>,
     ) -> Result<Vec<Touch>> {
-        if let Some(other) = &self.reads_from {
-            return other.touches_of(site_id, from_ms, to_ms, visitors, click_ids);
-        }
-        // One seek per visitor and click id (the indexes of schema 22), each touch once,
-        // in the order of the range's read.
-        let conn = self.conn();
-        let mut found: BTreeMap<(Millis, i64), Touch> = BTreeMap::new();
-        let keys: [(&str, &str, Vec<rusqlite::types::Value>); 2] = [
-            (
-                "INDEXED BY events_touch_visitors",
-                "AND visitor_id = ?4",
-                visitors.iter().map(|v| (*v).into()).collect(),
-            ),
-            (
-                "INDEXED BY events_touch_click_ids",
-                "AND click_id = ?4",
-                click_ids
-                    .iter()
-                    .filter(|c| !c.is_empty())
-                    .map(|c| c.clone().into())
-                    .collect(),
-            ),
-        ];
-        for (index, narrow, values) in keys {
-            let mut st = conn.prepare_cached(&touches_sql(index, narrow))?;
-            for v in values {
-                let rows = st.query_map(params![site_id, from_ms, to_ms, v], |r| {
-                    Ok(((r.get(0)?, r.get(8)?), touch_from_row(r)?))
-                })?;
-                for row in rows {
-                    let (at, t) = row?;
-                    found.insert(at, t);
-                }
-            }
-        }
-        Ok(found.into_values().collect())
+        let of = |t: &Touch| {
+            visitors.contains(&t.visitor_id)
+                || (!t.click_id.is_empty() && click_ids.contains(&t.click_id))
+        };
+        self.held_touches(site_id, from_ms, to_ms, &of, &mut |a, b| {
+            self.read_touches_of(site_id, a, b, visitors, click_ids)
+        })
     }
 
     fn keeps_days(&self) -> bool {
@@ -669,6 +636,71 @@ impl SqliteStore {
             f(&row);
         }
         Ok(())
+    }
+
+    /// The touches of `[from, to)` read from the events (here or in the store reads
+    /// come from), none from held days.
+    pub(super) fn read_touches(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<Touch>> {
+        if let Some(other) = &self.reads_from {
+            return other.touches(site_id, from_ms, to_ms);
+        }
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&touches_sql("", ""))?;
+        let rows = st.query_map(params![site_id, from_ms, to_ms], touch_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// [`read_touches`](Self::read_touches) of these visitors or carrying these click
+    /// ids.
+    pub(super) fn read_touches_of(
+        &self,
+        site_id: SiteId,
+        from_ms: Millis,
+        to_ms: Millis,
+        visitors: &HashSet<i64>,
+        click_ids: &HashSet<String>,
+    ) -> Result<Vec<Touch>> {
+        if let Some(other) = &self.reads_from {
+            return other.touches_of(site_id, from_ms, to_ms, visitors, click_ids);
+        }
+        // One seek per visitor and click id (the indexes of schema 22), each touch once,
+        // in the order of the range's read.
+        let conn = self.conn();
+        let mut found: BTreeMap<(Millis, i64), Touch> = BTreeMap::new();
+        let keys: [(&str, &str, Vec<rusqlite::types::Value>); 2] = [
+            (
+                "INDEXED BY events_touch_visitors",
+                "AND visitor_id = ?4",
+                visitors.iter().map(|v| (*v).into()).collect(),
+            ),
+            (
+                "INDEXED BY events_touch_click_ids",
+                "AND click_id = ?4",
+                click_ids
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.clone().into())
+                    .collect(),
+            ),
+        ];
+        for (index, narrow, values) in keys {
+            let mut st = conn.prepare_cached(&touches_sql(index, narrow))?;
+            for v in values {
+                let rows = st.query_map(params![site_id, from_ms, to_ms, v], |r| {
+                    Ok(((r.get(0)?, r.get(8)?), touch_from_row(r)?))
+                })?;
+                for row in rows {
+                    let (at, t) = row?;
+                    found.insert(at, t);
+                }
+            }
+        }
+        Ok(found.into_values().collect())
     }
 }
 
