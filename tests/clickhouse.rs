@@ -691,8 +691,8 @@ fn days_held_from_clickhouse_count_what_clickhouse_counts() {
         ));
         (n.trim() == "0").then_some(())
     });
-    // The reader answers marks from a read of up to a second ago.
-    std::thread::sleep(Duration::from_millis(1_100));
+    // The reader answers marks from a read of up to five seconds ago (`MARKS_FRESH`).
+    std::thread::sleep(Duration::from_millis(5_100));
     let (_, rest) = held.held_segments(site.id, &days).unwrap();
     assert!(
         rest.contains(&(today - 3)),
