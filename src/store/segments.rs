@@ -630,6 +630,8 @@ struct Held {
     unfit: HashMap<(i64, i64), i64>,
     /// Counts removals ([`Segments::forget`]).
     generation: u64,
+    /// Whether segments carry their day's touches (see [`Segments::hold_touches`]).
+    touches: bool,
 }
 
 impl Segments {
@@ -637,6 +639,19 @@ impl Segments {
         let mut h = self.lock();
         h.days = days.max(0);
         h.budget = budget_bytes;
+    }
+
+    /// Whether the days built from now on carry their touches, so that attribution
+    /// reads a held day's from memory: for a store whose reads of touches scan every
+    /// event of the range (ClickHouse: 0.2 s for the 30 days of today's conversions'
+    /// lookback at 10 M events). SQLite finds them by index, faster than a filter of a
+    /// month's touches in memory, and leaves it off.
+    pub fn hold_touches(&self, on: bool) {
+        self.lock().touches = on;
+    }
+
+    pub fn holds_touches(&self) -> bool {
+        self.lock().touches
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {

@@ -269,6 +269,8 @@ impl SqliteStore {
     /// accounts still read here.
     pub fn with_reads_from(mut self, other: Box<dyn crate::store::EventReads>) -> SqliteStore {
         self.reads_from = Some(other);
+        // Touches there are found by scanning the range: held days carry theirs.
+        self.segments.hold_touches(true);
         self
     }
 

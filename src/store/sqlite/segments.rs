@@ -77,7 +77,7 @@ impl SqliteStore {
             (from + DAY_MS - 1).div_euclid(DAY_MS),
             to.div_euclid(DAY_MS),
         );
-        if first >= end || self.segments.is_empty() {
+        if first >= end || self.segments.is_empty() || !self.segments.holds_touches() {
             return read(from, to);
         }
         let days: Vec<i64> = (first..end).collect();
@@ -150,11 +150,15 @@ impl SqliteStore {
                 continue;
             };
             // Read after the mark too: a change since makes the segment unused.
-            let seg = seg.with_touches(self.read_touches(
-                SiteId(site),
-                day * DAY_MS,
-                (day + 1) * DAY_MS,
-            )?);
+            let seg = if self.segments.holds_touches() {
+                seg.with_touches(self.read_touches(
+                    SiteId(site),
+                    day * DAY_MS,
+                    (day + 1) * DAY_MS,
+                )?)
+            } else {
+                seg
+            };
             if !self.segments.insert(site, seg, since) {
                 break;
             }
@@ -199,6 +203,8 @@ mod tests {
         let (site, _) = crate::cli::demo::run(&store, &rt, 5, 300, false, &Clock::System).unwrap();
         let now = Clock::System.now_ms();
         store.segments().configure(62, 1 << 30);
+        // As an admin reading ClickHouse holds them (`with_reads_from`).
+        store.segments().hold_touches(true);
         assert!(store.refresh_segments(now).unwrap() >= 3);
         let today = crate::clock::day_of(now);
         let (from, to) = ((today - 4) * DAY_MS + 5 * HOUR_MS, now);
