@@ -158,8 +158,9 @@ pub struct DaySegment {
     scroll: Vec<i8>,
     engaged: Vec<u32>,
     /// The day's touches, in the order [`EventStore::touches`](super::EventStore::touches)
-    /// gives them: what conversions are credited from (a few in a hundred events).
-    touches: Vec<Touch>,
+    /// gives them: what conversions are credited from (a few in a hundred events). None
+    /// when not read with the day ([`Segments::hold_touches`]).
+    touches: Option<Vec<Touch>>,
 }
 
 /// An event while a segment is built.
@@ -294,7 +295,7 @@ impl DaySegment {
             hour: pending.iter().map(|p| p.hour).collect(),
             scroll: pending.iter().map(|p| p.scroll).collect(),
             engaged: pending.iter().map(|p| p.engaged).collect(),
-            touches: Vec::new(),
+            touches: None,
         };
         seg.bytes = seg.measure();
         Ok(Some(seg))
@@ -302,21 +303,25 @@ impl DaySegment {
 
     /// The segment with the day's touches (read with the same mark as its rows).
     pub fn with_touches(mut self, touches: Vec<Touch>) -> DaySegment {
-        self.touches = touches;
+        self.touches = Some(touches);
         self.bytes = self.measure();
         self
     }
 
-    /// The day's touches within `[from, to)` that `keep` keeps, in their order.
+    /// The day's touches within `[from, to)` that `keep` keeps, in their order; None
+    /// when the segment was built without them.
     pub fn touches<'a>(
         &'a self,
         from: crate::clock::Millis,
         to: crate::clock::Millis,
         keep: &'a dyn Fn(&Touch) -> bool,
-    ) -> impl Iterator<Item = &'a Touch> + 'a {
-        self.touches
-            .iter()
-            .filter(move |t| (from..to).contains(&t.ts_ms) && keep(t))
+    ) -> Option<impl Iterator<Item = &'a Touch> + 'a> {
+        let touches = self.touches.as_ref()?;
+        Some(
+            touches
+                .iter()
+                .filter(move |t| (from..to).contains(&t.ts_ms) && keep(t)),
+        )
     }
 
     /// About how much memory the segment holds.
@@ -338,6 +343,7 @@ impl DaySegment {
             + self
                 .touches
                 .iter()
+                .flatten()
                 .map(|t| {
                     std::mem::size_of::<Touch>()
                         + t.name.capacity()

@@ -87,10 +87,14 @@ impl SqliteStore {
         let mut at = from;
         for seg in held {
             let start = seg.day * DAY_MS;
+            // A day held without its touches (built before they were asked for) is read.
+            let Some(touches) = seg.touches(start, start + DAY_MS, keep) else {
+                continue;
+            };
             if at < start {
                 out.extend(read(at, start)?);
             }
-            out.extend(seg.touches(start, start + DAY_MS, keep).cloned());
+            out.extend(touches.cloned());
             at = start + DAY_MS;
         }
         if at < to {
@@ -203,11 +207,18 @@ mod tests {
         let (site, _) = crate::cli::demo::run(&store, &rt, 5, 300, false, &Clock::System).unwrap();
         let now = Clock::System.now_ms();
         store.segments().configure(62, 1 << 30);
-        // As an admin reading ClickHouse holds them (`with_reads_from`).
-        store.segments().hold_touches(true);
-        assert!(store.refresh_segments(now).unwrap() >= 3);
         let today = crate::clock::day_of(now);
         let (from, to) = ((today - 4) * DAY_MS + 5 * HOUR_MS, now);
+        // Days held without their touches (SQLite's way) are read for them.
+        assert!(store.refresh_segments(now).unwrap() >= 3);
+        store.segments().hold_touches(true);
+        assert_eq!(
+            store.touches(site.id, from, to).unwrap(),
+            store.read_touches(site.id, from, to).unwrap()
+        );
+        // As an admin reading ClickHouse holds them (`with_reads_from`).
+        store.segments().retain(|_, _| false);
+        assert!(store.refresh_segments(now).unwrap() >= 3);
         let days: Vec<i64> = (today - 3..today - 1).collect();
         let (held, _) = store.held_segments(site.id, &days).unwrap();
         assert_eq!(held.len(), 2, "the days are held");
