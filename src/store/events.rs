@@ -181,8 +181,17 @@ pub fn touches_of(
     visitors: &HashSet<i64>,
     click_ids: &HashSet<String>,
 ) -> Vec<Touch> {
-    all.retain(|t| visitors.contains(&t.visitor_id) || click_ids.contains(&t.click_id));
+    all.retain(|t| t.is_of(visitors, click_ids));
     all
+}
+
+impl Touch {
+    /// Whether [`EventStore::touches_of`] gives this touch: one of `visitors`', or
+    /// carrying one of `click_ids` (an empty one is none).
+    pub fn is_of(&self, visitors: &HashSet<i64>, click_ids: &HashSet<String>) -> bool {
+        visitors.contains(&self.visitor_id)
+            || (!self.click_id.is_empty() && click_ids.contains(&self.click_id))
+    }
 }
 
 /// [`EventStore::web_counts`] of each of `days`, one read per day, on up to as many

@@ -450,10 +450,7 @@ impl EventStore for SqliteStore {
         visitors: &HashSet<i64>,
         click_ids: &HashSet<String>,
     ) -> Result<Vec<Touch>> {
-        let of = |t: &Touch| {
-            visitors.contains(&t.visitor_id)
-                || (!t.click_id.is_empty() && click_ids.contains(&t.click_id))
-        };
+        let of = |t: &Touch| t.is_of(visitors, click_ids);
         self.held_touches(site_id, from_ms, to_ms, &of, &mut |a, b| {
             self.read_touches_of(site_id, a, b, visitors, click_ids)
         })

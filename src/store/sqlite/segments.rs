@@ -191,11 +191,11 @@ mod tests {
     use crate::store::Touch;
     use crate::store::{Dim, EventStore, Filter, Group};
 
-    /// The touches conversions are credited from come from held days as a read of the
-    /// events gives them: all of a range that starts and ends within a day, and those
-    /// of some visitors and click ids; and a day changed since is read again.
-    #[test]
-    fn held_days_give_the_touches_their_events_give() {
+    /// A store with the demo's `days` of traffic, `visitors` a day.
+    fn demo(
+        days: u32,
+        visitors: u32,
+    ) -> (tempfile::TempDir, super::SqliteStore, crate::model::Site) {
         let dir = tempfile::tempdir().unwrap();
         let rt = crate::config::Config {
             data_dir: dir.path().to_owned(),
@@ -204,7 +204,17 @@ mod tests {
         .validate()
         .unwrap();
         let store = super::SqliteStore::open(dir.path()).unwrap();
-        let (site, _) = crate::cli::demo::run(&store, &rt, 5, 300, false, &Clock::System).unwrap();
+        let (site, _) =
+            crate::cli::demo::run(&store, &rt, days, visitors, false, &Clock::System).unwrap();
+        (dir, store, site)
+    }
+
+    /// The touches conversions are credited from come from held days as a read of the
+    /// events gives them: all of a range that starts and ends within a day, and those
+    /// of some visitors and click ids; and a day changed since is read again.
+    #[test]
+    fn held_days_give_the_touches_their_events_give() {
+        let (_dir, store, site) = demo(5, 300);
         let now = Clock::System.now_ms();
         store.segments().configure(62, 1 << 30);
         let today = crate::clock::day_of(now);
@@ -269,15 +279,7 @@ mod tests {
     /// counts what its events count, for a filter on each dimension and every group.
     #[test]
     fn held_days_count_the_demo_traffic_as_its_events_do() {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = crate::config::Config {
-            data_dir: dir.path().to_owned(),
-            ..crate::config::Config::default()
-        }
-        .validate()
-        .unwrap();
-        let store = super::SqliteStore::open(dir.path()).unwrap();
-        let (site, _) = crate::cli::demo::run(&store, &rt, 4, 150, false, &Clock::System).unwrap();
+        let (_dir, store, site) = demo(4, 150);
         let now = Clock::System.now_ms();
         store.segments().configure(62, 1 << 30);
         assert!(store.refresh_segments(now).unwrap() >= 3);
