@@ -64,9 +64,7 @@ impl App {
     pub fn build(rt: &Runtime, clock: Clock) -> anyhow::Result<App> {
         let cfg = &rt.config;
         let mut store = SqliteStore::open(&cfg.data_dir)?;
-        if !store.check_at_start()? {
-            tracing::info!("the database is as its last clean stop left it: not read page by page");
-        }
+        store.check_integrity()?;
         if cfg.role == crate::config::Role::Admin {
             // Reports (dashboard, API) read what every collector forwarded; sites,
             // campaigns, settings, tokens and accounts stay in this data directory.
@@ -565,23 +563,9 @@ pub async fn serve(
     for job in jobs {
         job.abort();
     }
-    let store = app.state.collector.store.clone();
     if let Err(e) = app.finish().await {
         tracing::error!(lost = e.lost, "stopped, but events were lost");
         return Err(e.into());
-    }
-    // The next start need not read every page of a file nothing touched since.
-    match tokio::task::spawn_blocking(move || store.mark_clean_stop()).await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
-            tracing::info!("the write-ahead log is in use: the next start reads every page")
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "noting the clean stop failed: the next start reads every page")
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "noting the clean stop failed: the next start reads every page")
-        }
     }
     tracing::info!("stopped cleanly");
     Ok(())
