@@ -308,20 +308,13 @@ impl DaySegment {
         self
     }
 
-    /// The day's touches within `[from, to)` that `keep` keeps, in their order; None
-    /// when the segment was built without them.
+    /// The day's touches that `keep` keeps, in their order; None when the segment was
+    /// built without them.
     pub fn touches<'a>(
         &'a self,
-        from: crate::clock::Millis,
-        to: crate::clock::Millis,
         keep: &'a dyn Fn(&Touch) -> bool,
     ) -> Option<impl Iterator<Item = &'a Touch> + 'a> {
-        let touches = self.touches.as_ref()?;
-        Some(
-            touches
-                .iter()
-                .filter(move |t| (from..to).contains(&t.ts_ms) && keep(t)),
-        )
+        Some(self.touches.as_ref()?.iter().filter(move |t| keep(t)))
     }
 
     /// About how much memory the segment holds.

@@ -88,7 +88,7 @@ impl SqliteStore {
         for seg in held {
             let start = seg.day * DAY_MS;
             // A day held without its touches (built before they were asked for) is read.
-            let Some(touches) = seg.touches(start, start + DAY_MS, keep) else {
+            let Some(touches) = seg.touches(keep) else {
                 continue;
             };
             if at < start {
