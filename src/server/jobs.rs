@@ -138,16 +138,30 @@ pub const JOBS: &[Job] = &[
     },
 ];
 
-/// Starts every job; abort the returned tasks to stop them.
-pub fn start(c: &Arc<Collector>) -> Vec<tokio::task::JoinHandle<()>> {
-    JOBS.iter()
+/// The running jobs (see [`start`]).
+pub struct Jobs {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts every job; [`Jobs::stop`] ends them.
+pub fn start(c: &Arc<Collector>) -> Jobs {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = JOBS
+        .iter()
         .map(|job| {
             let c = c.clone();
+            let mut stopped = stopped.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(job.every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.wait_for(|s| *s) => return,
+                    }
+                    // A run started is waited for, even when the stop comes meanwhile:
+                    // the blocking pool would finish it anyway, unseen.
                     let c = c.clone();
                     if tokio::task::spawn_blocking(move || (job.run)(&c))
                         .await
@@ -158,7 +172,29 @@ pub fn start(c: &Arc<Collector>) -> Vec<tokio::task::JoinHandle<()>> {
                 }
             })
         })
-        .collect()
+        .collect();
+    Jobs { stop, tasks }
+}
+
+impl Jobs {
+    /// Lets no job start again and waits up to `within` for the runs under way to end
+    /// (one may wait for a lock another process holds, up to its busy timeout).
+    /// Returns whether every job ended: then none writes to the store any more.
+    pub async fn stop(self, within: Duration) -> bool {
+        self.stop.send_replace(true);
+        let all = async {
+            for t in self.tasks {
+                let _ = t.await;
+            }
+        };
+        match tokio::time::timeout(within, all).await {
+            Ok(_) => true,
+            Err(_) => {
+                tracing::warn!("a periodic job was still running at the stop");
+                false
+            }
+        }
+    }
 }
 
 /// Re-reads `DATA/scanner-networks.toml` when it changed (or went away). A file that

@@ -32,6 +32,10 @@ pub mod jobs;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stop waits for the periodic jobs under way (a retention run over a big
+/// store may take longer: then the stop goes on without them, and the next start reads
+/// every page of the database).
+const JOBS_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -64,7 +68,9 @@ impl App {
     pub fn build(rt: &Runtime, clock: Clock) -> anyhow::Result<App> {
         let cfg = &rt.config;
         let mut store = SqliteStore::open(&cfg.data_dir)?;
-        store.check_integrity()?;
+        if !store.check_at_start()? {
+            tracing::info!("the database is as its last clean stop left it: not read page by page");
+        }
         if cfg.role == crate::config::Role::Admin {
             // Reports (dashboard, API) read what every collector forwarded; sites,
             // campaigns, settings, tokens and accounts stay in this data directory.
@@ -560,12 +566,28 @@ pub async fn serve(
             tracing::warn!("some requests did not finish within the drain timeout");
         }
     }
-    for job in jobs {
-        job.abort();
-    }
+    let jobs_ended = jobs.stop(JOBS_STOP_TIMEOUT).await;
+    let store = app.state.collector.store.clone();
     if let Err(e) = app.finish().await {
         tracing::error!(lost = e.lost, "stopped, but events were lost");
         return Err(e.into());
+    }
+    // Nothing of this process writes any more: the next start need not read every
+    // page of a file nothing touched since.
+    let noted = if jobs_ended {
+        tokio::task::spawn_blocking(move || store.mark_clean_stop())
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+    } else {
+        Ok(false)
+    };
+    match noted {
+        Ok(true) => {}
+        Ok(false) => tracing::info!("the database is in use: the next start reads every page"),
+        Err(e) => {
+            tracing::warn!(error = %e, "noting the clean stop failed: the next start reads every page")
+        }
     }
     tracing::info!("stopped cleanly");
     Ok(())

@@ -722,6 +722,50 @@ fn serve_refused(data: &std::path::Path) -> (std::process::ExitStatus, String) {
     )
 }
 
+/// Reading every page before serving takes minutes on a store of several GB: a restart
+/// after a clean stop skips it while the file is as that stop left it. After `kill -9`,
+/// or once anything wrote to the file since, every page is read again (and a damaged
+/// file is refused: the test below).
+#[test]
+fn a_clean_stop_spares_the_next_start_reading_every_page() {
+    let (_d, data) = data_dir();
+    let key = add_site(&data, "example.com");
+    let skipped = "not read page by page";
+    let mark = data.join("clean-stop");
+    let hit = format!("/p.gif?s={key}");
+
+    let server = Server::start(&data, &[]);
+    assert!(
+        !server.log_text().contains(skipped),
+        "a first start reads every page"
+    );
+    assert_eq!(server.get(&hit, &[]).status, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+    assert!(mark.exists(), "a clean stop is noted");
+
+    let mut server = Server::start(&data, &[]);
+    assert!(server.log_text().contains(skipped), "{}", server.log_text());
+    assert!(!mark.exists(), "a note is used once");
+    assert_eq!(server.get(&hit, &[]).status, 200);
+    // kill -9: no note, every page read.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    assert!(!mark.exists());
+    let server = Server::start(&data, &[]);
+    assert!(!server.log_text().contains(skipped), "after kill -9");
+    assert_eq!(server.get(&hit, &[]).status, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // Written to after the clean stop (another command): every page read.
+    assert!(mark.exists());
+    add_site(&data, "other.example");
+    let server = Server::start(&data, &[]);
+    assert!(!server.log_text().contains(skipped), "after another write");
+    assert_eq!(server.get(&hit, &[]).status, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
 /// The store holds the link-signing keys and the day's salts: a new data directory is
 /// the owner's only (0700, the database 0600). A database emptied to zero bytes is not
 /// taken for a new install, and one with damaged pages is refused before anything is
