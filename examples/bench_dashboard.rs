@@ -14,6 +14,7 @@
 //! first load, which counts and keeps their whole days, then the median of 5). With
 //! `PIXELTRACK_STORE__BACKEND=clickhouse` (and `…__URL`, `…__USER`, `…__PASSWORD`) the
 //! page reads the events and rollups forwarded to ClickHouse, as an admin's does.
+//! `BENCH_PROFILE_SECS=N` then loads the unfiltered page for N seconds (for `perf record`).
 
 use std::time::Instant;
 
@@ -158,6 +159,23 @@ fn existing(dir: &str, domain: &str) {
         "{domain} in {dir}, default 30-day range: first load {first:.1} ms, then {median_ms:.1} ms (median of 11; {:.2}x of the 100 ms budget)",
         median_ms / 100.0
     );
+    // `BENCH_PROFILE_SECS=N`: the unfiltered page again and again for N seconds, for
+    // `perf record -p` to see where its time goes.
+    if let Some(secs) = std::env::var("BENCH_PROFILE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+    {
+        let t = Instant::now();
+        let mut loads = 0;
+        while t.elapsed().as_secs_f64() < secs {
+            time(&view);
+            loads += 1;
+        }
+        println!(
+            "profiling: {loads} loads in {secs} s ({:.1} ms each)",
+            secs * 1000.0 / f64::from(loads)
+        );
+    }
     // A filtered view's first load counts its whole days (and keeps them); the loads
     // after it read the kept days and count today's events only.
     for f in [

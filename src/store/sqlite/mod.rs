@@ -175,6 +175,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/023_erased_visitors.sql"),
     include_str!("sql/migrations/024_report_days_kept.sql"),
     include_str!("sql/migrations/025_visit_ends.sql"),
+    include_str!("sql/migrations/026_goal_hours.sql"),
 ];
 
 pub struct SqliteStore {

@@ -90,6 +90,10 @@ impl PrivacyStore for SqliteStore {
                 params![site_id, crate::clock::day_of(before_ms)],
             )?;
         }
+        tx.execute(
+            "DELETE FROM goal_hours WHERE site_id = ?1 AND hour <= ?2",
+            params![site_id, crate::clock::hour_of(before_ms)],
+        )?;
         // And the kept report days whose window reached into them (`report_days`).
         tx.execute(
             "DELETE FROM report_days WHERE site_id = ?1 AND day - reach <= ?2",
@@ -175,6 +179,7 @@ impl PrivacyStore for SqliteStore {
                 let n = tx.execute("DELETE FROM events WHERE visitor_id = ?1", [v])?;
                 // A visitor id is one day's; which goals it counted in is not kept.
                 tx.execute("DELETE FROM goal_days", [])?;
+                tx.execute("DELETE FROM goal_hours", [])?;
                 tx.execute("DELETE FROM report_days", [])?;
                 // The writer may still hold the visitor's open visit: it writes none of
                 // its rows while the id is listed (`erased_visitors`, schema 23).

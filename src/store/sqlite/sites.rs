@@ -145,6 +145,7 @@ impl SiteStore for SqliteStore {
             "share_links",
             "import_keys",
             "goal_days",
+            "goal_hours",
             "late_events",
             "report_days",
         ] {

@@ -436,9 +436,10 @@ impl SqliteWriter {
                 key.execute(params![k.site_id, k.ts_ms, k.key])?;
             }
             let mut ins = tx.prepare_cached(INSERT_EVENT)?;
-            // Events of days already over make those days' kept goal counts stale.
+            // Events of days or hours already over make their days' kept goal counts
+            // stale.
             let now = crate::clock::Clock::System.now_ms();
-            let today = crate::clock::day_of(now);
+            let late_before = super::goal_days::late_before(now);
             let mut late = Vec::new();
             for e in events {
                 let id = if reserving {
@@ -504,8 +505,8 @@ impl SqliteWriter {
                 ])?;
                 let id = id.unwrap_or_else(|| tx.last_insert_rowid());
                 ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
-                if crate::clock::day_of(e.ts_ms) < today {
-                    late.push((e.site_id, crate::clock::day_of(e.ts_ms), id));
+                if e.ts_ms < late_before {
+                    late.push((e.site_id, e.ts_ms, id));
                 }
             }
             super::goal_days::mark_late(&tx, late.into_iter(), now)?;
@@ -535,7 +536,7 @@ impl SqliteWriter {
                 while let Some(row) = rows.next()? {
                     let (site_id, ts_ms, id): (i64, i64, i64) =
                         (row.get(0)?, row.get(1)?, row.get(2)?);
-                    relabelled.push((site_id, crate::clock::day_of(ts_ms), id));
+                    relabelled.push((site_id, ts_ms, id));
                 }
             }
             super::goal_days::mark_late(&tx, relabelled.into_iter(), now)?;
