@@ -566,6 +566,9 @@ pub async fn serve(
             tracing::warn!("some requests did not finish within the drain timeout");
         }
     }
+    // A day segment refresh under way (a minute or more on a big store) ends at its
+    // next day.
+    app.state.collector.store.segments().stop();
     let jobs_ended = jobs.stop(JOBS_STOP_TIMEOUT).await;
     let store = app.state.collector.store.clone();
     if let Err(e) = app.finish().await {

@@ -631,6 +631,8 @@ struct Held {
     generation: u64,
     /// Whether segments carry their day's touches (see [`Segments::hold_touches`]).
     touches: bool,
+    /// See [`Segments::stop`].
+    stopped: bool,
 }
 
 impl Segments {
@@ -651,6 +653,16 @@ impl Segments {
 
     pub fn holds_touches(&self) -> bool {
         self.lock().touches
+    }
+
+    /// A stop: a refresh under way reads no further day (it may take minutes on a big
+    /// store, and the stop waits for it), and none reads again.
+    pub fn stop(&self) {
+        self.lock().stopped = true;
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.lock().stopped
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {

@@ -140,6 +140,9 @@ impl SqliteStore {
         todo.sort_by_key(|(site, day, _)| (std::cmp::Reverse(*day), *site));
         let mut built = 0;
         for (site, day, mark) in todo {
+            if self.segments.stopped() {
+                break;
+            }
             let since = self.segments.generation();
             let mut readable = true;
             let seg = DaySegment::build(day, mark, |f| {
@@ -207,6 +210,18 @@ mod tests {
         let (site, _) =
             crate::cli::demo::run(&store, &rt, days, visitors, false, &Clock::System).unwrap();
         (dir, store, site)
+    }
+
+    /// A stop ends a refresh at its next day, so the server's stop need not wait for
+    /// minutes of reading.
+    #[test]
+    fn a_stopped_refresh_reads_no_further_day() {
+        let (_dir, store, _site) = demo(3, 50);
+        let now = Clock::System.now_ms();
+        store.segments().configure(62, 1 << 30);
+        store.segments().stop();
+        assert_eq!(store.refresh_segments(now).unwrap(), 0);
+        assert_eq!(store.segments().held().0, 0);
     }
 
     /// The touches conversions are credited from come from held days as a read of the
