@@ -42,8 +42,9 @@ use crate::clock::{day_of, hour_of, Millis, DAY_MS, HOUR_MS};
 use crate::store::pattern::Pattern;
 
 /// `(completions, distinct visitors)` of `pattern` among the web events of
-/// `[from_ms, to_ms)`: whole days that are over from `goal_days` (counted and kept
-/// when missing or stale), the rest from the raw events.
+/// `[from_ms, to_ms)`: whole days that are over from `goal_days` and the settled hours
+/// of the days that are not from `goal_hours` (counted and kept when missing or stale),
+/// the rest from the raw events.
 pub(super) fn pattern_counts(
     conn: &Connection,
     site_id: i64,
@@ -105,36 +106,22 @@ fn open_days(
     {
         // One snapshot: what is kept, the late marks, and the events counted.
         let tx = super::read_snapshot(conn)?;
-        let mut kept: HashMap<i64, (i64, Vec<u8>)> = HashMap::new();
-        {
-            let mut st = tx.prepare_cached(
-                "SELECT h.hour, h.completions, h.visitors FROM goal_hours h
-                 LEFT JOIN late_events l ON l.site_id = h.site_id AND l.day = h.hour / 24
-                 WHERE h.site_id = ?1 AND h.pattern = ?2 AND h.hour >= ?3 AND h.hour < ?4
-                   AND h.through_id >= IFNULL(l.max_id, 0)",
-            )?;
-            let rows = st.query_map(params![site_id, key, first, end], |r| {
-                Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?)))
-            })?;
-            for row in rows {
-                let (hour, c) = row?;
-                kept.insert(hour, c);
-            }
-        }
-        let mut late: HashMap<i64, i64> = HashMap::new();
-        {
-            let mut st = tx.prepare_cached(
-                "SELECT day, max_id FROM late_events WHERE site_id = ?1 AND day >= ?2 AND day <= ?3",
-            )?;
-            let rows = st.query_map(
-                params![site_id, first.div_euclid(24), (end - 1).div_euclid(24)],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )?;
-            for row in rows {
-                let (day, id) = row?;
-                late.insert(day, id);
-            }
-        }
+        let mut kept: HashMap<i64, (i64, Vec<u8>)> = kept_rows(
+            &tx,
+            "SELECT h.hour, h.completions, h.visitors FROM goal_hours h
+             LEFT JOIN late_events l ON l.site_id = h.site_id AND l.day = h.hour / 24
+             WHERE h.site_id = ?1 AND h.pattern = ?2 AND h.hour >= ?3 AND h.hour < ?4
+               AND h.through_id >= IFNULL(l.max_id, 0)",
+            site_id,
+            &key,
+            (first, end),
+        )?;
+        let late = late_marks(
+            &tx,
+            site_id,
+            first.div_euclid(24),
+            (end - 1).div_euclid(24) + 1,
+        )?;
         let mut hour = first;
         while hour < end {
             if let Some((c, ids)) = kept.remove(&hour) {
@@ -276,35 +263,17 @@ fn days(
     {
         // One snapshot: what is kept, the late marks, and the events counted.
         let tx = super::read_snapshot(conn)?;
-        let mut kept: HashMap<i64, (i64, i64)> = HashMap::new();
-        {
-            let mut st = tx.prepare_cached(
-                "SELECT g.day, g.completions, g.visitors FROM goal_days g
-                 LEFT JOIN late_events l ON l.site_id = g.site_id AND l.day = g.day
-                 WHERE g.site_id = ?1 AND g.pattern = ?2 AND g.day >= ?3 AND g.day < ?4
-                   AND g.through_id >= IFNULL(l.max_id, 0)",
-            )?;
-            let rows = st.query_map(params![site_id, key, first, end], |r| {
-                Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?)))
-            })?;
-            for row in rows {
-                let (day, c) = row?;
-                kept.insert(day, c);
-            }
-        }
-        let mut late: HashMap<i64, i64> = HashMap::new();
-        {
-            let mut st = tx.prepare_cached(
-                "SELECT day, max_id FROM late_events WHERE site_id = ?1 AND day >= ?2 AND day < ?3",
-            )?;
-            let rows = st.query_map(params![site_id, first, end], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })?;
-            for row in rows {
-                let (day, id) = row?;
-                late.insert(day, id);
-            }
-        }
+        let kept: HashMap<i64, (i64, i64)> = kept_rows(
+            &tx,
+            "SELECT g.day, g.completions, g.visitors FROM goal_days g
+             LEFT JOIN late_events l ON l.site_id = g.site_id AND l.day = g.day
+             WHERE g.site_id = ?1 AND g.pattern = ?2 AND g.day >= ?3 AND g.day < ?4
+               AND g.through_id >= IFNULL(l.max_id, 0)",
+            site_id,
+            &key,
+            (first, end),
+        )?;
+        let late = late_marks(&tx, site_id, first, end)?;
         // Runs of days not kept, each counted with one grouped read.
         let mut day = first;
         while day < end {
@@ -336,6 +305,31 @@ fn days(
         }
     }
     Ok(total)
+}
+
+/// The kept rows `(day or hour, (completions, visitors))` of `sql`, which selects them
+/// by `?1` site, `?2` pattern and `[?3, ?4)`, leaving out those its late marks made stale.
+fn kept_rows<V: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+    site_id: i64,
+    key: &str,
+    (first, end): (i64, i64),
+) -> Result<HashMap<i64, (i64, V)>> {
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st.query_map(params![site_id, key, first, end], |r| {
+        Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The late marks of the site's days `[first, end)` (see [`mark_late`]).
+fn late_marks(conn: &Connection, site_id: i64, first: i64, end: i64) -> Result<HashMap<i64, i64>> {
+    let mut st = conn.prepare_cached(
+        "SELECT day, max_id FROM late_events WHERE site_id = ?1 AND day >= ?2 AND day < ?3",
+    )?;
+    let rows = st.query_map(params![site_id, first, end], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Completions and distinct visitors per day of `[first, end)`.
@@ -514,14 +508,11 @@ mod tests {
         check(&store, now);
         let after_first = kept(&store);
         assert!(after_first > 0, "whole days that are over are kept");
-        let open: i64 = store
-            .conn()
-            .query_row(
-                "SELECT count(*) FROM goal_days WHERE day >= ?1",
-                [D0 / DAY_MS + 3],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let open: i64 = count(
+            &store,
+            "SELECT count(*) FROM goal_days WHERE day >= ?1",
+            D0 / DAY_MS + 3,
+        );
         assert_eq!(open, 0, "a day not over for an hour is never kept");
         check(&store, now);
         assert_eq!(
@@ -633,14 +624,11 @@ mod tests {
         // Retention in the middle of day 2: days 0-2 lose events.
         let before = D0 + 2 * DAY_MS + 6 * HOUR_MS;
         store.apply_retention(SiteId(1), before, false).unwrap();
-        let marks: i64 = store
-            .conn()
-            .query_row(
-                "SELECT count(*) FROM late_events WHERE day <= ?1",
-                [day_of(before)],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let marks: i64 = count(
+            &store,
+            "SELECT count(*) FROM late_events WHERE day <= ?1",
+            day_of(before),
+        );
         assert_eq!(marks, 0, "the late marks of days retention emptied go too");
         check(&store, now);
         // A visitor of day 3 erased.
@@ -668,6 +656,11 @@ mod tests {
         assert!(!late(t(24, 0, 1), t(24, 0, 30)));
     }
 
+    /// `sql`'s one number, with `?1` bound to `p`.
+    fn count(store: &SqliteStore, sql: &str, p: i64) -> i64 {
+        store.conn().query_row(sql, [p], |r| r.get(0)).unwrap()
+    }
+
     fn kept_hours(store: &SqliteStore) -> i64 {
         store
             .conn()
@@ -686,14 +679,11 @@ mod tests {
         check(&store, now);
         let hours = kept_hours(&store);
         assert!(hours >= 13, "today's settled hours are kept: {hours}");
-        let open: i64 = store
-            .conn()
-            .query_row(
-                "SELECT count(*) FROM goal_hours WHERE hour >= ?1",
-                [hour_of(now)],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let open: i64 = count(
+            &store,
+            "SELECT count(*) FROM goal_hours WHERE hour >= ?1",
+            hour_of(now),
+        );
         assert_eq!(open, 0, "an hour not over for five minutes is never kept");
         check(&store, now);
         assert_eq!(
@@ -723,25 +713,19 @@ mod tests {
         drop(conn);
         // 00:20 on day 4: day 3 is not settled yet, so its hours are read and kept.
         check(&store, D0 + 4 * DAY_MS + 20 * 60_000);
-        let yesterday: i64 = store
-            .conn()
-            .query_row(
-                "SELECT count(DISTINCT hour) FROM goal_hours WHERE hour / 24 = ?1",
-                [day_of(D0) + 3],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let yesterday: i64 = count(
+            &store,
+            "SELECT count(DISTINCT hour) FROM goal_hours WHERE hour / 24 = ?1",
+            day_of(D0) + 3,
+        );
         assert_eq!(yesterday, 24, "every hour of yesterday");
         // A day later, the rows of the day before yesterday are let go.
         check(&store, D0 + 5 * DAY_MS + 20 * 60_000);
-        let old: i64 = store
-            .conn()
-            .query_row(
-                "SELECT count(*) FROM goal_hours WHERE hour / 24 < ?1",
-                [day_of(D0) + 4],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let old: i64 = count(
+            &store,
+            "SELECT count(*) FROM goal_hours WHERE hour / 24 < ?1",
+            day_of(D0) + 4,
+        );
         assert_eq!(old, 0);
     }
 
