@@ -11,7 +11,14 @@
 //! the database, so two builds can be compared on a noisy machine where the req/s of the
 //! whole server moves ±20 % between runs.
 //!
-//! `cargo run --release --example bench_writer [-- EVENTS [BATCH]]` (300000, 14)
+//! `cargo run --release --example bench_writer [-- EVENTS [BATCH [TOUCH%]]]` (300000, 14, 0)
+//!
+//! TOUCH%: that share of the page views carries an ad click id (`gclid`), and that share
+//! of the other events are conversions (the realistic mix has a few % of such touches). Their entries land in the middle of the
+//! touch indexes (by visitor, by click id) instead of appending, and their page splits
+//! make SQLite walk the whole page cache at the next commit on a store under 1 GiB
+//! (`pcache1TruncateUnsafe`; docs/benchmarks.md). 0 keeps the web hits alone, the
+//! numbers of earlier runs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,6 +92,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let total: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(300_000);
     let batch: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(14);
+    let touch_pct: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path()).expect("store");
     let site = store
@@ -142,10 +150,21 @@ fn main() {
             let (browser, os, device) = BROWSERS[(visitor % 6) as usize];
             let (path, title) = &pages[rng.zipf(pages.len() as u64) as usize];
             let pageview = rng.below(10) != 0;
+            let touch = rng.below(100) < touch_pct;
+            let (name, click_id, value_minor, currency) = match (pageview, touch) {
+                // A landing from an ad: the click id a report credits conversions to.
+                (true, true) => ("pageview", format!("gclid-{:x}", rng.next()), None, ""),
+                (true, false) => ("pageview", String::new(), None, ""),
+                (false, true) => ("conversion", String::new(), Some(1_999), "EUR"),
+                (false, false) => ("signup", String::new(), None, ""),
+            };
             events.push(Event {
                 site_id: site.id.0,
                 ts_ms: ts,
-                name: if pageview { "pageview" } else { "signup" }.into(),
+                name: name.into(),
+                click_id,
+                value_minor,
+                currency: currency.into(),
                 visitor_id: (visitor as i64).wrapping_mul(0x5851_F42D_4C95_7F2D),
                 host: "bench.example".into(),
                 path: path.clone(),
@@ -219,7 +238,7 @@ fn main() {
     }
     println!("rollup rows {n}, checksum {sum:016x}");
     println!(
-        "{done} events in batches of {batch}: writer CPU {:.2} µs/event, {:.0} B written/event (WAL), {:.0} B with checkpoints, wall {:.1} s",
+        "{done} events in batches of {batch} ({touch_pct} % touches): writer CPU {:.2} µs/event, {:.0} B written/event (WAL), {:.0} B with checkpoints, wall {:.1} s",
         cpu.as_secs_f64() * 1e6 / done as f64,
         bytes as f64 / done as f64,
         (bytes + checkpointed) as f64 / done as f64,
