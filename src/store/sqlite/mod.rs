@@ -215,6 +215,16 @@ const POOL: usize = 3;
 /// 52–56 ms). It applies when the file is created; an existing database keeps its size.
 const PAGE_SIZE: i64 = 2048;
 
+/// The writer's page cache: 2 MiB (SQLite's default), not the readers' 64 MiB. The
+/// writer touches the last leaves of its B-trees and the pages its keys land on; the
+/// rest of a large cache only costs it. While the file is under 1 GiB, every commit
+/// after a split in the middle of a B-tree (a conversion's touch, an email's
+/// recipient) walks the whole cache: SQLite's `balance_nonroot` swaps page numbers
+/// through the page at 1 GiB, and the truncation at the commit then visits every
+/// cached page (`pcache1TruncateUnsafe`, 19.5 % of the writer thread with 64 MiB).
+/// Measured in `docs/benchmarks.md` ("The writer's page cache at 2 MiB").
+const WRITER_CACHE_KIB: i64 = 2048;
+
 fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -344,9 +354,12 @@ impl SqliteStore {
         &self.path
     }
 
-    /// A new connection for the one writer thread.
+    /// A new connection for the one writer thread, with a page cache of
+    /// [`WRITER_CACHE_KIB`].
     pub fn writer(&self, sync: Synchronous) -> Result<SqliteWriter> {
-        SqliteWriter::new(open_conn(&self.path, sync)?, self.wal_bound.clone())
+        let conn = open_conn(&self.path, sync)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        SqliteWriter::new(conn, self.wal_bound.clone())
     }
 
     /// A new connection for `pixeltrack import`'s reading thread (see [`ImportLookup`]).
