@@ -215,7 +215,7 @@ const POOL: usize = 3;
 /// 52–56 ms). It applies when the file is created; an existing database keeps its size.
 const PAGE_SIZE: i64 = 2048;
 
-/// The writer's page cache: 2 MiB (SQLite's default), not the readers' 64 MiB. The
+/// The writer's page cache: 2 MiB (about SQLite's default), not the readers' 64 MiB. The
 /// writer touches the last leaves of its B-trees and the pages its keys land on; the
 /// rest of a large cache only costs it. While the file is under 1 GiB, every commit
 /// after a split in the middle of a B-tree (a conversion's touch, an email's
