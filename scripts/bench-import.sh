@@ -10,12 +10,17 @@
 #   (first run: everything written), then again (every line a duplicate: the cost of
 #   reading, parsing and the dedupe lookups alone, the baseline of the same run), and
 #   checks that the second run stored nothing and the first stored every pixel hit.
+#   BENCH_DATA_FROM=DIR imports into a copy of DIR's data (a grown store) instead of a
+#   fresh one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-1000000}
 BIN=${BIN:-target/release/pixeltrack}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+if [ -n "${BENCH_DATA_FROM:-}" ]; then
+  cp -a "$BENCH_DATA_FROM" "$dir/d"
+fi
 "$BIN" --data "$dir/d" site add bench.example --json > "$dir/site.json"
 KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$dir/site.json")
 python3 - "$LINES" "$KEY" > "$dir/access.log" <<'EOF'
