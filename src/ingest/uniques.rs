@@ -71,6 +71,7 @@ impl SeenKeys {
         if day > self.newest {
             self.newest = day;
             // Visitor ids of days before yesterday can no longer occur (their salt is gone).
+            // `SqliteWriter::unique_keys` loads only what this keeps: change both.
             self.days.retain(|(d, _)| *d >= day - 1);
             self.len = self.days.iter().map(|(_, k)| k.len()).sum();
         }
