@@ -234,6 +234,22 @@ cpu_seconds() {
   awk -v tick="$TICK" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / tick }' "/proc/$1/stat"
 }
 
+# CPU seconds (user + system) of the process's writer thread so far.
+writer_cpu_seconds() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = pixeltrack-writ ] || continue
+    awk -v tick="$TICK" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / tick }' "$t/stat"
+    return
+  done
+  echo 0
+}
+
+# Transactions the writer has committed so far (the server's /metrics).
+batches_written() {
+  curl -sf "http://$PIXEL_ADDR/metrics" | awk '/^pixeltrack_batches_written_total /{ print $2 }'
+}
+
 # Sets WRK to the wrk command line for SECONDS measured against ADDR.
 wrk_args() {
   WRK=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$(($1 + DRAIN))s" -s "$LUA"
@@ -387,9 +403,12 @@ rss_sampler() {
 # sets RPS ACKED P50 P99 CPU_US REASONS MIX INFLIGHT (and, for pixel, RSS_FILE).
 run_realistic() {
   local label=$1 secs=$2 addr=$3 pid=$4 stream=$5 who=$6 out cpu0 cpu1 wb0=0 wb1=0 requests other
+  local wcpu0=0 wcpu1=0 tx0=0 tx1=0
   wrk_realistic_args "$secs" "$addr" "$stream"
   cpu0=$(cpu_seconds "$pid")
   if [ "$who" = pixel ]; then
+    wcpu0=$(writer_cpu_seconds "$pid")
+    tx0=$(batches_written)
     read_wb "$pid"
     wb0=$WB
     RSS_FILE=$DIR/rss.$stream
@@ -399,6 +418,8 @@ run_realistic() {
   out=$("${WRK[@]}") || { echo "$out" >&2; exit 1; }
   cpu1=$(cpu_seconds "$pid")
   if [ "$who" = pixel ]; then
+    wcpu1=$(writer_cpu_seconds "$pid")
+    tx1=$(batches_written)
     read_wb "$pid"
     wb1=$WB
     kill "$SAMPLER" 2>/dev/null || true
@@ -420,6 +441,10 @@ run_realistic() {
   printf '%-18s %8.0f req/s  p50 %6d us  p99 %7d us  %8d acked  server CPU %4.0f us/req' \
     "$label" "$RPS" "$P50" "$P99" "$ACKED" "$CPU_US"
   if [ "$who" = pixel ]; then
+    # The writer thread's share: its CPU per stored hit, and hits per transaction.
+    printf '  (writer %4.1f us/ack, %4.1f acks/commit)' \
+      "$(awk -v a="$wcpu0" -v b="$wcpu1" -v n="$ACKED" 'BEGIN { print n ? (b - a) * 1e6 / n : 0 }')" \
+      "$(awk -v a="$tx0" -v b="$tx1" -v n="$ACKED" 'BEGIN { print (b > a ? n / (b - a) : 0) }')"
     printf '  disk %6.0f B/ack  RSS max %4.0f MiB  WAL max %4.0f MiB' \
       "$(awk -v w=$((wb1 - wb0)) -v n="$ACKED" 'BEGIN { print n ? w / n : 0 }')" \
       "$(awk 'm < $1 { m = $1 } END { print m / 1024 }' "$RSS_FILE")" \
