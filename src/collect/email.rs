@@ -417,18 +417,23 @@ impl Collector {
     }
 
     /// Per-recipient consent, read at request time so a withdrawal applies at once,
-    /// also to emails sent before it.
+    /// also to emails sent before it. A recipient the store knows has no consent
+    /// recorded (most, on a site that records none) needs no read.
     async fn check_consent(
         &self,
         site: &Site,
         campaign: i64,
         recipient: &str,
     ) -> Result<(), DropReason> {
-        let (store, site_id, r) = (self.store.clone(), site.id, recipient.to_owned());
-        let consent = tokio::task::spawn_blocking(move || store.consent(site_id, campaign, &r))
-            .await
-            .map_err(|_| DropReason::StoreError)?
-            .map_err(|_| DropReason::StoreError)?;
+        let consent = if self.store.consent_unrecorded(site.id, recipient) {
+            None
+        } else {
+            let (store, site_id, r) = (self.store.clone(), site.id, recipient.to_owned());
+            tokio::task::spawn_blocking(move || store.consent(site_id, campaign, &r))
+                .await
+                .map_err(|_| DropReason::StoreError)?
+                .map_err(|_| DropReason::StoreError)?
+        };
         match (consent, site.privacy.mode) {
             (Some(false), _) => Err(DropReason::ConsentWithdrawn),
             (Some(true), _) => Ok(()),

@@ -19,6 +19,12 @@ pub trait PrivacyStore: Send + Sync {
     /// `Some(false)` if consent is withdrawn for this campaign or the site, `Some(true)`
     /// if granted (and not withdrawn), `None` if never recorded.
     fn consent(&self, site_id: SiteId, campaign_id: i64, recipient: &str) -> Result<Option<bool>>;
+    /// Whether the recipient certainly has no consent recorded on the site (then
+    /// [`consent`](Self::consent) is `None`), known without a read: cheap enough for an
+    /// async thread. `false` when unsure.
+    fn consent_unrecorded(&self, _site_id: SiteId, _recipient: &str) -> bool {
+        false
+    }
     /// Deliverability-only mode: remembers the day of a recipient's last open.
     fn touch_last_open(&self, site_id: SiteId, recipient: &str, day: i64) -> Result<()>;
     /// `(site_id, day)` of the recipient's last open, per site, in deliverability-only mode.

@@ -18,6 +18,7 @@ use crate::store::{Result, StoreError};
 
 mod accounts;
 mod campaigns;
+mod consent;
 mod events;
 mod goal_days;
 mod manage;
@@ -191,6 +192,8 @@ pub struct SqliteStore {
     wal_bound: std::sync::Arc<writer::WalBound>,
     /// Past days' web rows held in memory for filtered views (`segments.rs`).
     segments: crate::store::segments::Segments,
+    /// Which email recipients have consent recorded (`consent.rs`).
+    consent_filter: consent::ConsentFilter,
 }
 
 /// A read-only transaction: one snapshot for several reads, taking no write lock (the
@@ -265,6 +268,7 @@ impl SqliteStore {
         }
         let wal_bound = std::sync::Arc::new(writer::WalBound::new(&path));
         Ok(SqliteStore {
+            consent_filter: consent::ConsentFilter::new(&path),
             path,
             conns,
             next: std::sync::atomic::AtomicUsize::new(0),

@@ -19,13 +19,18 @@ impl PrivacyStore for SqliteStore {
         granted: bool,
         now: Millis,
     ) -> Result<()> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO consent (site_id, campaign_id, recipient, granted, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (site_id, campaign_id, recipient) DO UPDATE SET granted = excluded.granted, updated_ms = excluded.updated_ms",
-            params![site_id, campaign_id, recipient, granted, now],
-        )?;
-        Ok(())
+        self.consent_filter.changing(|| {
+            self.conn().execute(
+                "INSERT INTO consent (site_id, campaign_id, recipient, granted, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (site_id, campaign_id, recipient) DO UPDATE SET granted = excluded.granted, updated_ms = excluded.updated_ms",
+                params![site_id, campaign_id, recipient, granted, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn consent_unrecorded(&self, site_id: SiteId, recipient: &str) -> bool {
+        self.consent_filter.unrecorded(site_id.0, recipient)
     }
 
     fn consent(&self, site_id: SiteId, campaign_id: i64, recipient: &str) -> Result<Option<bool>> {

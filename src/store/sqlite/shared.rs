@@ -57,6 +57,15 @@ impl SqliteStore {
     /// snapshot (a withdrawal on this collector the admin has not taken in yet) stays.
     pub fn apply_shared(&self, table: &str, body: &str, version: i64) -> Result<()> {
         let table = shared_table(table)?;
+        if table == "consent" {
+            return self
+                .consent_filter
+                .changing(|| self.replace_shared(table, body, version));
+        }
+        self.replace_shared(table, body, version)
+    }
+
+    fn replace_shared(&self, table: &'static str, body: &str, version: i64) -> Result<()> {
         let doc: Json = serde_json::from_str(body).map_err(|e| bad(table, e))?;
         let columns: Vec<&str> = doc["columns"]
             .as_array()
@@ -153,6 +162,11 @@ impl SqliteStore {
 
     /// Takes in consent recorded elsewhere; the newer choice of each recipient wins.
     pub fn merge_consent(&self, rows: &[ConsentRow]) -> Result<usize> {
+        self.consent_filter
+            .changing(|| self.merge_consent_rows(rows))
+    }
+
+    fn merge_consent_rows(&self, rows: &[ConsentRow]) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut n = 0;
