@@ -4,7 +4,7 @@
 # checks that every hit pixeltrack acknowledged is an event in its store.
 # See docs/benchmarks.md.
 #
-#   scripts/bench-pixel.sh [--mix replay|realistic]
+#   scripts/bench-pixel.sh [--mix replay|realistic|email]
 #
 # --mix replay (the default): every request is the same Chrome page view with a UTM
 #   source, counted by scripts/wrk-count.lua.
@@ -14,6 +14,9 @@
 #   the server trusts 127.0.0.1), browsers and bots, custom events, conversions,
 #   and opens and clicks of an email campaign tagged here with the CLI. Also
 #   reports disk bytes written per stored event and the server's RSS over time.
+# --mix email: the realistic mix's email hits only (75 % opens, 25 % clicks of the
+#   tagged recipients, each from its recipient's address and mail client): an email
+#   campaign's prefetch storm. Reported like realistic.
 #
 # Settings (environment):
 #   BENCH_THREADS=2  BENCH_CONNECTIONS=64  BENCH_DURATION=15 (seconds, measured)
@@ -52,7 +55,7 @@ MIX=replay
 while [ $# -gt 0 ]; do
   case $1 in
     --mix)
-      [ $# -ge 2 ] || { echo "--mix needs replay or realistic" >&2; exit 2; }
+      [ $# -ge 2 ] || { echo "--mix needs replay, realistic or email" >&2; exit 2; }
       MIX=$2
       shift 2
       ;;
@@ -71,9 +74,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $MIX in
-  replay | realistic) ;;
+  replay | realistic | email) ;;
   *)
-    echo "--mix is replay or realistic, not $MIX" >&2
+    echo "--mix is replay, realistic or email, not $MIX" >&2
     exit 2
     ;;
 esac
@@ -95,7 +98,7 @@ DURATION=${DURATION%s}
 WARMUP=${BENCH_WARMUP:-3}
 WARMUP=${WARMUP%s}
 ROUNDS=${BENCH_ROUNDS:-2}
-if [ "$MIX" = realistic ]; then
+if [ "$MIX" != replay ]; then
   DRAIN=${BENCH_DRAIN:-5}
 else
   DRAIN=${BENCH_DRAIN:-2}
@@ -182,7 +185,7 @@ read_wb() {
 # exits, its I/O counters are added to the wrapper's, which then writes the
 # server's lifetime write_bytes to $DIR/pixel.io (a process that has exited can
 # no longer be read in /proc, and its last writes happen at exit).
-if [ "$MIX" = realistic ]; then
+if [ "$MIX" != replay ]; then
   # The client IP of every hit is in X-Forwarded-For.
   export PIXELTRACK_TRUSTED_PROXIES=${PIXELTRACK_TRUSTED_PROXIES:-127.0.0.1/32}
 fi
@@ -373,7 +376,7 @@ HTML
 # Sets WRK to the wrk command line for SECONDS measured against ADDR with STREAM.
 wrk_realistic_args() {
   WRK=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$(($1 + DRAIN))s" --timeout "${TIMEOUT}s"
-    -s "$LUA_REALISTIC" "http://$2/" -- "$1" "$KEY" "$EMAILS" "$3" "${BENCH_RATE:-0}" "$CONNECTIONS")
+    -s "$LUA_REALISTIC" "http://$2/" -- "$1" "$KEY" "$EMAILS" "$3" "${BENCH_RATE:-0}" "$CONNECTIONS" "$MIX")
 }
 
 # VmRSS of PID in KiB.
@@ -547,7 +550,7 @@ realistic_main() {
   exit 0
 }
 
-if [ "$MIX" = realistic ]; then
+if [ "$MIX" != replay ]; then
   realistic_main
 fi
 

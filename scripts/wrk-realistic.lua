@@ -4,6 +4,7 @@
 --
 --   wrk -d <measure + drain>s -s scripts/wrk-realistic.lua http://HOST:PORT/ \
 --       -- <measure seconds> <site key> <email paths file, or -> <stream number>
+--          [<rate/s> <connections> [email]]
 --
 -- What one request is (shares of all requests; RATE below):
 --   76 %  page view of a human visitor: one of ~2,000 pages, Zipf-distributed, with
@@ -14,7 +15,9 @@
 --         HeadlessChrome) loading a page, uniform over the pages
 --  4.5 %  email open (/o/<token>.gif) of one of the tagged recipients
 --  1.5 %  email click (/c/<token>) of one of the tagged recipients
--- Without an email paths file the email share becomes page views.
+-- Without an email paths file the email share becomes page views. With "email" as
+-- the seventh argument (bench-pixel.sh --mix email), only email hits: 75 % opens,
+-- 25 % clicks.
 --
 -- Visitors: the client IP goes in X-Forwarded-For. A human hit comes from one of
 -- 40,000 known IPs (Zipf-ish, exponent 0.8: some return often, most rarely) or, for
@@ -104,16 +107,20 @@ local function rand()
   return u32(hash32(bxor(hash32(ctr), seed))) / 4294967296
 end
 
--- Cumulative table for weighted picks: { {w, value}, ... } -> cdf, values.
+-- Cumulative table for weighted picks: { {w, value}, ... } -> cdf, values. Values of
+-- weight 0 are left out (never picked, even for a draw of exactly 0).
 local function weighted(list)
   local cdf, vals, total = {}, {}, 0
   for _, e in ipairs(list) do
     total = total + e[1]
   end
   local acc = 0
-  for i, e in ipairs(list) do
-    acc = acc + e[1] / total
-    cdf[i], vals[i] = acc, e[2]
+  for _, e in ipairs(list) do
+    if e[1] > 0 then
+      acc = acc + e[1] / total
+      table.insert(cdf, acc)
+      table.insert(vals, e[2])
+    end
   end
   cdf[#cdf] = 1
   return { cdf = cdf, vals = vals }
@@ -445,10 +452,16 @@ function init(args)
       return a.index < b.index
     end)
   end
+  local only_email = args[7] == "email"
+  if only_email and #recipients == 0 then
+    error("an email-only mix needs an email paths file with recipients")
+  end
   local rate = {}
   for _, e in ipairs(RATE) do
     local w = e[2]
-    if #recipients == 0 and e[1]:find("^email_") then
+    if only_email then
+      w = (e[1] == "email_open" and 75) or (e[1] == "email_click" and 25) or 0
+    elseif #recipients == 0 and e[1]:find("^email_") then
       w = 0
     elseif #recipients == 0 and e[1] == "pageview" then
       w = w + 6

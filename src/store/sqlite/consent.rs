@@ -170,8 +170,10 @@ impl ConsentFilter {
         Ok(out)
     }
 
-    /// Changes the signal file's length and modification time.
-    fn touch(&self) -> Result<()> {
+    /// Changes the signal file's length and modification time. A writer that knows only
+    /// inside its transaction whether it changes a row touches before its commit and
+    /// after it, as [`changing`](Self::changing) does.
+    pub(super) fn touch(&self) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let io = |source| StoreError::DataDir {
             path: self.signal.clone(),
@@ -291,6 +293,32 @@ mod tests {
         assert_eq!(
             store.consent(SiteId(1), 3, "ann@example.com").unwrap(),
             Some(false)
+        );
+    }
+
+    /// Replication takes the same rows in again and again: only a merge that changes a
+    /// row signals, and then the next lookup reads SQLite.
+    #[test]
+    fn a_merge_signals_only_when_it_changes_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let f = ConsentFilter::new(&dir.path().join(super::super::DB_FILE));
+        assert!(settled(&f, 1, "ann@example.com"));
+        let row = super::super::shared::ConsentRow {
+            site_id: 1,
+            campaign_id: 0,
+            recipient: "ann@example.com".into(),
+            granted: false,
+            updated_ms: 10,
+        };
+        assert_eq!(store.merge_consent(std::slice::from_ref(&row)).unwrap(), 1);
+        assert!(!f.unrecorded(1, "ann@example.com"), "the merge was seen");
+        let signal = signature(&dir.path().join(SIGNAL_FILE));
+        assert_eq!(store.merge_consent(&[row]).unwrap(), 0);
+        assert_eq!(
+            signature(&dir.path().join(SIGNAL_FILE)),
+            signal,
+            "nothing changed"
         );
     }
 

@@ -161,12 +161,9 @@ impl SqliteStore {
     }
 
     /// Takes in consent recorded elsewhere; the newer choice of each recipient wins.
+    /// The signal of a consent change (see `consent.rs`) goes out only when a row
+    /// changed: an admin takes the same rows in again for a minute.
     pub fn merge_consent(&self, rows: &[ConsentRow]) -> Result<usize> {
-        self.consent_filter
-            .changing(|| self.merge_consent_rows(rows))
-    }
-
-    fn merge_consent_rows(&self, rows: &[ConsentRow]) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut n = 0;
@@ -188,7 +185,13 @@ impl SqliteStore {
                 ])?;
             }
         }
+        if n > 0 {
+            self.consent_filter.touch()?;
+        }
         tx.commit()?;
+        if n > 0 {
+            self.consent_filter.touch()?;
+        }
         Ok(n)
     }
 }
