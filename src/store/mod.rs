@@ -60,6 +60,11 @@ pub enum StoreError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {source}")]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("the database was written by a newer pixeltrack (schema {found}, this binary knows {known})")]

@@ -40,7 +40,7 @@ type Signature = Option<(u64, SystemTime)>;
 struct State {
     /// The hashed `(site, recipient)` of every row, once read and while no change has
     /// been seen since.
-    keys: Option<Arc<HashSet<u64>>>,
+    keys: Option<HashSet<u64>>,
     /// The signal file as it was when the filter last looked.
     seen: Signature,
     /// Whether the filter has looked at the signal file yet.
@@ -142,7 +142,7 @@ impl ConsentFilter {
                     return;
                 }
                 match read {
-                    Ok(Some(keys)) => st.keys = Some(Arc::new(keys)),
+                    Ok(Some(keys)) => st.keys = Some(keys),
                     Ok(None) => st.too_many = true,
                     Err(e) => {
                         tracing::warn!(error = %e, "reading the consent rows failed: every email hit reads its consent from the database until a retry succeeds");
@@ -175,7 +175,7 @@ impl ConsentFilter {
     /// after it, as [`changing`](Self::changing) does.
     pub(super) fn touch(&self) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
-        let io = |source| StoreError::DataDir {
+        let io = |source| StoreError::File {
             path: self.signal.clone(),
             source,
         };
