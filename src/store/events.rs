@@ -281,7 +281,10 @@ pub struct EmailRow {
 /// Re-labels earlier email events of one recipient (e.g. the first clicks of a burst
 /// that turned out to be a scanner, or a click a landing pageview showed to be a
 /// person's). Only events with verdict `from_verdict` (and reason `from_reason`, if
-/// set) are changed: `human` ones by default.
+/// set) are changed: `human` ones by default. Only clicks, and opens labelled with a
+/// human-triggered verdict, are re-labelled ([`Reclassify::is_supported`]): the embedded
+/// store finds a recipient's events in an index of those alone (schema 27), so that a
+/// campaign's storm of prefetches and scanners appends instead of scattering.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reclassify {
     pub campaign_id: i64,
@@ -293,6 +296,16 @@ pub struct Reclassify {
     pub from_verdict: &'static str,
     /// Empty: any reason.
     pub from_reason: &'static str,
+}
+
+impl Reclassify {
+    /// Whether the events it selects are of those a recipient's events are looked up in:
+    /// clicks, and opens with a human-triggered verdict.
+    pub fn is_supported(&self) -> bool {
+        self.name == "email_click"
+            || crate::model::Verdict::parse(self.from_verdict)
+                .is_some_and(crate::model::Verdict::is_human_triggered)
+    }
 }
 
 impl Default for Reclassify {

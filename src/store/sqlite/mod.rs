@@ -177,6 +177,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/024_report_days_kept.sql"),
     include_str!("sql/migrations/025_visit_ends.sql"),
     include_str!("sql/migrations/026_goal_hours.sql"),
+    include_str!("sql/migrations/027_recipient_lookups.sql"),
 ];
 
 pub struct SqliteStore {

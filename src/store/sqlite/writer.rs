@@ -30,7 +30,7 @@ const RECENT_SESSIONS: &str = concat!(
     include_str!("sql/queries/session_rows.sql"),
     include_str!("sql/queries/recent_sessions.sql")
 );
-const RECLASSIFY: &str = include_str!("sql/queries/reclassify.sql");
+pub(super) const RECLASSIFY: &str = include_str!("sql/queries/reclassify.sql");
 
 pub struct SqliteWriter {
     conn: Connection,
@@ -534,6 +534,7 @@ impl SqliteWriter {
             let mut re = tx.prepare_cached(RECLASSIFY)?;
             let mut relabelled = Vec::new();
             for r in reclassify {
+                debug_assert!(r.is_supported(), "{r:?} is not looked up by recipient");
                 super::record_relabel(&tx, r)?;
                 let mut rows = re.query(params![
                     r.verdict,
