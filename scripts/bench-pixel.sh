@@ -360,16 +360,21 @@ HTML
   "$BIN" --data "$DATA" email tag --allow-local --campaign "$campaign" --recipients "$DIR/recipients.csv" \
     --out-dir "$DIR/tagged" --input "$DIR/email.html" >/dev/null
   EMAILS=$DIR/email-paths.txt
-  awk '
-    FNR == 1 { n++ }
+  # The file names come on stdin (printf is a builtin): a campaign of 200,000
+  # recipients is more files than one command line holds.
+  printf '%s\n' "$DIR"/tagged/[0-9]*.html | awk '
     {
-      line = $0
-      while (match(line, /\/(o\/[A-Za-z0-9_-]+\.gif|c\/[A-Za-z0-9_-]+)/)) {
-        path = substr(line, RSTART, RLENGTH)
-        print n, substr(path, 2, 1), path
-        line = substr(line, RSTART + RLENGTH)
+      n++
+      file = $0
+      while ((getline line < file) > 0) {
+        while (match(line, /\/(o\/[A-Za-z0-9_-]+\.gif|c\/[A-Za-z0-9_-]+)/)) {
+          path = substr(line, RSTART, RLENGTH)
+          print n, substr(path, 2, 1), path
+          line = substr(line, RSTART + RLENGTH)
+        }
       }
-    }' "$DIR"/tagged/[0-9]*.html >"$EMAILS"
+      close(file)
+    }' >"$EMAILS"
   opens=$(awk '$2 == "o"' "$EMAILS" | wc -l)
   clicks=$(awk '$2 == "c"' "$EMAILS" | wc -l)
   if [ "$opens" -ne "$RECIPIENTS" ] || [ "$clicks" -ne $((4 * RECIPIENTS)) ]; then
