@@ -406,10 +406,9 @@ impl EventStore for SqliteStore {
             return other.has_human_open(campaign_id, recipient);
         }
         let conn = self.conn();
-        Ok(conn
-            .query_row(HUMAN_OPEN, params![campaign_id, recipient], |_| Ok(()))
-            .optional()?
-            .is_some())
+        // Prepared once per connection: a campaign's clicks ask this of each new recipient.
+        let mut st = conn.prepare_cached(HUMAN_OPEN)?;
+        Ok(st.exists(params![campaign_id, recipient])?)
     }
 
     fn ad_counts(

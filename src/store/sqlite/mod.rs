@@ -229,6 +229,9 @@ const PAGE_SIZE: i64 = 2048;
 /// Measured in `docs/benchmarks.md` ("The writer's page cache at 2 MiB").
 const WRITER_CACHE_KIB: i64 = 2048;
 
+/// Prepared statements kept per connection (see [`open_conn`]).
+const STATEMENT_CACHE: usize = 64;
+
 fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -251,6 +254,9 @@ fn open_conn(path: &Path, sync: Synchronous) -> Result<Connection> {
     // 64 MiB of page cache per connection (SQLite's default is 2 MiB): the rollups a
     // dashboard reads stay in memory instead of being re-read on every panel.
     conn.pragma_update(None, "cache_size", -65_536)?;
+    // The writer's transaction alone uses about 20 statements (rusqlite keeps 16 by
+    // default): past the bound the least recent is parsed again at its next use.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
