@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 use super::{open_conn, SqliteStore};
 use crate::clock::Millis;
