@@ -10,7 +10,7 @@
 --     and opens still labelled human.
 -- Apple's prefetches and scanners' fetches (the storm itself) are neither: they now go
 -- to `events_campaign`, keyed by time, where a storm appends. Queries reading
--- `events_recipient` repeat its condition (`store::sqlite::events::RECIPIENT_LOOKUP`),
+-- `events_recipient` repeat its condition (`reclassify.sql`, `HUMAN_OPEN` in `events.rs`),
 -- so that SQLite can prove the index holds every row they may select.
 DROP INDEX events_campaign;
 CREATE INDEX events_campaign ON events (campaign_id, ts_ms) WHERE campaign_id IS NOT NULL;
