@@ -26,6 +26,7 @@ mod privacy;
 pub(crate) mod report_days;
 pub use report_days::KEYS_PER_KIND as KEPT_KEYS_PER_KIND;
 mod rollups;
+mod rows;
 mod salts;
 mod segments;
 mod shared;

@@ -16,12 +16,13 @@ use std::sync::atomic::Ordering;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{event_from_row, Result, EVENT_COLUMNS, UPSERT_ROLLUP};
+use super::{event_from_row, rows, Result, EVENT_COLUMNS, UPSERT_ROLLUP};
 use crate::clock::Millis;
 use crate::model::{BotReason, Event};
 use crate::store::{Counts, Derived, Reclassify, SessionRow, SESSION_DIMS};
 
 const INSERT_EVENT: &str = include_str!("sql/queries/insert_event.sql");
+const INSERT_IMPORT_KEY: &str = "INSERT INTO import_keys (site_id, ts_ms, key) VALUES (?1, ?2, ?3)";
 const UPSERT_SESSION: &str = include_str!("sql/queries/upsert_session.sql");
 const UPSERT_VISIT_END: &str = include_str!("sql/queries/upsert_visit_end.sql");
 /// Every session, as [`session_from_row`] reads it.
@@ -441,86 +442,41 @@ impl SqliteWriter {
         let tx = self.conn.transaction()?;
         let mut ids = None;
         {
-            let mut key = tx.prepare_cached(
-                "INSERT INTO import_keys (site_id, ts_ms, key) VALUES (?1, ?2, ?3)",
-            )?;
-            for k in imported {
-                key.execute(params![k.site_id, k.ts_ms, k.key])?;
-            }
-            let mut ins = tx.prepare_cached(INSERT_EVENT)?;
+            rows::insert_each(&tx, INSERT_IMPORT_KEY, imported, |st, keys| {
+                for (r, k) in keys.iter().enumerate() {
+                    rows::bind(st, r * 3, &[&k.site_id, &k.ts_ms, &k.key])?;
+                }
+                st.raw_execute()?;
+                Ok(())
+            })?;
             // Events of days or hours already over make their days' kept goal counts
             // stale.
             let now = crate::clock::Clock::System.now_ms();
             let late_before = super::goal_days::late_before(now);
             let mut late = Vec::new();
-            for e in events {
-                let id = if reserving {
-                    Some(reserved_id(&tx, &mut block)?)
-                } else {
-                    None
-                };
-                ins.execute(params![
-                    e.site_id,
-                    e.ts_ms,
-                    e.name,
-                    e.visitor_id,
-                    e.session_id,
-                    e.host,
-                    e.path,
-                    e.query,
-                    e.title,
-                    e.referrer,
-                    e.referrer_host,
-                    e.source,
-                    e.medium,
-                    e.utm.source,
-                    e.utm.medium,
-                    e.utm.campaign,
-                    e.utm.term,
-                    e.utm.content,
-                    e.click_id,
-                    e.browser,
-                    e.browser_version,
-                    e.os,
-                    e.os_version,
-                    e.device.as_str(),
-                    e.bot.map(BotReason::as_str),
-                    e.value_minor,
-                    e.currency,
-                    e.order_id,
-                    e.props,
-                    e.ip,
-                    e.email
-                        .as_ref()
-                        .map(|m| m.campaign_id)
-                        .or(e.ad.as_ref().map(|a| a.campaign_id)),
-                    e.email.as_ref().map(|m| m.recipient.as_str()).unwrap_or(""),
-                    e.email
-                        .as_ref()
-                        .map(|m| m.link.as_str())
-                        .or(e.ad.as_ref().map(|a| a.link.as_str()))
-                        .unwrap_or(""),
-                    e.email.as_ref().map(|m| m.verdict.as_str()).unwrap_or(""),
-                    e.email.as_ref().map(|m| m.reason).unwrap_or(""),
-                    e.email.as_ref().map(|m| m.client).unwrap_or(""),
-                    e.scroll_pct,
-                    e.engaged_ms,
-                    e.screen_width,
-                    e.ad.as_ref().map(|a| a.ad.as_str()).unwrap_or(""),
-                    e.ad.as_ref().map(|a| a.placement.as_str()).unwrap_or(""),
-                    e.country,
-                    e.region,
-                    e.city,
-                    e.asn,
-                    e.as_org,
-                    id,
-                ])?;
-                let id = id.unwrap_or_else(|| tx.last_insert_rowid());
-                ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
-                if e.ts_ms < late_before {
-                    late.push((e.site_id, e.ts_ms, id));
+            rows::insert_each(&tx, INSERT_EVENT, events, |st, events| {
+                let mut given = [None; rows::ROWS];
+                for (r, e) in events.iter().enumerate() {
+                    given[r] = if reserving {
+                        Some(reserved_id(&tx, &mut block)?)
+                    } else {
+                        None
+                    };
+                    bind_event(st, r * EVENT_PARAMS, e, given[r])?;
                 }
-            }
+                st.raw_execute()?;
+                // Without reserved ids, AUTOINCREMENT gave the rows of one statement
+                // consecutive ids, the last one's reported.
+                let last = tx.last_insert_rowid();
+                for (r, e) in events.iter().enumerate() {
+                    let id = given[r].unwrap_or(last - (events.len() - 1 - r) as i64);
+                    ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
+                    if e.ts_ms < late_before {
+                        late.push((e.site_id, e.ts_ms, id));
+                    }
+                }
+                Ok(())
+            })?;
             super::goal_days::mark_late(&tx, late.into_iter(), now)?;
             let mut order = tx.prepare_cached(
                 "INSERT INTO orders (site_id, order_id, ts_ms) VALUES (?1, ?2, ?3)
@@ -593,6 +549,76 @@ impl SqliteWriter {
     }
 }
 
+/// `insert_event.sql`'s parameters for one event: `?1`…`?46` its values, `?47` its id.
+const EVENT_PARAMS: usize = 47;
+/// Binds one event's values (and its id, or NULL for AUTOINCREMENT to give one) to
+/// the parameters after `at` of an events insert.
+fn bind_event(
+    st: &mut rusqlite::Statement<'_>,
+    at: usize,
+    e: &Event,
+    id: Option<i64>,
+) -> rusqlite::Result<()> {
+    use rusqlite::ToSql;
+    let email = e.email.as_ref();
+    let ad = e.ad.as_ref();
+    let campaign_id = email.map(|m| m.campaign_id).or(ad.map(|a| a.campaign_id));
+    let link = email
+        .map(|m| m.link.as_str())
+        .or(ad.map(|a| a.link.as_str()))
+        .unwrap_or("");
+    let values: [&dyn ToSql; EVENT_PARAMS] = [
+        &e.site_id,
+        &e.ts_ms,
+        &e.name,
+        &e.visitor_id,
+        &e.session_id,
+        &e.host,
+        &e.path,
+        &e.query,
+        &e.title,
+        &e.referrer,
+        &e.referrer_host,
+        &e.source,
+        &e.medium,
+        &e.utm.source,
+        &e.utm.medium,
+        &e.utm.campaign,
+        &e.utm.term,
+        &e.utm.content,
+        &e.click_id,
+        &e.browser,
+        &e.browser_version,
+        &e.os,
+        &e.os_version,
+        &e.device.as_str(),
+        &e.bot.map(BotReason::as_str),
+        &e.value_minor,
+        &e.currency,
+        &e.order_id,
+        &e.props,
+        &e.ip,
+        &campaign_id,
+        &email.map_or("", |m| m.recipient.as_str()),
+        &link,
+        &email.map_or("", |m| m.verdict.as_str()),
+        &email.map_or("", |m| m.reason),
+        &email.map_or("", |m| m.client),
+        &e.scroll_pct,
+        &e.engaged_ms,
+        &e.screen_width,
+        &ad.map_or("", |a| a.ad.as_str()),
+        &ad.map_or("", |a| a.placement.as_str()),
+        &e.country,
+        &e.region,
+        &e.city,
+        &e.asn,
+        &e.as_org,
+        &id,
+    ];
+    rows::bind(st, at, &values)
+}
+
 /// The reserved block's next id, reserving a new block above every id given out when
 /// it has none left (in the same transaction as the events that take it). `block` is
 /// `(next, last)`.
@@ -640,33 +666,45 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
     if !erased.is_empty() {
         d.sessions.retain(|s| !erased.contains(&s.visitor_id));
     }
-    let mut ses = tx.prepare_cached(UPSERT_SESSION)?;
-    let mut end = tx.prepare_cached(UPSERT_VISIT_END)?;
-    for s in &d.sessions {
-        end.execute(params![s.id, s.last_ms, s.pageviews, s.events, s.exit_page])?;
-        let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
-        ses.execute(params![
-            s.id,
-            s.site_id,
-            s.visitor_id,
-            s.start_ms,
-            s.entry_page,
-            dim(0),
-            dim(1),
-            dim(2),
-            dim(3),
-            dim(4),
-            dim(5),
-            dim(6),
-            dim(7),
-            dim(8),
-            dim(9),
-            dim(10),
-            dim(11),
-            dim(12),
-            dim(13),
-        ])?;
-    }
+    rows::insert_each(tx, UPSERT_VISIT_END, &d.sessions, |st, sessions| {
+        for (r, s) in sessions.iter().enumerate() {
+            let values: [&dyn rusqlite::ToSql; 5] =
+                [&s.id, &s.last_ms, &s.pageviews, &s.events, &s.exit_page];
+            rows::bind(st, r * values.len(), &values)?;
+        }
+        st.raw_execute()?;
+        Ok(())
+    })?;
+    rows::insert_each(tx, UPSERT_SESSION, &d.sessions, |st, sessions| {
+        for (r, s) in sessions.iter().enumerate() {
+            let d: [&str; SESSION_DIMS.len()] =
+                std::array::from_fn(|i| s.dims.get(i).map_or("", String::as_str));
+            let values: [&dyn rusqlite::ToSql; 5 + SESSION_DIMS.len()] = [
+                &s.id,
+                &s.site_id,
+                &s.visitor_id,
+                &s.start_ms,
+                &s.entry_page,
+                &d[0],
+                &d[1],
+                &d[2],
+                &d[3],
+                &d[4],
+                &d[5],
+                &d[6],
+                &d[7],
+                &d[8],
+                &d[9],
+                &d[10],
+                &d[11],
+                &d[12],
+                &d[13],
+            ];
+            rows::bind(st, r * values.len(), &values)?;
+        }
+        st.raw_execute()?;
+        Ok(())
+    })?;
     // One row per day per write: the new keys packed as 8-byte big-endian integers.
     let mut days: Vec<(i64, Vec<u8>)> = Vec::new();
     for (day, k) in &d.new_keys {

@@ -1,0 +1,190 @@
+//! Several rows to one `INSERT` statement. A statement run once per row pays, at
+//! each row, for opening its table's and indexes' cursors, for resetting, and (on
+//! `events`, an AUTOINCREMENT table) for writing `sqlite_sequence` back; with
+//! [`ROWS`] rows to a statement, those are paid once per [`ROWS`]. The writer's bulk
+//! inserts (events, sessions, visit ends, import keys) go through [`insert_each`].
+//!
+//! A statement here is written for one row, `VALUES (…)` with numbered parameters
+//! `?1`…`?N` (and anything after the row, such as `ON CONFLICT … DO UPDATE`); for `k`
+//! rows it becomes `VALUES (…), (…)…` in which row `r` numbers its parameters from
+//! `r * N + 1`. Rows of one statement must not conflict with one another on a key (an
+//! upsert's `DO UPDATE` would see the earlier row); every caller's rows have distinct
+//! keys.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, Statement};
+
+use super::Result;
+
+/// Rows a statement inserts at once. Measured on the import of
+/// `scripts/bench-import.sh` (see docs/benchmarks.md): 8 and 16 alike, both faster
+/// than 1; 32 was not (a statement of 32 rows of events binds 1,504 parameters).
+pub(super) const ROWS: usize = 8;
+
+/// `sql` for `rows` rows (1 to [`ROWS`]), made once per process.
+fn sql_for(sql: &'static str, rows: usize) -> &'static str {
+    if rows == 1 {
+        return sql;
+    }
+    static MADE: Mutex<Option<HashMap<(&'static str, usize), &'static str>>> = Mutex::new(None);
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    made.get_or_insert_with(HashMap::new)
+        .entry((sql, rows))
+        // A handful of statements, each in up to ROWS sizes: kept for the process.
+        .or_insert_with(|| Box::leak(many(sql, rows).into_boxed_str()))
+}
+
+/// `sql` with its `VALUES` row repeated `rows` times, each repetition's parameters
+/// shifted past the ones before.
+fn many(sql: &str, rows: usize) -> String {
+    let values = sql.find("VALUES").expect("an INSERT … VALUES statement") + "VALUES".len();
+    let open = values + sql[values..].find('(').expect("a row after VALUES");
+    let mut depth = 0;
+    let close = open
+        + sql[open..]
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .expect("the row's parentheses close")
+            .0;
+    let row = &sql[open..=close];
+    let per_row = parameters(row).max().expect("a row of numbered parameters");
+    let rows: Vec<String> = (0..rows).map(|r| shift(row, r * per_row)).collect();
+    format!(
+        "{} {}{}",
+        &sql[..values],
+        rows.join(", "),
+        &sql[close + 1..]
+    )
+}
+
+/// The numbers of the parameters `?N` in `sql`.
+fn parameters(sql: &str) -> impl Iterator<Item = usize> + '_ {
+    sql.split('?').skip(1).map(|s| {
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        s[..digits].parse().expect("numbered parameters only (?N)")
+    })
+}
+
+/// `sql` with every numbered parameter `?N` made `?(N + by)`.
+fn shift(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + sql.len() / 4);
+    let mut parts = sql.split('?');
+    out.push_str(parts.next().unwrap_or(""));
+    for part in parts {
+        let digits = part.bytes().take_while(u8::is_ascii_digit).count();
+        let n: usize = part[..digits]
+            .parse()
+            .expect("numbered parameters only (?N)");
+        out.push('?');
+        out.push_str(&(n + by).to_string());
+        out.push_str(&part[digits..]);
+    }
+    out
+}
+
+/// Runs `sql` (written for one row) for every item, [`ROWS`] items to a statement and
+/// the rest in one statement of their number. `run(statement, items)` binds each
+/// item's parameters (item `r` after parameter `r * N`, for a row of `N`) and executes
+/// the statement.
+pub(super) fn insert_each<T>(
+    conn: &Connection,
+    sql: &'static str,
+    items: &[T],
+    mut run: impl FnMut(&mut Statement<'_>, &[T]) -> Result<()>,
+) -> Result<()> {
+    let (full, tail) = items.split_at(items.len() - items.len() % ROWS);
+    if !full.is_empty() {
+        let mut st = conn.prepare_cached(sql_for(sql, ROWS))?;
+        for rows in full.chunks(ROWS) {
+            run(&mut st, rows)?;
+        }
+    }
+    if !tail.is_empty() {
+        let mut st = conn.prepare_cached(sql_for(sql, tail.len()))?;
+        run(&mut st, tail)?;
+    }
+    Ok(())
+}
+
+/// Binds `values` to the parameters after `at`.
+pub(super) fn bind(
+    st: &mut Statement<'_>,
+    at: usize,
+    values: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        st.raw_bind_parameter(at + i + 1, v)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_is_repeated_with_its_parameters_shifted_and_the_rest_kept() {
+        let sql = "INSERT INTO t (a, b) VALUES (?2, coalesce(?1, 0))\nON CONFLICT (a) DO UPDATE SET b = b + excluded.b";
+        assert_eq!(
+            many(sql, 3),
+            "INSERT INTO t (a, b) VALUES (?2, coalesce(?1, 0)), (?4, coalesce(?3, 0)), \
+             (?6, coalesce(?5, 0))\nON CONFLICT (a) DO UPDATE SET b = b + excluded.b"
+        );
+        assert_eq!(sql_for(sql, 1), sql);
+        assert!(std::ptr::eq(sql_for(sql, 3), sql_for(sql, 3)), "made once");
+    }
+
+    #[test]
+    fn every_item_is_inserted_once_in_order_whatever_the_count() {
+        const SQL: &str = "INSERT INTO t (k, v) VALUES (?1, ?2)
+                           ON CONFLICT (k) DO UPDATE SET v = v + excluded.v";
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, k INTEGER UNIQUE, v INTEGER)",
+        )
+        .unwrap();
+        for n in [0, 1, ROWS - 1, ROWS, ROWS + 1, 3 * ROWS + 5] {
+            conn.execute("DELETE FROM t", []).unwrap();
+            let items: Vec<i64> = (0..n as i64).collect();
+            let mut statements = 0;
+            let mut last_ids = Vec::new();
+            insert_each(&conn, SQL, &items, |st, rows| {
+                for (r, k) in rows.iter().enumerate() {
+                    bind(st, r * 2, &[k, &(k * 10)])?;
+                }
+                st.raw_execute()?;
+                statements += 1;
+                last_ids.push((conn.last_insert_rowid(), rows.len()));
+                Ok(())
+            })
+            .unwrap();
+            let rows: Vec<(i64, i64, i64)> = conn
+                .prepare("SELECT id, k, v FROM t ORDER BY id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let keys: Vec<i64> = rows.iter().map(|r| r.1).collect();
+            assert_eq!(keys, items, "{n} items");
+            assert!(rows.iter().all(|&(_, k, v)| v == k * 10));
+            assert_eq!(statements, n.div_ceil(ROWS));
+            // One statement's rows take consecutive ids, the last one's reported (the
+            // events insert gives each event its id from this).
+            for (last, len) in last_ids {
+                let i = rows.iter().position(|r| r.0 == last).unwrap();
+                assert!(i + 1 >= len);
+                assert_eq!(rows[i + 1 - len].0, last - len as i64 + 1);
+            }
+        }
+    }
+}
