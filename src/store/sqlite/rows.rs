@@ -115,17 +115,19 @@ pub(super) fn insert_each<T>(
     Ok(())
 }
 
-/// Binds `values` to the parameters after `at`.
-pub(super) fn bind(
-    st: &mut Statement<'_>,
-    at: usize,
-    values: &[&dyn rusqlite::ToSql],
-) -> rusqlite::Result<()> {
-    for (i, v) in values.iter().enumerate() {
-        st.raw_bind_parameter(at + i + 1, v)?;
-    }
-    Ok(())
+/// Binds each value, with its own type's `ToSql` (no `dyn` call per value), to the
+/// parameters after `at` of `st`.
+macro_rules! bind {
+    ($st:expr, $at:expr; $($v:expr),+ $(,)?) => {{
+        let (st, mut i): (&mut rusqlite::Statement<'_>, usize) = ($st, $at);
+        $(
+            i += 1;
+            st.raw_bind_parameter(i, $v)?;
+        )+
+        let _ = i;
+    }};
 }
+pub(super) use bind;
 
 #[cfg(test)]
 mod tests {
@@ -159,7 +161,7 @@ mod tests {
             let mut last_ids = Vec::new();
             insert_each(&conn, SQL, &items, |st, rows| {
                 for (r, k) in rows.iter().enumerate() {
-                    bind(st, r * 2, &[k, &(k * 10)])?;
+                    bind!(st, r * 2; k, k * 10);
                 }
                 st.raw_execute()?;
                 statements += 1;

@@ -444,7 +444,7 @@ impl SqliteWriter {
         {
             rows::insert_each(&tx, INSERT_IMPORT_KEY, imported, |st, keys| {
                 for (r, k) in keys.iter().enumerate() {
-                    rows::bind(st, r * 3, &[&k.site_id, &k.ts_ms, &k.key])?;
+                    rows::bind!(st, r * 3; k.site_id, k.ts_ms, k.key);
                 }
                 st.raw_execute()?;
                 Ok(())
@@ -559,7 +559,6 @@ fn bind_event(
     e: &Event,
     id: Option<i64>,
 ) -> rusqlite::Result<()> {
-    use rusqlite::ToSql;
     let email = e.email.as_ref();
     let ad = e.ad.as_ref();
     let campaign_id = email.map(|m| m.campaign_id).or(ad.map(|a| a.campaign_id));
@@ -567,7 +566,7 @@ fn bind_event(
         .map(|m| m.link.as_str())
         .or(ad.map(|a| a.link.as_str()))
         .unwrap_or("");
-    let values: [&dyn ToSql; EVENT_PARAMS] = [
+    rows::bind!(st, at;
         &e.site_id,
         &e.ts_ms,
         &e.name,
@@ -598,25 +597,25 @@ fn bind_event(
         &e.order_id,
         &e.props,
         &e.ip,
-        &campaign_id,
-        &email.map_or("", |m| m.recipient.as_str()),
-        &link,
-        &email.map_or("", |m| m.verdict.as_str()),
-        &email.map_or("", |m| m.reason),
-        &email.map_or("", |m| m.client),
+        campaign_id,
+        email.map_or("", |m| m.recipient.as_str()),
+        link,
+        email.map_or("", |m| m.verdict.as_str()),
+        email.map_or("", |m| m.reason),
+        email.map_or("", |m| m.client),
         &e.scroll_pct,
         &e.engaged_ms,
         &e.screen_width,
-        &ad.map_or("", |a| a.ad.as_str()),
-        &ad.map_or("", |a| a.placement.as_str()),
+        ad.map_or("", |a| a.ad.as_str()),
+        ad.map_or("", |a| a.placement.as_str()),
         &e.country,
         &e.region,
         &e.city,
         &e.asn,
         &e.as_org,
-        &id,
-    ];
-    rows::bind(st, at, &values)
+        id,
+    );
+    Ok(())
 }
 
 /// The reserved block's next id, reserving a new block above every id given out when
@@ -668,9 +667,7 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
     }
     rows::insert_each(tx, UPSERT_VISIT_END, &d.sessions, |st, sessions| {
         for (r, s) in sessions.iter().enumerate() {
-            let values: [&dyn rusqlite::ToSql; 5] =
-                [&s.id, &s.last_ms, &s.pageviews, &s.events, &s.exit_page];
-            rows::bind(st, r * values.len(), &values)?;
+            rows::bind!(st, r * 5; s.id, s.last_ms, s.pageviews, s.events, &s.exit_page);
         }
         st.raw_execute()?;
         Ok(())
@@ -679,28 +676,10 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         for (r, s) in sessions.iter().enumerate() {
             let d: [&str; SESSION_DIMS.len()] =
                 std::array::from_fn(|i| s.dims.get(i).map_or("", String::as_str));
-            let values: [&dyn rusqlite::ToSql; 5 + SESSION_DIMS.len()] = [
-                &s.id,
-                &s.site_id,
-                &s.visitor_id,
-                &s.start_ms,
-                &s.entry_page,
-                &d[0],
-                &d[1],
-                &d[2],
-                &d[3],
-                &d[4],
-                &d[5],
-                &d[6],
-                &d[7],
-                &d[8],
-                &d[9],
-                &d[10],
-                &d[11],
-                &d[12],
-                &d[13],
-            ];
-            rows::bind(st, r * values.len(), &values)?;
+            rows::bind!(st, r * (5 + SESSION_DIMS.len());
+                s.id, s.site_id, s.visitor_id, s.start_ms, &s.entry_page,
+                d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13],
+            );
         }
         st.raw_execute()?;
         Ok(())
