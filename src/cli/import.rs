@@ -42,6 +42,8 @@ use crate::store::{CampaignStore, SqliteStore};
 const BATCH: usize = 8_192;
 /// What a failed batch says: the store keeps whole batches, a re-run skips them.
 const WRITE_FAILED: &str = "writing to the store failed (see the log above); what was committed before stays, and running the same import again continues after it";
+/// How often the WAL is copied into the database during an import.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// How long a written batch may wait for the next one before it is committed alone.
 const HOLD_AT_MOST: Duration = Duration::from_millis(200);
 /// With `--follow`: what has arrived is committed at least this often.
@@ -146,41 +148,62 @@ impl ImportArgs {
                 .spawn(move || reader.run(&files, follow, &progress, &stop, &tx, spent_rx))
                 .context("starting the reader thread")?
         };
-        let (mut imported, mut bots) = (0, 0);
-        loop {
-            // The batch written last is held while the next is sessionized (see
-            // `write_imported`); with no next batch soon (a followed log, a slow
-            // pipe), it is written now.
-            use std::sync::mpsc::RecvTimeoutError;
-            let mut batch = match rx.recv_timeout(HOLD_AT_MOST) {
-                Ok(b) => b,
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    if !writer.finish_import() {
-                        bail!(WRITE_FAILED);
-                    }
-                    match rx.recv() {
-                        Ok(b) => b,
-                        Err(_) => break,
+        // The WAL is copied into the database beside the writer, as the server's is
+        // (`server/jobs.rs`): the writer, the import's bound, only starts it over.
+        let (done, stopped) = std::sync::mpsc::channel::<()>();
+        let (imported, bots) = std::thread::scope(|s| {
+            let store = &store;
+            s.spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    if let Err(e) = store.checkpoint_passive() {
+                        tracing::warn!(error = %e, "checkpoint failed");
                     }
                 }
+            });
+            let done = done;
+            let mut write = || -> anyhow::Result<(u64, u64)> {
+                let (mut imported, mut bots) = (0, 0);
+                loop {
+                    // The batch written last is held while the next is sessionized (see
+                    // `write_imported`); with no next batch soon (a followed log, a slow
+                    // pipe), it is written now.
+                    use std::sync::mpsc::RecvTimeoutError;
+                    let mut batch = match rx.recv_timeout(HOLD_AT_MOST) {
+                        Ok(b) => b,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if !writer.finish_import() {
+                                bail!(WRITE_FAILED);
+                            }
+                            match rx.recv() {
+                                Ok(b) => b,
+                                Err(_) => break,
+                            }
+                        }
+                    };
+                    let n = batch.events.len() as u64;
+                    let b = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
+                    let written = writer.write_imported(&mut batch.events, &batch.keys);
+                    batch.events.clear();
+                    let _ = spent_tx.try_send(batch.events);
+                    if !written {
+                        bail!(WRITE_FAILED);
+                    }
+                    imported += n;
+                    bots += b;
+                    // Sessions idle past the timeout at the newest line's time can end.
+                    writer.evict_idle(batch.newest_ms);
+                }
+                if !writer.finish_import() {
+                    bail!(WRITE_FAILED);
+                }
+                Ok((imported, bots))
             };
-            let n = batch.events.len() as u64;
-            let b = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
-            let written = writer.write_imported(&mut batch.events, &batch.keys);
-            batch.events.clear();
-            let _ = spent_tx.try_send(batch.events);
-            if !written {
-                bail!(WRITE_FAILED);
-            }
-            imported += n;
-            bots += b;
-            // Sessions idle past the timeout at the newest line's time can end.
-            writer.evict_idle(batch.newest_ms);
-        }
-        if !writer.finish_import() {
-            bail!(WRITE_FAILED);
-        }
+            let written = write();
+            drop(done);
+            written
+        })?;
         let mut summary = match reading.join() {
             Ok(result) => result?,
             Err(_) => bail!("the reader thread stopped unexpectedly"),
