@@ -707,15 +707,27 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
             d.rollups.add(k.site_id, k.dim, k.hour, &k.value, &one);
         }
     }
-    let mut up = tx.prepare_cached(UPSERT_ROLLUP)?;
     // With forwarding on, the same deltas go to ClickHouse (see `spool`).
     let forwarding = super::spool::forwarding_started(tx)?;
     let mut deltas = Vec::new();
-    for (k, c) in d.rollups.iter() {
-        if *c == Counts::default() {
-            continue;
+    let changed: Vec<_> = d
+        .rollups
+        .iter()
+        .filter(|(_, c)| **c != Counts::default())
+        .collect();
+    rows::insert_each(tx, UPSERT_ROLLUP, &changed, |st, rollups| {
+        for (r, (k, c)) in rollups.iter().enumerate() {
+            rows::bind!(st, r * 13;
+                k.site_id, k.dim as i64, k.hour, &k.value,
+                c.visitors, c.visits, c.pageviews, c.events, c.bounces, c.duration_ms,
+                c.scroll_sum, c.scroll_n, c.engaged_ms,
+            );
         }
-        if forwarding {
+        st.raw_execute()?;
+        Ok(())
+    })?;
+    if forwarding {
+        for (k, c) in changed {
             deltas.push(super::RollupDelta {
                 site_id: k.site_id,
                 dim: k.dim as i64,
@@ -724,21 +736,6 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
                 counts: c.to_array(),
             });
         }
-        up.execute(params![
-            k.site_id,
-            k.dim as i64,
-            k.hour,
-            k.value,
-            c.visitors,
-            c.visits,
-            c.pageviews,
-            c.events,
-            c.bounces,
-            c.duration_ms,
-            c.scroll_sum,
-            c.scroll_n,
-            c.engaged_ms,
-        ])?;
     }
     if forwarding {
         super::record_derived(tx, &deltas, &d.sessions)?;
