@@ -2,14 +2,15 @@
 //! each row, for opening its table's and indexes' cursors, for resetting, and (on
 //! `events`, an AUTOINCREMENT table) for writing `sqlite_sequence` back; with
 //! [`ROWS`] rows to a statement, those are paid once per [`ROWS`]. The writer's bulk
-//! inserts (events, sessions, visit ends, import keys) go through [`insert_each`].
+//! inserts (events, import keys, sessions, visit ends, rollup deltas) go through
+//! [`insert_each`].
 //!
 //! A statement here is written for one row, `VALUES (…)` with numbered parameters
 //! `?1`…`?N` (and anything after the row, such as `ON CONFLICT … DO UPDATE`); for `k`
 //! rows it becomes `VALUES (…), (…)…` in which row `r` numbers its parameters from
-//! `r * N + 1`. Rows of one statement must not conflict with one another on a key (an
-//! upsert's `DO UPDATE` would see the earlier row); every caller's rows have distinct
-//! keys.
+//! `r * N + 1`. SQLite applies a statement's rows in order, each seeing the ones before
+//! it (an upsert's second row for a key updates the first's), as one statement per row
+//! would (the test below holds it).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -143,6 +144,28 @@ mod tests {
         );
         assert_eq!(sql_for(sql, 1), sql);
         assert!(std::ptr::eq(sql_for(sql, 3), sql_for(sql, 3)), "made once");
+    }
+
+    #[test]
+    fn rows_of_one_statement_apply_in_order_as_statements_of_one_row_would() {
+        const SQL: &str = "INSERT INTO t (k, v) VALUES (?1, ?2)
+                           ON CONFLICT (k) DO UPDATE SET v = v * 10 + excluded.v";
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
+            .unwrap();
+        let items = [(1, 1), (2, 5), (1, 2), (1, 3)];
+        insert_each(&conn, SQL, &items, |st, rows| {
+            for (r, (k, v)) in rows.iter().enumerate() {
+                bind!(st, r * 2; k, v);
+            }
+            st.raw_execute()?;
+            Ok(())
+        })
+        .unwrap();
+        let v: i64 = conn
+            .query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 123, "1, then 1 * 10 + 2, then 12 * 10 + 3");
     }
 
     #[test]
