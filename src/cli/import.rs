@@ -161,6 +161,7 @@ impl ImportArgs {
                     }
                 }
             });
+            // Moved in here and dropped when the writing ends: the checkpoints stop then.
             let done = done;
             let mut write = || -> anyhow::Result<(u64, u64)> {
                 let (mut imported, mut bots) = (0, 0);
