@@ -23,6 +23,9 @@ struct Open {
     bounced: bool,
     /// Changed in the current batch (its row must be written).
     touched: bool,
+    /// Its start (the `sessions` row: ids, values, entry page) has been handed to a
+    /// write as it is now: only its end (`visit_ends`) can have changed since.
+    start_written: bool,
 }
 
 pub struct Sessions {
@@ -180,6 +183,7 @@ impl Sessions {
                     row,
                     bounced,
                     touched: false,
+                    start_written: true,
                 },
             );
         }
@@ -330,6 +334,7 @@ impl Sessions {
                 o.row.pageviews += 1;
                 if o.row.entry_page.is_empty() {
                     o.row.entry_page = e.path.clone();
+                    o.start_written = false;
                     add(
                         batch,
                         e.site_id,
@@ -417,6 +422,9 @@ impl Sessions {
             // only see the new one (both visits in one batch: an import, the demo).
             let touched = match self.open.remove(&key) {
                 Some(old) if old.touched => {
+                    if old.start_written {
+                        batch.unchanged_starts.insert(old.row.id);
+                    }
                     batch.sessions.push(old.row);
                     true
                 }
@@ -428,6 +436,7 @@ impl Sessions {
                     row,
                     bounced: true,
                     touched,
+                    start_written: false,
                 },
             );
         }
@@ -517,6 +526,10 @@ impl Sessions {
         for key in self.touched.drain(..) {
             if let Some(o) = self.open.get_mut(&key) {
                 o.touched = false;
+                if o.start_written {
+                    batch.unchanged_starts.insert(o.row.id);
+                }
+                o.start_written = true;
                 batch.sessions.push(o.row.clone());
             }
         }
@@ -556,6 +569,44 @@ mod tests {
             }
         }
         c
+    }
+
+    #[test]
+    fn a_start_row_already_written_is_not_written_again_unless_its_entry_page_came() {
+        let mut s = Sessions::new(30 * MIN);
+        let batch = |s: &mut Sessions, events: &mut [Event]| {
+            let mut b = Derived::default();
+            for e in events.iter_mut() {
+                track(s, e, &mut b);
+            }
+            s.finish_batch(&mut b);
+            b
+        };
+        let mut first = [ev(7, T0, "pageview", "/a"), ev(8, T0, "signup", "")];
+        let b = batch(&mut s, &mut first);
+        assert_eq!(b.sessions.len(), 2);
+        assert!(b.unchanged_starts.is_empty(), "both starts are new");
+        let (seven, eight) = (first[0].session_id, first[1].session_id);
+        let b = batch(
+            &mut s,
+            &mut [
+                ev(7, T0 + MIN, "pageview", "/b"),
+                ev(8, T0 + MIN, "pageview", "/c"),
+            ],
+        );
+        assert_eq!(b.sessions.len(), 2, "both ends moved");
+        assert_eq!(
+            b.unchanged_starts,
+            [seven].into(),
+            "7's start is as written; 8's visit got its entry page"
+        );
+        let b = batch(&mut s, &mut [ev(8, T0 + 2 * MIN, "pageview", "/d")]);
+        assert_eq!(b.unchanged_starts, [eight].into());
+        // After a restart, the sessions read back from the store are written already.
+        let mut resumed = Sessions::new(30 * MIN);
+        resumed.resume(b.sessions.clone());
+        let b = batch(&mut resumed, &mut [ev(8, T0 + 3 * MIN, "pageview", "/e")]);
+        assert_eq!(b.unchanged_starts, [eight].into());
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct SessionRow {
 #[derive(Debug, Default)]
 pub struct Derived {
     pub sessions: Vec<SessionRow>,
+    /// Ids of `sessions` whose start row is stored as it is (a visit that went on):
+    /// only their end is written.
+    pub unchanged_starts: std::collections::HashSet<i64>,
     pub rollups: Rollups,
     /// Unique-visitor keys counted for the first time, `(day, key)`.
     pub new_keys: Vec<(i64, i64)>,

@@ -672,7 +672,13 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         st.raw_execute()?;
         Ok(())
     })?;
-    rows::insert_each(tx, UPSERT_SESSION, &d.sessions, |st, sessions| {
+    // A visit that went on since its start row was written changed only its end.
+    let starts: Vec<&SessionRow> = d
+        .sessions
+        .iter()
+        .filter(|s| !d.unchanged_starts.contains(&s.id))
+        .collect();
+    rows::insert_each(tx, UPSERT_SESSION, &starts, |st, sessions| {
         for (r, s) in sessions.iter().enumerate() {
             let d: [&str; SESSION_DIMS.len()] =
                 std::array::from_fn(|i| s.dims.get(i).map_or("", String::as_str));
