@@ -23,6 +23,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The server's allocator (src/main.rs), so the writer measured here allocates as it does.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use pixeltrack::ingest::{EventWriter, Index};
 use pixeltrack::metrics::Metrics;
 use pixeltrack::model::{Device, Event, SiteKey};

@@ -23,6 +23,8 @@ type Keys = HashSet<i64, foldhash::fast::FixedState>;
 pub struct SeenKeys {
     /// At most today and yesterday: a short list, searched without hashing.
     days: Vec<(i64, Keys)>,
+    /// The table of the last day dropped, for the next day to fill.
+    spare: Option<Keys>,
     newest: i64,
     len: usize,
     cap: usize,
@@ -49,6 +51,7 @@ impl SeenKeys {
     pub fn new(cap: usize) -> Self {
         SeenKeys {
             days: Vec::new(),
+            spare: None,
             newest: i64::MIN,
             len: 0,
             cap,
@@ -72,13 +75,24 @@ impl SeenKeys {
             self.newest = day;
             // Visitor ids of days before yesterday can no longer occur (their salt is gone).
             // `SqliteWriter::unique_keys` loads only what this keeps: change both.
-            self.days.retain(|(d, _)| *d >= day - 1);
+            // A day that ends keeps its table, emptied, for the next new day: a day's set
+            // grows to about the size of the one before, and growing a set of a million
+            // keys from nothing rehashes every key several times (an import of many days).
+            let (keep, gone): (Vec<_>, Vec<_>) =
+                self.days.drain(..).partition(|(d, _)| *d >= day - 1);
+            self.days = keep;
+            self.spare = gone
+                .into_iter()
+                .map(|(_, k)| k)
+                .max_by_key(|k| k.capacity());
             self.len = self.days.iter().map(|(_, k)| k.len()).sum();
         }
         let i = match self.days.iter().position(|(d, _)| *d == day) {
             Some(i) => i,
             None => {
-                self.days.push((day, Keys::default()));
+                let mut keys = self.spare.take().unwrap_or_default();
+                keys.clear();
+                self.days.push((day, keys));
                 self.days.len() - 1
             }
         };
@@ -122,6 +136,12 @@ mod tests {
         assert_eq!(s.len(), 4);
         assert_eq!(s.first(12, 9), Seen::First);
         assert_eq!(s.len(), 2, "day 10 dropped once day 12 began");
+        // Day 12 took day 10's table: none of day 10's keys came with it.
+        assert_eq!(s.first(12, 1), Seen::First, "day 10's key is new on day 12");
+        assert_eq!(s.first(12, 3), Seen::First);
+        assert_eq!(s.first(13, 1), Seen::First, "and day 11's on day 13");
+        assert_eq!(s.first(13, 1), Seen::Yes);
+        assert_eq!(s.len(), 4, "days 12 and 13");
     }
 
     #[test]
