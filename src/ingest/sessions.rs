@@ -387,7 +387,7 @@ impl Sessions {
                 events: 1,
                 entry_page: page.clone(),
                 exit_page: page,
-                dims: session_dims(e),
+                dims: session_dims(e).into(),
             };
             let visit = Counts {
                 visits: 1,
@@ -469,7 +469,7 @@ impl Sessions {
             // A visit that began in an earlier hour: its rows at that hour.
             if visit != Counts::default() {
                 add(batch, e.site_id, Dim::Total, visit_hour, "", visit);
-                for (d, v) in SESSION_DIMS.iter().zip(&o.row.dims) {
+                for (d, v) in SESSION_DIMS.iter().zip(o.row.dims.iter()) {
                     add(batch, e.site_id, *d, visit_hour, v, visit);
                 }
             }
@@ -505,7 +505,7 @@ impl Sessions {
         };
         let none = Counts::default();
         each(Dim::Total, "", visit_keys_checked, &folded);
-        for (d, v) in SESSION_DIMS.iter().zip(&o.row.dims) {
+        for (d, v) in SESSION_DIMS.iter().zip(o.row.dims.iter()) {
             each(*d, v, visit_keys_checked, &folded);
         }
         if pv {
@@ -523,6 +523,7 @@ impl Sessions {
 
     /// Ends the batch: adds the rows of every session it changed.
     pub fn finish_batch(&mut self, batch: &mut Derived) {
+        batch.sessions.reserve(self.touched.len());
         for key in self.touched.drain(..) {
             if let Some(o) = self.open.get_mut(&key) {
                 o.touched = false;

@@ -17,8 +17,10 @@ pub struct SessionRow {
     pub events: i64,
     pub entry_page: String,
     pub exit_page: String,
-    /// Session-level dimension values, in [`SESSION_DIMS`] order.
-    pub dims: Vec<String>,
+    /// Session-level dimension values, in [`SESSION_DIMS`] order. Shared: they never
+    /// change after the visit's first event, and every write of derived rows takes a
+    /// copy of each visit that had a hit since the last one.
+    pub dims: std::sync::Arc<[String]>,
 }
 
 /// What events add to the derived tables (sessions, rollups, unique-visitor keys),

@@ -162,7 +162,7 @@ pub fn pack_sessions(rows: &[SessionRow]) -> Vec<u8> {
         text(&mut out, &r.entry_page);
         text(&mut out, &r.exit_page);
         out.extend_from_slice(&(r.dims.len() as u32).to_le_bytes());
-        for d in &r.dims {
+        for d in r.dims.iter() {
             text(&mut out, d);
         }
     }
@@ -198,15 +198,17 @@ pub fn unpack_sessions(mut b: &[u8]) -> Option<Vec<SessionRow>> {
             events: int(&mut b)?,
             entry_page: text(&mut b)?,
             exit_page: text(&mut b)?,
-            dims: Vec::new(),
+            dims: Default::default(),
         };
         let n = len(&mut b)?;
         if n > 64 {
             return None;
         }
+        let mut dims = Vec::with_capacity(n);
         for _ in 0..n {
-            r.dims.push(text(&mut b)?);
+            dims.push(text(&mut b)?);
         }
+        r.dims = dims.into();
         out.push(r);
     }
     Some(out)
@@ -648,7 +650,10 @@ mod tests {
                 events: 3,
                 entry_page: "/é?".into(),
                 exit_page: String::new(),
-                dims: (0..12).map(|i| format!("v'{i}\\\0")).collect(),
+                dims: (0..12)
+                    .map(|i| format!("v'{i}\\\0"))
+                    .collect::<Vec<_>>()
+                    .into(),
             },
             SessionRow::default(),
         ];

@@ -200,7 +200,7 @@ pub(super) fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sessio
         events: r.get(6)?,
         entry_page: r.get(7)?,
         exit_page: r.get(8)?,
-        dims,
+        dims: dims.into(),
     })
 }
 
@@ -937,7 +937,7 @@ mod tests {
                 events: 4,
                 entry_page: "/in".into(),
                 exit_page: "/out".into(),
-                dims,
+                dims: dims.into(),
             }]
         );
         let all: Vec<(i64, String)> = rows(
