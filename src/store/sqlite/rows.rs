@@ -117,10 +117,25 @@ pub(super) fn insert_each<T>(
 }
 
 /// Binds each value, with its own type's `ToSql` (no `dyn` call per value), to the
-/// parameters after `at` of `st`.
+/// parameters of row `row` of `st`, a statement of `per_row` parameters a row. A row
+/// that bound fewer values than that would leave a value of the chunk before in place:
+/// the number of values is checked against `per_row` when the code is compiled, and
+/// `per_row` against the statement in debug builds (the tests).
 macro_rules! bind {
-    ($st:expr, $at:expr; $($v:expr),+ $(,)?) => {{
-        let (st, mut i): (&mut rusqlite::Statement<'_>, usize) = ($st, $at);
+    ($st:expr, $row:expr, $per_row:expr; $($v:expr),+ $(,)?) => {{
+        const _: () = assert!(
+            [$(stringify!($v)),+].len() == $per_row,
+            "a row binds as many values as it has parameters"
+        );
+        let st: &mut rusqlite::Statement<'_> = $st;
+        debug_assert!(
+            st.parameter_count() % $per_row == 0 && ($row + 1) * $per_row <= st.parameter_count(),
+            "row {} of {} values in a statement of {} parameters",
+            $row,
+            $per_row,
+            st.parameter_count()
+        );
+        let mut i: usize = $row * $per_row;
         $(
             i += 1;
             st.raw_bind_parameter(i, $v)?;
@@ -156,7 +171,7 @@ mod tests {
         let items = [(1, 1), (2, 5), (1, 2), (1, 3)];
         insert_each(&conn, SQL, &items, |st, rows| {
             for (r, (k, v)) in rows.iter().enumerate() {
-                bind!(st, r * 2; k, v);
+                bind!(st, r, 2; k, v);
             }
             st.raw_execute()?;
             Ok(())
@@ -184,7 +199,7 @@ mod tests {
             let mut last_ids = Vec::new();
             insert_each(&conn, SQL, &items, |st, rows| {
                 for (r, k) in rows.iter().enumerate() {
-                    bind!(st, r * 2; k, k * 10);
+                    bind!(st, r, 2; k, k * 10);
                 }
                 st.raw_execute()?;
                 statements += 1;

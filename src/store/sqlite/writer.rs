@@ -444,7 +444,7 @@ impl SqliteWriter {
         {
             rows::insert_each(&tx, INSERT_IMPORT_KEY, imported, |st, keys| {
                 for (r, k) in keys.iter().enumerate() {
-                    rows::bind!(st, r * 3; k.site_id, k.ts_ms, k.key);
+                    rows::bind!(st, r, 3; k.site_id, k.ts_ms, k.key);
                 }
                 st.raw_execute()?;
                 Ok(())
@@ -462,7 +462,7 @@ impl SqliteWriter {
                     } else {
                         None
                     };
-                    bind_event(st, r * EVENT_PARAMS, e, given[r])?;
+                    bind_event(st, r, e, given[r])?;
                 }
                 st.raw_execute()?;
                 // Without reserved ids, AUTOINCREMENT gave the rows of one statement
@@ -552,10 +552,10 @@ impl SqliteWriter {
 /// `insert_event.sql`'s parameters for one event: `?1`…`?46` its values, `?47` its id.
 const EVENT_PARAMS: usize = 47;
 /// Binds one event's values (and its id, or NULL for AUTOINCREMENT to give one) to
-/// the parameters after `at` of an events insert.
+/// the parameters of row `row` of an events insert.
 fn bind_event(
     st: &mut rusqlite::Statement<'_>,
-    at: usize,
+    row: usize,
     e: &Event,
     id: Option<i64>,
 ) -> rusqlite::Result<()> {
@@ -566,7 +566,7 @@ fn bind_event(
         .map(|m| m.link.as_str())
         .or(ad.map(|a| a.link.as_str()))
         .unwrap_or("");
-    rows::bind!(st, at;
+    rows::bind!(st, row, EVENT_PARAMS;
         &e.site_id,
         &e.ts_ms,
         &e.name,
@@ -667,7 +667,7 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
     }
     rows::insert_each(tx, UPSERT_VISIT_END, &d.sessions, |st, sessions| {
         for (r, s) in sessions.iter().enumerate() {
-            rows::bind!(st, r * 5; s.id, s.last_ms, s.pageviews, s.events, &s.exit_page);
+            rows::bind!(st, r, 5; s.id, s.last_ms, s.pageviews, s.events, &s.exit_page);
         }
         st.raw_execute()?;
         Ok(())
@@ -682,7 +682,7 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         for (r, s) in sessions.iter().enumerate() {
             let d: [&str; SESSION_DIMS.len()] =
                 std::array::from_fn(|i| s.dims.get(i).map_or("", String::as_str));
-            rows::bind!(st, r * (5 + SESSION_DIMS.len());
+            rows::bind!(st, r, 5 + SESSION_DIMS.len();
                 s.id, s.site_id, s.visitor_id, s.start_ms, &s.entry_page,
                 d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13],
             );
@@ -723,7 +723,7 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         .collect();
     rows::insert_each(tx, UPSERT_ROLLUP, &changed, |st, rollups| {
         for (r, (k, c)) in rollups.iter().enumerate() {
-            rows::bind!(st, r * 13;
+            rows::bind!(st, r, 13;
                 k.site_id, k.dim as i64, k.hour, &k.value,
                 c.visitors, c.visits, c.pageviews, c.events, c.bounces, c.duration_ms,
                 c.scroll_sum, c.scroll_n, c.engaged_ms,
