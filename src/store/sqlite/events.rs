@@ -704,6 +704,47 @@ impl SqliteStore {
 mod tests {
     use super::*;
 
+    /// The human-triggered verdicts are written out in SQL in several places that must
+    /// agree with each other (a partial index is read only where a query repeats its
+    /// condition) and with `Verdict::is_human_triggered`: a verdict added to one and not
+    /// the others would count its opens in one report and not in another.
+    #[test]
+    fn every_list_of_human_triggered_verdicts_in_sql_is_the_models() {
+        let expected: std::collections::BTreeSet<&str> = crate::model::Verdict::ALL
+            .into_iter()
+            .filter(|v| v.is_human_triggered())
+            .map(|v| v.as_str())
+            .collect();
+        let sources = [
+            (
+                "migration 027",
+                include_str!("sql/migrations/027_recipient_lookups.sql"),
+            ),
+            ("reclassify.sql", super::super::writer::RECLASSIFY),
+            ("HUMAN_OPEN", HUMAN_OPEN),
+            (
+                "store/clickhouse/events.rs",
+                include_str!("../clickhouse/events.rs"),
+            ),
+        ];
+        for (name, text) in sources {
+            let lists: Vec<std::collections::BTreeSet<&str>> = text
+                .split("verdict IN (")
+                .skip(1)
+                .map(|rest| {
+                    let list = &rest[..rest.find(')').expect("a closed list")];
+                    list.split(',')
+                        .map(|v| v.trim().trim_matches('\''))
+                        .collect()
+                })
+                .collect();
+            assert!(!lists.is_empty(), "{name} lists the verdicts");
+            for list in lists {
+                assert_eq!(list, expected, "{name}");
+            }
+        }
+    }
+
     /// A stored reason reads back as itself (an event re-read by the writer's replay or
     /// an export keeps its reason), whatever the release that added it.
     #[test]
