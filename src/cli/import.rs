@@ -134,8 +134,12 @@ impl ImportArgs {
         }
         // Two threads, one core each: this one writes (sessions, rollups, SQLite),
         // the reader reads, parses, looks up and enriches the next batches meanwhile.
-        let mut writer = import_writer(&store, &rt)?;
-        let reader = Reader::new(&store, &rt, site.clone(), self.format)?;
+        // The live days' salts, read once: the reader enriches with them (other days get
+        // a salt of this run), the writer stores only those days' unique-visitor keys.
+        let salts = store.salts()?;
+        let mut writer =
+            import_writer(&store, &rt)?.with_stored_key_days(salts.iter().map(|s| s.day));
+        let reader = Reader::new(&store, &rt, site.clone(), self.format, salts)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(2);
         // Written batches' buffers go back to the reader: a batch is megabytes, which
         // the allocator would otherwise take fresh (zeroed by the kernel) each time.
@@ -375,6 +379,7 @@ impl Reader {
         rt: &crate::config::Runtime,
         site: Site,
         format: Format,
+        salts: Vec<Salt>,
     ) -> anyhow::Result<Reader> {
         let cfg = &rt.config;
         let enricher = Enricher::configured(cfg)?;
@@ -383,7 +388,7 @@ impl Reader {
         if let Ok(text) = std::fs::read_to_string(&spam) {
             enricher.spam.set_extra(crate::enrich::spam::parse(&text));
         }
-        let salts = store.salts()?.into_iter().map(|s| (s.day, s)).collect();
+        let salts = salts.into_iter().map(|s| (s.day, s)).collect();
         let campaigns = store
             .campaigns(Some(site.id))?
             .into_iter()

@@ -43,6 +43,11 @@ pub struct EventWriter {
     index_max_rows: usize,
     /// Bound of the unique-visitor keys held in memory (see `uniques`).
     max_unique_keys: usize,
+    /// The days whose new unique-visitor keys are stored (`None`: every day). A key
+    /// can only recur in another process on a day whose salt is stored: an import's
+    /// other days have a salt of its own run, so their keys are counted in memory and
+    /// never written.
+    key_days: Option<std::collections::HashSet<i64>>,
     /// Bound of the open sessions held in memory (see `Sessions::trim`).
     max_open_sessions: usize,
     /// Below this rate a pause in the load writes the derived rows at once.
@@ -93,6 +98,13 @@ impl Held {
 /// Load is measured over windows this long (see `ingest.light_load_per_second`).
 const LOAD_WINDOW: Duration = Duration::from_millis(100);
 
+/// Drops the new unique-visitor keys of days whose keys are not stored.
+fn drop_unstored_keys(days: &Option<std::collections::HashSet<i64>>, d: &mut Derived) {
+    if let Some(days) = days {
+        d.new_keys.retain(|(day, _)| days.contains(day));
+    }
+}
+
 impl EventWriter {
     pub fn new(sqlite: SqliteWriter, session_timeout_ms: Millis, metrics: Arc<Metrics>) -> Self {
         EventWriter {
@@ -106,6 +118,7 @@ impl EventWriter {
             index_interval: Duration::from_secs(1),
             index_max_rows: 200_000,
             max_unique_keys: usize::MAX,
+            key_days: None,
             max_open_sessions: usize::MAX,
             light_load_per_second: 1_000,
             dedupe_window_ms: 30 * crate::clock::DAY_MS,
@@ -134,6 +147,12 @@ impl EventWriter {
 
     pub fn with_spool_bound(mut self, max: u64) -> Self {
         self.spool_max = Some(max as i64);
+        self
+    }
+
+    /// Stores new unique-visitor keys only of `days` (those whose salt is stored).
+    pub fn with_stored_key_days(mut self, days: impl IntoIterator<Item = i64>) -> Self {
+        self.key_days = Some(days.into_iter().collect());
         self
     }
 
@@ -320,7 +339,8 @@ impl EventWriter {
             (writing.map(|w| w.join()), reclassify)
         });
         // This batch's derived rows, before `written` marks the pending rows indexed.
-        let derived = std::mem::take(&mut self.pending);
+        let mut derived = std::mem::take(&mut self.pending);
+        drop_unstored_keys(&self.key_days, &mut derived);
         let ok = match written {
             None => true,
             Some(Ok((result, mut spent))) => {
@@ -429,6 +449,7 @@ impl EventWriter {
         let now = index == Index::Now || due || self.pending.rows() >= self.index_max_rows;
         if now {
             self.sessions.finish_batch(&mut self.pending);
+            drop_unstored_keys(&self.key_days, &mut self.pending);
         }
         let m = self.metrics.clone();
         let n = events.len() as u64;
@@ -689,6 +710,57 @@ mod tests {
         let key = crate::model::SiteKey::parse("writertest").unwrap();
         let s = store.add_site(&key, "w.example", "W", 0).unwrap();
         assert_eq!(s.id.0, 1);
+    }
+
+    /// An import stores the unique-visitor keys only of days whose salt is stored
+    /// (another process can meet those visitors again); it counts every day's visitors
+    /// the same either way.
+    #[test]
+    fn an_import_stores_the_keys_of_live_days_only_and_counts_the_same() {
+        let all = events();
+        let day = T0 / DAY_MS;
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (
+            SqliteStore::open(da.path()).unwrap(),
+            SqliteStore::open(db.path()).unwrap(),
+        );
+        site(&a);
+        site(&b);
+        let mut wa = EventWriter::for_tests(&a);
+        let mut wb = EventWriter::for_tests(&b).with_stored_key_days([day + 1]);
+        for (i, chunk) in all.chunks(64).enumerate() {
+            let keys: Vec<ImportKey> = (0..chunk.len())
+                .map(|j| ImportKey {
+                    site_id: 1,
+                    ts_ms: chunk[j].ts_ms,
+                    key: (i * 1_000 + j) as i64,
+                })
+                .collect();
+            assert!(wa.write_imported(&mut chunk.to_vec(), &keys));
+            assert!(wb.write_imported(&mut chunk.to_vec(), &keys));
+        }
+        assert!(wa.finish_import() && wb.finish_import());
+        assert_eq!(derived(da.path()), derived(db.path()), "the same rows");
+        let key_days = |dir: &std::path::Path| -> Vec<(i64, usize)> {
+            let conn = rusqlite::Connection::open(dir.join("pixeltrack.db")).unwrap();
+            let mut st = conn
+                .prepare("SELECT day, sum(length(keys)) / 8 FROM unique_keys GROUP BY day")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let (ka, kb) = (key_days(da.path()), key_days(db.path()));
+        assert_eq!(
+            ka.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+            [day, day + 1]
+        );
+        assert_eq!(
+            kb,
+            ka[1..],
+            "the stored day's keys, all of them; none of the other"
+        );
     }
 
     /// An import writes a batch while it sessionizes the next: the store ends exactly

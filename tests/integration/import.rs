@@ -478,3 +478,96 @@ fn follow_imports_lines_as_they_are_appended_and_stops_on_sigterm() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!((&v["lines"], &v["imported"]), (&json!(3), &json!(3)));
 }
+
+/// On a day whose salt is stored (today, as the server keeps it), an import stores the
+/// unique-visitor keys it counted: the next import (or the server after a restart)
+/// does not count the same visitor again. On a day without one, each run has a salt of
+/// its own (README, "Importing logs"), so its keys are not stored at all.
+#[test]
+fn a_visitor_counted_today_by_one_import_is_not_counted_again_by_the_next() {
+    let app = InProcess::new(KEY, &[]);
+    let data = app.dir.path();
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    if unix() % 86_400 < 4 {
+        // Both lines of today must be in the past.
+        std::thread::sleep(std::time::Duration::from_secs(4));
+    }
+    let now = unix();
+    let today = now / 86_400;
+    app.store
+        .put_salt(&pixeltrack::enrich::Salt::random(today))
+        .unwrap();
+    let old_day = today - 40;
+    let dir = tempfile::tempdir().unwrap();
+    let line = |day: i64, second: i64, page: &str| {
+        let t = chrono::DateTime::from_timestamp(day * 86_400 + second, 0).unwrap();
+        format!(
+            "198.51.100.23 - - [{}] \"GET /p.gif?s={KEY}&u=https%3A%2F%2Fexample.com{page} HTTP/1.1\" 200 43 \"-\" \"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0\"\n",
+            t.format("%d/%b/%Y:%H:%M:%S +0000")
+        )
+    };
+    // Early today (before now), and the same times of a day long gone.
+    let second = (now % 86_400).min(3_600) / 2;
+    for (name, page) in [("a.log", "/first"), ("b.log", "/second")] {
+        let path = dir.path().join(name);
+        let second = if page == "/first" { second } else { second + 1 };
+        std::fs::write(
+            &path,
+            line(today, second, page) + &line(old_day, second, page),
+        )
+        .unwrap();
+        assert_eq!(
+            import(data, "nginx", &[path])["imported"],
+            json!(2),
+            "{name}"
+        );
+    }
+    let visitors = |day: i64| {
+        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string();
+        let out = cli(
+            data,
+            &[
+                "report",
+                "--site",
+                "example.com",
+                "--from",
+                &date,
+                "--to",
+                &date,
+                "--json",
+            ],
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        (
+            v["overview"]["visitors"].clone(),
+            v["overview"]["pageviews"].clone(),
+        )
+    };
+    assert_eq!(
+        visitors(today),
+        (json!(1), json!(2)),
+        "one visitor today, in two runs"
+    );
+    assert_eq!(
+        visitors(old_day),
+        (json!(2), json!(2)),
+        "a day without a stored salt: one visitor per run, as documented"
+    );
+    let conn = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
+    let days: Vec<i64> = conn
+        .prepare("SELECT DISTINCT day FROM unique_keys ORDER BY day")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(days, [today], "keys stored for the live day only");
+}
