@@ -712,6 +712,29 @@ mod tests {
         assert_eq!(s.id.0, 1);
     }
 
+    /// Two fresh stores with the test site, and their directories.
+    fn two_stores() -> [(tempfile::TempDir, SqliteStore); 2] {
+        std::array::from_fn(|_| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(dir.path()).unwrap();
+            site(&store);
+            (dir, store)
+        })
+    }
+
+    /// Import keys for the `i`th chunk of events, one per event.
+    fn keys_of(i: usize, chunk: &[Event]) -> Vec<ImportKey> {
+        chunk
+            .iter()
+            .enumerate()
+            .map(|(j, e)| ImportKey {
+                site_id: 1,
+                ts_ms: e.ts_ms,
+                key: (i * 1_000 + j) as i64,
+            })
+            .collect()
+    }
+
     /// An import stores the unique-visitor keys only of days whose salt is stored
     /// (another process can meet those visitors again); it counts every day's visitors
     /// the same either way.
@@ -719,23 +742,11 @@ mod tests {
     fn an_import_stores_the_keys_of_live_days_only_and_counts_the_same() {
         let all = events();
         let day = T0 / DAY_MS;
-        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = (
-            SqliteStore::open(da.path()).unwrap(),
-            SqliteStore::open(db.path()).unwrap(),
-        );
-        site(&a);
-        site(&b);
+        let [(da, a), (db, b)] = two_stores();
         let mut wa = EventWriter::for_tests(&a);
         let mut wb = EventWriter::for_tests(&b).with_stored_key_days([day + 1]);
         for (i, chunk) in all.chunks(64).enumerate() {
-            let keys: Vec<ImportKey> = (0..chunk.len())
-                .map(|j| ImportKey {
-                    site_id: 1,
-                    ts_ms: chunk[j].ts_ms,
-                    key: (i * 1_000 + j) as i64,
-                })
-                .collect();
+            let keys = keys_of(i, chunk);
             assert!(wa.write_imported(&mut chunk.to_vec(), &keys));
             assert!(wb.write_imported(&mut chunk.to_vec(), &keys));
         }
@@ -768,25 +779,13 @@ mod tests {
     #[test]
     fn an_overlapped_import_derives_what_batch_by_batch_writes_derive() {
         let all = events();
-        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (a, b) = (
-            SqliteStore::open(da.path()).unwrap(),
-            SqliteStore::open(db.path()).unwrap(),
-        );
-        site(&a);
-        site(&b);
+        let [(da, a), (db, b)] = two_stores();
         let mut wa = EventWriter::for_tests(&a);
         let mut wb = EventWriter::for_tests(&b);
         let mut buffer = Vec::new();
         for (i, chunk) in all.chunks(29).enumerate() {
             assert!(wa.write(chunk.to_vec(), Vec::new()));
-            let keys: Vec<ImportKey> = (0..chunk.len())
-                .map(|j| ImportKey {
-                    site_id: 1,
-                    ts_ms: chunk[j].ts_ms,
-                    key: (i * 1_000 + j) as i64,
-                })
-                .collect();
+            let keys = keys_of(i, chunk);
             buffer.clear();
             buffer.extend_from_slice(chunk);
             assert!(wb.write_imported(&mut buffer, &keys));

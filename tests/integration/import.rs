@@ -95,6 +95,24 @@ fn events(data: &Path) -> Vec<Row> {
         .collect()
 }
 
+/// The overview of example.com's report over `[from, to]` (dates), as the CLI prints it.
+fn overview(data: &Path, from: &str, to: &str) -> Value {
+    let out = cli(
+        data,
+        &[
+            "report",
+            "--site",
+            "example.com",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--json",
+        ],
+    );
+    serde_json::from_str::<Value>(&out).unwrap()["overview"].clone()
+}
+
 #[test]
 fn every_format_imports_exactly_the_expected_events_and_again_adds_none() {
     let app = InProcess::new(KEY, &[]);
@@ -299,22 +317,7 @@ fn every_format_imports_exactly_the_expected_events_and_again_adds_none() {
         exported.iter().all(|e| e["ip"].is_null()),
         "no IP is ever imported"
     );
-    let report = |from: &str, to: &str| -> Value {
-        let out = cli(
-            data,
-            &[
-                "report",
-                "--site",
-                "example.com",
-                "--from",
-                from,
-                "--to",
-                to,
-                "--json",
-            ],
-        );
-        serde_json::from_str::<Value>(&out).unwrap()["overview"].clone()
-    };
+    let report = |from: &str, to: &str| overview(data, from, to);
     let before = report("2025-10-08", "2025-10-10");
     assert_eq!(
         (
@@ -532,24 +535,8 @@ fn a_visitor_counted_today_by_one_import_is_not_counted_again_by_the_next() {
             .unwrap()
             .format("%Y-%m-%d")
             .to_string();
-        let out = cli(
-            data,
-            &[
-                "report",
-                "--site",
-                "example.com",
-                "--from",
-                &date,
-                "--to",
-                &date,
-                "--json",
-            ],
-        );
-        let v: Value = serde_json::from_str(&out).unwrap();
-        (
-            v["overview"]["visitors"].clone(),
-            v["overview"]["pageviews"].clone(),
-        )
+        let v = overview(data, &date, &date);
+        (v["visitors"].clone(), v["pageviews"].clone())
     };
     assert_eq!(
         visitors(today),
