@@ -165,8 +165,6 @@ impl ImportArgs {
                     }
                 }
             });
-            // Moved in here and dropped when the writing ends: the checkpoints stop then.
-            let done = done;
             let mut write = || -> anyhow::Result<(u64, u64)> {
                 let (mut imported, mut bots) = (0, 0);
                 loop {
@@ -206,6 +204,7 @@ impl ImportArgs {
                 Ok((imported, bots))
             };
             let written = write();
+            // The writing ended (whatever its outcome): the checkpoints stop.
             drop(done);
             written
         })?;

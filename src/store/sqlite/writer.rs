@@ -715,7 +715,6 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
     }
     // With forwarding on, the same deltas go to ClickHouse (see `spool`).
     let forwarding = super::spool::forwarding_started(tx)?;
-    let mut deltas = Vec::new();
     let changed: Vec<_> = d
         .rollups
         .iter()
@@ -733,17 +732,16 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         Ok(())
     })?;
     if forwarding {
-        for (k, c) in changed {
-            deltas.push(super::RollupDelta {
+        let deltas: Vec<_> = changed
+            .into_iter()
+            .map(|(k, c)| super::RollupDelta {
                 site_id: k.site_id,
                 dim: k.dim as i64,
                 hour: k.hour,
                 value: k.value.clone(),
                 counts: c.to_array(),
-            });
-        }
-    }
-    if forwarding {
+            })
+            .collect();
         super::record_derived(tx, &deltas, &d.sessions)?;
     }
     Ok(())
