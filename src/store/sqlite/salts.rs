@@ -22,7 +22,7 @@ impl SqliteStore {
         for row in rows {
             let (day, blob) = row?;
             if let Ok(bytes) = <[u8; 32]>::try_from(blob.as_slice()) {
-                out.push(Salt { day, bytes });
+                out.push(Salt::new(day, bytes));
             }
         }
         Ok(out)
@@ -41,10 +41,7 @@ impl SqliteStore {
             })?;
         let bytes = <[u8; 32]>::try_from(blob.as_slice())
             .map_err(|_| StoreError::Conflict("stored salt has the wrong length".into()))?;
-        Ok(Salt {
-            day: salt.day,
-            bytes,
-        })
+        Ok(Salt::new(salt.day, bytes))
     }
 
     /// Destroys salts of days before `keep_from_day`, and the unique-visitor keys of
