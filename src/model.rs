@@ -148,12 +148,18 @@ impl Site {
 
     /// Whether a page on `host` belongs to this site: the domain, a subdomain of it, or
     /// one of the extra hosts.
+    /// Asked for every hit: compares in place, whatever the case, with no copy.
     pub fn owns_host(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let d = self.domain.as_str();
-        host == d
-            || host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
-            || self.hosts.contains(&host)
+        let host = host.trim_end_matches('.').as_bytes();
+        let d = self.domain.as_bytes();
+        host.eq_ignore_ascii_case(d)
+            || (host.len() > d.len()
+                && host[host.len() - d.len() - 1] == b'.'
+                && host[host.len() - d.len()..].eq_ignore_ascii_case(d))
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
     }
 }
 
@@ -717,6 +723,33 @@ mod tests {
         assert_eq!(region_label("Baden-Württemberg"), "Baden-Württemberg");
         assert_eq!(region_label("ZZ-AB"), "ZZ-AB");
         assert_eq!(region_label("<b>-x"), "<b>-x");
+    }
+
+    #[test]
+    fn a_site_owns_its_domain_its_subdomains_and_its_hosts_in_any_case() {
+        let mut s = site(1, "k1", "example.com");
+        s.hosts = vec!["example-cdn.net".into()];
+        for h in [
+            "example.com",
+            "Example.COM.",
+            "www.example.com",
+            "a.b.EXAMPLE.com",
+            "example-cdn.net",
+            "EXAMPLE-cdn.net.",
+        ] {
+            assert!(s.owns_host(h), "{h}");
+        }
+        for h in [
+            "notexample.com",
+            "example.com.evil.test",
+            "com",
+            "",
+            ".example.com.x",
+            "cdn.example-cdn.net",
+            "ëxample.com",
+        ] {
+            assert!(!s.owns_host(h), "{h}");
+        }
     }
 
     #[test]

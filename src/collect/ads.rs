@@ -93,7 +93,7 @@ impl Collector {
         };
         self.check_campaign(&event).await?;
         let minted = !event.click_id.is_empty();
-        match self.ingest.submit(*event).await {
+        match self.ingest.submit(event).await {
             Submitted::Stored => Ok(minted.then_some(click_id)),
             Submitted::Dropped(r) => Err(r),
         }

@@ -397,7 +397,7 @@ impl Collector {
                 fixes.push((r, "email_click", now - ip_ms, reason, "human", ""));
             }
         }
-        let submitted = self.ingest.submit(*event).await;
+        let submitted = self.ingest.submit(event).await;
         for (r, name, from_ms, reason, from_verdict, from_reason) in fixes {
             self.ingest.reclassify(Reclassify {
                 campaign_id: campaign.id,

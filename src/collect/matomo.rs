@@ -73,7 +73,8 @@ pub fn parse(query: &str) -> Result<Request1, DropReason> {
         let key = super::query::decode(k)?;
         let value = super::query::decode(v)?;
         // The first value of a repeated key wins, as in the pixel.
-        get.entry(key).or_insert(value);
+        get.entry(key.into_owned())
+            .or_insert_with(|| value.into_owned());
     }
     let mut take = |k: &str| get.remove(k).filter(|v| !v.is_empty());
     r.idsite = take("idsite");

@@ -168,7 +168,7 @@ impl Collector {
             event.country = c.to_owned();
         }
         self.check_campaign(&event).await?;
-        match self.ingest.submit(*event).await {
+        match self.ingest.submit(event).await {
             Submitted::Stored => Ok(()),
             // Ingest counted these itself.
             Submitted::Dropped(r) => Err(r),
@@ -246,11 +246,11 @@ impl Collector {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let xff = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        let flag = |name: &str| {
+        // Names made once: a `&str` name is parsed and checked at every lookup.
+        static XFF: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
+        static SEC_GPC: header::HeaderName = header::HeaderName::from_static("sec-gpc");
+        let xff = headers.get_all(&XFF).iter().filter_map(|v| v.to_str().ok());
+        let flag = |name: &header::HeaderName| {
             headers
                 .get(name)
                 .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
@@ -265,8 +265,8 @@ impl Collector {
         );
         Ok(RawHit {
             cdn_country,
-            gpc: flag("sec-gpc"),
-            dnt: flag("dnt"),
+            gpc: flag(&SEC_GPC),
+            dnt: flag(&header::DNT),
             received_ms: self.clock.now_ms(),
             ip: ip::client_ip(peer, xff, &self.trusted_proxies),
             user_agent: ua,

@@ -1,16 +1,18 @@
 //! Pixel query strings, decoded byte-exactly: invalid UTF-8 and NUL bytes are
 //! refused rather than silently replaced, so garbage is counted, never stored.
 
+use std::borrow::Cow;
+
 use crate::model::{DropReason, HitParams};
 
 /// Custom props are `p.<key>=<value>`.
 const PROP_PREFIX: &str = "p.";
 
-pub(crate) fn decode(raw: &str) -> Result<String, DropReason> {
+pub(crate) fn decode(raw: &str) -> Result<Cow<'_, str>, DropReason> {
     let b = raw.as_bytes();
     if !b.iter().any(|&c| c == b'%' || c == b'+' || c == 0) {
-        // Nothing to decode (most keys, many values): one copy.
-        return Ok(raw.to_owned());
+        // Nothing to decode (most keys, many values): no copy until one is kept.
+        return Ok(Cow::Borrowed(raw));
     }
     // `+` is a space; `%XY` is the byte 0xXY (so `%2B` is a `+`, not a space); a `%`
     // not followed by two hex digits stays as it is.
@@ -37,7 +39,9 @@ pub(crate) fn decode(raw: &str) -> Result<String, DropReason> {
     if out.contains(&0) {
         return Err(DropReason::InvalidInput);
     }
-    String::from_utf8(out).map_err(|_| DropReason::InvalidInput)
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| DropReason::InvalidInput)
 }
 
 /// The first value of one parameter.
@@ -45,7 +49,7 @@ pub fn param(query: &str, name: &str) -> Result<Option<String>, DropReason> {
     for pair in query.split('&').filter(|s| !s.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if decode(k)? == name {
-            return decode(v).map(Some);
+            return decode(v).map(|v| Some(v.into_owned()));
         }
     }
     Ok(None)
@@ -59,7 +63,7 @@ pub fn parse(query: &str) -> Result<HitParams, DropReason> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let key = decode(k)?;
         let value = decode(v)?;
-        let slot = match key.as_str() {
+        let slot = match &*key {
             "s" => &mut p.site,
             "cmp" => &mut p.campaign,
             "ad" => &mut p.ad,
@@ -76,14 +80,14 @@ pub fn parse(query: &str) -> Result<HitParams, DropReason> {
             other => {
                 if let Some(prop) = other.strip_prefix(PROP_PREFIX) {
                     if !p.props.iter().any(|(k, _)| k == prop) {
-                        p.props.push((prop.to_owned(), value));
+                        p.props.push((prop.to_owned(), value.into_owned()));
                     }
                 }
                 continue;
             }
         };
         if slot.is_none() {
-            *slot = Some(value);
+            *slot = Some(value.into_owned());
         }
     }
     Ok(p)
@@ -166,7 +170,7 @@ mod prop {
                     _ => Err(DropReason::InvalidInput),
                 }
             };
-            prop_assert_eq!(decode(&v), reference());
+            prop_assert_eq!(decode(&v).map(Cow::into_owned), reference());
         }
 
         #[test]

@@ -405,7 +405,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
             origin.as_ref(),
         );
     }
-    match c.ingest.submit(*event).await {
+    match c.ingest.submit(event).await {
         Submitted::Stored => answer(StatusCode::ACCEPTED, json!({ "ok": true }), origin.as_ref()),
         Submitted::Dropped(_) => answer(
             StatusCode::SERVICE_UNAVAILABLE,

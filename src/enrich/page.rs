@@ -104,12 +104,16 @@ pub fn parse(raw: &str, click_param: &str) -> Page {
 
 /// Trims, replaces control characters by spaces and caps the length of a text field.
 pub fn clean_text(s: &str, max: usize) -> String {
-    let cleaned: String = s
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    super::ua::truncate(&cleaned, max).to_owned()
+    // One allocation: the characters that fit, each control character a space.
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.trim().chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -178,5 +182,23 @@ mod tests {
     fn control_characters_are_neutralised() {
         assert_eq!(clean_text(" a\r\nb\t ", 10), "a  b");
         assert_eq!(clean_text("abcdef", 3), "abc");
+        // A character that would not fit whole is left out, also a C1 control
+        // character (two bytes) that becomes a space (one).
+        assert_eq!(clean_text("abé", 3), "ab");
+        assert_eq!(clean_text("a\u{85}bc", 3), "a b");
+    }
+
+    proptest::proptest! {
+        /// The same text as mapping every character, then cutting at the last
+        /// character boundary that fits.
+        #[test]
+        fn cleaned_text_is_the_mapped_text_cut_to_fit(s in "(\\PC|\\p{Cc}){0,24}", max in 0usize..40) {
+            let mapped: String = s
+                .trim()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            proptest::prop_assert_eq!(clean_text(&s, max), crate::enrich::ua::truncate(&mapped, max));
+        }
     }
 }

@@ -86,25 +86,36 @@ pub fn classify(referrer: &str, page_host: &str, site_domain: &str) -> Referral 
     let (source, medium) = lookup(&host, url.path())
         .map(|(s, m)| (s.to_owned(), m.to_owned()))
         .unwrap_or_else(|| (bare.clone(), "referral".to_owned()));
-    let mut clean = url.clone();
-    clean.set_query(None);
-    clean.set_fragment(None);
     Referral {
-        url: clean.to_string(),
+        // Without its query and fragment.
+        url: url[..url::Position::AfterPath].to_owned(),
         host: bare,
         source,
         medium,
     }
 }
 
+/// Whether `host` (lower case) is `other` or one of its subdomains, either without a
+/// leading `www.` and whatever the case of `other`. Runs for every referred hit, so it
+/// compares in place rather than building lower-cased copies.
 fn is_same_site(host: &str, other: &str) -> bool {
-    let other = other.trim_end_matches('.').to_ascii_lowercase();
+    let other = other.trim_end_matches('.');
     if other.is_empty() {
         return false;
     }
-    let strip = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_owned();
-    let (h, o) = (strip(host), strip(&other));
-    h == o || h.ends_with(&format!(".{o}"))
+    let strip = |h: &[u8]| -> usize {
+        if h.len() >= 4 && h[..4].eq_ignore_ascii_case(b"www.") {
+            4
+        } else {
+            0
+        }
+    };
+    let (h, o) = (host.as_bytes(), other.as_bytes());
+    let (h, o) = (&h[strip(h)..], &o[strip(o)..]);
+    h.eq_ignore_ascii_case(o)
+        || (h.len() > o.len()
+            && h[h.len() - o.len() - 1] == b'.'
+            && h[h.len() - o.len()..].eq_ignore_ascii_case(o))
 }
 
 /// Tries `host/first-path-segment`, then the host, then the host without its
@@ -242,6 +253,30 @@ mod tests {
     }
 
     #[test]
+    fn the_same_site_is_told_whatever_its_case_dots_or_www() {
+        for (host, other) in [
+            ("example.com", "example.com"),
+            ("example.com", "WWW.Example.COM."),
+            ("www.example.com", "example.com"),
+            ("shop.example.com", "www.example.com"),
+            ("a.b.example.com", "Example.com"),
+        ] {
+            assert!(is_same_site(host, other), "{host} is {other}'s");
+        }
+        for (host, other) in [
+            ("notexample.com", "example.com"),
+            ("example.com", "shop.example.com"),
+            ("example.com.evil.test", "example.com"),
+            ("example.com", ""),
+            ("example.com", "..."),
+            ("www.", "www."),
+            ("xn--bcher-kva.example", "www."),
+        ] {
+            assert!(!is_same_site(host, other), "{host} is not {other}'s");
+        }
+    }
+
+    #[test]
     fn referrer_url_loses_its_query() {
         let c = classify(
             "https://blog.example.org/p?token=secret#x",
@@ -249,6 +284,14 @@ mod tests {
             "",
         );
         assert_eq!(c.url, "https://blog.example.org/p");
+        let c = classify("https://blog.example.org/a/b#frag", "example.com", "");
+        assert_eq!(c.url, "https://blog.example.org/a/b");
+        let c = classify(
+            "android-app://com.google.android.gm/?x=1",
+            "example.com",
+            "",
+        );
+        assert_eq!(c.url, "android-app://com.google.android.gm/");
     }
 
     #[test]

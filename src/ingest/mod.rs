@@ -84,7 +84,7 @@ impl IngestHandle {
     /// has not taken within `commit_timeout` is abandoned (never written) and dropped
     /// as `timeout`; once taken, the answer waits for the commit's outcome, which the
     /// store's busy timeout bounds.
-    pub async fn submit(&self, event: Event) -> Submitted {
+    pub async fn submit(&self, event: Box<Event>) -> Submitted {
         if self.metrics.spool_full.load(Ordering::Relaxed) {
             // Forwarding is too far behind: nothing more is promised until it catches up.
             return self.drop_with(DropReason::SpoolFull);
@@ -100,7 +100,8 @@ impl IngestHandle {
         } else {
             (None, None)
         };
-        match self.tx.try_send(Msg::Event(Box::new(event), ack)) {
+        // Boxed by enrichment already: the event is not copied on its way.
+        match self.tx.try_send(Msg::Event(event, ack)) {
             Ok(()) => {
                 self.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
             }
