@@ -95,9 +95,9 @@ pub fn classify(referrer: &str, page_host: &str, site_domain: &str) -> Referral 
     }
 }
 
-/// Whether `host` (lower case) is `other` or one of its subdomains, either without a
-/// leading `www.` and whatever the case of `other`. Runs for every referred hit, so it
-/// compares in place rather than building lower-cased copies.
+/// Whether `host` (lower case) is `other` or a subdomain of it, each without a leading
+/// `www.`, whatever the case of `other`. Runs for every referred hit, so it compares in
+/// place rather than building lower-cased copies.
 fn is_same_site(host: &str, other: &str) -> bool {
     let other = other.trim_end_matches('.');
     if other.is_empty() {

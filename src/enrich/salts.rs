@@ -129,7 +129,7 @@ mod tests {
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             assert!(
-                !bytes.windows(32).any(|w| w == s0.bytes),
+                !bytes.windows(32).any(|w| w == s0.bytes()),
                 "yesterday's salt is still on disk"
             );
         }

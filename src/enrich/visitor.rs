@@ -16,7 +16,8 @@ use crate::secret::fill_random;
 #[derive(Clone)]
 pub struct Salt {
     pub day: i64,
-    pub bytes: [u8; 32],
+    /// Read-only (`bytes()`), so `keyed` is always keyed with them.
+    bytes: [u8; 32],
     /// HMAC-SHA256 keyed with `bytes`, cloned for each visitor id: keying it (two
     /// SHA-256 blocks) once per salt rather than once per hit.
     keyed: Hmac<Sha256>,
@@ -40,6 +41,11 @@ impl Salt {
     pub fn new(day: i64, bytes: [u8; 32]) -> Salt {
         let keyed = Hmac::<Sha256>::new_from_slice(&bytes).expect("HMAC takes any key length");
         Salt { day, bytes, keyed }
+    }
+
+    /// The random bytes, to store.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.bytes
     }
 
     pub fn random(day: i64) -> Salt {

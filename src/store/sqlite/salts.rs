@@ -33,7 +33,7 @@ impl SqliteStore {
         let conn = self.conn();
         conn.execute(
             "INSERT OR IGNORE INTO salts (day, salt) VALUES (?1, ?2)",
-            params![salt.day, &salt.bytes[..]],
+            params![salt.day, &salt.bytes()[..]],
         )?;
         let blob: Vec<u8> =
             conn.query_row("SELECT salt FROM salts WHERE day = ?1", [salt.day], |r| {

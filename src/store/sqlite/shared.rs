@@ -273,7 +273,7 @@ mod tests {
             s.salts()
                 .unwrap()
                 .into_iter()
-                .map(|x| (x.day, x.bytes))
+                .map(|x| (x.day, *x.bytes()))
                 .collect()
         };
         assert_eq!(days(&collector), days(&admin));
