@@ -60,6 +60,16 @@ pub fn parse_domain(raw: &str) -> Option<String> {
     (!host.is_empty() && host.len() <= 253).then_some(host)
 }
 
+/// Whether `host` is `domain` or a subdomain of it, in any ASCII case. Compares in
+/// place: it runs for every hit (`Site::owns_host`, the referrer's same-site check).
+pub fn within_domain(host: &str, domain: &str) -> bool {
+    let (h, d) = (host.as_bytes(), domain.as_bytes());
+    h.eq_ignore_ascii_case(d)
+        || (h.len() > d.len()
+            && h[h.len() - d.len() - 1] == b'.'
+            && h[h.len() - d.len()..].eq_ignore_ascii_case(d))
+}
+
 /// The English name of an ISO 3166-1 alpha-2 code (`"DE"` → `"Germany"`), or the code.
 pub fn country_name(code: &str) -> &str {
     code.parse::<iso_country::Country>()
@@ -150,16 +160,8 @@ impl Site {
     /// one of the extra hosts.
     /// Asked for every hit: compares in place, whatever the case, with no copy.
     pub fn owns_host(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').as_bytes();
-        let d = self.domain.as_bytes();
-        host.eq_ignore_ascii_case(d)
-            || (host.len() > d.len()
-                && host[host.len() - d.len() - 1] == b'.'
-                && host[host.len() - d.len()..].eq_ignore_ascii_case(d))
-            || self
-                .hosts
-                .iter()
-                .any(|h| h.as_bytes().eq_ignore_ascii_case(host))
+        let host = host.trim_end_matches('.');
+        within_domain(host, &self.domain) || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 }
 

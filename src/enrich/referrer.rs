@@ -95,27 +95,20 @@ pub fn classify(referrer: &str, page_host: &str, site_domain: &str) -> Referral 
     }
 }
 
-/// Whether `host` (lower case) is `other` or a subdomain of it, each without a leading
-/// `www.`, whatever the case of `other`. Runs for every referred hit, so it compares in
-/// place rather than building lower-cased copies.
+/// Whether `host` is `other` or a subdomain of it, each without a leading `www.`, in
+/// any case.
 fn is_same_site(host: &str, other: &str) -> bool {
     let other = other.trim_end_matches('.');
     if other.is_empty() {
         return false;
     }
-    let strip = |h: &[u8]| -> usize {
-        if h.len() >= 4 && h[..4].eq_ignore_ascii_case(b"www.") {
-            4
-        } else {
-            0
+    fn strip(h: &str) -> &str {
+        match h.get(..4) {
+            Some(www) if www.eq_ignore_ascii_case("www.") => &h[4..],
+            _ => h,
         }
-    };
-    let (h, o) = (host.as_bytes(), other.as_bytes());
-    let (h, o) = (&h[strip(h)..], &o[strip(o)..]);
-    h.eq_ignore_ascii_case(o)
-        || (h.len() > o.len()
-            && h[h.len() - o.len() - 1] == b'.'
-            && h[h.len() - o.len()..].eq_ignore_ascii_case(o))
+    }
+    crate::model::within_domain(strip(host), strip(other))
 }
 
 /// Tries `host/first-path-segment`, then the host, then the host without its
