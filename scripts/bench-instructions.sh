@@ -14,8 +14,9 @@
 # requests a second, so the writer commits a few events at a time and writes
 # derived rows with them: its figure is that of a lightly loaded server (measure
 # the writer under load with `examples/bench_writer.rs`). Valgrind's CPU has no
-# SHA extensions, so SHA-256 runs the portable code: about 10,000 instructions a
-# request more than on this machine's CPU, the same in every build.
+# SHA extensions, so SHA-256 (the visitor id's HMAC) runs the portable code: about
+# 7,000 instructions a request in the workers on the build that added this script,
+# several times what this machine's CPU spends on it.
 #
 # Needs valgrind and wrk (installed with apt-get when missing). Settings: BIN
 # (default target/release/pixeltrack, built first), BENCH_PORT (18590).

@@ -157,8 +157,7 @@ impl Site {
     }
 
     /// Whether a page on `host` belongs to this site: the domain, a subdomain of it, or
-    /// one of the extra hosts.
-    /// Asked for every hit: compares in place, whatever the case, with no copy.
+    /// one of the extra hosts, in any case. Asked for every hit: compares in place.
     pub fn owns_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.');
         within_domain(host, &self.domain) || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
