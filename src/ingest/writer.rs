@@ -271,7 +271,7 @@ impl EventWriter {
 
     /// The pending rows were committed.
     fn indexed(&mut self) {
-        self.pending = Derived::default();
+        self.pending.clear();
         self.pending_since = None;
     }
 
@@ -328,8 +328,8 @@ impl EventWriter {
             latest_ms,
             ..
         } = self;
-        let (written, reclassify) = std::thread::scope(|s| {
-            let writing = held.map(|mut h| s.spawn(move || (h.write(sqlite), h.events)));
+        let (mut written, reclassify) = std::thread::scope(|s| {
+            let writing = held.map(|mut h| s.spawn(move || (h.write(sqlite), h.events, h.derived)));
             for e in batch.iter_mut() {
                 *latest_ms = (*latest_ms).max(e.ts_ms);
                 sessions.track(e, pending, seen);
@@ -338,12 +338,18 @@ impl EventWriter {
             sessions.finish_batch(pending);
             (writing.map(|w| w.join()), reclassify)
         });
-        // This batch's derived rows, before `written` marks the pending rows indexed.
-        let mut derived = std::mem::take(&mut self.pending);
+        // This batch's derived rows, before `written` marks the pending rows indexed;
+        // the next batch's go into the tables of the batch written (see `Derived::clear`).
+        let recycled = match &mut written {
+            Some(Ok((_, _, spent))) => std::mem::take(spent),
+            _ => Derived::default(),
+        };
+        let mut derived = std::mem::replace(&mut self.pending, recycled);
+        self.pending.clear();
         drop_unstored_keys(&self.key_days, &mut derived);
         let ok = match written {
             None => true,
-            Some(Ok((result, mut spent))) => {
+            Some(Ok((result, mut spent, _))) => {
                 let (n, bots) = (
                     spent.len() as u64,
                     spent.iter().filter(|e| e.bot.is_some()).count() as u64,

@@ -176,6 +176,11 @@ impl Rollups {
         self.rows.is_empty()
     }
 
+    /// Removes every row and keeps the table's memory.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
+
     /// Distinct rows held.
     pub fn len(&self) -> usize {
         self.rows.len()

@@ -95,23 +95,31 @@ fn shift(sql: &str, by: usize) -> String {
 /// Runs `sql` (written for one row) for every item, [`ROWS`] items to a statement and
 /// the rest in one statement of their number. `run(statement, items)` binds each
 /// item's parameters (item `r` after parameter `r * N`, for a row of `N`) and executes
-/// the statement.
-pub(super) fn insert_each<T>(
+/// the statement. The items are taken as they come (a slice's, or a filter's over the
+/// writer's tables): nothing is collected first.
+pub(super) fn insert_each<I: IntoIterator>(
     conn: &Connection,
     sql: &'static str,
-    items: &[T],
-    mut run: impl FnMut(&mut Statement<'_>, &[T]) -> Result<()>,
+    items: I,
+    mut run: impl FnMut(&mut Statement<'_>, &[I::Item]) -> Result<()>,
 ) -> Result<()> {
-    let (full, tail) = items.split_at(items.len() - items.len() % ROWS);
-    if !full.is_empty() {
-        let mut st = conn.prepare_cached(sql_for(sql, ROWS))?;
-        for rows in full.chunks(ROWS) {
-            run(&mut st, rows)?;
+    let mut chunk = Vec::with_capacity(ROWS);
+    let mut full = None;
+    for item in items {
+        chunk.push(item);
+        if chunk.len() == ROWS {
+            let st = match &mut full {
+                Some(st) => st,
+                None => full.insert(conn.prepare_cached(sql_for(sql, ROWS))?),
+            };
+            run(st, &chunk)?;
+            chunk.clear();
         }
     }
-    if !tail.is_empty() {
-        let mut st = conn.prepare_cached(sql_for(sql, tail.len()))?;
-        run(&mut st, tail)?;
+    drop(full);
+    if !chunk.is_empty() {
+        let mut st = conn.prepare_cached(sql_for(sql, chunk.len()))?;
+        run(&mut st, &chunk)?;
     }
     Ok(())
 }
@@ -198,7 +206,7 @@ mod tests {
             let mut statements = 0;
             let mut last_ids = Vec::new();
             insert_each(&conn, SQL, &items, |st, rows| {
-                for (r, k) in rows.iter().enumerate() {
+                for (r, k) in rows.iter().copied().enumerate() {
                     bind!(st, r, 2; k, k * 10);
                 }
                 st.raw_execute()?;

@@ -51,6 +51,8 @@ pub struct SqliteWriter {
     wal_bound: std::sync::Arc<WalBound>,
     /// When the writer last checkpointed to start the WAL over.
     wal_checked: Option<std::time::Instant>,
+    /// The packed unique-visitor keys of a write of derived rows, kept for the next.
+    key_blob: Vec<u8>,
 }
 
 /// How large the WAL may grow before the writer starts it over, shared by the store's
@@ -233,6 +235,7 @@ impl SqliteWriter {
             block: None,
             wal_bound,
             wal_checked: None,
+            key_blob: Vec::new(),
         })
     }
 
@@ -511,7 +514,7 @@ impl SqliteWriter {
             super::goal_days::mark_late(&tx, relabelled.into_iter(), now)?;
             match derived {
                 Some(d) => {
-                    write_derived(&tx, d)?;
+                    write_derived(&tx, d, &mut self.key_blob)?;
                     match (self.owns_unindexed, block) {
                         (false, _) => {}
                         // Under load: the block goes on; the ids it gave out are indexed.
@@ -655,7 +658,11 @@ fn reserved_id(tx: &rusqlite::Transaction<'_>, block: &mut Option<(i64, i64)>) -
     Ok(first)
 }
 
-fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> {
+fn write_derived(
+    tx: &rusqlite::Transaction<'_>,
+    d: &mut Derived,
+    blob: &mut Vec<u8>,
+) -> Result<()> {
     // Visits of a visitor erased since the writer took their events: no row again, here
     // or in ClickHouse (`erased_visitors`; almost always empty).
     let erased: Vec<i64> = tx
@@ -673,12 +680,11 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         Ok(())
     })?;
     // A visit that went on since its start row was written changed only its end.
-    let starts: Vec<&SessionRow> = d
+    let starts = d
         .sessions
         .iter()
-        .filter(|s| !d.unchanged_starts.contains(&s.id))
-        .collect();
-    rows::insert_each(tx, UPSERT_SESSION, &starts, |st, sessions| {
+        .filter(|s| !d.unchanged_starts.contains(&s.id));
+    rows::insert_each(tx, UPSERT_SESSION, starts, |st, sessions| {
         for (r, s) in sessions.iter().enumerate() {
             let d: [&str; SESSION_DIMS.len()] =
                 std::array::from_fn(|i| s.dims.get(i).map_or("", String::as_str));
@@ -690,17 +696,21 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         st.raw_execute()?;
         Ok(())
     })?;
-    // One row per day per write: the new keys packed as 8-byte big-endian integers.
-    let mut days: Vec<(i64, Vec<u8>)> = Vec::new();
-    for (day, k) in &d.new_keys {
-        match days.iter_mut().find(|(d, _)| d == day) {
-            Some((_, blob)) => blob.extend_from_slice(&k.to_be_bytes()),
-            None => days.push((*day, k.to_be_bytes().to_vec())),
+    // One row per day per write: the new keys packed as 8-byte big-endian integers,
+    // in `blob` (kept by the writer from one write to the next: see `Derived::clear`).
+    let mut days: Vec<i64> = Vec::new();
+    for (day, _) in &d.new_keys {
+        if !days.contains(day) {
+            days.push(*day);
         }
     }
     let mut keys = tx.prepare_cached("INSERT INTO unique_keys (day, keys) VALUES (?1, ?2)")?;
-    for (day, blob) in &days {
-        keys.execute(params![day, blob])?;
+    for day in days {
+        blob.clear();
+        for (_, k) in d.new_keys.iter().filter(|(d, _)| *d == day) {
+            blob.extend_from_slice(&k.to_be_bytes());
+        }
+        keys.execute(params![day, &blob[..]])?;
     }
     let mut uniq = tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
     for u in &d.overflow {
@@ -715,12 +725,9 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
     }
     // With forwarding on, the same deltas go to ClickHouse (see `spool`).
     let forwarding = super::spool::forwarding_started(tx)?;
-    let changed: Vec<_> = d
-        .rollups
-        .iter()
-        .filter(|(_, c)| **c != Counts::default())
-        .collect();
-    rows::insert_each(tx, UPSERT_ROLLUP, &changed, |st, rollups| {
+    // Rows whose deltas cancelled out are not written.
+    let changed = || d.rollups.iter().filter(|(_, c)| **c != Counts::default());
+    rows::insert_each(tx, UPSERT_ROLLUP, changed(), |st, rollups| {
         for (r, (k, c)) in rollups.iter().enumerate() {
             rows::bind!(st, r, 13;
                 k.site_id, k.dim as i64, k.hour, &k.value,
@@ -732,8 +739,7 @@ fn write_derived(tx: &rusqlite::Transaction<'_>, d: &mut Derived) -> Result<()> 
         Ok(())
     })?;
     if forwarding {
-        let deltas: Vec<_> = changed
-            .into_iter()
+        let deltas: Vec<_> = changed()
             .map(|(k, c)| super::RollupDelta {
                 site_id: k.site_id,
                 dim: k.dim as i64,
