@@ -63,32 +63,55 @@ pub struct Referral {
 
 /// Looks `referrer` up. `page_host` and `site_domain` make self-referrals direct.
 pub fn classify(referrer: &str, page_host: &str, site_domain: &str) -> Referral {
-    let direct = Referral {
-        medium: "direct".into(),
-        ..Referral::default()
-    };
-    let Ok(url) = url::Url::parse(referrer.trim()) else {
-        return direct;
+    let referrer = referrer.trim();
+    match super::page::Simple::split(referrer) {
+        Some(u) => {
+            // Without its query and fragment.
+            let url = match u.up_to_path {
+                Some(url) => url.to_owned(),
+                None => format!("{}://{}/", u.scheme, u.host),
+            };
+            from_parts(u.host, u.path, url, page_host, site_domain)
+        }
+        None => classify_with_url_crate(referrer, page_host, site_domain),
+    }
+}
+
+/// [`classify`] by the `url` crate alone (see `page::Simple`).
+fn classify_with_url_crate(referrer: &str, page_host: &str, site_domain: &str) -> Referral {
+    let Ok(url) = url::Url::parse(referrer) else {
+        return direct();
     };
     if !matches!(url.scheme(), "http" | "https" | "android-app") {
-        return direct;
+        return direct();
     }
-    let Some(host) = url
-        .host_str()
-        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-    else {
-        return direct;
+    let Some(host) = url.host_str() else {
+        return direct();
     };
+    // Without its query and fragment.
+    let whole = url[..url::Position::AfterPath].to_owned();
+    from_parts(host, url.path(), whole, page_host, site_domain)
+}
+
+fn direct() -> Referral {
+    Referral {
+        medium: "direct".into(),
+        ..Referral::default()
+    }
+}
+
+/// The referral of a parsed referrer URL (`url`: without its query and fragment).
+fn from_parts(host: &str, path: &str, url: String, page_host: &str, site_domain: &str) -> Referral {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
     if is_same_site(&host, page_host) || is_same_site(&host, site_domain) {
-        return direct;
+        return direct();
     }
     let bare = host.strip_prefix("www.").unwrap_or(&host).to_owned();
-    let (source, medium) = lookup(&host, url.path())
+    let (source, medium) = lookup(&host, path)
         .map(|(s, m)| (s.to_owned(), m.to_owned()))
         .unwrap_or_else(|| (bare.clone(), "referral".to_owned()));
     Referral {
-        // Without its query and fragment.
-        url: url[..url::Position::AfterPath].to_owned(),
+        url,
         host: bare,
         source,
         medium,
@@ -151,6 +174,21 @@ pub fn utm_medium(m: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// A referrer taken in place is classified as the `url` crate's parse of it is.
+        #[test]
+        fn referrers_taken_in_place_are_classified_as_the_url_crate_reads_them(
+            raw in crate::enrich::page::tests::url_like(),
+            page in proptest::sample::select(vec!["", "example.com", "www.example.com", "b"]),
+        ) {
+            proptest::prop_assert_eq!(
+                classify(&raw, page, "example.com"),
+                classify_with_url_crate(raw.trim(), page, "example.com")
+            );
+        }
+    }
 
     fn sm(r: &str) -> (String, String, String) {
         let c = classify(r, "example.com", "example.com");
