@@ -2,8 +2,8 @@
 
 use std::sync::OnceLock;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 
 /// The standard 43-byte transparent 1×1 GIF89a.
 pub const GIF: [u8; 43] = [
@@ -67,28 +67,36 @@ pub enum Kind {
     Png,
 }
 
+/// The pixel response's header values, made when compiled (`from_static` at run time
+/// checks every byte of each at every hit).
+const GIF_TYPE: HeaderValue = HeaderValue::from_static("image/gif");
+const PNG_TYPE: HeaderValue = HeaderValue::from_static("image/png");
+const NO_STORE: HeaderValue =
+    HeaderValue::from_static("no-store, no-cache, must-revalidate, private");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const EXPIRED: HeaderValue = HeaderValue::from_static("0");
+const PIXEL_REASON: header::HeaderName = header::HeaderName::from_static("x-pixel-reason");
+
 /// The pixel response. `reason` becomes `X-Pixel-Reason` when the hit was not stored.
 pub fn respond(kind: Kind, reason: Option<&'static str>, body: bool) -> Response {
-    let (ctype, bytes): (&'static str, &'static [u8]) = match kind {
-        Kind::Gif => ("image/gif", &GIF),
-        Kind::Png => ("image/png", png()),
+    let (ctype, bytes): (HeaderValue, &'static [u8]) = match kind {
+        Kind::Gif => (GIF_TYPE, &GIF),
+        Kind::Png => (PNG_TYPE, png()),
     };
-    let mut res = if body {
-        (StatusCode::OK, bytes).into_response()
+    let mut res = Response::new(if body {
+        axum::body::Body::from(bytes)
     } else {
-        StatusCode::OK.into_response()
-    };
+        axum::body::Body::empty()
+    });
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.reserve(6);
+    h.insert(header::CONTENT_TYPE, ctype);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache, must-revalidate, private"),
-    );
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    h.insert(header::CACHE_CONTROL, NO_STORE);
+    h.insert(header::PRAGMA, NO_CACHE);
+    h.insert(header::EXPIRES, EXPIRED);
     if let Some(r) = reason {
-        h.insert("x-pixel-reason", HeaderValue::from_static(r));
+        h.insert(PIXEL_REASON, HeaderValue::from_static(r));
     }
     res
 }

@@ -10,34 +10,42 @@ const PROP_PREFIX: &str = "p.";
 
 pub(crate) fn decode(raw: &str) -> Result<Cow<'_, str>, DropReason> {
     let b = raw.as_bytes();
-    if !b.iter().any(|&c| c == b'%' || c == b'+' || c == 0) {
+    let special = |c: &u8| matches!(c, b'%' | b'+' | 0);
+    let Some(first) = b.iter().position(special) else {
         // Nothing to decode (most keys, many values): no copy until one is kept.
         return Ok(Cow::Borrowed(raw));
-    }
+    };
     // `+` is a space; `%XY` is the byte 0xXY (so `%2B` is a `+`, not a space); a `%`
-    // not followed by two hex digits stays as it is.
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    // not followed by two hex digits stays as it is. Runs of other bytes are copied
+    // whole.
+    let hex = |c: Option<&u8>| c.and_then(|&c| (c as char).to_digit(16)).map(|d| d as u8);
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
+    out.extend_from_slice(&b[..first]);
+    let mut i = first;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            ) {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => match (hex(b.get(i + 1)), hex(b.get(i + 2))) {
+                (Some(0), Some(0)) => return Err(DropReason::InvalidInput),
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
-                    i += 2;
+                    i += 3;
                 }
-                _ => out.push(b'%'),
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
             },
-            c => out.push(c),
+            0 => return Err(DropReason::InvalidInput),
+            _ => {
+                let run = b[i..].iter().position(special).map_or(b.len(), |n| i + n);
+                out.extend_from_slice(&b[i..run]);
+                i = run;
+            }
         }
-        i += 1;
-    }
-    if out.contains(&0) {
-        return Err(DropReason::InvalidInput);
     }
     String::from_utf8(out)
         .map(Cow::Owned)
@@ -96,6 +104,49 @@ pub fn parse(query: &str) -> Result<HitParams, DropReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoder as first written (map every byte, then refuse NULs and invalid
+    /// UTF-8): what the one-pass `decode` must equal.
+    fn decode_bytewise(raw: &str) -> Result<String, DropReason> {
+        let b = raw.as_bytes();
+        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' => match (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        if out.contains(&0) {
+            return Err(DropReason::InvalidInput);
+        }
+        String::from_utf8(out).map_err(|_| DropReason::InvalidInput)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn decoding_in_runs_equals_decoding_byte_by_byte(
+            raw in "([a-zA-Z0-9+%\\x00é/=:.-]|%[0-9a-fA-F]{2}|%[0-9a-fA-F]|%[c-fC-F][0-9a-fA-F]%[89abAB][0-9a-fA-F]){0,12}"
+        ) {
+            proptest::prop_assert_eq!(
+                decode(&raw).map(|c| c.into_owned()),
+                decode_bytewise(&raw)
+            );
+        }
+    }
 
     #[test]
     fn every_parameter_is_read() {
