@@ -67,7 +67,7 @@ pub fn classify(referrer: &str, page_host: &str, site_domain: &str) -> Referral 
     match super::page::Simple::split(referrer) {
         Some(u) => {
             // Without its query and fragment.
-            let url = match u.up_to_path {
+            let url = || match u.up_to_path {
                 Some(url) => url.to_owned(),
                 None => format!("{}://{}/", u.scheme, u.host),
             };
@@ -89,7 +89,7 @@ fn classify_with_url_crate(referrer: &str, page_host: &str, site_domain: &str) -
         return direct();
     };
     // Without its query and fragment.
-    let whole = url[..url::Position::AfterPath].to_owned();
+    let whole = || url[..url::Position::AfterPath].to_owned();
     from_parts(host, url.path(), whole, page_host, site_domain)
 }
 
@@ -100,8 +100,15 @@ fn direct() -> Referral {
     }
 }
 
-/// The referral of a parsed referrer URL (`url`: without its query and fragment).
-fn from_parts(host: &str, path: &str, url: String, page_host: &str, site_domain: &str) -> Referral {
+/// The referral of a parsed referrer URL (`url` makes it without its query and
+/// fragment, only for a referral: most referrers are the site's own pages).
+fn from_parts(
+    host: &str,
+    path: &str,
+    url: impl FnOnce() -> String,
+    page_host: &str,
+    site_domain: &str,
+) -> Referral {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if is_same_site(&host, page_host) || is_same_site(&host, site_domain) {
         return direct();
@@ -111,7 +118,7 @@ fn from_parts(host: &str, path: &str, url: String, page_host: &str, site_domain:
         .map(|(s, m)| (s.to_owned(), m.to_owned()))
         .unwrap_or_else(|| (bare.clone(), "referral".to_owned()));
     Referral {
-        url,
+        url: url(),
         host: bare,
         source,
         medium,
