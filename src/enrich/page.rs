@@ -505,6 +505,20 @@ pub(super) mod tests {
         }
     }
 
+    /// Found by the proptest: the URL's end of path was counted from the end of the
+    /// string without its fragment.
+    #[test]
+    fn a_fragment_is_not_part_of_the_url_up_to_its_path() {
+        let u = Simple::split("http://a/%#").unwrap();
+        assert_eq!(
+            (u.path, u.query, u.up_to_path),
+            ("/%", None, Some("http://a/%"))
+        );
+        let u = Simple::split("https://b.example/x?q=1#top").unwrap();
+        assert_eq!(u.up_to_path, Some("https://b.example/x"));
+        assert_eq!(u.query, Some("q=1"));
+    }
+
     #[test]
     fn common_pages_are_taken_in_place() {
         for raw in [
