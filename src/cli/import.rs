@@ -31,7 +31,7 @@ use crate::clock::{day_of, Millis};
 use crate::collect::logs::{parse_line, Format, Parsed, Skip};
 use crate::config::LimitsConfig;
 use crate::enrich::{Enricher, Outcome, Salt};
-use crate::ingest::EventWriter;
+use crate::ingest::{EventWriter, Turns};
 use crate::metrics::Metrics;
 use crate::model::{DropReason, Event, Site};
 use crate::store::sqlite::{ImportKey, ImportLookup};
@@ -132,14 +132,16 @@ impl ImportArgs {
         if self.follow {
             on_interrupt(stop.clone())?;
         }
-        // Two threads, one core each: this one writes (sessions, rollups, SQLite),
-        // the reader reads, parses, looks up and enriches the next batches meanwhile.
+        // Two cores: a thread of `write_imported` commits one batch on one of them, while
+        // the reader (reading, parsing, looking up, enriching the next batches) and this
+        // thread (sessionizing the batch after it) take turns on the other (`Turns`).
         // The live days' salts, read once: the reader enriches with them (other days get
         // a salt of this run), the writer stores only those days' unique-visitor keys.
         let salts = store.salts()?;
         let mut writer =
             import_writer(&store, &rt)?.with_stored_key_days(salts.iter().map(|s| s.day));
-        let reader = Reader::new(&store, &rt, site.clone(), self.format, salts)?;
+        let turns = Arc::new(Turns::default());
+        let reader = Reader::new(&store, &rt, site.clone(), self.format, salts, turns.clone())?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(2);
         // Written batches' buffers go back to the reader: a batch is megabytes, which
         // the allocator would otherwise take fresh (zeroed by the kernel) each time.
@@ -187,7 +189,7 @@ impl ImportArgs {
                     };
                     let n = batch.events.len() as u64;
                     let b = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
-                    let written = writer.write_imported(&mut batch.events, &batch.keys);
+                    let written = writer.write_imported(&mut batch.events, &batch.keys, &turns);
                     batch.events.clear();
                     let _ = spent_tx.try_send(batch.events);
                     if !written {
@@ -370,6 +372,9 @@ struct Reader {
     out: Option<std::sync::mpsc::SyncSender<Prepared>>,
     /// Buffers of written batches, back from the writer to be filled again.
     spent: Option<std::sync::mpsc::Receiver<Vec<Event>>>,
+    /// The core shared with the sessionizer: held while parsing a line and enriching a
+    /// batch, never while waiting for input or for the writer.
+    turns: Arc<Turns>,
 }
 
 impl Reader {
@@ -379,6 +384,7 @@ impl Reader {
         site: Site,
         format: Format,
         salts: Vec<Salt>,
+        turns: Arc<Turns>,
     ) -> anyhow::Result<Reader> {
         let cfg = &rt.config;
         let enricher = Enricher::configured(cfg)?;
@@ -408,6 +414,7 @@ impl Reader {
             summary: Summary::default(),
             out: None,
             spent: None,
+            turns,
         })
     }
 
@@ -553,23 +560,36 @@ impl Reader {
         self.summary.lines as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
     }
 
-    /// One line: parsed, keyed, and queued for its batch.
+    /// One line: parsed, keyed and queued for its batch in a turn of the shared core;
+    /// a full batch goes on to the writer.
     fn line(&mut self, raw: &[u8]) -> anyhow::Result<()> {
+        let turns = Arc::clone(&self.turns);
+        let turn = turns.take();
+        self.queue(raw);
+        drop(turn);
+        if self.batch.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Parses and keys one line, and queues it for its batch (or counts why not).
+    fn queue(&mut self, raw: &[u8]) {
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
+            return;
         }
         self.summary.lines += 1;
         let Ok(text) = std::str::from_utf8(raw) else {
             self.summary.skip(Skip::BadLine.as_str());
-            return Ok(());
+            return;
         };
         let parsed = match parse_line(self.format, text, &self.limits) {
             Ok(p) => p,
             Err(s) => {
                 self.summary.skip(s.as_str());
-                return Ok(());
+                return;
             }
         };
         let ts_ms = match &parsed {
@@ -577,11 +597,11 @@ impl Reader {
                 match h.params.site.as_deref() {
                     None | Some("") => {
                         self.summary.skip(DropReason::MissingSite.as_str());
-                        return Ok(());
+                        return;
                     }
                     Some(k) if k != self.site.key.as_str() => {
                         self.summary.skip(Skip::OtherSite.as_str());
-                        return Ok(());
+                        return;
                     }
                     Some(_) => {}
                 }
@@ -616,10 +636,6 @@ impl Reader {
             },
             parsed,
         });
-        if self.batch.len() >= BATCH {
-            self.flush()?;
-        }
-        Ok(())
     }
 
     /// Looks the batch up among earlier imports, enriches what is new and hands it to
@@ -628,6 +644,8 @@ impl Reader {
         if self.batch.is_empty() {
             return Ok(());
         }
+        let turns = Arc::clone(&self.turns);
+        let turn = turns.take();
         // The batch's buffer is kept for the next one (see `spent`).
         let mut batch = std::mem::take(&mut self.batch);
         let keys: Vec<ImportKey> = batch.iter().map(|p| p.key).collect();
@@ -661,6 +679,7 @@ impl Reader {
             keys: stored,
             newest_ms: self.newest_ms,
         };
+        drop(turn);
         let sent = self.out.as_ref().is_some_and(|o| o.send(prepared).is_ok());
         if !sent {
             bail!("the writer stopped");
