@@ -23,6 +23,21 @@ pub struct SessionRow {
     pub dims: std::sync::Arc<[String]>,
 }
 
+impl SessionRow {
+    /// A visit of one hit ends where it starts: last time its start time, one event, a
+    /// page view if it has an entry page, which is also its exit page. Such a visit has
+    /// no `visit_ends` row — readers take these values from its start (`session_rows.sql`)
+    /// — so that most visits of a typical site, and almost all of an imported log's,
+    /// cost one row instead of two. A visit that goes on gets its end row with its
+    /// second hit; its counts never go back.
+    pub fn ends_at_start(&self) -> bool {
+        self.events == 1
+            && self.last_ms == self.start_ms
+            && self.exit_page == self.entry_page
+            && self.pageviews == i64::from(!self.entry_page.is_empty())
+    }
+}
+
 /// What events add to the derived tables (sessions, rollups, unique-visitor keys),
 /// accumulated in memory over one or more committed event batches and written in one
 /// go — one upsert per distinct row, not per event.

@@ -224,7 +224,8 @@ async fn retention_removes_old_events_and_keeps_recent_ones() {
         store,
         site,
     } = common::InProcess::new("k", &[("log_level", "warn".into())]);
-    // A visit is two rows (what it started with, where it stands): (visits, ends).
+    // A visit of two hits is two rows (what it started with, where it stands):
+    // (visits, ends). A visit of one hit has no end row: it ends where it starts.
     let visit_rows = || -> (i64, i64) {
         let db = rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap();
         let count = |t: &str| {
@@ -237,18 +238,20 @@ async fn retention_removes_old_events_and_keeps_recent_ones() {
     let clock = Clock::fixed(now - 400 * DAY_MS);
     let app = App::build(&rt, clock.clone()).unwrap();
     for (age_days, page) in [(400, "old"), (1, "recent")] {
-        clock.set(now - age_days * DAY_MS);
-        let uri = format!("/p.gif?s=k&u=https%3A%2F%2Fexample.com%2F{page}");
-        let ua = [("user-agent", CHROME)];
-        common::oneshot(app.router(), "GET", &uri, &ua, "198.51.100.1:1").await;
+        for (n, minute) in [("", 0), ("-2", 1)] {
+            clock.set(now - age_days * DAY_MS + minute * 60_000);
+            let uri = format!("/p.gif?s=k&u=https%3A%2F%2Fexample.com%2F{page}{n}");
+            let ua = [("user-agent", CHROME)];
+            common::oneshot(app.router(), "GET", &uri, &ua, "198.51.100.1:1").await;
+        }
     }
     app.finish().await.expect("every event written");
-    assert_eq!(store.count_events(site.id).unwrap(), 2);
+    assert_eq!(store.count_events(site.id).unwrap(), 4);
     assert_eq!(visit_rows(), (2, 2));
     let mut p = site.privacy.clone();
     p.retention_days = Some(365);
     store.set_privacy(site.id, &p).unwrap();
-    assert_eq!(run_retention(&store, now).unwrap(), 1);
+    assert_eq!(run_retention(&store, now).unwrap(), 2);
     assert_eq!(
         visit_rows(),
         (1, 1),
@@ -261,7 +264,7 @@ async fn retention_removes_old_events_and_keeps_recent_ones() {
             Ok(())
         })
         .unwrap();
-    assert_eq!(paths, vec!["/recent".to_string()]);
+    assert_eq!(paths, ["/recent", "/recent-2"]);
 }
 
 #[test]
@@ -390,7 +393,8 @@ fn an_erased_visitors_open_visit_is_not_written_again() {
     assert!(writer.commit(
         vec![
             ev(now - 60_000, 7, "/private"),
-            ev(now - 60_000, 8, "/other")
+            ev(now - 60_000, 8, "/other"),
+            ev(now - 50_000, 8, "/another")
         ],
         Vec::new(),
         Index::Later,
@@ -405,7 +409,7 @@ fn an_erased_visitors_open_visit_is_not_written_again() {
         "other visitors' visits are written as always"
     );
     // Erasing a visitor whose visit is written removes both of its rows (what it
-    // started with, and where it stands: its exit page).
+    // started with, and where it stands: its exit page, `/another`).
     let ends = || -> i64 {
         rusqlite::Connection::open(dir.path().join("pixeltrack.db"))
             .unwrap()

@@ -237,7 +237,8 @@ fn dim_sql(d: Dim) -> Option<&'static str> {
         Dim::Page => "e.path",
         Dim::Title => "e.title",
         Dim::EntryPage => "COALESCE(s.entry_page, '')",
-        Dim::ExitPage => "COALESCE(v.exit_page, '')",
+        // A visit of one hit has no end row: it ends at its entry page.
+        Dim::ExitPage => "COALESCE(v.exit_page, s.entry_page, '')",
         Dim::Source => "COALESCE(s.source, e.source)",
         Dim::Referrer => "COALESCE(s.referrer_host, e.referrer_host)",
         Dim::Medium => "COALESCE(s.medium, e.medium)",
@@ -590,8 +591,9 @@ impl SqliteStore {
             .join(", ");
         let sql = format!(
             "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
-                    COALESCE(s.entry_page, ''), COALESCE(v.exit_page, ''),
-                    COALESCE(v.events, 0), COALESCE(v.last_ms - s.start_ms, 0), e.title,
+                    COALESCE(s.entry_page, ''), COALESCE(v.exit_page, s.entry_page, ''),
+                    COALESCE(v.events, s.id IS NOT NULL), COALESCE(v.last_ms - s.start_ms, 0),
+                    e.title,
                     e.scroll_pct, e.engaged_ms, {dims}
              FROM events e LEFT JOIN sessions s ON s.id = e.session_id
                   LEFT JOIN visit_ends v ON v.id = e.session_id

@@ -84,7 +84,8 @@ impl PrivacyStore for SqliteStore {
              WHERE id IN (SELECT id FROM sessions WHERE site_id = ?1 AND id < ?2
                           UNION ALL SELECT id FROM sessions
                           WHERE id >> 20 != max(start_ms, 0) AND start_ms < ?3 AND site_id = ?1)
-               AND (SELECT last_ms FROM visit_ends v WHERE v.id = sessions.id) < ?3",
+               AND COALESCE((SELECT last_ms FROM visit_ends v WHERE v.id = sessions.id),
+                            start_ms) < ?3",
             params![site_id, before_ms.max(0).saturating_mul(1 << 20), before_ms],
         )?;
         // Kept goal counts of the days that lost events (see `goal_days`), and the late
@@ -258,8 +259,19 @@ mod tests {
             ),
             (0x7EED_0000_0000_0002, cutoff + day, cutoff + day),
         ];
+        // Visits of one hit, which have no end row (they end where they start): one
+        // old, one recent.
+        let one_hit = [(11 * day) << 20 | 7, (cutoff + 2 * day) << 20 | 8];
         {
             let conn = store.conn();
+            for id in one_hit {
+                conn.execute(
+                    "INSERT INTO sessions VALUES (?1, ?2, 7, ?3, '/in', '', '', '', '', '', '',
+                     '', '', '', '', '', '', '', '')",
+                    params![id, site.id, id >> 20],
+                )
+                .unwrap();
+            }
             for (id, start, last) in visits {
                 conn.execute(
                     "INSERT INTO sessions VALUES (?1, ?2, 7, ?3, '/in', '', '', '', '', '', '',
@@ -286,7 +298,9 @@ mod tests {
                 .unwrap()
         };
         let kept = vec![visits[2].0, visits[3].0];
-        assert_eq!(ids("sessions"), kept);
+        let mut sessions_kept = kept.clone();
+        sessions_kept.insert(1, one_hit[1]);
+        assert_eq!(ids("sessions"), sessions_kept);
         assert_eq!(ids("visit_ends"), kept);
         // Removing the site removes the rest, both rows of each visit.
         drop(conn);

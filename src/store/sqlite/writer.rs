@@ -672,7 +672,9 @@ fn write_derived(
     if !erased.is_empty() {
         d.sessions.retain(|s| !erased.contains(&s.visitor_id));
     }
-    rows::insert_each(tx, UPSERT_VISIT_END, &d.sessions, |st, sessions| {
+    // A visit of one hit has no end row: its end is its start (`ends_at_start`).
+    let ends = d.sessions.iter().filter(|s| !s.ends_at_start());
+    rows::insert_each(tx, UPSERT_VISIT_END, ends, |st, sessions| {
         for (r, s) in sessions.iter().enumerate() {
             rows::bind!(st, r, 5; s.id, s.last_ms, s.pageviews, s.events, &s.exit_page);
         }
@@ -871,6 +873,79 @@ mod tests {
     /// Schema 25 splits a visit into what it started with and what moves: every value
     /// of a visit written before it reads back the same, and a restart still resumes
     /// exactly the visits open then, found through their recent events.
+    /// A visit of one hit (a page view, or a custom event) is one row: its end is its
+    /// start, and every reader takes it so; a visit that goes on gets its end row.
+    #[test]
+    fn a_visit_of_one_hit_has_no_end_row_and_reads_as_ending_where_it_starts() {
+        use crate::store::SiteStore;
+        let (_dir, store, mut w) = server();
+        let site = store
+            .add_site(&crate::model::SiteKey::generate(), "d.example", "D", 0)
+            .unwrap();
+        let visit =
+            |id: i64, last_ms: i64, pageviews: i64, events: i64, entry: &str, exit: &str| {
+                SessionRow {
+                    id,
+                    site_id: site.id.0,
+                    visitor_id: id,
+                    start_ms: 1_000,
+                    last_ms,
+                    pageviews,
+                    events,
+                    entry_page: entry.into(),
+                    exit_page: exit.into(),
+                    dims: vec![String::new(); SESSION_DIMS.len()].into(),
+                }
+            };
+        let visits = vec![
+            visit(1_000 << 20 | 1, 1_000, 1, 1, "/a", "/a"),
+            visit(1_000 << 20 | 2, 1_000, 0, 1, "", ""),
+            visit(1_000 << 20 | 3, 61_000, 2, 2, "/a", "/b"),
+        ];
+        let events: Vec<Event> = visits
+            .iter()
+            .map(|v| Event {
+                site_id: site.id.0,
+                session_id: v.id,
+                ..ev("/a")
+            })
+            .collect();
+        let mut d = Derived {
+            sessions: visits.clone(),
+            ..Derived::default()
+        };
+        w.apply(&events, &[], Some(&mut d)).unwrap();
+        let ends: Vec<(i64, String)> = rows(&w, "SELECT id, exit_page FROM visit_ends");
+        assert_eq!(ends, vec![(visits[2].id, "/b".into())]);
+        let recent = |w: &SqliteWriter| {
+            let mut r = w.recent_sessions(0).unwrap();
+            r.sort_by_key(|s| s.id);
+            r
+        };
+        assert_eq!(recent(&w), visits);
+        // The one-hit visit goes on: its end row now, and it reads as it stands.
+        let on = visit(1_000 << 20 | 1, 2_000, 2, 2, "/a", "/c");
+        let mut d = Derived {
+            sessions: vec![on.clone()],
+            unchanged_starts: [on.id].into(),
+            ..Derived::default()
+        };
+        w.apply(&[], &[], Some(&mut d)).unwrap();
+        let all: Vec<(i64, String)> = rows(
+            &w,
+            &format!("SELECT id, exit_page FROM ({SESSION_ROWS}) ORDER BY id"),
+        );
+        assert_eq!(
+            all,
+            vec![
+                (visits[0].id, "/c".into()),
+                (visits[1].id, "".into()),
+                (visits[2].id, "/b".into())
+            ]
+        );
+        assert_eq!(recent(&w), vec![on, visits[1].clone(), visits[2].clone()]);
+    }
+
     #[test]
     fn visits_survive_the_split_into_start_and_end_and_open_ones_resume() {
         let w = migrated_from(24, |conn| {
