@@ -97,23 +97,32 @@ fn custom_event_rows(e: &Event) -> Vec<(Dim, String)> {
     rows
 }
 
-/// FNV-1a, 64 bit: stable across builds (the keys outlive a process), and these
-/// keys only live for a day or two, where 64 bits make a collision negligible.
-fn unique_key(site_id: i64, day: i64, dim: Dim, value: &str, visitor: i64) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    eat(&site_id.to_le_bytes());
-    eat(&day.to_le_bytes());
-    eat(&[dim as u8]);
-    eat(&(value.len() as u64).to_le_bytes());
-    eat(value.as_bytes());
-    eat(&visitor.to_le_bytes());
-    h as i64
+/// A unique-visitor key is the FNV-1a hash (64 bit) of its site, day, dimension, value
+/// and visitor: stable across builds (the keys outlive a process: stored keys depend on
+/// every byte of it), and these keys only live for a day or two, where 64 bits make a
+/// collision negligible. This is the hash of its site and day, the same for every row
+/// of a hit: hashed once.
+fn key_prefix(site_id: i64, day: i64) -> u64 {
+    fnv1a(
+        fnv1a(0xcbf2_9ce4_8422_2325, &site_id.to_le_bytes()),
+        &day.to_le_bytes(),
+    )
+}
+
+/// A unique-visitor key (see [`key_prefix`]), from the hash of its site and day.
+fn unique_key_after(prefix: u64, dim: Dim, value: &str, visitor: i64) -> i64 {
+    let h = fnv1a(prefix, &[dim as u8]);
+    let h = fnv1a(h, &(value.len() as u64).to_le_bytes());
+    let h = fnv1a(h, value.as_bytes());
+    fnv1a(h, &visitor.to_le_bytes()) as i64
+}
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 pub use crate::model::ENGAGEMENT;
@@ -475,6 +484,7 @@ impl Sessions {
             }
             Counts::default()
         };
+        let prefix = key_prefix(e.site_id, day);
         let mut each = |d: Dim, v: &str, checked: bool, extra: &Counts| {
             if skip_empty(d, v) {
                 return;
@@ -482,7 +492,7 @@ impl Sessions {
             let mut row = c;
             row.add(extra);
             if !checked {
-                let k = unique_key(e.site_id, day, d, v, e.visitor_id);
+                let k = unique_key_after(prefix, d, v, e.visitor_id);
                 match seen.first(day, k) {
                     Seen::Yes => {}
                     Seen::First => {
@@ -826,8 +836,22 @@ mod tests {
         assert_eq!(total(&b, Dim::Event, "signup").events, 1);
     }
 
+    fn unique_key(site_id: i64, day: i64, dim: Dim, value: &str, visitor: i64) -> i64 {
+        unique_key_after(key_prefix(site_id, day), dim, value, visitor)
+    }
+
     #[test]
     fn unique_keys_differ_by_every_part() {
+        // The keys stored by every build so far: a change of the hash would count
+        // today's visitors again after an upgrade.
+        assert_eq!(
+            unique_key(1, 2, Dim::Page, "/a", 9),
+            2_395_058_353_067_163_282
+        );
+        assert_eq!(
+            unique_key(7, 20_400, Dim::ExitPage, "www.google.com", -123_456_789),
+            2_019_984_225_610_646_192
+        );
         let k = unique_key(1, 2, Dim::Page, "/a", 9);
         assert_eq!(k, unique_key(1, 2, Dim::Page, "/a", 9));
         for other in [
