@@ -392,7 +392,18 @@ impl EventWriter {
             ..
         } = self;
         let (mut written, reclassify) = std::thread::scope(|s| {
-            let writing = held.map(|mut h| s.spawn(move || (h.write(sqlite), h.events, h.derived)));
+            let writing = held.map(|mut h| {
+                s.spawn(move || {
+                    let result = h.write(sqlite);
+                    // The written batch is emptied here, not on the sessionizer's core
+                    // (the import's bound since `Turns`): freeing its strings and rows.
+                    let n = h.events.len() as u64;
+                    let bots = h.events.iter().filter(|e| e.bot.is_some()).count() as u64;
+                    h.events.clear();
+                    h.derived.clear();
+                    (result, n, bots, h.events, h.derived)
+                })
+            });
             let turn = turns.take();
             for e in batch.iter_mut() {
                 *latest_ms = (*latest_ms).max(e.ts_ms);
@@ -404,22 +415,17 @@ impl EventWriter {
             (writing.map(|w| w.join()), reclassify)
         });
         // This batch's derived rows, before `written` marks the pending rows indexed;
-        // the next batch's go into the tables of the batch written (see `Derived::clear`).
+        // the next batch's go into the tables of the batch written, emptied (see
+        // `Derived::clear`).
         let recycled = match &mut written {
-            Some(Ok((_, _, spent))) => std::mem::take(spent),
+            Some(Ok((.., spent))) => std::mem::take(spent),
             _ => Derived::default(),
         };
         let mut derived = std::mem::replace(&mut self.pending, recycled);
-        self.pending.clear();
         drop_unstored_keys(&self.key_days, &mut derived);
         let ok = match written {
             None => true,
-            Some(Ok((result, mut spent, _))) => {
-                let (n, bots) = (
-                    spent.len() as u64,
-                    spent.iter().filter(|e| e.bot.is_some()).count() as u64,
-                );
-                spent.clear();
+            Some(Ok((result, n, bots, spent, _))) => {
                 *events = spent;
                 self.written(result, n, bots, true)
             }
