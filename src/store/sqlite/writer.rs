@@ -785,6 +785,14 @@ mod tests {
             .unwrap()
     }
 
+    /// Every visit's exit page as the store's readers see it (`session_rows.sql`), by id.
+    fn exits(w: &SqliteWriter) -> Vec<(i64, String)> {
+        rows(
+            w,
+            &format!("SELECT id, exit_page FROM ({SESSION_ROWS}) ORDER BY id"),
+        )
+    }
+
     /// The `unindexed` ranges, in order.
     fn ranges(w: &SqliteWriter) -> Vec<(i64, i64)> {
         rows(w, "SELECT from_id, to_id FROM unindexed ORDER BY from_id")
@@ -931,12 +939,8 @@ mod tests {
             ..Derived::default()
         };
         w.apply(&[], &[], Some(&mut d)).unwrap();
-        let all: Vec<(i64, String)> = rows(
-            &w,
-            &format!("SELECT id, exit_page FROM ({SESSION_ROWS}) ORDER BY id"),
-        );
         assert_eq!(
-            all,
+            exits(&w),
             vec![
                 (visits[0].id, "/c".into()),
                 (visits[1].id, "".into()),
@@ -1019,12 +1023,8 @@ mod tests {
                 dims: dims.into(),
             }]
         );
-        let all: Vec<(i64, String)> = rows(
-            &w,
-            &format!("SELECT id, exit_page FROM ({SESSION_ROWS}) ORDER BY id"),
-        );
         assert_eq!(
-            all,
+            exits(&w),
             vec![
                 (1_000 << 20, "/gone".into()),
                 (5_000_000 << 20, "/out".into())
