@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, Statement};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{CachedStatement, Connection, Statement, ToSql};
 
 use super::Result;
 
@@ -93,60 +94,127 @@ fn shift(sql: &str, by: usize) -> String {
 }
 
 /// Runs `sql` (written for one row) for every item, [`ROWS`] items to a statement and
-/// the rest in one statement of their number. `run(statement, items)` binds each
-/// item's parameters (item `r` after parameter `r * N`, for a row of `N`) and executes
-/// the statement. The items are taken as they come (a slice's, or a filter's over the
-/// writer's tables): nothing is collected first.
+/// the rest in one statement of their number. `run(rows, items)` binds each item's
+/// parameters (item `r` after parameter `r * N`, for a row of `N`, with [`bind!`]) and
+/// executes the statement ([`Rows::execute`]). The items are taken as they come (a
+/// slice's, or a filter's over the writer's tables): nothing is collected first.
 pub(super) fn insert_each<I: IntoIterator>(
     conn: &Connection,
     sql: &'static str,
     items: I,
-    mut run: impl FnMut(&mut Statement<'_>, &[I::Item]) -> Result<()>,
+    mut run: impl FnMut(&mut Rows<'_, '_>, &[I::Item]) -> Result<()>,
 ) -> Result<()> {
     let mut chunk = Vec::with_capacity(ROWS);
-    let mut full = None;
+    let mut full: Option<(CachedStatement<'_>, Vec<Bound>)> = None;
     for item in items {
         chunk.push(item);
         if chunk.len() == ROWS {
-            let st = match &mut full {
-                Some(st) => st,
-                None => full.insert(conn.prepare_cached(sql_for(sql, ROWS))?),
+            let (st, bound) = match &mut full {
+                Some(f) => f,
+                None => full.insert(prepared(conn, sql_for(sql, ROWS))?),
             };
-            run(st, &chunk)?;
+            run(&mut Rows { st, bound }, &chunk)?;
             chunk.clear();
         }
     }
     drop(full);
     if !chunk.is_empty() {
-        let mut st = conn.prepare_cached(sql_for(sql, chunk.len()))?;
-        run(&mut st, &chunk)?;
+        let (mut st, mut bound) = prepared(conn, sql_for(sql, chunk.len()))?;
+        run(
+            &mut Rows {
+                st: &mut st,
+                bound: &mut bound,
+            },
+            &chunk,
+        )?;
     }
     Ok(())
 }
 
+/// `sql` from the connection's cache, every parameter NULL: a new statement has them
+/// so, and the cache clears a statement's bindings when it is given back.
+fn prepared<'c>(conn: &'c Connection, sql: &str) -> Result<(CachedStatement<'c>, Vec<Bound>)> {
+    let st = conn.prepare_cached(sql)?;
+    let n = st.parameter_count();
+    Ok((st, vec![Bound::Null; n]))
+}
+
+/// What a parameter holds, as far as [`Rows::bind`] can tell without keeping a copy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Bound {
+    Null,
+    Empty,
+    Int(i64),
+    /// Anything else (a non-empty text, a real, a blob): bound again every time.
+    Other,
+}
+
+/// A statement of [`insert_each`] and what its parameters hold. SQLite keeps a
+/// parameter's value from one execution to the next, so a value equal to the one
+/// bound (a NULL, an empty text, an integer: most of an event's 47 values are one of
+/// the three, and the same as the row before's) is not bound again: each bind of a
+/// text is a call into SQLite that frees the value before.
+pub(super) struct Rows<'s, 'c> {
+    st: &'s mut Statement<'c>,
+    bound: &'s mut Vec<Bound>,
+}
+
+impl Rows<'_, '_> {
+    /// Binds parameter `i` (from 1) to `v` unless it holds that value already.
+    pub(super) fn bind(&mut self, i: usize, v: impl ToSql) -> rusqlite::Result<()> {
+        let out = v.to_sql()?;
+        let now = match &out {
+            ToSqlOutput::Borrowed(ValueRef::Null) | ToSqlOutput::Owned(Value::Null) => Bound::Null,
+            ToSqlOutput::Borrowed(ValueRef::Text(b"")) => Bound::Empty,
+            ToSqlOutput::Owned(Value::Text(t)) if t.is_empty() => Bound::Empty,
+            ToSqlOutput::Borrowed(ValueRef::Integer(n)) | ToSqlOutput::Owned(Value::Integer(n)) => {
+                Bound::Int(*n)
+            }
+            _ => Bound::Other,
+        };
+        let slot = &mut self.bound[i - 1];
+        if now != Bound::Other && *slot == now {
+            return Ok(());
+        }
+        // Unknown until the bind succeeds.
+        *slot = Bound::Other;
+        self.st.raw_bind_parameter(i, out)?;
+        *slot = now;
+        Ok(())
+    }
+
+    pub(super) fn execute(&mut self) -> rusqlite::Result<usize> {
+        self.st.raw_execute()
+    }
+
+    pub(super) fn parameter_count(&self) -> usize {
+        self.st.parameter_count()
+    }
+}
+
 /// Binds each value, with its own type's `ToSql` (no `dyn` call per value), to the
-/// parameters of row `row` of `st`, a statement of `per_row` parameters a row. A row
-/// that bound fewer values than that would leave a value of the chunk before in place:
-/// the number of values is checked against `per_row` when the code is compiled, and
-/// `per_row` against the statement in debug builds (the tests).
+/// parameters of row `row` of `rows` ([`Rows`]), a statement of `per_row` parameters a
+/// row. A row that bound fewer values than that would leave a value of the chunk before
+/// in place: the number of values is checked against `per_row` when the code is
+/// compiled, and `per_row` against the statement in debug builds (the tests).
 macro_rules! bind {
-    ($st:expr, $row:expr, $per_row:expr; $($v:expr),+ $(,)?) => {{
+    ($rows:expr, $row:expr, $per_row:expr; $($v:expr),+ $(,)?) => {{
         const _: () = assert!(
             [$(stringify!($v)),+].len() == $per_row,
             "a row binds as many values as it has parameters"
         );
-        let st: &mut rusqlite::Statement<'_> = $st;
+        let rows: &mut $crate::store::sqlite::rows::Rows<'_, '_> = $rows;
         debug_assert!(
-            st.parameter_count() % $per_row == 0 && ($row + 1) * $per_row <= st.parameter_count(),
+            rows.parameter_count() % $per_row == 0 && ($row + 1) * $per_row <= rows.parameter_count(),
             "row {} of {} values in a statement of {} parameters",
             $row,
             $per_row,
-            st.parameter_count()
+            rows.parameter_count()
         );
         let mut i: usize = $row * $per_row;
         $(
             i += 1;
-            st.raw_bind_parameter(i, $v)?;
+            rows.bind(i, $v)?;
         )+
         let _ = i;
     }};
@@ -181,7 +249,7 @@ mod tests {
             for (r, (k, v)) in rows.iter().enumerate() {
                 bind!(st, r, 2; k, v);
             }
-            st.raw_execute()?;
+            st.execute()?;
             Ok(())
         })
         .unwrap();
@@ -209,7 +277,7 @@ mod tests {
                 for (r, k) in rows.iter().copied().enumerate() {
                     bind!(st, r, 2; k, k * 10);
                 }
-                st.raw_execute()?;
+                st.execute()?;
                 statements += 1;
                 last_ids.push((conn.last_insert_rowid(), rows.len()));
                 Ok(())
@@ -233,6 +301,66 @@ mod tests {
                 assert!(i + 1 >= len);
                 assert_eq!(rows[i + 1 - len].0, last - len as i64 + 1);
             }
+        }
+    }
+
+    #[test]
+    fn a_value_bound_before_is_kept_and_every_other_replaces_it() {
+        const SQL: &str = "INSERT INTO t (a, b) VALUES (?1, ?2)";
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, a, b)")
+            .unwrap();
+        // Each value follows, at the same parameter, one equal to it (skipped) or not.
+        let values: Vec<Option<Value>> = vec![
+            None,
+            Some(Value::Text("x".into())),
+            Some(Value::Text(String::new())),
+            Some(Value::Text(String::new())),
+            Some(Value::Integer(7)),
+            Some(Value::Integer(7)),
+            Some(Value::Integer(8)),
+            None,
+            None,
+            Some(Value::Text("y".into())),
+            Some(Value::Text("y".into())),
+            Some(Value::Real(1.5)),
+        ];
+        let items: Vec<(Option<Value>, Option<Value>)> = (0..3 * ROWS + 3)
+            .map(|i| {
+                (
+                    values[i % values.len()].clone(),
+                    values[(i * 7 + 3) % values.len()].clone(),
+                )
+            })
+            .collect();
+        // Twice: the second run takes the statements back from the cache, which cleared
+        // what the first bound (its last rows bound 7s and texts, its first rows NULLs).
+        for _ in 0..2 {
+            conn.execute("DELETE FROM t", []).unwrap();
+            insert_each(&conn, SQL, &items, |st, rows| {
+                for (r, (a, b)) in rows.iter().enumerate() {
+                    bind!(st, r, 2; a, b);
+                }
+                st.execute()?;
+                Ok(())
+            })
+            .unwrap();
+            let stored: Vec<(Option<Value>, Option<Value>)> = conn
+                .prepare("SELECT a, b FROM t ORDER BY id")
+                .unwrap()
+                .query_map([], |r| {
+                    let v = |i| -> rusqlite::Result<Option<Value>> {
+                        Ok(match r.get::<_, Value>(i)? {
+                            Value::Null => None,
+                            v => Some(v),
+                        })
+                    };
+                    Ok((v(0)?, v(1)?))
+                })
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert_eq!(stored, items);
         }
     }
 }

@@ -449,7 +449,7 @@ impl SqliteWriter {
                 for (r, k) in keys.iter().enumerate() {
                     rows::bind!(st, r, 3; k.site_id, k.ts_ms, k.key);
                 }
-                st.raw_execute()?;
+                st.execute()?;
                 Ok(())
             })?;
             // Events of days or hours already over make their days' kept goal counts
@@ -467,7 +467,7 @@ impl SqliteWriter {
                     };
                     bind_event(st, r, e, given[r])?;
                 }
-                st.raw_execute()?;
+                st.execute()?;
                 // Without reserved ids, AUTOINCREMENT gave the rows of one statement
                 // consecutive ids, the last one's reported.
                 let last = tx.last_insert_rowid();
@@ -557,7 +557,7 @@ const EVENT_PARAMS: usize = 47;
 /// Binds one event's values (and its id, or NULL for AUTOINCREMENT to give one) to
 /// the parameters of row `row` of an events insert.
 fn bind_event(
-    st: &mut rusqlite::Statement<'_>,
+    st: &mut rows::Rows<'_, '_>,
     row: usize,
     e: &Event,
     id: Option<i64>,
@@ -678,7 +678,7 @@ fn write_derived(
         for (r, s) in sessions.iter().enumerate() {
             rows::bind!(st, r, 5; s.id, s.last_ms, s.pageviews, s.events, &s.exit_page);
         }
-        st.raw_execute()?;
+        st.execute()?;
         Ok(())
     })?;
     // A visit that went on since its start row was written changed only its end.
@@ -695,7 +695,7 @@ fn write_derived(
                 d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13],
             );
         }
-        st.raw_execute()?;
+        st.execute()?;
         Ok(())
     })?;
     // One row per day per write: the new keys packed as 8-byte big-endian integers,
@@ -737,7 +737,7 @@ fn write_derived(
                 c.scroll_sum, c.scroll_n, c.engaged_ms,
             );
         }
-        st.raw_execute()?;
+        st.execute()?;
         Ok(())
     })?;
     if forwarding {
