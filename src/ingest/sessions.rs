@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use crate::clock::{day_of, hour_of, Millis};
 use crate::model::Event;
 use crate::store::{
-    Counts, Derived, Dim, RollupKey, ScreenSize, SessionRow, UniqueCandidate, SESSION_DIMS,
+    Counts, Derived, Dim, Dims, RollupKey, ScreenSize, SessionRow, UniqueCandidate, SESSION_DIMS,
 };
 
 use super::uniques::{Seen, SeenKeys};
@@ -41,30 +41,24 @@ pub struct Sessions {
     pub cut: u64,
 }
 
-fn session_dims(e: &Event) -> Vec<String> {
-    SESSION_DIMS
-        .iter()
-        .map(|d| {
-            match d {
-                Dim::Source => &e.source,
-                Dim::Referrer => &e.referrer_host,
-                Dim::Medium => &e.medium,
-                Dim::UtmSource => &e.utm.source,
-                Dim::UtmMedium => &e.utm.medium,
-                Dim::UtmCampaign => &e.utm.campaign,
-                Dim::UtmTerm => &e.utm.term,
-                Dim::UtmContent => &e.utm.content,
-                Dim::Browser => &e.browser,
-                Dim::Os => &e.os,
-                Dim::Device => return e.device.as_str().to_owned(),
-                Dim::Country => &e.country,
-                Dim::Region => &e.region,
-                Dim::City => &e.city,
-                _ => unreachable!("SESSION_DIMS holds session dimensions only"),
-            }
-            .clone()
-        })
-        .collect()
+fn session_dims(e: &Event) -> [&str; SESSION_DIMS.len()] {
+    SESSION_DIMS.map(|d| match d {
+        Dim::Source => e.source.as_str(),
+        Dim::Referrer => &e.referrer_host,
+        Dim::Medium => &e.medium,
+        Dim::UtmSource => &e.utm.source,
+        Dim::UtmMedium => &e.utm.medium,
+        Dim::UtmCampaign => &e.utm.campaign,
+        Dim::UtmTerm => &e.utm.term,
+        Dim::UtmContent => &e.utm.content,
+        Dim::Browser => &e.browser,
+        Dim::Os => &e.os,
+        Dim::Device => e.device.as_str(),
+        Dim::Country => &e.country,
+        Dim::Region => &e.region,
+        Dim::City => &e.city,
+        _ => unreachable!("SESSION_DIMS holds session dimensions only"),
+    })
 }
 
 fn skip_empty(dim: Dim, value: &str) -> bool {
@@ -283,7 +277,7 @@ impl Sessions {
             };
             add(batch, e.site_id, Dim::Total, hour, "", c);
             for (d, v) in SESSION_DIMS.iter().zip(session_dims(e)) {
-                add(batch, e.site_id, *d, hour, &v, c);
+                add(batch, e.site_id, *d, hour, v, c);
             }
             if pv {
                 add(batch, e.site_id, Dim::Page, hour, &e.path, c);
@@ -396,7 +390,7 @@ impl Sessions {
                 events: 1,
                 entry_page: page.clone(),
                 exit_page: page,
-                dims: session_dims(e).into(),
+                dims: Dims::new(session_dims(e)),
             };
             let visit = Counts {
                 visits: 1,

@@ -32,7 +32,7 @@ mod tokens;
 mod web_counts;
 
 pub use campaigns::CampaignStore;
-pub use derived::{Derived, SessionRow, UniqueCandidate};
+pub use derived::{Derived, Dims, SessionRow, UniqueCandidate};
 pub use dim::{Dim, ScreenSize, SESSION_DIMS};
 pub use events::{AdCount, EmailRow, EventStore, KeptDays, Reclassify, Touch, WebRow};
 pub use filter::{Filter, FilterOp};

@@ -357,7 +357,7 @@ pub struct SessionChRow<'a> {
 
 impl<'a> SessionChRow<'a> {
     pub fn new(collector: u32, version: i64, s: &'a crate::store::SessionRow) -> Self {
-        let dim = |i: usize| s.dims.get(i).map(String::as_str).unwrap_or("");
+        let dim = |i: usize| s.dims.get(i).unwrap_or("");
         SessionChRow {
             collector: u64::from(collector),
             id: s.id,

@@ -689,7 +689,7 @@ fn write_derived(
     rows::insert_each(tx, UPSERT_SESSION, starts, |st, sessions| {
         for (r, s) in sessions.iter().enumerate() {
             let d: [&str; SESSION_DIMS.len()] =
-                std::array::from_fn(|i| s.dims.get(i).map_or("", String::as_str));
+                std::array::from_fn(|i| s.dims.get(i).unwrap_or(""));
             rows::bind!(st, r, 5 + SESSION_DIMS.len();
                 s.id, s.site_id, s.visitor_id, s.start_ms, &s.entry_page,
                 d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13],
