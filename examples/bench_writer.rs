@@ -72,12 +72,7 @@ const BROWSERS: [(&str, &str, Device); 6] = [
 const COUNTRIES: [&str; 8] = ["US", "DE", "GB", "FR", "IN", "BR", "NL", "JP"];
 
 fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid pointer to a timespec the call fills in.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 

@@ -21,6 +21,9 @@
 //!   `token` (signed email and ad link tokens), `tag` (tagging email HTML, ad links) and
 //!   `refusals` (each site's refused hits of the last hour, for the dashboard).
 
+// No `unsafe` anywhere (STYLE.md): the compiler holds it.
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod cli;
 pub mod clock;

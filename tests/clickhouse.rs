@@ -1807,9 +1807,8 @@ struct Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // TERM to the master: it stops its workers too (a KILL would leave them).
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         let _ = self.child.wait();
     }
 }

@@ -19,20 +19,17 @@ const RESERVED_FDS: u64 = 256;
 /// Raises the soft limit on open files to the hard limit (capped at 1 M) and returns
 /// the limit in force.
 pub fn raise_open_files_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    let before = lim.rlim_cur;
-    let want = lim.rlim_max.min(1 << 20);
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // `None` is unlimited.
+    let lim = getrlimit(Resource::Nofile);
+    let before = lim.current.unwrap_or(u64::MAX);
+    let want = lim.maximum.unwrap_or(u64::MAX).min(1 << 20);
     if want > before {
-        lim.rlim_cur = want;
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+        let raised = Rlimit {
+            current: Some(want),
+            maximum: lim.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
             tracing::info!(from = before, to = want, "raised the open-files limit");
             return want;
         }
