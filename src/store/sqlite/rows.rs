@@ -141,7 +141,7 @@ fn prepared<'c>(conn: &'c Connection, sql: &str) -> Result<(CachedStatement<'c>,
 
 /// What a parameter holds, as far as [`Rows::bind`] can tell without keeping a copy.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Bound {
+enum Bound {
     Null,
     Empty,
     Int(i64),
