@@ -205,6 +205,29 @@ const HOURLY: [u32; 24] = [
     2, 1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 10, 10, 11, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
 ];
 
+/// A weekend day's visitors against a weekday's.
+const WEEKEND: f64 = 0.65;
+
+fn is_weekend(day: i64) -> bool {
+    // Day 0 (1970-01-01) was a Thursday.
+    matches!((day + 4).rem_euclid(7), 0 | 6)
+}
+
+/// The visitors the demo sends on a shown day from its start to `until_ms`, relative to
+/// a whole weekday (1.0), before the day's random spread of ±20 %: for tests that compare
+/// a partial day with the day before.
+pub fn expected_traffic(day: i64, until_ms: Millis) -> f64 {
+    let total: u32 = HOURLY.iter().sum();
+    let into = (until_ms - day * DAY_MS).clamp(0, DAY_MS) as f64 / 3_600_000.0;
+    let share: f64 = HOURLY
+        .iter()
+        .enumerate()
+        .map(|(h, w)| f64::from(*w) * (into - h as f64).clamp(0.0, 1.0))
+        .sum::<f64>()
+        / f64::from(total);
+    share * if is_weekend(day) { WEEKEND } else { 1.0 }
+}
+
 /// Takes the SQLite store itself: the demo writes its events through the real writer
 /// (its `writer()`) and checkpoints once a day of data.
 pub fn run(
@@ -298,9 +321,9 @@ pub fn run(
         }
     }
     for day in first..=today {
-        let weekend = matches!((day + 4).rem_euclid(7), 0 | 6);
         let quieter = if day < first_shown { 0.8 } else { 1.0 };
-        let base = f64::from(visitors_per_day) * if weekend { 0.65 } else { 1.0 } * quieter;
+        let weekend = if is_weekend(day) { WEEKEND } else { 1.0 };
+        let base = f64::from(visitors_per_day) * weekend * quieter;
         let visitors = (base * (0.8 + rng.below(40) as f64 / 100.0)) as u64;
         let mut hits: Vec<(RawHit, Kind)> = by_day.remove(&day).unwrap_or_default();
         for _ in 0..visitors {

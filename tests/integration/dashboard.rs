@@ -246,7 +246,8 @@ fn the_site_page_reads_every_number_and_goes_into_details() {
 }
 
 /// Today is compared with yesterday up to the same hour, not with all of yesterday:
-/// on the demo's even traffic the two are close, where a whole day would make any
+/// on the demo's traffic the two are close to what the demo sends in those hours (its
+/// hourly profile, fewer visitors on weekends), where a whole day would make any
 /// morning look like a collapse ("▼ 96 %").
 #[test]
 fn a_partial_day_is_compared_with_the_same_hours_of_the_day_before() {
@@ -282,10 +283,23 @@ fn a_partial_day_is_compared_with_the_same_hours_of_the_day_before() {
         );
     }
     if r.previous.pageviews >= 100 {
-        let ratio = r.overview.pageviews as f64 / r.previous.pageviews as f64;
+        // Today up to now against yesterday's hours up to the end of this one, as the demo
+        // sends them (about 0.5 on a Saturday at 08:15 UTC). Measured then: 0.53–1.22 of
+        // that against the same hours, 0.10–0.18 against the whole of yesterday; each
+        // day's ±20 % and the noise of a few dozen page views stay inside 0.3–3.0 (the
+        // bound was 0.4–2.5 of 1.0 before the demo's weekends were counted: it failed on
+        // Saturday mornings). Against the whole day the ratio is yesterday's share up to
+        // this hour, below 0.3 until about 11:00 UTC; the assertion above holds later.
+        use pixeltrack::cli::demo::expected_traffic;
+        let expected = expected_traffic(today, now)
+            / expected_traffic(
+                today - 1,
+                (today - 1) * 86_400_000 + hours_so_far * 3_600_000,
+            );
+        let ratio = r.overview.pageviews as f64 / r.previous.pageviews as f64 / expected;
         assert!(
-            (0.4..2.5).contains(&ratio),
-            "today {} against yesterday's same hours {}",
+            (0.3..3.0).contains(&ratio),
+            "today {} against yesterday's same hours {} (expected {expected:.2} of them)",
             r.overview.pageviews,
             r.previous.pageviews
         );
