@@ -148,6 +148,19 @@ impl Derived {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dims_give_back_each_value_in_order_empty_ones_included() {
+        let d = Dims::new(["google", "", "search", "é✓", ""]);
+        assert_eq!(d.len(), 5);
+        let values: Vec<&str> = d.iter().collect();
+        assert_eq!(values, ["google", "", "search", "é✓", ""]);
+        assert_eq!(d.get(3), Some("é✓"));
+        assert_eq!(d.get(5), None, "past the row's values");
+        assert!(Dims::default().is_empty() && Dims::default().get(0).is_none());
+        let all: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(Dims::from(all).len(), SESSION_DIMS.len(), "the rest left out");
+    }
+
     use super::*;
     use crate::store::{Counts, Dim};
 
