@@ -158,7 +158,11 @@ mod tests {
         assert_eq!(d.get(5), None, "past the row's values");
         assert!(Dims::default().is_empty() && Dims::default().get(0).is_none());
         let all: Vec<String> = (0..20).map(|i| i.to_string()).collect();
-        assert_eq!(Dims::from(all).len(), SESSION_DIMS.len(), "the rest left out");
+        assert_eq!(
+            Dims::from(all).len(),
+            SESSION_DIMS.len(),
+            "the rest left out"
+        );
     }
 
     use super::*;
