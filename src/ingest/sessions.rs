@@ -487,7 +487,7 @@ impl Sessions {
             row.add(extra);
             if !checked {
                 let k = unique_key_after(prefix, d, v, e.visitor_id);
-                match seen.first(day, k) {
+                match seen.first(day, e.visitor_id, k) {
                     Seen::Yes => {}
                     Seen::First => {
                         row.add(&one_visitor);

@@ -852,13 +852,13 @@ mod tests {
         loaded.load(w.unique_keys().unwrap());
         assert_eq!(loaded.len(), all.len());
         for (day, key) in [(11, 3), (11, 6), (12, 4), (12, 5), (5, 51)] {
-            assert_eq!(all.first(day, key), Seen::Yes, "({day}, {key})");
-            assert_eq!(loaded.first(day, key), Seen::Yes, "({day}, {key})");
+            assert_eq!(all.first(day, 1, key), Seen::Yes, "({day}, {key})");
+            assert_eq!(loaded.first(day, 1, key), Seen::Yes, "({day}, {key})");
         }
         // Left behind by both: day 10, and day 5's row written before day 12 began.
         for (day, key) in [(10, 1), (5, 50)] {
-            assert_eq!(all.first(day, key), Seen::First, "({day}, {key})");
-            assert_eq!(loaded.first(day, key), Seen::First, "({day}, {key})");
+            assert_eq!(all.first(day, 1, key), Seen::First, "({day}, {key})");
+            assert_eq!(loaded.first(day, 1, key), Seen::First, "({day}, {key})");
         }
         // An empty table loads nothing.
         w.conn.execute("DELETE FROM unique_keys", []).unwrap();
