@@ -47,8 +47,16 @@ impl From<Vec<String>> for Dims {
 impl Dims {
     /// The values in order; past [`SESSION_DIMS`]' count, the rest are left out.
     pub fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> Dims {
-        let mut p = Packed::default();
-        for v in values.into_iter().take(SESSION_DIMS.len()) {
+        // Held first, so that the text is allocated once at its length (grown value by
+        // value, it was reallocated four or five times a visit).
+        let mut values = values.into_iter();
+        let held: [Option<S>; SESSION_DIMS.len()] = std::array::from_fn(|_| values.next());
+        let len = held.iter().flatten().map(|v| v.as_ref().len()).sum();
+        let mut p = Packed {
+            text: String::with_capacity(len),
+            ..Packed::default()
+        };
+        for v in held.iter().flatten() {
             p.text.push_str(v.as_ref());
             p.ends[usize::from(p.n)] = p.text.len() as u32;
             p.n += 1;
