@@ -101,9 +101,9 @@ impl SeenKeys {
         let mut spill = Vec::new();
         for (day, key) in pairs {
             // The day first: a new one drops older days and their keys from `len`.
-            self.day(day);
+            let i = self.day(day);
             let full = self.len >= self.cap;
-            let d = self.day(day);
+            let d = &mut self.days[i];
             if d.rest.contains(&key) {
                 continue;
             }
@@ -118,8 +118,9 @@ impl SeenKeys {
         spill
     }
 
-    /// The tables of `day`, made (and days before yesterday dropped) when it is new.
-    fn day(&mut self, day: i64) -> &mut Day {
+    /// Where in `days` the tables of `day` are, made (and days before yesterday dropped)
+    /// when it is new.
+    fn day(&mut self, day: i64) -> usize {
         if day > self.newest {
             self.newest = day;
             // Visitor ids of days before yesterday can no longer occur (their salt is gone).
@@ -139,26 +140,22 @@ impl SeenKeys {
                 .map(|d| d.rest.len() + d.visitors.values().map(|v| v.keys.len()).sum::<usize>())
                 .sum();
         }
-        if !self.days.iter().any(|d| d.day == day) {
-            let mut d = self.spare.take().unwrap_or_default();
-            d.clear(day);
-            self.days.push(d);
+        if let Some(i) = self.days.iter().position(|d| d.day == day) {
+            return i;
         }
-        let i = self
-            .days
-            .iter()
-            .position(|d| d.day == day)
-            .expect("made above");
-        &mut self.days[i]
+        let mut d = self.spare.take().unwrap_or_default();
+        d.clear(day);
+        self.days.push(d);
+        self.days.len() - 1
     }
 
     /// Whether `key`, a key of `visitor`'s on `day`, was counted before; remembered now
     /// when it was not and there is room.
     pub fn first(&mut self, day: i64, visitor: i64, key: i64) -> Seen {
         // The day first: a new one drops older days and their keys from `len`.
-        self.day(day);
+        let i = self.day(day);
         let full = self.len >= self.cap;
-        let d = self.day(day);
+        let d = &mut self.days[i];
         let v = d.visitors.get_mut(&visitor);
         let (in_list, spilled) = v
             .as_ref()

@@ -156,6 +156,9 @@ impl Derived {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::store::{Counts, Dim};
+
     #[test]
     fn dims_give_back_each_value_in_order_empty_ones_included() {
         let d = Dims::new(["google", "", "search", "é✓", ""]);
@@ -172,9 +175,6 @@ mod tests {
             "the rest left out"
         );
     }
-
-    use super::*;
-    use crate::store::{Counts, Dim};
 
     #[test]
     fn a_cleared_write_is_empty_like_a_new_one() {
