@@ -493,6 +493,39 @@ fn sigterm_drains_in_flight_hits_and_exits_zero() {
     assert!(http(addr, "GET", "/healthz", &[]).is_err());
 }
 
+/// A CLI command beside the server (another process opening and closing the database)
+/// leaves the server's WAL alone, also after the checkpoint job has run: the server
+/// keeps every lock SQLite holds for it. Closing *any* descriptor of the file drops all
+/// of a process's POSIX locks on it: a checkpoint that synced the file through one it
+/// opened and closed (tried 2026-12-05, see docs/benchmarks.md) let the next CLI
+/// command, finding itself the only connection, checkpoint and delete the WAL and its
+/// index under the server.
+#[test]
+fn a_cli_command_beside_the_server_leaves_its_wal_alone() {
+    let (_d, data) = data_dir();
+    let server = Server::start(&data, &[]);
+    let key = add_site(&data, "example.com");
+    let hit = |i: usize| {
+        let url = format!("/p.gif?s={key}&u=https://example.com/{i}");
+        assert_eq!(server.get(&url, &[("User-Agent", CHROME)]).status, 200);
+    };
+    (0..20).for_each(hit);
+    // The checkpoint job runs every second and syncs the file after copying frames.
+    std::thread::sleep(Duration::from_millis(2_500));
+    cli(&data, &["site", "list", "--json"]);
+    for file in ["pixeltrack.db-wal", "pixeltrack.db-shm"] {
+        assert!(
+            data.join(file).exists(),
+            "{file} was deleted under the server"
+        );
+    }
+    (20..40).for_each(hit);
+    assert_eq!(server.terminate().code(), Some(0));
+    let report: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["report", "--json"])).unwrap();
+    assert_eq!(report["overview"]["pageviews"], 40);
+}
+
 #[test]
 fn health_ready_and_metrics_answer() {
     let (_d, data) = data_dir();
