@@ -259,6 +259,16 @@ batches_written() {
   curl -sf "http://$PIXEL_ADDR/metrics" | awk '/^pixeltrack_batches_written_total /{ print $2 }'
 }
 
+# The writer's transactions so far (the server's /metrics): how many, their seconds in
+# all, and how many took at most 25 ms.
+commit_stats() {
+  curl -sf "http://$PIXEL_ADDR/metrics" | awk '
+    /^pixeltrack_commit_seconds_count / { c = $2 }
+    /^pixeltrack_commit_seconds_sum / { s = $2 }
+    /^pixeltrack_commit_seconds_bucket[{]le="0.025"[}] / { q = $2 }
+    END { print c + 0, s + 0, q + 0 }'
+}
+
 # Sets WRK to the wrk command line for SECONDS measured against ADDR.
 wrk_args() {
   WRK=(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$(($1 + DRAIN))s" -s "$LUA"
@@ -417,12 +427,13 @@ rss_sampler() {
 # sets RPS ACKED P50 P99 CPU_US REASONS MIX INFLIGHT (and, for pixel, RSS_FILE).
 run_realistic() {
   local label=$1 secs=$2 addr=$3 pid=$4 stream=$5 who=$6 out cpu0 cpu1 wb0=0 wb1=0 requests other
-  local wcpu0=0 wcpu1=0 tx0=0 tx1=0
+  local wcpu0=0 wcpu1=0 tx0=0 tx1=0 cc0=0 cs0=0 cq0=0 cc1=0 cs1=0 cq1=0
   wrk_realistic_args "$secs" "$addr" "$stream"
   cpu0=$(cpu_seconds "$pid")
   if [ "$who" = pixel ]; then
     wcpu0=$(writer_cpu_seconds "$pid")
     tx0=$(batches_written)
+    read -r cc0 cs0 cq0 <<<"$(commit_stats)"
     read_wb "$pid"
     wb0=$WB
     RSS_FILE=$DIR/rss.$stream
@@ -434,6 +445,7 @@ run_realistic() {
   if [ "$who" = pixel ]; then
     wcpu1=$(writer_cpu_seconds "$pid")
     tx1=$(batches_written)
+    read -r cc1 cs1 cq1 <<<"$(commit_stats)"
     read_wb "$pid"
     wb1=$WB
     kill "$SAMPLER" 2>/dev/null || true
@@ -459,6 +471,12 @@ run_realistic() {
     printf '  (writer %4.1f us/ack, %4.1f acks/commit)' \
       "$(awk -v a="$wcpu0" -v b="$wcpu1" -v n="$ACKED" 'BEGIN { print n ? (b - a) * 1e6 / n : 0 }')" \
       "$(awk -v a="$tx0" -v b="$tx1" -v n="$ACKED" 'BEGIN { print (b > a ? n / (b - a) : 0) }')"
+    # While a transaction runs, every connection waiting for its commit waits: the
+    # writer's time in transactions as a share of the measured seconds, and the long
+    # ones (the derived rows' write, the WAL's start over).
+    printf '  commits %4.1f %% of the time, %d over 25 ms' \
+      "$(awk -v a="$cs0" -v b="$cs1" -v t="$secs" 'BEGIN { print (b - a) * 100 / t }')" \
+      "$(((cc1 - cc0) - (cq1 - cq0)))"
     printf '  disk %6.0f B/ack  RSS max %4.0f MiB  WAL max %4.0f MiB' \
       "$(awk -v w=$((wb1 - wb0)) -v n="$ACKED" 'BEGIN { print n ? w / n : 0 }')" \
       "$(awk 'm < $1 { m = $1 } END { print m / 1024 }' "$RSS_FILE")" \
