@@ -510,7 +510,7 @@ fn a_cli_command_beside_the_server_leaves_its_wal_alone() {
         assert_eq!(server.get(&url, &[("User-Agent", CHROME)]).status, 200);
     };
     (0..20).for_each(hit);
-    // The checkpoint job runs every second and syncs the file after copying frames.
+    // The checkpoint job runs every second: it has run twice by now.
     std::thread::sleep(Duration::from_millis(2_500));
     cli(&data, &["site", "list", "--json"]);
     for file in ["pixeltrack.db-wal", "pixeltrack.db-shm"] {
