@@ -115,9 +115,6 @@ impl ImportArgs {
         {
             bail!("--follow tails the last file: it cannot be standard input or a .gz file");
         }
-        // The lookup tables (0.1 s, mostly the user-agent regexes) are built while the
-        // store opens and the first batch is read, instead of when it is enriched.
-        std::thread::spawn(crate::enrich::warm_up);
         let (rt, store) = ctx.open()?;
         let site = self.site.find(&store)?;
         let started = Instant::now();

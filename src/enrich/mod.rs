@@ -38,14 +38,6 @@ pub enum Outcome {
     Drop(DropReason),
 }
 
-/// Builds the lookup tables every enrichment uses (user agents, bots, referrers), once
-/// per process; a caller that needs one sooner waits for it to be built.
-pub fn warm_up() {
-    ua::warm_up();
-    bot::warm_up();
-    referrer::warm_up();
-}
-
 /// Lookup tables and settings enrichment needs; built once, shared by all requests.
 pub struct Enricher {
     ua: ua::UaParser,
@@ -194,7 +186,9 @@ impl Enricher {
 
     /// Builds every lookup table now, so the first request does not pay for it.
     pub fn warm_up(&self) {
-        warm_up();
+        ua::warm_up();
+        bot::warm_up();
+        referrer::warm_up();
     }
 
     pub fn enrich(&self, hit: &RawHit, site: &Site, salt: &Salt) -> Outcome {
