@@ -22,7 +22,9 @@ use crate::model::{BotReason, Event};
 use crate::store::{Counts, Derived, Reclassify, SessionRow, SESSION_DIMS};
 
 const INSERT_EVENT: &str = include_str!("sql/queries/insert_event.sql");
-const INSERT_IMPORT_KEY: &str = "INSERT INTO import_keys (site_id, ts_ms, key) VALUES (?1, ?2, ?3)";
+/// `OR FAIL`, as `insert_event.sql` says why.
+const INSERT_IMPORT_KEY: &str =
+    "INSERT OR FAIL INTO import_keys (site_id, ts_ms, key) VALUES (?1, ?2, ?3)";
 const UPSERT_SESSION: &str = include_str!("sql/queries/upsert_session.sql");
 const UPSERT_VISIT_END: &str = include_str!("sql/queries/upsert_visit_end.sql");
 /// Every session, as [`session_from_row`] reads it.

@@ -1,4 +1,8 @@
-INSERT INTO events (
+-- `OR FAIL`: a failed row fails the statement without undoing its rows before it, so
+-- SQLite keeps no statement journal (a copy of every page the statement touches, made
+-- before it touches it). The writer never goes on after a failed statement: the whole
+-- transaction rolls back (`SqliteWriter::apply_imported`).
+INSERT OR FAIL INTO events (
     id, site_id, ts_ms, name, visitor_id, session_id, host, path, query, title, referrer,
     referrer_host, source, medium, utm_source, utm_medium, utm_campaign, utm_term,
     utm_content, click_id, browser, browser_version, os, os_version, device, bot,
