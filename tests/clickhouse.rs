@@ -890,6 +890,14 @@ fn rollups_read_from_clickhouse_equal_the_sqlite_backends() {
         assert_eq!(remote, local, "daily series of {}", site.domain);
     }
     assert!(compared > 200, "{compared} rows compared");
+    // The report's conversions and attribution read raw events, which ship in their own
+    // batches: the rollups above can all be in while the last month's events are still on
+    // their way. Every stored event first.
+    let stored_events: i64 = rusqlite::Connection::open(data.join("pixeltrack.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    wait_for_count(&ch, &db, stored_events as u64, Duration::from_secs(60));
     // The CLI report from ClickHouse is the report from SQLite.
     let from_day = (chrono::Utc::now() - chrono::Duration::days(50))
         .format("%Y-%m-%d")
