@@ -36,39 +36,30 @@ fn build_extractor() -> ua_parser::Extractor<'static> {
     use ua_parser::{device, os, user_agent};
     let regexes: ua_parser::Regexes<'static> =
         serde_json::from_str(UAP_JSON).expect("vendored uap-regexes.json is valid");
+    // The three builders share no trait: one expression, written once.
+    macro_rules! compile {
+        ($parsers:expr, $builder:ty) => {
+            $parsers
+                .into_iter()
+                .try_fold(<$builder>::new(), |b, p| b.push(p))
+                .expect("vendored uap regexes compile")
+                .build()
+                .expect("vendored uap regexes compile")
+        };
+    }
     let ua_parser::Regexes {
         user_agent_parsers,
         os_parsers,
         device_parsers,
     } = regexes;
-    const COMPILE: &str = "vendored uap regexes compile";
     std::thread::scope(|s| {
-        let os = s.spawn(|| {
-            os_parsers
-                .into_iter()
-                .try_fold(os::Builder::new(), |b, p| b.push(p))
-                .expect(COMPILE)
-                .build()
-                .expect(COMPILE)
-        });
-        let dev = s.spawn(|| {
-            device_parsers
-                .into_iter()
-                .try_fold(device::Builder::new(), |b, p| b.push(p))
-                .expect(COMPILE)
-                .build()
-                .expect(COMPILE)
-        });
-        let ua = user_agent_parsers
-            .into_iter()
-            .try_fold(user_agent::Builder::new(), |b, p| b.push(p))
-            .expect(COMPILE)
-            .build()
-            .expect(COMPILE);
+        let os = s.spawn(|| compile!(os_parsers, os::Builder));
+        let dev = s.spawn(|| compile!(device_parsers, device::Builder));
+        let ua = compile!(user_agent_parsers, user_agent::Builder);
         ua_parser::Extractor {
             ua,
-            os: os.join().expect(COMPILE),
-            dev: dev.join().expect(COMPILE),
+            os: os.join().expect("compiling the OS regexes"),
+            dev: dev.join().expect("compiling the device regexes"),
         }
     })
 }
