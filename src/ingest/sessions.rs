@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use crate::clock::{day_of, hour_of, Millis};
 use crate::model::Event;
 use crate::store::{
-    Counts, Derived, Dim, Dims, RollupKey, ScreenSize, SessionRow, UniqueCandidate, SESSION_DIMS,
+    session_values, Counts, Derived, Dim, Dims, RollupKey, ScreenSize, SessionRow, UniqueCandidate,
+    SESSION_DIMS,
 };
 
 use super::uniques::{Seen, SeenKeys};
@@ -26,6 +27,26 @@ struct Open {
     /// Its start (the `sessions` row: ids, values, entry page) has been handed to a
     /// write as it is now: only its end (`visit_ends`) can have changed since.
     start_written: bool,
+    /// An event other than its own hits carries its id (an engagement): its start must
+    /// be stored, since readers could no longer take it from the one event naming it.
+    named: bool,
+}
+
+impl Open {
+    /// Adds the visit's row to the write, with what of it the store must write. A visit
+    /// whose first hit is still the only event naming it (most visits of a typical site,
+    /// almost all of an imported log's) gets no row at all: readers take its start from
+    /// that event (`session_rows.sql`, `events.rs`, the forwarder's `VisitColumns`), and
+    /// its end is its start (`SessionRow::ends_at_start`). Its second hit, or an
+    /// engagement naming it, writes its start then.
+    fn hand_over(&mut self, batch: &mut Derived) {
+        let rowless = self.row.ends_at_start() && !self.named;
+        if self.start_written || rowless {
+            batch.starts_skipped.insert(self.row.id);
+        }
+        self.start_written |= !rowless;
+        batch.sessions.push(self.row.clone());
+    }
 }
 
 pub struct Sessions {
@@ -39,26 +60,6 @@ pub struct Sessions {
     cap: usize,
     /// Sessions ended early by the bound, since start.
     pub cut: u64,
-}
-
-fn session_dims(e: &Event) -> [&str; SESSION_DIMS.len()] {
-    SESSION_DIMS.map(|d| match d {
-        Dim::Source => e.source.as_str(),
-        Dim::Referrer => &e.referrer_host,
-        Dim::Medium => &e.medium,
-        Dim::UtmSource => &e.utm.source,
-        Dim::UtmMedium => &e.utm.medium,
-        Dim::UtmCampaign => &e.utm.campaign,
-        Dim::UtmTerm => &e.utm.term,
-        Dim::UtmContent => &e.utm.content,
-        Dim::Browser => &e.browser,
-        Dim::Os => &e.os,
-        Dim::Device => e.device.as_str(),
-        Dim::Country => &e.country,
-        Dim::Region => &e.region,
-        Dim::City => &e.city,
-        _ => unreachable!("SESSION_DIMS holds session dimensions only"),
-    })
 }
 
 fn skip_empty(dim: Dim, value: &str) -> bool {
@@ -175,18 +176,22 @@ impl Sessions {
         self.cut += excess as u64;
     }
 
-    /// Re-opens sessions that were open when the process stopped.
+    /// Re-opens sessions that were open when the process stopped. A visit of one hit
+    /// may have no start row (see [`Open::hand_over`]): its start is written again
+    /// when it goes on (an upsert that changes nothing where the row is stored).
     pub fn resume(&mut self, rows: Vec<SessionRow>) {
         for row in rows {
             let bounced = row.events <= 1;
             let key = (row.site_id, row.visitor_id);
+            let start_written = !row.ends_at_start();
             self.open.insert(
                 key,
                 Open {
                     row,
                     bounced,
                     touched: false,
-                    start_written: true,
+                    start_written,
+                    named: false,
                 },
             );
         }
@@ -255,8 +260,17 @@ impl Sessions {
             // else (it is not an interaction: it does not end a bounce, and leaves its
             // visit as it is). It carries its visit's id while the visit is open, so a
             // filter by the visit's values (source, entry page…) finds it.
-            if let Some(o) = self.open_visit(e) {
-                e.session_id = o.row.id;
+            if let Some(id) = self.open_visit(e).map(|o| o.row.id) {
+                e.session_id = id;
+                let key = (e.site_id, e.visitor_id);
+                let o = self.open.get_mut(&key).expect("found above");
+                if !o.start_written && !o.named {
+                    o.named = true;
+                    if !o.touched {
+                        o.touched = true;
+                        self.touched.push(key);
+                    }
+                }
             }
             let c = Counts {
                 scroll_sum: e.scroll_pct.unwrap_or(0),
@@ -276,7 +290,7 @@ impl Sessions {
                 ..Counts::default()
             };
             add(batch, e.site_id, Dim::Total, hour, "", c);
-            for (d, v) in SESSION_DIMS.iter().zip(session_dims(e)) {
+            for (d, v) in SESSION_DIMS.iter().zip(session_values(e)) {
                 add(batch, e.site_id, *d, hour, v, c);
             }
             if pv {
@@ -390,7 +404,7 @@ impl Sessions {
                 events: 1,
                 entry_page: page.clone(),
                 exit_page: page,
-                dims: Dims::new(session_dims(e)),
+                dims: Dims::new(session_values(e)),
             };
             let visit = Counts {
                 visits: 1,
@@ -424,11 +438,8 @@ impl Sessions {
             // If this batch changed it, its row is written now: `finish_batch` will
             // only see the new one (both visits in one batch: an import, the demo).
             let touched = match self.open.remove(&key) {
-                Some(old) if old.touched => {
-                    if old.start_written {
-                        batch.unchanged_starts.insert(old.row.id);
-                    }
-                    batch.sessions.push(old.row);
+                Some(mut old) if old.touched => {
+                    old.hand_over(batch);
                     true
                 }
                 _ => false,
@@ -440,6 +451,7 @@ impl Sessions {
                     bounced: true,
                     touched,
                     start_written: false,
+                    named: false,
                 },
             );
         }
@@ -531,11 +543,7 @@ impl Sessions {
         for key in self.touched.drain(..) {
             if let Some(o) = self.open.get_mut(&key) {
                 o.touched = false;
-                if o.start_written {
-                    batch.unchanged_starts.insert(o.row.id);
-                }
-                o.start_written = true;
-                batch.sessions.push(o.row.clone());
+                o.hand_over(batch);
             }
         }
     }
@@ -577,7 +585,7 @@ mod tests {
     }
 
     #[test]
-    fn a_start_row_already_written_is_not_written_again_unless_its_entry_page_came() {
+    fn a_start_row_is_written_once_when_its_visit_goes_on_or_its_entry_page_comes() {
         let mut s = Sessions::new(30 * MIN);
         let batch = |s: &mut Sessions, events: &mut [Event]| {
             let mut b = Derived::default();
@@ -589,9 +597,13 @@ mod tests {
         };
         let mut first = [ev(7, T0, "pageview", "/a"), ev(8, T0, "signup", "")];
         let b = batch(&mut s, &mut first);
-        assert_eq!(b.sessions.len(), 2);
-        assert!(b.unchanged_starts.is_empty(), "both starts are new");
         let (seven, eight) = (first[0].session_id, first[1].session_id);
+        assert_eq!(b.sessions.len(), 2, "both visits are handed over");
+        assert_eq!(
+            b.starts_skipped,
+            [seven, eight].into(),
+            "a visit of one event has no row: readers take its start from that event"
+        );
         let b = batch(
             &mut s,
             &mut [
@@ -600,18 +612,53 @@ mod tests {
             ],
         );
         assert_eq!(b.sessions.len(), 2, "both ends moved");
-        assert_eq!(
-            b.unchanged_starts,
-            [seven].into(),
-            "7's start is as written; 8's visit got its entry page"
+        assert!(
+            b.starts_skipped.is_empty(),
+            "both visits went on: their starts are written now"
         );
         let b = batch(&mut s, &mut [ev(8, T0 + 2 * MIN, "pageview", "/d")]);
-        assert_eq!(b.unchanged_starts, [eight].into());
-        // After a restart, the sessions read back from the store are written already.
+        assert_eq!(b.starts_skipped, [eight].into(), "8's start is as written");
+        // After a restart, the sessions read back from the store: a visit that went on
+        // is written already.
         let mut resumed = Sessions::new(30 * MIN);
         resumed.resume(b.sessions.clone());
         let b = batch(&mut resumed, &mut [ev(8, T0 + 3 * MIN, "pageview", "/e")]);
-        assert_eq!(b.unchanged_starts, [eight].into());
+        assert_eq!(b.starts_skipped, [eight].into());
+        // A visit of one hit read back (from its event): written when it goes on.
+        let mut one = [ev(9, T0, "pageview", "/f")];
+        let b = batch(&mut s, &mut one);
+        assert_eq!(b.starts_skipped, [one[0].session_id].into());
+        let mut resumed = Sessions::new(30 * MIN);
+        resumed.resume(b.sessions.clone());
+        let mut next = [ev(9, T0 + MIN, "pageview", "/g")];
+        let b = batch(&mut resumed, &mut next);
+        assert_eq!(next[0].session_id, one[0].session_id, "the visit goes on");
+        assert!(b.starts_skipped.is_empty(), "its start is written now");
+    }
+
+    #[test]
+    fn an_engagement_naming_a_visit_of_one_hit_writes_its_start() {
+        let mut s = Sessions::new(30 * MIN);
+        let mut b = Derived::default();
+        let mut hit = ev(7, T0, "pageview", "/a");
+        track(&mut s, &mut hit, &mut b);
+        s.finish_batch(&mut b);
+        assert_eq!(b.starts_skipped, [hit.session_id].into());
+        // The engagement carries the visit's id: readers could no longer take the
+        // visit's start from its one event, so the start row is written.
+        let mut b = Derived::default();
+        let mut e = ev(7, T0 + MIN, ENGAGEMENT, "/a");
+        track(&mut s, &mut e, &mut b);
+        s.finish_batch(&mut b);
+        assert_eq!(e.session_id, hit.session_id);
+        assert_eq!(b.sessions.len(), 1, "the visit is handed over again");
+        assert!(b.sessions[0].ends_at_start(), "and is still a visit of one hit");
+        assert!(b.starts_skipped.is_empty(), "its start row is written");
+        // Once written, a second engagement changes nothing.
+        let mut b = Derived::default();
+        track(&mut s, &mut ev(7, T0 + 2 * MIN, ENGAGEMENT, "/a"), &mut b);
+        s.finish_batch(&mut b);
+        assert!(b.sessions.is_empty());
     }
 
     #[test]

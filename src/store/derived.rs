@@ -108,9 +108,11 @@ impl SessionRow {
 #[derive(Debug, Default)]
 pub struct Derived {
     pub sessions: Vec<SessionRow>,
-    /// Ids of `sessions` whose start row is stored as it is (a visit that went on):
-    /// only their end is written.
-    pub unchanged_starts: std::collections::HashSet<i64>,
+    /// Ids of `sessions` whose start row this write leaves alone: stored already as it
+    /// is (a visit that went on: only its end is written), or not stored at all (a
+    /// visit whose first hit is the only event naming it: readers take its start from
+    /// that event, and it has no end row either).
+    pub starts_skipped: std::collections::HashSet<i64>,
     pub rollups: Rollups,
     /// Unique-visitor keys counted for the first time, `(day, key)`.
     pub new_keys: Vec<(i64, i64)>,
@@ -136,13 +138,13 @@ impl Derived {
     pub fn clear(&mut self) {
         let Derived {
             sessions,
-            unchanged_starts,
+            starts_skipped,
             rollups,
             new_keys,
             overflow,
         } = self;
         sessions.clear();
-        unchanged_starts.clear();
+        starts_skipped.clear();
         rollups.clear();
         new_keys.clear();
         overflow.clear();
@@ -180,7 +182,7 @@ mod tests {
     fn a_cleared_write_is_empty_like_a_new_one() {
         let mut d = Derived::default();
         d.sessions.push(SessionRow::default());
-        d.unchanged_starts.insert(1);
+        d.starts_skipped.insert(1);
         d.rollups.add(1, Dim::Page, 0, "/a", &Counts::default());
         d.new_keys.push((1, 2));
         d.overflow.push(UniqueCandidate {
@@ -196,7 +198,7 @@ mod tests {
         assert_eq!(d.rows(), 4);
         d.clear();
         assert_eq!(d.rows(), 0);
-        assert!(d.unchanged_starts.is_empty());
+        assert!(d.starts_skipped.is_empty());
         assert!(d.rollups.is_empty());
     }
 }

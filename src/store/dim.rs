@@ -233,6 +233,28 @@ impl Dim {
 /// The dimensions a session carries from its first event, in [`Dim::ALL`] order.
 pub const SESSION_DIMS: [Dim; 14] = subset(Subset::Session);
 
+/// An event's values of the [`SESSION_DIMS`], in their order: what a visit it starts
+/// begins with.
+pub fn session_values(e: &crate::model::Event) -> [&str; SESSION_DIMS.len()] {
+    SESSION_DIMS.map(|d| match d {
+        Dim::Source => e.source.as_str(),
+        Dim::Referrer => &e.referrer_host,
+        Dim::Medium => &e.medium,
+        Dim::UtmSource => &e.utm.source,
+        Dim::UtmMedium => &e.utm.medium,
+        Dim::UtmCampaign => &e.utm.campaign,
+        Dim::UtmTerm => &e.utm.term,
+        Dim::UtmContent => &e.utm.content,
+        Dim::Browser => &e.browser,
+        Dim::Os => &e.os,
+        Dim::Device => e.device.as_str(),
+        Dim::Country => &e.country,
+        Dim::Region => &e.region,
+        Dim::City => &e.city,
+        _ => unreachable!("SESSION_DIMS holds session dimensions only"),
+    })
+}
+
 /// The dimensions raw events can answer exactly, in [`Dim::ALL`] order: what
 /// [`Filter::DIMS`](super::Filter::DIMS) is.
 pub(super) const FILTERABLE: [Dim; 19] = subset(Subset::Filterable);

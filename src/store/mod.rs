@@ -33,7 +33,7 @@ mod web_counts;
 
 pub use campaigns::CampaignStore;
 pub use derived::{Derived, Dims, SessionRow, UniqueCandidate};
-pub use dim::{Dim, ScreenSize, SESSION_DIMS};
+pub use dim::{session_values, Dim, ScreenSize, SESSION_DIMS};
 pub use events::{AdCount, EmailRow, EventStore, KeptDays, Reclassify, Touch, WebRow};
 pub use filter::{Filter, FilterOp};
 pub use pattern::{Pattern, PatternKind};

@@ -233,12 +233,23 @@ fn remote_key(key: &str) -> String {
 /// dimensions come from the visit (as in the rollups), falling back to the event for
 /// hits without a visit. Only these fixed strings are ever spliced into SQL.
 fn dim_sql(d: Dim) -> Option<&'static str> {
+    macro_rules! one_event_entry {
+        () => {
+            "CASE WHEN e.session_id != 0 AND e.name = 'pageview' THEN e.path ELSE '' END"
+        };
+    }
     Some(match d {
         Dim::Page => "e.path",
         Dim::Title => "e.title",
-        Dim::EntryPage => "COALESCE(s.entry_page, '')",
+        // A visit whose first hit is the only event naming it has no row at all
+        // (`one_event_visits.sql`): that hit is its start, a page view its entry page.
+        Dim::EntryPage => concat!("COALESCE(s.entry_page, ", one_event_entry!(), ")"),
         // A visit of one hit has no end row: it ends at its entry page.
-        Dim::ExitPage => "COALESCE(v.exit_page, s.entry_page, '')",
+        Dim::ExitPage => concat!(
+            "COALESCE(v.exit_page, s.entry_page, ",
+            one_event_entry!(),
+            ")"
+        ),
         Dim::Source => "COALESCE(s.source, e.source)",
         Dim::Referrer => "COALESCE(s.referrer_host, e.referrer_host)",
         Dim::Medium => "COALESCE(s.medium, e.medium)",
@@ -589,10 +600,12 @@ impl SqliteStore {
             .filter_map(|d| dim_sql(*d))
             .collect::<Vec<_>>()
             .join(", ");
+        let (entry, exit) = (dim_sql(Dim::EntryPage), dim_sql(Dim::ExitPage));
+        let (entry, exit) = (entry.unwrap_or("''"), exit.unwrap_or("''"));
         let sql = format!(
             "SELECT e.ts_ms, e.visitor_id, e.session_id, e.name, e.path,
-                    COALESCE(s.entry_page, ''), COALESCE(v.exit_page, s.entry_page, ''),
-                    COALESCE(v.events, s.id IS NOT NULL), COALESCE(v.last_ms - s.start_ms, 0),
+                    {entry}, {exit},
+                    COALESCE(v.events, e.session_id != 0), COALESCE(v.last_ms - s.start_ms, 0),
                     e.title,
                     e.scroll_pct, e.engaged_ms, {dims}
              FROM events e LEFT JOIN sessions s ON s.id = e.session_id

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::events::{event_from_row, EVENT_COLUMNS};
 use crate::clock::Millis;
 use crate::model::Event;
-use crate::store::{Result, SessionRow, SESSION_DIMS};
+use crate::store::{session_values, Result, SessionRow, SESSION_DIMS};
 
 /// How a visit started: what of it never changes (its entry page and its
 /// [`SESSION_DIMS`] values, in that order), shipped with each of its events.
@@ -18,6 +18,16 @@ use crate::store::{Result, SessionRow, SESSION_DIMS};
 pub struct VisitColumns {
     pub entry_page: String,
     pub dims: Vec<String>,
+}
+
+impl VisitColumns {
+    /// The start of a visit that `e` begins.
+    pub fn started_by(e: &Event) -> VisitColumns {
+        VisitColumns {
+            entry_page: if e.is_pageview() { e.path.clone() } else { String::new() },
+            dims: session_values(e).iter().map(|v| v.to_string()).collect(),
+        }
+    }
 }
 
 /// A visit's [`VisitColumns`], by id: the entry page, then [`SESSION_DIMS`] in order
@@ -468,7 +478,10 @@ impl Spool {
                                         .collect::<rusqlite::Result<_>>()?,
                                 })
                             })
-                            .optional()?;
+                            .optional()?
+                            // A visit without a row is one whose first hit is the only
+                            // event naming it (`one_event_visits.sql`): this one.
+                            .or_else(|| Some(VisitColumns::started_by(&e)));
                         seen.insert(s, v.clone());
                         v
                     }

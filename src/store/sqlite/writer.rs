@@ -28,10 +28,19 @@ const INSERT_IMPORT_KEY: &str =
 const UPSERT_SESSION: &str = include_str!("sql/queries/upsert_session.sql");
 const UPSERT_VISIT_END: &str = include_str!("sql/queries/upsert_visit_end.sql");
 /// Every session, as [`session_from_row`] reads it.
-pub(super) const SESSION_ROWS: &str = include_str!("sql/queries/session_rows.sql");
+/// Every visit as readers see it: the written ones, and those of one event.
+pub(super) const SESSION_ROWS: &str = concat!(
+    include_str!("sql/queries/session_rows.sql"),
+    "UNION ALL\n",
+    include_str!("sql/queries/one_event_visits.sql")
+);
+/// The visits still open at `?1`, the same way (the second part's events found by time).
 const RECENT_SESSIONS: &str = concat!(
     include_str!("sql/queries/session_rows.sql"),
-    include_str!("sql/queries/recent_sessions.sql")
+    include_str!("sql/queries/recent_sessions.sql"),
+    "UNION ALL\n",
+    include_str!("sql/queries/one_event_visits.sql"),
+    "  AND e.site_id IN (SELECT id FROM sites) AND e.ts_ms >= ?1\n"
 );
 pub(super) const RECLASSIFY: &str = include_str!("sql/queries/reclassify.sql");
 
@@ -683,11 +692,12 @@ fn write_derived(
         st.execute()?;
         Ok(())
     })?;
-    // A visit that went on since its start row was written changed only its end.
+    // A visit that went on since its start row was written changed only its end; a
+    // visit whose first hit is the only event naming it gets no row (`starts_skipped`).
     let starts = d
         .sessions
         .iter()
-        .filter(|s| !d.unchanged_starts.contains(&s.id));
+        .filter(|s| !d.starts_skipped.contains(&s.id));
     rows::insert_each(tx, UPSERT_SESSION, starts, |st, sessions| {
         for (r, s) in sessions.iter().enumerate() {
             let d: [&str; SESSION_DIMS.len()] =
@@ -937,7 +947,7 @@ mod tests {
         let on = visit(1_000 << 20 | 1, 2_000, 2, 2, "/a", "/c");
         let mut d = Derived {
             sessions: vec![on.clone()],
-            unchanged_starts: [on.id].into(),
+            starts_skipped: [on.id].into(),
             ..Derived::default()
         };
         w.apply(&[], &[], Some(&mut d)).unwrap();
@@ -950,6 +960,88 @@ mod tests {
             ]
         );
         assert_eq!(recent(&w), vec![on, visits[1].clone(), visits[2].clone()]);
+    }
+
+    /// A visit whose first hit is the only event naming it has no row at all: every
+    /// reader of visits takes it from that event — a restart resumes it, the whole
+    /// list holds it — once the event's derived rows are written, and not before (an
+    /// unindexed event is replayed, its visit with it).
+    #[test]
+    fn a_visit_of_one_event_is_read_from_its_event() {
+        use crate::store::SiteStore;
+        let (_dir, store, mut w) = server();
+        let site = store
+            .add_site(&crate::model::SiteKey::generate(), "d.example", "D", 0)
+            .unwrap();
+        let hit = |visitor: i64, name: &str, path: &str| Event {
+            site_id: site.id.0,
+            ts_ms: 5_000 + visitor,
+            name: name.into(),
+            visitor_id: visitor,
+            session_id: (5_000 + visitor) << 20 | visitor,
+            path: path.into(),
+            source: "Newsletter".into(),
+            referrer_host: "mail.example".into(),
+            browser: "Firefox".into(),
+            country: "DE".into(),
+            city: "Berlin".into(),
+            ..Event::default()
+        };
+        // What the sessionizer makes of a visit each event starts.
+        let visit_of = |e: &Event| {
+            let entry = if e.is_pageview() { e.path.clone() } else { String::new() };
+            SessionRow {
+                id: e.session_id,
+                site_id: e.site_id,
+                visitor_id: e.visitor_id,
+                start_ms: e.ts_ms,
+                last_ms: e.ts_ms,
+                pageviews: i64::from(e.is_pageview()),
+                events: 1,
+                entry_page: entry.clone(),
+                exit_page: entry,
+                dims: crate::store::Dims::new(crate::store::session_values(e)),
+            }
+        };
+        let events = vec![hit(1, "pageview", "/a"), hit(2, "signup", "/b")];
+        let visits: Vec<SessionRow> = events.iter().map(visit_of).collect();
+        let mut d = Derived {
+            sessions: visits.clone(),
+            starts_skipped: visits.iter().map(|v| v.id).collect(),
+            ..Derived::default()
+        };
+        w.apply(&events, &[], Some(&mut d)).unwrap();
+        let count = |w: &SqliteWriter, t: &str| -> i64 {
+            w.conn
+                .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!((count(&w, "sessions"), count(&w, "visit_ends")), (0, 0));
+        // A third visit's event committed, its derived rows not written yet.
+        w.apply(&[hit(3, "pageview", "/c")], &[], None).unwrap();
+        let mut recent = w.recent_sessions(0).unwrap();
+        recent.sort_by_key(|s| s.id);
+        assert_eq!(recent, visits, "resumed from their events, the unindexed one not");
+        assert_eq!(w.recent_sessions(5_002).unwrap(), visits[1..].to_vec());
+        assert_eq!(
+            exits(&w),
+            vec![(visits[0].id, "/a".into()), (visits[1].id, "".into())]
+        );
+        // The next write of derived rows: the first visit's second hit writes its start
+        // (read from its row then, once), the third visit is written as one event's.
+        let mut on = visits[0].clone();
+        (on.last_ms, on.pageviews, on.events, on.exit_page) = (9_000, 2, 2, "/d".into());
+        let third = visit_of(&hit(3, "pageview", "/c"));
+        let mut d = Derived {
+            sessions: vec![on.clone(), third.clone()],
+            starts_skipped: [third.id].into(),
+            ..Derived::default()
+        };
+        w.apply(&[], &[], Some(&mut d)).unwrap();
+        let mut recent = w.recent_sessions(0).unwrap();
+        recent.sort_by_key(|s| s.id);
+        assert_eq!(recent, vec![on, visits[1].clone(), third]);
+        assert_eq!(count(&w, "sessions"), 1);
     }
 
     #[test]
