@@ -31,7 +31,7 @@ use crate::clock::{day_of, Millis};
 use crate::collect::logs::{parse_line, Format, Parsed, Skip};
 use crate::config::LimitsConfig;
 use crate::enrich::{Enricher, Outcome, Salt};
-use crate::ingest::{EventWriter, Turns};
+use crate::ingest::EventWriter;
 use crate::metrics::Metrics;
 use crate::model::{DropReason, Event, Site};
 use crate::store::sqlite::{ImportKey, ImportLookup};
@@ -132,16 +132,15 @@ impl ImportArgs {
         if self.follow {
             on_interrupt(stop.clone())?;
         }
-        // Two cores: a thread of `write_imported` commits one batch on one of them, while
-        // the reader (reading, parsing, looking up, enriching the next batches) and this
-        // thread (sessionizing the batch after it) take turns on the other (`Turns`).
+        // Three threads on two cores, left to the scheduler: the reader (reading, parsing,
+        // looking up, enriching the next batches), this one (sessionizing a batch) and a
+        // thread of `write_imported` (committing the batch before it).
         // The live days' salts, read once: the reader enriches with them (other days get
         // a salt of this run), the writer stores only those days' unique-visitor keys.
         let salts = store.salts()?;
         let mut writer =
             import_writer(&store, &rt)?.with_stored_key_days(salts.iter().map(|s| s.day));
-        let turns = Arc::new(Turns::default());
-        let reader = Reader::new(&store, &rt, site.clone(), self.format, salts, turns.clone())?;
+        let reader = Reader::new(&store, &rt, site.clone(), self.format, salts)?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Prepared>(2);
         // Written batches' buffers go back to the reader: a batch is megabytes, which
         // the allocator would otherwise take fresh (zeroed by the kernel) each time.
@@ -189,7 +188,7 @@ impl ImportArgs {
                     };
                     let n = batch.events.len() as u64;
                     let b = batch.events.iter().filter(|e| e.bot.is_some()).count() as u64;
-                    let written = writer.write_imported(&mut batch.events, &batch.keys, &turns);
+                    let written = writer.write_imported(&mut batch.events, &batch.keys);
                     batch.events.clear();
                     let _ = spent_tx.try_send(batch.events);
                     if !written {
@@ -372,9 +371,6 @@ struct Reader {
     out: Option<std::sync::mpsc::SyncSender<Prepared>>,
     /// Buffers of written batches, back from the writer to be filled again.
     spent: Option<std::sync::mpsc::Receiver<Vec<Event>>>,
-    /// The core shared with the sessionizer: held while parsing a line and enriching a
-    /// batch, never while waiting for input or for the writer.
-    turns: Arc<Turns>,
 }
 
 impl Reader {
@@ -384,7 +380,6 @@ impl Reader {
         site: Site,
         format: Format,
         salts: Vec<Salt>,
-        turns: Arc<Turns>,
     ) -> anyhow::Result<Reader> {
         let cfg = &rt.config;
         let enricher = Enricher::configured(cfg)?;
@@ -414,7 +409,6 @@ impl Reader {
             summary: Summary::default(),
             out: None,
             spent: None,
-            turns,
         })
     }
 
@@ -560,13 +554,10 @@ impl Reader {
         self.summary.lines as f64 / self.started.elapsed().as_secs_f64().max(1e-3)
     }
 
-    /// One line: parsed, keyed and queued for its batch in a turn of the shared core;
-    /// a full batch goes on to the writer.
+    /// One line: parsed, keyed and queued for its batch; a full batch goes on to the
+    /// writer.
     fn line(&mut self, raw: &[u8]) -> anyhow::Result<()> {
-        let turns = Arc::clone(&self.turns);
-        let turn = turns.take();
         self.queue(raw);
-        drop(turn);
         if self.batch.len() >= BATCH {
             self.flush()?;
         }
@@ -644,8 +635,6 @@ impl Reader {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let turns = Arc::clone(&self.turns);
-        let turn = turns.take();
         // The batch's buffer is kept for the next one (see `spent`).
         let mut batch = std::mem::take(&mut self.batch);
         let keys: Vec<ImportKey> = batch.iter().map(|p| p.key).collect();
@@ -679,7 +668,6 @@ impl Reader {
             keys: stored,
             newest_ms: self.newest_ms,
         };
-        drop(turn);
         let sent = self.out.as_ref().is_some_and(|o| o.send(prepared).is_ok());
         if !sent {
             bail!("the writer stopped");

@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::model::{DropReason, Event};
 use crate::store::Reclassify;
 
-pub use writer::{EventWriter, Index, Turn, Turns};
+pub use writer::{EventWriter, Index};
 
 enum Msg {
     Event(Box<Event>, Option<Ack>),

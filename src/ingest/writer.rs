@@ -95,62 +95,6 @@ impl Held {
     }
 }
 
-/// One core shared in turns: the import's reading and its sessionizing each hold a
-/// turn while they work, so that at most one of them runs beside the batch being
-/// written, and the writing thread (the import's bound) keeps the other core of two.
-/// Left to the scheduler, three busy threads on two cores gave the writing thread two
-/// thirds of a core, and it waited a quarter of the import to run.
-///
-/// Turns are served in the order they were asked for (a ticket each), so a reader that
-/// takes one turn a line cannot keep the sessionizer waiting for a whole batch; and
-/// giving a turn back wakes no one when no one waits.
-#[derive(Debug, Default)]
-pub struct Turns {
-    queue: std::sync::Mutex<TurnQueue>,
-    served: std::sync::Condvar,
-}
-
-#[derive(Debug, Default)]
-struct TurnQueue {
-    next_ticket: u64,
-    serving: u64,
-    waiting: u32,
-}
-
-/// A turn held: given back when dropped.
-#[derive(Debug)]
-pub struct Turn<'a>(&'a Turns);
-
-impl Turns {
-    /// Waits for the turn and holds it.
-    pub fn take(&self) -> Turn<'_> {
-        // The counters are whole after any panic: a poisoned lock goes on.
-        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let ticket = q.next_ticket;
-        q.next_ticket += 1;
-        if q.serving != ticket {
-            q.waiting += 1;
-            while q.serving != ticket {
-                q = self.served.wait(q).unwrap_or_else(|p| p.into_inner());
-            }
-            q.waiting -= 1;
-        }
-        Turn(self)
-    }
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        let mut q = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
-        q.serving += 1;
-        let waiting = q.waiting > 0;
-        drop(q);
-        if waiting {
-            self.0.served.notify_all();
-        }
-    }
-}
-
 /// Load is measured over windows this long (see `ingest.light_load_per_second`).
 const LOAD_WINDOW: Duration = Duration::from_millis(100);
 
@@ -350,10 +294,8 @@ impl EventWriter {
 
     /// An import's batch (in time order), with the import keys of its lines, committed
     /// in the same transaction as its events (`pixeltrack import`). The batch before it
-    /// is written on a thread of its own while this one is sessionized in a turn of
-    /// `turns` (two cores: the SQLite transaction is most of a batch's cost, and the
-    /// reader takes its turns on the other core), then this one is held until the next
-    /// call or [`finish_import`](Self::finish_import). Returns
+    /// is written on a thread of its own while this one is sessionized, then this one
+    /// is held until the next call or [`finish_import`](Self::finish_import). Returns
     /// whether the batch before was written (true for the first); on false, stop:
     /// what was committed stays. Leaves in `events` the buffer of the batch written,
     /// emptied, for the caller to fill again.
@@ -361,7 +303,6 @@ impl EventWriter {
         &mut self,
         events: &mut Vec<Event>,
         keys: &[ImportKey],
-        turns: &Turns,
     ) -> bool {
         if self.needs_recovery {
             return false;
@@ -395,8 +336,8 @@ impl EventWriter {
             let writing = held.map(|mut h| {
                 s.spawn(move || {
                     let result = h.write(sqlite);
-                    // The written batch is emptied here, not on the sessionizer's core
-                    // (the import's bound since `Turns`): freeing its strings and rows.
+                    // The written batch is emptied here, beside the sessionizer:
+                    // freeing its strings and rows.
                     let n = h.events.len() as u64;
                     let bots = h.events.iter().filter(|e| e.bot.is_some()).count() as u64;
                     h.events.clear();
@@ -404,14 +345,12 @@ impl EventWriter {
                     (result, n, bots, h.events, h.derived)
                 })
             });
-            let turn = turns.take();
             for e in batch.iter_mut() {
                 *latest_ms = (*latest_ms).max(e.ts_ms);
                 sessions.track(e, pending, seen);
             }
             let reclassify = landings.confirm(&batch);
             sessions.finish_batch(pending);
-            drop(turn);
             (writing.map(|w| w.join()), reclassify)
         });
         // This batch's derived rows, before `written` marks the pending rows indexed;
@@ -815,44 +754,6 @@ mod tests {
     /// (another process can meet those visitors again); it counts every day's visitors
     /// the same either way.
     #[test]
-    fn turns_are_held_by_one_at_a_time_and_served_in_order() {
-        let turns = Turns::default();
-        let order = std::sync::Mutex::new(Vec::new());
-        let first = turns.take();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let _t = turns.take();
-                order.lock().unwrap().push("waited");
-            });
-            // Once the other thread waits for the turn, give it back and ask again at
-            // once: the one who waited is served first.
-            while turns.queue.lock().unwrap().waiting == 0 {
-                std::thread::yield_now();
-            }
-            drop(first);
-            let _again = turns.take();
-            order.lock().unwrap().push("asked again");
-        });
-        assert_eq!(*order.lock().unwrap(), ["waited", "asked again"]);
-
-        // Never two at once, over many turns of two threads.
-        let inside = std::sync::atomic::AtomicBool::new(false);
-        std::thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    for _ in 0..2_000 {
-                        let _t = turns.take();
-                        assert!(!inside.swap(true, Ordering::SeqCst), "two turns at once");
-                        inside.store(false, Ordering::SeqCst);
-                    }
-                });
-            }
-        });
-        let q = turns.queue.lock().unwrap();
-        assert_eq!((q.next_ticket, q.serving, q.waiting), (4_003, 4_003, 0));
-    }
-
-    #[test]
     fn an_import_stores_the_keys_of_live_days_only_and_counts_the_same() {
         let all = events();
         let day = T0 / DAY_MS;
@@ -861,8 +762,8 @@ mod tests {
         let mut wb = EventWriter::for_tests(&b).with_stored_key_days([day + 1]);
         for (i, chunk) in all.chunks(64).enumerate() {
             let keys = keys_of(i, chunk);
-            assert!(wa.write_imported(&mut chunk.to_vec(), &keys, &Turns::default()));
-            assert!(wb.write_imported(&mut chunk.to_vec(), &keys, &Turns::default()));
+            assert!(wa.write_imported(&mut chunk.to_vec(), &keys));
+            assert!(wb.write_imported(&mut chunk.to_vec(), &keys));
         }
         assert!(wa.finish_import() && wb.finish_import());
         assert_eq!(derived(da.path()), derived(db.path()), "the same rows");
@@ -902,7 +803,7 @@ mod tests {
             let keys = keys_of(i, chunk);
             buffer.clear();
             buffer.extend_from_slice(chunk);
-            assert!(wb.write_imported(&mut buffer, &keys, &Turns::default()));
+            assert!(wb.write_imported(&mut buffer, &keys));
             assert!(buffer.is_empty(), "the buffer back is empty");
         }
         // The same order in two batches in a row: the second is a repeat only if the
@@ -928,7 +829,7 @@ mod tests {
             };
             buffer.clear();
             buffer.push(conversion);
-            assert!(wb.write_imported(&mut buffer, &[key], &Turns::default()));
+            assert!(wb.write_imported(&mut buffer, &[key]));
         }
         assert!(wb.finish_import());
         let (ra, rb) = (derived(da.path()), derived(db.path()));
