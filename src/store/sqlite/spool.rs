@@ -616,11 +616,13 @@ impl Spool {
         Ok(())
     }
 
-    /// Events committed and not shipped yet.
+    /// Events committed and not shipped yet: up to the newest event's id, not the
+    /// AUTOINCREMENT counter, which a writer under load sets to the top of the block of
+    /// ids it reserved (`SqliteWriter::reserve_ids`) — thousands of ids no event holds.
     pub fn backlog(&self) -> Result<i64> {
         Ok(self.conn.query_row(
-            "SELECT IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)
-                  - (SELECT shipped_to FROM forward_state WHERE one = 1)",
+            "SELECT max(0, IFNULL((SELECT max(id) FROM events), 0)
+                  - (SELECT shipped_to FROM forward_state WHERE one = 1))",
             [],
             |r| r.get(0),
         )?)

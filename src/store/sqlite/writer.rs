@@ -1325,6 +1325,11 @@ mod tests {
         server.apply(&[ev("/e")], &[], None).unwrap();
         assert_eq!(seq(&server), 1 + ID_BLOCK);
         assert_eq!(ranges(&server), [(2, 1 + ID_BLOCK)]);
+        // The forwarder's backlog counts the events, not the ids the block holds.
+        let mut spool = store.spool().unwrap();
+        assert_eq!(spool.state().unwrap().1, 0, "nothing shipped yet");
+        assert_eq!(spool.backlog().unwrap(), 5);
+        drop(spool);
         // An import beside the server: above the block.
         let mut import = store
             .writer(crate::config::Synchronous::Normal)
