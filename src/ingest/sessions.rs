@@ -652,7 +652,10 @@ mod tests {
         s.finish_batch(&mut b);
         assert_eq!(e.session_id, hit.session_id);
         assert_eq!(b.sessions.len(), 1, "the visit is handed over again");
-        assert!(b.sessions[0].ends_at_start(), "and is still a visit of one hit");
+        assert!(
+            b.sessions[0].ends_at_start(),
+            "and is still a visit of one hit"
+        );
         assert!(b.starts_skipped.is_empty(), "its start row is written");
         // Once written, a second engagement changes nothing.
         let mut b = Derived::default();

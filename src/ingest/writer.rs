@@ -299,11 +299,7 @@ impl EventWriter {
     /// whether the batch before was written (true for the first); on false, stop:
     /// what was committed stays. Leaves in `events` the buffer of the batch written,
     /// emptied, for the caller to fill again.
-    pub fn write_imported(
-        &mut self,
-        events: &mut Vec<Event>,
-        keys: &[ImportKey],
-    ) -> bool {
+    pub fn write_imported(&mut self, events: &mut Vec<Event>, keys: &[ImportKey]) -> bool {
         if self.needs_recovery {
             return false;
         }

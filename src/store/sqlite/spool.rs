@@ -24,7 +24,11 @@ impl VisitColumns {
     /// The start of a visit that `e` begins.
     pub fn started_by(e: &Event) -> VisitColumns {
         VisitColumns {
-            entry_page: if e.is_pageview() { e.path.clone() } else { String::new() },
+            entry_page: if e.is_pageview() {
+                e.path.clone()
+            } else {
+                String::new()
+            },
             dims: session_values(e).iter().map(|v| v.to_string()).collect(),
         }
     }

@@ -989,7 +989,11 @@ mod tests {
         };
         // What the sessionizer makes of a visit each event starts.
         let visit_of = |e: &Event| {
-            let entry = if e.is_pageview() { e.path.clone() } else { String::new() };
+            let entry = if e.is_pageview() {
+                e.path.clone()
+            } else {
+                String::new()
+            };
             SessionRow {
                 id: e.session_id,
                 site_id: e.site_id,
@@ -1021,7 +1025,10 @@ mod tests {
         w.apply(&[hit(3, "pageview", "/c")], &[], None).unwrap();
         let mut recent = w.recent_sessions(0).unwrap();
         recent.sort_by_key(|s| s.id);
-        assert_eq!(recent, visits, "resumed from their events, the unindexed one not");
+        assert_eq!(
+            recent, visits,
+            "resumed from their events, the unindexed one not"
+        );
         assert_eq!(w.recent_sessions(5_002).unwrap(), visits[1..].to_vec());
         assert_eq!(
             exits(&w),
