@@ -584,17 +584,19 @@ mod tests {
         c
     }
 
+    /// One write's worth of `events`: what it hands over to the store.
+    fn batch(s: &mut Sessions, events: &mut [Event]) -> Derived {
+        let mut b = Derived::default();
+        for e in events.iter_mut() {
+            track(s, e, &mut b);
+        }
+        s.finish_batch(&mut b);
+        b
+    }
+
     #[test]
     fn a_start_row_is_written_once_when_its_visit_goes_on_or_its_entry_page_comes() {
         let mut s = Sessions::new(30 * MIN);
-        let batch = |s: &mut Sessions, events: &mut [Event]| {
-            let mut b = Derived::default();
-            for e in events.iter_mut() {
-                track(s, e, &mut b);
-            }
-            s.finish_batch(&mut b);
-            b
-        };
         let mut first = [ev(7, T0, "pageview", "/a"), ev(8, T0, "signup", "")];
         let b = batch(&mut s, &mut first);
         let (seven, eight) = (first[0].session_id, first[1].session_id);
@@ -639,18 +641,14 @@ mod tests {
     #[test]
     fn an_engagement_naming_a_visit_of_one_hit_writes_its_start() {
         let mut s = Sessions::new(30 * MIN);
-        let mut b = Derived::default();
-        let mut hit = ev(7, T0, "pageview", "/a");
-        track(&mut s, &mut hit, &mut b);
-        s.finish_batch(&mut b);
-        assert_eq!(b.starts_skipped, [hit.session_id].into());
+        let mut hit = [ev(7, T0, "pageview", "/a")];
+        let b = batch(&mut s, &mut hit);
+        assert_eq!(b.starts_skipped, [hit[0].session_id].into());
         // The engagement carries the visit's id: readers could no longer take the
         // visit's start from its one event, so the start row is written.
-        let mut b = Derived::default();
-        let mut e = ev(7, T0 + MIN, ENGAGEMENT, "/a");
-        track(&mut s, &mut e, &mut b);
-        s.finish_batch(&mut b);
-        assert_eq!(e.session_id, hit.session_id);
+        let mut e = [ev(7, T0 + MIN, ENGAGEMENT, "/a")];
+        let b = batch(&mut s, &mut e);
+        assert_eq!(e[0].session_id, hit[0].session_id);
         assert_eq!(b.sessions.len(), 1, "the visit is handed over again");
         assert!(
             b.sessions[0].ends_at_start(),
@@ -658,9 +656,7 @@ mod tests {
         );
         assert!(b.starts_skipped.is_empty(), "its start row is written");
         // Once written, a second engagement changes nothing.
-        let mut b = Derived::default();
-        track(&mut s, &mut ev(7, T0 + 2 * MIN, ENGAGEMENT, "/a"), &mut b);
-        s.finish_batch(&mut b);
+        let b = batch(&mut s, &mut [ev(7, T0 + 2 * MIN, ENGAGEMENT, "/a")]);
         assert!(b.sessions.is_empty());
     }
 

@@ -779,6 +779,21 @@ mod tests {
         (dir, store, w)
     }
 
+    /// [`server`], with a site added.
+    fn server_with_site() -> (
+        tempfile::TempDir,
+        crate::store::SqliteStore,
+        SqliteWriter,
+        crate::model::Site,
+    ) {
+        use crate::store::SiteStore;
+        let (dir, store, w) = server();
+        let site = store
+            .add_site(&crate::model::SiteKey::generate(), "d.example", "D", 0)
+            .unwrap();
+        (dir, store, w, site)
+    }
+
     fn ev(path: &str) -> Event {
         Event {
             site_id: 1,
@@ -897,11 +912,7 @@ mod tests {
     /// start, and every reader takes it so; a visit that goes on gets its end row.
     #[test]
     fn a_visit_of_one_hit_has_no_end_row_and_reads_as_ending_where_it_starts() {
-        use crate::store::SiteStore;
-        let (_dir, store, mut w) = server();
-        let site = store
-            .add_site(&crate::model::SiteKey::generate(), "d.example", "D", 0)
-            .unwrap();
+        let (_dir, _store, mut w, site) = server_with_site();
         let visit =
             |id: i64, last_ms: i64, pageviews: i64, events: i64, entry: &str, exit: &str| {
                 SessionRow {
@@ -968,11 +979,7 @@ mod tests {
     /// unindexed event is replayed, its visit with it).
     #[test]
     fn a_visit_of_one_event_is_read_from_its_event() {
-        use crate::store::SiteStore;
-        let (_dir, store, mut w) = server();
-        let site = store
-            .add_site(&crate::model::SiteKey::generate(), "d.example", "D", 0)
-            .unwrap();
+        let (_dir, _store, mut w, site) = server_with_site();
         let hit = |visitor: i64, name: &str, path: &str| Event {
             site_id: site.id.0,
             ts_ms: 5_000 + visitor,
