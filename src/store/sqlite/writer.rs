@@ -27,8 +27,8 @@ const INSERT_IMPORT_KEY: &str =
     "INSERT OR FAIL INTO import_keys (site_id, ts_ms, key) VALUES (?1, ?2, ?3)";
 const UPSERT_SESSION: &str = include_str!("sql/queries/upsert_session.sql");
 const UPSERT_VISIT_END: &str = include_str!("sql/queries/upsert_visit_end.sql");
-/// Every session, as [`session_from_row`] reads it.
-/// Every visit as readers see it: the written ones, and those of one event.
+/// Every visit as readers see it, as [`session_from_row`] reads it: the written ones, and
+/// those of one event (`one_event_visits.sql`).
 pub(super) const SESSION_ROWS: &str = concat!(
     include_str!("sql/queries/session_rows.sql"),
     "UNION ALL\n",
