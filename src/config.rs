@@ -221,6 +221,11 @@ pub struct IngestConfig {
     /// in flight: fewer, larger commits write fewer bytes and cost less CPU an event.
     /// A lone client never waits. 0: commit whatever is queued at once.
     pub gather_us: u64,
+    /// Under concurrent load, a hit is answered once it is in the hit log
+    /// (`ingest::hitlog`), and the indexer commits what arrived over up to this long
+    /// (ms) in one transaction: fewer, larger transactions. Reports lag by at most this.
+    /// 0: no hit log, every hit waits for its commit.
+    pub log_hold_ms: u64,
     /// How long a hit waits for the writer to take it; past that it is answered with
     /// `X-Pixel-Reason: timeout` and never written (a taken hit waits for its commit).
     pub commit_timeout_ms: u64,
@@ -316,6 +321,7 @@ impl Default for Config {
                 queue_capacity: 65_536,
                 batch_max: 4_096,
                 gather_us: 1_000,
+                log_hold_ms: 50,
                 commit_timeout_ms: 2_000,
                 busy_timeout_ms: 10_000,
                 index_interval_ms: 1_000,

@@ -9,6 +9,7 @@
 //! Full queue policy: the hit is dropped as `overload` (counted) and the pixel still
 //! answers — a tracking pixel must never slow down or break the page that embeds it.
 
+pub mod hitlog;
 pub mod landing;
 pub mod sessions;
 pub mod uniques;
@@ -222,24 +223,117 @@ fn gather(
     }
 }
 
-/// Starts the writer thread.
+/// What the writer thread hands the indexer thread.
+enum Batch {
+    /// Hits in the hit log's record `seq`, answered already.
+    Logged {
+        events: Vec<Event>,
+        fixes: Vec<Reclassify>,
+        seq: u64,
+    },
+    /// Hits (and fixes, ticks) to commit now; `acks` wait for the commit. `quiet`: no
+    /// other hit is in flight (a lone client reads its hit in the next report).
+    Now {
+        events: Vec<Event>,
+        fixes: Vec<Reclassify>,
+        acks: Vec<Option<Ack>>,
+        quiet: bool,
+        stopping: bool,
+    },
+}
+
+/// The most answered hits the indexer may have to commit; past it hits wait for
+/// their commit again (a store that is locked or failing cannot hold up memory).
+const LOGGED_MAX: i64 = 50_000;
+
+/// The hits a second the writer thread takes, over two windows of 100 ms: whether the
+/// load is light (`ingest.light_load_per_second`), as the indexer counts it for derived
+/// rows.
+struct Load {
+    start: std::time::Instant,
+    now: u64,
+    prev: u64,
+    per_window: u64,
+}
+
+impl Load {
+    fn new(per_second: u64) -> Load {
+        Load {
+            start: std::time::Instant::now(),
+            now: 0,
+            prev: 0,
+            per_window: per_second / 10,
+        }
+    }
+
+    /// Counts `hits`; returns whether the load is light.
+    fn count(&mut self, hits: u64) -> bool {
+        const WINDOW: Duration = Duration::from_millis(100);
+        let elapsed = self.start.elapsed();
+        if elapsed >= WINDOW {
+            self.prev = if elapsed >= 2 * WINDOW { 0 } else { self.now };
+            self.now = 0;
+            self.start = std::time::Instant::now();
+        }
+        self.now += hits;
+        self.now < self.per_window && self.prev < self.per_window
+    }
+}
+
+/// What the two threads share about the hit log.
+#[derive(Default)]
+struct LogState {
+    /// The last record committed (the store's mark).
+    committed: std::sync::atomic::AtomicU64,
+    /// Answered hits not committed yet.
+    backlog: AtomicI64,
+    /// A commit of logged hits failed: until they are replayed from the log and
+    /// committed, new hits wait for their commit.
+    failing: std::sync::atomic::AtomicBool,
+}
+
+/// Starts the writer thread (takes hits from the queue, appends them to the hit log
+/// under concurrent load and answers them) and the indexer thread (owns `writer`:
+/// commits what the writer thread hands it — answered hits held up to
+/// `ingest.log_hold_ms` to be committed together, the others at once). Without a log
+/// every hit waits for its commit.
 pub fn start(
-    mut writer: EventWriter,
+    writer: EventWriter,
     config: &IngestConfig,
     clock: Clock,
+    log: Option<(hitlog::HitLog, hitlog::Leftover)>,
 ) -> (IngestHandle, JoinHandle<Stopped>) {
     let (tx, mut rx) = mpsc::channel::<Msg>(config.queue_capacity);
     let in_flight = Arc::new(AtomicI64::new(0));
     let others_in_flight = in_flight.clone();
     let batch_max = config.batch_max;
     let gather_for = Duration::from_micros(config.gather_us);
+    let hold = Duration::from_millis(config.log_hold_ms);
+    let light_load_per_second = config.light_load_per_second;
     let metrics = writer.metrics.clone();
+    let state = Arc::new(LogState::default());
+    let (mut log, leftover) = match log {
+        Some((log, leftover)) => (Some(log), Some(leftover)),
+        None => (None, None),
+    };
+    if let Ok(seq) = writer.logged() {
+        state.committed.store(seq, Ordering::Relaxed);
+    }
+    let (itx, irx) = std::sync::mpsc::channel::<Batch>();
+    let indexer = {
+        let state = state.clone();
+        std::thread::Builder::new()
+            .name("pixeltrack-indexer".into())
+            .spawn(move || index(writer, irx, state, leftover, hold, clock))
+            .expect("spawning the indexer thread")
+    };
+    let m = metrics.clone();
     let thread = std::thread::Builder::new()
         .name("pixeltrack-writer".into())
         .spawn(move || {
-            let mut last_evict = clock.now_ms();
             let mut stopping = false;
-            let mut stopped = Stopped::default();
+            let mut append_failed_said = false;
+            let mut load = Load::new(light_load_per_second);
             while !stopping {
                 let Some(first) = rx.blocking_recv() else {
                     break;
@@ -264,7 +358,7 @@ pub fn start(
                             if let Some(a) = &ack {
                                 if !settle(&a.state, CLAIMED) {
                                     // Its handler gave up and answered `timeout`.
-                                    writer.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                                    m.queue_depth.fetch_sub(1, Ordering::Relaxed);
                                     continue;
                                 }
                             }
@@ -275,46 +369,70 @@ pub fn start(
                         Msg::Tick | Msg::Shutdown => {}
                     }
                 }
-                writer
-                    .metrics
-                    .queue_depth
+                m.queue_depth
                     .fetch_sub(acks.len() as i64, Ordering::Relaxed);
                 // Whether any hit is in flight besides those of this batch (whose
                 // handlers wait for its answer): none means the load has paused.
                 let waiting = acks.iter().filter(|a| a.is_some()).count() as i64;
-                let quiet = |rx: &mpsc::Receiver<Msg>| {
-                    rx.is_empty() && others_in_flight.load(Ordering::Acquire) <= waiting
+                let quiet = rx.is_empty() && others_in_flight.load(Ordering::Acquire) <= waiting;
+                let light = load.count(acks.len() as u64);
+                // Logged unless the load is light and paused (then the hit waits for its
+                // commit, and a client reads it in the next report, as a burst's last
+                // hits are), when the handlers wait for an answer (async durability
+                // answered already) and the indexer keeps up.
+                let logged = match log.as_mut() {
+                    Some(log)
+                        if !(quiet && light)
+                            && !stopping
+                            && waiting > 0
+                            && !state.failing.load(Ordering::Acquire)
+                            && state.backlog.load(Ordering::Acquire) < LOGGED_MAX =>
+                    {
+                        match log.append(&events) {
+                            Ok(seq) => Some(seq),
+                            Err(e) => {
+                                if !append_failed_said {
+                                    tracing::error!(error = %e, "appending to the hit log failed: hits wait for their commit until it works again");
+                                }
+                                append_failed_said = true;
+                                None
+                            }
+                        }
+                    }
+                    _ => None,
                 };
-                // When the derived rows are written (see `Index`): with the events when
-                // nothing else is pending and nothing else is in flight (one client at a
-                // time: it reads its own hit in the next report), or when stopping.
-                // Otherwise they gather over batches, one upsert per row for many events,
-                // and are written when the load pauses while it is light (a burst that
-                // ends: written before its last answer), when they reach the bounds
-                // (checked with every batch), or at the next tick after that.
-                let index = if stopping || (writer.pending_is_empty() && quiet(&rx)) {
-                    Index::Now
-                } else {
-                    Index::Later
-                };
-                let n = acks.len() as u64;
-                let unanswered = acks.iter().filter(|a| a.is_none()).count() as u64;
-                let ok = writer.commit(events, fixes, index);
-                if ok && !writer.pending_is_empty() && quiet(&rx) && writer.light_load() {
-                    // The events are committed whatever this write does.
-                    writer.commit(Vec::new(), Vec::new(), Index::Now);
+                match logged {
+                    Some(seq) => {
+                        append_failed_said = false;
+                        state
+                            .backlog
+                            .fetch_add(events.len() as i64, Ordering::AcqRel);
+                        for ack in acks.into_iter().flatten() {
+                            let _ = ack.done.send(true);
+                        }
+                        let _ = itx.send(Batch::Logged { events, fixes, seq });
+                    }
+                    None => {
+                        let _ = itx.send(Batch::Now {
+                            events,
+                            fixes,
+                            acks,
+                            quiet,
+                            stopping,
+                        });
+                    }
                 }
-                if !ok {
-                    // Waiting handlers answer store_error; the others were told "stored".
-                    stopped.lost += if stopping { n } else { unanswered };
+                if let Some(log) = log.as_mut() {
+                    log.release(state.committed.load(Ordering::Acquire));
                 }
-                for ack in acks.into_iter().flatten() {
-                    let _ = ack.done.send(ok);
-                }
-                let now = clock.now_ms();
-                if now - last_evict > 60_000 {
-                    writer.evict_idle(now);
-                    last_evict = now;
+            }
+            drop(itx);
+            let stopped = indexer.join().unwrap_or_else(|_| Stopped { lost: 0 });
+            if let Some(log) = log.as_mut() {
+                let committed = state.committed.load(Ordering::Acquire);
+                log.release(committed);
+                if log.holds_uncommitted(committed) {
+                    tracing::warn!("answered hits the store could not take are in the hit log: they are stored at the next start");
                 }
             }
             tracing::info!("writer stopped");
@@ -331,10 +449,302 @@ pub fn start(
     (handle, thread)
 }
 
+/// The indexer thread: commits what the writer thread hands it. Answered hits are held
+/// up to `hold` (or until hits that wait for their commit come) and committed together,
+/// with their last record's number; records a crash or a failed commit left in the log
+/// are replayed first.
+fn index(
+    mut writer: EventWriter,
+    rx: std::sync::mpsc::Receiver<Batch>,
+    state: Arc<LogState>,
+    leftover: Option<hitlog::Leftover>,
+    hold: Duration,
+    clock: Clock,
+) -> Stopped {
+    let mut stopped = Stopped::default();
+    let mut last_evict = clock.now_ms();
+    let log_dir = leftover.as_ref().map(|l| l.dir.clone());
+    // Records to replay before anything else: those found at start, and after a failed
+    // commit of answered hits the log's records the store does not have.
+    let mut replay = None;
+    let mut replayed_files = Vec::new();
+    if let Some(l) = leftover {
+        if !l.records.is_empty() {
+            tracing::info!(
+                records = l.records.len(),
+                "storing the answered hits found in the hit log"
+            );
+        }
+        replay = Some(l.records);
+        replayed_files = l.files;
+    }
+    let mut failed = false;
+    let mut held: Vec<Event> = Vec::new();
+    let mut held_fixes: Vec<Reclassify> = Vec::new();
+    // The answered hits among `held`, the last record they came in, and since when.
+    let mut held_logged = 0i64;
+    let mut held_seq: Option<u64> = None;
+    let mut held_since: Option<std::time::Instant> = None;
+    loop {
+        if failed {
+            replay = log_dir.as_deref().and_then(|dir| {
+                let committed = writer.logged().ok()?;
+                hitlog::records_after(dir, committed).ok()
+            });
+        }
+        if let Some(records) = replay.take() {
+            failed = false;
+            for (seq, events) in records {
+                if seq <= state.committed.load(Ordering::Acquire) {
+                    continue;
+                }
+                if !writer.commit_logged(events, Vec::new(), Index::Later, Some(seq)) {
+                    failed = true;
+                    break;
+                }
+                state.committed.store(seq, Ordering::Release);
+            }
+            if !failed {
+                for f in replayed_files.drain(..) {
+                    if let Err(e) = std::fs::remove_file(&f) {
+                        tracing::warn!(error = %e, path = %f.display(), "removing a replayed hit log file failed");
+                    }
+                }
+            }
+            state.failing.store(failed, Ordering::Release);
+        }
+        let msg = match held_since {
+            None => match rx.recv() {
+                Ok(b) => Some(b),
+                Err(_) => break,
+            },
+            Some(t) => match rx.recv_timeout(hold.saturating_sub(t.elapsed())) {
+                Ok(b) => Some(b),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        let mut acks = Vec::new();
+        let mut index = Index::Later;
+        let mut quiet = false;
+        let mut stopping = false;
+        match msg {
+            Some(Batch::Logged { events, fixes, seq }) => {
+                if failed || seq <= state.committed.load(Ordering::Acquire) {
+                    // In the log: replayed from there (or already).
+                    state
+                        .backlog
+                        .fetch_sub(events.len() as i64, Ordering::AcqRel);
+                    held_fixes.extend(fixes);
+                    continue;
+                }
+                held_logged += events.len() as i64;
+                held.extend(events);
+                held_fixes.extend(fixes);
+                held_seq = Some(seq);
+                let since = *held_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() < hold && held.len() < HELD_MAX {
+                    continue;
+                }
+            }
+            Some(Batch::Now {
+                events,
+                fixes,
+                acks: a,
+                quiet: q,
+                stopping: s,
+            }) => {
+                (acks, quiet, stopping) = (a, q, s);
+                held.extend(events);
+                held_fixes.extend(fixes);
+                if !stopping && held_since.is_some() && acks.iter().all(Option::is_none) {
+                    // Nothing waits for this (a tick, fixes, async hits): committed with
+                    // the answered hits held, when their time is up.
+                    continue;
+                }
+                // When the derived rows are written (see `Index`): with the events when
+                // nothing else is pending and nothing else is in flight (one client at a
+                // time: it reads its own hit in the next report), or when stopping.
+                // Otherwise they gather over batches, one upsert per row for many
+                // events, and are written when the load pauses while it is light (a
+                // burst that ends: written before its last answer), when they reach the
+                // bounds (checked with every batch), or at the next tick after that.
+                if stopping || (writer.pending_is_empty() && quiet && held_seq.is_none()) {
+                    index = Index::Now;
+                }
+            }
+            None => {}
+        }
+        let n = acks.len() as u64;
+        let unanswered = acks.iter().filter(|a| a.is_none()).count() as u64;
+        let seq = held_seq.take();
+        held_since = None;
+        let ok = writer.commit_logged(
+            std::mem::take(&mut held),
+            std::mem::take(&mut held_fixes),
+            index,
+            seq,
+        );
+        state.backlog.fetch_sub(held_logged, Ordering::AcqRel);
+        held_logged = 0;
+        if ok {
+            if let Some(seq) = seq {
+                state.committed.store(seq, Ordering::Release);
+            }
+            if quiet && !writer.pending_is_empty() && writer.light_load() {
+                // The events are committed whatever this write does.
+                writer.commit(Vec::new(), Vec::new(), Index::Now);
+            }
+        } else {
+            if seq.is_some() {
+                // Answered hits the store did not take: in the log, replayed before
+                // anything else is written; until then new hits wait for their commit.
+                failed = true;
+                state.failing.store(true, Ordering::Release);
+            }
+            // Waiting handlers answer store_error; the others were told "stored".
+            stopped.lost += if stopping { n } else { unanswered };
+        }
+        for ack in acks.into_iter().flatten() {
+            let _ = ack.done.send(ok);
+        }
+        let t = clock.now_ms();
+        if t - last_evict > 60_000 {
+            writer.evict_idle(t);
+            last_evict = t;
+        }
+        if stopping {
+            return stopped;
+        }
+    }
+    // The writer thread stopped without a last batch: commit what is held.
+    if !held.is_empty() || !held_fixes.is_empty() {
+        let seq = held_seq.take();
+        if writer.commit_logged(held, held_fixes, Index::Now, seq) {
+            if let Some(seq) = seq {
+                state.committed.store(seq, Ordering::Release);
+            }
+        }
+    }
+    stopped
+}
+
+/// The most hits the indexer holds before it commits them, however young.
+const HELD_MAX: usize = 8_192;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    fn store_with_site() -> (tempfile::TempDir, crate::store::SqliteStore) {
+        use crate::store::SiteStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
+        let key = crate::model::SiteKey::parse("logtest").unwrap();
+        store.add_site(&key, "l.example", "L", 0).unwrap();
+        (dir, store)
+    }
+
+    fn hit(n: i64) -> Event {
+        Event {
+            site_id: 1,
+            ts_ms: crate::clock::Clock::System.now_ms() + n,
+            name: "pageview".into(),
+            visitor_id: 1 + n % 7,
+            path: format!("/p/{n}"),
+            props: "{}".into(),
+            ..Event::default()
+        }
+    }
+
+    fn stored(dir: &std::path::Path) -> i64 {
+        let conn = rusqlite::Connection::open(dir.join("pixeltrack.db")).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn config(hold_ms: u64) -> IngestConfig {
+        IngestConfig {
+            log_hold_ms: hold_ms,
+            ..crate::config::Config::default().ingest
+        }
+    }
+
+    /// Under concurrent load a hit is answered once it is in the hit log, before its
+    /// commit: another process reading the log then finds it. Stopping commits it, and
+    /// a log whose records are all committed is gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_hits_are_answered_from_the_log_and_committed_by_the_stop() {
+        let (dir, store) = store_with_site();
+        let writer = EventWriter::for_tests(&store);
+        let log = hitlog::HitLog::open(dir.path(), writer.logged().unwrap(), false).unwrap();
+        assert!(log.1.records.is_empty());
+        // Held for ten minutes: nothing logged is committed before the stop.
+        let (handle, thread) = start(writer, &config(600_000), Clock::System, Some(log));
+        // Other hits in flight: each batch is logged, not committed at once.
+        let others = [handle.arrival(), handle.arrival()];
+        for n in 0..20 {
+            assert_eq!(handle.submit(Box::new(hit(n))).await, Submitted::Stored);
+        }
+        assert_eq!(stored(dir.path()), 0, "answered before any commit");
+        let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
+        let logged: Vec<Event> = left.records.into_iter().flat_map(|r| r.1).collect();
+        assert_eq!(logged.len(), 20, "every answered hit is in the log");
+        assert_eq!(logged[7].path, "/p/7");
+        drop(others);
+        handle.shutdown().await;
+        let stopped = tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(stopped, Stopped::default());
+        assert_eq!(stored(dir.path()), 20);
+        let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
+        assert!(left.files.is_empty(), "committed: the log files are gone");
+    }
+
+    /// Records a crash left in the log (hits answered, never committed) are committed
+    /// when the writer starts, each exactly once: the store keeps the number of the
+    /// last record it has, so a second start (or a file the first could not remove)
+    /// adds nothing.
+    #[test]
+    fn answered_hits_a_crash_left_in_the_log_are_stored_once_at_the_next_start() {
+        let (dir, store) = store_with_site();
+        {
+            let (mut log, _) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
+            log.append(&(0..5).map(hit).collect::<Vec<_>>()).unwrap();
+            log.append(&(5..8).map(hit).collect::<Vec<_>>()).unwrap();
+        }
+        let copy = tempfile::tempdir().unwrap();
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let f = f.unwrap().path();
+            if f.to_string_lossy().ends_with(".log") {
+                std::fs::copy(&f, copy.path().join(f.file_name().unwrap())).unwrap();
+            }
+        }
+        let run = |store: &crate::store::SqliteStore| {
+            let writer = EventWriter::for_tests(store);
+            let log = hitlog::HitLog::open(dir.path(), writer.logged().unwrap(), false).unwrap();
+            let (handle, thread) = start(writer, &config(50), Clock::System, Some(log));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(handle.shutdown());
+            assert_eq!(thread.join().unwrap(), Stopped::default());
+        };
+        run(&store);
+        assert_eq!(stored(dir.path()), 8, "both records replayed");
+        let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
+        assert!(left.files.is_empty(), "replayed files removed");
+        // The same records again (a removal that failed): the store has them.
+        for f in std::fs::read_dir(copy.path()).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+        }
+        run(&store);
+        assert_eq!(stored(dir.path()), 8, "nothing stored twice");
+    }
 
     /// A batch waits for hits other handlers are on, until it holds half of those in
     /// flight or its time is up; a lone client never waits.

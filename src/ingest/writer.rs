@@ -246,6 +246,29 @@ impl EventWriter {
         Ok(n)
     }
 
+    /// The number of the last hit log record whose events are committed.
+    pub fn logged(&self) -> crate::store::Result<u64> {
+        self.sqlite.logged()
+    }
+
+    /// Commits `events` as [`commit`](Self::commit) does, with the hit log's records up
+    /// to `seq` marked committed in the same transaction (`None`: no record among them).
+    pub fn commit_logged(
+        &mut self,
+        events: Vec<Event>,
+        reclassify: Vec<Reclassify>,
+        index: Index,
+        seq: Option<u64>,
+    ) -> bool {
+        if let Some(seq) = seq {
+            self.sqlite.log_mark(seq);
+        }
+        let ok = self.commit(events, reclassify, index);
+        // Not left for a later transaction whatever happened to this one.
+        self.sqlite.forget_log_mark();
+        ok
+    }
+
     pub fn pending_is_empty(&self) -> bool {
         self.pending_since.is_none()
     }

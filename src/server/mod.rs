@@ -121,7 +121,19 @@ impl App {
         } else {
             None
         };
-        let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone());
+        // Hits answered before a crash that the store does not have yet are replayed
+        // from the hit log by the indexer before anything else.
+        let log = if cfg.ingest.log_hold_ms > 0 {
+            let committed = event_writer.logged()?;
+            Some(ingest::hitlog::HitLog::open(
+                &cfg.data_dir,
+                committed,
+                cfg.ingest.synchronous == crate::config::Synchronous::Full,
+            )?)
+        } else {
+            None
+        };
+        let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone(), log);
         let forwarder =
             spool.map(|spool| crate::forward::Forwarder::start(spool, &cfg.store, metrics.clone()));
         if cfg.role == crate::config::Role::Collector {

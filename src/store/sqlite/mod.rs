@@ -179,6 +179,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/025_visit_ends.sql"),
     include_str!("sql/migrations/026_goal_hours.sql"),
     include_str!("sql/migrations/027_recipient_lookups.sql"),
+    include_str!("sql/migrations/028_hit_log.sql"),
 ];
 
 pub struct SqliteStore {

@@ -64,6 +64,9 @@ pub struct SqliteWriter {
     wal_checked: Option<std::time::Instant>,
     /// The packed unique-visitor keys of a write of derived rows, kept for the next.
     key_blob: Vec<u8>,
+    /// The hit log record the next transaction commits the events of, stored with them
+    /// ([`log_mark`](Self::log_mark)).
+    log_mark: Option<u64>,
 }
 
 /// How large the WAL may grow before the writer starts it over, shared by the store's
@@ -247,6 +250,7 @@ impl SqliteWriter {
             wal_bound,
             wal_checked: None,
             key_blob: Vec::new(),
+            log_mark: None,
         })
     }
 
@@ -326,6 +330,25 @@ impl SqliteWriter {
     /// block is released when derived rows are written.
     pub fn reserve_ids(&mut self, on: bool) {
         self.reserving = on && self.owns_unindexed;
+    }
+
+    /// The next transaction commits the events of the hit log's records up to `seq`
+    /// (`ingest::hitlog`): it stores the number with them.
+    pub fn log_mark(&mut self, seq: u64) {
+        self.log_mark = Some(seq);
+    }
+
+    /// Drops a mark the last transaction did not take (it had nothing to write).
+    pub fn forget_log_mark(&mut self) {
+        self.log_mark = None;
+    }
+
+    /// The number of the last hit log record whose events are committed.
+    pub fn logged(&self) -> Result<u64> {
+        let seq: i64 = self
+            .conn
+            .query_row("SELECT seq FROM hit_log WHERE id = 1", [], |r| r.get(0))?;
+        Ok(seq.max(0) as u64)
     }
 
     /// The newest event id committed or being committed.
@@ -450,6 +473,9 @@ impl SqliteWriter {
         derived: Option<&mut Derived>,
     ) -> Result<()> {
         let reserving = self.reserving;
+        // Taken even if the transaction fails: a failed record's events are replayed
+        // from the log before a later transaction may store a mark past them.
+        let mark = self.log_mark.take();
         // The block as this transaction leaves it, kept only if it commits: a failed
         // one leaves neither a block it reserved nor the ids it gave out.
         let mut block = self.block;
@@ -552,6 +578,10 @@ impl SqliteWriter {
                     }
                 }
             }
+        }
+        if let Some(seq) = mark {
+            tx.prepare_cached("UPDATE hit_log SET seq = ?1 WHERE id = 1 AND seq < ?1")?
+                .execute([seq as i64])?;
         }
         tx.commit()?;
         self.block = block;
