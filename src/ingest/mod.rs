@@ -239,6 +239,8 @@ enum Batch {
         acks: Vec<Option<Ack>>,
         quiet: bool,
         stopping: bool,
+        /// The writer thread waits until the batch is committed (or held).
+        wait: bool,
     },
 }
 
@@ -320,11 +322,12 @@ pub fn start(
         state.committed.store(seq, Ordering::Relaxed);
     }
     let (itx, irx) = std::sync::mpsc::channel::<Batch>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let indexer = {
         let state = state.clone();
         std::thread::Builder::new()
             .name("pixeltrack-indexer".into())
-            .spawn(move || index(writer, irx, state, leftover, hold, clock))
+            .spawn(move || index(writer, irx, done_tx, state, leftover, hold, clock))
             .expect("spawning the indexer thread")
     };
     let m = metrics.clone();
@@ -376,13 +379,14 @@ pub fn start(
                 let waiting = acks.iter().filter(|a| a.is_some()).count() as i64;
                 let quiet = rx.is_empty() && others_in_flight.load(Ordering::Acquire) <= waiting;
                 let light = load.count(acks.len() as u64);
-                // Logged unless the load is light and paused (then the hit waits for its
-                // commit, and a client reads it in the next report, as a burst's last
-                // hits are), when the handlers wait for an answer (async durability
-                // answered already) and the indexer keeps up.
+                // Logged unless nothing else is in flight and the load is light or this
+                // is a lone hit (then it waits for its commit, and its client reads it in
+                // the next report, as a burst's last hits are), when the handlers wait
+                // for an answer (async durability answered already) and the indexer
+                // keeps up.
                 let logged = match log.as_mut() {
                     Some(log)
-                        if !(quiet && light)
+                        if !(quiet && (light || waiting <= 1))
                             && !stopping
                             && waiting > 0
                             && !state.failing.load(Ordering::Acquire)
@@ -413,13 +417,21 @@ pub fn start(
                         let _ = itx.send(Batch::Logged { events, fixes, seq });
                     }
                     None => {
-                        let _ = itx.send(Batch::Now {
+                        // Taken, these wait for their commit; the next hits wait to be
+                        // taken meanwhile (past `commit_timeout_ms` they are answered
+                        // `timeout` and never written), as with a writer of one thread.
+                        let wait = waiting > 0;
+                        let sent = itx.send(Batch::Now {
                             events,
                             fixes,
                             acks,
                             quiet,
                             stopping,
+                            wait,
                         });
+                        if sent.is_ok() && wait {
+                            let _ = done_rx.recv();
+                        }
                     }
                 }
                 if let Some(log) = log.as_mut() {
@@ -456,6 +468,7 @@ pub fn start(
 fn index(
     mut writer: EventWriter,
     rx: std::sync::mpsc::Receiver<Batch>,
+    done: std::sync::mpsc::Sender<()>,
     state: Arc<LogState>,
     leftover: Option<hitlog::Leftover>,
     hold: Duration,
@@ -524,6 +537,8 @@ fn index(
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             },
         };
+        // A batch the writer thread waits for (until its commit, or until it is held).
+        let mut now_batch = false;
         let mut acks = Vec::new();
         let mut index = Index::Later;
         let mut quiet = false;
@@ -553,13 +568,18 @@ fn index(
                 acks: a,
                 quiet: q,
                 stopping: s,
+                wait,
             }) => {
                 (acks, quiet, stopping) = (a, q, s);
+                now_batch = wait;
                 held.extend(events);
                 held_fixes.extend(fixes);
                 if !stopping && held_since.is_some() && acks.iter().all(Option::is_none) {
                     // Nothing waits for this (a tick, fixes, async hits): committed with
                     // the answered hits held, when their time is up.
+                    if now_batch {
+                        let _ = done.send(());
+                    }
                     continue;
                 }
                 // When the derived rows are written (see `Index`): with the events when
@@ -607,6 +627,9 @@ fn index(
         }
         for ack in acks.into_iter().flatten() {
             let _ = ack.done.send(ok);
+        }
+        if now_batch {
+            let _ = done.send(());
         }
         let t = clock.now_ms();
         if t - last_evict > 60_000 {
