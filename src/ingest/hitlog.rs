@@ -121,7 +121,11 @@ impl HitLog {
         crc.update(&payload);
         record.extend_from_slice(&crc.finalize().to_le_bytes());
         record.extend_from_slice(&payload);
-        if self.file.as_ref().is_some_and(|(_, _, size)| *size >= FILE_BYTES) {
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|(_, _, size)| *size >= FILE_BYTES)
+        {
             self.file = None;
         }
         if self.file.is_none() {
@@ -181,7 +185,11 @@ impl HitLog {
 pub fn records_after(dir: &Path, committed: u64) -> std::io::Result<Vec<(u64, Vec<Event>)>> {
     let mut out = Vec::new();
     for f in log_files(dir)? {
-        out.extend(read_file(&f)?.into_iter().filter(|(seq, _)| *seq > committed));
+        out.extend(
+            read_file(&f)?
+                .into_iter()
+                .filter(|(seq, _)| *seq > committed),
+        );
     }
     out.sort_by_key(|(seq, _)| *seq);
     Ok(out)
@@ -578,7 +586,11 @@ mod tests {
         let (mut log, _) = HitLog::open(dir.path(), 10, false).unwrap();
         assert_eq!(log.append(&[full()]).unwrap(), 11);
         log.release(10);
-        assert_eq!(log_files(dir.path()).unwrap().len(), 1, "11 is not committed");
+        assert_eq!(
+            log_files(dir.path()).unwrap().len(),
+            1,
+            "11 is not committed"
+        );
         log.release(11);
         assert!(log_files(dir.path()).unwrap().is_empty());
         assert!(!log.holds_uncommitted(11));

@@ -248,13 +248,14 @@ enum Batch {
 /// their commit again (a store that is locked or failing cannot hold up memory).
 const LOGGED_MAX: i64 = 50_000;
 
-/// The hits a second the writer thread takes, over two windows of 100 ms: whether the
-/// load is light (`ingest.light_load_per_second`), as the indexer counts it for derived
-/// rows.
+/// The hits the writer thread takes and the most collector requests in flight, over two
+/// windows of 100 ms: whether the load is light (`ingest.light_load_per_second`, as the
+/// indexer counts it for derived rows), and whether one client sends one hit at a time.
 struct Load {
     start: std::time::Instant,
-    now: u64,
-    prev: u64,
+    /// Hits, and the most requests in flight, this window and the last.
+    now: (u64, i64),
+    prev: (u64, i64),
     per_window: u64,
 }
 
@@ -262,23 +263,33 @@ impl Load {
     fn new(per_second: u64) -> Load {
         Load {
             start: std::time::Instant::now(),
-            now: 0,
-            prev: 0,
+            now: (0, 0),
+            prev: (0, 0),
             per_window: per_second / 10,
         }
     }
 
-    /// Counts `hits`; returns whether the load is light.
-    fn count(&mut self, hits: u64) -> bool {
+    /// Counts `hits` taken with `in_flight` requests in their handlers; returns whether
+    /// the load is light, and whether no more than one request was in flight at any
+    /// batch of this window and the last.
+    fn count(&mut self, hits: u64, in_flight: i64) -> (bool, bool) {
         const WINDOW: Duration = Duration::from_millis(100);
         let elapsed = self.start.elapsed();
         if elapsed >= WINDOW {
-            self.prev = if elapsed >= 2 * WINDOW { 0 } else { self.now };
-            self.now = 0;
+            self.prev = if elapsed >= 2 * WINDOW {
+                (0, 0)
+            } else {
+                self.now
+            };
+            self.now = (0, 0);
             self.start = std::time::Instant::now();
         }
-        self.now += hits;
-        self.now < self.per_window && self.prev < self.per_window
+        self.now.0 += hits;
+        self.now.1 = self.now.1.max(in_flight);
+        (
+            self.now.0 < self.per_window && self.prev.0 < self.per_window,
+            self.now.1 <= 1 && self.prev.1 <= 1,
+        )
     }
 }
 
@@ -377,16 +388,17 @@ pub fn start(
                 // Whether any hit is in flight besides those of this batch (whose
                 // handlers wait for its answer): none means the load has paused.
                 let waiting = acks.iter().filter(|a| a.is_some()).count() as i64;
-                let quiet = rx.is_empty() && others_in_flight.load(Ordering::Acquire) <= waiting;
-                let light = load.count(acks.len() as u64);
-                // Logged unless nothing else is in flight and the load is light or this
-                // is a lone hit (then it waits for its commit, and its client reads it in
-                // the next report, as a burst's last hits are), when the handlers wait
-                // for an answer (async durability answered already) and the indexer
-                // keeps up.
+                let in_flight_now = others_in_flight.load(Ordering::Acquire);
+                let quiet = rx.is_empty() && in_flight_now <= waiting;
+                let (light, lone) = load.count(acks.len() as u64, in_flight_now);
+                // Logged unless nothing else is in flight and the load is light, or one
+                // client sends one hit at a time (then it waits for its commit, and its
+                // client reads it in the next report, as a burst's last hits are), when
+                // the handlers wait for an answer (async durability answered already)
+                // and the indexer keeps up.
                 let logged = match log.as_mut() {
                     Some(log)
-                        if !(quiet && (light || waiting <= 1))
+                        if !(quiet && (light || lone))
                             && !stopping
                             && waiting > 0
                             && !state.failing.load(Ordering::Acquire)
@@ -439,7 +451,10 @@ pub fn start(
                 }
             }
             drop(itx);
-            let stopped = indexer.join().unwrap_or_else(|_| Stopped { lost: 0 });
+            let stopped = indexer.join().unwrap_or_else(|_| {
+                tracing::error!("the indexer thread panicked: answered hits in the hit log are stored at the next start");
+                Stopped::default()
+            });
             if let Some(log) = log.as_mut() {
                 let committed = state.committed.load(Ordering::Acquire);
                 log.release(committed);
@@ -724,6 +739,36 @@ mod tests {
         assert_eq!(stored(dir.path()), 20);
         let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
         assert!(left.files.is_empty(), "committed: the log files are gone");
+    }
+
+    /// A visitor erased while their hits wait in the hit log: the hits are not stored
+    /// after the erasure.
+    #[test]
+    fn hits_held_in_the_log_of_a_visitor_erased_meanwhile_are_not_stored() {
+        use crate::store::PrivacyStore;
+        let (dir, store) = store_with_site();
+        let mut writer = EventWriter::for_tests(&store);
+        let erased = hit(3).visitor_id;
+        assert_eq!(
+            store
+                .erase_subject(&crate::store::Subject::Visitor(erased))
+                .unwrap(),
+            0
+        );
+        let hits: Vec<Event> = (0..14).map(hit).collect();
+        let others = hits.iter().filter(|e| e.visitor_id != erased).count() as i64;
+        assert!(others < 14);
+        assert!(writer.commit_logged(hits, Vec::new(), Index::Now, Some(1)));
+        assert_eq!(stored(dir.path()), others);
+        let conn = rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap();
+        let theirs: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM events WHERE visitor_id = ?1",
+                [erased],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(theirs, 0);
     }
 
     /// Records a crash left in the log (hits answered, never committed) are committed

@@ -494,6 +494,20 @@ impl SqliteWriter {
             let now = crate::clock::Clock::System.now_ms();
             let late_before = super::goal_days::late_before(now);
             let mut late = Vec::new();
+            // Hits of a visitor erased since they were answered (the hit log holds them
+            // up to `ingest.log_hold_ms`, the queue a moment): not stored after all.
+            let erased = erased_visitors(&tx)?;
+            let kept: Vec<Event>;
+            let events = if erased.is_empty() {
+                events
+            } else {
+                kept = events
+                    .iter()
+                    .filter(|e| !erased.contains(&e.visitor_id))
+                    .cloned()
+                    .collect();
+                &kept[..]
+            };
             rows::insert_each(&tx, INSERT_EVENT, events, |st, events| {
                 let mut given = [None; rows::ROWS];
                 for (r, e) in events.iter().enumerate() {
@@ -699,17 +713,22 @@ fn reserved_id(tx: &rusqlite::Transaction<'_>, block: &mut Option<(i64, i64)>) -
     Ok(first)
 }
 
+/// Visitors erased in the last two days (`erased_visitors`; almost always none).
+fn erased_visitors(tx: &rusqlite::Transaction<'_>) -> Result<Vec<i64>> {
+    Ok(tx
+        .prepare_cached("SELECT visitor_id FROM erased_visitors")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 fn write_derived(
     tx: &rusqlite::Transaction<'_>,
     d: &mut Derived,
     blob: &mut Vec<u8>,
 ) -> Result<()> {
     // Visits of a visitor erased since the writer took their events: no row again, here
-    // or in ClickHouse (`erased_visitors`; almost always empty).
-    let erased: Vec<i64> = tx
-        .prepare_cached("SELECT visitor_id FROM erased_visitors")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    // or in ClickHouse.
+    let erased = erased_visitors(tx)?;
     if !erased.is_empty() {
         d.sessions.retain(|s| !erased.contains(&s.visitor_id));
     }
