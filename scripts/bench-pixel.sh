@@ -243,15 +243,18 @@ cpu_seconds() {
   awk -v tick="$TICK" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / tick }' "/proc/$1/stat"
 }
 
-# CPU seconds (user + system) of the process's writer thread so far.
+# CPU seconds (user + system) of the process's write path so far: its writer thread
+# (takes hits, appends them to the hit log) and its indexer thread (commits them).
 writer_cpu_seconds() {
-  local t
+  local t sum=0
   for t in /proc/"$1"/task/*; do
-    [ "$(cat "$t/comm" 2>/dev/null)" = pixeltrack-writ ] || continue
-    awk -v tick="$TICK" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / tick }' "$t/stat"
-    return
+    case "$(cat "$t/comm" 2>/dev/null)" in
+      pixeltrack-writ | pixeltrack-inde) ;;
+      *) continue ;;
+    esac
+    sum=$(awk -v tick="$TICK" -v s="$sum" '{ sub(/.*\) /, ""); printf "%.2f", s + ($12 + $13) / tick }' "$t/stat")
   done
-  echo 0
+  echo "$sum"
 }
 
 # Transactions the writer has committed so far (the server's /metrics).
