@@ -140,12 +140,23 @@ impl HitLog {
         let (f, _, size) = self.file.as_mut().expect("opened above");
         if let Err(e) = f.write_all(&record) {
             // Whatever part of it was written fails its checksum: never replayed. The
-            // next record goes to a new file.
+            // next record goes to a new file, under the next number (a file is named by
+            // its first record's).
             self.file = None;
+            self.next_seq += 1;
             return Err(e);
         }
         if self.sync {
-            f.sync_data()?;
+            if let Err(e) = f.sync_data() {
+                // Its hits now wait for their commit: the record goes, or a restart would
+                // store them a second time. If it cannot go, they are answered from it.
+                if f.set_len(*size).is_ok() {
+                    self.file = None;
+                    self.next_seq += 1;
+                    return Err(e);
+                }
+                tracing::error!(error = %e, "syncing the hit log failed: the record stays, its hits are answered");
+            }
         }
         *size += record.len() as u64;
         self.next_seq += 1;
