@@ -48,10 +48,20 @@ impl Aggregate {
                 counts: *c,
             })
             .collect();
+        // Rollups count no visits per page (a page's rows have 0): pages tied on the rest
+        // go by their value here too, or a filter that every event passes would reorder
+        // them.
+        let visits = |c: &Counts| {
+            if group == Group::Dim(crate::store::Dim::Page) {
+                0
+            } else {
+                c.visits
+            }
+        };
         rows.sort_by(|a, b| {
             let (x, y) = (&a.counts, &b.counts);
-            (y.visitors, y.pageviews, y.events, y.visits)
-                .cmp(&(x.visitors, x.pageviews, x.events, x.visits))
+            (y.visitors, y.pageviews, y.events, visits(y))
+                .cmp(&(x.visitors, x.pageviews, x.events, visits(x)))
                 .then(a.value.cmp(&b.value))
         });
         rows.truncate(limit);
@@ -142,6 +152,36 @@ mod tests {
     const D0: Millis = 20_148 * DAY_MS;
     const SOURCES: [&str; 3] = ["Google", "Bing", ""];
     const PAGES: [&str; 4] = ["/", "/a", "/b", "/blog/b"];
+
+    /// Pages tied on everything rollups count go by their value, whatever their visits
+    /// (rollups count none per page); other groups keep visits as a tie-break.
+    #[test]
+    fn pages_tied_on_what_rollups_count_go_by_their_value() {
+        let row = |visits| Counts {
+            visitors: 38,
+            pageviews: 40,
+            visits,
+            ..Counts::default()
+        };
+        use std::collections::HashMap;
+        let rows = HashMap::from([
+            ("/blog".to_owned(), row(39)),
+            ("/blog/x".to_owned(), row(40)),
+        ]);
+        let source = Group::Dim(Dim::Source);
+        let page = Group::Dim(Dim::Page);
+        let agg = Aggregate {
+            groups: WebCounts(HashMap::from([(page, rows.clone()), (source, rows)])),
+        };
+        let values = |g| {
+            agg.sums(g, 10)
+                .into_iter()
+                .map(|r| r.value)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(page), ["/blog", "/blog/x"]);
+        assert_eq!(values(source), ["/blog/x", "/blog"]);
+    }
 
     fn pageview(ts_ms: Millis, visitor_id: i64, path: &str, source: &str) -> Event {
         Event {
