@@ -398,7 +398,8 @@ pub fn start(
                 // and the indexer keeps up.
                 let logged = match log.as_mut() {
                     Some(log)
-                        if !(quiet && (light || lone))
+                        if !hold.is_zero()
+                            && !(quiet && (light || lone))
                             && !stopping
                             && waiting > 0
                             && !state.failing.load(Ordering::Acquire)

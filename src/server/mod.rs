@@ -122,17 +122,14 @@ impl App {
             None
         };
         // Hits answered before a crash that the store does not have yet are replayed
-        // from the hit log by the indexer before anything else.
-        let log = if cfg.ingest.log_hold_ms > 0 {
-            let committed = event_writer.logged()?;
-            Some(ingest::hitlog::HitLog::open(
-                &cfg.data_dir,
-                committed,
-                cfg.ingest.synchronous == crate::config::Synchronous::Full,
-            )?)
-        } else {
-            None
-        };
+        // from the hit log by the indexer before anything else — also when this start
+        // has the log turned off (`ingest.log_hold_ms = 0`: nothing new is appended).
+        let committed = event_writer.logged()?;
+        let log = Some(ingest::hitlog::HitLog::open(
+            &cfg.data_dir,
+            committed,
+            cfg.ingest.synchronous == crate::config::Synchronous::Full,
+        )?);
         let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone(), log);
         let forwarder =
             spool.map(|spool| crate::forward::Forwarder::start(spool, &cfg.store, metrics.clone()));
