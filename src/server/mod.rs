@@ -301,10 +301,13 @@ pub fn router(state: AppState) -> Router {
             get(collect::email::withdraw_get).post(collect::email::withdraw_post),
         )
         .with_state(state.collector.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state.collector.ingest.clone(),
-            in_flight,
-        ));
+        .layer(tower::layer::layer_fn({
+            let ingest = state.collector.ingest.clone();
+            move |inner| CountArrivals {
+                inner,
+                ingest: ingest.clone(),
+            }
+        }));
     let state_role = state.config.role;
     let ops = Router::new()
         .route("/healthz", get(healthz))
@@ -605,14 +608,56 @@ pub async fn serve(
     Ok(())
 }
 
-/// Counts collector requests in flight, so the writer can tell a pause in the load.
-async fn in_flight(
-    State(ingest): State<ingest::IngestHandle>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let _guard = ingest.arrival();
-    next.run(req).await
+/// Counts collector requests in flight, from routing until the handler answers, so the
+/// writer can tell a pause in the load. A plain wrapper: axum's `from_fn` middleware
+/// boxed a future and a clone of the routes' service for every request.
+#[derive(Clone)]
+struct CountArrivals<S> {
+    inner: S,
+    ingest: ingest::IngestHandle,
+}
+
+impl<S, R> Service<R> for CountArrivals<S>
+where
+    S: Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Arrived<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        Arrived {
+            _arrival: self.ingest.arrival(),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A collector request's handler, counted in flight until it answers.
+    struct Arrived<F> {
+        #[pin]
+        inner: F,
+        _arrival: ingest::InFlight,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Arrived<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
 }
 
 fn connection_service(
