@@ -98,6 +98,10 @@ pub struct Metrics {
     /// last attempt failed, and what was shipped.
     pub forward_shipped_to: AtomicI64,
     pub spool_backlog: AtomicI64,
+    /// Hits answered from the hit log and not committed to the store yet.
+    pub hit_log_backlog: AtomicI64,
+    /// Appends to the hit log that failed (their hits waited for their commit).
+    pub hit_log_append_failures: AtomicU64,
     pub spool_full: std::sync::atomic::AtomicBool,
     pub forward_failing: std::sync::atomic::AtomicBool,
     pub forwarded_events: AtomicU64,
@@ -208,9 +212,15 @@ impl Metrics {
         for (name, help, v) in [
             ("open_sessions", "Open sessions the writer holds in memory (bounded by ingest.max_open_sessions).", self.open_sessions.load(Ordering::Relaxed)),
             ("unique_keys_held", "Unique-visitor keys the writer holds in memory (bounded by ingest.max_unique_keys).", self.unique_keys_held.load(Ordering::Relaxed)),
+            ("hit_log_backlog", "Hits answered from the hit log and not committed to the store yet (bounded: past 50,000 hits wait for their commit).", self.hit_log_backlog.load(Ordering::Relaxed)),
         ] {
             let _ = writeln!(s, "# HELP pixeltrack_{name} {help}\n# TYPE pixeltrack_{name} gauge\npixeltrack_{name} {v}");
         }
+        let _ = writeln!(
+            s,
+            "# HELP pixeltrack_hit_log_append_failures_total Appends to the hit log that failed: their hits waited for their commit instead.\n# TYPE pixeltrack_hit_log_append_failures_total counter\npixeltrack_hit_log_append_failures_total {}",
+            get(&self.hit_log_append_failures)
+        );
         for (name, help, v) in [
             (
                 "spool_backlog",

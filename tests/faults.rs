@@ -5,8 +5,11 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{metric, wait_until, Server, CHROME};
@@ -185,9 +188,6 @@ fn a_start_with_the_hit_log_off_stores_what_it_answered_before_a_kill_9() {
 
 /// `log`: the killed server's hit log is on; `log_again`: the restarted one's.
 fn kill_9_under_load_with_a_held_lock(log: bool, log_again: bool) {
-    use std::collections::HashMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
     let (_dir, data, key) = common::site_dir("example.com");
     let env = [
         ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
@@ -199,34 +199,9 @@ fn kill_9_under_load_with_a_held_lock(log: bool, log_again: bool) {
     ];
     let mut server = Server::start(&data, &env);
     let addr = server.addr;
-    let answers: Arc<Mutex<HashMap<String, Option<String>>>> = Arc::default();
+    let answers: Answers = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..8)
-        .map(|c| {
-            let (answers, stop, key) = (answers.clone(), stop.clone(), key.clone());
-            std::thread::spawn(move || {
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    i += 1;
-                    let id = format!("c{c}-{i}");
-                    let target = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F&p.n={id}");
-                    let ip = format!("198.51.{c}.{}", i % 200 + 1);
-                    let Ok(r) = common::http(
-                        addr,
-                        "GET",
-                        &target,
-                        &[("User-Agent", CHROME), ("X-Forwarded-For", &ip)],
-                    ) else {
-                        continue; // killed mid-request: no answer, no promise
-                    };
-                    if r.status == 200 {
-                        let reason = r.header("x-pixel-reason").map(str::to_owned);
-                        answers.lock().unwrap().insert(id, reason);
-                    }
-                }
-            })
-        })
-        .collect();
+    let clients = load(addr, &key, &answers, &stop);
     std::thread::sleep(Duration::from_millis(700));
     // Another process takes the write lock; the kill comes while it holds it.
     let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
@@ -267,16 +242,7 @@ fn kill_9_under_load_with_a_held_lock(log: bool, log_again: bool) {
     env[2].1 = if log_again { "50" } else { "0" };
     let again = Server::start(&data, &env);
     assert!(again.terminate().success());
-    let mut stored: HashMap<String, usize> = HashMap::new();
-    for e in common::export(&data, "example.com") {
-        let props: serde_json::Value = match &e["props"] {
-            serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
-            v => v.clone(),
-        };
-        if let Some(n) = props["n"].as_str() {
-            *stored.entry(n.to_owned()).or_default() += 1;
-        }
-    }
+    let stored = stored_ids(&data);
     let answers = answers.lock().unwrap();
     let acked: Vec<&String> = answers
         .iter()
@@ -320,4 +286,158 @@ fn kill_9_under_load_with_a_held_lock(log: bool, log_again: bool) {
     for id in &timed_out {
         assert_eq!(stored.get(*id), None, "answered timeout, yet stored: {id}");
     }
+}
+
+/// Each hit's id (its `n` prop) and its answer: `None` acknowledged, else the reason.
+type Answers = Arc<Mutex<HashMap<String, Option<String>>>>;
+
+/// Eight clients sending hits one after another, each with its own id, until `stop`:
+/// concurrent load, so the writer answers from the hit log. Answers go to `answers`.
+fn load(
+    addr: std::net::SocketAddr,
+    key: &str,
+    answers: &Answers,
+    stop: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..8)
+        .map(|c| {
+            let (answers, stop, key) = (answers.clone(), stop.clone(), key.to_owned());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let id = format!("c{c}-{i}");
+                    let target = format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F&p.n={id}");
+                    let ip = format!("198.51.{c}.{}", i % 200 + 1);
+                    let Ok(r) = common::http(
+                        addr,
+                        "GET",
+                        &target,
+                        &[("User-Agent", CHROME), ("X-Forwarded-For", &ip)],
+                    ) else {
+                        continue; // killed mid-request: no answer, no promise
+                    };
+                    if r.status == 200 {
+                        let reason = r.header("x-pixel-reason").map(str::to_owned);
+                        answers.lock().unwrap().insert(id, reason);
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// How many events each hit id has in the store.
+fn stored_ids(data: &Path) -> HashMap<String, usize> {
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for e in common::export(data, "example.com") {
+        let props: serde_json::Value = match &e["props"] {
+            serde_json::Value::String(s) => serde_json::from_str(s).unwrap(),
+            v => v.clone(),
+        };
+        if let Some(n) = props["n"].as_str() {
+            *stored.entry(n.to_owned()).or_default() += 1;
+        }
+    }
+    stored
+}
+
+/// The disk fills under concurrent load, with the hit log on (the default): appends to
+/// the log and commits both fail. Hits keep being answered; when space comes back the
+/// server stores, without a restart, every hit it acknowledged exactly once (those the
+/// log answered and whose commit failed are read back from it) and none it refused.
+#[test]
+#[ignore]
+fn a_full_disk_under_concurrent_load_stores_each_acknowledged_hit_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let _fs = Tmpfs::mount(dir.path(), 24);
+    let data = dir.path().join("d");
+    std::fs::create_dir(&data).unwrap();
+    let key = common::add_site(&data, "example.com");
+    let server = Server::start(
+        &data,
+        &[
+            ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "500"),
+        ],
+    );
+    let answers: Answers = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(server.addr, &key, &answers, &stop);
+    std::thread::sleep(Duration::from_millis(700));
+    let before = answers.lock().unwrap().len();
+    let filler = fill(dir.path());
+    wait_until(
+        "hits refused on the full disk",
+        Duration::from_secs(60),
+        || {
+            answers
+                .lock()
+                .unwrap()
+                .values()
+                .any(Option::is_some)
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.get("/readyz", &[]).status,
+        503,
+        "not ready while writes fail"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let refused = answers.lock().unwrap().len();
+    wait_until("writes resume", Duration::from_secs(30), || {
+        (server.get("/readyz", &[]).status == 200).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+    let (status, log) = server.terminate_keeping_log();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let store = pixeltrack::store::SqliteStore::open(&data).unwrap();
+    store.check_integrity().expect("the store is intact");
+    let stored = stored_ids(&data);
+    let answers = answers.lock().unwrap();
+    let acked: Vec<&String> = answers
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(k, _)| k)
+        .collect();
+    let reasons: Vec<(&String, &str)> = answers
+        .iter()
+        .filter_map(|(k, r)| r.as_deref().map(|r| (k, r)))
+        .collect();
+    assert!(before > 100, "load before the disk filled: {before}");
+    assert!(
+        answers.len() > refused,
+        "hits answered after the space came back"
+    );
+    assert!(!reasons.is_empty());
+    for (id, reason) in &reasons {
+        assert!(
+            ["store_error", "timeout"].contains(reason),
+            "{id}: {reason}"
+        );
+        assert_eq!(stored.get(*id), None, "answered {reason}, yet stored: {id}");
+    }
+    for id in &acked {
+        assert_eq!(stored.get(*id), Some(&1), "acknowledged {id}");
+    }
+    assert_eq!(
+        stored.values().sum::<usize>(),
+        acked.len(),
+        "nothing stored that was not acknowledged"
+    );
+    assert!(
+        metric(
+            &m,
+            "pixeltrack_events_dropped_total{reason=\"store_error\"}"
+        ) + metric(&m, "pixeltrack_events_dropped_total{reason=\"timeout\"}")
+            >= 1.0
+    );
 }

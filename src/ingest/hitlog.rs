@@ -240,7 +240,7 @@ fn read_file(path: &Path) -> std::io::Result<Vec<(u64, Vec<Event>)>> {
         tracing::warn!(
             path = %path.display(),
             bytes = bytes.len() - at,
-            "the hit log ends with a record cut short (a crash while it was written: its hits were not answered)"
+            "the hit log ends with a record cut short (a crash or a failed write while it was written: its hits were not answered)"
         );
     }
     Ok(out)

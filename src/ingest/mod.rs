@@ -298,8 +298,6 @@ impl Load {
 struct LogState {
     /// The last record committed (the store's mark).
     committed: std::sync::atomic::AtomicU64,
-    /// Answered hits not committed yet.
-    backlog: AtomicI64,
     /// A commit of logged hits failed: until they are replayed from the log and
     /// committed, new hits wait for their commit.
     failing: std::sync::atomic::AtomicBool,
@@ -403,11 +401,12 @@ pub fn start(
                             && !stopping
                             && waiting > 0
                             && !state.failing.load(Ordering::Acquire)
-                            && state.backlog.load(Ordering::Acquire) < LOGGED_MAX =>
+                            && m.hit_log_backlog.load(Ordering::Acquire) < LOGGED_MAX =>
                     {
                         match log.append(&events) {
                             Ok(seq) => Some(seq),
                             Err(e) => {
+                                m.hit_log_append_failures.fetch_add(1, Ordering::Relaxed);
                                 if !append_failed_said {
                                     tracing::error!(error = %e, "appending to the hit log failed: hits wait for their commit until it works again");
                                 }
@@ -421,8 +420,7 @@ pub fn start(
                 match logged {
                     Some(seq) => {
                         append_failed_said = false;
-                        state
-                            .backlog
+                        m.hit_log_backlog
                             .fetch_add(events.len() as i64, Ordering::AcqRel);
                         for ack in acks.into_iter().flatten() {
                             let _ = ack.done.send(true);
@@ -491,6 +489,7 @@ fn index(
     clock: Clock,
 ) -> Stopped {
     let mut stopped = Stopped::default();
+    let metrics = writer.metrics.clone();
     let mut last_evict = clock.now_ms();
     let log_dir = leftover.as_ref().map(|l| l.dir.clone());
     // Records to replay before anything else: those found at start, and after a failed
@@ -563,8 +562,8 @@ fn index(
             Some(Batch::Logged { events, fixes, seq }) => {
                 if failed || seq <= state.committed.load(Ordering::Acquire) {
                     // In the log: replayed from there (or already).
-                    state
-                        .backlog
+                    metrics
+                        .hit_log_backlog
                         .fetch_sub(events.len() as i64, Ordering::AcqRel);
                     held_fixes.extend(fixes);
                     continue;
@@ -624,7 +623,9 @@ fn index(
             index,
             seq,
         );
-        state.backlog.fetch_sub(held_logged, Ordering::AcqRel);
+        metrics
+            .hit_log_backlog
+            .fetch_sub(held_logged, Ordering::AcqRel);
         held_logged = 0;
         if ok {
             if let Some(seq) = seq {
@@ -730,6 +731,11 @@ mod tests {
             assert_eq!(handle.submit(Box::new(hit(n))).await, Submitted::Stored);
         }
         assert_eq!(stored(dir.path()), 0, "answered before any commit");
+        let metrics = handle.metrics.clone();
+        assert_eq!(metrics.hit_log_backlog.load(Ordering::Acquire), 20);
+        assert!(metrics
+            .render()
+            .contains("\npixeltrack_hit_log_backlog 20\n"));
         let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
         let logged: Vec<Event> = left.records.into_iter().flat_map(|r| r.1).collect();
         assert_eq!(logged.len(), 20, "every answered hit is in the log");
@@ -741,6 +747,7 @@ mod tests {
             .unwrap();
         assert_eq!(stopped, Stopped::default());
         assert_eq!(stored(dir.path()), 20);
+        assert_eq!(metrics.hit_log_backlog.load(Ordering::Acquire), 0);
         let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
         assert!(left.files.is_empty(), "committed: the log files are gone");
     }
