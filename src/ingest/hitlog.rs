@@ -78,7 +78,7 @@ impl HitLog {
         let mut records = Vec::new();
         let mut last = committed;
         for f in &files {
-            for (seq, events) in read_file(f)? {
+            for (seq, events) in read_file(f, true)? {
                 last = last.max(seq);
                 if seq > committed {
                     records.push((seq, events));
@@ -192,12 +192,14 @@ impl HitLog {
     }
 }
 
-/// The records in `dir` after `committed`, oldest first.
+/// The records in `dir` after `committed`, oldest first. Read again after each failed
+/// commit of answered hits, so a record cut short is not reported here: the start
+/// reported those a crash left, and the writer thread the append that failed.
 pub fn records_after(dir: &Path, committed: u64) -> std::io::Result<Vec<(u64, Vec<Event>)>> {
     let mut out = Vec::new();
     for f in log_files(dir)? {
         out.extend(
-            read_file(&f)?
+            read_file(&f, false)?
                 .into_iter()
                 .filter(|(seq, _)| *seq > committed),
         );
@@ -206,8 +208,9 @@ pub fn records_after(dir: &Path, committed: u64) -> std::io::Result<Vec<(u64, Ve
     Ok(out)
 }
 
-/// The records of one file, up to the first one cut short or damaged.
-fn read_file(path: &Path) -> std::io::Result<Vec<(u64, Vec<Event>)>> {
+/// The records of one file, up to the first one cut short or damaged (`say_torn`:
+/// logged).
+fn read_file(path: &Path, say_torn: bool) -> std::io::Result<Vec<(u64, Vec<Event>)>> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut out = Vec::new();
@@ -236,7 +239,7 @@ fn read_file(path: &Path) -> std::io::Result<Vec<(u64, Vec<Event>)>> {
         out.push((seq, events));
         at += HEADER + len;
     }
-    if at < bytes.len() {
+    if say_torn && at < bytes.len() {
         tracing::warn!(
             path = %path.display(),
             bytes = bytes.len() - at,
