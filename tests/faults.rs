@@ -44,6 +44,22 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A 24 MiB tmpfs mounted on `dir` (for [`fill`]), holding a data directory with one
+/// site: the data directory and the site's key.
+fn small_disk(dir: &Path) -> (Tmpfs, std::path::PathBuf, String) {
+    let fs = Tmpfs::mount(dir, 24);
+    let data = dir.join("d");
+    std::fs::create_dir(&data).unwrap();
+    let key = common::add_site(&data, "example.com");
+    (fs, data, key)
+}
+
+/// The server's settings on a small disk: hits from many addresses, a short busy timeout.
+const SMALL_DISK_ENV: [(&str, &str); 2] = [
+    ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
+    ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "500"),
+];
+
 /// Fills the file system holding `path` until a write fails; returns the filler.
 fn fill(path: &Path) -> std::path::PathBuf {
     use std::io::Write;
@@ -61,17 +77,8 @@ fn fill(path: &Path) -> std::path::PathBuf {
 #[ignore]
 fn a_full_disk_loses_nothing_acknowledged_and_recovers_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let _fs = Tmpfs::mount(dir.path(), 24);
-    let data = dir.path().join("d");
-    std::fs::create_dir(&data).unwrap();
-    let key = common::add_site(&data, "example.com");
-    let server = Server::start(
-        &data,
-        &[
-            ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
-            ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "500"),
-        ],
-    );
+    let (_fs, data, key) = small_disk(dir.path());
+    let server = Server::start(&data, &SMALL_DISK_ENV);
     let mut n = 0u32;
     let mut hit = || {
         n += 1;
@@ -350,17 +357,8 @@ fn stored_ids(data: &Path) -> HashMap<String, usize> {
 #[ignore]
 fn a_full_disk_under_concurrent_load_stores_each_acknowledged_hit_once() {
     let dir = tempfile::tempdir().unwrap();
-    let _fs = Tmpfs::mount(dir.path(), 24);
-    let data = dir.path().join("d");
-    std::fs::create_dir(&data).unwrap();
-    let key = common::add_site(&data, "example.com");
-    let server = Server::start(
-        &data,
-        &[
-            ("PIXELTRACK_TRUSTED_PROXIES", "127.0.0.1/32"),
-            ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "500"),
-        ],
-    );
+    let (_fs, data, key) = small_disk(dir.path());
+    let server = Server::start(&data, &SMALL_DISK_ENV);
     let answers: Answers = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(server.addr, &key, &answers, &stop);
