@@ -196,7 +196,7 @@ impl Collector {
         };
         let mut params = req.params;
         params.site = Some(site.key.to_string());
-        let mut hit: RawHit = match self.raw_hit(headers, ext, params) {
+        let mut hit: Box<RawHit> = match self.raw_hit(headers, ext, params) {
             Ok(h) => h,
             Err(r) => {
                 self.metrics.dropped(r);

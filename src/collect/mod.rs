@@ -108,14 +108,14 @@ pub(crate) fn settings_may_lift(r: DropReason) -> bool {
 
 impl Collector {
     /// Records one hit; returns the drop reason if it was not stored.
-    async fn record(&self, hit: Result<RawHit, DropReason>) -> Option<&'static str> {
+    async fn record(&self, hit: Result<Box<RawHit>, DropReason>) -> Option<&'static str> {
         match self.try_record(hit).await {
             Ok(()) => None,
             Err(reason) => Some(reason.as_str()),
         }
     }
 
-    async fn try_record(&self, hit: Result<RawHit, DropReason>) -> Result<(), DropReason> {
+    async fn try_record(&self, hit: Result<Box<RawHit>, DropReason>) -> Result<(), DropReason> {
         self.try_record_with(hit, None).await
     }
 
@@ -123,7 +123,7 @@ impl Collector {
     /// (Matomo's `country` with a write token) in place of the IP's.
     async fn try_record_with(
         &self,
-        hit: Result<RawHit, DropReason>,
+        hit: Result<Box<RawHit>, DropReason>,
         country: Option<&str>,
     ) -> Result<(), DropReason> {
         let hit = hit.map_err(|r| self.count(r))?;
@@ -215,7 +215,7 @@ impl Collector {
         uri: &Uri,
         headers: &HeaderMap,
         ext: &Extensions,
-    ) -> Result<RawHit, DropReason> {
+    ) -> Result<Box<RawHit>, DropReason> {
         let query = uri.query().unwrap_or("");
         if query.len() > self.limits.max_query_bytes {
             return Err(DropReason::Oversized);
@@ -224,13 +224,15 @@ impl Collector {
         self.raw_hit(headers, ext, params)
     }
 
-    /// The request's headers and peer, checked, around already-parsed parameters.
+    /// The request's headers and peer, checked, around already-parsed parameters. Boxed:
+    /// the handlers' futures hold it across their awaits, and every future that holds it
+    /// is moved whole (into axum's box, into each enclosing future).
     pub(crate) fn raw_hit(
         &self,
         headers: &HeaderMap,
         ext: &Extensions,
         params: HitParams,
-    ) -> Result<RawHit, DropReason> {
+    ) -> Result<Box<RawHit>, DropReason> {
         let ua = header_str(headers, header::USER_AGENT)?.unwrap_or_default();
         if ua.len() > self.limits.max_ua_bytes {
             return Err(DropReason::Oversized);
@@ -263,7 +265,7 @@ impl Collector {
                 .map(|v| v.as_bytes()),
             &self.trusted_proxies,
         );
-        Ok(RawHit {
+        Ok(Box::new(RawHit {
             cdn_country,
             gpc: flag(&SEC_GPC),
             dnt: flag(&header::DNT),
@@ -272,6 +274,6 @@ impl Collector {
             user_agent: ua,
             referer_header: referer,
             params,
-        })
+        }))
     }
 }
