@@ -306,13 +306,14 @@ struct LogState {
 /// Starts the writer thread (takes hits from the queue, appends them to the hit log
 /// under concurrent load and answers them) and the indexer thread (owns `writer`:
 /// commits what the writer thread hands it — answered hits held up to
-/// `ingest.log_hold_ms` to be committed together, the others at once). Without a log
-/// every hit waits for its commit.
+/// `ingest.log_hold_ms` to be committed together, the others at once). `log` and what
+/// an earlier run left in it: with `log_hold_ms = 0` nothing is appended (every hit
+/// waits for its commit), and what was left is still committed first.
 pub fn start(
     writer: EventWriter,
     config: &IngestConfig,
     clock: Clock,
-    log: Option<(hitlog::HitLog, hitlog::Leftover)>,
+    (mut log, leftover): (hitlog::HitLog, hitlog::Leftover),
 ) -> (IngestHandle, JoinHandle<Stopped>) {
     let (tx, mut rx) = mpsc::channel::<Msg>(config.queue_capacity);
     let in_flight = Arc::new(AtomicI64::new(0));
@@ -323,10 +324,6 @@ pub fn start(
     let light_load_per_second = config.light_load_per_second;
     let metrics = writer.metrics.clone();
     let state = Arc::new(LogState::default());
-    let (mut log, leftover) = match log {
-        Some((log, leftover)) => (Some(log), Some(leftover)),
-        None => (None, None),
-    };
     if let Ok(seq) = writer.logged() {
         state.committed.store(seq, Ordering::Relaxed);
     }
@@ -394,28 +391,26 @@ pub fn start(
                 // client reads it in the next report, as a burst's last hits are), when
                 // the handlers wait for an answer (async durability answered already)
                 // and the indexer keeps up.
-                let logged = match log.as_mut() {
-                    Some(log)
-                        if !hold.is_zero()
-                            && !(quiet && (light || lone))
-                            && !stopping
-                            && waiting > 0
-                            && !state.failing.load(Ordering::Acquire)
-                            && m.hit_log_backlog.load(Ordering::Acquire) < LOGGED_MAX =>
-                    {
-                        match log.append(&events) {
-                            Ok(seq) => Some(seq),
-                            Err(e) => {
-                                m.hit_log_append_failures.fetch_add(1, Ordering::Relaxed);
-                                if !append_failed_said {
-                                    tracing::error!(error = %e, "appending to the hit log failed: hits wait for their commit until it works again");
-                                }
-                                append_failed_said = true;
-                                None
+                let to_log = !hold.is_zero()
+                    && !(quiet && (light || lone))
+                    && !stopping
+                    && waiting > 0
+                    && !state.failing.load(Ordering::Acquire)
+                    && m.hit_log_backlog.load(Ordering::Acquire) < LOGGED_MAX;
+                let logged = if to_log {
+                    match log.append(&events) {
+                        Ok(seq) => Some(seq),
+                        Err(e) => {
+                            m.hit_log_append_failures.fetch_add(1, Ordering::Relaxed);
+                            if !append_failed_said {
+                                tracing::error!(error = %e, "appending to the hit log failed: hits wait for their commit until it works again");
                             }
+                            append_failed_said = true;
+                            None
                         }
                     }
-                    _ => None,
+                } else {
+                    None
                 };
                 match logged {
                     Some(seq) => {
@@ -445,21 +440,17 @@ pub fn start(
                         }
                     }
                 }
-                if let Some(log) = log.as_mut() {
-                    log.release(state.committed.load(Ordering::Acquire));
-                }
+                log.release(state.committed.load(Ordering::Acquire));
             }
             drop(itx);
             let stopped = indexer.join().unwrap_or_else(|_| {
                 tracing::error!("the indexer thread panicked: answered hits in the hit log are stored at the next start");
                 Stopped::default()
             });
-            if let Some(log) = log.as_mut() {
-                let committed = state.committed.load(Ordering::Acquire);
-                log.release(committed);
-                if log.holds_uncommitted(committed) {
-                    tracing::warn!("answered hits the store could not take are in the hit log: they are stored at the next start");
-                }
+            let committed = state.committed.load(Ordering::Acquire);
+            log.release(committed);
+            if log.holds_uncommitted(committed) {
+                tracing::warn!("answered hits the store could not take are in the hit log: they are stored at the next start");
             }
             tracing::info!("writer stopped");
             stopped
@@ -484,28 +475,27 @@ fn index(
     rx: std::sync::mpsc::Receiver<Batch>,
     done: std::sync::mpsc::Sender<()>,
     state: Arc<LogState>,
-    leftover: Option<hitlog::Leftover>,
+    leftover: hitlog::Leftover,
     hold: Duration,
     clock: Clock,
 ) -> Stopped {
     let mut stopped = Stopped::default();
     let metrics = writer.metrics.clone();
     let mut last_evict = clock.now_ms();
-    let log_dir = leftover.as_ref().map(|l| l.dir.clone());
     // Records to replay before anything else: those found at start, and after a failed
     // commit of answered hits the log's records the store does not have.
-    let mut replay = None;
-    let mut replayed_files = Vec::new();
-    if let Some(l) = leftover {
-        if !l.records.is_empty() {
-            tracing::info!(
-                records = l.records.len(),
-                "storing the answered hits found in the hit log"
-            );
-        }
-        replay = Some(l.records);
-        replayed_files = l.files;
+    let hitlog::Leftover {
+        dir: log_dir,
+        records,
+        files: mut replayed_files,
+    } = leftover;
+    if !records.is_empty() {
+        tracing::info!(
+            records = records.len(),
+            "storing the answered hits found in the hit log"
+        );
     }
+    let mut replay = Some(records);
     let mut failed = false;
     let mut held: Vec<Event> = Vec::new();
     let mut held_fixes: Vec<Reclassify> = Vec::new();
@@ -515,10 +505,10 @@ fn index(
     let mut held_since: Option<std::time::Instant> = None;
     loop {
         if failed {
-            replay = log_dir.as_deref().and_then(|dir| {
-                let committed = writer.logged().ok()?;
-                hitlog::records_after(dir, committed).ok()
-            });
+            replay = writer
+                .logged()
+                .ok()
+                .and_then(|committed| hitlog::records_after(&log_dir, committed).ok());
         }
         if let Some(records) = replay.take() {
             failed = false;
@@ -724,7 +714,7 @@ mod tests {
         let log = hitlog::HitLog::open(dir.path(), writer.logged().unwrap(), false).unwrap();
         assert!(log.1.records.is_empty());
         // Held for ten minutes: nothing logged is committed before the stop.
-        let (handle, thread) = start(writer, &config(600_000), Clock::System, Some(log));
+        let (handle, thread) = start(writer, &config(600_000), Clock::System, log);
         // Other hits in flight: each batch is logged, not committed at once.
         let others = [handle.arrival(), handle.arrival()];
         for n in 0..20 {
@@ -804,7 +794,7 @@ mod tests {
         let run = |store: &crate::store::SqliteStore| {
             let writer = EventWriter::for_tests(store);
             let log = hitlog::HitLog::open(dir.path(), writer.logged().unwrap(), false).unwrap();
-            let (handle, thread) = start(writer, &config(50), Clock::System, Some(log));
+            let (handle, thread) = start(writer, &config(50), Clock::System, log);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

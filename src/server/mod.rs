@@ -125,11 +125,11 @@ impl App {
         // from the hit log by the indexer before anything else — also when this start
         // has the log turned off (`ingest.log_hold_ms = 0`: nothing new is appended).
         let committed = event_writer.logged()?;
-        let log = Some(ingest::hitlog::HitLog::open(
+        let log = ingest::hitlog::HitLog::open(
             &cfg.data_dir,
             committed,
             cfg.ingest.synchronous == crate::config::Synchronous::Full,
-        )?);
+        )?;
         let (ingest, writer) = ingest::start(event_writer, &cfg.ingest, clock.clone(), log);
         let forwarder =
             spool.map(|spool| crate::forward::Forwarder::start(spool, &cfg.store, metrics.clone()));
