@@ -224,7 +224,8 @@ pub struct IngestConfig {
     /// Under concurrent load, a hit is answered once it is in the hit log
     /// (`ingest::hitlog`), and the indexer commits what arrived over up to this long
     /// (ms) in one transaction: fewer, larger transactions. Reports lag by at most this.
-    /// 0: no hit log, every hit waits for its commit.
+    /// 0: nothing is appended, every hit waits for its commit (what an earlier run left
+    /// in the log is still committed at the start).
     pub log_hold_ms: u64,
     /// How long a hit waits for the writer to take it; past that it is answered with
     /// `X-Pixel-Reason: timeout` and never written (a taken hit waits for its commit).
