@@ -343,6 +343,8 @@ pub fn start(
             let mut stopping = false;
             let mut append_failed_said = false;
             let mut load = Load::new(light_load_per_second);
+            // Batches sent for their commit whose hits still wait for it (see below).
+            let mut unfinished = 0usize;
             while !stopping {
                 let Some(first) = rx.blocking_recv() else {
                     break;
@@ -357,6 +359,17 @@ pub fn start(
                     while let Ok(m) = rx.try_recv() {
                         msgs.push(m);
                     }
+                }
+                // Whether this batch may go to the hit log. When it may not and a
+                // commit is still under way, the batch waits for it before its hits
+                // are taken (so, untaken, they can still time out).
+                wait_done(&done_rx, &mut unfinished, Some(Duration::ZERO));
+                let may_log = !hold.is_zero()
+                    && !stopping
+                    && !state.failing.load(Ordering::Acquire)
+                    && m.hit_log_backlog.load(Ordering::Acquire) < LOGGED_MAX;
+                if !may_log {
+                    wait_done(&done_rx, &mut unfinished, None);
                 }
                 let mut events = Vec::with_capacity(msgs.len());
                 let mut acks = Vec::with_capacity(msgs.len());
@@ -391,12 +404,7 @@ pub fn start(
                 // client reads it in the next report, as a burst's last hits are), when
                 // the handlers wait for an answer (async durability answered already)
                 // and the indexer keeps up.
-                let to_log = !hold.is_zero()
-                    && !(quiet && (light || lone))
-                    && !stopping
-                    && waiting > 0
-                    && !state.failing.load(Ordering::Acquire)
-                    && m.hit_log_backlog.load(Ordering::Acquire) < LOGGED_MAX;
+                let to_log = may_log && !(quiet && (light || lone)) && waiting > 0;
                 let logged = if to_log {
                     match log.append(&events) {
                         Ok(seq) => Some(seq),
@@ -425,7 +433,11 @@ pub fn start(
                     None => {
                         // Taken, these wait for their commit; the next hits wait to be
                         // taken meanwhile (past `commit_timeout_ms` they are answered
-                        // `timeout` and never written), as with a writer of one thread.
+                        // `timeout` and never written), as with a writer of one thread —
+                        // unless the commit takes longer than `log_hold_ms` (a lock
+                        // held by another process, a slow disk): then the next hits
+                        // are taken, and answered from the hit log (their handlers
+                        // are not alone any more) rather than held up behind it.
                         let wait = waiting > 0;
                         let sent = itx.send(Batch::Now {
                             events,
@@ -436,7 +448,9 @@ pub fn start(
                             wait,
                         });
                         if sent.is_ok() && wait {
-                            let _ = done_rx.recv();
+                            unfinished += 1;
+                            let stall = if hold.is_zero() { None } else { Some(hold) };
+                            wait_done(&done_rx, &mut unfinished, stall);
                         }
                     }
                 }
@@ -464,6 +478,29 @@ pub fn start(
         commit_timeout: Duration::from_millis(config.commit_timeout_ms),
     };
     (handle, thread)
+}
+
+/// Waits up to `for_` (`None`: as long as it takes) for the indexer to finish the
+/// `unfinished` batches the writer thread sent it for their commit; counts them down.
+fn wait_done(done: &std::sync::mpsc::Receiver<()>, unfinished: &mut usize, for_: Option<Duration>) {
+    if *unfinished == 0 {
+        return;
+    }
+    let until = for_.map(|d| std::time::Instant::now() + d);
+    while *unfinished > 0 {
+        let r = match until {
+            None => done
+                .recv()
+                .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
+            Some(t) => done.recv_timeout(t.saturating_duration_since(std::time::Instant::now())),
+        };
+        match r {
+            Ok(()) => *unfinished -= 1,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return,
+            // The indexer is gone: nothing left to wait for.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => *unfinished = 0,
+        }
+    }
 }
 
 /// The indexer thread: commits what the writer thread hands it. Answered hits are held
@@ -740,6 +777,48 @@ mod tests {
         assert_eq!(metrics.hit_log_backlog.load(Ordering::Acquire), 0);
         let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
         assert!(left.files.is_empty(), "committed: the log files are gone");
+    }
+
+    /// A lone hit waits for its commit; when that commit stalls (another process holds
+    /// the write lock), the hits that come meanwhile are not held up behind it: they
+    /// are answered from the hit log, not `timeout`. Both are stored once the lock goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_commit_does_not_hold_up_the_hits_behind_it() {
+        let (dir, store) = store_with_site();
+        let writer = EventWriter::for_tests(&store);
+        let log = hitlog::HitLog::open(dir.path(), writer.logged().unwrap(), false).unwrap();
+        let config = IngestConfig {
+            commit_timeout_ms: 1_000,
+            ..config(50)
+        };
+        let (handle, thread) = start(writer, &config, Clock::System, log);
+        let locker = rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap();
+        locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let h = handle.clone();
+        let lone = tokio::spawn(async move {
+            let _arrived = h.arrival();
+            h.submit(Box::new(hit(0))).await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!lone.is_finished(), "the lone hit waits for its commit");
+        let t = Instant::now();
+        let _arrived = handle.arrival();
+        assert_eq!(handle.submit(Box::new(hit(1))).await, Submitted::Stored);
+        assert!(
+            t.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(stored(dir.path()), 0, "answered from the log");
+        locker.execute_batch("COMMIT").unwrap();
+        assert_eq!(lone.await.unwrap(), Submitted::Stored);
+        drop(_arrived);
+        handle.shutdown().await;
+        let stopped = tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(stopped, Stopped::default());
+        assert_eq!(stored(dir.path()), 2);
     }
 
     /// A visitor erased while their hits wait in the hit log: the hits are not stored

@@ -479,11 +479,33 @@ async fn sessions_resume_after_a_restart() {
 }
 
 /// A `200` without `X-Pixel-Reason` means stored — also when the store is locked
-/// by another process for longer than `commit_timeout_ms`. Hits the writer could not
-/// take in time are answered `timeout` and never written later.
+/// by another process for longer than `commit_timeout_ms`. Without the hit log, hits
+/// the writer could not take in time are answered `timeout` and never written later.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
-    let t = TestApp::new(&[("ingest.commit_timeout_ms", toml::Value::Integer(300))]);
+    let (acknowledged, timed_out) = hits_under_a_held_lock(0).await;
+    assert!(timed_out > 0, "the lock outlived the commit timeout");
+    assert!(
+        acknowledged > 0,
+        "the first hit was taken and committed after the lock"
+    );
+}
+
+/// The same with the hit log (the default): the first hit waits for its stalled
+/// commit, the ones after it are answered from the log; none times out, all stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_store_holds_up_no_hit_with_the_hit_log() {
+    assert_eq!(hits_under_a_held_lock(50).await, (20, 0));
+}
+
+/// Twenty hits, one every 40 ms, while another process holds the write lock for
+/// 1.5 s, with `ingest.log_hold_ms = hold_ms`: the hits acknowledged and those
+/// answered `timeout`. Asserts every acknowledged hit is stored, and nothing else.
+async fn hits_under_a_held_lock(hold_ms: i64) -> (u64, u64) {
+    let t = TestApp::new(&[
+        ("ingest.commit_timeout_ms", toml::Value::Integer(300)),
+        ("ingest.log_hold_ms", toml::Value::Integer(hold_ms)),
+    ]);
     let site = t.site();
     let db = t._dir.path().join(pixeltrack::store::sqlite::DB_FILE);
     let locker = rusqlite::Connection::open(&db).unwrap();
@@ -517,16 +539,12 @@ async fn a_locked_store_never_turns_a_200_into_a_lost_event() {
     }
     release.join().unwrap();
     let t = t.finish().await;
-    assert!(timed_out > 0, "the lock outlived the commit timeout");
-    assert!(
-        acknowledged > 0,
-        "the first hit was taken and committed after the lock"
-    );
     assert_eq!(
         t.store.count_events(site.id).unwrap(),
         acknowledged,
         "every acknowledged hit is stored, and no timed-out one is"
     );
+    (acknowledged, timed_out)
 }
 
 #[tokio::test(flavor = "multi_thread")]
