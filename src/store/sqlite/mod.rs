@@ -373,6 +373,10 @@ impl SqliteStore {
     pub fn writer(&self, sync: Synchronous) -> Result<SqliteWriter> {
         let conn = open_conn(&self.path, sync)?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        // Statement journals in memory: a multi-row upsert (rollups, visits) keeps a
+        // copy of each page it changes until it ends, and past 64 KiB SQLite spilled
+        // that copy to a temporary file, one `pwrite` a page.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         SqliteWriter::new(conn, self.wal_bound.clone())
     }
 
