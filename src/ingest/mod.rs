@@ -541,7 +541,10 @@ fn index(
     let mut held_seq: Option<u64> = None;
     let mut held_since: Option<std::time::Instant> = None;
     loop {
-        if failed {
+        // After a failed commit of answered hits, the log is read again (and what it
+        // holds committed first) once the writer's wait after the failure is over:
+        // until then hits that wait for their commit are answered `store_error`.
+        if failed && writer.retry_due() {
             replay = writer
                 .logged()
                 .ok()

@@ -452,6 +452,10 @@ impl EventWriter {
         index: Index,
     ) -> bool {
         if self.needs_recovery {
+            if !self.retry_due() {
+                self.refused(events.len() as u64);
+                return false;
+            }
             match self.recover(self.latest_ms) {
                 Ok(_) => {
                     // The rebuild wrote to the store: writes work again.
@@ -560,10 +564,28 @@ impl EventWriter {
         }
     }
 
+    /// Whether a write may be tried: none failed, or the wait after the last failure
+    /// is over (see [`Failing::retry_at`]).
+    pub fn retry_due(&self) -> bool {
+        !self.needs_recovery || self.failing.retry_at.is_none_or(|t| Instant::now() >= t)
+    }
+
     /// A batch of `n` events was not written: logged (rate-limited), counted as
     /// `store_error` drops, and `/readyz` says not ready until a write succeeds.
     fn failed(&mut self, n: u64, e: &crate::store::StoreError) {
         self.failing.failed(n, e);
+        self.count_failed(n);
+    }
+
+    /// A batch of `n` events not tried, a write having failed a moment ago: counted
+    /// as a failed one.
+    fn refused(&mut self, n: u64) {
+        self.failing.batches += 1;
+        self.failing.events += n;
+        self.count_failed(n);
+    }
+
+    fn count_failed(&self, n: u64) {
         let m = &self.metrics;
         m.store_failing.store(true, Ordering::Relaxed);
         m.batches_failed.fetch_add(1, Ordering::Relaxed);
@@ -582,12 +604,22 @@ struct Failing {
     reported: Option<Instant>,
     batches: u64,
     events: u64,
+    /// No write is tried before this: after a failure the next try rebuilds the
+    /// writer's state from the store and, with the hit log, reads back the answered
+    /// hits, which a full disk made every batch do. The wait doubles from
+    /// [`RETRY_FIRST`] to [`RETRY_MAX`] while writes keep failing.
+    retry_at: Option<Instant>,
+    wait: Duration,
 }
 
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
 
 impl Failing {
     fn failed(&mut self, events: u64, e: &crate::store::StoreError) {
+        self.wait = (self.wait * 2).clamp(RETRY_FIRST, RETRY_MAX);
+        self.retry_at = Some(Instant::now() + self.wait);
         self.batches += 1;
         self.events += events;
         match self.reported {
@@ -810,6 +842,45 @@ mod tests {
             ka[1..],
             "the stored day's keys, all of them; none of the other"
         );
+    }
+
+    /// After a failed write the next ones are not tried until a short wait is over
+    /// (each try rebuilds the writer's state: a full disk made every batch do it);
+    /// they count as failed, and the first one after the wait writes.
+    #[test]
+    fn after_a_failed_write_the_next_waits_before_it_is_tried() {
+        let [(dir, store), _] = two_stores();
+        let sqlite = store
+            .writer(crate::config::Synchronous::Normal)
+            .unwrap()
+            .with_busy_timeout(Duration::from_millis(200))
+            .unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let mut writer = EventWriter::new(sqlite, 30 * 60_000, metrics.clone());
+        let all: Vec<Event> = events()
+            .into_iter()
+            .filter(|e| e.name == "pageview")
+            .collect();
+        let locker = rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap();
+        locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let t = Instant::now();
+        assert!(!writer.write(all[..10].to_vec(), Vec::new()));
+        assert!(
+            t.elapsed() >= Duration::from_millis(200),
+            "tried: waited for the lock"
+        );
+        locker.execute_batch("COMMIT").unwrap();
+        // The lock is gone, but the wait after the failure is not over.
+        let t = Instant::now();
+        assert!(!writer.retry_due());
+        assert!(!writer.write(all[10..20].to_vec(), Vec::new()));
+        assert!(t.elapsed() < RETRY_FIRST, "not tried: {:?}", t.elapsed());
+        assert_eq!(metrics.drops(DropReason::StoreError), 20);
+        std::thread::sleep(RETRY_FIRST);
+        assert!(writer.retry_due());
+        assert!(writer.write(all[20..30].to_vec(), Vec::new()));
+        use crate::store::EventStore;
+        assert_eq!(store.count_events(crate::model::SiteId(1)).unwrap(), 10);
     }
 
     /// An import writes a batch while it sessionizes the next: the store ends exactly
