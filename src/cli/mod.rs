@@ -122,10 +122,15 @@ pub fn main() -> i32 {
     }
 }
 
+/// The reader of standard output went away (`pixeltrack report … | head`): not an
+/// error to report. JSON is written through serde_json, whose error wraps the I/O one.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = c
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -237,3 +237,32 @@ fn help_lists_every_command() {
         assert!(help.contains(c), "{c}");
     }
 }
+
+/// `pixeltrack report … | head`: a reader that goes away is not an error, whatever
+/// the output's format (JSON went through serde_json, whose error hid the I/O one and
+/// printed "Broken pipe" with status 1).
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    let (_dir, data, _key) = common::site_dir("example.com");
+    for format in [&[][..], &["--json"], &["--csv"]] {
+        let mut child = Command::new(bin())
+            .arg("--data")
+            .arg(&data)
+            .arg("report")
+            .args(format)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the report is written: its first write fails.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{format:?}: {:?} {stderr}",
+            out.status
+        );
+        assert!(stderr.is_empty(), "{format:?}: {stderr}");
+    }
+}
