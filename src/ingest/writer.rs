@@ -580,8 +580,7 @@ impl EventWriter {
     /// A batch of `n` events not tried, a write having failed a moment ago: counted
     /// as a failed one.
     fn refused(&mut self, n: u64) {
-        self.failing.batches += 1;
-        self.failing.events += n;
+        self.failing.count(n);
         self.count_failed(n);
     }
 
@@ -620,8 +619,7 @@ impl Failing {
     fn failed(&mut self, events: u64, e: &crate::store::StoreError) {
         self.wait = (self.wait * 2).clamp(RETRY_FIRST, RETRY_MAX);
         self.retry_at = Some(Instant::now() + self.wait);
-        self.batches += 1;
-        self.events += events;
+        self.count(events);
         match self.reported {
             None => {
                 tracing::error!(error = %e, events, "writing to the store failed; the events are dropped (store_error) and /readyz says not ready until a write succeeds");
@@ -636,6 +634,12 @@ impl Failing {
             }
             Some(_) => {}
         }
+    }
+
+    /// A batch of `events` not written, for the next summary.
+    fn count(&mut self, events: u64) {
+        self.batches += 1;
+        self.events += events;
     }
 
     fn succeeded(&mut self) {
@@ -863,22 +867,30 @@ mod tests {
             .collect();
         let locker = rusqlite::Connection::open(dir.path().join("pixeltrack.db")).unwrap();
         locker.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let t = Instant::now();
-        assert!(!writer.write(all[..10].to_vec(), Vec::new()));
-        assert!(
-            t.elapsed() >= Duration::from_millis(200),
-            "tried: waited for the lock"
-        );
+        // Three tries, each once the wait before it is over: the wait doubles, 50, 100,
+        // then 200 ms (a margin for the checks below on a slow machine).
+        for n in 0..3 {
+            while !writer.retry_due() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let t = Instant::now();
+            assert!(!writer.write(all[n * 10..n * 10 + 10].to_vec(), Vec::new()));
+            assert!(
+                t.elapsed() >= Duration::from_millis(200),
+                "tried: waited for the lock"
+            );
+        }
+        let failed_at = Instant::now();
         locker.execute_batch("COMMIT").unwrap();
         // The lock is gone, but the wait after the failure is not over.
         let t = Instant::now();
         assert!(!writer.retry_due());
-        assert!(!writer.write(all[10..20].to_vec(), Vec::new()));
+        assert!(!writer.write(all[30..40].to_vec(), Vec::new()));
         assert!(t.elapsed() < RETRY_FIRST, "not tried: {:?}", t.elapsed());
-        assert_eq!(metrics.drops(DropReason::StoreError), 20);
-        std::thread::sleep(RETRY_FIRST);
+        assert_eq!(metrics.drops(DropReason::StoreError), 40);
+        std::thread::sleep(Duration::from_millis(200).saturating_sub(failed_at.elapsed()));
         assert!(writer.retry_due());
-        assert!(writer.write(all[20..30].to_vec(), Vec::new()));
+        assert!(writer.write(all[40..50].to_vec(), Vec::new()));
         use crate::store::EventStore;
         assert_eq!(store.count_events(crate::model::SiteId(1)).unwrap(), 10);
     }
