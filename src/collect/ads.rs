@@ -6,7 +6,7 @@
 
 use axum::http::request::Parts;
 
-use super::Collector;
+use super::{peer_ip, Collector};
 use crate::enrich::Outcome;
 use crate::ingest::Submitted;
 use crate::model::{AdFields, DropReason, Event, HitParams};
@@ -71,7 +71,7 @@ impl Collector {
             ..HitParams::default()
         };
         let hit = self
-            .raw_hit(&parts.headers, &parts.extensions, params)
+            .raw_hit(&parts.headers, peer_ip(&parts.extensions), params)
             .map_err(|r| self.count(r))?;
         let salt = self
             .salt(crate::clock::day_of(hit.received_ms))

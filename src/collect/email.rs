@@ -259,7 +259,7 @@ impl Collector {
         let link = token.action.destination().map(str::to_owned);
         let mut hit = self.raw_hit(
             &parts.headers,
-            &parts.extensions,
+            super::peer_ip(&parts.extensions),
             HitParams {
                 site: Some(site.key.to_string()),
                 event: Some(if click { "email_click" } else { "email_open" }.into()),

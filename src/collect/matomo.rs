@@ -162,7 +162,7 @@ impl Collector {
     async fn matomo_one(
         &self,
         headers: &HeaderMap,
-        ext: &axum::http::Extensions,
+        peer: std::net::IpAddr,
         req: Result<Request1, DropReason>,
         bulk_token: Option<&str>,
     ) -> Outcome {
@@ -196,7 +196,7 @@ impl Collector {
         };
         let mut params = req.params;
         params.site = Some(site.key.to_string());
-        let mut hit: Box<RawHit> = match self.raw_hit(headers, ext, params) {
+        let mut hit: Box<RawHit> = match self.raw_hit(headers, peer, params) {
             Ok(h) => h,
             Err(r) => {
                 self.metrics.dropped(r);
@@ -315,7 +315,7 @@ pub async fn track(State(c): State<Arc<Collector>>, req: Request) -> Response {
         }
     };
     match c
-        .matomo_one(&parts.headers, &parts.extensions, req, None)
+        .matomo_one(&parts.headers, super::peer_ip(&parts.extensions), req, None)
         .await
     {
         Outcome::Stored => answer(None),
@@ -359,7 +359,7 @@ async fn bulk(c: &Collector, parts: &axum::http::request::Parts, body: &[u8]) ->
         match c
             .matomo_one(
                 &parts.headers,
-                &parts.extensions,
+                super::peer_ip(&parts.extensions),
                 req,
                 bulk.token_auth.as_deref(),
             )

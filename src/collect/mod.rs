@@ -58,24 +58,32 @@ pub struct Collector {
 }
 
 pub async fn pixel_gif(State(c): State<Arc<Collector>>, req: Request) -> Response {
-    c.metrics.request(Route::PixelGif);
-    // Parsed before the first await: the request itself is not kept (nor cloned).
-    let hit = {
-        let req = req;
-        c.parse(req.uri(), req.headers(), req.extensions())
-    };
-    let reason = c.record(hit).await;
-    image::respond(Kind::Gif, reason, true)
+    let hit = c.pixel_hit(
+        Kind::Gif,
+        req.uri(),
+        req.headers(),
+        peer_ip(req.extensions()),
+    );
+    drop(req);
+    c.pixel(Kind::Gif, hit).await
 }
 
 pub async fn pixel_png(State(c): State<Arc<Collector>>, req: Request) -> Response {
-    c.metrics.request(Route::PixelPng);
-    let hit = {
-        let req = req;
-        c.parse(req.uri(), req.headers(), req.extensions())
-    };
-    let reason = c.record(hit).await;
-    image::respond(Kind::Png, reason, true)
+    let hit = c.pixel_hit(
+        Kind::Png,
+        req.uri(),
+        req.headers(),
+        peer_ip(req.extensions()),
+    );
+    drop(req);
+    c.pixel(Kind::Png, hit).await
+}
+
+/// The client's address as the server accepted it (unspecified where none is known:
+/// a router called without a connection, as in tests).
+pub fn peer_ip(ext: &Extensions) -> IpAddr {
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
 /// `HEAD` answers like `GET` but records nothing: link checkers and mail scanners
@@ -214,14 +222,38 @@ impl Collector {
         &self,
         uri: &Uri,
         headers: &HeaderMap,
-        ext: &Extensions,
+        peer: IpAddr,
     ) -> Result<Box<RawHit>, DropReason> {
         let query = uri.query().unwrap_or("");
         if query.len() > self.limits.max_query_bytes {
             return Err(DropReason::Oversized);
         }
         let params = query::parse(query)?;
-        self.raw_hit(headers, ext, params)
+        self.raw_hit(headers, peer, params)
+    }
+
+    /// A `GET` of the pixel, parsed: the first half of [`Collector::pixel`]'s work, done
+    /// before its future exists so that the request is not kept (nor moved) while the
+    /// hit waits for its answer. The server calls both halves itself for `/p.gif` and
+    /// `/p.png`, the hottest routes by far, without the router (`server::connection_service`).
+    pub fn pixel_hit(
+        &self,
+        kind: Kind,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> Result<Box<RawHit>, DropReason> {
+        self.metrics.request(match kind {
+            Kind::Gif => Route::PixelGif,
+            Kind::Png => Route::PixelPng,
+        });
+        self.parse(uri, headers, peer)
+    }
+
+    /// Records a pixel's hit and answers with the image.
+    pub async fn pixel(&self, kind: Kind, hit: Result<Box<RawHit>, DropReason>) -> Response {
+        let reason = self.record(hit).await;
+        image::respond(kind, reason, true)
     }
 
     /// The request's headers and peer, checked, around already-parsed parameters. Boxed:
@@ -230,7 +262,7 @@ impl Collector {
     pub(crate) fn raw_hit(
         &self,
         headers: &HeaderMap,
-        ext: &Extensions,
+        peer: IpAddr,
         params: HitParams,
     ) -> Result<Box<RawHit>, DropReason> {
         let ua = header_str(headers, header::USER_AGENT)?.unwrap_or_default();
@@ -244,10 +276,6 @@ impl Collector {
         {
             return Err(DropReason::Oversized);
         }
-        let peer = ext
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         // Names made once: a `&str` name is parsed and checked at every lookup.
         static XFF: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
         static SEC_GPC: header::HeaderName = header::HeaderName::from_static("sec-gpc");

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::Collector;
+use super::{peer_ip, Collector};
 use crate::metrics::Route;
 use crate::model::{DropReason, HitParams};
 
@@ -184,7 +184,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
         );
     };
     params.site = Some(site.key.to_string());
-    let hit = match c.raw_hit(&parts.headers, &parts.extensions, params) {
+    let hit = match c.raw_hit(&parts.headers, peer_ip(&parts.extensions), params) {
         Ok(h) => h,
         Err(r) => {
             c.metrics.dropped(r);

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::Collector;
+use super::{peer_ip, Collector};
 use crate::enrich::Outcome;
 use crate::ingest::Submitted;
 use crate::metrics::Route;
@@ -315,7 +315,7 @@ pub async fn event(State(c): State<Arc<Collector>>, req: Request) -> Response {
         Err((r, status, msg)) => return bad(&c, r, status, msg),
     };
     let site_param = params.site.clone().unwrap_or_default();
-    let hit = match c.raw_hit(&parts.headers, &parts.extensions, params) {
+    let hit = match c.raw_hit(&parts.headers, peer_ip(&parts.extensions), params) {
         Ok(h) => h,
         Err(r) => return bad(&c, r, StatusCode::BAD_REQUEST, "invalid request headers"),
     };

@@ -526,6 +526,77 @@ fn a_cli_command_beside_the_server_leaves_its_wal_alone() {
     assert_eq!(report["overview"]["pageviews"], 40);
 }
 
+/// The server answers `GET /p.gif` and `/p.png` itself, without its router: over the
+/// socket they must do exactly what the routed handlers do — the image, the hit stored,
+/// counted by route, limited by the client's own address — and `HEAD` records nothing.
+#[test]
+fn the_pixel_over_the_socket_is_recorded_counted_and_limited_by_client() {
+    let (_d, data, key) = common::site_dir("example.com");
+    let server = Server::start(&data, &[("PIXELTRACK_LIMITS__PER_IP_PER_MINUTE", "6")]);
+    let page = |p: &str| format!("s={key}&u=https%3A%2F%2Fexample.com%2F{p}");
+    let gif = server.get(&format!("/p.gif?{}", page("a")), &[("User-Agent", CHROME)]);
+    assert_eq!((gif.status, gif.header("x-pixel-reason")), (200, None));
+    assert_eq!(gif.body, pixeltrack::collect::image::GIF);
+    assert_eq!(gif.header("content-type"), Some("image/gif"));
+    let png = server.get(&format!("/p.png?{}", page("b")), &[("User-Agent", CHROME)]);
+    assert_eq!((png.status, png.header("x-pixel-reason")), (200, None));
+    assert_eq!(png.header("content-type"), Some("image/png"));
+    // HEAD answers like GET and records nothing (a link checker's request).
+    let head = http(server.addr, "HEAD", &format!("/p.gif?{}", page("c")), &[]).unwrap();
+    assert_eq!(
+        (head.status, head.header("content-type")),
+        (200, Some("image/gif"))
+    );
+    // A hit without a site: the image, the reason, nothing stored.
+    let bad = server.get(
+        "/p.gif?u=https%3A%2F%2Fexample.com%2F",
+        &[("User-Agent", CHROME)],
+    );
+    assert_eq!(bad.status, 200);
+    assert!(bad.header("x-pixel-reason").is_some(), "{:?}", bad.headers);
+    // Six a minute from 127.0.0.1 (two taken above; a hit without a site is refused
+    // before the limit): a forged X-Forwarded-For (no trusted proxy) does not move a
+    // hit to another client's budget.
+    let mut reasons = Vec::new();
+    for i in 0..6 {
+        let res = server.get(
+            &format!("/p.gif?{}", page(&format!("d{i}"))),
+            &[
+                ("User-Agent", CHROME),
+                ("X-Forwarded-For", &format!("203.0.113.{i}")),
+            ],
+        );
+        assert_eq!(res.status, 200);
+        reasons.push(res.header("x-pixel-reason").map(str::to_owned));
+    }
+    assert_eq!(
+        reasons.iter().filter(|r| r.is_none()).count(),
+        4,
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[4..]
+            .iter()
+            .all(|r| r.as_deref() == Some("rate_limited")),
+        "{reasons:?}"
+    );
+    let m = String::from_utf8(server.get("/metrics", &[]).body).unwrap();
+    assert_eq!(
+        metric(&m, "pixeltrack_http_requests_total{route=\"pixel_gif\"}"),
+        8.0
+    );
+    assert_eq!(
+        metric(&m, "pixeltrack_http_requests_total{route=\"pixel_png\"}"),
+        1.0
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+    let paths: Vec<String> = export(&data, "example.com")
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(paths, ["/a", "/b", "/d0", "/d1", "/d2", "/d3"]);
+}
+
 #[test]
 fn health_ready_and_metrics_answer() {
     let (_d, data) = data_dir();
