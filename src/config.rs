@@ -52,6 +52,9 @@ pub struct Config {
     /// forwards only; takes sites, keys, salts and consent from the admin through
     /// ClickHouse). See docs/scale-out.md.
     pub role: Role,
+    /// Threads answering HTTP. 0: one less than the CPUs this process may use (at least
+    /// one), since the writer and indexer threads need a core of their own under load.
+    pub http_threads: usize,
     pub ingest: IngestConfig,
     pub limits: LimitsConfig,
     pub enrich: EnrichConfig,
@@ -305,6 +308,19 @@ pub struct EnrichConfig {
     pub salt_grace_minutes: u32,
 }
 
+impl Config {
+    /// The HTTP threads to start: `http_threads`, or by default one less than the
+    /// CPUs (on two cores one thread answered a hit with a third less CPU than two,
+    /// which left the writer and indexer threads short of a core: docs/benchmarks.md).
+    pub fn http_threads(&self) -> usize {
+        if self.http_threads > 0 {
+            return self.http_threads;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cpus.saturating_sub(1).max(1)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -317,6 +333,7 @@ impl Default for Config {
             store_ip_truncate: true,
             public_url: String::new(),
             role: Role::All,
+            http_threads: 0,
             ingest: IngestConfig {
                 durability: Durability::Commit,
                 queue_capacity: 65_536,
@@ -721,6 +738,16 @@ mod tests {
         assert_eq!(c.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
         let rt = c.validate().unwrap();
         assert_eq!(rt.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn http_threads_leave_a_core_to_the_writer_unless_set() {
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        let auto = Config::load(None, Vec::new(), &[]).unwrap();
+        assert_eq!(auto.http_threads, 0);
+        assert_eq!(auto.http_threads(), cpus.saturating_sub(1).max(1));
+        let env = vec![("PIXELTRACK_HTTP_THREADS".to_string(), "3".to_string())];
+        assert_eq!(Config::load(None, env, &[]).unwrap().http_threads(), 3);
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl ServeArgs {
 
 fn serve(rt: Runtime, ctx: &Ctx) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(rt.config.http_threads())
         .enable_all()
         .build()
         .context("starting the async runtime")?;
