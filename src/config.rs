@@ -52,8 +52,7 @@ pub struct Config {
     /// forwards only; takes sites, keys, salts and consent from the admin through
     /// ClickHouse). See docs/scale-out.md.
     pub role: Role,
-    /// Threads answering HTTP. 0: one less than the CPUs this process may use (at least
-    /// one), since the writer and indexer threads need a core of their own under load.
+    /// Threads answering HTTP. 0: one for each CPU this process may use.
     pub http_threads: usize,
     pub ingest: IngestConfig,
     pub limits: LimitsConfig,
@@ -309,15 +308,14 @@ pub struct EnrichConfig {
 }
 
 impl Config {
-    /// The HTTP threads to start: `http_threads`, or by default one less than the
-    /// CPUs (on two cores one thread answered a hit with a third less CPU than two,
-    /// which left the writer and indexer threads short of a core: docs/benchmarks.md).
+    /// The HTTP threads to start: `http_threads`, or by default one for each CPU. (One
+    /// less than the CPUs, to leave the writer and indexer threads a core, cut the HTTP
+    /// threads' CPU a hit on two cores but not the rate: docs/benchmarks.md.)
     pub fn http_threads(&self) -> usize {
         if self.http_threads > 0 {
             return self.http_threads;
         }
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        cpus.saturating_sub(1).max(1)
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 }
 
@@ -741,11 +739,11 @@ mod tests {
     }
 
     #[test]
-    fn http_threads_leave_a_core_to_the_writer_unless_set() {
+    fn http_threads_are_the_cpus_unless_set() {
         let cpus = std::thread::available_parallelism().unwrap().get();
         let auto = Config::load(None, Vec::new(), &[]).unwrap();
         assert_eq!(auto.http_threads, 0);
-        assert_eq!(auto.http_threads(), cpus.saturating_sub(1).max(1));
+        assert_eq!(auto.http_threads(), cpus);
         let env = vec![("PIXELTRACK_HTTP_THREADS".to_string(), "3".to_string())];
         assert_eq!(Config::load(None, env, &[]).unwrap().http_threads(), 3);
     }
