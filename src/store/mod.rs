@@ -38,7 +38,7 @@ pub use events::{AdCount, EmailRow, EventStore, KeptDays, Reclassify, Touch, Web
 pub use filter::{Filter, FilterOp};
 pub use pattern::{Pattern, PatternKind};
 pub use privacy::{PrivacyStore, Subject};
-pub use rollups::{Counts, RollupKey, RollupStore, RollupSum, Rollups};
+pub use rollups::{Counts, RollupKey, RollupRef, RollupStore, RollupSum, Rollups};
 pub use sites::{Goal, SiteStore};
 pub use sqlite::{compact_rollups, run_retention, SqliteStore, HOURLY_ROLLUP_DAYS};
 pub use tokens::{ApiToken, Scope, TokenStore};

@@ -116,12 +116,72 @@ pub struct RollupSum {
 
 /// Rollup deltas of one batch, in one open-addressed table looked up by a hash of the
 /// borrowed key parts: adding to a row that exists allocates nothing (the writer's hot
-/// loop), and a new row allocates only its value.
+/// loop), and a new row allocates only a long value. Short values (browsers, countries,
+/// sources, most paths) are kept in the row itself, so a lookup that finds its row
+/// compares them without following a pointer to memory no other lookup touched.
 #[derive(Default)]
 pub struct Rollups {
-    rows: hashbrown::HashTable<(RollupKey, Counts)>,
+    rows: hashbrown::HashTable<(Key, Counts)>,
     /// Seeded per process: rollup values (paths, titles) are chosen by visitors.
     seed: foldhash::fast::RandomState,
+}
+
+/// A row's key as [`Rollups`] holds it.
+struct Key {
+    site_id: i64,
+    hour: i64,
+    dim: Dim,
+    value: Value,
+}
+
+/// The longest value kept in the row itself (the row's `Value` is then 24 bytes, as a
+/// `String`'s would be).
+const SHORT: usize = 22;
+
+enum Value {
+    Short { len: u8, bytes: [u8; SHORT] },
+    Long(Box<str>),
+}
+
+impl Value {
+    fn new(s: &str) -> Value {
+        if s.len() <= SHORT {
+            let mut bytes = [0; SHORT];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Value::Short {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            Value::Long(s.into())
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Value::Short { len, bytes } => &bytes[..*len as usize],
+            Value::Long(s) => s.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole `str`s copied in: always UTF-8.
+            Value::Short { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default()
+            }
+            Value::Long(s) => s,
+        }
+    }
+}
+
+/// A row of [`Rollups`], borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RollupRef<'a> {
+    pub site_id: i64,
+    pub dim: Dim,
+    pub hour: i64,
+    pub value: &'a str,
 }
 
 impl std::fmt::Debug for Rollups {
@@ -136,16 +196,17 @@ impl Rollups {
         site_id: i64,
         dim: Dim,
         hour: i64,
-        value: &str,
+        value: &[u8],
     ) -> u64 {
         use std::hash::BuildHasher;
         seed.hash_one((site_id, dim as u8, hour, value))
     }
 
     pub fn add(&mut self, site_id: i64, dim: Dim, hour: i64, value: &str, c: &Counts) {
-        let h = Self::hash(&self.seed, site_id, dim, hour, value);
+        let bytes = value.as_bytes();
+        let h = Self::hash(&self.seed, site_id, dim, hour, bytes);
         let found = self.rows.find_mut(h, |(k, _)| {
-            k.hour == hour && k.dim == dim && k.site_id == site_id && k.value == value
+            k.hour == hour && k.dim == dim && k.site_id == site_id && k.value.as_bytes() == bytes
         });
         match found {
             Some((_, counts)) => counts.add(c),
@@ -154,22 +215,32 @@ impl Rollups {
                 self.rows.insert_unique(
                     h,
                     (
-                        RollupKey {
+                        Key {
                             site_id,
                             dim,
                             hour,
-                            value: value.to_owned(),
+                            value: Value::new(value),
                         },
                         *c,
                     ),
-                    |(k, _)| Self::hash(seed, k.site_id, k.dim, k.hour, &k.value),
+                    |(k, _)| Self::hash(seed, k.site_id, k.dim, k.hour, k.value.as_bytes()),
                 );
             }
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&RollupKey, &Counts)> {
-        self.rows.iter().map(|(k, c)| (k, c))
+    pub fn iter(&self) -> impl Iterator<Item = (RollupRef<'_>, &Counts)> {
+        self.rows.iter().map(|(k, c)| {
+            (
+                RollupRef {
+                    site_id: k.site_id,
+                    dim: k.dim,
+                    hour: k.hour,
+                    value: k.value.as_str(),
+                },
+                c,
+            )
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -184,5 +255,58 @@ impl Rollups {
     /// Distinct rows held.
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one() -> Counts {
+        Counts {
+            pageviews: 1,
+            ..Counts::default()
+        }
+    }
+
+    /// Values kept in the row (up to 22 bytes) and on the heap (longer) are told apart
+    /// by every byte and read back whole, multi-byte characters at the edge included.
+    #[test]
+    fn values_short_and_long_are_kept_apart_and_read_back_whole() {
+        let values: Vec<String> = vec![
+            "".into(),
+            "a".into(),
+            "/pricing".into(),
+            "x".repeat(21),
+            "x".repeat(22),
+            "x".repeat(23),
+            format!("{}é", "x".repeat(20)), // 22 bytes, the last two one character
+            format!("{}é", "x".repeat(21)), // 23 bytes
+            "/blog/a-long-path-that-is-not-short".into(),
+            "/blog/a-long-path-that-is-not-shorT".into(),
+        ];
+        let mut r = Rollups::default();
+        for (i, v) in values.iter().enumerate() {
+            for _ in 0..=i {
+                r.add(1, Dim::Page, 100, v, &one());
+            }
+        }
+        // The same value under another dimension, hour or site is another row.
+        r.add(1, Dim::Title, 100, "/pricing", &one());
+        r.add(1, Dim::Page, 101, "/pricing", &one());
+        r.add(2, Dim::Page, 100, "/pricing", &one());
+        assert_eq!(r.len(), values.len() + 3);
+        for (i, v) in values.iter().enumerate() {
+            let rows: Vec<_> = r
+                .iter()
+                .filter(|(k, _)| {
+                    k.site_id == 1 && k.dim == Dim::Page && k.hour == 100 && k.value == v
+                })
+                .collect();
+            assert_eq!(rows.len(), 1, "{v:?}");
+            assert_eq!(rows[0].1.pageviews, i as i64 + 1, "{v:?}");
+        }
+        r.clear();
+        assert!(r.is_empty());
     }
 }

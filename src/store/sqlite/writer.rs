@@ -793,7 +793,7 @@ fn write_derived(
     rows::insert_each(tx, UPSERT_ROLLUP, changed(), |st, rollups| {
         for (r, (k, c)) in rollups.iter().enumerate() {
             rows::bind!(st, r, 13;
-                k.site_id, k.dim as i64, k.hour, &k.value,
+                k.site_id, k.dim as i64, k.hour, k.value,
                 c.visitors, c.visits, c.pageviews, c.events, c.bounces, c.duration_ms,
                 c.scroll_sum, c.scroll_n, c.engaged_ms,
             );
@@ -807,7 +807,7 @@ fn write_derived(
                 site_id: k.site_id,
                 dim: k.dim as i64,
                 hour: k.hour,
-                value: k.value.clone(),
+                value: k.value.to_owned(),
                 counts: c.to_array(),
             })
             .collect();
