@@ -58,25 +58,19 @@ pub struct Collector {
 }
 
 pub async fn pixel_gif(State(c): State<Arc<Collector>>, req: Request) -> Response {
-    let hit = c.pixel_hit(
-        Kind::Gif,
-        req.uri(),
-        req.headers(),
-        peer_ip(req.extensions()),
-    );
-    drop(req);
-    c.pixel(Kind::Gif, hit).await
+    routed_pixel(c, Kind::Gif, req).await
 }
 
 pub async fn pixel_png(State(c): State<Arc<Collector>>, req: Request) -> Response {
-    let hit = c.pixel_hit(
-        Kind::Png,
-        req.uri(),
-        req.headers(),
-        peer_ip(req.extensions()),
-    );
+    routed_pixel(c, Kind::Png, req).await
+}
+
+/// A pixel through the router (tests, and any embedding of [`crate::server::router`]);
+/// the server itself calls the same two halves without it.
+async fn routed_pixel(c: Arc<Collector>, kind: Kind, req: Request) -> Response {
+    let hit = c.pixel_hit(kind, req.uri(), req.headers(), peer_ip(req.extensions()));
     drop(req);
-    c.pixel(Kind::Png, hit).await
+    c.pixel(kind, hit).await
 }
 
 /// The client's address as the server accepted it (unspecified where none is known:
