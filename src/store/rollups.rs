@@ -142,6 +142,7 @@ enum Value {
     Short { len: u8, bytes: [u8; SHORT] },
     Long(Box<str>),
 }
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
 
 impl Value {
     fn new(s: &str) -> Value {
