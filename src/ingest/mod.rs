@@ -402,9 +402,10 @@ pub fn start(
                 // Logged unless nothing else is in flight and the load is light, or one
                 // client sends one hit at a time (then it waits for its commit, and its
                 // client reads it in the next report, as a burst's last hits are), when
-                // the handlers wait for an answer (async durability answered already)
-                // and the indexer keeps up.
-                let to_log = may_log && !(quiet && (light || lone)) && waiting > 0;
+                // the indexer keeps up. Hits answered already (async durability) are
+                // logged too: committed one small batch at a time, they took the
+                // indexer twice the CPU (benchmarks.md, 2026-12-06, noon).
+                let to_log = may_log && !events.is_empty() && !(quiet && (light || lone));
                 let logged = if to_log {
                     match log.append(&events) {
                         Ok(seq) => Some(seq),
@@ -775,6 +776,39 @@ mod tests {
         assert_eq!(metrics.hit_log_backlog.load(Ordering::Acquire), 0);
         let (_, left) = hitlog::HitLog::open(dir.path(), 0, false).unwrap();
         assert!(left.files.is_empty(), "committed: the log files are gone");
+    }
+
+    /// Hits answered at once (async durability) under concurrent load go the way of
+    /// the others: into the hit log, held and committed together — not one small
+    /// commit for each batch of them, which cost the indexer twice the CPU.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_hits_under_load_are_logged_and_held_like_the_others() {
+        let (dir, store) = store_with_site();
+        let writer = EventWriter::for_tests(&store);
+        let log = hitlog::HitLog::open(dir.path(), writer.logged().unwrap(), false).unwrap();
+        let config = IngestConfig {
+            durability: Durability::Async,
+            ..config(600_000)
+        };
+        let (handle, thread) = start(writer, &config, Clock::System, log);
+        let others = [handle.arrival(), handle.arrival()];
+        for n in 0..20 {
+            assert_eq!(handle.submit(Box::new(hit(n))).await, Submitted::Stored);
+        }
+        let metrics = handle.metrics.clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while metrics.hit_log_backlog.load(Ordering::Acquire) < 20 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(metrics.hit_log_backlog.load(Ordering::Acquire), 20);
+        assert_eq!(stored(dir.path()), 0, "held, not committed batch by batch");
+        drop(others);
+        handle.shutdown().await;
+        let stopped = tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(stopped, Stopped::default());
+        assert_eq!(stored(dir.path()), 20);
     }
 
     /// A lone hit waits for its commit; when that commit stalls (another process holds
