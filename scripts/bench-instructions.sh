@@ -8,7 +8,7 @@
 #   scripts/bench-instructions.sh [SECONDS]         # measure for SECONDS (default 15)
 #   BIN=/other/pixeltrack scripts/bench-instructions.sh
 #
-# Prints user-space instructions per request of the HTTP worker threads (hyper,
+# Prints user-space instructions (and calls into the allocator) per request of the HTTP worker threads (hyper,
 # routing, parsing, enrichment, the hand-off to the writer), of the writer thread
 # and of every other thread. Under valgrind the server answers a few hundred
 # requests a second, so the writer commits a few events at a time and writes
@@ -39,7 +39,7 @@ TMP=$(mktemp -d /tmp/bench-instructions.XXXXXX)
 VG=
 cleanup() {
   if [ -n "$VG" ] && kill -0 "$VG" 2>/dev/null; then kill -TERM "$VG"; wait "$VG" || true; fi
-  rm -rf "$TMP"
+  if [ -n "${KEEP:-}" ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
@@ -74,18 +74,33 @@ python3 - "$TMP" "$requests" "$acked" "$BIN" <<'PY'
 import glob, re, sys
 tmp, requests, acked, binary = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 parts = {"workers": 0, "writer": 0, "other": 0}
+allocs = {"workers": 0, "writer": 0, "other": 0}
+# The allocator's entry points (mimalloc's, as the Rust allocator calls them).
+alloc_fn = re.compile(r"^mi_(malloc|zalloc|realloc)(_aligned)?$")
 for path in glob.glob(f"{tmp}/cg.out.1-*"):
     text = open(path).read()
     total = int(re.search(r"^totals: (\d+)", text, re.M).group(1))
     if "src/ingest/writer.rs" in text:
-        parts["writer"] += total
+        part = "writer"
     elif "blocking::pool::Inner::run" not in text and "multi_thread::worker::run" in text:
-        parts["workers"] += total
+        part = "workers"
     else:
-        parts["other"] += total
+        part = "other"
+    parts[part] += total
+    # Calls into the allocator: names are compressed (`(id) name` once, `(id)` after).
+    names, target = {}, None
+    for line in text.splitlines():
+        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?$", line)
+        if m:
+            if m.group(2):
+                names[m.group(1)] = m.group(2)
+            target = names.get(m.group(1)) if line.startswith("cfn=") else None
+        elif line.startswith("calls=") and target and alloc_fn.match(target):
+            allocs[part] += int(line[6:].split()[0])
+            target = None
 print(f"binary       {binary}")
 print(f"requests     {requests} ({acked} acknowledged)")
 for k in ("workers", "writer", "other"):
-    print(f"{k:<12} {parts[k] / requests:>9,.0f} instructions a request")
+    print(f"{k:<12} {parts[k] / requests:>9,.0f} instructions a request, {allocs[k] / requests:5.1f} allocations")
 print(f"all          {sum(parts.values()) / requests:>9,.0f} instructions a request")
 PY

@@ -75,13 +75,23 @@ const NO_STORE: HeaderValue =
     HeaderValue::from_static("no-store, no-cache, must-revalidate, private");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const EXPIRED: HeaderValue = HeaderValue::from_static("0");
+/// `GIF.len()`, written out: a length made at run time is an allocation a hit.
+const GIF_LENGTH: HeaderValue = HeaderValue::from_static("43");
+
+/// The PNG's length, made once (a clone shares it).
+fn png_length() -> HeaderValue {
+    static LENGTH: OnceLock<HeaderValue> = OnceLock::new();
+    LENGTH
+        .get_or_init(|| HeaderValue::from(png().len()))
+        .clone()
+}
 const PIXEL_REASON: header::HeaderName = header::HeaderName::from_static("x-pixel-reason");
 
 /// The pixel response. `reason` becomes `X-Pixel-Reason` when the hit was not stored.
 pub fn respond(kind: Kind, reason: Option<&'static str>, body: bool) -> Response {
-    let (ctype, bytes): (HeaderValue, &'static [u8]) = match kind {
-        Kind::Gif => (GIF_TYPE, &GIF),
-        Kind::Png => (PNG_TYPE, png()),
+    let (ctype, bytes, length): (HeaderValue, &'static [u8], HeaderValue) = match kind {
+        Kind::Gif => (GIF_TYPE, &GIF, GIF_LENGTH),
+        Kind::Png => (PNG_TYPE, png(), png_length()),
     };
     let mut res = Response::new(if body {
         axum::body::Body::from(bytes)
@@ -91,7 +101,7 @@ pub fn respond(kind: Kind, reason: Option<&'static str>, body: bool) -> Response
     let h = res.headers_mut();
     h.reserve(6);
     h.insert(header::CONTENT_TYPE, ctype);
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    h.insert(header::CONTENT_LENGTH, length);
     h.insert(header::CACHE_CONTROL, NO_STORE);
     h.insert(header::PRAGMA, NO_CACHE);
     h.insert(header::EXPIRES, EXPIRED);
@@ -108,6 +118,7 @@ mod tests {
     #[test]
     fn gif_is_the_standard_43_bytes() {
         assert_eq!(GIF.len(), 43);
+        assert_eq!(GIF_LENGTH, GIF.len().to_string().as_str());
         assert_eq!(&GIF[..6], b"GIF89a");
         assert_eq!(GIF[42], 0x3b);
     }

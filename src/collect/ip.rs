@@ -28,15 +28,15 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
 /// `xff` holds every `X-Forwarded-For` header value in arrival order.
 pub fn client_ip<'a>(
     peer: IpAddr,
-    xff: impl Iterator<Item = &'a str>,
+    xff: impl DoubleEndedIterator<Item = &'a str>,
     proxies: &[IpNet],
 ) -> IpAddr {
     if !in_networks(peer, proxies) {
         return peer;
     }
-    let hops: Vec<&str> = xff.flat_map(|h| h.split(',')).collect();
     let mut candidate = peer;
-    for hop in hops.iter().rev() {
+    // From the nearest hop back: the last header's last entry first.
+    for hop in xff.rev().flat_map(|h| h.rsplit(',')) {
         match parse_hop(hop) {
             Some(ip) if in_networks(ip, proxies) => candidate = ip,
             Some(ip) => return ip,
@@ -124,6 +124,23 @@ mod tests {
                 &p
             ),
             ip("203.0.113.77")
+        );
+        // Read from the last header's last entry back, across headers.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                ["6.6.6.6, 10.1.1.1", "203.0.113.77, 10.2.2.2"].into_iter(),
+                &p
+            ),
+            ip("203.0.113.77")
+        );
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                ["6.6.6.6, 203.0.113.9, 10.1.1.1", "10.2.2.2"].into_iter(),
+                &p
+            ),
+            ip("203.0.113.9")
         );
         assert_eq!(
             client_ip(ip("10.0.0.2"), ["[2001:db8::7]:443"].into_iter(), &p),

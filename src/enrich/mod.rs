@@ -367,6 +367,9 @@ pub fn valid_event_name(n: &str) -> bool {
 }
 
 pub(crate) fn props_json(props: &[(String, String)]) -> String {
+    if props.is_empty() {
+        return "{}".to_owned();
+    }
     let mut map = serde_json::Map::new();
     for (k, v) in props.iter().take(MAX_PROPS) {
         let k = page::clean_text(k, MAX_PROP_KEY);
