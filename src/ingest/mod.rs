@@ -403,9 +403,12 @@ pub fn start(
                 // client sends one hit at a time (then it waits for its commit, and its
                 // client reads it in the next report, as a burst's last hits are), when
                 // the indexer keeps up. Hits answered already (async durability) are
-                // logged too: committed one small batch at a time, they took the
-                // indexer twice the CPU (benchmarks.md, 2026-12-06, noon).
-                let to_log = may_log && !events.is_empty() && !(quiet && (light || lone));
+                // always logged: no client waits for their commit, and committed one
+                // small batch at a time they took the indexer twice the CPU
+                // (benchmarks.md, 2026-12-06, noon); logged, a stop that cannot commit
+                // them leaves them for the next start instead of losing them.
+                let answered = waiting == 0;
+                let to_log = may_log && !events.is_empty() && (answered || !(quiet && (light || lone)));
                 let logged = if to_log {
                     match log.append(&events) {
                         Ok(seq) => Some(seq),

@@ -660,9 +660,9 @@ fn json_logs_are_one_object_per_line() {
     }
 }
 
-/// SIGTERM with acknowledged events it cannot write (async durability, the store
-/// locked by another process past the busy timeout): the exit is non-zero and the
-/// log says how many were lost — never "stopped cleanly".
+/// SIGTERM with acknowledged events it cannot write (async durability with the hit log
+/// off, the store locked by another process past the busy timeout): the exit is
+/// non-zero and the log says how many were lost — never "stopped cleanly".
 #[test]
 fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
     let (_d, data, key) = common::site_dir("example.com");
@@ -671,6 +671,8 @@ fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
         &[
             ("PIXELTRACK_INGEST__DURABILITY", "async"),
             ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "300"),
+            // With the log on, async hits are in it: nothing is lost (the next test).
+            ("PIXELTRACK_INGEST__LOG_HOLD_MS", "0"),
         ],
     );
     let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
@@ -688,6 +690,46 @@ fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
     assert_ne!(status.code(), Some(0), "lost events must not exit 0: {log}");
     assert!(!log.contains("stopped cleanly"), "{log}");
     assert!(log.contains("events were lost"), "{log}");
+}
+
+/// The same stop with the hit log on (the default): async hits are logged once
+/// answered, so the store's lock loses none of them — the stop says they wait in the
+/// log, and the next start stores each once.
+#[test]
+fn async_hits_the_stop_cannot_commit_wait_in_the_log_for_the_next_start() {
+    let (_d, data, key) = common::site_dir("example.com");
+    let env = [
+        ("PIXELTRACK_INGEST__DURABILITY", "async"),
+        ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "300"),
+    ];
+    let server = Server::start(&data, &env);
+    let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 0..5 {
+        let res = server.get(
+            &format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}"),
+            &[("User-Agent", CHROME)],
+        );
+        assert_eq!(res.status, 200);
+        assert!(res.header("x-pixel-reason").is_none(), "async: told stored");
+    }
+    let (status, log) = server.terminate_keeping_log();
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    assert!(!log.contains("events were lost"), "{log}");
+    assert!(log.contains("stored at the next start"), "{log}");
+    assert_eq!(status.code(), Some(0), "{log}");
+    let server = Server::start(&data, &env);
+    assert_eq!(server.terminate().code(), Some(0));
+    let conn = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
+    let paths: Vec<String> = conn
+        .prepare("SELECT path FROM events ORDER BY path")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(paths, ["/0", "/1", "/2", "/3", "/4"]);
 }
 
 /// kill -9 while sessions, rollups and unique keys of committed events are still
