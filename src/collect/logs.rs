@@ -456,37 +456,41 @@ fn restore(line: &str) -> Result<Event, Skip> {
     Ok(Event {
         site_id: 0,
         ts_ms,
-        name,
+        name: name.into(),
         visitor_id: int("visitor_id")?.unwrap_or(0),
         session_id: 0,
-        host: if host.is_empty() { host } else { p.host },
+        host: if host.is_empty() {
+            host.into()
+        } else {
+            p.host.into()
+        },
         path: if p.path.is_empty() { path } else { p.path },
         query: p.query,
         title: text("title", MAX_TITLE)?,
         referrer: text("referrer", MAX_FIELD)?,
-        referrer_host: text("referrer_host", 253)?.to_ascii_lowercase(),
-        source: text("source", 256)?,
-        medium: text("medium", 64)?,
+        referrer_host: text("referrer_host", 253)?.to_ascii_lowercase().into(),
+        source: text("source", 256)?.into(),
+        medium: text("medium", 64)?.into(),
         utm: p.utm,
         click_id: if p.click_id.is_empty() {
             text("click_id", 256)?
         } else {
             p.click_id
         },
-        browser: text("browser", 64)?,
-        browser_version: text("browser_version", 64)?,
-        os: text("os", 64)?,
-        os_version: text("os_version", 64)?,
+        browser: text("browser", 64)?.into(),
+        browser_version: text("browser_version", 64)?.into(),
+        os: text("os", 64)?.into(),
+        os_version: text("os_version", 64)?.into(),
         device: Device::parse(&text("device", 16)?),
         bot,
         value_minor,
         currency: if value_minor.is_some() {
-            currency
+            currency.into()
         } else {
-            String::new()
+            String::new().into()
         },
         order_id: text("order_id", MAX_ORDER_ID)?,
-        props: crate::enrich::props_json(&props),
+        props: crate::enrich::props_json(&props).into(),
         ip: None,
         email: None,
         scroll_pct: int("scroll_pct")?.map(|s| s.clamp(0, 100)),
@@ -494,13 +498,13 @@ fn restore(line: &str) -> Result<Event, Skip> {
         screen_width: int("screen_width")?.filter(|w| (1..=100_000).contains(w)),
         ad: None,
         country: if country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()) {
-            country
+            country.into()
         } else {
-            String::new()
+            String::new().into()
         },
         // Places as the exporting installation resolved them (its database, not ours).
-        region: text("region", 128)?,
-        city: text("city", 128)?,
+        region: text("region", 128)?.into(),
+        city: text("city", 128)?.into(),
         asn: int("asn")?.and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
         as_org: text("as_org", 256)?,
     })

@@ -167,7 +167,7 @@ impl Collector {
             }
         };
         if let Some(c) = country {
-            event.country = c.to_owned();
+            event.country = crate::model::Short::from(c);
         }
         self.check_campaign(&event).await?;
         match self.ingest.submit(event).await {

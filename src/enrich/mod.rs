@@ -18,7 +18,7 @@ pub mod visitor;
 
 use std::net::IpAddr;
 
-use crate::model::{valid_ad_id, AdFields, DropReason, Event, RawHit, Site};
+use crate::model::{valid_ad_id, AdFields, DropReason, Event, RawHit, Short, Site};
 
 pub use visitor::Salt;
 
@@ -145,7 +145,7 @@ impl Enricher {
             None => email::classify_open(ua, &cx.signals, &self.email),
         };
         e.bot = None;
-        e.source = String::new();
+        e.source = Short::default();
         e.medium = "email".into();
         e.email = Some(crate::model::EmailFields {
             campaign_id: cx.campaign_id,
@@ -213,8 +213,8 @@ impl Enricher {
     fn build_full(&self, hit: &RawHit, site: &Site, salt: &Salt) -> Result<Event, DropReason> {
         let p = &hit.params;
         let name = match p.event.as_deref() {
-            None | Some("") => "pageview".to_owned(),
-            Some(n) if valid_event_name(n) => n.to_owned(),
+            None | Some("") => Short::from("pageview"),
+            Some(n) if valid_event_name(n) => Short::from(n),
             Some(_) => return Err(DropReason::InvalidInput),
         };
         let page_url = p
@@ -278,7 +278,7 @@ impl Enricher {
                 });
             (source, medium)
         } else {
-            (referrer.source.clone(), referrer.medium.clone())
+            (referrer.source, referrer.medium)
         };
 
         Ok(Event {
@@ -287,24 +287,24 @@ impl Enricher {
             name,
             visitor_id: visitor.0,
             session_id: 0,
-            host: page.host,
+            host: page.host.into(),
             path: page.path,
             query: page.query,
             title: page::clean_text(p.title.as_deref().unwrap_or(""), MAX_TITLE),
             referrer: referrer.url,
-            referrer_host: referrer.host,
-            source,
-            medium,
+            referrer_host: referrer.host.into(),
+            source: source.into(),
+            medium: medium.into(),
             utm: page.utm,
             click_id: page.click_id,
-            browser: info.browser.clone(),
-            browser_version: info.browser_version.clone(),
-            os: info.os.clone(),
-            os_version: info.os_version.clone(),
+            browser: Short::from(info.browser.as_str()),
+            browser_version: Short::from(info.browser_version.as_str()),
+            os: Short::from(info.os.as_str()),
+            os_version: Short::from(info.os_version.as_str()),
             device: info.device,
             bot,
             value_minor,
-            currency,
+            currency: currency.into(),
             order_id,
             props: props_json(&p.props),
             ip: self.store_ip.then(|| ip_text(hit.ip, self.truncate_ip)),
@@ -313,9 +313,9 @@ impl Enricher {
             engaged_ms: p.engaged_ms.map(|m| m.clamp(0, 86_400_000)),
             screen_width: p.screen_width.filter(|w| (1..=100_000).contains(w)),
             ad,
-            country: place.country,
-            region: place.region,
-            city: place.city,
+            country: place.country.into(),
+            region: place.region.into(),
+            city: place.city.into(),
             asn: place.asn,
             as_org: place.as_org,
         })
@@ -366,9 +366,9 @@ pub fn valid_event_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= MAX_EVENT_NAME && !n.chars().any(char::is_control)
 }
 
-pub(crate) fn props_json(props: &[(String, String)]) -> String {
+pub(crate) fn props_json(props: &[(String, String)]) -> Short {
     if props.is_empty() {
-        return "{}".to_owned();
+        return Short::from("{}");
     }
     let mut map = serde_json::Map::new();
     for (k, v) in props.iter().take(MAX_PROPS) {
@@ -381,7 +381,7 @@ pub(crate) fn props_json(props: &[(String, String)]) -> String {
             serde_json::Value::String(page::clean_text(v, MAX_PROP_VALUE)),
         );
     }
-    serde_json::Value::Object(map).to_string()
+    serde_json::Value::Object(map).to_string().into()
 }
 
 #[cfg(test)]
@@ -613,7 +613,7 @@ mod prop {
             };
             let e = Enricher::new(16, 512, false);
             if let Outcome::Keep(ev) = e.enrich(&hit, &site, &Salt::random(1)) {
-                for f in [&ev.title, &ev.path, &ev.host, &ev.referrer, &ev.source, &ev.name] {
+                for f in [ev.title.as_str(), &ev.path, &ev.host, &ev.referrer, &ev.source, &ev.name] {
                     prop_assert!(!f.chars().any(char::is_control), "{:?}", f);
                 }
                 prop_assert!(ev.title.len() <= MAX_TITLE);

@@ -71,15 +71,17 @@ pub fn redact_emails(e: &mut Event) {
         &mut e.utm.campaign,
         &mut e.utm.term,
         &mut e.utm.content,
-        &mut e.source,
         &mut e.order_id,
     ] {
         if let Cow::Owned(r) = redact(f) {
             *f = r;
         }
     }
+    if let Cow::Owned(r) = redact(&e.source) {
+        e.source = r.into();
+    }
     if let Cow::Owned(r) = redact(&e.props) {
-        e.props = r;
+        e.props = r.into();
     }
 }
 

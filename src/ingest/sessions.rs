@@ -75,7 +75,7 @@ fn add(batch: &mut Derived, site_id: i64, dim: Dim, hour: i64, value: &str, c: C
 /// The event-level rows of a non-pageview event: its name, and for the tracker's
 /// `outbound`/`download` events the URL, and each custom prop as `event: key=value`.
 fn custom_event_rows(e: &Event) -> Vec<(Dim, String)> {
-    let mut rows = vec![(Dim::Event, e.name.clone())];
+    let mut rows = vec![(Dim::Event, e.name.to_string())];
     let props: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&e.props).unwrap_or_default();
     let url = props.get("url").and_then(|u| u.as_str()).unwrap_or("");

@@ -136,14 +136,14 @@ fn visit(
     String,
 ) {
     (
-        e.name.clone(),
-        e.host.clone(),
-        e.path.clone(),
-        e.referrer.clone(),
-        e.source.clone(),
-        e.medium.clone(),
-        e.browser.clone(),
-        e.os.clone(),
+        e.name.to_string(),
+        e.host.to_string(),
+        e.path.to_string(),
+        e.referrer.to_string(),
+        e.source.to_string(),
+        e.medium.to_string(),
+        e.browser.to_string(),
+        e.os.to_string(),
         e.device.as_str().to_owned(),
     )
 }

@@ -86,7 +86,7 @@ impl GeoApp {
         let mut out = Vec::new();
         self.store
             .for_each_event(self.site.id, 0, i64::MAX, &mut |e: Event| {
-                out.push((e.path, e.country, e.region, e.city));
+                out.push((e.path, e.country.into(), e.region.into(), e.city.into()));
                 Ok(())
             })
             .unwrap();
