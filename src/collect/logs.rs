@@ -490,7 +490,7 @@ fn restore(line: &str) -> Result<Event, Skip> {
             String::new().into()
         },
         order_id: text("order_id", MAX_ORDER_ID)?,
-        props: crate::enrich::props_json(&props).into(),
+        props: crate::enrich::props_json(&props),
         ip: None,
         email: None,
         scroll_pct: int("scroll_pct")?.map(|s| s.clamp(0, 100)),

@@ -37,13 +37,13 @@ fn touches_sql(index: &str, key: &str) -> String {
 fn touch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Touch> {
     Ok(Touch {
         ts_ms: r.get(0)?,
-        name: r.get::<_, String>(1)?.into(),
+        name: r.get::<_, String>(1)?,
         visitor_id: r.get(2)?,
         click_id: r.get(3)?,
         campaign_id: r.get(4)?,
         ad: r.get(5)?,
         value_minor: r.get(6)?,
-        currency: r.get::<_, String>(7)?.into(),
+        currency: r.get::<_, String>(7)?,
     })
 }
 
@@ -65,8 +65,8 @@ pub(super) fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         source: r.get::<_, String>(11)?.into(),
         medium: r.get::<_, String>(12)?.into(),
         utm: Utm {
-            source: r.get::<_, String>(13)?.into(),
-            medium: r.get::<_, String>(14)?.into(),
+            source: r.get::<_, String>(13)?,
+            medium: r.get::<_, String>(14)?,
             campaign: r.get(15)?,
             term: r.get(16)?,
             content: r.get(17)?,
@@ -401,7 +401,7 @@ impl EventStore for SqliteStore {
         let rows = st.query_map([campaign_id], |r| {
             Ok(EmailRow {
                 ts_ms: r.get(0)?,
-                name: r.get::<_, String>(1)?.into(),
+                name: r.get::<_, String>(1)?,
                 recipient: r.get(2)?,
                 link: r.get(3)?,
                 verdict: r.get(4)?,
@@ -439,7 +439,7 @@ impl EventStore for SqliteStore {
             Ok(AdCount {
                 campaign_id: r.get(0)?,
                 ad: r.get(1)?,
-                name: r.get::<_, String>(2)?.into(),
+                name: r.get::<_, String>(2)?,
                 bot: r.get(3)?,
                 n: r.get(4)?,
             })
