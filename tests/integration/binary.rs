@@ -660,6 +660,28 @@ fn json_logs_are_one_object_per_line() {
     }
 }
 
+/// Sends five async hits (answered `200`, no reason) while another connection holds the
+/// store's write lock, stops the server with SIGTERM and releases the lock after it exited.
+fn five_async_hits_then_stop_with_the_store_locked(
+    server: Server,
+    data: &std::path::Path,
+    key: &str,
+) -> (std::process::ExitStatus, String) {
+    let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 0..5 {
+        let res = server.get(
+            &format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}"),
+            &[("User-Agent", CHROME)],
+        );
+        assert_eq!(res.status, 200);
+        assert!(res.header("x-pixel-reason").is_none(), "async: told stored");
+    }
+    let stopped = server.terminate_keeping_log();
+    locker.execute_batch("ROLLBACK").unwrap();
+    stopped
+}
+
 /// SIGTERM with acknowledged events it cannot write (async durability with the hit log
 /// off, the store locked by another process past the busy timeout): the exit is
 /// non-zero and the log says how many were lost — never "stopped cleanly".
@@ -675,18 +697,7 @@ fn sigterm_that_loses_acknowledged_events_exits_non_zero_and_says_so() {
             ("PIXELTRACK_INGEST__LOG_HOLD_MS", "0"),
         ],
     );
-    let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
-    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    for i in 0..5 {
-        let res = server.get(
-            &format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}"),
-            &[("User-Agent", CHROME)],
-        );
-        assert_eq!(res.status, 200);
-        assert!(res.header("x-pixel-reason").is_none(), "async: told stored");
-    }
-    let (status, log) = server.terminate_keeping_log();
-    locker.execute_batch("ROLLBACK").unwrap();
+    let (status, log) = five_async_hits_then_stop_with_the_store_locked(server, &data, &key);
     assert_ne!(status.code(), Some(0), "lost events must not exit 0: {log}");
     assert!(!log.contains("stopped cleanly"), "{log}");
     assert!(log.contains("events were lost"), "{log}");
@@ -703,19 +714,7 @@ fn async_hits_the_stop_cannot_commit_wait_in_the_log_for_the_next_start() {
         ("PIXELTRACK_INGEST__BUSY_TIMEOUT_MS", "300"),
     ];
     let server = Server::start(&data, &env);
-    let locker = rusqlite::Connection::open(data.join("pixeltrack.db")).unwrap();
-    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    for i in 0..5 {
-        let res = server.get(
-            &format!("/p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F{i}"),
-            &[("User-Agent", CHROME)],
-        );
-        assert_eq!(res.status, 200);
-        assert!(res.header("x-pixel-reason").is_none(), "async: told stored");
-    }
-    let (status, log) = server.terminate_keeping_log();
-    locker.execute_batch("ROLLBACK").unwrap();
-    drop(locker);
+    let (status, log) = five_async_hits_then_stop_with_the_store_locked(server, &data, &key);
     assert!(!log.contains("events were lost"), "{log}");
     assert!(log.contains("stored at the next start"), "{log}");
     assert_eq!(status.code(), Some(0), "{log}");
