@@ -306,8 +306,8 @@ pub struct HitParams {
 
 /// A string that is nearly always short (an event's name, a browser, a country): up to 24
 /// bytes are kept in the value itself, longer ones on the heap. An event's short fields
-/// were half of the allocations of a hit, each a cache miss where the indexer frees it on
-/// the other core (docs/benchmarks.md, 2026-12-06).
+/// were a fifth of a hit's allocations, each a cache miss where the indexer frees it on
+/// the other core (docs/benchmarks.md, 2026-12-06, noon).
 pub type Short = compact_str::CompactString;
 
 /// An enriched event, ready to be stored.
