@@ -736,6 +736,14 @@ mod tests {
             .unwrap()
     }
 
+    /// Asks the writer to stop and waits for its thread: what it left behind.
+    async fn stop(handle: &IngestHandle, thread: JoinHandle<Stopped>) -> Stopped {
+        handle.shutdown().await;
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap()
+    }
+
     fn config(hold_ms: u64) -> IngestConfig {
         IngestConfig {
             log_hold_ms: hold_ms,
@@ -770,10 +778,7 @@ mod tests {
         assert_eq!(logged.len(), 20, "every answered hit is in the log");
         assert_eq!(logged[7].path, "/p/7");
         drop(others);
-        handle.shutdown().await;
-        let stopped = tokio::task::spawn_blocking(move || thread.join().unwrap())
-            .await
-            .unwrap();
+        let stopped = stop(&handle, thread).await;
         assert_eq!(stopped, Stopped::default());
         assert_eq!(stored(dir.path()), 20);
         assert_eq!(metrics.hit_log_backlog.load(Ordering::Acquire), 0);
@@ -806,10 +811,7 @@ mod tests {
         assert_eq!(metrics.hit_log_backlog.load(Ordering::Acquire), 20);
         assert_eq!(stored(dir.path()), 0, "held, not committed batch by batch");
         drop(others);
-        handle.shutdown().await;
-        let stopped = tokio::task::spawn_blocking(move || thread.join().unwrap())
-            .await
-            .unwrap();
+        let stopped = stop(&handle, thread).await;
         assert_eq!(stopped, Stopped::default());
         assert_eq!(stored(dir.path()), 20);
     }
@@ -848,10 +850,7 @@ mod tests {
         locker.execute_batch("COMMIT").unwrap();
         assert_eq!(lone.await.unwrap(), Submitted::Stored);
         drop(_arrived);
-        handle.shutdown().await;
-        let stopped = tokio::task::spawn_blocking(move || thread.join().unwrap())
-            .await
-            .unwrap();
+        let stopped = stop(&handle, thread).await;
         assert_eq!(stopped, Stopped::default());
         assert_eq!(stored(dir.path()), 2);
     }
