@@ -14,8 +14,9 @@ use crate::clock::Millis;
 pub struct SiteId(pub i64);
 
 /// The public key a pixel names its site by (`s=`). Not a secret: it is in every page.
+/// Kept in place up to 24 bytes ([`Short`]): a generated key is 12, and every hit parses one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SiteKey(String);
+pub struct SiteKey(Short);
 
 impl SiteKey {
     pub const MAX_LEN: usize = 64;
@@ -26,13 +27,13 @@ impl SiteKey {
             && s.len() <= Self::MAX_LEN
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| SiteKey(s.to_owned()))
+        ok.then(|| SiteKey(s.into()))
     }
 
     /// A new random key: 12 characters of lowercase base32 (60 bits).
     pub fn generate() -> SiteKey {
         const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-        SiteKey(crate::secret::random_chars(ALPHABET, 12))
+        SiteKey(crate::secret::random_chars(ALPHABET, 12).into())
     }
 
     pub fn as_str(&self) -> &str {

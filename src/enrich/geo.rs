@@ -50,8 +50,8 @@ pub const MAX_AS_ORG: usize = 200;
 /// Where a hit came from, as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Place {
-    /// ISO 3166-1 alpha-2, `""` when unknown.
-    pub country: String,
+    /// ISO 3166-1 alpha-2, `""` when unknown (the registries' code kept without a copy).
+    pub country: crate::model::Short,
     /// ISO 3166-2 (`DE-BY`) or, without a code in the database, the English name.
     pub region: String,
     /// English name.
@@ -274,14 +274,15 @@ impl Geo {
         let country = cdn_country
             .and_then(country_code)
             .or(db_country.clone())
-            .unwrap_or_else(|| country(ip).to_owned());
+            .map(crate::model::Short::from)
+            .unwrap_or_else(|| crate::model::Short::const_new(country(ip)));
         let mut place = Place {
             country,
             ..Place::default()
         };
         // Region and city only when they belong to the country kept.
         if db_country.as_deref() == Some(place.country.as_str()) {
-            place.region = region(&place.country, &rec);
+            place.region = region(place.country.as_str(), &rec);
             place.city = rec
                 .city
                 .as_ref()

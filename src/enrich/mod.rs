@@ -263,19 +263,15 @@ impl Enricher {
         // Source: utm_source, then ?ref=, then the referrer's known name or host.
         let (source, medium) = if !page.utm.source.is_empty() || !page.ref_param.is_empty() {
             let source = if page.utm.source.is_empty() {
-                page.ref_param.clone()
+                Short::from(page.ref_param.as_str())
             } else {
-                page.utm.source.clone()
+                Short::from(page.utm.source.as_str())
             };
-            let medium = referrer::utm_medium(&page.utm.medium)
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    if referrer.medium == "direct" {
-                        "campaign".to_owned()
-                    } else {
-                        referrer.medium.clone()
-                    }
-                });
+            let medium = match referrer::utm_medium(&page.utm.medium) {
+                Some(m) => Short::const_new(m),
+                None if referrer.medium == "direct" => Short::const_new("campaign"),
+                None => referrer.medium,
+            };
             (source, medium)
         } else {
             (referrer.source, referrer.medium)
@@ -292,9 +288,9 @@ impl Enricher {
             query: page.query,
             title: page::clean_text(p.title.as_deref().unwrap_or(""), MAX_TITLE),
             referrer: referrer.url,
-            referrer_host: referrer.host.into(),
-            source: source.into(),
-            medium: medium.into(),
+            referrer_host: referrer.host,
+            source,
+            medium,
             utm: page.utm,
             click_id: page.click_id,
             browser: Short::from(info.browser.as_str()),
@@ -313,7 +309,7 @@ impl Enricher {
             engaged_ms: p.engaged_ms.map(|m| m.clamp(0, 86_400_000)),
             screen_width: p.screen_width.filter(|w| (1..=100_000).contains(w)),
             ad,
-            country: place.country.into(),
+            country: place.country,
             region: place.region.into(),
             city: place.city.into(),
             asn: place.asn,

@@ -2,10 +2,13 @@
 //! database (vendored as `data/referers.json`), plus UTM overrides. Self-referrals
 //! (the page's own host) count as no referrer.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
+
+use crate::model::Short;
 
 static REFERERS_JSON: &str = include_str!("../../data/referers.json");
 
@@ -56,9 +59,10 @@ fn normalize_medium(m: &str) -> &'static str {
 pub struct Referral {
     /// The referrer URL, without query string and fragment.
     pub url: String,
-    pub host: String,
-    pub source: String,
-    pub medium: String,
+    /// Short: kept in place up to 24 bytes (see [`Short`]), as the event keeps them.
+    pub host: Short,
+    pub source: Short,
+    pub medium: Short,
 }
 
 /// Looks `referrer` up. `page_host` and `site_domain` make self-referrals direct.
@@ -95,7 +99,7 @@ fn classify_with_url_crate(referrer: &str, page_host: &str, site_domain: &str) -
 
 fn direct() -> Referral {
     Referral {
-        medium: "direct".into(),
+        medium: Short::const_new("direct"),
         ..Referral::default()
     }
 }
@@ -109,14 +113,20 @@ fn from_parts(
     page_host: &str,
     site_domain: &str,
 ) -> Referral {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    // Most hosts are written in lower case already: no copy then.
+    let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    };
     if is_same_site(&host, page_host) || is_same_site(&host, site_domain) {
         return direct();
     }
-    let bare = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    let bare = Short::from(host.strip_prefix("www.").unwrap_or(&host));
     let (source, medium) = lookup(&host, path)
-        .map(|(s, m)| (s.to_owned(), m.to_owned()))
-        .unwrap_or_else(|| (bare.clone(), "referral".to_owned()));
+        .map(|(s, m)| (Short::const_new(s), Short::const_new(m)))
+        .unwrap_or_else(|| (bare.clone(), Short::const_new("referral")));
     Referral {
         url: url(),
         host: bare,
@@ -147,9 +157,15 @@ fn lookup(host: &str, path: &str) -> Option<(&'static str, &'static str)> {
     let db = db();
     let first_segment = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let mut h = host;
+    // `host/segment`, kept in place up to 24 bytes (most are shorter).
+    let mut key = Short::default();
     loop {
         if !first_segment.is_empty() {
-            if let Some((s, m)) = db.by_key.get(&format!("{h}/{first_segment}")) {
+            key.clear();
+            key.push_str(h);
+            key.push('/');
+            key.push_str(first_segment);
+            if let Some((s, m)) = db.by_key.get(key.as_str()) {
                 return Some((s.as_str(), m));
             }
         }
@@ -165,7 +181,8 @@ fn lookup(host: &str, path: &str) -> Option<(&'static str, &'static str)> {
 
 /// The medium a `utm_medium` value names, when it names one of ours.
 pub fn utm_medium(m: &str) -> Option<&'static str> {
-    let m = m.to_ascii_lowercase();
+    let mut m = Short::from(m);
+    m.make_ascii_lowercase();
     Some(match m.as_str() {
         "email" | "e-mail" | "newsletter" | "mail" => "email",
         "cpc" | "ppc" | "paid" | "paidsearch" | "paid_search" | "display" | "banner" | "cpm" => {
@@ -199,7 +216,7 @@ mod tests {
 
     fn sm(r: &str) -> (String, String, String) {
         let c = classify(r, "example.com", "example.com");
-        (c.host, c.source, c.medium)
+        (c.host.into(), c.source.into(), c.medium.into())
     }
 
     #[test]
