@@ -358,6 +358,16 @@ fn ip_text(ip: IpAddr, truncate: bool) -> String {
 }
 
 /// Event names: 1–64 characters, no control characters.
+/// `s` in ASCII lower case, copied only when it has an upper-case letter: hosts
+/// nearly always come in lower case already.
+pub(crate) fn ascii_lower(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        s.to_ascii_lowercase().into()
+    } else {
+        s.into()
+    }
+}
+
 pub fn valid_event_name(n: &str) -> bool {
     !n.is_empty() && n.len() <= MAX_EVENT_NAME && !n.chars().any(char::is_control)
 }

@@ -2,7 +2,6 @@
 //! database (vendored as `data/referers.json`), plus UTM overrides. Self-referrals
 //! (the page's own host) count as no referrer.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -113,13 +112,7 @@ fn from_parts(
     page_host: &str,
     site_domain: &str,
 ) -> Referral {
-    let host = host.trim_end_matches('.');
-    // Most hosts are written in lower case already: no copy then.
-    let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(host)
-    };
+    let host = super::ascii_lower(host.trim_end_matches('.'));
     if is_same_site(&host, page_host) || is_same_site(&host, site_domain) {
         return direct();
     }
@@ -239,6 +232,19 @@ mod tests {
                 "bing.com",
                 "Bing",
                 "search",
+            ),
+            // A host in upper case is looked up, and kept, in lower case.
+            (
+                "https://WWW.Bing.COM./search?q=x",
+                "bing.com",
+                "Bing",
+                "search",
+            ),
+            (
+                "https://News.Example.ORG/a",
+                "news.example.org",
+                "news.example.org",
+                "referral",
             ),
             (
                 "https://duckduckgo.com/",

@@ -53,13 +53,7 @@ impl SpamList {
         if host.is_empty() {
             return false;
         }
-        let host = host.trim_end_matches('.');
-        // A referrer's host comes in lower case already: no copy then.
-        let host: std::borrow::Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            host.to_ascii_lowercase().into()
-        } else {
-            host.into()
-        };
+        let host = super::ascii_lower(host.trim_end_matches('.'));
         let extra = self.extra.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut rest = &*host;
         loop {
