@@ -507,6 +507,7 @@ impl Sessions {
                     }
                     Seen::Full => batch.overflow.push(UniqueCandidate {
                         day,
+                        visitor: e.visitor_id,
                         key: k,
                         rollup: RollupKey {
                             site_id: e.site_id,

@@ -538,7 +538,7 @@ impl EventWriter {
                 if full && !self.keys_full_said {
                     tracing::warn!(
                         bound = self.max_unique_keys,
-                        "unique-visitor keys reached ingest.max_unique_keys: until the day changes, each new key is decided by the database at a page write each, which slows the writer (raise the bound if memory allows: 10-20 bytes a key)"
+                        "unique-visitor keys reached ingest.max_unique_keys: until the day changes, new keys are decided by the database (a page write for each new visitor), which slows the writer (raise the bound if memory allows: 10-30 bytes a key)"
                     );
                 }
                 self.keys_full_said = full;
@@ -893,6 +893,106 @@ mod tests {
         assert!(writer.write(all[40..50].to_vec(), Vec::new()));
         use crate::store::EventStore;
         assert_eq!(store.count_events(crate::model::SiteId(1)).unwrap(), 10);
+    }
+
+    /// Past the memory bound for unique-visitor keys the store decides them: every
+    /// row's visitors are what a writer with room for every key counts, across batches,
+    /// after a restart that loads back more keys than now fit (those go to `uniques`,
+    /// without their visitor), and with a new day. The keys taken by the store are kept
+    /// by visitor (`visitor_uniques`) and go with their day's salt.
+    #[test]
+    fn past_the_key_bound_the_store_counts_the_same_visitors() {
+        let mut all = events();
+        // The same visitors again the next day, and a second pass over every hit an hour
+        // later: every key is met again, in memory or in the store.
+        let next_day: Vec<Event> = all
+            .iter()
+            .map(|e| Event {
+                ts_ms: e.ts_ms + DAY_MS,
+                ..e.clone()
+            })
+            .collect();
+        let again: Vec<Event> = all
+            .iter()
+            .map(|e| Event {
+                ts_ms: e.ts_ms + HOUR_MS,
+                ..e.clone()
+            })
+            .collect();
+        all.extend(again);
+        all.sort_by_key(|e| e.ts_ms);
+        all.extend(next_day);
+        let [(da, a), (db, b)] = two_stores();
+        let mut wa = EventWriter::for_tests(&a);
+        let bounded = |store: &SqliteStore, keys: usize| {
+            let mut w = EventWriter::for_tests(store).with_memory_bounds(keys, 1_000_000);
+            w.recover(T0).unwrap();
+            w
+        };
+        let mut wb = bounded(&b, 60);
+        let restart_at = 3;
+        for (i, chunk) in all.chunks(29).enumerate() {
+            if i == restart_at {
+                // A restart with a lower bound: the keys held so far are loaded back,
+                // past it.
+                drop(wb);
+                wb = bounded(&b, 25);
+            }
+            assert!(wa.write(chunk.to_vec(), Vec::new()));
+            assert!(wb.write(chunk.to_vec(), Vec::new()));
+        }
+        let (ra, rb) = (derived(da.path()), derived(db.path()));
+        assert!(ra.len() > 500, "{} rows", ra.len());
+        if let Some(i) = (0..ra.len().max(rb.len())).find(|&i| ra.get(i) != rb.get(i)) {
+            panic!(
+                "row {i} differs: in memory {:?}, past the bound {:?}",
+                ra.get(i),
+                rb.get(i)
+            );
+        }
+        let conn = rusqlite::Connection::open(db.path().join("pixeltrack.db")).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let day = T0 / DAY_MS;
+        assert!(
+            count("SELECT count(*) FROM uniques") > 0,
+            "loaded back past the bound"
+        );
+        assert!(
+            count(&format!(
+                "SELECT count(*) FROM visitor_uniques WHERE day = {}",
+                day + 1
+            )) > 0,
+            "the next day's keys by visitor"
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM visitor_uniques v JOIN uniques u ON u.key = v.key"),
+            0,
+            "a key in one table only"
+        );
+        // Erasing a visitor erases the keys kept with their id.
+        let v: i64 = conn
+            .query_row("SELECT visitor FROM visitor_uniques LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let before = count("SELECT count(*) FROM visitor_uniques");
+        crate::store::PrivacyStore::erase_subject(&b, &crate::store::Subject::Visitor(v)).unwrap();
+        let theirs = format!("SELECT count(*) FROM visitor_uniques WHERE visitor = {v}");
+        assert_eq!(count(&theirs), 0, "erased with the visitor");
+        assert!(count("SELECT count(*) FROM visitor_uniques") < before);
+        assert!(
+            count("SELECT count(*) FROM visitor_uniques") > 0,
+            "the others' kept"
+        );
+        b.destroy_salts_before(day + 2).unwrap();
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM visitor_uniques WHERE day < {}",
+                day + 1
+            )),
+            0,
+            "the first day's keys go with its salt"
+        );
     }
 
     /// An import writes a batch while it sessionizes the next: the store ends exactly

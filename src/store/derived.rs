@@ -125,6 +125,8 @@ pub struct Derived {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UniqueCandidate {
     pub day: i64,
+    /// The visitor the key is of: the store keeps a visitor's keys together.
+    pub visitor: i64,
     pub key: i64,
     pub rollup: RollupKey,
 }
@@ -187,6 +189,7 @@ mod tests {
         d.new_keys.push((1, 2));
         d.overflow.push(UniqueCandidate {
             day: 1,
+            visitor: 3,
             key: 2,
             rollup: RollupKey {
                 site_id: 1,

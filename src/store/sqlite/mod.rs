@@ -180,6 +180,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sql/migrations/026_goal_hours.sql"),
     include_str!("sql/migrations/027_recipient_lookups.sql"),
     include_str!("sql/migrations/028_hit_log.sql"),
+    include_str!("sql/migrations/029_uniques_by_visitor.sql"),
 ];
 
 pub struct SqliteStore {

@@ -202,6 +202,9 @@ impl PrivacyStore for SqliteStore {
                         ..Deletion::default()
                     },
                 )?;
+                // The keys of rows the visitor was counted in past the writer's memory
+                // bound (a day's salted ids: today's and yesterday's rows at most).
+                tx.execute("DELETE FROM visitor_uniques WHERE visitor = ?1", [v])?;
                 n + tx.execute("DELETE FROM sessions WHERE visitor_id = ?1", [v])?
             }
         };

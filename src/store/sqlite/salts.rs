@@ -49,7 +49,7 @@ impl SqliteStore {
     pub fn destroy_salts_before(&self, keep_from_day: i64) -> Result<usize> {
         let conn = self.conn();
         let n = conn.execute("DELETE FROM salts WHERE day < ?1", [keep_from_day])?;
-        for table in ["unique_keys", "uniques"] {
+        for table in ["unique_keys", "uniques", "visitor_uniques"] {
             conn.execute(
                 &format!("DELETE FROM {table} WHERE day < ?1"),
                 [keep_from_day - 1],

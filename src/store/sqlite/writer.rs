@@ -775,9 +775,18 @@ fn write_derived(
         }
         keys.execute(params![day, &blob[..]])?;
     }
-    let mut uniq = tx.prepare_cached("INSERT OR IGNORE INTO uniques (key, day) VALUES (?1, ?2)")?;
+    // Keys the writer's memory had no room for (`ingest::uniques`): new unless stored,
+    // with their visitor (`visitor_uniques`, schema 29) or, loaded back past the bound
+    // at start, without (`uniques`). Taken in the table's order, so that a visitor's
+    // keys go into one page and the pages are visited once each, in order; the sort is
+    // stable, so of two candidates of one key the first taken counts, as in memory.
+    d.overflow.sort_by_key(|u| (u.day, u.visitor, u.key));
+    let mut uniq = tx.prepare_cached(
+        "INSERT OR IGNORE INTO visitor_uniques (day, visitor, key)
+         SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM uniques WHERE key = ?3)",
+    )?;
     for u in &d.overflow {
-        if uniq.execute(params![u.key, u.day])? == 1 {
+        if uniq.execute(params![u.day, u.visitor, u.key])? == 1 {
             let k = &u.rollup;
             let one = Counts {
                 visitors: 1,
