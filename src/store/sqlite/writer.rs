@@ -776,23 +776,49 @@ fn write_derived(
         keys.execute(params![day, &blob[..]])?;
     }
     // Keys the writer's memory had no room for (`ingest::uniques`): new unless stored,
-    // with their visitor (`visitor_uniques`, schema 29) or, loaded back past the bound
-    // at start, without (`uniques`). Taken in the table's order, so that a visitor's
-    // keys go into one page and the pages are visited once each, in order; the sort is
-    // stable, so of two candidates of one key the first taken counts, as in memory.
-    d.overflow.sort_by_key(|u| (u.day, u.visitor, u.key));
-    let mut uniq = tx.prepare_cached(
-        "INSERT OR IGNORE INTO visitor_uniques (day, visitor, key)
-         SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM uniques WHERE key = ?3)",
+    // in their visitor's row of `visitor_uniques` (schema 29) or, loaded back past the
+    // bound at start, in `uniques` (without their visitor). By visitor: one read and at
+    // most one write a visitor, in the table's order, so the pages are visited once
+    // each; the sort is stable, so of two candidates of one key the first counts, as
+    // in memory.
+    d.overflow.sort_by_key(|u| (u.day, u.visitor));
+    let legacy: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM uniques)")?
+        .query_row([], |r| r.get(0))?;
+    let mut read =
+        tx.prepare_cached("SELECT keys FROM visitor_uniques WHERE day = ?1 AND visitor = ?2")?;
+    let mut write = tx.prepare_cached(
+        "INSERT OR REPLACE INTO visitor_uniques (day, visitor, keys) VALUES (?1, ?2, ?3)",
     )?;
-    for u in &d.overflow {
-        if uniq.execute(params![u.day, u.visitor, u.key])? == 1 {
-            let k = &u.rollup;
-            let one = Counts {
-                visitors: 1,
-                ..Counts::default()
-            };
-            d.rollups.add(k.site_id, k.dim, k.hour, &k.value, &one);
+    let mut in_legacy =
+        tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM uniques WHERE key = ?1)")?;
+    let one = Counts {
+        visitors: 1,
+        ..Counts::default()
+    };
+    let (overflow, rollups) = (&d.overflow, &mut d.rollups);
+    for group in overflow.chunk_by(|a, b| (a.day, a.visitor) == (b.day, b.visitor)) {
+        let (day, visitor) = (group[0].day, group[0].visitor);
+        blob.clear();
+        if let Some(stored) = read
+            .query_row(params![day, visitor], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+        {
+            blob.extend_from_slice(&stored);
+        }
+        let stored = blob.len();
+        for u in group {
+            let k = u.key.to_be_bytes();
+            let known = blob.chunks_exact(8).any(|b| b == k)
+                || (legacy && in_legacy.query_row([u.key], |r| r.get(0))?);
+            if !known {
+                blob.extend_from_slice(&k);
+                let r = &u.rollup;
+                rollups.add(r.site_id, r.dim, r.hour, &r.value, &one);
+            }
+        }
+        if blob.len() != stored {
+            write.execute(params![day, visitor, &blob[..]])?;
         }
     }
     // With forwarding on, the same deltas go to ClickHouse (see `spool`).
