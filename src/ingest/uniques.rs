@@ -12,9 +12,9 @@
 //! its visitor's, so checking them is one lookup and a short scan.
 //!
 //! Bound: at most `ingest.max_unique_keys` keys (10–30 bytes each in memory). Keys
-//! beyond it are decided by the store ([`Seen::Full`]: `visitor_uniques`, one row of a
-//! visitor's keys a day, read and written in key order with the other derived rows —
-//! exact, at a row read and about a page write for each new visitor of a write; keys
+//! beyond it are decided by the store ([`Seen::Full`]: `visitor_uniques`, a visitor's
+//! keys of a day together, read and appended in key order with the other derived rows —
+//! exact, at a range read and about a page write for each visitor of a write; keys
 //! loaded back at start past the bound go to `uniques`, without their visitor), until a
 //! new day frees the memory of the day before yesterday. Every counted key is in exactly one of those places, so "new"
 //! never depends on which one answered.

@@ -903,6 +903,17 @@ mod tests {
     #[test]
     fn past_the_key_bound_the_store_counts_the_same_visitors() {
         let mut all = events();
+        // A visitor of many pages: more keys stored than a short list is searched for.
+        all.extend((0..150).map(|i| Event {
+            site_id: 1,
+            ts_ms: T0 + i * 50_000,
+            name: "pageview".into(),
+            visitor_id: 9_999,
+            path: format!("/many/{i}"),
+            title: format!("Many {}", i % 7),
+            ..Event::default()
+        }));
+        all.sort_by_key(|e| e.ts_ms);
         // The same visitors again the next day, and a second pass over every hit an hour
         // later: every key is met again, in memory or in the store.
         let next_day: Vec<Event> = all
@@ -956,6 +967,10 @@ mod tests {
         assert!(
             count("SELECT count(*) FROM uniques") > 0,
             "loaded back past the bound"
+        );
+        assert!(
+            count("SELECT max(n) FROM visitor_uniques WHERE visitor = 9999") > 64,
+            "a visitor's keys in rows appended"
         );
         assert!(
             count(&format!(

@@ -776,11 +776,12 @@ fn write_derived(
         keys.execute(params![day, &blob[..]])?;
     }
     // Keys the writer's memory had no room for (`ingest::uniques`): new unless stored,
-    // in their visitor's row of `visitor_uniques` (schema 29) or, loaded back past the
-    // bound at start, in `uniques` (without their visitor). By visitor: one read and at
-    // most one write a visitor, in the table's order, so the pages are visited once
-    // each; the sort is stable, so of two candidates of one key the first counts, as
-    // in memory.
+    // in their visitor's rows of `visitor_uniques` (schema 29) or, loaded back past the
+    // bound at start, in `uniques` (without their visitor). By visitor: one range read
+    // and at most one new row a visitor (its new keys: rows are appended, never
+    // rewritten, so a visitor met all day costs what its new keys do), in the table's
+    // order, so the pages are visited once each; the sort is stable, so of two
+    // candidates of one key the first counts, as in memory.
     d.overflow.sort_by_key(|u| (u.day, u.visitor));
     let legacy: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM uniques)")?
@@ -788,8 +789,10 @@ fn write_derived(
     let mut read =
         tx.prepare_cached("SELECT keys FROM visitor_uniques WHERE day = ?1 AND visitor = ?2")?;
     let mut write = tx.prepare_cached(
-        "INSERT OR REPLACE INTO visitor_uniques (day, visitor, keys) VALUES (?1, ?2, ?3)",
+        "INSERT INTO visitor_uniques (day, visitor, n, keys) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    // A visitor's keys stored, when they are many: looked up in a set, not a list.
+    let mut many: std::collections::HashSet<[u8; 8]> = std::collections::HashSet::new();
     let mut in_legacy =
         tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM uniques WHERE key = ?1)")?;
     let one = Counts {
@@ -800,17 +803,25 @@ fn write_derived(
     for group in overflow.chunk_by(|a, b| (a.day, a.visitor) == (b.day, b.visitor)) {
         let (day, visitor) = (group[0].day, group[0].visitor);
         blob.clear();
-        if let Some(stored) = read
-            .query_row(params![day, visitor], |r| r.get::<_, Vec<u8>>(0))
-            .optional()?
-        {
-            blob.extend_from_slice(&stored);
+        let mut rows = read.query(params![day, visitor])?;
+        while let Some(r) = rows.next()? {
+            blob.extend_from_slice(r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
         }
         let stored = blob.len();
+        many.clear();
+        if stored > 64 * 8 {
+            many.extend(
+                blob.chunks_exact(8)
+                    .map(|k| <[u8; 8]>::try_from(k).expect("8")),
+            );
+        }
         for u in group {
             let k = u.key.to_be_bytes();
-            let known = blob.chunks_exact(8).any(|b| b == k)
-                || (legacy && in_legacy.query_row([u.key], |r| r.get(0))?);
+            let known = if stored > 64 * 8 {
+                many.contains(&k) || blob[stored..].chunks_exact(8).any(|b| b == k)
+            } else {
+                blob.chunks_exact(8).any(|b| b == k)
+            } || (legacy && in_legacy.query_row([u.key], |r| r.get(0))?);
             if !known {
                 blob.extend_from_slice(&k);
                 let r = &u.rollup;
@@ -818,7 +829,8 @@ fn write_derived(
             }
         }
         if blob.len() != stored {
-            write.execute(params![day, visitor, &blob[..]])?;
+            // Numbered by the keys stored before it: unique, and in the order written.
+            write.execute(params![day, visitor, (stored / 8) as i64, &blob[stored..]])?;
         }
     }
     // With forwarding on, the same deltas go to ClickHouse (see `spool`).
