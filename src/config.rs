@@ -249,8 +249,9 @@ pub struct IngestConfig {
     /// The most open sessions the writer holds (≈ 0.5 KB each); past it the sessions
     /// idle longest end early (counted in `pixeltrack_sessions_cut_total`).
     pub max_open_sessions: usize,
-    /// The most unique-visitor keys the writer holds (10–20 bytes each); past it the
-    /// store decides new keys, exactly but with a page write each.
+    /// The most unique-visitor keys the writer holds (10–30 bytes each); past it the
+    /// store decides new keys, exactly, a visitor's together (`visitor_uniques`): about
+    /// a page written for each visitor with a new key in a write of derived rows.
     pub max_unique_keys: usize,
     /// SQLite `synchronous`: `normal` survives a process crash (SIGKILL);
     /// `full` also survives power loss, at the cost of an fsync per commit.

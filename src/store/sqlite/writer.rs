@@ -414,8 +414,9 @@ impl SqliteWriter {
         Ok(out)
     }
 
-    /// Moves keys the writer's memory cannot hold into the `uniques` B-tree, which
-    /// decides them from then on (see `ingest::uniques`).
+    /// Moves keys loaded back that the writer's memory cannot hold into the `uniques`
+    /// B-tree (their visitor is not stored with them), which decides them from then on
+    /// beside `visitor_uniques` (see `ingest::uniques`).
     pub fn spill_unique_keys(&mut self, keys: &[(i64, i64)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
