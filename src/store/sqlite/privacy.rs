@@ -2,7 +2,7 @@
 //! export and erasure. Deletions run on the store's connection (`secure_delete` ON)
 //! and erasure checkpoints the WAL, so erased bytes leave the disk.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::events::{event_from_row, EVENT_COLUMNS};
 use super::{checkpoint, record_deletion, Deletion, SqliteStore};
@@ -203,8 +203,20 @@ impl PrivacyStore for SqliteStore {
                     },
                 )?;
                 // The keys of rows the visitor was counted in past the writer's memory
-                // bound (a day's salted ids: today's and yesterday's rows at most).
-                tx.execute("DELETE FROM visitor_uniques WHERE visitor = ?1", [v])?;
+                // bound: a seek in each day the table holds (today's and yesterday's at
+                // most; the id is one day's, but which is not known here).
+                let mut next = tx.prepare(
+                    "SELECT day FROM visitor_uniques WHERE day > ?1 ORDER BY day LIMIT 1",
+                )?;
+                let mut day = i64::MIN;
+                while let Some(d) = next.query_row([day], |r| r.get(0)).optional()? {
+                    tx.execute(
+                        "DELETE FROM visitor_uniques WHERE day = ?1 AND visitor = ?2",
+                        params![d, v],
+                    )?;
+                    day = d;
+                }
+                drop(next);
                 n + tx.execute("DELETE FROM sessions WHERE visitor_id = ?1", [v])?
             }
         };
