@@ -16,8 +16,8 @@
 //! keys of a day together, read and appended in key order with the other derived rows —
 //! exact, at a range read and about a page write for each visitor of a write; keys
 //! loaded back at start past the bound go to `uniques`, without their visitor), until a
-//! new day frees the memory of the day before yesterday. Every counted key is in exactly one of those places, so "new"
-//! never depends on which one answered.
+//! new day frees the memory of the day before yesterday. Every counted key is in exactly
+//! one of those places, so "new" never depends on which one answered.
 
 use std::collections::{HashMap, HashSet};
 
