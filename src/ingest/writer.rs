@@ -916,21 +916,16 @@ mod tests {
         all.sort_by_key(|e| e.ts_ms);
         // The same visitors again the next day, and a second pass over every hit an hour
         // later: every key is met again, in memory or in the store.
-        let next_day: Vec<Event> = all
-            .iter()
-            .map(|e| Event {
-                ts_ms: e.ts_ms + DAY_MS,
-                ..e.clone()
-            })
-            .collect();
-        let again: Vec<Event> = all
-            .iter()
-            .map(|e| Event {
-                ts_ms: e.ts_ms + HOUR_MS,
-                ..e.clone()
-            })
-            .collect();
-        all.extend(again);
+        let shifted = |all: &[Event], by: Millis| -> Vec<Event> {
+            all.iter()
+                .map(|e| Event {
+                    ts_ms: e.ts_ms + by,
+                    ..e.clone()
+                })
+                .collect()
+        };
+        let next_day = shifted(&all, DAY_MS);
+        all.extend(shifted(&all, HOUR_MS));
         all.sort_by_key(|e| e.ts_ms);
         all.extend(next_day);
         let [(da, a), (db, b)] = two_stores();
