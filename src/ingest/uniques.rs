@@ -15,9 +15,12 @@
 //! beyond it are decided by the store ([`Seen::Full`]: `visitor_uniques`, a visitor's
 //! keys of a day together, read and appended in key order with the other derived rows —
 //! exact, at a range read and about a page write for each visitor of a write; keys
-//! loaded back at start past the bound go to `uniques`, without their visitor), until a
-//! new day frees the memory of the day before yesterday. Every counted key is in exactly
-//! one of those places, so "new" never depends on which one answered.
+//! loaded back at start past the bound go to `uniques`, without their visitor). From
+//! then on that day is the store's for every key memory does not hold (`Day::open`;
+//! at start, the days those tables hold keys of), also once memory has room again — a
+//! new day frees the day before yesterday's keys, a restart may raise the bound — so
+//! every counted key is in exactly one of those places, and "new" never depends on
+//! which one answered.
 
 use std::collections::{HashMap, HashSet};
 
@@ -47,6 +50,12 @@ struct Day {
     rest: Keys,
     /// Keys were loaded into `rest`: every visitor's key may be there.
     loaded: bool,
+    /// The store holds keys of this day that memory does not (memory had no room for
+    /// one, or keys loaded back went past the bound): memory answers for the keys it
+    /// holds, the store for every other key of the day — also once memory has room
+    /// again (a bound raised since a restart, a new day freeing the day before
+    /// yesterday's keys), so a key never counts in both.
+    open: bool,
 }
 
 impl Day {
@@ -55,6 +64,7 @@ impl Day {
         self.visitors.clear();
         self.rest.clear();
         self.loaded = false;
+        self.open = false;
     }
 }
 
@@ -110,6 +120,7 @@ impl SeenKeys {
                 continue;
             }
             if full {
+                d.open = true;
                 spill.push((day, key));
                 continue;
             }
@@ -165,7 +176,8 @@ impl SeenKeys {
         if in_list || ((spilled || d.loaded) && d.rest.contains(&key)) {
             return Seen::Yes;
         }
-        if full {
+        if d.open || full {
+            d.open = true;
             return Seen::Full;
         }
         match v {
@@ -188,6 +200,15 @@ impl SeenKeys {
         }
         self.len += 1;
         Seen::First
+    }
+
+    /// Marks `day` as one of which the store holds keys memory does not (see
+    /// `Day::open`). Days older than yesterday are not held, and are left alone.
+    pub fn open(&mut self, day: i64) {
+        if day >= self.newest.saturating_sub(1) {
+            let i = self.day(day);
+            self.days[i].open = true;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -236,12 +257,37 @@ mod tests {
         assert_eq!(s.first(10, V, 4), Seen::Full);
         assert_eq!(s.first(11, V, 4), Seen::Full, "yesterday still fills it");
         assert_eq!(s.first(12, V, 4), Seen::First, "day 10 gone: room again");
+        assert_eq!(
+            s.first(11, V, 5),
+            Seen::Full,
+            "but not for day 11, whose keys the store holds some of"
+        );
+        assert_eq!(s.first(11, V, 6), Seen::Full);
+        assert_eq!(s.first(12, V, 5), Seen::First, "day 12's keys are memory's");
+        assert_eq!(s.first(12, V, 4), Seen::Yes);
+    }
+
+    #[test]
+    fn a_day_the_store_holds_keys_of_is_decided_there_whatever_the_room() {
+        // A restart with a raised bound: memory has room, but the store holds some of
+        // day 10's keys (past the bound before the restart) and none of day 11's.
+        let mut s = SeenKeys::new(1_000);
+        assert!(s.load(vec![(10, 1), (11, 2)]).is_empty());
+        s.open(10);
+        s.open(3);
+        assert_eq!(s.first(10, V, 1), Seen::Yes, "held by memory");
+        assert_eq!(s.first(10, V, 9), Seen::Full, "the store's to decide");
+        assert_eq!(s.first(11, V, 9), Seen::First, "day 11 is memory's");
+        assert_eq!(s.len(), 3, "a day too old to be held was left alone");
+        assert_eq!(s.days.len(), 2);
     }
 
     /// The keys as one set a day, which is what the grouping by visitor must answer
     /// like, key for key.
     struct Plain {
         days: Vec<(i64, HashSet<i64>)>,
+        /// Days of which a key went to the store: the store decides all they lack.
+        open: HashSet<i64>,
         newest: i64,
         cap: usize,
     }
@@ -254,6 +300,7 @@ mod tests {
             if day > self.newest {
                 self.newest = day;
                 self.days.retain(|(d, _)| *d >= day - 1);
+                self.open.retain(|d| *d >= day - 1);
             }
             let full = self.len() >= self.cap;
             if !self.days.iter().any(|(d, _)| *d == day) {
@@ -262,7 +309,8 @@ mod tests {
             let keys = &mut self.days.iter_mut().find(|(d, _)| *d == day).unwrap().1;
             if keys.contains(&key) {
                 Seen::Yes
-            } else if full {
+            } else if full || self.open.contains(&day) {
+                self.open.insert(day);
                 Seen::Full
             } else {
                 keys.insert(key);
@@ -285,6 +333,7 @@ mod tests {
             let mut grouped = SeenKeys::new(cap);
             let mut plain = Plain {
                 days: Vec::new(),
+                open: HashSet::new(),
                 newest: i64::MIN,
                 cap,
             };

@@ -214,15 +214,13 @@ impl EventWriter {
     pub fn recover(&mut self, now: Millis) -> crate::store::Result<usize> {
         self.pending = Derived::default();
         self.pending_since = None;
-        self.seen = SeenKeys::new(self.max_unique_keys);
-        let spill = self.seen.load(self.sqlite.unique_keys()?);
-        if !spill.is_empty() {
+        let spilled = self.load_keys()?;
+        if spilled > 0 {
             tracing::warn!(
-                keys = spill.len(),
+                keys = spilled,
                 bound = self.max_unique_keys,
                 "unique-visitor keys past ingest.max_unique_keys: the store decides them"
             );
-            self.sqlite.spill_unique_keys(&spill)?;
         }
         let unindexed = self.sqlite.unindexed_events()?;
         let first = unindexed.first().map_or(now, |e| e.ts_ms.min(now));
@@ -422,12 +420,24 @@ impl EventWriter {
     /// counted again. Unlike [`recover`](Self::recover), replays nothing: the server's
     /// unindexed events are its own.
     pub fn load_unique_keys(&mut self) -> crate::store::Result<()> {
+        self.load_keys().map(|_| ())
+    }
+
+    /// Loads the keys memory held back into it, those past the bound into the store's
+    /// `uniques`; then marks the days whose keys the store holds some of (past the bound
+    /// before, or just now) as decided by the store for every key memory does not hold,
+    /// so a bound raised since, or a day that ends and frees memory, does not count
+    /// them again. Returns how many keys went past the bound.
+    fn load_keys(&mut self) -> crate::store::Result<usize> {
         self.seen = SeenKeys::new(self.max_unique_keys);
         let spill = self.seen.load(self.sqlite.unique_keys()?);
         if !spill.is_empty() {
             self.sqlite.spill_unique_keys(&spill)?;
         }
-        Ok(())
+        for day in self.sqlite.days_decided_by_store()? {
+            self.seen.open(day);
+        }
+        Ok(spill.len())
     }
 
     /// Sessionizes `events` (in time order) and commits them in one transaction, with
@@ -936,11 +946,21 @@ mod tests {
             w
         };
         let mut wb = bounded(&b, 60);
-        let restart_at = 3;
         for (i, chunk) in all.chunks(29).enumerate() {
-            if i == restart_at {
+            if i == 3 {
                 // A restart with a lower bound: the keys held so far are loaded back,
                 // past it.
+                drop(wb);
+                wb = bounded(&b, 25);
+            }
+            if i == 8 {
+                // And one with a raised bound, the same day: memory has room again,
+                // but the store holds keys of the day that memory does not.
+                drop(wb);
+                wb = bounded(&b, 1_000_000);
+            }
+            if i == 60 {
+                // Lowered again before the next day begins, whose keys then go past it.
                 drop(wb);
                 wb = bounded(&b, 25);
             }

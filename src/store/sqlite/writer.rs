@@ -414,6 +414,27 @@ impl SqliteWriter {
         Ok(out)
     }
 
+    /// The days of which the store holds unique-visitor keys past the writer's memory
+    /// bound (`visitor_uniques`, `uniques`), oldest first: a seek a day in each table,
+    /// which holds today's and yesterday's, and older ones only where salts are kept.
+    pub fn days_decided_by_store(&self) -> Result<Vec<i64>> {
+        let mut days = Vec::new();
+        for sql in [
+            "SELECT day FROM visitor_uniques WHERE day > ?1 ORDER BY day LIMIT 1",
+            "SELECT day FROM uniques WHERE day > ?1 ORDER BY day LIMIT 1",
+        ] {
+            let mut next = self.conn.prepare_cached(sql)?;
+            let mut day = i64::MIN;
+            while let Some(d) = next.query_row([day], |r| r.get(0)).optional()? {
+                days.push(d);
+                day = d;
+            }
+        }
+        days.sort_unstable();
+        days.dedup();
+        Ok(days)
+    }
+
     /// Moves keys loaded back that the writer's memory cannot hold into the `uniques`
     /// B-tree (their visitor is not stored with them), which decides them from then on
     /// beside `visitor_uniques` (see `ingest::uniques`).
