@@ -489,12 +489,7 @@ pub async fn open_get(
     Path(file): Path<String>,
     parts: Parts,
 ) -> Response {
-    c.metrics.request(Route::EmailOpen);
-    let raw = token_of_file(&file);
-    let (_, dropped) = c
-        .record_email(&parts, parse_token(&c, raw, TokenRoute::Open), raw, false)
-        .await;
-    image::respond(Kind::Gif, dropped.map(DropReason::as_str), true)
+    c.open(&file, &parts).await
 }
 
 /// `HEAD` records nothing, but a GET of the same token right after it is a scanner.
@@ -569,24 +564,42 @@ pub async fn click_get(
     Path(raw): Path<String>,
     parts: Parts,
 ) -> Response {
-    c.metrics.request(Route::EmailClick);
-    let parsed = parse_token(&c, &raw, TokenRoute::Click);
-    // The visitor always reaches the destination; a click that was not recorded says
-    // why in `X-Pixel-Reason`, as a pixel does: a 302 without it means stored.
-    if let Ok(token) = &parsed {
-        if matches!(token.action, Action::AdClick { .. }) {
-            let recorded = c.record_ad_click(&parts, token).await;
-            let param = c.enricher.click_param();
-            let click_id = recorded.as_ref().ok().and_then(|id| id.as_deref());
-            return with_reason(
-                redirect(token, click_id.map(|id| (param, id))),
-                recorded.as_ref().err(),
-            );
-        }
+    c.click(&raw, &parts).await
+}
+
+impl Collector {
+    /// `GET /o/<token>.gif`, the path segment decoded: records the open, answers the
+    /// image. The server calls it without the router (see `server::email_route`).
+    pub async fn open(&self, file: &str, parts: &Parts) -> Response {
+        self.metrics.request(Route::EmailOpen);
+        let raw = token_of_file(file);
+        let (_, dropped) = self
+            .record_email(parts, parse_token(self, raw, TokenRoute::Open), raw, false)
+            .await;
+        image::respond(Kind::Gif, dropped.map(DropReason::as_str), true)
     }
-    match c.record_email(&parts, parsed, &raw, true).await {
-        (Some(token), dropped) => with_reason(redirect(&token, None), dropped.as_ref()),
-        (None, _) => not_found(),
+
+    /// `GET /c/<token>`, the path segment decoded: records the click, redirects.
+    pub async fn click(&self, raw: &str, parts: &Parts) -> Response {
+        self.metrics.request(Route::EmailClick);
+        let parsed = parse_token(self, raw, TokenRoute::Click);
+        // The visitor always reaches the destination; a click that was not recorded says
+        // why in `X-Pixel-Reason`, as a pixel does: a 302 without it means stored.
+        if let Ok(token) = &parsed {
+            if matches!(token.action, Action::AdClick { .. }) {
+                let recorded = self.record_ad_click(parts, token).await;
+                let param = self.enricher.click_param();
+                let click_id = recorded.as_ref().ok().and_then(|id| id.as_deref());
+                return with_reason(
+                    redirect(token, click_id.map(|id| (param, id))),
+                    recorded.as_ref().err(),
+                );
+            }
+        }
+        match self.record_email(parts, parsed, raw, true).await {
+            (Some(token), dropped) => with_reason(redirect(&token, None), dropped.as_ref()),
+            (None, _) => not_found(),
+        }
     }
 }
 

@@ -683,21 +683,41 @@ fn connection_service(
         // `GET /p.gif` and `/p.png` are nearly every request a collector gets: parsed
         // here and recorded without the router (its matching, boxing and extensions
         // were about 8 % of a hit's instructions), by the handlers' own code.
-        let to = match pixel_kind(&req) {
-            Some(kind) => {
-                let arrival = collector.ingest.arrival();
-                let hit = collector.pixel_hit(kind, req.uri(), req.headers(), peer.ip());
-                To::Pixel(kind, hit, arrival, collector.clone())
-            }
-            None => {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                To::Router(router.clone(), Box::new(req))
+        let to = if let Some(kind) = pixel_kind(&req) {
+            let arrival = collector.ingest.arrival();
+            let hit = collector.pixel_hit(kind, req.uri(), req.headers(), peer.ip());
+            To::Pixel(kind, hit, arrival, collector.clone())
+        } else {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            match email_route(&req) {
+                // An email's open or click: its handler without the router, as the
+                // router would call it (counted in flight as `CountArrivals` does).
+                Some((route, segment)) => {
+                    let arrival = collector.ingest.arrival();
+                    let segment = segment.to_owned();
+                    let (parts, _) = req.into_parts();
+                    To::Email(
+                        Box::new((route, segment, parts)),
+                        arrival,
+                        collector.clone(),
+                    )
+                }
+                None => To::Router(router.clone(), Box::new(req)),
             }
         };
         async move {
             let res = match to {
                 To::Pixel(kind, hit, arrival, c) => {
                     let res = c.pixel(kind, hit).await;
+                    drop(arrival);
+                    Ok(res)
+                }
+                To::Email(req, arrival, c) => {
+                    let (route, segment, parts) = *req;
+                    let res = match route {
+                        EmailRoute::Open => c.open(&segment, &parts).await,
+                        EmailRoute::Click => c.click(&segment, &parts).await,
+                    };
                     drop(arrival);
                     Ok(res)
                 }
@@ -726,8 +746,37 @@ enum To {
         ingest::InFlight,
         Arc<collect::Collector>,
     ),
+    /// An email's open or click, with its token's path segment (boxed, as below).
+    Email(
+        Box<(EmailRoute, String, axum::http::request::Parts)>,
+        ingest::InFlight,
+        Arc<collect::Collector>,
+    ),
     /// Any other request (boxed: the pixel's future stays small).
     Router(Router, Box<hyper::Request<hyper::body::Incoming>>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EmailRoute {
+    Open,
+    Click,
+}
+
+/// A `GET /o/<file>` or `/c/<token>` the router would give its email handler, with the
+/// path segment as its `Path` extractor would: one non-empty segment. One holding a
+/// `%` goes to the router, which decodes it (a token never has one).
+fn email_route<B>(req: &hyper::Request<B>) -> Option<(EmailRoute, &str)> {
+    if req.method() != hyper::Method::GET {
+        return None;
+    }
+    let path = req.uri().path();
+    let (route, segment) = if let Some(rest) = path.strip_prefix("/o/") {
+        (EmailRoute::Open, rest)
+    } else {
+        (EmailRoute::Click, path.strip_prefix("/c/")?)
+    };
+    let plain = !segment.is_empty() && !segment.contains(['/', '%']);
+    plain.then_some((route, segment))
 }
 
 /// Which pixel a request asks for, when it is a `GET` of one.
@@ -781,5 +830,37 @@ impl http_body::Body for Guarded {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: hyper::Method, uri: &str) -> hyper::Request<()> {
+        hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn email_hits_skip_the_router_only_where_it_would_call_their_handler() {
+        let get =
+            |uri| email_route(&req(hyper::Method::GET, uri)).map(|(r, seg)| (r, seg.to_owned()));
+        assert_eq!(
+            get("/o/abc.gif?r=x"),
+            Some((EmailRoute::Open, "abc.gif".into()))
+        );
+        assert_eq!(get("/c/abc"), Some((EmailRoute::Click, "abc".into())));
+        // What the router would not give them, or would decode first: left to it.
+        for uri in [
+            "/o/", "/c/", "/o/a/b", "/c/a%2Fb", "/o", "/oo/a", "/x/o/a", "/p.gif",
+        ] {
+            assert_eq!(get(uri), None, "{uri}");
+        }
+        assert_eq!(email_route(&req(hyper::Method::HEAD, "/o/abc.gif")), None);
+        assert_eq!(email_route(&req(hyper::Method::POST, "/c/abc")), None);
     }
 }
