@@ -689,19 +689,16 @@ fn connection_service(
             To::Pixel(kind, hit, arrival, collector.clone())
         } else {
             req.extensions_mut().insert(ConnectInfo(peer));
-            match email_route(&req) {
-                // An email's open or click: its handler without the router, as the
-                // router would call it (counted in flight as `CountArrivals` does).
-                Some((route, segment)) => {
-                    let arrival = collector.ingest.arrival();
-                    let segment = segment.to_owned();
-                    let (parts, _) = req.into_parts();
-                    To::Email(
-                        Box::new((route, segment, parts)),
-                        arrival,
-                        collector.clone(),
-                    )
-                }
+            match direct_route(&req) {
+                // An email's open or click, or the tracker's event: its handler without
+                // the router, as the router would call it (counted in flight as
+                // `CountArrivals` does).
+                Some(route) => To::Direct(
+                    route,
+                    Box::new(req),
+                    collector.ingest.arrival(),
+                    collector.clone(),
+                ),
                 None => To::Router(router.clone(), Box::new(req)),
             }
         };
@@ -712,12 +709,8 @@ fn connection_service(
                     drop(arrival);
                     Ok(res)
                 }
-                To::Email(req, arrival, c) => {
-                    let (route, segment, parts) = *req;
-                    let res = match route {
-                        EmailRoute::Open => c.open(&segment, &parts).await,
-                        EmailRoute::Click => c.click(&segment, &parts).await,
-                    };
+                To::Direct(route, req, arrival, c) => {
+                    let res = direct(route, *req, c).await;
                     drop(arrival);
                     Ok(res)
                 }
@@ -746,9 +739,10 @@ enum To {
         ingest::InFlight,
         Arc<collect::Collector>,
     ),
-    /// An email's open or click, with its token's path segment (boxed, as below).
-    Email(
-        Box<(EmailRoute, String, axum::http::request::Parts)>,
+    /// A collector request [`direct_route`] names (boxed, as below).
+    Direct(
+        Direct,
+        Box<hyper::Request<hyper::body::Incoming>>,
         ingest::InFlight,
         Arc<collect::Collector>,
     ),
@@ -756,27 +750,56 @@ enum To {
     Router(Router, Box<hyper::Request<hyper::body::Incoming>>),
 }
 
+/// The collector's requests after the pixel's, called without the router: its
+/// matching, boxing and layers were a fifth of an email open's CPU on the HTTP threads
+/// (`bench-pixel.sh --mix email`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum EmailRoute {
+enum Direct {
+    /// `GET /o/<file>`
     Open,
+    /// `GET /c/<token>`
     Click,
+    /// `POST /e`, the tracker's events.
+    Event,
 }
 
-/// A `GET /o/<file>` or `/c/<token>` the router would give its email handler, with the
-/// path segment as its `Path` extractor would: one non-empty segment. One holding a
-/// `%` goes to the router, which decodes it (a token never has one).
-fn email_route<B>(req: &hyper::Request<B>) -> Option<(EmailRoute, &str)> {
+/// Which of [`Direct`]'s routes the router would give this request to: for `/o/` and
+/// `/c/`, one non-empty path segment, as their `Path` extractor takes it; one holding
+/// a `%` goes to the router, which decodes it (a token never has one).
+fn direct_route<B>(req: &hyper::Request<B>) -> Option<Direct> {
+    let path = req.uri().path();
+    if req.method() == hyper::Method::POST {
+        return (path == "/e").then_some(Direct::Event);
+    }
     if req.method() != hyper::Method::GET {
         return None;
     }
-    let path = req.uri().path();
-    let (route, segment) = if let Some(rest) = path.strip_prefix("/o/") {
-        (EmailRoute::Open, rest)
-    } else {
-        (EmailRoute::Click, path.strip_prefix("/c/")?)
+    let route = match path.get(..3)? {
+        "/o/" => Direct::Open,
+        "/c/" => Direct::Click,
+        _ => return None,
     };
-    let plain = !segment.is_empty() && !segment.contains(['/', '%']);
-    plain.then_some((route, segment))
+    let segment = &path[3..];
+    (!segment.is_empty() && !segment.contains(['/', '%'])).then_some(route)
+}
+
+/// Answers a request [`direct_route`] named, with the handler the router would call.
+async fn direct(
+    route: Direct,
+    req: hyper::Request<hyper::body::Incoming>,
+    c: Arc<collect::Collector>,
+) -> Response {
+    match route {
+        Direct::Event => collect::web::event(State(c), req.map(axum::body::Body::new)).await,
+        Direct::Open | Direct::Click => {
+            let (parts, _) = req.into_parts();
+            let segment = &parts.uri.path()[3..];
+            match route {
+                Direct::Open => c.open(segment, &parts).await,
+                _ => c.click(segment, &parts).await,
+            }
+        }
+    }
 }
 
 /// Which pixel a request asks for, when it is a `GET` of one.
@@ -846,21 +869,22 @@ mod tests {
     }
 
     #[test]
-    fn email_hits_skip_the_router_only_where_it_would_call_their_handler() {
-        let get =
-            |uri| email_route(&req(hyper::Method::GET, uri)).map(|(r, seg)| (r, seg.to_owned()));
-        assert_eq!(
-            get("/o/abc.gif?r=x"),
-            Some((EmailRoute::Open, "abc.gif".into()))
-        );
-        assert_eq!(get("/c/abc"), Some((EmailRoute::Click, "abc".into())));
-        // What the router would not give them, or would decode first: left to it.
+    fn collector_hits_skip_the_router_only_where_it_would_call_their_handler() {
+        use hyper::Method;
+        let route = |m: Method, uri| direct_route(&req(m, uri));
+        assert_eq!(route(Method::GET, "/o/abc.gif?r=x"), Some(Direct::Open));
+        assert_eq!(route(Method::GET, "/c/abc"), Some(Direct::Click));
+        assert_eq!(route(Method::POST, "/e"), Some(Direct::Event));
+        // What the router would not give those handlers, or would decode first: left
+        // to it.
         for uri in [
-            "/o/", "/c/", "/o/a/b", "/c/a%2Fb", "/o", "/oo/a", "/x/o/a", "/p.gif",
+            "/o/", "/c/", "/o/a/b", "/c/a%2Fb", "/o", "/oo/a", "/x/o/a", "/p.gif", "/e",
         ] {
-            assert_eq!(get(uri), None, "{uri}");
+            assert_eq!(route(Method::GET, uri), None, "{uri}");
         }
-        assert_eq!(email_route(&req(hyper::Method::HEAD, "/o/abc.gif")), None);
-        assert_eq!(email_route(&req(hyper::Method::POST, "/c/abc")), None);
+        assert_eq!(route(Method::HEAD, "/o/abc.gif"), None);
+        assert_eq!(route(Method::POST, "/c/abc"), None);
+        assert_eq!(route(Method::POST, "/e/"), None);
+        assert_eq!(route(Method::OPTIONS, "/e"), None);
     }
 }
