@@ -750,9 +750,9 @@ enum To {
     Router(Router, Box<hyper::Request<hyper::body::Incoming>>),
 }
 
-/// The collector's requests after the pixel's, called without the router: its
+/// The collector's requests other than the pixel's, called without the router: its
 /// matching, boxing and layers were a fifth of an email open's CPU on the HTTP threads
-/// (`bench-pixel.sh --mix email`).
+/// (`bench-pixel.sh --mix email`), 8 % of a tracker event's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Direct {
     /// `GET /o/<file>`
@@ -761,6 +761,10 @@ enum Direct {
     Click,
     /// `POST /e`, the tracker's events.
     Event,
+    /// `GET` or `POST /matomo.php` (or `/piwik.php`), Matomo's tracker.
+    Matomo,
+    /// `POST /api/event`, Plausible's tracker.
+    Plausible,
 }
 
 /// Which of [`Direct`]'s routes the router would give this request to: for `/o/` and
@@ -768,11 +772,16 @@ enum Direct {
 /// a `%` goes to the router, which decodes it (a token never has one).
 fn direct_route<B>(req: &hyper::Request<B>) -> Option<Direct> {
     let path = req.uri().path();
-    if req.method() == hyper::Method::POST {
-        return (path == "/e").then_some(Direct::Event);
-    }
-    if req.method() != hyper::Method::GET {
+    let post = req.method() == hyper::Method::POST;
+    if !post && req.method() != hyper::Method::GET {
         return None;
+    }
+    match path {
+        "/matomo.php" | "/piwik.php" => return Some(Direct::Matomo),
+        "/e" if post => return Some(Direct::Event),
+        "/api/event" if post => return Some(Direct::Plausible),
+        _ if post => return None,
+        _ => {}
     }
     let route = match path.get(..3)? {
         "/o/" => Direct::Open,
@@ -791,6 +800,10 @@ async fn direct(
 ) -> Response {
     match route {
         Direct::Event => collect::web::event(State(c), req.map(axum::body::Body::new)).await,
+        Direct::Matomo => collect::matomo::track(State(c), req.map(axum::body::Body::new)).await,
+        Direct::Plausible => {
+            collect::plausible::event(State(c), req.map(axum::body::Body::new)).await
+        }
         Direct::Open | Direct::Click => {
             let (parts, _) = req.into_parts();
             let segment = &parts.uri.path()[3..];
@@ -875,10 +888,23 @@ mod tests {
         assert_eq!(route(Method::GET, "/o/abc.gif?r=x"), Some(Direct::Open));
         assert_eq!(route(Method::GET, "/c/abc"), Some(Direct::Click));
         assert_eq!(route(Method::POST, "/e"), Some(Direct::Event));
+        assert_eq!(route(Method::POST, "/api/event"), Some(Direct::Plausible));
+        for m in [Method::GET, Method::POST] {
+            assert_eq!(route(m.clone(), "/matomo.php"), Some(Direct::Matomo));
+            assert_eq!(route(m, "/piwik.php?idsite=1"), Some(Direct::Matomo));
+        }
         // What the router would not give those handlers, or would decode first: left
         // to it.
         for uri in [
-            "/o/", "/c/", "/o/a/b", "/c/a%2Fb", "/o", "/oo/a", "/x/o/a", "/p.gif", "/e",
+            "/o/",
+            "/c/",
+            "/o/a/b",
+            "/c/a%2Fb",
+            "/o",
+            "/oo/a",
+            "/x/o/a",
+            "/e",
+            "/api/event",
         ] {
             assert_eq!(route(Method::GET, uri), None, "{uri}");
         }
@@ -886,5 +912,6 @@ mod tests {
         assert_eq!(route(Method::POST, "/c/abc"), None);
         assert_eq!(route(Method::POST, "/e/"), None);
         assert_eq!(route(Method::OPTIONS, "/e"), None);
+        assert_eq!(route(Method::HEAD, "/matomo.php"), None);
     }
 }

@@ -438,3 +438,82 @@ async fn hostile_dropin_requests_get_a_clear_4xx_or_a_counted_drop() {
     assert_eq!(events.len(), 2, "{events:#?}");
     assert_eq!(events[0].visitor_id, events[1].visitor_id);
 }
+
+/// One request over its own connection to the running server: status, headers, body.
+fn over_tcp(
+    server: &common::Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// The server's connections call these trackers' handlers without the router: the
+/// same answers as above, and what they accept is stored.
+#[test]
+fn the_server_answers_the_trackers_as_its_router_does() {
+    let (_dir, data, key) = common::site_dir("example.com");
+    common::cli(&data, &["site", "set", &key, "--matomo-id", "7"]);
+    let server = common::Server::start(&data, &[]);
+    let ua = ("User-Agent", CHROME);
+    let page = enc("https://example.com/pricing");
+    let (st, _) = over_tcp(
+        &server,
+        "GET",
+        &format!("/matomo.php?idsite=7&rec=1&url={page}&action_name=Pricing&send_image=1"),
+        &[ua],
+        "",
+    );
+    assert_eq!(st, 200);
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let q = format!("idsite=7&rec=1&url={page}&send_image=0");
+    assert_eq!(
+        over_tcp(&server, "POST", "/piwik.php", &[ua, form], &q).0,
+        204
+    );
+    let text = ("Content-Type", "text/plain");
+    let plausible = r#"{"n":"pageview","u":"https://example.com/about","d":"example.com"}"#;
+    assert_eq!(
+        over_tcp(&server, "POST", "/api/event", &[ua, text], plausible),
+        (202, "ok".to_owned())
+    );
+    // Refusals as the router's tests above have them.
+    let (st, body) = over_tcp(&server, "POST", "/api/event", &[ua, text], "not json");
+    assert_eq!(st, 400, "{body}");
+    let big = format!(
+        r#"{{"n":"pageview","u":"https://example.com/","d":"example.com","props":{{"a":"{}"}}}}"#,
+        "x".repeat(100_000)
+    );
+    assert_eq!(
+        over_tcp(&server, "POST", "/api/event", &[ua, text], &big).0,
+        413
+    );
+    // HEAD goes to the router, which answers it as GET (here: no site, nothing stored).
+    assert_eq!(over_tcp(&server, "HEAD", "/matomo.php", &[ua], "").0, 200);
+    assert_eq!(server.terminate().code(), Some(0));
+    let mut paths: Vec<String> = common::export(&data, &key)
+        .iter()
+        .map(|e| e["path"].as_str().unwrap().to_owned())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/about", "/pricing", "/pricing"]);
+}
