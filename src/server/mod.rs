@@ -286,14 +286,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/t.js", get(collect::web::script))
         // Drop-in endpoints for Matomo's and Plausible's trackers. `/api/event` is a
-        // collector route, not the JSON API's (which lives under `/api/v1`).
+        // collector route, not the JSON API's (which lives under `/api/v1`). `HEAD` of
+        // Matomo's gets the image's headers and records nothing, as the pixel's does.
         .route(
             "/matomo.php",
-            get(collect::matomo::track).post(collect::matomo::track),
+            get(collect::matomo::track)
+                .post(collect::matomo::track)
+                .head(collect::pixel_head),
         )
         .route(
             "/piwik.php",
-            get(collect::matomo::track).post(collect::matomo::track),
+            get(collect::matomo::track)
+                .post(collect::matomo::track)
+                .head(collect::pixel_head),
         )
         .route("/api/event", axum::routing::post(collect::plausible::event))
         .route(

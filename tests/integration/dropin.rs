@@ -507,8 +507,12 @@ fn the_server_answers_the_trackers_as_its_router_does() {
         over_tcp(&server, "POST", "/api/event", &[ua, text], &big).0,
         413
     );
-    // HEAD goes to the router, which answers it as GET (here: no site, nothing stored).
-    assert_eq!(over_tcp(&server, "HEAD", "/matomo.php", &[ua], "").0, 200);
+    // HEAD records nothing (link checkers send it, trackers never do), as on the pixel.
+    let head = format!(
+        "/matomo.php?idsite=7&rec=1&url={}",
+        enc("https://example.com/head")
+    );
+    assert_eq!(over_tcp(&server, "HEAD", &head, &[ua], "").0, 200);
     assert_eq!(server.terminate().code(), Some(0));
     let mut paths: Vec<String> = common::export(&data, &key)
         .iter()
