@@ -3,11 +3,9 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::{data_dir, Response, Server};
 
@@ -30,25 +28,11 @@ pub(crate) fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Response {
-    let mut s = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        server.addr,
-        body.len()
-    );
+    let mut all = headers.to_vec();
     if !body.is_empty() {
-        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        all.push(("Content-Type", "application/x-www-form-urlencoded"));
     }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    common::parse_response(&raw, method == "HEAD").expect("complete response")
+    common::http_body(server.addr, method, path, &all, body).expect("complete response")
 }
 
 fn set_cookies(r: &Response) -> Vec<&str> {

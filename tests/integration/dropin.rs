@@ -439,7 +439,7 @@ async fn hostile_dropin_requests_get_a_clear_4xx_or_a_counted_drop() {
     assert_eq!(events[0].visitor_id, events[1].visitor_id);
 }
 
-/// One request over its own connection to the running server: status, headers, body.
+/// One request over its own connection to the running server: status and body.
 fn over_tcp(
     server: &common::Server,
     method: &str,
@@ -447,24 +447,8 @@ fn over_tcp(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
+    let res = common::http_body(server.addr, method, target, headers, body).unwrap();
+    (res.status, String::from_utf8_lossy(&res.body).into_owned())
 }
 
 /// The server's connections call these trackers' handlers without the router: the
