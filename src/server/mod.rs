@@ -695,8 +695,8 @@ fn connection_service(
         } else {
             req.extensions_mut().insert(ConnectInfo(peer));
             match direct_route(&req) {
-                // An email's open or click, or the tracker's event: its handler without
-                // the router, as the router would call it (counted in flight as
+                // The collector's other requests (`Direct`): their handlers without the
+                // router, as the router would call them (counted in flight as
                 // `CountArrivals` does).
                 Some(route) => To::Direct(
                     route,
