@@ -569,7 +569,7 @@ pub async fn click_get(
 
 impl Collector {
     /// `GET /o/<token>.gif`, the path segment decoded: records the open, answers the
-    /// image. The server calls it without the router (see `server::email_route`).
+    /// image. The server calls it without the router (see `server::direct_route`).
     pub async fn open(&self, file: &str, parts: &Parts) -> Response {
         self.metrics.request(Route::EmailOpen);
         let raw = token_of_file(file);
