@@ -670,20 +670,23 @@ impl<F: std::future::Future> std::future::Future for Arrived<F> {
     }
 }
 
+/// The service of one connection: hyper's own, whose `call` runs at once, as hyper
+/// dispatches the request. A tower service behind hyper-util's adapter was called only
+/// at the future's first poll, after hyper had already read ahead for the next request
+/// while this one's head was still held: every request took a fresh read buffer (and
+/// a clone of the service). See `docs/benchmarks.md`.
 fn connection_service(
     router: Router,
     collector: Arc<collect::Collector>,
     peer: SocketAddr,
     conns: Arc<crate::metrics::ConnStats>,
-) -> hyper_util::service::TowerToHyperService<
-    impl Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = Response,
-            Error = std::convert::Infallible,
-            Future = impl Send,
-        > + Clone,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
 > {
-    let svc = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+    hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let guard = InProgress::start(conns.clone());
         // `GET /p.gif` and `/p.png` are nearly every request a collector gets: parsed
         // here and recorded without the router (its matching, boxing and extensions
@@ -731,8 +734,7 @@ fn connection_service(
                 })
             })
         }
-    });
-    hyper_util::service::TowerToHyperService::new(svc)
+    })
 }
 
 /// Where the connection's service sends a request.
