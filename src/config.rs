@@ -285,6 +285,11 @@ pub struct LimitsConfig {
     /// are answered 431. Each connection may buffer this much, so it bounds memory per
     /// connection (browsers send a few KiB; nginx's default is 4 × 8 KiB).
     pub max_header_bytes: usize,
+    /// A connection is closed once it has gone this long (up to a quarter more) without
+    /// a request head arriving while none of its answers is being sent: a client that
+    /// sends its head slowly (slowloris) or keeps an idle connection. Behind a load
+    /// balancer, keep it above the balancer's idle timeout. 0: never (not advised).
+    pub header_timeout_secs: u64,
     /// Web hits (pixels, tracker events) one client IP may send per minute; more are
     /// answered but not stored (`rate_limited`). 0: no limit. Email opens and clicks
     /// are never limited (mail proxies fetch for many recipients from few addresses).
@@ -354,6 +359,7 @@ impl Default for Config {
                 max_ua_bytes: 4 * 1024,
                 ua_parse_bytes: 512,
                 max_header_bytes: 64 * 1024,
+                header_timeout_secs: 30,
                 per_ip_per_minute: 1_200,
                 per_site_per_second: 0,
                 max_connections: 0,

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -519,10 +519,13 @@ pub async fn serve(
     let jobs = jobs::start(&app.state.collector);
 
     let mut http = hyper::server::conn::http1::Builder::new();
+    // No header read timeout of hyper's: it armed and dropped a timer for every request
+    // (a fifth of what a hit's HTTP work spends on timers); `serve_watched` holds one a
+    // connection instead.
     http.max_buf_size(rt.config.limits.max_header_bytes)
         .keep_alive(true)
-        .header_read_timeout(Duration::from_secs(30))
-        .timer(hyper_util::rt::TokioTimer::new());
+        .header_read_timeout(None);
+    let head_timeout = Duration::from_secs(rt.config.limits.header_timeout_secs);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -543,11 +546,12 @@ pub async fn serve(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                let activity = Arc::new(ConnActivity::new(app.state.metrics.conns.clone()));
                 let svc = connection_service(
                     router.clone(),
                     app.state.collector.clone(),
                     peer,
-                    app.state.metrics.conns.clone(),
+                    activity.clone(),
                 );
                 let conn = http.serve_connection(TokioIo::new(stream), svc);
                 let fut = graceful.watch(conn);
@@ -556,7 +560,7 @@ pub async fn serve(
                     let _admitted = admitted;
                     // Requests the HTTP layer refused before any handler ran: hyper has
                     // already answered 414/431/400; count them like any other drop.
-                    if let Err(e) = fut.await {
+                    if let Some(Err(e)) = serve_watched(fut, &activity, head_timeout).await {
                         if e.is_parse_too_large() {
                             metrics.dropped(DropReason::Oversized);
                         } else if e.is_parse() {
@@ -679,7 +683,7 @@ fn connection_service(
     router: Router,
     collector: Arc<collect::Collector>,
     peer: SocketAddr,
-    conns: Arc<crate::metrics::ConnStats>,
+    activity: Arc<ConnActivity>,
 ) -> impl hyper::service::Service<
     hyper::Request<hyper::body::Incoming>,
     Response = Response,
@@ -687,7 +691,7 @@ fn connection_service(
     Future = impl Send,
 > {
     hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        let guard = InProgress::start(conns.clone());
+        let guard = InProgress::start(activity.clone());
         // `GET /p.gif` and `/p.png` are nearly every request a collector gets: parsed
         // here and recorded without the router (its matching, boxing and extensions
         // were about 8 % of a hit's instructions), by the handlers' own code.
@@ -835,18 +839,83 @@ fn pixel_kind<B>(req: &hyper::Request<B>) -> Option<collect::Kind> {
 }
 
 /// A request in progress, from its handler's start until its response body is done.
-struct InProgress(Arc<crate::metrics::ConnStats>);
+/// What one connection's requests are doing, for [`serve_watched`] (and the server's
+/// count of requests in progress, which the drain waits for).
+struct ConnActivity {
+    stats: Arc<crate::metrics::ConnStats>,
+    /// Requests whose head was read (handed to the service).
+    started: AtomicU64,
+    /// Of those, the ones whose answer is not sent yet.
+    open: AtomicU64,
+}
+
+impl ConnActivity {
+    fn new(stats: Arc<crate::metrics::ConnStats>) -> ConnActivity {
+        ConnActivity {
+            stats,
+            started: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A request in progress, from its head until its answer is sent (or the connection
+/// drops).
+struct InProgress(Arc<ConnActivity>);
 
 impl InProgress {
-    fn start(c: Arc<crate::metrics::ConnStats>) -> InProgress {
-        c.requests_in_progress.fetch_add(1, Ordering::AcqRel);
+    fn start(c: Arc<ConnActivity>) -> InProgress {
+        c.started.fetch_add(1, Ordering::Relaxed);
+        c.open.fetch_add(1, Ordering::Relaxed);
+        c.stats.requests_in_progress.fetch_add(1, Ordering::AcqRel);
         InProgress(c)
     }
 }
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        self.0.requests_in_progress.fetch_sub(1, Ordering::AcqRel);
+        self.0
+            .stats
+            .requests_in_progress
+            .fetch_sub(1, Ordering::AcqRel);
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves a connection until it ends — or closes it once it has gone `timeout` (up to a
+/// quarter more) without a request head arriving while none of its answers was being
+/// sent: a client sending its head slowly (slowloris) or holding an idle keep-alive
+/// connection. One timer a connection, looked at four times a `timeout`, where hyper's
+/// header timeout armed and dropped one a request. `None`: closed so. A `timeout` of
+/// zero: never.
+async fn serve_watched<F: std::future::Future>(
+    conn: F,
+    activity: &ConnActivity,
+    timeout: Duration,
+) -> Option<F::Output> {
+    if timeout.is_zero() {
+        return Some(conn.await);
+    }
+    let every = timeout / 4;
+    let mut conn = std::pin::pin!(conn);
+    let mut check = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = activity.started.load(Ordering::Relaxed);
+    let mut active_at = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut conn => return Some(out),
+            now = check.tick() => {
+                let started = activity.started.load(Ordering::Relaxed);
+                if started != seen || activity.open.load(Ordering::Relaxed) > 0 {
+                    seen = started;
+                    active_at = now;
+                } else if now.duration_since(active_at) >= timeout {
+                    return None;
+                }
+            }
+        }
     }
 }
 

@@ -353,6 +353,92 @@ fn connection_limits_hold_and_a_stuck_client_does_not_hold_the_stop() {
     );
 }
 
+/// `limits.header_timeout_secs`: a connection whose head never completes and one left
+/// idle after its answer are closed about that long after their last request; one that
+/// keeps sending requests stays open well past it.
+#[test]
+fn slow_heads_and_idle_connections_are_closed_busy_ones_are_not() {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    let (_d, data, key) = common::site_dir("example.com");
+    let server = Server::start(&data, &[("PIXELTRACK_LIMITS__HEADER_TIMEOUT_SECS", "1")]);
+    // One answer on a keep-alive connection: its head, then as many body bytes as it says.
+    fn answer(c: &mut std::net::TcpStream) -> String {
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            assert_eq!(c.read(&mut byte).unwrap(), 1, "closed mid-answer");
+            got.push(byte[0]);
+        }
+        let head = String::from_utf8(got).unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        c.read_exact(&mut body).unwrap();
+        head
+    }
+    // Seconds until the server closes `c` (reads EOF), from `since`.
+    fn closed_after(c: &mut std::net::TcpStream, since: Instant) -> f64 {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(c.read(&mut buf).unwrap_or(0), 0, "nothing but the close");
+        since.elapsed().as_secs_f64()
+    }
+    let addr = server.addr;
+    let stuck = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        let since = Instant::now();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nUser-Agent: sl")
+            .unwrap();
+        closed_after(&mut c, since)
+    });
+    let idle = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert!(answer(&mut c).starts_with("HTTP/1.1 200"));
+        closed_after(&mut c, Instant::now())
+    });
+    let busy = std::thread::spawn(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        let since = Instant::now();
+        let mut answered = 0;
+        while since.elapsed() < Duration::from_millis(2_600) {
+            let req = format!(
+                "GET /p.gif?s={key}&u=https%3A%2F%2Fexample.com%2F HTTP/1.1\r\nHost: x\r\n\r\n"
+            );
+            c.write_all(req.as_bytes()).unwrap();
+            assert!(
+                answer(&mut c).starts_with("HTTP/1.1 200"),
+                "answered on the same connection"
+            );
+            answered += 1;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        answered
+    });
+    let stuck = stuck.join().unwrap();
+    let idle = idle.join().unwrap();
+    assert!(
+        (0.9..4.0).contains(&stuck),
+        "a head never finished is closed after about a second: {stuck:.2} s"
+    );
+    assert!(
+        (0.7..4.0).contains(&idle),
+        "an idle connection is closed after about a second: {idle:.2} s"
+    );
+    assert!(
+        busy.join().unwrap() >= 7,
+        "a connection sending a request every 0.3 s stays open for 2.6 s"
+    );
+}
+
 /// Clients hammer the server; returns the ids that got a complete 200.
 fn load(
     server_addr: std::net::SocketAddr,
