@@ -272,6 +272,9 @@ pub enum Synchronous {
     Full,
 }
 
+/// The longest `limits.header_timeout_secs`: a day (a longer wait is no timeout; 0 says so).
+pub const MAX_HEADER_TIMEOUT_SECS: u64 = 86_400;
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -288,7 +291,8 @@ pub struct LimitsConfig {
     /// A connection is closed once it has gone this long (up to a quarter more) without
     /// a request head arriving while none of its answers is being sent: a client that
     /// sends its head slowly (slowloris) or keeps an idle connection. Behind a load
-    /// balancer, keep it above the balancer's idle timeout. 0: never (not advised).
+    /// balancer, keep it above the balancer's idle timeout. 0: never (not advised); at
+    /// most [`MAX_HEADER_TIMEOUT_SECS`].
     pub header_timeout_secs: u64,
     /// Web hits (pixels, tracker events) one client IP may send per minute; more are
     /// answered but not stored (`rate_limited`). 0: no limit. Email opens and clicks
@@ -530,6 +534,12 @@ impl Config {
                 "limits.max_header_bytes must be at least 8192".into(),
             ));
         }
+        if self.limits.header_timeout_secs > MAX_HEADER_TIMEOUT_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "limits.header_timeout_secs = {} must be at most {MAX_HEADER_TIMEOUT_SECS} (a day; 0: never)",
+                self.limits.header_timeout_secs
+            )));
+        }
         if !crate::model::valid_ad_id(&self.ads.click_param)
             || self.ads.click_param.starts_with("utm_")
         {
@@ -744,6 +754,31 @@ mod tests {
         assert_eq!(c.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
         let rt = c.validate().unwrap();
         assert_eq!(rt.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn a_header_timeout_past_a_day_is_refused() {
+        let load = |v: &str| {
+            let env = vec![(
+                "PIXELTRACK_LIMITS__HEADER_TIMEOUT_SECS".to_string(),
+                v.to_string(),
+            )];
+            Config::load(None, env, &[]).unwrap().validate()
+        };
+        assert_eq!(load("0").unwrap().config.limits.header_timeout_secs, 0);
+        assert_eq!(
+            load("86400").unwrap().config.limits.header_timeout_secs,
+            86_400
+        );
+        let err = load("9223372036854775807")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("limits.header_timeout_secs") && err.contains("at most 86400"),
+            "{err}"
+        );
+        assert!(load("86401").is_err(), "a second past a day");
     }
 
     #[test]
