@@ -519,9 +519,9 @@ pub async fn serve(
     let jobs = jobs::start(&app.state.collector);
 
     let mut http = hyper::server::conn::http1::Builder::new();
-    // No header read timeout of hyper's: it armed and dropped a timer for every request
-    // (a fifth of what a hit's HTTP work spends on timers); `serve_watched` holds one a
-    // connection instead.
+    // No header read timeout of hyper's: it boxed a timer for every request and took the
+    // timer wheel's lock to arm and drop it (2 % of the HTTP threads' instructions and an
+    // allocation a request, `docs/benchmarks.md`); `serve_watched` holds one a connection.
     http.max_buf_size(rt.config.limits.max_header_bytes)
         .keep_alive(true)
         .header_read_timeout(None);
@@ -838,7 +838,6 @@ fn pixel_kind<B>(req: &hyper::Request<B>) -> Option<collect::Kind> {
     }
 }
 
-/// A request in progress, from its handler's start until its response body is done.
 /// What one connection's requests are doing, for [`serve_watched`] (and the server's
 /// count of requests in progress, which the drain waits for).
 struct ConnActivity {
