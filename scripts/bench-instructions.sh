@@ -82,7 +82,11 @@ for path in glob.glob(f"{tmp}/cg.out.1-*"):
     total = int(re.search(r"^totals: (\d+)", text, re.M).group(1))
     if "src/ingest/writer.rs" in text:
         part = "writer"
-    elif "blocking::pool::Inner::run" not in text and "multi_thread::worker::run" in text:
+    elif "blocking::pool::Inner::run" not in text and (
+        "multi_thread::worker::run" in text or "hyper::proto::h1::dispatch" in text
+    ):
+        # (A build with whole-program LTO inlines the worker's loop: hyper's
+        # dispatcher is what names the HTTP threads then.)
         part = "workers"
     else:
         part = "other"
