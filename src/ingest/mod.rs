@@ -10,24 +10,26 @@
 //! Full queue policy: the hit is dropped as `overload` (counted) and the pixel still
 //! answers — a tracking pixel must never slow down or break the page that embeds it.
 
+mod ack;
 pub mod hitlog;
 pub mod landing;
 pub mod sessions;
 pub mod uniques;
 mod writer;
 
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{Durability, IngestConfig};
 use crate::metrics::Metrics;
 use crate::model::{DropReason, Event};
 use crate::store::Reclassify;
+use ack::Ack;
 
 pub use writer::{EventWriter, Index};
 
@@ -39,25 +41,6 @@ enum Msg {
     Tick,
     /// Drain what is queued, commit, and stop.
     Shutdown,
-}
-
-/// A waiting handler's side of one event. The handler and the writer race for the
-/// event exactly once: the writer claims it when it takes it into a batch, the handler
-/// abandons it when its wait runs out first. An abandoned event is never written, and
-/// a claimed one is answered with its commit's outcome — so every answer is exact.
-struct Ack {
-    state: Arc<AtomicU8>,
-    done: oneshot::Sender<bool>,
-}
-
-const PENDING: u8 = 0;
-const CLAIMED: u8 = 1;
-const ABANDONED: u8 = 2;
-
-fn settle(state: &AtomicU8, to: u8) -> bool {
-    state
-        .compare_exchange(PENDING, to, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
 }
 
 /// The collectors' side of the queue. Cheap to clone.
@@ -91,14 +74,9 @@ impl IngestHandle {
             // Forwarding is too far behind: nothing more is promised until it catches up.
             return self.drop_with(DropReason::SpoolFull);
         }
-        let (ack, waiter) = if self.durability == Durability::Commit {
-            let state = Arc::new(AtomicU8::new(PENDING));
-            let (done, rx) = oneshot::channel();
-            let ack = Ack {
-                state: state.clone(),
-                done,
-            };
-            (Some(ack), Some((state, rx)))
+        let (ack, answer) = if self.durability == Durability::Commit {
+            let (ack, answer) = ack::pair();
+            (Some(ack), Some(answer))
         } else {
             (None, None)
         };
@@ -114,23 +92,23 @@ impl IngestHandle {
                 return self.drop_with(DropReason::ShuttingDown);
             }
         }
-        let Some((state, mut rx)) = waiter else {
+        let Some(mut answer) = answer else {
             return Submitted::Stored;
         };
-        let outcome = match tokio::time::timeout(self.commit_timeout, &mut rx).await {
+        let outcome = match tokio::time::timeout(self.commit_timeout, &mut answer).await {
             Ok(outcome) => outcome,
-            Err(_) if settle(&state, ABANDONED) => {
+            Err(_) if answer.abandon() => {
                 self.metrics.commit_timeouts.fetch_add(1, Ordering::Relaxed);
                 return self.drop_with(DropReason::Timeout);
             }
             // The writer took it just in time: its commit decides.
-            Err(_) => rx.await,
+            Err(_) => answer.await,
         };
         match outcome {
-            Ok(true) => Submitted::Stored,
+            Some(true) => Submitted::Stored,
             // The writer counted the store_error drop already.
-            Ok(false) => Submitted::Dropped(DropReason::StoreError),
-            Err(_) => self.drop_with(DropReason::ShuttingDown),
+            Some(false) => Submitted::Dropped(DropReason::StoreError),
+            None => self.drop_with(DropReason::ShuttingDown),
         }
     }
 
@@ -403,7 +381,7 @@ pub fn start(
                     match msg {
                         Msg::Event(e, ack) => {
                             if let Some(a) = &ack {
-                                if !settle(&a.state, CLAIMED) {
+                                if !a.claim() {
                                     // Its handler gave up and answered `timeout`.
                                     m.queue_depth.fetch_sub(1, Ordering::Relaxed);
                                     continue;
@@ -456,7 +434,7 @@ pub fn start(
                         m.hit_log_backlog
                             .fetch_add(events.len() as i64, Ordering::AcqRel);
                         for ack in acks.into_iter().flatten() {
-                            let _ = ack.done.send(true);
+                            ack.answer(true);
                         }
                         let _ = itx.send(Batch::Logged { events, fixes, seq });
                     }
@@ -701,7 +679,7 @@ fn index(
             stopped.lost += if stopping { n } else { unanswered };
         }
         for ack in acks.into_iter().flatten() {
-            let _ = ack.done.send(ok);
+            ack.answer(ok);
         }
         if now_batch {
             let _ = done.send(());
