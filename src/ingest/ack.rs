@@ -54,10 +54,10 @@ impl Ack {
         settle(&self.0, PENDING, CLAIMED)
     }
 
-    /// Tells the handler its hit's outcome.
+    /// Tells the handler its claimed hit's outcome.
     pub(super) fn answer(self, stored: bool) {
         let to = if stored { STORED } else { NOT_STORED };
-        if settle(&self.0, CLAIMED, to) || settle(&self.0, PENDING, to) {
+        if settle(&self.0, CLAIMED, to) {
             self.0.waker.wake();
         }
     }
@@ -130,6 +130,7 @@ mod tests {
         drop(ack);
         assert_eq!(answer.await, None, "let go of unanswered: closed");
         let (ack, answer) = pair();
+        assert!(ack.claim());
         ack.answer(true);
         assert_eq!(answer.await, Some(true));
     }
